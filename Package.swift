@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+// The SAGAN engine and tool. Targets are layered bottom-up; each imports only those below it:
+// CDNNL (system oneDNN) → Kernels (backend seam) → Autodiff (tensor + tape) → NeuralNet → Optimizers → sagan.
+import PackageDescription
+
+/// Kernel loops are bounds-checked in debug builds and unchecked in release.
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "sagan",
+    products: [
+        .executable(name: "sagan", targets: ["SaganCLI"]),
+        .library(name: "NeuralNet", targets: ["NeuralNet", "Optimizers"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
+        .target(name: "Kernels", dependencies: ["CDNNL"], swiftSettings: kernelSettings),
+        .target(name: "Autodiff", dependencies: ["Kernels"]),
+        .target(name: "NeuralNet", dependencies: ["Autodiff"]),
+        .target(name: "Optimizers", dependencies: ["NeuralNet"]),
+        .executableTarget(
+            name: "SaganCLI",
+            dependencies: [
+                "Kernels", "Autodiff", "NeuralNet", "Optimizers",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Optimizers"]),
+    ]
+)

@@ -1,0 +1,149 @@
+/// Why a kernel refused its arguments; the message names the op and the shapes involved.
+public struct ShapeError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A 2-D convolution over NCHW input with OIHW weights, symmetric zero padding.
+///
+/// Transposed convolutions reuse this type: a transposed convolution is the data gradient of the
+/// convolution that maps its output back to its input.
+public struct Conv2DGeometry: Hashable, Sendable, CustomStringConvertible {
+    public let batch: Int
+    public let inChannels: Int
+    public let outChannels: Int
+    public let inHeight: Int
+    public let inWidth: Int
+    public let kernelHeight: Int
+    public let kernelWidth: Int
+    public let stride: Int
+    public let padding: Int
+    public let outHeight: Int
+    public let outWidth: Int
+
+    public init(
+        batch: Int, inChannels: Int, outChannels: Int, inHeight: Int, inWidth: Int,
+        kernelHeight: Int, kernelWidth: Int, stride: Int, padding: Int
+    ) throws(ShapeError) {
+        let described = "input (\(batch), \(inChannels), \(inHeight), \(inWidth)), weight (\(outChannels), \(inChannels), \(kernelHeight), \(kernelWidth)), stride \(stride), padding \(padding)"
+        guard batch > 0, inChannels > 0, outChannels > 0, inHeight > 0, inWidth > 0 else {
+            throw ShapeError("conv2d: every dimension must be positive: \(described)")
+        }
+        guard kernelHeight > 0, kernelWidth > 0 else { throw ShapeError("conv2d: kernel must be positive: \(described)") }
+        guard stride > 0 else { throw ShapeError("conv2d: stride must be positive: \(described)") }
+        guard padding >= 0 else { throw ShapeError("conv2d: padding must not be negative: \(described)") }
+        guard padding < kernelHeight, padding < kernelWidth else {
+            throw ShapeError("conv2d: padding must be smaller than the kernel: \(described)")
+        }
+        guard inHeight + 2 * padding >= kernelHeight, inWidth + 2 * padding >= kernelWidth else {
+            throw ShapeError("conv2d: kernel larger than the padded input: \(described)")
+        }
+        self.batch = batch
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.inHeight = inHeight
+        self.inWidth = inWidth
+        self.kernelHeight = kernelHeight
+        self.kernelWidth = kernelWidth
+        self.stride = stride
+        self.padding = padding
+        self.outHeight = (inHeight + 2 * padding - kernelHeight) / stride + 1
+        self.outWidth = (inWidth + 2 * padding - kernelWidth) / stride + 1
+    }
+
+    public var inputShape: [Int] { [batch, inChannels, inHeight, inWidth] }
+    public var weightShape: [Int] { [outChannels, inChannels, kernelHeight, kernelWidth] }
+    public var outputShape: [Int] { [batch, outChannels, outHeight, outWidth] }
+    /// Multiply-accumulates of one forward pass.
+    public var multiplyAccumulates: Int {
+        batch * outChannels * outHeight * outWidth * inChannels * kernelHeight * kernelWidth
+    }
+    public var description: String {
+        "conv \(inputShape)→\(outputShape) kernel \(kernelHeight)x\(kernelWidth) stride \(stride) padding \(padding)"
+    }
+}
+
+/// Batch normalisation over the N, H and W axes of NCHW data, one statistic per channel.
+public struct BatchNormGeometry: Hashable, Sendable {
+    public let batch: Int
+    public let channels: Int
+    /// H·W, the positions per channel per image.
+    public let spatial: Int
+    public let epsilon: Float
+
+    public init(batch: Int, channels: Int, spatial: Int, epsilon: Float) throws(ShapeError) {
+        guard batch > 0, channels > 0, spatial > 0 else {
+            throw ShapeError("batchNorm: every dimension must be positive: batch \(batch), channels \(channels), spatial \(spatial)")
+        }
+        guard epsilon > 0, epsilon.isFinite else { throw ShapeError("batchNorm: epsilon must be positive, got \(epsilon)") }
+        self.batch = batch
+        self.channels = channels
+        self.spatial = spatial
+        self.epsilon = epsilon
+    }
+
+    /// Elements reduced into each statistic.
+    public var reductionSize: Int { batch * spatial }
+    public var count: Int { batch * channels * spatial }
+}
+
+/// A batched matrix product C[b] = op(A[b]) · op(B[b]) with C[b] of size m × n.
+///
+/// A is stored as (batchA, m, k), or (batchA, k, m) when `transposeA`; B as (batchB, k, n), or
+/// (batchB, n, k) when `transposeB`. A batch count of 1 broadcasts over the other operand's batch.
+public struct MatmulGeometry: Hashable, Sendable {
+    public let batch: Int
+    public let m: Int
+    public let n: Int
+    public let k: Int
+    public let transposeA: Bool
+    public let transposeB: Bool
+    public let batchA: Int
+    public let batchB: Int
+
+    public init(
+        batchA: Int, batchB: Int, m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false
+    ) throws(ShapeError) {
+        guard m > 0, n > 0, k > 0, batchA > 0, batchB > 0 else {
+            throw ShapeError("matmul: every dimension must be positive: batch \(batchA)/\(batchB), m \(m), n \(n), k \(k)")
+        }
+        guard batchA == batchB || batchA == 1 || batchB == 1 else {
+            throw ShapeError("matmul: batch sizes \(batchA) and \(batchB) do not broadcast")
+        }
+        self.batch = max(batchA, batchB)
+        self.batchA = batchA
+        self.batchB = batchB
+        self.m = m
+        self.n = n
+        self.k = k
+        self.transposeA = transposeA
+        self.transposeB = transposeB
+    }
+}
+
+/// Max pooling with a square window whose stride equals its size, no padding (SAGAN's 2x2 pool).
+public struct Pool2DGeometry: Hashable, Sendable {
+    public let batch: Int
+    public let channels: Int
+    public let inHeight: Int
+    public let inWidth: Int
+    public let window: Int
+
+    public init(batch: Int, channels: Int, inHeight: Int, inWidth: Int, window: Int) throws(ShapeError) {
+        guard batch > 0, channels > 0, window > 0 else {
+            throw ShapeError("maxPool2d: every dimension must be positive: (\(batch), \(channels), \(inHeight), \(inWidth)), window \(window)")
+        }
+        guard inHeight >= window, inWidth >= window, inHeight % window == 0, inWidth % window == 0 else {
+            throw ShapeError("maxPool2d: input \(inHeight)x\(inWidth) is not a positive multiple of the window \(window)")
+        }
+        self.batch = batch
+        self.channels = channels
+        self.inHeight = inHeight
+        self.inWidth = inWidth
+        self.window = window
+    }
+
+    public var outHeight: Int { inHeight / window }
+    public var outWidth: Int { inWidth / window }
+    public var outputShape: [Int] { [batch, channels, outHeight, outWidth] }
+}

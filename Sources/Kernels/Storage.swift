@@ -1,0 +1,83 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A memory layout chosen by a backend (for example a oneDNN blocked format) that plain Swift code
+/// cannot index. Storages carrying one are converted to row-major order on demand, so consecutive
+/// backend ops can pass data between them without a reorder.
+public protocol OpaqueLayout: AnyObject, Sendable {
+    /// Float slots the layout occupies; blocked formats may pad beyond the logical element count.
+    var capacity: Int { get }
+    /// Writes the elements of `source`, stored in this layout, to `destination` in row-major order.
+    func reorderToRowMajor(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>)
+}
+
+/// The element memory of a tensor: 64-byte aligned Float32 on the CPU.
+///
+/// A storage is written once, by the kernel that creates it, and is read-only afterwards; tensors
+/// share storages freely, which gives them value semantics without copies.
+public final class Storage: @unchecked Sendable {
+    /// Logical element count (the product of the tensor's shape).
+    public let count: Int
+    /// Where the elements live; row-major unless `layout` says otherwise.
+    public let pointer: UnsafeMutablePointer<Float>
+    /// `nil` for dense row-major data, otherwise the backend layout of `pointer`.
+    public let layout: OpaqueLayout?
+
+    /// Uninitialised row-major storage for `count` elements; the caller must write every element.
+    public init(uninitializedCount count: Int) {
+        precondition(count >= 0, "Storage: negative element count \(count)")
+        self.count = count
+        self.layout = nil
+        self.pointer = Storage.allocate(count)
+    }
+
+    /// Uninitialised storage in a backend layout.
+    public init(count: Int, layout: OpaqueLayout) {
+        self.count = count
+        self.layout = layout
+        self.pointer = Storage.allocate(layout.capacity)
+    }
+
+    /// Zero-filled row-major storage.
+    public convenience init(zeros count: Int) {
+        self.init(uninitializedCount: count)
+        pointer.initialize(repeating: 0, count: count)
+    }
+
+    /// Row-major storage holding a copy of `elements`.
+    public convenience init(_ elements: [Float]) {
+        self.init(uninitializedCount: elements.count)
+        elements.withUnsafeBufferPointer { source in
+            guard let base = source.baseAddress else { return }
+            pointer.update(from: base, count: elements.count)
+        }
+    }
+
+    deinit { free(pointer) }
+
+    /// This storage if it is row-major, otherwise a row-major copy.
+    public func rowMajor() -> Storage {
+        guard let layout else { return self }
+        let plain = Storage(uninitializedCount: count)
+        layout.reorderToRowMajor(pointer, plain.pointer)
+        return plain
+    }
+
+    /// The elements in row-major order.
+    public var elements: [Float] {
+        let plain = rowMajor()
+        return Array(UnsafeBufferPointer(start: plain.pointer, count: count))
+    }
+
+    private static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+        var raw: UnsafeMutableRawPointer?
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
+            fatalError("Storage: out of memory allocating \(bytes) bytes")
+        }
+        return raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+}
