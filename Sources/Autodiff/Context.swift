@@ -1,0 +1,37 @@
+import Kernels
+
+/// Task-local engine settings: which backend computes, and whether operations are recorded for
+/// differentiation. Task-local rather than global so that concurrent work can choose differently.
+public enum EngineContext {
+    /// The backend new operations run on. The pullbacks of recorded operations keep the backend
+    /// that ran their forward.
+    @TaskLocal public static var backend: any Backend = defaultBackend
+
+    /// False inside `noGrad { }`: operations then record nothing.
+    @TaskLocal public static var isRecording = true
+
+    /// The fastest backend available on this machine.
+    public static let defaultBackend: any Backend = BackendRegistry.fastest
+}
+
+/// Runs `body` with operations computed by `backend`.
+public func withBackend<R>(_ backend: any Backend, _ body: () throws -> R) rethrows -> R {
+    try EngineContext.$backend.withValue(backend) { try body() }
+}
+
+/// Runs `body` without recording operations: nothing inside can be differentiated, and no
+/// graph memory is kept (generator samples for the discriminator step, statistics updates).
+public func noGrad<R>(_ body: () throws -> R) rethrows -> R {
+    try EngineContext.$isRecording.withValue(false) { try body() }
+}
+
+/// Stops with a message naming the operation and shapes when a tensor operation's arguments are invalid.
+@inline(__always)
+func require(_ condition: Bool, _ message: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) {
+    if !condition { preconditionFailure(message(), file: file, line: line) }
+}
+
+/// Unwraps the result of a kernel geometry check, stopping with its message on failure.
+func validated<G>(_ make: () throws -> G) -> G {
+    do { return try make() } catch { preconditionFailure("\(error)") }
+}

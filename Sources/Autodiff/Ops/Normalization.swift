@@ -1,0 +1,78 @@
+import Kernels
+
+// Batch normalisation over NCHW tensors (per channel, across N, H and W).
+
+extension Tensor {
+    private static func batchNormGeometry(_ input: Tensor, _ epsilon: Float, _ op: String) -> BatchNormGeometry {
+        require(input.rank == 4 || input.rank == 2, "\(op): input must be (N, C, H, W) or (N, C), got \(input.shape)")
+        let spatial = input.rank == 4 ? input.shape[2] * input.shape[3] : 1
+        return validated { try BatchNormGeometry(batch: input.shape[0], channels: input.shape[1], spatial: spatial, epsilon: epsilon) }
+    }
+
+    private static func checkParameter(_ p: Tensor?, _ name: String, _ g: BatchNormGeometry, _ op: String) {
+        require(p == nil || p!.shape == [g.channels], "\(op): \(name) shape \(p?.shape ?? []) does not match \(g.channels) channels")
+    }
+
+    /// Normalises with the batch's own statistics: y = (x − mean)/√(var + ε) · scale + shift.
+    /// Returns y and the per-channel batch mean and biased variance (constants, for running statistics).
+    public static func batchNormTraining(_ input: Tensor, scale: Tensor?, shift: Tensor?, epsilon: Float)
+        -> (output: Tensor, mean: Tensor, variance: Tensor)
+    {
+        let g = batchNormGeometry(input, epsilon, "batchNormTraining")
+        checkParameter(scale, "scale", g, "batchNormTraining")
+        checkParameter(shift, "shift", g, "batchNormTraining")
+        let backend = EngineContext.backend
+        let x = input.storage
+        let (output, mean, variance) = backend.batchNormTraining(g, input: x, scale: scale?.storage, shift: shift?.storage)
+        let scaleStorage = scale?.storage
+        let hasScale = scale != nil
+        let inputs = [input] + (scale.map { [$0] } ?? []) + (shift.map { [$0] } ?? [])
+        let y = record("batchNormTraining", shape: input.shape, storage: output, inputs: inputs) { gradient, wanted in
+            let wantsParameters = wanted.dropFirst().contains(true)
+            let result = backend.batchNormBackward(
+                g, input: x, outputGradient: gradient.storage, mean: mean, variance: variance,
+                scale: scaleStorage, withParameters: wantsParameters)
+            var gradients: [Tensor?] = [wanted[0] ? Tensor(shape: gradient.shape, storage: result.input) : nil]
+            if hasScale { gradients.append(result.scale.map { Tensor(shape: [g.channels], storage: $0) }) }
+            if wanted.count > gradients.count { gradients.append(result.shift.map { Tensor(shape: [g.channels], storage: $0) }) }
+            return gradients
+        }
+        return (y, Tensor(shape: [g.channels], storage: mean), Tensor(shape: [g.channels], storage: variance))
+    }
+
+    /// Normalises with given statistics (treated as constants): y = (x − mean)/√(var + ε) · scale + shift.
+    public static func batchNormInference(
+        _ input: Tensor, mean: Tensor, variance: Tensor, scale: Tensor?, shift: Tensor?, epsilon: Float
+    ) -> Tensor {
+        let g = batchNormGeometry(input, epsilon, "batchNormInference")
+        checkParameter(scale, "scale", g, "batchNormInference")
+        checkParameter(shift, "shift", g, "batchNormInference")
+        checkParameter(mean, "mean", g, "batchNormInference")
+        checkParameter(variance, "variance", g, "batchNormInference")
+        let backend = EngineContext.backend
+        let output = backend.batchNormInference(
+            g, input: input.storage, mean: mean.storage, variance: variance.storage, scale: scale?.storage, shift: shift?.storage)
+        let channelShape = input.rank == 4 ? [1, g.channels, 1, 1] : [1, g.channels]
+        let reduceAxes = input.rank == 4 ? [0, 2, 3] : [0]
+        let inverseDeviation = (variance.detached() + epsilon).sqrt().reshaped(to: channelShape)
+        let normalized = (input.detached() - mean.detached().reshaped(to: channelShape)) / inverseDeviation
+        let scaleValue = scale?.detached()
+        let inputs = [input] + (scale.map { [$0] } ?? []) + (shift.map { [$0] } ?? [])
+        return record("batchNormInference", shape: input.shape, storage: output, inputs: inputs) { gradient, wanted in
+            var gradients: [Tensor?] = []
+            let gain = scaleValue.map { $0.reshaped(to: channelShape) / inverseDeviation } ?? (1 / inverseDeviation)
+            gradients.append(wanted[0] ? gradient * gain : nil)
+            if scaleValue != nil {
+                gradients.append(wanted[1] ? (gradient * normalized).sum(alongAxes: reduceAxes) : nil)
+            }
+            if wanted.count > gradients.count {
+                gradients.append(wanted[gradients.count] ? gradient.sum(alongAxes: reduceAxes) : nil)
+            }
+            return gradients
+        }
+    }
+}
+
+extension Float {
+    static func / (s: Float, x: Tensor) -> Tensor { Tensor.full(x.shape, s) / x }
+}

@@ -1,0 +1,79 @@
+import Kernels
+
+// Matrix products, softmax and pooling.
+
+extension Tensor {
+    /// op(a) · op(b) for matrices (m, k)·(k, n) or batches (B, m, k)·(B, k, n); a batch of 1 in one
+    /// operand broadcasts over the other's. `transposeA`/`transposeB` read that operand's last two axes swapped.
+    public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+        require((a.rank == 2 || a.rank == 3) && (b.rank == 2 || b.rank == 3),
+                "matmul: operands must be matrices or batches of matrices, got \(a.shape) and \(b.shape)")
+        let aRows = a.shape[a.rank - 2], aColumns = a.shape[a.rank - 1]
+        let bRows = b.shape[b.rank - 2], bColumns = b.shape[b.rank - 1]
+        let (m, k) = transposeA ? (aColumns, aRows) : (aRows, aColumns)
+        let (kB, n) = transposeB ? (bColumns, bRows) : (bRows, bColumns)
+        require(k == kB, "matmul: inner dimensions differ: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "")")
+        let batchA = a.rank == 3 ? a.shape[0] : 1
+        let batchB = b.rank == 3 ? b.shape[0] : 1
+        let g = validated { try MatmulGeometry(batchA: batchA, batchB: batchB, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB) }
+        let outputShape = a.rank == 3 || b.rank == 3 ? [g.batch, m, n] : [m, n]
+        let output = EngineContext.backend.matmul(g, a.storage, b.storage)
+        let aValue = a.detached(), bValue = b.detached()
+        return record("matmul", shape: outputShape, storage: output, inputs: [a, b]) { dc, wanted in
+            var da: Tensor?
+            var db: Tensor?
+            if wanted[0] {
+                da = transposeA
+                    ? matmul(bValue, dc, transposeA: transposeB, transposeB: true)
+                    : matmul(dc, bValue, transposeB: !transposeB)
+            }
+            if wanted[1] {
+                db = transposeB
+                    ? matmul(dc, aValue, transposeA: true, transposeB: transposeA)
+                    : matmul(aValue, dc, transposeA: !transposeA)
+            }
+            return [da.map { reduceBatch($0, to: aValue.shape) }, db.map { reduceBatch($0, to: bValue.shape) }]
+        }
+    }
+
+    /// Sums the gradient of a broadcast operand over the batch it was broadcast to.
+    private static func reduceBatch(_ gradient: Tensor, to shape: [Int]) -> Tensor {
+        if gradient.shape == shape { return gradient }
+        return gradient.sum(alongAxes: [0], keepingDimensions: shape.count == 3).reshaped(to: shape)
+    }
+
+    /// x (N, in) · weightᵀ (in, out) + bias (out).
+    public static func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        require(input.rank == 2 && weight.rank == 2 && input.shape[1] == weight.shape[1],
+                "linear: input \(input.shape) does not match weight \(weight.shape) (expects (N, \(weight.rank == 2 ? weight.shape[1] : -1)))")
+        let product = matmul(input, weight, transposeB: true)
+        guard let bias else { return product }
+        require(bias.shape == [weight.shape[0]], "linear: bias shape \(bias.shape) does not match \(weight.shape[0]) outputs")
+        return product + bias
+    }
+
+    /// Softmax over the last axis.
+    public func softmax() -> Tensor {
+        require(rank >= 1 && count > 0, "softmax: needs a non-empty tensor with at least one axis, shape is \(shape)")
+        let columns = shape[rank - 1]
+        let rows = count / columns
+        let backend = EngineContext.backend
+        let output = backend.softmax(storage, rows: rows, columns: columns)
+        return Tensor.record("softmax", shape: shape, storage: output, inputs: [self]) { gradient, _ in
+            [Tensor(shape: gradient.shape,
+                    storage: backend.softmaxBackward(output: output, outputGradient: gradient.storage, rows: rows, columns: columns))]
+        }
+    }
+
+    /// Max pooling over non-overlapping `window`×`window` squares of an (N, C, H, W) tensor.
+    public func maxPool2d(window: Int = 2) -> Tensor {
+        require(rank == 4, "maxPool2d: input must be (N, C, H, W), got \(shape)")
+        let g = validated { try Pool2DGeometry(batch: shape[0], channels: shape[1], inHeight: shape[2], inWidth: shape[3], window: window) }
+        let backend = EngineContext.backend
+        let x = storage
+        let inputShape = shape
+        return Tensor.record("maxPool2d", shape: g.outputShape, storage: backend.maxPool2d(g, x), inputs: [self]) { gradient, _ in
+            [Tensor(shape: inputShape, storage: backend.maxPool2dBackward(g, input: x, outputGradient: gradient.storage))]
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import Kernels
+
+/// An n-dimensional array of Float32 with NCHW convention for images.
+///
+/// A tensor is a value: its storage is never written after creation, so copies are free and
+/// safe. A tensor that takes part in differentiation carries a `TapeNode` linking it to the
+/// tensors it was computed from; the graph is freed when the last tensor referring to it goes away.
+public struct Tensor: @unchecked Sendable {
+    /// Logical dimensions, outermost first; `[]` for a scalar.
+    public let shape: [Int]
+    /// The elements; shared between tensors that view the same data.
+    public let storage: Storage
+    /// Where the tensor came from, when it is differentiable.
+    let node: TapeNode?
+
+    init(shape: [Int], storage: Storage, node: TapeNode?) {
+        self.shape = shape
+        self.storage = storage
+        self.node = node
+    }
+
+    /// A constant tensor over existing storage.
+    public init(shape: [Int], storage: Storage) {
+        precondition(ShapeMath.count(shape) == storage.count,
+                     "Tensor: shape \(shape) needs \(ShapeMath.count(shape)) elements, storage has \(storage.count)")
+        self.init(shape: shape, storage: storage, node: nil)
+    }
+
+    /// A constant tensor holding `scalars` in row-major order.
+    public init(shape: [Int], scalars: [Float]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
+        precondition(ShapeMath.count(shape) == scalars.count,
+                     "Tensor: shape \(shape) needs \(ShapeMath.count(shape)) elements, got \(scalars.count)")
+        self.init(shape: shape, storage: Storage(scalars), node: nil)
+    }
+
+    /// A rank-0 tensor.
+    public init(_ scalar: Float) { self.init(shape: [], scalars: [scalar]) }
+
+    public static func zeros(_ shape: [Int]) -> Tensor { Tensor(shape: shape, storage: Storage(zeros: ShapeMath.count(shape))) }
+    public static func ones(_ shape: [Int]) -> Tensor { full(shape, 1) }
+    public static func full(_ shape: [Int], _ value: Float) -> Tensor {
+        Tensor(shape: shape, scalars: [Float](repeating: value, count: ShapeMath.count(shape)))
+    }
+
+    public var rank: Int { shape.count }
+    public var count: Int { storage.count }
+    /// The elements in row-major order.
+    public var scalars: [Float] { storage.elements }
+    /// The single element of a one-element tensor.
+    public var scalar: Float {
+        precondition(count == 1, "Tensor.scalar: tensor of shape \(shape) has \(count) elements")
+        return storage.rowMajor().pointer[0]
+    }
+
+    /// True when gradients can flow to this tensor.
+    public var requiresGradient: Bool { node != nil }
+
+    /// The same values as a new differentiation leaf: gradients can be asked with respect to it.
+    public func trackingGradients() -> Tensor { Tensor(shape: shape, storage: storage, node: TapeNode(leafShape: shape)) }
+
+    /// The same values, cut from the graph: no gradient flows through the result.
+    public func detached() -> Tensor { Tensor(shape: shape, storage: storage, node: nil) }
+
+    /// Row-major storage of the elements (a copy only when the storage uses a backend layout).
+    var plainStorage: Storage { storage.rowMajor() }
+}
+
+extension Tensor: CustomStringConvertible {
+    public var description: String {
+        let shown = scalars.prefix(8).map { String($0) }.joined(separator: ", ")
+        return "Tensor(shape: \(shape), [\(shown)\(count > 8 ? ", …" : "")])"
+    }
+}

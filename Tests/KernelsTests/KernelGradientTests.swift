@@ -1,0 +1,168 @@
+import Testing
+import Kernels
+
+/// Finite-difference checks of every reference backward kernel against its forward kernel, in Double.
+///
+/// For a forward f and random weights r, the loss L(x) = Σ r ⊙ f(x) has gradient backward(r); the
+/// checks compare that with central differences (L(x + h) − L(x − h)) / 2h at every input element.
+@Suite("Reference kernel gradients (Double, finite differences)")
+struct KernelGradientTests {
+    /// Central-difference gradient of `loss` at `x`.
+    func numericGradient(_ x: [Double], step: Double = 1e-6, _ loss: ([Double]) -> Double) -> [Double] {
+        var probe = x
+        return x.indices.map { i in
+            probe[i] = x[i] + step
+            let plus = loss(probe)
+            probe[i] = x[i] - step
+            let minus = loss(probe)
+            probe[i] = x[i]
+            return (plus - minus) / (2 * step)
+        }
+    }
+
+    func expectClose(_ analytic: [Double], _ numeric: [Double], _ what: String, tolerance: Double = 1e-6) {
+        #expect(analytic.count == numeric.count)
+        let scale = max(1, numeric.map { Swift.abs($0) }.max() ?? 0)
+        let worst = zip(analytic, numeric).map { Swift.abs($0 - $1) }.max() ?? 0
+        #expect(worst <= tolerance * scale, "\(what): worst difference \(worst) (gradient scale \(scale))")
+    }
+
+    func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+
+    @Test(arguments: [
+        (1, 2, 3, 5, 7, 3, 1, 1), (2, 3, 2, 6, 5, 4, 2, 1), (3, 1, 2, 4, 4, 1, 1, 0), (1, 2, 2, 7, 5, 3, 2, 0),
+    ])
+    func convolution(_ shape: (Int, Int, Int, Int, Int, Int, Int, Int)) throws {
+        let (n, cin, cout, h, w, k, stride, padding) = shape
+        let g = try Conv2DGeometry(batch: n, inChannels: cin, outChannels: cout, inHeight: h, inWidth: w,
+                                   kernelHeight: k, kernelWidth: k, stride: stride, padding: padding)
+        var random = TestRandom(seed: 1)
+        let x = random.doubles(g.inputShape.reduce(1, *))
+        let weight = random.doubles(g.weightShape.reduce(1, *))
+        let bias = random.doubles(cout)
+        let r = random.doubles(g.outputShape.reduce(1, *))
+        func forward(_ x: [Double], _ weight: [Double], _ bias: [Double]) -> [Double] {
+            var y = [Double](repeating: 0, count: r.count)
+            ReferenceKernels.conv2dForward(g, y: &y, x: x, w: weight, b: bias)
+            return y
+        }
+        var dx = [Double](repeating: 0, count: x.count)
+        ReferenceKernels.conv2dBackwardData(g, dx: &dx, dy: r, w: weight)
+        expectClose(dx, numericGradient(x) { dot(r, forward($0, weight, bias)) }, "conv2d dx \(shape)")
+        var dw = [Double](repeating: 0, count: weight.count)
+        var db = [Double](repeating: 0, count: cout)
+        ReferenceKernels.conv2dBackwardWeights(g, dw: &dw, db: &db, dy: r, x: x)
+        expectClose(dw, numericGradient(weight) { dot(r, forward(x, $0, bias)) }, "conv2d dw \(shape)")
+        expectClose(db, numericGradient(bias) { dot(r, forward(x, weight, $0)) }, "conv2d db \(shape)")
+    }
+
+    @Test(arguments: [(2, 3, 5, true), (3, 2, 1, false), (1, 4, 6, true)])
+    func batchNormalization(_ shape: (Int, Int, Int, Bool)) throws {
+        let (n, c, spatial, withScale) = shape
+        let g = try BatchNormGeometry(batch: n, channels: c, spatial: spatial, epsilon: 1e-3)
+        var random = TestRandom(seed: 2)
+        let x = random.doubles(g.count)
+        let scale = random.doubles(c)
+        let shift = random.doubles(c)
+        let r = random.doubles(g.count)
+        func forward(_ x: [Double], _ scale: [Double], _ shift: [Double]) -> [Double] {
+            var y = [Double](repeating: 0, count: g.count)
+            var mean = [Double](repeating: 0, count: c)
+            var variance = [Double](repeating: 0, count: c)
+            ReferenceKernels.batchNormTraining(g, y: &y, mean: &mean, variance: &variance, x: x,
+                                               scale: withScale ? scale : nil, shift: shift)
+            return y
+        }
+        var mean = [Double](repeating: 0, count: c)
+        var variance = [Double](repeating: 0, count: c)
+        var y = [Double](repeating: 0, count: g.count)
+        ReferenceKernels.batchNormTraining(g, y: &y, mean: &mean, variance: &variance, x: x, scale: withScale ? scale : nil, shift: shift)
+        var dx = [Double](repeating: 0, count: g.count)
+        var dScale = [Double](repeating: 0, count: c)
+        var dShift = [Double](repeating: 0, count: c)
+        ReferenceKernels.batchNormBackward(g, dx: &dx, dScale: &dScale, dShift: &dShift, dy: r, x: x,
+                                           mean: mean, variance: variance, scale: withScale ? scale : nil)
+        expectClose(dx, numericGradient(x) { dot(r, forward($0, scale, shift)) }, "batchNorm dx \(shape)")
+        if withScale { expectClose(dScale, numericGradient(scale) { dot(r, forward(x, $0, shift)) }, "batchNorm dscale") }
+        expectClose(dShift, numericGradient(shift) { dot(r, forward(x, scale, $0)) }, "batchNorm dshift")
+    }
+
+    static let unaryOperations: [UnaryOperation] = [
+        .relu, .leakyRelu(slope: 0.02), .leakyRelu(slope: 0.2), .tanh, .sqrt, .exp, .log, .square, .abs,
+        .affine(scale: -1.5, shift: 0.25),
+    ]
+
+    @Test(arguments: unaryOperations)
+    func pointwise(_ op: UnaryOperation) {
+        var random = TestRandom(seed: 3)
+        // Stay clear of the kinks at 0 and of the domain edge of sqrt and log.
+        let x = random.doubles(40).map { v in
+            switch op {
+            case .sqrt, .log: return Swift.abs(v) + 0.2
+            default: return v < 0 ? v - 0.05 : v + 0.05
+            }
+        }
+        let r = random.doubles(40)
+        func forward(_ x: [Double]) -> [Double] {
+            var y = [Double](repeating: 0, count: x.count)
+            ReferenceKernels.unary(op, y: &y, x: x, count: x.count)
+            return y
+        }
+        var dx = [Double](repeating: 0, count: x.count)
+        ReferenceKernels.unaryBackward(op, dx: &dx, x: x, y: forward(x), dy: r, count: x.count)
+        expectClose(dx, numericGradient(x) { dot(r, forward($0)) }, "\(op)")
+    }
+
+    @Test(arguments: [(1, 5), (3, 4), (6, 1)])
+    func softmax(_ shape: (Int, Int)) {
+        let (rows, columns) = shape
+        var random = TestRandom(seed: 4)
+        let x = random.doubles(rows * columns).map { $0 * 3 }
+        let r = random.doubles(rows * columns)
+        func forward(_ x: [Double]) -> [Double] {
+            var y = [Double](repeating: 0, count: x.count)
+            ReferenceKernels.softmax(y: &y, x: x, rows: rows, columns: columns)
+            return y
+        }
+        var dx = [Double](repeating: 0, count: x.count)
+        ReferenceKernels.softmaxBackward(dx: &dx, y: forward(x), dy: r, rows: rows, columns: columns)
+        expectClose(dx, numericGradient(x) { dot(r, forward($0)) }, "softmax \(shape)")
+    }
+
+    @Test func maxPool() throws {
+        let g = try Pool2DGeometry(batch: 2, channels: 3, inHeight: 4, inWidth: 6, window: 2)
+        var random = TestRandom(seed: 5)
+        // Distinct values, well separated, so no window has a near-tie.
+        let x = random.permutation(2 * 3 * 4 * 6).map { Double($0) * 0.1 }
+        let r = random.doubles(2 * 3 * 2 * 3)
+        func forward(_ x: [Double]) -> [Double] {
+            var y = [Double](repeating: 0, count: r.count)
+            ReferenceKernels.maxPool2d(g, y: &y, x: x)
+            return y
+        }
+        var dx = [Double](repeating: 0, count: x.count)
+        ReferenceKernels.maxPool2dBackward(g, dx: &dx, x: x, dy: r)
+        expectClose(dx, numericGradient(x, step: 1e-3) { dot(r, forward($0)) }, "maxPool2d")
+    }
+}
+
+/// A small deterministic generator for test data (SplitMix64).
+struct TestRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &+ 0x1234_5678 }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1).
+    mutating func doubles(_ count: Int) -> [Double] { (0..<count).map { _ in Double(next() >> 11) * 0x1p-52 - 1 } }
+    mutating func floats(_ count: Int) -> [Float] { doubles(count).map(Float.init) }
+    mutating func permutation(_ count: Int) -> [Int] {
+        var values = Array(0..<count)
+        for i in stride(from: count - 1, to: 0, by: -1) { values.swapAt(i, Int(next() % UInt64(i + 1))) }
+        return values
+    }
+}
