@@ -1,0 +1,190 @@
+// Every call into oneDNN (C API v2, Debian 12's libdnnl 2.6.3) lives in this folder, so that a
+// port to the v3 API or another vendor library is a local change.
+import CDNNL
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Stops with oneDNN's status when a call fails. Arguments are validated before any call, so a
+/// failure here is a bug in this file, not bad user input.
+func dnnlCheck(_ status: dnnl_status_t, _ what: @autoclosure () -> String) {
+    if status != dnnl_success { fatalError("oneDNN: \(what()) failed with status \(status.rawValue)") }
+}
+
+/// Memory descriptors for Float32 data.
+enum MemoryDescriptor {
+    /// Dense row-major data of the given dimensions (a scalar is treated as one element).
+    static func plain(_ dims: [Int]) -> dnnl_memory_desc_t {
+        let shape = dims.isEmpty ? [1] : dims
+        return strided(shape, ShapeMath.strides(shape))
+    }
+
+    static func strided(_ dims: [Int], _ strides: [Int]) -> dnnl_memory_desc_t {
+        var md = dnnl_memory_desc_t()
+        let dims64 = dims.map(Int64.init)
+        let strides64 = strides.map(Int64.init)
+        dnnlCheck(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), dims64, dnnl_f32, strides64),
+                  "memory descriptor \(dims) strides \(strides)")
+        return md
+    }
+
+    /// A descriptor that lets the primitive choose its preferred (usually blocked) layout.
+    static func any(_ dims: [Int]) -> dnnl_memory_desc_t {
+        var md = dnnl_memory_desc_t()
+        dnnlCheck(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims.map(Int64.init), dnnl_f32, dnnl_format_tag_any),
+                  "memory descriptor \(dims) (any layout)")
+        return md
+    }
+}
+
+/// A primitive created once for one shape, with the reorders between the caller's row-major data
+/// and the layouts the primitive chose.
+final class CompiledPrimitive: @unchecked Sendable {
+    let descriptor: dnnl_primitive_desc_t
+    let primitive: dnnl_primitive_t
+    /// For each argument whose chosen layout differs from row-major: the layout and the reorder
+    /// (row-major → chosen for inputs, chosen → row-major for outputs).
+    private var conversions: [Int32: (layout: dnnl_memory_desc_t, reorder: dnnl_primitive_t, isOutput: Bool)] = [:]
+    private let engine: dnnl_engine_t
+
+    /// Creates the primitive for `operation` (a pointer to a oneDNN op descriptor).
+    init(_ what: String, engine: dnnl_engine_t, operation: UnsafeRawPointer, hint: dnnl_primitive_desc_t? = nil,
+         plainArguments: [(argument: Int32, dims: [Int], isOutput: Bool)]) {
+        self.engine = engine
+        var descriptor: dnnl_primitive_desc_t?
+        dnnlCheck(dnnl_primitive_desc_create(&descriptor, operation, nil, engine, hint), "\(what): primitive descriptor")
+        self.descriptor = descriptor!
+        var primitive: dnnl_primitive_t?
+        dnnlCheck(dnnl_primitive_create(&primitive, descriptor), "\(what): primitive")
+        self.primitive = primitive!
+        for spec in plainArguments {
+            guard let chosenPointer = dnnl_primitive_desc_query_md(descriptor, dnnl_query_exec_arg_md, spec.argument) else { continue }
+            var chosen = chosenPointer.pointee
+            var plain = MemoryDescriptor.plain(spec.dims)
+            if dnnl_memory_desc_equal(&chosen, &plain) != 0 { continue }
+            var reorderDescriptor: dnnl_primitive_desc_t?
+            if spec.isOutput {
+                dnnlCheck(dnnl_reorder_primitive_desc_create(&reorderDescriptor, &chosen, engine, &plain, engine, nil), "\(what): reorder")
+            } else {
+                dnnlCheck(dnnl_reorder_primitive_desc_create(&reorderDescriptor, &plain, engine, &chosen, engine, nil), "\(what): reorder")
+            }
+            var reorder: dnnl_primitive_t?
+            dnnlCheck(dnnl_primitive_create(&reorder, reorderDescriptor), "\(what): reorder primitive")
+            dnnl_primitive_desc_destroy(reorderDescriptor)
+            conversions[spec.argument] = (chosen, reorder!, spec.isOutput)
+        }
+    }
+
+    deinit {
+        for conversion in conversions.values { dnnl_primitive_destroy(conversion.reorder) }
+        dnnl_primitive_destroy(primitive)
+        dnnl_primitive_desc_destroy(descriptor)
+    }
+
+    /// Runs the primitive on row-major buffers, reordering where the primitive chose another layout.
+    func execute(_ stream: dnnl_stream_t, _ arguments: [(argument: Int32, dims: [Int], pointer: UnsafeMutablePointer<Float>)]) {
+        var memories: [dnnl_memory_t] = []
+        var temporaries: [UnsafeMutableRawPointer] = []
+        var execArguments: [dnnl_exec_arg_t] = []
+        var outputReorders: [(dnnl_primitive_t, dnnl_memory_t, dnnl_memory_t)] = []
+        defer {
+            for memory in memories { dnnl_memory_destroy(memory) }
+            for buffer in temporaries { free(buffer) }
+        }
+        func memory(_ descriptor: dnnl_memory_desc_t, _ handle: UnsafeMutableRawPointer) -> dnnl_memory_t {
+            var descriptor = descriptor
+            var memory: dnnl_memory_t?
+            dnnlCheck(dnnl_memory_create(&memory, &descriptor, engine, handle), "memory object")
+            memories.append(memory!)
+            return memory!
+        }
+        for argument in arguments {
+            let user = memory(MemoryDescriptor.plain(argument.dims), UnsafeMutableRawPointer(argument.pointer))
+            guard let conversion = conversions[argument.argument] else {
+                execArguments.append(dnnl_exec_arg_t(arg: argument.argument, memory: user))
+                continue
+            }
+            var layout = conversion.layout
+            var buffer: UnsafeMutableRawPointer?
+            guard posix_memalign(&buffer, 64, max(dnnl_memory_desc_get_size(&layout), 64)) == 0, let buffer else {
+                fatalError("oneDNN: out of memory for a reorder buffer")
+            }
+            temporaries.append(buffer)
+            let chosen = memory(layout, buffer)
+            execArguments.append(dnnl_exec_arg_t(arg: argument.argument, memory: chosen))
+            if conversion.isOutput {
+                outputReorders.append((conversion.reorder, chosen, user))
+            } else {
+                Self.run(conversion.reorder, stream, [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: user),
+                                                      dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: chosen)])
+            }
+        }
+        Self.run(primitive, stream, execArguments)
+        for (reorder, from, to) in outputReorders {
+            Self.run(reorder, stream, [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: from), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: to)])
+        }
+        dnnlCheck(dnnl_stream_wait(stream), "stream wait")
+    }
+
+    private static func run(_ primitive: dnnl_primitive_t, _ stream: dnnl_stream_t, _ arguments: [dnnl_exec_arg_t]) {
+        dnnlCheck(dnnl_primitive_execute(primitive, stream, Int32(arguments.count), arguments), "execute")
+    }
+}
+
+/// The oneDNN engine and stream, and the primitives created so far, keyed by operation and shape.
+final class DNNLRuntime: @unchecked Sendable {
+    let engine: dnnl_engine_t
+    let stream: dnnl_stream_t
+    private let cache = Mutex<[PrimitiveKey: CompiledPrimitive]>([:])
+    /// Serialises execution: one stream, and oneDNN parallelises inside each primitive.
+    let executionLock = Mutex<Void>(())
+
+    init?() {
+        // Debian's oneDNN runs on OpenMP; unpinned threads made some primitives 15x slower here.
+        setenv("OMP_PROC_BIND", "true", 0)
+        var engine: dnnl_engine_t?
+        guard dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success, let engine else { return nil }
+        var stream: dnnl_stream_t?
+        guard dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue) == dnnl_success, let stream else {
+            dnnl_engine_destroy(engine)
+            return nil
+        }
+        self.engine = engine
+        self.stream = stream
+    }
+
+    /// The primitive for `key`, created by `make` on first use.
+    func primitive(_ key: PrimitiveKey, _ make: () -> CompiledPrimitive) -> CompiledPrimitive {
+        if let found = cache.withLock({ $0[key] }) { return found }
+        let created = make()
+        return cache.withLock { cache in
+            if let raced = cache[key] { return raced }
+            cache[key] = created
+            return created
+        }
+    }
+
+    var cachedPrimitiveCount: Int { cache.withLock { $0.count } }
+
+    func execute(_ compiled: CompiledPrimitive, _ arguments: [(argument: Int32, dims: [Int], pointer: UnsafeMutablePointer<Float>)]) {
+        executionLock.withLock { _ in compiled.execute(stream, arguments) }
+    }
+}
+
+/// What identifies a cached primitive: the operation and every shape and setting it was created for.
+enum PrimitiveKey: Hashable {
+    case convolutionForward(Conv2DGeometry, bias: Bool)
+    case convolutionBackwardData(Conv2DGeometry)
+    case convolutionBackwardWeights(Conv2DGeometry, bias: Bool)
+    case batchNormForward(BatchNormGeometry, training: Bool, scale: Bool, shift: Bool)
+    case batchNormBackward(BatchNormGeometry, scale: Bool, shift: Bool, parameters: Bool)
+    case eltwiseForward(UnaryOperation, count: Int)
+    case eltwiseBackward(UnaryOperation, count: Int)
+    case binary(BinaryOperation, a: [Int], b: [Int])
+    case reduction(ReductionOperation, shape: [Int], output: [Int])
+    case softmaxForward(rows: Int, columns: Int)
+    case softmaxBackward(rows: Int, columns: Int)
+    case matmul(MatmulGeometry)
+}

@@ -1,0 +1,433 @@
+import CDNNL
+
+/// The default backend: oneDNN primitives (JIT kernels for this CPU's vector units) for
+/// convolutions, batch norm, pointwise ops, softmax, matrix products, broadcasting arithmetic and
+/// reductions; data movement (pooling, permute, slice, concat, expand) runs the reference loops.
+///
+/// Convolutions let oneDNN choose its blocked layouts. This first version converts to row-major
+/// around each convolution; returning storages with an `OpaqueLayout` instead removes those copies.
+public final class OneDNNBackend: Backend {
+    public let name = "onednn"
+    private let runtime: DNNLRuntime
+    private let fallback = ReferenceBackend()
+
+    /// The process-wide instance, or nil when the oneDNN engine cannot be created.
+    public static let shared: OneDNNBackend? = DNNLRuntime().map(OneDNNBackend.init)
+
+    private init(runtime: DNNLRuntime) { self.runtime = runtime }
+
+    /// Primitives created so far (one per operation and shape).
+    public var cachedPrimitiveCount: Int { runtime.cachedPrimitiveCount }
+
+    private func plain(_ storage: Storage) -> Storage { storage.rowMajor() }
+
+    // MARK: Convolution
+
+    private func convolutionDescriptors(_ g: Conv2DGeometry) -> (strides: [Int64], padding: [Int64]) {
+        ([Int64(g.stride), Int64(g.stride)], [Int64(g.padding), Int64(g.padding)])
+    }
+
+    private func convolutionForwardPrimitive(_ g: Conv2DGeometry, bias: Bool) -> CompiledPrimitive {
+        runtime.primitive(.convolutionForward(g, bias: bias)) {
+            var source = MemoryDescriptor.any(g.inputShape)
+            var weights = MemoryDescriptor.any(g.weightShape)
+            var biasDescriptor = MemoryDescriptor.plain([g.outChannels])
+            var destination = MemoryDescriptor.any(g.outputShape)
+            let (strides, padding) = convolutionDescriptors(g)
+            var operation = dnnl_convolution_desc_t()
+            dnnlCheck(withUnsafePointer(to: &biasDescriptor) { biasPointer in
+                dnnl_convolution_forward_desc_init(&operation, dnnl_forward_training, dnnl_convolution_direct, &source, &weights,
+                                                   bias ? biasPointer : nil, &destination, strides, padding, padding)
+            }, "convolution forward \(g)")
+            var arguments: [(Int32, [Int], Bool)] = [(DNNL_ARG_SRC, g.inputShape, false), (DNNL_ARG_WEIGHTS, g.weightShape, false),
+                                                     (DNNL_ARG_DST, g.outputShape, true)]
+            if bias { arguments.append((DNNL_ARG_BIAS, [g.outChannels], false)) }
+            return CompiledPrimitive("convolution forward \(g)", engine: runtime.engine, operation: &operation,
+                                     plainArguments: arguments.map { ($0.0, $0.1, $0.2) })
+        }
+    }
+
+    public func conv2dForward(_ g: Conv2DGeometry, input: Storage, weight: Storage, bias: Storage?) -> Storage {
+        let compiled = convolutionForwardPrimitive(g, bias: bias != nil)
+        let x = plain(input), w = plain(weight), b = bias.map(plain)
+        let y = Storage(uninitializedCount: ShapeMath.count(g.outputShape))
+        var arguments = [(DNNL_ARG_SRC, g.inputShape, x.pointer), (DNNL_ARG_WEIGHTS, g.weightShape, w.pointer),
+                         (DNNL_ARG_DST, g.outputShape, y.pointer)]
+        if let b { arguments.append((DNNL_ARG_BIAS, [g.outChannels], b.pointer)) }
+        withExtendedLifetime((x, w, b)) { runtime.execute(compiled, arguments.map { ($0.0, $0.1, $0.2) }) }
+        return y
+    }
+
+    public func conv2dBackwardData(_ g: Conv2DGeometry, outputGradient: Storage, weight: Storage) -> Storage {
+        let hint = convolutionForwardPrimitive(g, bias: false)
+        let compiled = runtime.primitive(.convolutionBackwardData(g)) {
+            var sourceGradient = MemoryDescriptor.any(g.inputShape)
+            var weights = MemoryDescriptor.any(g.weightShape)
+            var destinationGradient = MemoryDescriptor.any(g.outputShape)
+            let (strides, padding) = convolutionDescriptors(g)
+            var operation = dnnl_convolution_desc_t()
+            dnnlCheck(dnnl_convolution_backward_data_desc_init(&operation, dnnl_convolution_direct, &sourceGradient, &weights,
+                                                               &destinationGradient, strides, padding, padding),
+                      "convolution backward data \(g)")
+            return CompiledPrimitive("convolution backward data \(g)", engine: runtime.engine, operation: &operation,
+                                     hint: hint.descriptor,
+                                     plainArguments: [(DNNL_ARG_DIFF_DST, g.outputShape, false), (DNNL_ARG_WEIGHTS, g.weightShape, false),
+                                                      (DNNL_ARG_DIFF_SRC, g.inputShape, true)])
+        }
+        let dy = plain(outputGradient), w = plain(weight)
+        let dx = Storage(uninitializedCount: ShapeMath.count(g.inputShape))
+        withExtendedLifetime((dy, w)) {
+            runtime.execute(compiled, [(DNNL_ARG_DIFF_DST, g.outputShape, dy.pointer), (DNNL_ARG_WEIGHTS, g.weightShape, w.pointer),
+                                       (DNNL_ARG_DIFF_SRC, g.inputShape, dx.pointer)])
+        }
+        return dx
+    }
+
+    public func conv2dBackwardWeights(_ g: Conv2DGeometry, outputGradient: Storage, input: Storage, withBias: Bool)
+        -> (weight: Storage, bias: Storage?)
+    {
+        let hint = convolutionForwardPrimitive(g, bias: withBias)
+        let compiled = runtime.primitive(.convolutionBackwardWeights(g, bias: withBias)) {
+            var source = MemoryDescriptor.any(g.inputShape)
+            var weightsGradient = MemoryDescriptor.any(g.weightShape)
+            var biasGradient = MemoryDescriptor.plain([g.outChannels])
+            var destinationGradient = MemoryDescriptor.any(g.outputShape)
+            let (strides, padding) = convolutionDescriptors(g)
+            var operation = dnnl_convolution_desc_t()
+            dnnlCheck(withUnsafePointer(to: &biasGradient) { biasPointer in
+                dnnl_convolution_backward_weights_desc_init(&operation, dnnl_convolution_direct, &source, &weightsGradient,
+                                                            withBias ? biasPointer : nil, &destinationGradient, strides, padding, padding)
+            }, "convolution backward weights \(g)")
+            var arguments: [(Int32, [Int], Bool)] = [(DNNL_ARG_SRC, g.inputShape, false), (DNNL_ARG_DIFF_DST, g.outputShape, false),
+                                                     (DNNL_ARG_DIFF_WEIGHTS, g.weightShape, true)]
+            if withBias { arguments.append((DNNL_ARG_DIFF_BIAS, [g.outChannels], true)) }
+            return CompiledPrimitive("convolution backward weights \(g)", engine: runtime.engine, operation: &operation,
+                                     hint: hint.descriptor, plainArguments: arguments.map { ($0.0, $0.1, $0.2) })
+        }
+        let dy = plain(outputGradient), x = plain(input)
+        let dw = Storage(uninitializedCount: ShapeMath.count(g.weightShape))
+        let db = withBias ? Storage(uninitializedCount: g.outChannels) : nil
+        var arguments = [(DNNL_ARG_SRC, g.inputShape, x.pointer), (DNNL_ARG_DIFF_DST, g.outputShape, dy.pointer),
+                         (DNNL_ARG_DIFF_WEIGHTS, g.weightShape, dw.pointer)]
+        if let db { arguments.append((DNNL_ARG_DIFF_BIAS, [g.outChannels], db.pointer)) }
+        withExtendedLifetime((dy, x)) { runtime.execute(compiled, arguments.map { ($0.0, $0.1, $0.2) }) }
+        return (dw, db)
+    }
+
+    // MARK: Batch normalisation
+
+    private func batchNormFlags(scale: Bool, shift: Bool, global: Bool) -> UInt32 {
+        var flags: UInt32 = 0
+        if scale { flags |= dnnl_use_scale.rawValue }
+        if shift { flags |= dnnl_use_shift.rawValue }
+        if global { flags |= dnnl_use_global_stats.rawValue }
+        return flags
+    }
+
+    private func batchNormDims(_ g: BatchNormGeometry) -> [Int] { [g.batch, g.channels, g.spatial, 1] }
+
+    private func batchNormForwardPrimitive(_ g: BatchNormGeometry, training: Bool, scale: Bool, shift: Bool) -> CompiledPrimitive {
+        runtime.primitive(.batchNormForward(g, training: training, scale: scale, shift: shift)) {
+            var data = MemoryDescriptor.plain(batchNormDims(g))
+            var operation = dnnl_batch_normalization_desc_t()
+            dnnlCheck(dnnl_batch_normalization_forward_desc_init(
+                &operation, training ? dnnl_forward_training : dnnl_forward_inference, &data, g.epsilon,
+                batchNormFlags(scale: scale, shift: shift, global: !training)), "batch norm forward \(g)")
+            return CompiledPrimitive("batch norm forward", engine: runtime.engine, operation: &operation, plainArguments: [])
+        }
+    }
+
+    public func batchNormTraining(_ g: BatchNormGeometry, input: Storage, scale: Storage?, shift: Storage?)
+        -> (output: Storage, mean: Storage, variance: Storage)
+    {
+        let compiled = batchNormForwardPrimitive(g, training: true, scale: scale != nil, shift: shift != nil)
+        let x = plain(input), scaleData = scale.map(plain), shiftData = shift.map(plain)
+        let y = Storage(uninitializedCount: g.count)
+        let mean = Storage(uninitializedCount: g.channels)
+        let variance = Storage(uninitializedCount: g.channels)
+        var arguments = [(DNNL_ARG_SRC, batchNormDims(g), x.pointer), (DNNL_ARG_DST, batchNormDims(g), y.pointer),
+                         (DNNL_ARG_MEAN, [g.channels], mean.pointer), (DNNL_ARG_VARIANCE, [g.channels], variance.pointer)]
+        if let scaleData { arguments.append((DNNL_ARG_SCALE, [g.channels], scaleData.pointer)) }
+        if let shiftData { arguments.append((DNNL_ARG_SHIFT, [g.channels], shiftData.pointer)) }
+        withExtendedLifetime((x, scaleData, shiftData)) { runtime.execute(compiled, arguments.map { ($0.0, $0.1, $0.2) }) }
+        return (y, mean, variance)
+    }
+
+    public func batchNormInference(
+        _ g: BatchNormGeometry, input: Storage, mean: Storage, variance: Storage, scale: Storage?, shift: Storage?
+    ) -> Storage {
+        let compiled = batchNormForwardPrimitive(g, training: false, scale: scale != nil, shift: shift != nil)
+        let x = plain(input), meanData = plain(mean), varianceData = plain(variance)
+        let scaleData = scale.map(plain), shiftData = shift.map(plain)
+        let y = Storage(uninitializedCount: g.count)
+        var arguments = [(DNNL_ARG_SRC, batchNormDims(g), x.pointer), (DNNL_ARG_DST, batchNormDims(g), y.pointer),
+                         (DNNL_ARG_MEAN, [g.channels], meanData.pointer), (DNNL_ARG_VARIANCE, [g.channels], varianceData.pointer)]
+        if let scaleData { arguments.append((DNNL_ARG_SCALE, [g.channels], scaleData.pointer)) }
+        if let shiftData { arguments.append((DNNL_ARG_SHIFT, [g.channels], shiftData.pointer)) }
+        withExtendedLifetime((x, meanData, varianceData, scaleData, shiftData)) {
+            runtime.execute(compiled, arguments.map { ($0.0, $0.1, $0.2) })
+        }
+        return y
+    }
+
+    public func batchNormBackward(
+        _ g: BatchNormGeometry, input: Storage, outputGradient: Storage, mean: Storage, variance: Storage,
+        scale: Storage?, withParameters: Bool
+    ) -> (input: Storage, scale: Storage?, shift: Storage?) {
+        // oneDNN 2.6 has no data-only backward with a scale, so a scaled layer always computes
+        // dscale. When parameter gradients are wanted the shift is always computed too (its
+        // gradient is Σ dy whether or not the forward used a shift).
+        let useScale = scale != nil
+        let useShift = withParameters
+        let fullBackward = withParameters || useScale
+        let hint = batchNormForwardPrimitive(g, training: true, scale: useScale, shift: useShift)
+        let compiled = runtime.primitive(.batchNormBackward(g, scale: useScale, shift: useShift, parameters: withParameters)) {
+            var data = MemoryDescriptor.plain(batchNormDims(g))
+            var gradient = MemoryDescriptor.plain(batchNormDims(g))
+            var operation = dnnl_batch_normalization_desc_t()
+            dnnlCheck(dnnl_batch_normalization_backward_desc_init(
+                &operation, fullBackward ? dnnl_backward : dnnl_backward_data, &gradient, &data, g.epsilon,
+                batchNormFlags(scale: useScale, shift: useShift, global: false)), "batch norm backward \(g)")
+            return CompiledPrimitive("batch norm backward", engine: runtime.engine, operation: &operation, hint: hint.descriptor,
+                                     plainArguments: [])
+        }
+        let x = plain(input), dy = plain(outputGradient), meanData = plain(mean), varianceData = plain(variance)
+        let scaleData = scale.map(plain)
+        let dx = Storage(uninitializedCount: g.count)
+        let dScale = useScale ? Storage(uninitializedCount: g.channels) : nil
+        let dShift = withParameters ? Storage(uninitializedCount: g.channels) : nil
+        var arguments = [(DNNL_ARG_SRC, batchNormDims(g), x.pointer), (DNNL_ARG_DIFF_DST, batchNormDims(g), dy.pointer),
+                         (DNNL_ARG_MEAN, [g.channels], meanData.pointer), (DNNL_ARG_VARIANCE, [g.channels], varianceData.pointer),
+                         (DNNL_ARG_DIFF_SRC, batchNormDims(g), dx.pointer)]
+        if let scaleData { arguments.append((DNNL_ARG_SCALE, [g.channels], scaleData.pointer)) }
+        // oneDNN asks for the shift as an input whenever the flags name it, though its value never matters.
+        let unusedShift = useShift ? Storage(zeros: g.channels) : nil
+        if let unusedShift { arguments.append((DNNL_ARG_SHIFT, [g.channels], unusedShift.pointer)) }
+        if let dScale { arguments.append((DNNL_ARG_DIFF_SCALE, [g.channels], dScale.pointer)) }
+        if let dShift { arguments.append((DNNL_ARG_DIFF_SHIFT, [g.channels], dShift.pointer)) }
+        withExtendedLifetime((x, dy, meanData, varianceData, scaleData, unusedShift)) {
+            runtime.execute(compiled, arguments.map { ($0.0, $0.1, $0.2) })
+        }
+        return (dx, withParameters ? dScale : nil, dShift)
+    }
+
+    // MARK: Pointwise
+
+    private func eltwiseAlgorithm(_ op: UnaryOperation) -> (dnnl_alg_kind_t, alpha: Float, beta: Float) {
+        switch op {
+        case .relu: return (dnnl_eltwise_relu, 0, 0)
+        case .leakyRelu(let slope): return (dnnl_eltwise_relu, slope, 0)
+        case .tanh: return (dnnl_eltwise_tanh, 0, 0)
+        case .sqrt: return (dnnl_eltwise_sqrt, 0, 0)
+        case .exp: return (dnnl_eltwise_exp, 0, 0)
+        case .log: return (dnnl_eltwise_log, 0, 0)
+        case .square: return (dnnl_eltwise_square, 0, 0)
+        case .abs: return (dnnl_eltwise_abs, 0, 0)
+        case .affine(let scale, let shift): return (dnnl_eltwise_linear, scale, shift)
+        }
+    }
+
+    private func eltwiseForwardPrimitive(_ op: UnaryOperation, count: Int) -> CompiledPrimitive {
+        runtime.primitive(.eltwiseForward(op, count: count)) {
+            let (algorithm, alpha, beta) = eltwiseAlgorithm(op)
+            var data = MemoryDescriptor.plain([count])
+            var operation = dnnl_eltwise_desc_t()
+            dnnlCheck(dnnl_eltwise_forward_desc_init(&operation, dnnl_forward_training, algorithm, &data, alpha, beta),
+                      "eltwise \(op) forward")
+            return CompiledPrimitive("eltwise forward", engine: runtime.engine, operation: &operation, plainArguments: [])
+        }
+    }
+
+    public func unary(_ op: UnaryOperation, _ x: Storage) -> Storage {
+        guard x.count > 0 else { return Storage(uninitializedCount: 0) }
+        let compiled = eltwiseForwardPrimitive(op, count: x.count)
+        let input = plain(x)
+        let y = Storage(uninitializedCount: x.count)
+        withExtendedLifetime(input) {
+            runtime.execute(compiled, [(DNNL_ARG_SRC, [x.count], input.pointer), (DNNL_ARG_DST, [x.count], y.pointer)])
+        }
+        return y
+    }
+
+    public func unaryBackward(_ op: UnaryOperation, input: Storage, output: Storage, outputGradient: Storage) -> Storage {
+        let count = input.count
+        guard count > 0 else { return Storage(uninitializedCount: 0) }
+        let hint = eltwiseForwardPrimitive(op, count: count)
+        let compiled = runtime.primitive(.eltwiseBackward(op, count: count)) {
+            let (algorithm, alpha, beta) = eltwiseAlgorithm(op)
+            var data = MemoryDescriptor.plain([count])
+            var gradient = MemoryDescriptor.plain([count])
+            var operation = dnnl_eltwise_desc_t()
+            dnnlCheck(dnnl_eltwise_backward_desc_init(&operation, algorithm, &gradient, &data, alpha, beta), "eltwise \(op) backward")
+            return CompiledPrimitive("eltwise backward", engine: runtime.engine, operation: &operation, hint: hint.descriptor,
+                                     plainArguments: [])
+        }
+        let x = plain(input), dy = plain(outputGradient)
+        let dx = Storage(uninitializedCount: count)
+        withExtendedLifetime((x, dy)) {
+            runtime.execute(compiled, [(DNNL_ARG_SRC, [count], x.pointer), (DNNL_ARG_DIFF_DST, [count], dy.pointer),
+                                       (DNNL_ARG_DIFF_SRC, [count], dx.pointer)])
+        }
+        return dx
+    }
+
+    public func binary(
+        _ op: BinaryOperation, _ a: Storage, _ aShape: [Int], _ b: Storage, _ bShape: [Int], outputShape: [Int]
+    ) -> Storage {
+        let count = ShapeMath.count(outputShape)
+        guard count > 0 else { return Storage(uninitializedCount: 0) }
+        // oneDNN broadcasts only its second operand: swap commutative operands or expand the first.
+        if aShape != outputShape {
+            if bShape == outputShape && (op == .add || op == .multiply) {
+                return binary(op, b, bShape, a, aShape, outputShape: outputShape)
+            }
+            return binary(op, fallback.expand(a, shape: aShape, outputShape: outputShape), outputShape, b, bShape,
+                          outputShape: outputShape)
+        }
+        let dims = outputShape.isEmpty ? [1] : outputShape
+        let bDims = bShape.isEmpty ? [1] : bShape
+        let compiled = runtime.primitive(.binary(op, a: dims, b: bDims)) {
+            var source0 = MemoryDescriptor.plain(dims)
+            var source1 = MemoryDescriptor.plain(bDims)
+            var destination = MemoryDescriptor.plain(dims)
+            let algorithm: dnnl_alg_kind_t
+            switch op {
+            case .add: algorithm = dnnl_binary_add
+            case .subtract: algorithm = dnnl_binary_sub
+            case .multiply: algorithm = dnnl_binary_mul
+            case .divide: algorithm = dnnl_binary_div
+            }
+            var operation = dnnl_binary_desc_t()
+            dnnlCheck(dnnl_binary_desc_init(&operation, algorithm, &source0, &source1, &destination), "binary \(op) \(dims) \(bDims)")
+            return CompiledPrimitive("binary", engine: runtime.engine, operation: &operation, plainArguments: [])
+        }
+        let left = plain(a), right = plain(b)
+        let y = Storage(uninitializedCount: count)
+        withExtendedLifetime((left, right)) {
+            runtime.execute(compiled, [(DNNL_ARG_SRC_0, dims, left.pointer), (DNNL_ARG_SRC_1, bDims, right.pointer),
+                                       (DNNL_ARG_DST, dims, y.pointer)])
+        }
+        return y
+    }
+
+    // MARK: Reductions, softmax, products
+
+    public func reduce(_ op: ReductionOperation, _ x: Storage, shape: [Int], outputShape: [Int]) -> Storage {
+        guard shape != outputShape, x.count > 0 else { return fallback.reduce(op, x, shape: shape, outputShape: outputShape) }
+        let compiled = runtime.primitive(.reduction(op, shape: shape, output: outputShape)) {
+            var source = MemoryDescriptor.plain(shape)
+            var destination = MemoryDescriptor.plain(outputShape)
+            let algorithm: dnnl_alg_kind_t
+            switch op {
+            case .sum: algorithm = dnnl_reduction_sum
+            case .mean: algorithm = dnnl_reduction_mean
+            case .max: algorithm = dnnl_reduction_max
+            }
+            var operation = dnnl_reduction_desc_t()
+            dnnlCheck(dnnl_reduction_desc_init(&operation, algorithm, &source, &destination, 0, 0), "reduction \(op) \(shape)→\(outputShape)")
+            return CompiledPrimitive("reduction", engine: runtime.engine, operation: &operation, plainArguments: [])
+        }
+        let input = plain(x)
+        let y = Storage(uninitializedCount: ShapeMath.count(outputShape))
+        withExtendedLifetime(input) {
+            runtime.execute(compiled, [(DNNL_ARG_SRC, shape, input.pointer), (DNNL_ARG_DST, outputShape, y.pointer)])
+        }
+        return y
+    }
+
+    private func softmaxForwardPrimitive(rows: Int, columns: Int) -> CompiledPrimitive {
+        runtime.primitive(.softmaxForward(rows: rows, columns: columns)) {
+            var data = MemoryDescriptor.plain([rows, columns])
+            var operation = dnnl_softmax_desc_t()
+            dnnlCheck(dnnl_softmax_forward_desc_init(&operation, dnnl_forward_training, &data, 1), "softmax forward (\(rows), \(columns))")
+            return CompiledPrimitive("softmax forward", engine: runtime.engine, operation: &operation, plainArguments: [])
+        }
+    }
+
+    public func softmax(_ x: Storage, rows: Int, columns: Int) -> Storage {
+        let compiled = softmaxForwardPrimitive(rows: rows, columns: columns)
+        let input = plain(x)
+        let y = Storage(uninitializedCount: rows * columns)
+        withExtendedLifetime(input) {
+            runtime.execute(compiled, [(DNNL_ARG_SRC, [rows, columns], input.pointer), (DNNL_ARG_DST, [rows, columns], y.pointer)])
+        }
+        return y
+    }
+
+    public func softmaxBackward(output: Storage, outputGradient: Storage, rows: Int, columns: Int) -> Storage {
+        let hint = softmaxForwardPrimitive(rows: rows, columns: columns)
+        let compiled = runtime.primitive(.softmaxBackward(rows: rows, columns: columns)) {
+            var data = MemoryDescriptor.plain([rows, columns])
+            var gradient = MemoryDescriptor.plain([rows, columns])
+            var operation = dnnl_softmax_desc_t()
+            dnnlCheck(dnnl_softmax_backward_desc_init(&operation, &gradient, &data, 1), "softmax backward (\(rows), \(columns))")
+            return CompiledPrimitive("softmax backward", engine: runtime.engine, operation: &operation, hint: hint.descriptor,
+                                     plainArguments: [])
+        }
+        let y = plain(output), dy = plain(outputGradient)
+        let dx = Storage(uninitializedCount: rows * columns)
+        withExtendedLifetime((y, dy)) {
+            runtime.execute(compiled, [(DNNL_ARG_DST, [rows, columns], y.pointer), (DNNL_ARG_DIFF_DST, [rows, columns], dy.pointer),
+                                       (DNNL_ARG_DIFF_SRC, [rows, columns], dx.pointer)])
+        }
+        return dx
+    }
+
+    public func matmul(_ g: MatmulGeometry, _ a: Storage, _ b: Storage) -> Storage {
+        let aDims = [g.batchA, g.m, g.k], bDims = [g.batchB, g.k, g.n], cDims = [g.batch, g.m, g.n]
+        // Transposed operands are described by strides over their stored layout.
+        let aStrides = g.transposeA ? [g.m * g.k, 1, g.m] : [g.m * g.k, g.k, 1]
+        let bStrides = g.transposeB ? [g.k * g.n, 1, g.k] : [g.k * g.n, g.n, 1]
+        let compiled = runtime.primitive(.matmul(g)) {
+            var source = MemoryDescriptor.strided(aDims, aStrides)
+            var weights = MemoryDescriptor.strided(bDims, bStrides)
+            var destination = MemoryDescriptor.plain(cDims)
+            var operation = dnnl_matmul_desc_t()
+            dnnlCheck(dnnl_matmul_desc_init(&operation, &source, &weights, nil, &destination), "matmul \(g)")
+            return CompiledPrimitive("matmul", engine: runtime.engine, operation: &operation, plainArguments: [])
+        }
+        let left = plain(a), right = plain(b)
+        let c = Storage(uninitializedCount: ShapeMath.count(cDims))
+        // The user memory descriptors must match the strided ones, so pass the stored dims.
+        withExtendedLifetime((left, right)) {
+            compiledExecuteStrided(compiled, [
+                (DNNL_ARG_SRC, MemoryDescriptor.strided(aDims, aStrides), left.pointer),
+                (DNNL_ARG_WEIGHTS, MemoryDescriptor.strided(bDims, bStrides), right.pointer),
+                (DNNL_ARG_DST, MemoryDescriptor.plain(cDims), c.pointer),
+            ])
+        }
+        return c
+    }
+
+    /// Executes a primitive whose arguments are given by explicit (possibly strided) descriptors.
+    private func compiledExecuteStrided(
+        _ compiled: CompiledPrimitive, _ arguments: [(argument: Int32, descriptor: dnnl_memory_desc_t, pointer: UnsafeMutablePointer<Float>)]
+    ) {
+        runtime.executionLock.withLock { _ in
+            var memories: [dnnl_memory_t] = []
+            defer { for memory in memories { dnnl_memory_destroy(memory) } }
+            let execArguments = arguments.map { argument -> dnnl_exec_arg_t in
+                var descriptor = argument.descriptor
+                var memory: dnnl_memory_t?
+                dnnlCheck(dnnl_memory_create(&memory, &descriptor, runtime.engine, UnsafeMutableRawPointer(argument.pointer)), "memory object")
+                memories.append(memory!)
+                return dnnl_exec_arg_t(arg: argument.argument, memory: memory)
+            }
+            dnnlCheck(dnnl_primitive_execute(compiled.primitive, runtime.stream, Int32(execArguments.count), execArguments), "matmul execute")
+            dnnlCheck(dnnl_stream_wait(runtime.stream), "stream wait")
+        }
+    }
+
+    // MARK: Data movement (reference loops)
+
+    public func maxPool2d(_ g: Pool2DGeometry, _ x: Storage) -> Storage { fallback.maxPool2d(g, x) }
+    public func maxPool2dBackward(_ g: Pool2DGeometry, input: Storage, outputGradient: Storage) -> Storage {
+        fallback.maxPool2dBackward(g, input: input, outputGradient: outputGradient)
+    }
+    public func permute(_ x: Storage, shape: [Int], permutation: [Int]) -> Storage { fallback.permute(x, shape: shape, permutation: permutation) }
+    public func expand(_ x: Storage, shape: [Int], outputShape: [Int]) -> Storage { fallback.expand(x, shape: shape, outputShape: outputShape) }
+    public func slice(_ x: Storage, shape: [Int], axis: Int, range: Range<Int>) -> Storage {
+        fallback.slice(x, shape: shape, axis: axis, range: range)
+    }
+    public func concat(_ parts: [(storage: Storage, shape: [Int])], axis: Int) -> Storage { fallback.concat(parts, axis: axis) }
+}

@@ -1,0 +1,146 @@
+import Testing
+import Kernels
+
+/// Every oneDNN kernel against the reference backend, forward and each backward, on awkward shapes.
+@Suite("oneDNN kernels match the reference backend")
+struct BackendParityTests {
+    let reference = BackendRegistry.reference
+    var fast: any Backend {
+        guard let backend = OneDNNBackend.shared else { Issue.record("oneDNN engine unavailable"); return reference }
+        return backend
+    }
+
+    func random(_ count: Int, seed: UInt64, scale: Float = 1) -> Storage {
+        var generator = TestRandom(seed: seed)
+        return Storage(generator.floats(count).map { $0 * scale })
+    }
+
+    func expectClose(_ actual: Storage?, _ expected: Storage?, _ what: String, tolerance: Float = 1e-4) {
+        guard let actual, let expected else {
+            #expect(actual == nil && expected == nil, "\(what): one backend returned nothing")
+            return
+        }
+        let a = actual.elements, e = expected.elements
+        #expect(a.count == e.count, "\(what): \(a.count) vs \(e.count) elements")
+        let scale = max(1, e.map { Swift.abs($0) }.max() ?? 0)
+        let worst = zip(a, e).map { Swift.abs($0 - $1) }.max() ?? 0
+        #expect(worst <= tolerance * scale, "\(what): worst difference \(worst) at scale \(scale)")
+    }
+
+    /// (batch, in channels, out channels, height, width, kernel, stride, padding)
+    static let convolutions: [(Int, Int, Int, Int, Int, Int, Int, Int)] = [
+        (1, 3, 4, 5, 7, 3, 1, 1), (3, 3, 5, 5, 7, 3, 2, 1), (1, 2, 3, 5, 7, 1, 1, 0), (3, 4, 2, 8, 8, 4, 2, 1),
+        (1, 3, 8, 7, 5, 4, 2, 0), (3, 1, 3, 6, 6, 3, 1, 0), (2, 16, 32, 8, 8, 4, 2, 1), (1, 5, 3, 5, 7, 1, 2, 0),
+    ]
+
+    @Test(arguments: convolutions)
+    func convolution(_ shape: (Int, Int, Int, Int, Int, Int, Int, Int)) throws {
+        let (n, cin, cout, h, w, k, stride, padding) = shape
+        let g = try Conv2DGeometry(batch: n, inChannels: cin, outChannels: cout, inHeight: h, inWidth: w,
+                                   kernelHeight: k, kernelWidth: k, stride: stride, padding: padding)
+        let x = random(ShapeMath.count(g.inputShape), seed: 1)
+        let weight = random(ShapeMath.count(g.weightShape), seed: 2)
+        let bias = random(cout, seed: 3)
+        let dy = random(ShapeMath.count(g.outputShape), seed: 4)
+        for b in [bias, nil] {
+            expectClose(fast.conv2dForward(g, input: x, weight: weight, bias: b),
+                        reference.conv2dForward(g, input: x, weight: weight, bias: b), "conv forward \(g) bias \(b != nil)")
+            let fastWeights = fast.conv2dBackwardWeights(g, outputGradient: dy, input: x, withBias: b != nil)
+            let referenceWeights = reference.conv2dBackwardWeights(g, outputGradient: dy, input: x, withBias: b != nil)
+            expectClose(fastWeights.weight, referenceWeights.weight, "conv backward weights \(g)")
+            expectClose(fastWeights.bias, referenceWeights.bias, "conv backward bias \(g)")
+        }
+        expectClose(fast.conv2dBackwardData(g, outputGradient: dy, weight: weight),
+                    reference.conv2dBackwardData(g, outputGradient: dy, weight: weight), "conv backward data \(g)")
+    }
+
+    @Test(arguments: [(1, 3, 35, true, true), (3, 4, 1, false, true), (2, 5, 6, true, false), (4, 2, 9, false, false)])
+    func batchNormalization(_ shape: (Int, Int, Int, Bool, Bool)) throws {
+        let (n, c, spatial, withScale, withShift) = shape
+        let g = try BatchNormGeometry(batch: n, channels: c, spatial: spatial, epsilon: 1e-3)
+        let x = random(g.count, seed: 5, scale: 3)
+        let scale = withScale ? random(c, seed: 6) : nil
+        let shift = withShift ? random(c, seed: 7) : nil
+        let dy = random(g.count, seed: 8)
+        let fastResult = fast.batchNormTraining(g, input: x, scale: scale, shift: shift)
+        let referenceResult = reference.batchNormTraining(g, input: x, scale: scale, shift: shift)
+        expectClose(fastResult.output, referenceResult.output, "batch norm training y \(shape)")
+        expectClose(fastResult.mean, referenceResult.mean, "batch norm mean \(shape)")
+        expectClose(fastResult.variance, referenceResult.variance, "batch norm variance \(shape)")
+        let mean = referenceResult.mean, variance = referenceResult.variance
+        expectClose(fast.batchNormInference(g, input: x, mean: mean, variance: variance, scale: scale, shift: shift),
+                    reference.batchNormInference(g, input: x, mean: mean, variance: variance, scale: scale, shift: shift),
+                    "batch norm inference \(shape)")
+        for withParameters in [true, false] {
+            let f = fast.batchNormBackward(g, input: x, outputGradient: dy, mean: mean, variance: variance, scale: scale,
+                                           withParameters: withParameters)
+            let r = reference.batchNormBackward(g, input: x, outputGradient: dy, mean: mean, variance: variance, scale: scale,
+                                                withParameters: withParameters)
+            expectClose(f.input, r.input, "batch norm backward dx \(shape)", tolerance: 1e-3)
+            expectClose(f.scale, r.scale, "batch norm backward dscale \(shape)", tolerance: 1e-3)
+            expectClose(f.shift, r.shift, "batch norm backward dshift \(shape)", tolerance: 1e-3)
+        }
+    }
+
+    @Test(arguments: KernelGradientTests.unaryOperations)
+    func pointwise(_ op: UnaryOperation) {
+        let raw = random(37, seed: 9, scale: 2).elements
+        let x = Storage(raw.map { v -> Float in
+            switch op {
+            case .sqrt, .log: return Swift.abs(v) + 0.1
+            default: return v
+            }
+        })
+        let dy = random(37, seed: 10)
+        let y = reference.unary(op, x)
+        expectClose(fast.unary(op, x), y, "\(op) forward")
+        expectClose(fast.unaryBackward(op, input: x, output: y, outputGradient: dy),
+                    reference.unaryBackward(op, input: x, output: y, outputGradient: dy), "\(op) backward")
+    }
+
+    @Test(arguments: [
+        ([2, 3, 4], [2, 3, 4]), ([2, 3, 4], [1, 3, 1]), ([1, 3, 1], [2, 3, 4]), ([3, 1], [1, 5]), ([1], [1]), ([4, 5], [1, 1]),
+    ])
+    func binary(_ shapes: ([Int], [Int])) {
+        let (aShape, bShape) = shapes
+        let outputShape = ShapeMath.broadcast(aShape, bShape)!
+        let a = random(ShapeMath.count(aShape), seed: 11)
+        let b = Storage(random(ShapeMath.count(bShape), seed: 12).elements.map { $0 < 0 ? $0 - 0.5 : $0 + 0.5 })
+        for op in [BinaryOperation.add, .subtract, .multiply, .divide] {
+            expectClose(fast.binary(op, a, aShape, b, bShape, outputShape: outputShape),
+                        reference.binary(op, a, aShape, b, bShape, outputShape: outputShape), "\(op) \(aShape) \(bShape)")
+        }
+    }
+
+    @Test(arguments: [([2, 3, 4], [1, 3, 1]), ([2, 3, 4], [1, 1, 1]), ([5, 7], [5, 1]), ([3, 2, 5, 7], [1, 2, 1, 1])])
+    func reduction(_ shapes: ([Int], [Int])) {
+        let (shape, outputShape) = shapes
+        let x = random(ShapeMath.count(shape), seed: 13)
+        for op in [ReductionOperation.sum, .mean, .max] {
+            expectClose(fast.reduce(op, x, shape: shape, outputShape: outputShape),
+                        reference.reduce(op, x, shape: shape, outputShape: outputShape), "\(op) \(shape)→\(outputShape)")
+        }
+    }
+
+    @Test(arguments: [(1, 5), (7, 3), (4, 33), (2, 1)])
+    func softmax(_ shape: (Int, Int)) {
+        let (rows, columns) = shape
+        let x = random(rows * columns, seed: 14, scale: 4)
+        let dy = random(rows * columns, seed: 15)
+        let y = reference.softmax(x, rows: rows, columns: columns)
+        expectClose(fast.softmax(x, rows: rows, columns: columns), y, "softmax \(shape)")
+        expectClose(fast.softmaxBackward(output: y, outputGradient: dy, rows: rows, columns: columns),
+                    reference.softmaxBackward(output: y, outputGradient: dy, rows: rows, columns: columns), "softmax backward \(shape)")
+    }
+
+    @Test(arguments: [(1, 1, 3, 5, 4), (3, 3, 2, 7, 5), (3, 1, 4, 3, 6), (1, 2, 5, 1, 3)])
+    func matmul(_ shape: (Int, Int, Int, Int, Int)) throws {
+        let (batchA, batchB, m, n, k) = shape
+        for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
+            let g = try MatmulGeometry(batchA: batchA, batchB: batchB, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
+            let a = random(batchA * m * k, seed: 16)
+            let b = random(batchB * k * n, seed: 17)
+            expectClose(fast.matmul(g, a, b), reference.matmul(g, a, b), "matmul \(shape) transposes \(transposeA) \(transposeB)")
+        }
+    }
+}
