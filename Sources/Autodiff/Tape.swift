@@ -51,9 +51,9 @@ extension Tensor {
 /// which of its inputs need a gradient (a discriminator used in the generator's step computes no
 /// weight gradients). A leaf the loss does not depend on gets zeros.
 public func gradients(of loss: Tensor, wrt leaves: [Tensor]) -> [Tensor] {
-    precondition(loss.count == 1, "gradients(of:wrt:): the loss must have one element, its shape is \(loss.shape)")
+    require(loss.count == 1, "gradients(of:wrt:): the loss must have one element, its shape is \(loss.shape)")
     for leaf in leaves {
-        precondition(leaf.node?.pullback == nil && leaf.node != nil,
+        require(leaf.node?.pullback == nil && leaf.node != nil,
                      "gradients(of:wrt:): every wrt tensor must be a leaf made by trackingGradients(); one of shape \(leaf.shape) is not")
     }
     guard let root = loss.node else { return leaves.map { Tensor.zeros($0.shape) } }
@@ -89,7 +89,7 @@ public func gradients(of loss: Tensor, wrt leaves: [Tensor]) -> [Tensor] {
             let inputGradients = pullback(gradient, wanted)
             for (parent, parentGradient) in zip(node.parents, inputGradients) {
                 guard let parent, let parentGradient, needed[ObjectIdentifier(parent)] == true else { continue }
-                precondition(parentGradient.shape == parent.shape,
+                require(parentGradient.shape == parent.shape,
                              "autodiff: pullback of \(node.name) returned a gradient of shape \(parentGradient.shape) for an input of shape \(parent.shape)")
                 let parentID = ObjectIdentifier(parent)
                 if let existing = accumulated[parentID] {

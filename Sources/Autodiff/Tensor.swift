@@ -21,15 +21,15 @@ public struct Tensor: @unchecked Sendable {
 
     /// A constant tensor over existing storage.
     public init(shape: [Int], storage: Storage) {
-        precondition(ShapeMath.count(shape) == storage.count,
+        require(ShapeMath.count(shape) == storage.count,
                      "Tensor: shape \(shape) needs \(ShapeMath.count(shape)) elements, storage has \(storage.count)")
         self.init(shape: shape, storage: storage, node: nil)
     }
 
     /// A constant tensor holding `scalars` in row-major order.
     public init(shape: [Int], scalars: [Float]) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
-        precondition(ShapeMath.count(shape) == scalars.count,
+        require(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
+        require(ShapeMath.count(shape) == scalars.count,
                      "Tensor: shape \(shape) needs \(ShapeMath.count(shape)) elements, got \(scalars.count)")
         self.init(shape: shape, storage: Storage(scalars), node: nil)
     }
@@ -49,7 +49,7 @@ public struct Tensor: @unchecked Sendable {
     public var scalars: [Float] { storage.elements }
     /// The single element of a one-element tensor.
     public var scalar: Float {
-        precondition(count == 1, "Tensor.scalar: tensor of shape \(shape) has \(count) elements")
+        require(count == 1, "Tensor.scalar: tensor of shape \(shape) has \(count) elements")
         return storage.rowMajor().pointer[0]
     }
 

@@ -28,7 +28,7 @@ public final class Storage: @unchecked Sendable {
 
     /// Uninitialised row-major storage for `count` elements; the caller must write every element.
     public init(uninitializedCount count: Int) {
-        precondition(count >= 0, "Storage: negative element count \(count)")
+        if count < 0 { fatalError("Storage: negative element count \(count)") }
         self.count = count
         self.layout = nil
         self.pointer = Storage.allocate(count)

@@ -40,7 +40,7 @@ extension Tensor {
     /// a ∘ b with NumPy broadcasting; the pullback sums gradients back to each operand's shape.
     static func binary(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor, _ name: StaticString) -> Tensor {
         guard let outputShape = ShapeMath.broadcast(a.shape, b.shape) else {
-            preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) do not broadcast")
+            fatalError("\(name): shapes \(a.shape) and \(b.shape) do not broadcast")
         }
         let backend = EngineContext.backend
         let aligned = { (shape: [Int]) in [Int](repeating: 1, count: outputShape.count - shape.count) + shape }

@@ -1,0 +1,159 @@
+import Foundation
+import Testing
+import Kernels
+import Autodiff
+
+@Suite("Tape semantics")
+struct AutodiffBehaviourTests {
+    @Test func gradientsAccumulateWhenATensorFeedsSeveralOperations() {
+        let x = Tensor(shape: [3], scalars: [1, -2, 0.5]).trackingGradients()
+        // x feeds the product twice and the sum once: d/dx (x·x + x) = 2x + 1.
+        let (value, grads) = valueAndGradients(wrt: [x]) { (x * x + x).sum() }
+        #expect(value.scalar == 1 + 1 + 4 - 2 + 0.25 + 0.5)
+        #expect(grads[0].scalars == [3, -3, 2])
+    }
+
+    @Test func broadcastGradientsReduceToTheOperandShape() {
+        let a = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6]).trackingGradients()
+        let b = Tensor(shape: [3], scalars: [10, 20, 30]).trackingGradients()
+        let grads = valueAndGradients(wrt: [a, b]) { (a * b).sum() }.gradients
+        #expect(grads[1].shape == [3])
+        #expect(grads[1].scalars == [5, 7, 9])
+        #expect(grads[0].scalars == [10, 20, 30, 10, 20, 30])
+    }
+
+    @Test func onlyRequestedLeavesAreDifferentiatedAndUnusedOnesGetZeros() {
+        let used = Tensor(shape: [2], scalars: [1, 2]).trackingGradients()
+        let other = Tensor(shape: [2], scalars: [3, 4]).trackingGradients()
+        let unused = Tensor(shape: [1, 2], scalars: [5, 6]).trackingGradients()
+        let grads = valueAndGradients(wrt: [used, unused]) { (used * other).sum() }.gradients
+        #expect(grads.count == 2)
+        #expect(grads[0].scalars == [3, 4])
+        #expect(grads[1].shape == [1, 2] && grads[1].scalars == [0, 0])
+    }
+
+    @Test func noGradAndDetachedRecordNothing() {
+        let x = Tensor(shape: [2], scalars: [1, 2]).trackingGradients()
+        #expect((x * 2).requiresGradient)
+        #expect(!noGrad { x * 2 }.requiresGradient)
+        #expect(!(x.detached() * 2).requiresGradient)
+        // A detached branch contributes a value but no gradient.
+        let grads = valueAndGradients(wrt: [x]) { (x * x.detached()).sum() }.gradients
+        #expect(grads[0].scalars == [1, 2])
+    }
+
+    @Test func aDiscriminatorStepLeavesTheGeneratorAlone() {
+        // The GAN pattern: gradients of D's loss with respect to D only, through G's detached sample.
+        let generatorWeight = Tensor(shape: [2, 2], scalars: [1, 0, 0, 1]).trackingGradients()
+        let discriminatorWeight = Tensor(shape: [1, 2], scalars: [0.5, -1]).trackingGradients()
+        let z = Tensor(shape: [3, 2], scalars: [1, 2, 3, 4, 5, 6])
+        let fake = noGrad { Tensor.matmul(z, generatorWeight) }
+        let (_, dGrads) = valueAndGradients(wrt: [discriminatorWeight]) {
+            Tensor.linear(fake, weight: discriminatorWeight).reluOfOnePlus().mean()
+        }
+        #expect(dGrads[0].shape == [1, 2])
+        let (_, gGrads) = valueAndGradients(wrt: [generatorWeight]) {
+            -Tensor.linear(Tensor.matmul(z, generatorWeight), weight: discriminatorWeight).mean()
+        }
+        // d/dW of −mean(z W dᵀ) = −mean over rows of zᵀ d.
+        let expected: [Float] = [-(1 + 3 + 5) / 3 * 0.5, (1 + 3 + 5) / 3, -(2 + 4 + 6) / 3 * 0.5, (2 + 4 + 6) / 3]
+        for (g, e) in zip(gGrads[0].scalars, expected) { #expect(Swift.abs(g - e) < 1e-5) }
+    }
+
+    @Test func backendsAgreeOnAWholeNetworkGradient() throws {
+        guard let fast = OneDNNBackend.shared else { Issue.record("oneDNN unavailable"); return }
+        var sample = Sample(seed: 11)
+        let x = sample.tensor([3, 3, 8, 8])
+        let w1 = sample.tensor([4, 3, 4, 4], scale: 0.3).trackingGradients()
+        let w2 = sample.tensor([4, 2, 4, 4], scale: 0.3).trackingGradients()
+        let scale = sample.positive([2]).trackingGradients()
+        func network() -> Tensor {
+            var h = Tensor.conv2d(x, weight: w1, stride: 2, padding: 1).leakyRelu(slope: 0.2)      // (3, 4, 4, 4)
+            h = Tensor.convTranspose2d(h, weight: w2, stride: 2, padding: 1)                        // (3, 2, 8, 8)
+            h = Tensor.batchNormTraining(h, scale: scale, shift: nil, epsilon: 1e-5).output.relu()
+            let flat = h.reshaped(to: [3, 2, 64])                                                   // (3, 2, 64)
+            let attention = Tensor.matmul(flat, flat, transposeA: true).softmax()                  // (3, 64, 64)
+            return Tensor.matmul(flat, attention).tanh().mean()
+        }
+        let reference = withBackend(BackendRegistry.reference) { valueAndGradients(wrt: [w1, w2, scale], of: network) }
+        let onednn = withBackend(fast) { valueAndGradients(wrt: [w1, w2, scale], of: network) }
+        #expect(Swift.abs(reference.value.scalar - onednn.value.scalar) < 1e-5)
+        for (r, o) in zip(reference.gradients, onednn.gradients) {
+            let worst = zip(r.scalars, o.scalars).map { Swift.abs($0 - $1) }.max() ?? 0
+            let scaleOfGradient = max(1e-3, r.scalars.map { Swift.abs($0) }.max() ?? 0)
+            #expect(worst <= 1e-3 * scaleOfGradient, "gradient of shape \(r.shape) differs by \(worst)")
+        }
+    }
+
+    @Test func theGraphIsFreedAndMemoryStopsGrowing() {
+        var sample = Sample(seed: 12)
+        let x = sample.tensor([4, 3, 8, 8])
+        var w1 = sample.tensor([8, 3, 3, 3], scale: 0.3)
+        var w2 = sample.tensor([4, 8, 4, 4], scale: 0.3)
+        func step() {
+            let leaves = [w1.trackingGradients(), w2.trackingGradients()]
+            let (_, grads) = valueAndGradients(wrt: leaves) {
+                let h = Tensor.conv2d(x, weight: leaves[0], padding: 1).relu()       // (4, 8, 8, 8)
+                return Tensor.conv2d(h, weight: leaves[1], stride: 2, padding: 1).squared().mean()
+            }
+            w1 = noGrad { w1 - grads[0] * 0.01 }
+            w2 = noGrad { w2 - grads[1] * 0.01 }
+        }
+        for _ in 0..<100 { step() }
+        let before = residentBytes()
+        for _ in 0..<900 { step() }
+        let growth = residentBytes() - before
+        #expect(growth < 4 << 20, "resident memory grew by \(growth) bytes over 900 steps")
+    }
+
+    func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let pages = Int(text.split(separator: " ")[1]) ?? 0
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    @Test func invalidArgumentsStopWithAMessageNamingTheOpAndShapes() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let x = Tensor.zeros([1, 3, 5, 5])
+            let w = Tensor.zeros([4, 2, 3, 3])
+            _ = Tensor.conv2d(x, weight: w)
+        }
+        let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(message.contains("conv2d: input has 3 channels but weight [4, 2, 3, 3] expects 2"), "stderr: \(message)")
+        await #expect(processExitsWith: .failure) {
+            _ = Tensor.zeros([2, 3]) + Tensor.zeros([4])
+        }
+    }
+}
+
+@Suite("Random generator")
+struct RandomGeneratorTests {
+    @Test func philoxMatchesTheKnownAnswer() {
+        // Philox-4x32-10 with counter 0 and key 0 (Random123 known-answer test).
+        var generator = RandomGenerator(seed: 0)
+        let block = generator.nextBlock()
+        #expect([block.0, block.1, block.2, block.3] == [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8])
+    }
+
+    @Test func stateRoundTripsExactly() throws {
+        var generator = RandomGenerator(seed: 42)
+        _ = generator.normal(count: 13)
+        let saved = try JSONEncoder().encode(generator)
+        let expected = generator.normal(count: 10)
+        var restored = try JSONDecoder().decode(RandomGenerator.self, from: saved)
+        #expect(restored.normal(count: 10) == expected)
+    }
+
+    @Test func normalAndUniformHaveTheRightMoments() {
+        var generator = RandomGenerator(seed: 7)
+        let normal = generator.normal(count: 100_000).map(Double.init)
+        let mean = normal.reduce(0, +) / Double(normal.count)
+        let variance = normal.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(normal.count)
+        #expect(Swift.abs(mean) < 0.01 && Swift.abs(variance - 1) < 0.02)
+        let uniform = generator.uniform(count: 100_000)
+        #expect(uniform.allSatisfy { $0 >= 0 && $0 < 1 })
+        #expect(Swift.abs(uniform.reduce(0, +) / 100_000 - 0.5) < 0.01)
+        let other = RandomGenerator(seed: 7).derived(purpose: 1)
+        #expect(other.seed != 7)
+    }
+}

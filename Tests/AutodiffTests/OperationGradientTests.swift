@@ -1,0 +1,139 @@
+import Testing
+import Kernels
+import Autodiff
+
+@Suite("Every differentiable tensor operation passes a finite-difference check")
+struct OperationGradientTests {
+    @Test func pointwise() {
+        var sample = Sample(seed: 1)
+        let x = sample.tensor([2, 3, 4], margin: 0.05)
+        let positive = sample.positive([2, 3, 4])
+        checkGradients([x]) { $0[0].relu() }
+        checkGradients([x]) { $0[0].leakyRelu(slope: 0.2) }
+        checkGradients([x]) { $0[0].tanh() }
+        checkGradients([positive]) { $0[0].sqrt() }
+        checkGradients([x]) { $0[0].exp() }
+        checkGradients([positive]) { $0[0].log() }
+        checkGradients([x]) { $0[0].squared() }
+        checkGradients([x]) { $0[0].abs() }
+        checkGradients([x]) { $0[0].affine(scale: -1.5, shift: 0.3) }
+        checkGradients([x]) { -$0[0] * 2 + 1 }
+        checkGradients([x]) { (3 - $0[0]) / 4 - 2 }
+        checkGradients([x]) { $0[0].reluOfOnePlus() + $0[0].reluOfOneMinus() }
+    }
+
+    @Test(arguments: [([2, 3, 4], [3, 1]), ([2, 1, 4], [2, 3, 1]), ([3], [2, 3]), ([2, 3], [2, 3]), ([], [2, 2])])
+    func broadcastingArithmetic(_ shapes: ([Int], [Int])) {
+        var sample = Sample(seed: 2)
+        let a = sample.tensor(shapes.0)
+        let b = sample.tensor(shapes.1)
+        let denominator = sample.positive(shapes.1)
+        checkGradients([a, b]) { $0[0] + $0[1] }
+        checkGradients([a, b]) { $0[0] - $0[1] }
+        checkGradients([a, b]) { $0[0] * $0[1] }
+        checkGradients([a, denominator]) { $0[0] / $0[1] }
+    }
+
+    @Test func reductions() {
+        var sample = Sample(seed: 3)
+        let x = sample.tensor([2, 3, 4])
+        checkGradients([x]) { $0[0].sum(alongAxes: [0, 2]) }
+        checkGradients([x]) { $0[0].sum(alongAxes: [1], keepingDimensions: true) }
+        checkGradients([x]) { $0[0].mean(alongAxes: [-1]) }
+        checkGradients([x]) { $0[0].sum() }
+        checkGradients([x]) { $0[0].mean() }
+        checkGradients([sample.tensor([3, 1])]) { $0[0].expanded(to: [2, 3, 4]) }
+    }
+
+    @Test func shapeOperations() {
+        var sample = Sample(seed: 4)
+        let x = sample.tensor([2, 3, 4])
+        checkGradients([x]) { $0[0].reshaped(to: [4, -1]) * $0[0].reshaped(to: [4, 6]) }
+        checkGradients([x]) { $0[0].flattened() }
+        checkGradients([x]) { $0[0].permuted([2, 0, 1]) }
+        checkGradients([x]) { $0[0].transposed() }
+        checkGradients([x]) { $0[0].sliced(alongAxis: 1, 1..<3) }
+        checkGradients([x]) { $0[0].sliced(alongAxis: -1, 0..<1) }
+        checkGradients([x, sample.tensor([2, 1, 4])]) { Tensor.concatenated([$0[1], $0[0], $0[1]], alongAxis: 1) }
+    }
+
+    @Test(arguments: [(1, 1, 0, true), (2, 1, 0, false), (2, 1, 1, true), (1, 0, 0, true)])
+    func convolutions(_ setting: (Int, Int, Int, Bool)) {
+        let (stride, padding, outputPadding, withBias) = setting
+        var sample = Sample(seed: 5)
+        let x = sample.tensor([2, 3, 5, 7])
+        let weight = sample.tensor([4, 3, 3, 3])
+        let bias = sample.tensor([4])
+        if withBias {
+            checkGradients([x, weight, bias]) { Tensor.conv2d($0[0], weight: $0[1], bias: $0[2], stride: stride, padding: padding) }
+        } else {
+            checkGradients([x, weight]) { Tensor.conv2d($0[0], weight: $0[1], stride: stride, padding: padding) }
+        }
+        let small = sample.tensor([2, 3, 3, 4])
+        let transposedWeight = sample.tensor([3, 2, 3, 3])
+        let transposedBias = sample.tensor([2])
+        if withBias {
+            checkGradients([small, transposedWeight, transposedBias]) {
+                Tensor.convTranspose2d($0[0], weight: $0[1], bias: $0[2], stride: stride, padding: padding, outputPadding: outputPadding)
+            }
+        } else {
+            checkGradients([small, transposedWeight]) {
+                Tensor.convTranspose2d($0[0], weight: $0[1], stride: stride, padding: padding, outputPadding: outputPadding)
+            }
+        }
+    }
+
+    @Test func batchNormalization() {
+        var sample = Sample(seed: 6)
+        let x = sample.tensor([3, 2, 2, 3], scale: 2)
+        let scale = sample.positive([2])
+        let shift = sample.tensor([2])
+        checkGradients([x, scale, shift]) { Tensor.batchNormTraining($0[0], scale: $0[1], shift: $0[2], epsilon: 1e-3).output }
+        checkGradients([x, shift]) { Tensor.batchNormTraining($0[0], scale: nil, shift: $0[1], epsilon: 1e-3).output }
+        checkGradients([x]) { Tensor.batchNormTraining($0[0], scale: nil, shift: nil, epsilon: 1e-3).output }
+        checkGradients([sample.tensor([5, 3])]) { Tensor.batchNormTraining($0[0], scale: nil, shift: nil, epsilon: 1e-3).output }
+        let mean = sample.tensor([2])
+        let variance = sample.positive([2])
+        checkGradients([x, scale, shift]) {
+            Tensor.batchNormInference($0[0], mean: mean, variance: variance, scale: $0[1], shift: $0[2], epsilon: 1e-3)
+        }
+        checkGradients([x, shift]) {
+            Tensor.batchNormInference($0[0], mean: mean, variance: variance, scale: nil, shift: $0[1], epsilon: 1e-3)
+        }
+    }
+
+    @Test func products() {
+        var sample = Sample(seed: 7)
+        for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = sample.tensor(transposeA ? [4, 3] : [3, 4])
+            let b = sample.tensor(transposeB ? [5, 4] : [4, 5])
+            checkGradients([a, b]) { Tensor.matmul($0[0], $0[1], transposeA: transposeA, transposeB: transposeB) }
+            let batchedA = sample.tensor(transposeA ? [2, 4, 3] : [2, 3, 4])
+            let batchedB = sample.tensor(transposeB ? [2, 5, 4] : [2, 4, 5])
+            checkGradients([batchedA, batchedB]) { Tensor.matmul($0[0], $0[1], transposeA: transposeA, transposeB: transposeB) }
+            checkGradients([batchedA, b]) { Tensor.matmul($0[0], $0[1], transposeA: transposeA, transposeB: transposeB) }
+        }
+        checkGradients([sample.tensor([3, 4]), sample.tensor([5, 4]), sample.tensor([5])]) {
+            Tensor.linear($0[0], weight: $0[1], bias: $0[2])
+        }
+    }
+
+    @Test func softmaxAndPooling() {
+        var sample = Sample(seed: 8)
+        checkGradients([sample.tensor([2, 3, 5], scale: 2)]) { $0[0].softmax() }
+        // Distinct, well separated values so that no window holds a near-tie.
+        var generator = RandomGenerator(seed: 9)
+        let order = generator.uniform(count: 2 * 3 * 4 * 6).enumerated().sorted { $0.element < $1.element }.map(\.offset)
+        var values = [Float](repeating: 0, count: order.count)
+        for (rank, index) in order.enumerated() { values[index] = Float(rank) * 0.05 }
+        checkGradients([Tensor(shape: [2, 3, 4, 6], scalars: values)]) { $0[0].maxPool2d(window: 2) }
+    }
+
+    @Test func spectralNormHelpers() {
+        var sample = Sample(seed: 10)
+        let a = sample.tensor([3, 4])
+        let b = sample.tensor([3, 4])
+        checkGradients([a]) { $0[0].l2Normalized() }
+        checkGradients([a, b]) { Tensor.dot($0[0], $0[1]) }
+    }
+}
