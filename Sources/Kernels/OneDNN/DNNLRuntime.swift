@@ -142,8 +142,6 @@ final class DNNLRuntime: @unchecked Sendable {
     let executionLock = Mutex<Void>(())
 
     init?() {
-        // Debian's oneDNN runs on OpenMP; unpinned threads made some primitives 15x slower here.
-        setenv("OMP_PROC_BIND", "true", 0)
         var engine: dnnl_engine_t?
         guard dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success, let engine else { return nil }
         var stream: dnnl_stream_t?
@@ -167,6 +165,23 @@ final class DNNLRuntime: @unchecked Sendable {
     }
 
     var cachedPrimitiveCount: Int { cache.withLock { $0.count } }
+
+    /// Sets the OpenMP thread count of Debian's oneDNN build. OpenMP reads OMP_NUM_THREADS when the
+    /// library loads, so a later setenv has no effect; libgomp's own call, found at run time
+    /// (oneDNN has already loaded it), does. Returns false when no OpenMP runtime is loaded.
+    static func setThreadCount(_ count: Int) -> Bool {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "omp_set_num_threads") else { return false }
+        typealias SetThreads = @convention(c) (Int32) -> Void
+        unsafeBitCast(symbol, to: SetThreads.self)(Int32(count))
+        return true
+    }
+
+    /// The OpenMP thread count oneDNN will use, if an OpenMP runtime is loaded.
+    static var threadCount: Int? {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "omp_get_max_threads") else { return nil }
+        typealias GetThreads = @convention(c) () -> Int32
+        return Int(unsafeBitCast(symbol, to: GetThreads.self)())
+    }
 
     func execute(_ compiled: CompiledPrimitive, _ arguments: [(argument: Int32, dims: [Int], pointer: UnsafeMutablePointer<Float>)]) {
         executionLock.withLock { _ in compiled.execute(stream, arguments) }

@@ -16,6 +16,13 @@ public final class OneDNNBackend: Backend {
 
     private init(runtime: DNNLRuntime) { self.runtime = runtime }
 
+    /// Sets how many threads oneDNN's primitives use; false if the thread runtime is not found.
+    @discardableResult
+    public func setThreadCount(_ count: Int) -> Bool { DNNLRuntime.setThreadCount(count) }
+
+    /// The threads oneDNN's primitives use.
+    public var threadCount: Int? { DNNLRuntime.threadCount }
+
     /// Primitives created so far (one per operation and shape).
     public var cachedPrimitiveCount: Int { runtime.cachedPrimitiveCount }
 

@@ -1,0 +1,32 @@
+import ArgumentParser
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `sagan` tool: one executable, one subcommand per job.
+struct Sagan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sagan",
+        abstract: "Self-Attention GANs on the CPU: train, sample, inspect and evaluate.",
+        version: "0.1.0",
+        subcommands: [DemoCommand.self, BenchCommand.self])
+}
+
+@main
+enum Entry {
+    static func main() {
+        pinComputeThreads()
+        Sagan.main()
+    }
+
+    /// Debian's oneDNN runs its threads on OpenMP, which reads its settings once, when the process
+    /// starts. Unpinned threads made some primitives ~15x slower on these machines, so when the user
+    /// has not chosen a binding the tool restarts itself once with OMP_PROC_BIND=true.
+    static func pinComputeThreads() {
+        guard getenv("OMP_PROC_BIND") == nil else { return }
+        setenv("OMP_PROC_BIND", "true", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // Only reached if the restart failed: carry on unpinned.
+    }
+}
