@@ -1,74 +1,153 @@
 import Autodiff
 
-/// y = x Wᵀ + b. x (N, in) → (N, out); weight (out, in) as in PyTorch.
-public final class Linear: Module {
-    public var isTraining = true
-    public let weight: Parameter
-    public let bias: Parameter?
+/// The spectral-normalisation state a weight layer carries when normalised: u and v as buffers
+/// named `weight_u` and `weight_v` (PyTorch's names), and the σ of the last forward for logging.
+public final class SpectralNormState: @unchecked Sendable {
+    public let normalizer: SpectralNormalizer
+    public let u: Buffer
+    public let v: Buffer
+    /// σ from the most recent forward pass.
+    public private(set) var lastSigma: Float?
 
-    public init(inputs: Int, outputs: Int, bias: Bool = true, initializer: WeightInitializer = .pytorchDefault,
-                generator: inout RandomGenerator) {
-        weight = Parameter(initializer.make([outputs, inputs], fanIn: inputs, fanOut: outputs, generator: &generator))
-        self.bias = bias ? Parameter(.zeros([outputs])) : nil
+    init(weight: Tensor, outputAxis: Int, generator: inout RandomGenerator) {
+        normalizer = SpectralNormalizer(outputAxis: outputAxis)
+        let (u, v) = normalizer.initialVectors(for: weight, generator: &generator)
+        self.u = Buffer(u)
+        self.v = Buffer(v)
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { .linear(x, weight: weight.value, bias: bias?.value) }
+    func normalized(_ weight: Tensor, training: Bool) -> Tensor {
+        let (result, sigma) = normalizer.normalize(weight, u: u, v: v, training: training)
+        lastSigma = sigma.scalar
+        return result
+    }
 }
 
-/// 2-D convolution. x (N, in, H, W) → (N, out, Ho, Wo); weight (out, in, k, k).
-public final class Conv2d: Module {
+/// y = x Wᵀ + b. x (N, in) → (N, out); weight (out, in) as in PyTorch; optionally spectrally normalised.
+public final class Linear: Layer {
     public var isTraining = true
     public let weight: Parameter
     public let bias: Parameter?
+    public let weightU: Buffer?
+    public let weightV: Buffer?
+    let spectralNorm: SpectralNormState?
+
+    public init(inputs: Int, outputs: Int, bias: Bool = true, spectralNorm: Bool = false,
+                initializer: WeightInitializer = .pytorchDefault, generator: inout RandomGenerator) {
+        let initial = initializer.make([outputs, inputs], fanIn: inputs, fanOut: outputs, generator: &generator)
+        weight = Parameter(initial)
+        self.bias = bias ? Parameter(.zeros([outputs])) : nil
+        self.spectralNorm = spectralNorm ? SpectralNormState(weight: initial, outputAxis: 0, generator: &generator) : nil
+        weightU = self.spectralNorm?.u
+        weightV = self.spectralNorm?.v
+    }
+
+    /// The weight used in the forward pass: W, or W/σ with spectral normalisation.
+    public var effectiveWeight: Tensor { spectralNorm?.normalized(weight.value, training: isTraining) ?? weight.value }
+    /// σ of the last forward, for spectrally normalised layers.
+    public var lastSigma: Float? { spectralNorm?.lastSigma }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { .linear(x, weight: effectiveWeight, bias: bias?.value) }
+    public func outputShape(forInput input: [Int]) -> [Int] { [input[0], weight.shape[0]] }
+    public func multiplyAccumulates(forInput input: [Int]) -> Int { input[0] * weight.value.count }
+}
+
+/// 2-D convolution. x (N, in, H, W) → (N, out, Ho, Wo); weight (out, in, k, k); optionally spectrally normalised.
+public final class Conv2d: Layer {
+    public var isTraining = true
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let weightU: Buffer?
+    public let weightV: Buffer?
     public let stride: Int
     public let padding: Int
+    let spectralNorm: SpectralNormState?
 
     public init(inputs: Int, outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
-                initializer: WeightInitializer = .pytorchDefault, generator: inout RandomGenerator) {
-        weight = Parameter(initializer.make([outputs, inputs, kernel, kernel], fanIn: inputs * kernel * kernel,
-                                            fanOut: outputs * kernel * kernel, generator: &generator))
+                spectralNorm: Bool = false, initializer: WeightInitializer = .pytorchDefault, generator: inout RandomGenerator) {
+        let initial = initializer.make([outputs, inputs, kernel, kernel], fanIn: inputs * kernel * kernel,
+                                       fanOut: outputs * kernel * kernel, generator: &generator)
+        weight = Parameter(initial)
         self.bias = bias ? Parameter(.zeros([outputs])) : nil
         self.stride = stride
         self.padding = padding
+        self.spectralNorm = spectralNorm ? SpectralNormState(weight: initial, outputAxis: 0, generator: &generator) : nil
+        weightU = self.spectralNorm?.u
+        weightV = self.spectralNorm?.v
     }
 
+    public var effectiveWeight: Tensor { spectralNorm?.normalized(weight.value, training: isTraining) ?? weight.value }
+    public var lastSigma: Float? { spectralNorm?.lastSigma }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        .conv2d(x, weight: weight.value, bias: bias?.value, stride: stride, padding: padding)
+        .conv2d(x, weight: effectiveWeight, bias: bias?.value, stride: stride, padding: padding)
+    }
+
+    public func outputShape(forInput input: [Int]) -> [Int] {
+        let kernel = weight.shape[2]
+        return [input[0], weight.shape[0], (input[2] + 2 * padding - kernel) / stride + 1, (input[3] + 2 * padding - kernel) / stride + 1]
+    }
+
+    public func multiplyAccumulates(forInput input: [Int]) -> Int {
+        let output = outputShape(forInput: input)
+        return output[0] * output[2] * output[3] * weight.value.count
     }
 }
 
 /// Transposed 2-D convolution (upsampling). x (N, in, H, W) → (N, out, Ho, Wo) with
 /// Ho = (H − 1)·stride − 2·padding + kernel + outputPadding; weight (in, out, k, k) as in PyTorch.
-public final class ConvTranspose2d: Module {
+/// Spectral normalisation views the weight with the output axis (1) first.
+public final class ConvTranspose2d: Layer {
     public var isTraining = true
     public let weight: Parameter
     public let bias: Parameter?
+    public let weightU: Buffer?
+    public let weightV: Buffer?
     public let stride: Int
     public let padding: Int
     public let outputPadding: Int
+    let spectralNorm: SpectralNormState?
 
     public init(inputs: Int, outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, outputPadding: Int = 0,
-                bias: Bool = true, initializer: WeightInitializer = .pytorchDefault, generator: inout RandomGenerator) {
+                bias: Bool = true, spectralNorm: Bool = false, initializer: WeightInitializer = .pytorchDefault,
+                generator: inout RandomGenerator) {
         // PyTorch computes the fans of a transposed conv from its (in, out, k, k) weight as if it were a conv.
-        weight = Parameter(initializer.make([inputs, outputs, kernel, kernel], fanIn: outputs * kernel * kernel,
-                                            fanOut: inputs * kernel * kernel, generator: &generator))
+        let initial = initializer.make([inputs, outputs, kernel, kernel], fanIn: outputs * kernel * kernel,
+                                       fanOut: inputs * kernel * kernel, generator: &generator)
+        weight = Parameter(initial)
         self.bias = bias ? Parameter(.zeros([outputs])) : nil
         self.stride = stride
         self.padding = padding
         self.outputPadding = outputPadding
+        self.spectralNorm = spectralNorm ? SpectralNormState(weight: initial, outputAxis: 1, generator: &generator) : nil
+        weightU = self.spectralNorm?.u
+        weightV = self.spectralNorm?.v
     }
 
+    public var effectiveWeight: Tensor { spectralNorm?.normalized(weight.value, training: isTraining) ?? weight.value }
+    public var lastSigma: Float? { spectralNorm?.lastSigma }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        .convTranspose2d(x, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, outputPadding: outputPadding)
+        .convTranspose2d(x, weight: effectiveWeight, bias: bias?.value, stride: stride, padding: padding, outputPadding: outputPadding)
     }
+
+    public func outputShape(forInput input: [Int]) -> [Int] {
+        let kernel = weight.shape[2]
+        let size = { (n: Int) in (n - 1) * self.stride - 2 * self.padding + kernel + self.outputPadding }
+        return [input[0], weight.shape[1], size(input[2]), size(input[3])]
+    }
+
+    /// Counted per input pixel, as the forward computes it: every input value meets every weight.
+    public func multiplyAccumulates(forInput input: [Int]) -> Int { input[0] * input[2] * input[3] * weight.value.count }
 }
 
 /// Batch normalisation per channel of (N, C, H, W) or (N, C) input.
 ///
 /// Training mode normalises with the batch's statistics and moves the running statistics toward
 /// them (running = (1 − momentum)·running + momentum·batch, with the unbiased batch variance, as
-/// PyTorch does); evaluation mode normalises with the running statistics.
-public final class BatchNorm2d: Module {
+/// PyTorch does); evaluation mode normalises with the running statistics. State names follow
+/// PyTorch: `weight` (γ), `bias` (β), `running_mean`, `running_var`.
+public final class BatchNorm2d: Layer {
     /// Which learned affine terms follow the normalisation.
     public enum Affine: String, Codable, Sendable {
         /// γ and β (PyTorch's default).
@@ -79,34 +158,59 @@ public final class BatchNorm2d: Module {
     }
 
     public var isTraining = true
-    public let scale: Parameter?
-    public let shift: Parameter?
+    /// γ.
+    public let weight: Parameter?
+    /// β.
+    public let bias: Parameter?
     public let runningMean: Buffer
-    public let runningVariance: Buffer
+    public let runningVar: Buffer
     public let momentum: Float
     public let epsilon: Float
 
+    /// `momentum` is PyTorch's (the weight of the new batch); Keras's momentum 0.99 is 0.01 here.
     public init(channels: Int, affine: Affine = .scaleAndShift, momentum: Float = 0.1, epsilon: Float = 1e-5) {
-        scale = affine == .scaleAndShift ? Parameter(.ones([channels])) : nil
-        shift = affine == .none ? nil : Parameter(.zeros([channels]))
+        weight = affine == .scaleAndShift ? Parameter(.ones([channels])) : nil
+        bias = affine == .none ? nil : Parameter(.zeros([channels]))
         runningMean = Buffer(.zeros([channels]))
-        runningVariance = Buffer(.ones([channels]))
+        runningVar = Buffer(.ones([channels]))
         self.momentum = momentum
         self.epsilon = epsilon
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         guard isTraining else {
-            return .batchNormInference(x, mean: runningMean.value, variance: runningVariance.value,
-                                       scale: scale?.value, shift: shift?.value, epsilon: epsilon)
+            return .batchNormInference(x, mean: runningMean.value, variance: runningVar.value,
+                                       scale: weight?.value, shift: bias?.value, epsilon: epsilon)
         }
-        let (output, mean, variance) = Tensor.batchNormTraining(x, scale: scale?.value, shift: shift?.value, epsilon: epsilon)
+        let (output, mean, variance) = Tensor.batchNormTraining(x, scale: weight?.value, shift: bias?.value, epsilon: epsilon)
         let reduced = Float(x.count / x.shape[1])
         noGrad {
             let unbiased = variance * (reduced / max(reduced - 1, 1))
             runningMean.assign(runningMean.value * (1 - momentum) + mean * momentum)
-            runningVariance.assign(runningVariance.value * (1 - momentum) + unbiased * momentum)
+            runningVar.assign(runningVar.value * (1 - momentum) + unbiased * momentum)
         }
         return output
+    }
+}
+
+/// A lookup table: integer ids (N) → rows of a (count, dimension) weight, for class-conditional models.
+public final class Embedding: Module {
+    public var isTraining = true
+    public let weight: Parameter
+
+    public init(count: Int, dimension: Int, generator: inout RandomGenerator) {
+        weight = Parameter(.randomNormal([count, dimension], generator: &generator))
+    }
+
+    /// Rows `ids` of the table as an (N, dimension) tensor; differentiable in the table.
+    public func callAsFunction(_ ids: [Int]) -> Tensor {
+        let count = weight.shape[0]
+        for id in ids where id < 0 || id >= count {
+            fatalError("Embedding: id \(id) is outside the table of \(count) rows")
+        }
+        // A one-hot (N, count) matrix times the table: simple, exact, and differentiable.
+        var oneHot = [Float](repeating: 0, count: ids.count * count)
+        for (row, id) in ids.enumerated() { oneHot[row * count + id] = 1 }
+        return .matmul(Tensor(shape: [ids.count, count], scalars: oneHot), weight.value)
     }
 }

@@ -4,7 +4,8 @@ import Autodiff
 ///
 /// Parameters, buffers and sub-modules are found from stored properties (of type `Parameter`,
 /// `Buffer`, a `Module`, an optional of those, or an array of modules) and named after the
-/// property, PyTorch-style: `blocks.2.conv.weight`. Each module has its own training flag.
+/// property in snake case, PyTorch-style: `blocks.2.conv.weight`, `norm.running_mean`.
+/// Each module has its own training flag.
 public protocol Module: AnyObject {
     /// Training mode: batch statistics, spectral-norm power iterations. Set per module;
     /// `setTraining(_:)` sets a whole subtree.
@@ -71,7 +72,7 @@ extension Module {
         for level in levels.reversed() {
             for child in level.children {
                 guard let label = child.label, let value = unwrapped(child.value) else { continue }
-                properties.append((label, value))
+                properties.append((snakeCase(label), value))
             }
         }
         return properties
@@ -83,4 +84,18 @@ private func unwrapped(_ value: Any) -> Any? {
     let mirror = Mirror(reflecting: value)
     guard mirror.displayStyle == .optional else { return value }
     return mirror.children.first.map { unwrapped($0.value) } ?? nil
+}
+
+/// `runningMean` → `running_mean`: Swift property names as PyTorch state names.
+func snakeCase(_ name: String) -> String {
+    var result = ""
+    for character in name {
+        if character.isUppercase {
+            if !result.isEmpty { result.append("_") }
+            result.append(contentsOf: character.lowercased())
+        } else {
+            result.append(character)
+        }
+    }
+    return result
 }

@@ -31,9 +31,9 @@ struct ModuleTests {
         var generator = RandomGenerator(seed: 1)
         let net = TinyNet(generator: &generator)
         #expect(net.namedParameters().map(\.name) == [
-            "stem.weight", "stem.bias", "norm.shift", "blocks.0.weight", "head.weight", "head.bias",
+            "stem.weight", "stem.bias", "norm.bias", "blocks.0.weight", "head.weight", "head.bias",
         ])
-        #expect(net.namedBuffers().map(\.name) == ["norm.runningMean", "norm.runningVariance"])
+        #expect(net.namedBuffers().map(\.name) == ["norm.running_mean", "norm.running_var"])
         #expect(net.parameterCount == 4 * 9 + 4 + 4 + 16 + 36 + 1)
     }
 
@@ -52,7 +52,7 @@ struct ModuleTests {
         _ = norm(x)
         // Batch mean 3, unbiased variance (4 + 1 + 0 + 9) / 3.
         #expect(Swift.abs(norm.runningMean.value.scalar - 0.3) < 1e-6)
-        #expect(Swift.abs(norm.runningVariance.value.scalar - (0.9 + 0.1 * 14 / 3)) < 1e-5)
+        #expect(Swift.abs(norm.runningVar.value.scalar - (0.9 + 0.1 * 14 / 3)) < 1e-5)
         norm.isTraining = false
         let y = norm(x).scalars
         let expected = [Float(1), 2, 3, 6].map { ($0 - 0.3) / (0.9 + 0.1 * 14 / 3 + 1e-5).squareRoot() }
