@@ -22,10 +22,10 @@ release: deps
 demo: release
 	.build/release/sagan demo
 
-## Builds and runs every test.
+## Builds and runs every test (in release: the numeric tests run 5-10x faster than in debug).
 test: deps
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) build --build-tests -c release
+	$(SWIFT) test -c release --skip-build
 
 ## Kernel throughput on this machine (not a test: numbers depend on the machine).
 bench: release

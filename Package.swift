@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // The SAGAN engine and tool. Targets are layered bottom-up; each imports only those below it:
-// CDNNL (system oneDNN) → Kernels (backend seam) → Autodiff (tensor + tape) → NeuralNet → Optimizers → sagan.
+// CDNNL (system oneDNN) → Kernels (backend seam) → Autodiff (tensor + tape) → NeuralNet → Optimizers → GAN → sagan.
 import PackageDescription
 
 /// Kernel loops are bounds-checked in debug builds and unchecked in release.
@@ -21,14 +21,16 @@ let package = Package(
         .target(name: "Autodiff", dependencies: ["Kernels"]),
         .target(name: "NeuralNet", dependencies: ["Autodiff"]),
         .target(name: "Optimizers", dependencies: ["NeuralNet"]),
+        .target(name: "GAN", dependencies: ["NeuralNet", "Optimizers"]),
         .executableTarget(
             name: "SaganCLI",
             dependencies: [
-                "Kernels", "Autodiff", "NeuralNet", "Optimizers",
+                "Kernels", "Autodiff", "NeuralNet", "Optimizers", "GAN",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Optimizers"]),
+        .testTarget(name: "GANTests", dependencies: ["GAN"], resources: [.copy("Fixtures")]),
     ]
 )

@@ -28,7 +28,7 @@ public func noGrad<R>(_ body: () throws -> R) rethrows -> R {
 /// Stops with a message naming the operation and shapes when a tensor operation's arguments are
 /// invalid. Unlike `precondition`, the message is printed in release builds too.
 @inline(__always)
-func require(_ condition: Bool, _ message: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) {
+public func require(_ condition: Bool, _ message: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) {
     if !condition { fatalError(message(), file: file, line: line) }
 }
 

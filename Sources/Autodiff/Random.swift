@@ -51,29 +51,35 @@ public struct RandomGenerator: Codable, Hashable, Sendable {
 
     /// `count` draws from U[0, 1) with 24 random bits each.
     public mutating func uniform(count: Int) -> [Float] {
-        var values = [Float]()
-        values.reserveCapacity(count + 3)
-        while values.count < count {
-            let (a, b, c, d) = nextBlock()
-            for word in [a, b, c, d] { values.append(Float(word >> 8) * 0x1p-24) }
+        [Float](unsafeUninitializedCapacity: count) { values, initialized in
+            var index = 0
+            while index < count {
+                let (a, b, c, d) = nextBlock()
+                for word in [a, b, c, d].prefix(count - index) {
+                    values[index] = Float(word >> 8) * 0x1p-24
+                    index += 1
+                }
+            }
+            initialized = count
         }
-        return Array(values.prefix(count))
     }
 
     /// `count` draws from N(mean, std²) by the Box–Muller transform (in Double).
     public mutating func normal(count: Int, mean: Float = 0, standardDeviation: Float = 1) -> [Float] {
-        var values = [Float]()
-        values.reserveCapacity(count + 3)
-        while values.count < count {
-            let (a, b, c, d) = nextBlock()
-            for (u, v) in [(a, b), (c, d)] {
-                let radius = (-2 * Glibc.log(Double((u >> 8) + 1) * 0x1p-24)).squareRoot()
-                let angle = 2 * Double.pi * Double(v >> 8) * 0x1p-24
-                values.append(Float(radius * cos(angle)) * standardDeviation + mean)
-                values.append(Float(radius * sin(angle)) * standardDeviation + mean)
+        [Float](unsafeUninitializedCapacity: count) { values, initialized in
+            var index = 0
+            while index < count {
+                let (a, b, c, d) = nextBlock()
+                for (u, v) in [(a, b), (c, d)] {
+                    let radius = (-2 * Glibc.log(Double((u >> 8) + 1) * 0x1p-24)).squareRoot()
+                    let angle = 2 * Double.pi * Double(v >> 8) * 0x1p-24
+                    if index < count { values[index] = Float(radius * cos(angle)) * standardDeviation + mean }
+                    if index + 1 < count { values[index + 1] = Float(radius * sin(angle)) * standardDeviation + mean }
+                    index += 2
+                }
             }
+            initialized = count
         }
-        return Array(values.prefix(count))
     }
 }
 

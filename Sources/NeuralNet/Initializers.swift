@@ -1,7 +1,7 @@
 import Autodiff
 
 /// How a layer's weight is drawn at construction.
-public enum WeightInitializer: Sendable, Hashable {
+public enum WeightInitializer: Codable, Sendable, Hashable {
     /// U(−√(6/(fanIn + fanOut)), +√(6/(fanIn + fanOut))): Keras's default, used by the article's code.
     case glorotUniform
     /// U(−1/√fanIn, +1/√fanIn): PyTorch's default for Linear and Conv (Kaiming uniform with a = √5).

@@ -1,6 +1,6 @@
 import Testing
 import Kernels
-@testable import Autodiff
+import Autodiff
 
 /// Checks the tape's gradients of Σ r ⊙ f(inputs) against central finite differences in Float32,
 /// on the reference backend. The kernels' own derivatives are checked in Double by KernelsTests;

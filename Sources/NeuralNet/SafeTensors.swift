@@ -1,0 +1,239 @@
+import Autodiff
+import Foundation
+
+/// Why a safetensors file could not be read or written; the message names the file and tensor.
+public struct SafeTensorsError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The safetensors format (huggingface/safetensors): an 8-byte little-endian header length N, N
+/// bytes of JSON describing each tensor's dtype, shape and byte range, then the raw little-endian
+/// data. Reading validates everything the reference reader does, so a damaged or hostile file is an
+/// error, never a crash or a partial load.
+public struct SafeTensorsFile: Sendable {
+    /// Element types the format defines, with their sizes in bits.
+    public enum DType: String, CaseIterable, Sendable {
+        case BOOL, U8, I8, F8_E5M2, F8_E4M3, F8_E8M0, F8_E4M3FNUZ, F8_E5M2FNUZ, I16, U16, F16, BF16, I32, U32, F32, F64, C64, I64, U64
+        case F4, F6_E2M3, F6_E3M2
+
+        public var bitSize: Int {
+            switch self {
+            case .F4: return 4
+            case .F6_E2M3, .F6_E3M2: return 6
+            case .BOOL, .U8, .I8, .F8_E5M2, .F8_E4M3, .F8_E8M0, .F8_E4M3FNUZ, .F8_E5M2FNUZ: return 8
+            case .I16, .U16, .F16, .BF16: return 16
+            case .I32, .U32, .F32: return 32
+            case .F64, .I64, .U64, .C64: return 64
+            }
+        }
+
+        /// The reference writer's order: wider and later types first.
+        var writeRank: Int { DType.allCases.firstIndex(of: self)! }
+    }
+
+    public struct Entry: Sendable, Equatable {
+        public let dtype: DType
+        public let shape: [Int]
+        /// Byte range within the data buffer.
+        public let range: Range<Int>
+    }
+
+    /// The largest header the reference reader accepts.
+    public static let maximumHeaderSize = 100_000_000
+
+    public let metadata: [String: String]
+    public let entries: [String: Entry]
+    /// The data buffer (everything after the header).
+    private let buffer: Data
+
+    /// Tensor names in data order.
+    public var names: [String] { entries.sorted { $0.value.range.lowerBound < $1.value.range.lowerBound }.map(\.key) }
+
+    /// Reads and validates `url`.
+    public init(contentsOf url: URL) throws {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url, options: .alwaysMapped)
+        } catch {
+            throw SafeTensorsError("\(url.path): cannot read: \(error.localizedDescription)")
+        }
+        do {
+            try self.init(data)
+        } catch let error as SafeTensorsError {
+            throw SafeTensorsError("\(url.path): \(error.description)")
+        }
+    }
+
+    /// Parses and validates a whole file's bytes.
+    public init(_ data: Data) throws {
+        guard data.count >= 8 else { throw SafeTensorsError("file of \(data.count) bytes is too small for a safetensors header") }
+        let headerSize = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard headerSize <= UInt64(Self.maximumHeaderSize) else {
+            throw SafeTensorsError("header length \(headerSize) exceeds the limit of \(Self.maximumHeaderSize) bytes")
+        }
+        let headerEnd = 8 + Int(headerSize)
+        guard headerEnd <= data.count else {
+            throw SafeTensorsError("truncated: header says \(headerSize) bytes but the file has \(data.count - 8) after the length")
+        }
+        let headerBytes = data.subdata(in: data.startIndex + 8 ..< data.startIndex + headerEnd)
+        guard headerBytes.first == UInt8(ascii: "{") else { throw SafeTensorsError("header does not start with '{'") }
+        guard let json = try? JSONSerialization.jsonObject(with: headerBytes), let header = json as? [String: Any] else {
+            throw SafeTensorsError("header is not a JSON object")
+        }
+        let buffer = data.subdata(in: data.startIndex + headerEnd ..< data.endIndex)
+        var metadata: [String: String] = [:]
+        var entries: [String: Entry] = [:]
+        for (name, value) in header {
+            if name == "__metadata__" {
+                guard let strings = value as? [String: String] else { throw SafeTensorsError("__metadata__ must map strings to strings") }
+                metadata = strings
+                continue
+            }
+            entries[name] = try Self.entry(name, value)
+        }
+        // The tensors must tile the buffer exactly: no gaps, no overlaps, nothing outside.
+        var expectedStart = 0
+        for (name, entry) in entries.sorted(by: { ($0.value.range.lowerBound, $0.value.range.upperBound) < ($1.value.range.lowerBound, $1.value.range.upperBound) }) {
+            guard entry.range.lowerBound == expectedStart else {
+                throw SafeTensorsError("tensor \"\(name)\": data offsets \(entry.range.lowerBound)..<\(entry.range.upperBound) "
+                    + (entry.range.lowerBound < expectedStart ? "overlap the previous tensor" : "leave a gap after byte \(expectedStart)"))
+            }
+            expectedStart = entry.range.upperBound
+        }
+        guard expectedStart == buffer.count else {
+            throw SafeTensorsError(expectedStart > buffer.count
+                ? "truncated: tensors need \(expectedStart) data bytes, the file has \(buffer.count)"
+                : "the data buffer has \(buffer.count - expectedStart) bytes after the last tensor")
+        }
+        self.metadata = metadata
+        self.entries = entries
+        self.buffer = buffer
+    }
+
+    private static func entry(_ name: String, _ value: Any) throws -> Entry {
+        guard let fields = value as? [String: Any] else { throw SafeTensorsError("tensor \"\(name)\": description is not a JSON object") }
+        guard let dtypeName = fields["dtype"] as? String else { throw SafeTensorsError("tensor \"\(name)\": missing dtype") }
+        guard let dtype = DType(rawValue: dtypeName) else { throw SafeTensorsError("tensor \"\(name)\": unknown dtype \"\(dtypeName)\"") }
+        guard let shapeValues = fields["shape"] as? [Any], let shape = integers(shapeValues), shape.allSatisfy({ $0 >= 0 }) else {
+            throw SafeTensorsError("tensor \"\(name)\": shape must be a list of non-negative integers")
+        }
+        guard let offsetValues = fields["data_offsets"] as? [Any], let offsets = integers(offsetValues), offsets.count == 2,
+              offsets[0] >= 0, offsets[0] <= offsets[1] else {
+            throw SafeTensorsError("tensor \"\(name)\": data_offsets must be [begin, end] with 0 ≤ begin ≤ end")
+        }
+        var elements = 1
+        for dimension in shape {
+            let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)
+            guard !overflow, product <= Int.max / 64 else { throw SafeTensorsError("tensor \"\(name)\": shape \(shape) is too large") }
+            elements = product
+        }
+        guard (elements * dtype.bitSize) % 8 == 0, offsets[1] - offsets[0] == elements * dtype.bitSize / 8 else {
+            throw SafeTensorsError("tensor \"\(name)\": \(offsets[1] - offsets[0]) bytes do not hold shape \(shape) of \(dtype.rawValue)")
+        }
+        return Entry(dtype: dtype, shape: shape, range: offsets[0]..<offsets[1])
+    }
+
+    /// Integers from JSON numbers, or nil if any is not a whole number.
+    private static func integers(_ values: [Any]) -> [Int]? {
+        var result: [Int] = []
+        for value in values {
+            guard let number = value as? NSNumber, number.doubleValue == number.doubleValue.rounded(),
+                  number.doubleValue >= -9e15, number.doubleValue <= 9e15 else { return nil }
+            result.append(number.intValue)
+        }
+        return result
+    }
+
+    /// The named F32 tensor.
+    public func tensor(_ name: String) throws -> Tensor {
+        guard let entry = entries[name] else { throw SafeTensorsError("no tensor named \"\(name)\"") }
+        guard entry.dtype == .F32 else { throw SafeTensorsError("tensor \"\(name)\" has dtype \(entry.dtype.rawValue), expected F32") }
+        var scalars = [Float](repeating: 0, count: entry.range.count / 4)
+        scalars.withUnsafeMutableBytes { destination in
+            buffer.copyBytes(to: destination, from: buffer.startIndex + entry.range.lowerBound ..< buffer.startIndex + entry.range.upperBound)
+        }
+        // The format is little-endian, as is every platform this builds for.
+        return Tensor(shape: entry.shape, scalars: scalars)
+    }
+
+    /// The bytes of a file holding `tensors` (F32) and `metadata`, laid out as the reference writer
+    /// does: compact JSON, metadata first and sorted, tensors by name, header padded to 8 bytes.
+    public static func encode(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) throws -> Data {
+        var seen = Set<String>()
+        for (name, _) in tensors {
+            guard name != "__metadata__", seen.insert(name).inserted else { throw SafeTensorsError("tensor name \"\(name)\" is reserved or repeated") }
+        }
+        let ordered = tensors.sorted { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }
+        var parts: [String] = []
+        if !metadata.isEmpty {
+            let fields = metadata.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+                .map { "\(jsonString($0.key)):\(jsonString($0.value))" }
+            parts.append("\"__metadata__\":{\(fields.joined(separator: ","))}")
+        }
+        var offset = 0
+        for (name, tensor) in ordered {
+            let bytes = tensor.count * 4
+            parts.append("\(jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            offset += bytes
+        }
+        var header = Array("{\(parts.joined(separator: ","))}".utf8)
+        while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }
+        var data = Data(capacity: 8 + header.count + offset)
+        withUnsafeBytes(of: UInt64(header.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(contentsOf: header)
+        for (_, tensor) in ordered {
+            tensor.scalars.withUnsafeBytes { data.append(contentsOf: $0) }
+        }
+        return data
+    }
+
+    /// Writes a file atomically: a temporary file in the same folder, flushed, then renamed.
+    public static func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to url: URL) throws {
+        let data = try encode(tensors, metadata: metadata)
+        try writeAtomically(data, to: url)
+    }
+
+    /// JSON string literal with the escapes JSON requires.
+    private static func jsonString(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    result += String(format: "\\u%04x", scalar.value)
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return result + "\""
+    }
+}
+
+/// Writes `data` to `url` through a temporary file in the same folder that is fsynced and renamed,
+/// so readers see either the old file or the complete new one.
+public func writeAtomically(_ data: Data, to url: URL) throws {
+    let folder = url.deletingLastPathComponent()
+    let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
+    guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
+        throw SafeTensorsError("\(url.path): cannot create \(temporary.path)")
+    }
+    do {
+        let handle = try FileHandle(forWritingTo: temporary)
+        try handle.write(contentsOf: data)
+        try handle.synchronize()
+        try handle.close()
+        guard rename(temporary.path, url.path) == 0 else {
+            throw SafeTensorsError("\(url.path): cannot rename the temporary file into place (errno \(errno))")
+        }
+    } catch {
+        try? FileManager.default.removeItem(at: temporary)
+        throw error
+    }
+}
