@@ -31,6 +31,9 @@ struct BackendParityTests {
     static let convolutions: [(Int, Int, Int, Int, Int, Int, Int, Int)] = [
         (1, 3, 4, 5, 7, 3, 1, 1), (3, 3, 5, 5, 7, 3, 2, 1), (1, 2, 3, 5, 7, 1, 1, 0), (3, 4, 2, 8, 8, 4, 2, 1),
         (1, 3, 8, 7, 5, 4, 2, 0), (3, 1, 3, 6, 6, 3, 1, 0), (2, 16, 32, 8, 8, 4, 2, 1), (1, 5, 3, 5, 7, 1, 2, 0),
+        // The blog128 discriminator's layers at batch 2.
+        (2, 3, 32, 128, 128, 4, 2, 1), (2, 32, 64, 64, 64, 4, 2, 1), (2, 64, 128, 32, 32, 4, 2, 1),
+        (2, 128, 256, 16, 16, 4, 2, 1), (2, 256, 512, 8, 8, 4, 2, 1), (2, 64, 8, 32, 32, 1, 1, 0), (2, 64, 64, 32, 32, 1, 1, 0),
     ]
 
     @Test(arguments: convolutions)
@@ -84,14 +87,18 @@ struct BackendParityTests {
 
     @Test(arguments: KernelGradientTests.unaryOperations)
     func pointwise(_ op: UnaryOperation) {
-        let raw = random(37, seed: 9, scale: 2).elements
+        for count in [37, 2 * 64 * 32 * 32] { pointwise(op, count: count) }
+    }
+
+    func pointwise(_ op: UnaryOperation, count: Int) {
+        let raw = random(count, seed: 9, scale: 2).elements
         let x = Storage(raw.map { v -> Float in
             switch op {
             case .sqrt, .log: return Swift.abs(v) + 0.1
             default: return v
             }
         })
-        let dy = random(37, seed: 10)
+        let dy = random(count, seed: 10)
         let y = reference.unary(op, x)
         expectClose(fast.unary(op, x), y, "\(op) forward")
         expectClose(fast.unaryBackward(op, input: x, output: y, outputGradient: dy),
@@ -112,7 +119,7 @@ struct BackendParityTests {
         }
     }
 
-    @Test(arguments: [([2, 3, 4], [1, 3, 1]), ([2, 3, 4], [1, 1, 1]), ([5, 7], [5, 1]), ([3, 2, 5, 7], [1, 2, 1, 1])])
+    @Test(arguments: [([2, 3, 4], [1, 3, 1]), ([2, 3, 4], [1, 1, 1]), ([5, 7], [5, 1]), ([3, 2, 5, 7], [1, 2, 1, 1]), ([2, 64, 32, 32], [1, 64, 1, 1]), ([2, 64, 32, 32], [1, 1, 1, 1])])
     func reduction(_ shapes: ([Int], [Int])) {
         let (shape, outputShape) = shapes
         let x = random(ShapeMath.count(shape), seed: 13)
@@ -122,7 +129,7 @@ struct BackendParityTests {
         }
     }
 
-    @Test(arguments: [(1, 5), (7, 3), (4, 33), (2, 1)])
+    @Test(arguments: [(1, 5), (7, 3), (4, 33), (2, 1), (2048, 1024)])
     func softmax(_ shape: (Int, Int)) {
         let (rows, columns) = shape
         let x = random(rows * columns, seed: 14, scale: 4)
@@ -133,7 +140,7 @@ struct BackendParityTests {
                     reference.softmaxBackward(output: y, outputGradient: dy, rows: rows, columns: columns), "softmax backward \(shape)")
     }
 
-    @Test(arguments: [(1, 1, 3, 5, 4), (3, 3, 2, 7, 5), (3, 1, 4, 3, 6), (1, 2, 5, 1, 3)])
+    @Test(arguments: [(1, 1, 3, 5, 4), (3, 3, 2, 7, 5), (3, 1, 4, 3, 6), (1, 2, 5, 1, 3), (2, 2, 1024, 1024, 8), (2, 2, 64, 1024, 1024)])
     func matmul(_ shape: (Int, Int, Int, Int, Int)) throws {
         let (batchA, batchB, m, n, k) = shape
         for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
