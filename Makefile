@@ -1,16 +1,26 @@
 # The two commands of the Quick start. Both install what is missing (as root, on Debian 12).
 SWIFT ?= swift
+# What the tool links against.
 APT_PACKAGES := libdnnl-dev
+# What the tests need besides: PyTorch loads Swift-written checkpoints into the reference model.
+TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torch
 
-.PHONY: demo test deps build release bench clean
+.PHONY: demo test deps test-deps build release bench clean
 
-## Installs the system libraries the build links against, when missing.
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Installs the Debian packages named in $(1) that are not installed yet.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+deps:
+	$(call apt_install,$(APT_PACKAGES))
+
+test-deps:
+	$(call apt_install,$(TEST_APT_PACKAGES))
 
 build: deps
 	$(SWIFT) build
@@ -23,7 +33,7 @@ demo: release
 	.build/release/sagan demo
 
 ## Builds and runs every test (in release: the numeric tests run 5-10x faster than in debug).
-test: deps
+test: test-deps
 	$(SWIFT) build --build-tests -c release
 	$(SWIFT) test -c release --skip-build
 
