@@ -98,3 +98,18 @@ struct ModuleTests {
         #expect(losses.last! < 0.1 * losses.first!, "loss went from \(losses.first!) to \(losses.last!)")
     }
 }
+
+@Suite("Embedding")
+struct EmbeddingTests {
+    @Test func looksUpRowsAndSendsGradientsToThem() {
+        var generator = RandomGenerator(seed: 4)
+        let table = Embedding(count: 5, dimension: 3, generator: &generator)
+        let rows = table.weight.value.scalars
+        let looked = table([4, 0, 4])
+        #expect(looked.shape == [3, 3])
+        #expect(looked.scalars == Array(rows[12..<15]) + Array(rows[0..<3]) + Array(rows[12..<15]))
+        let (_, gradients) = valueAndGradients(of: { table([4, 0, 4]).sum() }, wrt: table.parameters)
+        #expect(gradients[table.weight]!.scalars == [1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2])
+        #expect(table.namedParameters().map(\.name) == ["weight"])
+    }
+}
