@@ -23,14 +23,30 @@ public final class SpectralNormState: @unchecked Sendable {
     }
 }
 
+/// A layer whose weight may be spectrally normalised.
+public protocol WeightLayer: Layer {
+    /// The raw weight, as the optimiser updates it.
+    var weight: Parameter { get }
+    /// Present when the weight is spectrally normalised.
+    var spectralNorm: SpectralNormState? { get }
+}
+
+extension WeightLayer {
+    /// The weight used in the forward pass: W, or W/σ with spectral normalisation (which runs one
+    /// power iteration first in training mode).
+    public var effectiveWeight: Tensor { spectralNorm?.normalized(weight.value, training: isTraining) ?? weight.value }
+    /// σ of the last forward, for spectrally normalised layers.
+    public var lastSigma: Float? { spectralNorm?.lastSigma }
+}
+
 /// y = x Wᵀ + b. x (N, in) → (N, out); weight (out, in) as in PyTorch; optionally spectrally normalised.
-public final class Linear: Layer {
+public final class Linear: WeightLayer {
     public var isTraining = true
     public let weight: Parameter
     public let bias: Parameter?
     public let weightU: Buffer?
     public let weightV: Buffer?
-    let spectralNorm: SpectralNormState?
+    public let spectralNorm: SpectralNormState?
 
     public init(inputs: Int, outputs: Int, bias: Bool = true, spectralNorm: Bool = false,
                 initializer: WeightInitializer = .pytorchDefault, generator: inout RandomGenerator) {
@@ -42,18 +58,13 @@ public final class Linear: Layer {
         weightV = self.spectralNorm?.v
     }
 
-    /// The weight used in the forward pass: W, or W/σ with spectral normalisation.
-    public var effectiveWeight: Tensor { spectralNorm?.normalized(weight.value, training: isTraining) ?? weight.value }
-    /// σ of the last forward, for spectrally normalised layers.
-    public var lastSigma: Float? { spectralNorm?.lastSigma }
-
     public func callAsFunction(_ x: Tensor) -> Tensor { .linear(x, weight: effectiveWeight, bias: bias?.value) }
     public func outputShape(forInput input: [Int]) -> [Int] { [input[0], weight.shape[0]] }
     public func multiplyAccumulates(forInput input: [Int]) -> Int { input[0] * weight.value.count }
 }
 
 /// 2-D convolution. x (N, in, H, W) → (N, out, Ho, Wo); weight (out, in, k, k); optionally spectrally normalised.
-public final class Conv2d: Layer {
+public final class Conv2d: WeightLayer {
     public var isTraining = true
     public let weight: Parameter
     public let bias: Parameter?
@@ -61,7 +72,7 @@ public final class Conv2d: Layer {
     public let weightV: Buffer?
     public let stride: Int
     public let padding: Int
-    let spectralNorm: SpectralNormState?
+    public let spectralNorm: SpectralNormState?
 
     public init(inputs: Int, outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
                 spectralNorm: Bool = false, initializer: WeightInitializer = .pytorchDefault, generator: inout RandomGenerator) {
@@ -75,9 +86,6 @@ public final class Conv2d: Layer {
         weightU = self.spectralNorm?.u
         weightV = self.spectralNorm?.v
     }
-
-    public var effectiveWeight: Tensor { spectralNorm?.normalized(weight.value, training: isTraining) ?? weight.value }
-    public var lastSigma: Float? { spectralNorm?.lastSigma }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         .conv2d(x, weight: effectiveWeight, bias: bias?.value, stride: stride, padding: padding)
@@ -97,7 +105,7 @@ public final class Conv2d: Layer {
 /// Transposed 2-D convolution (upsampling). x (N, in, H, W) → (N, out, Ho, Wo) with
 /// Ho = (H − 1)·stride − 2·padding + kernel + outputPadding; weight (in, out, k, k) as in PyTorch.
 /// Spectral normalisation views the weight with the output axis (1) first.
-public final class ConvTranspose2d: Layer {
+public final class ConvTranspose2d: WeightLayer {
     public var isTraining = true
     public let weight: Parameter
     public let bias: Parameter?
@@ -106,7 +114,7 @@ public final class ConvTranspose2d: Layer {
     public let stride: Int
     public let padding: Int
     public let outputPadding: Int
-    let spectralNorm: SpectralNormState?
+    public let spectralNorm: SpectralNormState?
 
     public init(inputs: Int, outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, outputPadding: Int = 0,
                 bias: Bool = true, spectralNorm: Bool = false, initializer: WeightInitializer = .pytorchDefault,
@@ -123,9 +131,6 @@ public final class ConvTranspose2d: Layer {
         weightU = self.spectralNorm?.u
         weightV = self.spectralNorm?.v
     }
-
-    public var effectiveWeight: Tensor { spectralNorm?.normalized(weight.value, training: isTraining) ?? weight.value }
-    public var lastSigma: Float? { spectralNorm?.lastSigma }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         .convTranspose2d(x, weight: effectiveWeight, bias: bias?.value, stride: stride, padding: padding, outputPadding: outputPadding)

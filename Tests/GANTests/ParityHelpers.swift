@@ -74,12 +74,7 @@ enum Deterministic {
 /// Every spectrally normalised layer under `module`, by dotted module path.
 func spectrallyNormalizedLayers(_ module: any Module, path: String = "") -> [(String, Float?)] {
     var result: [(String, Float?)] = []
-    switch module {
-    case let layer as Linear where layer.weightU != nil: result.append((path, layer.lastSigma))
-    case let layer as Conv2d where layer.weightU != nil: result.append((path, layer.lastSigma))
-    case let layer as ConvTranspose2d where layer.weightU != nil: result.append((path, layer.lastSigma))
-    default: break
-    }
+    if let layer = module as? any WeightLayer, layer.spectralNorm != nil { result.append((path, layer.lastSigma)) }
     for (name, child) in module.namedChildren {
         result += spectrallyNormalizedLayers(child, path: path.isEmpty ? name : "\(path).\(name)")
     }
