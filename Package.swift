@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
 // The SAGAN engine and tool. Targets are layered bottom-up; each imports only those below it:
-// CDNNL (system oneDNN) → Kernels (backend seam) → Autodiff (tensor + tape) → NeuralNet → Optimizers → GAN → sagan.
+// CDNNL (system oneDNN) → Kernels (backend seam) → Autodiff (tensor + tape) → NeuralNet → Optimizers → GAN → sagan;
+// Datasets (image decoding through CImageCodecs, packing, loading) sits on Autodiff beside them.
 import PackageDescription
 
 /// Kernel loops are bounds-checked in debug builds and unchecked in release.
@@ -22,15 +23,20 @@ let package = Package(
         .target(name: "NeuralNet", dependencies: ["Autodiff"]),
         .target(name: "Optimizers", dependencies: ["NeuralNet"]),
         .target(name: "GAN", dependencies: ["NeuralNet", "Optimizers"]),
+        .target(
+            name: "CImageCodecs",
+            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]),
+        .target(name: "Datasets", dependencies: ["Autodiff", "CImageCodecs"]),
         .executableTarget(
             name: "SaganCLI",
             dependencies: [
-                "Kernels", "Autodiff", "NeuralNet", "Optimizers", "GAN",
+                "Kernels", "Autodiff", "NeuralNet", "Optimizers", "GAN", "Datasets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Optimizers"]),
         .testTarget(name: "GANTests", dependencies: ["GAN"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
     ]
 )

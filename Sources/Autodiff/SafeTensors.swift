@@ -1,4 +1,3 @@
-import Autodiff
 import Foundation
 
 /// Why a safetensors file could not be read or written; the message names the file and tensor.
@@ -44,8 +43,9 @@ public struct SafeTensorsFile: Sendable {
 
     public let metadata: [String: String]
     public let entries: [String: Entry]
-    /// The data buffer (everything after the header).
-    private let buffer: Data
+    /// The whole file (memory-mapped when read from disk); tensor data starts at `dataStart`.
+    private let file: Data
+    private let dataStart: Int
 
     /// Tensor names in data order.
     public var names: [String] { entries.sorted { $0.value.range.lowerBound < $1.value.range.lowerBound }.map(\.key) }
@@ -81,7 +81,7 @@ public struct SafeTensorsFile: Sendable {
         guard let json = try? JSONSerialization.jsonObject(with: headerBytes), let header = json as? [String: Any] else {
             throw SafeTensorsError("header is not a JSON object")
         }
-        let buffer = data.subdata(in: data.startIndex + headerEnd ..< data.endIndex)
+        let bufferCount = data.count - headerEnd
         var metadata: [String: String] = [:]
         var entries: [String: Entry] = [:]
         for (name, value) in header {
@@ -101,14 +101,15 @@ public struct SafeTensorsFile: Sendable {
             }
             expectedStart = entry.range.upperBound
         }
-        guard expectedStart == buffer.count else {
-            throw SafeTensorsError(expectedStart > buffer.count
-                ? "truncated: tensors need \(expectedStart) data bytes, the file has \(buffer.count)"
-                : "the data buffer has \(buffer.count - expectedStart) bytes after the last tensor")
+        guard expectedStart == bufferCount else {
+            throw SafeTensorsError(expectedStart > bufferCount
+                ? "truncated: tensors need \(expectedStart) data bytes, the file has \(bufferCount)"
+                : "the data buffer has \(bufferCount - expectedStart) bytes after the last tensor")
         }
         self.metadata = metadata
         self.entries = entries
-        self.buffer = buffer
+        self.file = data
+        self.dataStart = data.startIndex + headerEnd
     }
 
     private static func entry(_ name: String, _ value: Any) throws -> Entry {
@@ -151,20 +152,65 @@ public struct SafeTensorsFile: Sendable {
         guard entry.dtype == .F32 else { throw SafeTensorsError("tensor \"\(name)\" has dtype \(entry.dtype.rawValue), expected F32") }
         var scalars = [Float](repeating: 0, count: entry.range.count / 4)
         scalars.withUnsafeMutableBytes { destination in
-            buffer.copyBytes(to: destination, from: buffer.startIndex + entry.range.lowerBound ..< buffer.startIndex + entry.range.upperBound)
+            file.copyBytes(to: destination, from: dataStart + entry.range.lowerBound ..< dataStart + entry.range.upperBound)
         }
         // The format is little-endian, as is every platform this builds for.
         return Tensor(shape: entry.shape, scalars: scalars)
     }
 
-    /// The bytes of a file holding `tensors` (F32) and `metadata`, laid out as the reference writer
-    /// does: compact JSON, metadata first and sorted, tensors by name, header padded to 8 bytes.
-    public static func encode(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) throws -> Data {
-        var seen = Set<String>()
-        for (name, _) in tensors {
-            guard name != "__metadata__", seen.insert(name).inserted else { throw SafeTensorsError("tensor name \"\(name)\" is reserved or repeated") }
+    /// Calls `body` with the raw little-endian bytes of the named tensor, without copying them
+    /// (for memory-mapped files the pages are read on demand).
+    public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard let entry = entries[name] else { throw SafeTensorsError("no tensor named \"\(name)\"") }
+        return try file.withUnsafeBytes { all in
+            try body(UnsafeRawBufferPointer(rebasing: all[(dataStart - file.startIndex + entry.range.lowerBound)..<(dataStart - file.startIndex + entry.range.upperBound)]))
         }
-        let ordered = tensors.sorted { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }
+    }
+
+    /// A tensor to write: a name, its dtype and shape, and its raw little-endian bytes.
+    public struct RawTensor: Sendable {
+        public let name: String
+        public let dtype: DType
+        public let shape: [Int]
+        public let bytes: Data
+
+        public init(name: String, dtype: DType, shape: [Int], bytes: Data) {
+            self.name = name
+            self.dtype = dtype
+            self.shape = shape
+            self.bytes = bytes
+        }
+
+        /// An F32 tensor.
+        public init(name: String, tensor: Tensor) {
+            self.init(name: name, dtype: .F32, shape: tensor.shape, bytes: tensor.scalars.withUnsafeBytes { Data($0) })
+        }
+    }
+
+    /// The bytes of a file holding `tensors` (F32) and `metadata`, laid out as the reference writer
+    /// does: compact JSON, metadata first and sorted, tensors by dtype (wider first) then name,
+    /// header padded to 8 bytes.
+    public static func encode(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) throws -> Data {
+        try encode(raw: tensors.map { RawTensor(name: $0.name, tensor: $0.tensor) }, metadata: metadata)
+    }
+
+    /// The bytes of a file holding tensors of any dtype.
+    public static func encode(raw tensors: [RawTensor], metadata: [String: String] = [:]) throws -> Data {
+        var seen = Set<String>()
+        for tensor in tensors {
+            guard tensor.name != "__metadata__", seen.insert(tensor.name).inserted else {
+                throw SafeTensorsError("tensor name \"\(tensor.name)\" is reserved or repeated")
+            }
+            let bits = tensor.shape.reduce(1, *) * tensor.dtype.bitSize
+            guard bits % 8 == 0, bits / 8 == tensor.bytes.count else {
+                throw SafeTensorsError("tensor \"\(tensor.name)\": \(tensor.bytes.count) bytes do not hold shape \(tensor.shape) of \(tensor.dtype.rawValue)")
+            }
+        }
+        let ordered = tensors.sorted {
+            $0.dtype.writeRank != $1.dtype.writeRank
+                ? $0.dtype.writeRank > $1.dtype.writeRank
+                : Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8))
+        }
         var parts: [String] = []
         if !metadata.isEmpty {
             let fields = metadata.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
@@ -172,9 +218,9 @@ public struct SafeTensorsFile: Sendable {
             parts.append("\"__metadata__\":{\(fields.joined(separator: ","))}")
         }
         var offset = 0
-        for (name, tensor) in ordered {
-            let bytes = tensor.count * 4
-            parts.append("\(jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+        for tensor in ordered {
+            let bytes = tensor.bytes.count
+            parts.append("\(jsonString(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
             offset += bytes
         }
         var header = Array("{\(parts.joined(separator: ","))}".utf8)
@@ -182,9 +228,7 @@ public struct SafeTensorsFile: Sendable {
         var data = Data(capacity: 8 + header.count + offset)
         withUnsafeBytes(of: UInt64(header.count).littleEndian) { data.append(contentsOf: $0) }
         data.append(contentsOf: header)
-        for (_, tensor) in ordered {
-            tensor.scalars.withUnsafeBytes { data.append(contentsOf: $0) }
-        }
+        for tensor in ordered { data.append(tensor.bytes) }
         return data
     }
 
