@@ -4,6 +4,8 @@ import Foundation
 /// The image file formats the tool reads.
 public enum ImageFormat: String, Sendable, CaseIterable {
     case jpeg, png, pgm, ppm
+    /// An entry of an MNIST-style IDX file (never sniffed from a file's first bytes).
+    case idx
 
     /// The format the file's first bytes announce, if any.
     public static func sniff(_ data: Data) -> ImageFormat? {
@@ -70,10 +72,9 @@ public enum ImageCodec {
             }
             let reason = String(cString: message)
             guard status == 0 else {
-                let lowered = reason.lowercased()
+                // A file that failed and lacks its end marker was cut short; otherwise it is corrupt.
                 let kind: DataError.Kind = status == 3 ? .tooLarge
-                    : (lowered.contains("truncat") || lowered.contains("premature") || lowered.contains("not enough") || lowered.contains("eof"))
-                    ? .truncated : .corrupt
+                    : (reason.hasPrefix("truncated") || !hasEndMarker(data, format)) ? .truncated : .corrupt
                 throw DataError(kind, path, "\(format == .jpeg ? "JPEG" : "PNG"): \(reason)")
             }
             var image = PixelImage(width: Int(raw.width), height: Int(raw.height), channels: Int(raw.channels),
@@ -97,10 +98,21 @@ public enum ImageCodec {
             }
             return DecodedImage(image: image, format: format, mode: raw.source_bit_depth == 16 ? "\(mode) 16-bit" : mode,
                                 orientationApplied: orientation, warnings: Int(raw.warnings))
+        case .idx:
+            throw DataError(.unsupported, path, "IDX entries are not decoded as files")
         case .pgm, .ppm:
             let (image, deep) = try Netpbm.decode(data, path: path)
             return DecodedImage(image: image, format: format, mode: (format == .pgm ? "gray" : "RGB") + (deep ? " 16-bit" : ""),
                                 orientationApplied: nil, warnings: 0)
+        }
+    }
+
+    /// Whether the data ends the way a complete file does: JPEG's EOI marker, PNG's IEND chunk.
+    static func hasEndMarker(_ data: Data, _ format: ImageFormat) -> Bool {
+        switch format {
+        case .jpeg: return data.suffix(2).elementsEqual([0xFF, 0xD9])
+        case .png: return data.suffix(12).elementsEqual([0, 0, 0, 0, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82])
+        default: return true
         }
     }
 

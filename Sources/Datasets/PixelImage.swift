@@ -17,7 +17,7 @@ public struct PixelImage: Equatable, Sendable {
         self.pixels = pixels
     }
 
-    public subscript(x: Int, y: Int, channel: Int) -> UInt8 { pixels[(y * width + x) * channels + channel] }
+    public subscript(x x: Int, y y: Int, channel channel: Int) -> UInt8 { pixels[(y * width + x) * channels + channel] }
 
     /// The image with `target` channels (1 or 3): gray is replicated to RGB, RGB becomes luma
     /// (ITU-R 601: 0.299 R + 0.587 G + 0.114 B, as PIL's "L"), alpha is dropped (as PIL's convert).

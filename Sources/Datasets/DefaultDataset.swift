@@ -1,0 +1,35 @@
+import Foundation
+
+/// The dataset `sagan train` uses without `--data`: Fashion-MNIST (MIT licence, © 2017 Zalando SE)
+/// from Debian's `dataset-fashion-mnist` package, packed once at 32x32 (2 pixels of padding) into
+/// the cache folder.
+public enum DefaultDataset {
+    public static let packageFolder = "/usr/share/datasets/fashion-mnist"
+    public static let trainImages = "train-images-idx3-ubyte.gz"
+    public static let classNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+    /// $SAGAN_CACHE, else $XDG_CACHE_HOME/sagan, else ~/.cache/sagan.
+    public static var cacheFolder: URL {
+        let environment = ProcessInfo.processInfo.environment
+        if let explicit = environment["SAGAN_CACHE"], !explicit.isEmpty { return URL(fileURLWithPath: explicit) }
+        if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty { return URL(fileURLWithPath: xdg).appendingPathComponent("sagan") }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/sagan")
+    }
+
+    /// The packed Fashion-MNIST training set, packing it on first use.
+    public static func fashionMNIST(folder: String = packageFolder, cache: URL = cacheFolder,
+                                    progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> URL {
+        let source = (folder as NSString).appendingPathComponent(trainImages)
+        guard FileManager.default.fileExists(atPath: source) else {
+            throw DataError(.unreadable, source, "Fashion-MNIST is not installed. Install Debian's package with `apt-get install dataset-fashion-mnist` (MIT licence), or pass --data with a packed dataset")
+        }
+        let destination = cache.appendingPathComponent("fashion-mnist-train-32x32.safetensors")
+        if let existing = try? PackedDataset(contentsOf: destination), existing.count == 60_000, existing.height == 32 {
+            return destination
+        }
+        try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+        let options = PackOptions(resolution: 32, channels: 1, crop: .center, padding: 2, onBad: .fail, labelNames: classNames)
+        _ = try DatasetPacker.pack(source: source, destination: destination, options: options, progress: progress)
+        return destination
+    }
+}
