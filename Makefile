@@ -1,7 +1,7 @@
 # The two commands of the Quick start. Both install what is missing (as root, on Debian 12).
 SWIFT ?= swift
-# What the tool links against.
-APT_PACKAGES := libdnnl-dev
+# What the tool links against, and the embedded default dataset (Fashion-MNIST, MIT licence).
+APT_PACKAGES := libdnnl-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev dataset-fashion-mnist
 # What the tests need besides: PyTorch loads Swift-written checkpoints into the reference model.
 TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torch
 

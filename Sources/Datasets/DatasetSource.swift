@@ -82,12 +82,15 @@ public struct DatasetSource: Sendable {
         self.ignored = ignored.sorted()
     }
 
-    /// train-images-idx3-ubyte.gz → train-labels-idx1-ubyte.gz.
+    /// train-images-idx3-ubyte.gz → train-labels-idx1-ubyte.gz (or the same without .gz, whichever exists).
     static func labelsFile(for imagesPath: String) -> String? {
         let name = (imagesPath as NSString).lastPathComponent
         guard name.contains("images-idx3") else { return nil }
+        let folder = (imagesPath as NSString).deletingLastPathComponent as NSString
         let labels = name.replacingOccurrences(of: "images-idx3", with: "labels-idx1")
-        return ((imagesPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(labels)
+        let plain = labels.hasSuffix(".gz") ? String(labels.dropLast(3)) : labels
+        let candidates = [labels, plain, plain + ".gz"].map { folder.appendingPathComponent($0) }
+        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
     }
 
     static func looksLikeImage(_ url: URL) -> Bool {

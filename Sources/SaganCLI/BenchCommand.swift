@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Autodiff
+import Datasets
 import Kernels
 
 #if canImport(Glibc)
@@ -11,7 +12,7 @@ import Glibc
 /// are printed, never asserted by tests.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Measure kernel throughput on this machine.", subcommands: [ConvolutionBench.self])
+        commandName: "bench", abstract: "Measure throughput on this machine.", subcommands: [ConvolutionBench.self, LoaderBench.self])
 }
 
 /// Times one convolution's forward, backward-data and backward-weights kernels.
@@ -81,5 +82,49 @@ struct ConvolutionBench: ParsableCommand {
             print("  " + label + String(format: " median %8.3f ms  min %8.3f ms  %7.1f GFLOP/s (median)  %7.1f GFLOP/s (best)",
                                         median * 1e3, times[0] * 1e3, flops / median / 1e9, flops / times[0] / 1e9))
         }
+    }
+}
+
+/// Images per second the batch loader delivers (decoding is done at pack time; this measures the
+/// mapped reads, shuffling, flips, conversion to floats and the background thread).
+struct LoaderBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loader", abstract: "Batch loader throughput in images/s, on a packed file or on synthetic RGB packs at 64 and 128 pixels.")
+
+    @Option(help: "A packed dataset; without it, synthetic 64x64 and 128x128 RGB packs are made in a temporary folder.") var data: String?
+    @Option(help: "Images per batch.") var batch = 64
+    @Option(help: "Batches to time (after one warm-up batch).") var batches = 50
+    @Flag(help: "Mirror images at random, as training can.") var flip = false
+    @Flag(help: "Add the article's dequantisation noise.") var dequantize = false
+
+    func run() throws {
+        if let data {
+            try measure(try PackedDataset(contentsOf: URL(fileURLWithPath: data)))
+            return
+        }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sagan-loader-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for side in [64, 128] {
+            let url = folder.appendingPathComponent("synthetic-\(side).safetensors")
+            let writer = try PackedDatasetWriter(destination: url, height: side, width: side, channels: 3)
+            var generator = RandomGenerator(seed: UInt64(side))
+            let count = max(batch * 4, 256)
+            for _ in 0..<count {
+                let pixels = generator.uniform(count: side * side * 3).map { UInt8($0 * 255) }
+                try writer.append(PixelImage(width: side, height: side, channels: 3, pixels: pixels), label: nil)
+            }
+            try writer.finish(metadata: ["source": "synthetic"], labelNames: [])
+            try measure(try PackedDataset(contentsOf: url))
+        }
+    }
+
+    func measure(_ dataset: PackedDataset) throws {
+        let loader = try BatchLoader(dataset: dataset, options: .init(batchSize: batch, seed: 1, horizontalFlip: flip, dequantize: dequantize))
+        _ = try loader.next()
+        let start = monotonicSeconds()
+        for _ in 0..<batches { _ = try loader.next() }
+        let seconds = monotonicSeconds() - start
+        print("\(dataset.width)x\(dataset.height)x\(dataset.channels), batch \(batch): \(String(format: "%.0f", Double(batch * batches) / seconds)) images/s (\(String(format: "%.2f", seconds * 1000 / Double(batches))) ms per batch)")
     }
 }
