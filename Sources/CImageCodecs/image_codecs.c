@@ -135,7 +135,7 @@ int sagan_jpeg_encode(const uint8_t *pixels, int width, int height, int channels
                       uint8_t **out, size_t *out_size, char *error, size_t error_size) {
     *out = NULL;
     *out_size = 0;
-    if (channels != 1 && channels != 3) { set_error(error, error_size, "JPEG needs 1 or 3 channels"); return 1; }
+    if (channels != 1 && channels != 3 && channels != 4) { set_error(error, error_size, "JPEG needs 1, 3 or 4 (CMYK) channels"); return 1; }
     struct jpeg_compress_struct info;
     jpeg_error_state state;
     memset(&state, 0, sizeof state);
@@ -154,7 +154,7 @@ int sagan_jpeg_encode(const uint8_t *pixels, int width, int height, int channels
     info.image_width = (JDIMENSION)width;
     info.image_height = (JDIMENSION)height;
     info.input_components = channels;
-    info.in_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    info.in_color_space = channels == 1 ? JCS_GRAYSCALE : (channels == 3 ? JCS_RGB : JCS_CMYK);
     jpeg_set_defaults(&info);
     jpeg_set_quality(&info, quality, TRUE);
     jpeg_start_compress(&info, TRUE);

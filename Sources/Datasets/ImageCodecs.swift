@@ -134,7 +134,7 @@ public enum ImageCodec {
         }
     }
 
-    /// Baseline JPEG bytes of a gray or RGB `image`.
+    /// JPEG bytes of a gray, RGB or CMYK (4-channel, Adobe-inverted) `image`.
     public static func encodeJPEG(_ image: PixelImage, quality: Int = 95) throws -> Data {
         try encode { output, size, message in
             sagan_jpeg_encode(image.pixels, Int32(image.width), Int32(image.height), Int32(image.channels), Int32(quality), &output, &size, message, 256)

@@ -22,6 +22,16 @@ struct CodecTests {
         #expect(Double(error) / Double(image.pixels.count) < 3, "mean absolute error \(Double(error) / Double(image.pixels.count))")
     }
 
+    @Test func cmykJpegsBecomeRGB() throws {
+        // Adobe CMYK is stored inverted, so stored (255, 0, 0, 255) is R = c·k/255 = 255, G = B = 0.
+        let red: [UInt8] = [255, 0, 0, 255]
+        let pixels = [[UInt8]](repeating: red, count: 16 * 16).flatMap { $0 }
+        let decoded = try ImageCodec.decode(try ImageCodec.encodeJPEG(PixelImage(width: 16, height: 16, channels: 4, pixels: pixels), quality: 100),
+                                            path: "cmyk.jpg")
+        #expect(decoded.mode == "CMYK" && decoded.image.channels == 3)
+        #expect(decoded.image[x: 8, y: 8, channel: 0] > 245 && decoded.image[x: 8, y: 8, channel: 1] < 10 && decoded.image[x: 8, y: 8, channel: 2] < 10)
+    }
+
     @Test func netpbmFollowsTheSpecification() throws {
         // FORMATS.md §5: 2x2 P6, red, green / blue, white.
         let vector: [UInt8] = [0x50, 0x36, 0x0a, 0x32, 0x20, 0x32, 0x0a, 0x32, 0x35, 0x35, 0x0a, 0xff, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff]

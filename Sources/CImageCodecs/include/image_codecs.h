@@ -43,7 +43,7 @@ int sagan_jpeg_decode(const uint8_t *data, size_t size, size_t max_pixels, sagan
 /// Decodes a PNG held in memory (any colour type, 8 or 16 bits) to 8-bit gray, gray+alpha, RGB or RGBA.
 int sagan_png_decode(const uint8_t *data, size_t size, size_t max_pixels, sagan_image *out, char *error, size_t error_size);
 
-/// Encodes 8-bit gray (1 channel) or RGB (3 channels) pixels as a baseline JPEG.
+/// Encodes 8-bit gray (1 channel), RGB (3) or CMYK (4, stored as given with an Adobe marker) pixels as a JPEG.
 int sagan_jpeg_encode(const uint8_t *pixels, int width, int height, int channels, int quality,
                       uint8_t **out, size_t *out_size, char *error, size_t error_size);
 
