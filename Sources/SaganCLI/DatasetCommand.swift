@@ -56,7 +56,7 @@ struct DatasetCheck: ParsableCommand {
             if matching.count > show { print("  … \(matching.count - show) more") }
         }
         if !report.duplicates.isEmpty {
-            print("exact duplicates: \(report.duplicates.count) groups, \(report.duplicates.reduce(0) { $0 + $1.count - 1 }) redundant files")
+            print("exact duplicates: \(report.duplicates.count) group\(report.duplicates.count == 1 ? "" : "s"), \(report.duplicates.reduce(0) { $0 + $1.count - 1 }) redundant files")
             for group in report.duplicates.prefix(show) { print("  " + group.joined(separator: " = ")) }
         }
     }
