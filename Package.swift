@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // The SAGAN engine and tool. Targets are layered bottom-up; each imports only those below it:
 // CDNNL (system oneDNN) → Kernels (backend seam) → Autodiff (tensor + tape) → NeuralNet → Optimizers → GAN → sagan;
-// Datasets (image decoding through CImageCodecs, packing, loading) sits on Autodiff beside them.
+// Datasets (image decoding through CImageCodecs, packing, loading) sits on Autodiff; GAN uses it for training.
 import PackageDescription
 
 /// Kernel loops are bounds-checked in debug builds and unchecked in release.
@@ -22,7 +22,7 @@ let package = Package(
         .target(name: "Autodiff", dependencies: ["Kernels"]),
         .target(name: "NeuralNet", dependencies: ["Autodiff"]),
         .target(name: "Optimizers", dependencies: ["NeuralNet"]),
-        .target(name: "GAN", dependencies: ["NeuralNet", "Optimizers"]),
+        .target(name: "GAN", dependencies: ["NeuralNet", "Optimizers", "Datasets"]),
         .target(
             name: "CImageCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]),
@@ -36,7 +36,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Optimizers"]),
-        .testTarget(name: "GANTests", dependencies: ["GAN"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "GANTests", dependencies: ["GAN", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
     ]
 )

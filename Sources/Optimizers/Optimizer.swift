@@ -69,6 +69,20 @@ public struct Adam: Optimizer {
         return (first, second)
     }
 
+    /// Restores a saved state: the step count and each parameter's moments (shapes must match).
+    public mutating func restore(stepCount: Int, moments: [(parameter: Parameter, first: Tensor, second: Tensor)]) {
+        self.stepCount = stepCount
+        firstMoments = [:]
+        secondMoments = [:]
+        for (parameter, first, second) in moments {
+            guard first.shape == parameter.shape, second.shape == parameter.shape else {
+                fatalError("Adam.restore: moments \(first.shape)/\(second.shape) do not match parameter \(parameter.shape)")
+            }
+            firstMoments[ObjectIdentifier(parameter)] = first.detached()
+            secondMoments[ObjectIdentifier(parameter)] = second.detached()
+        }
+    }
+
     public mutating func step(_ gradients: Gradients) {
         stepCount += 1
         let correction1 = Float(1 - pow(Double(beta1), Double(stepCount)))

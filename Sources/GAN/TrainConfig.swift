@@ -1,0 +1,131 @@
+import Foundation
+import NeuralNet
+
+/// Everything that determines a training run besides the data: the model and the optimisation.
+/// Defaults live here; a JSON config file holds only differences; command-line flags apply last.
+public struct TrainConfig: Codable, Hashable, Sendable {
+    public enum Loss: String, Codable, Sendable, CaseIterable {
+        /// L_D = mean relu(1 − D(x)) + mean relu(1 + D(G(z))), L_G = −mean D(G(z)) (SAGAN).
+        case hinge
+        /// L_D = mean softplus(−D(x)) + mean softplus(D(G(z))), L_G = mean softplus(−D(G(z))).
+        case nonSaturating = "non-saturating"
+    }
+
+    public enum Update: String, Codable, Sendable, CaseIterable {
+        /// D step(s) on a real and a detached fake batch, then a G step with fresh z (SAGAN.md §7.2).
+        case alternating
+        /// The author's loop: one pass G(z), D(x), D(G(z)); both gradients from it, D then G applied.
+        case simultaneous
+    }
+
+    public enum NonFinitePolicy: String, Codable, Sendable, CaseIterable {
+        /// Roll back, save a checkpoint and stop.
+        case stop
+        /// Roll back, drop the batch, halve both learning rates, warn, and go on.
+        case skip
+    }
+
+    public var preset: ModelPreset
+    public var model: ModelConfig
+    public var batchSize: Int
+    public var steps: Int
+    public var learningRateG: Float
+    public var learningRateD: Float
+    public var beta1: Float
+    public var beta2: Float
+    public var adamEpsilon: Float
+    /// D steps per G step.
+    public var discriminatorSteps: Int
+    public var loss: Loss
+    public var update: Update
+    /// Keep an exponential moving average of G's weights and sample from it.
+    public var ema: Bool
+    public var emaDecay: Float
+    public var seed: UInt64
+    public var logEvery: Int
+    public var sampleEvery: Int
+    public var checkpointEvery: Int
+    public var keepCheckpoints: Int
+    /// Images in the sample grid (a square number).
+    public var sampleCount: Int
+    public var horizontalFlip: Bool
+    public var dequantize: Bool
+    public var onNonFinite: NonFinitePolicy
+
+    /// The defaults for a model preset, at the dataset's resolution and channels.
+    public static func preset(_ preset: ModelPreset, resolution: Int, imageChannels: Int) throws -> TrainConfig {
+        let model = try preset.configuration(resolution: resolution, imageChannels: imageChannels)
+        let (batch, steps): (Int, Int)
+        switch preset {
+        case .tiny32: (batch, steps) = (64, 3000)
+        case .sagan32: (batch, steps) = (64, 20000)
+        case .sagan64, .dcgan64: (batch, steps) = (32, 50000)
+        case .blog128: (batch, steps) = (16, 100_000)
+        case .sagan256: (batch, steps) = (8, 100_000)
+        }
+        let dcgan = preset.family == .dcgan
+        return TrainConfig(
+            preset: preset, model: model, batchSize: batch, steps: steps,
+            learningRateG: dcgan ? 2e-4 : 1e-4, learningRateD: dcgan ? 2e-4 : 4e-4, beta1: dcgan ? 0.5 : 0, beta2: dcgan ? 0.999 : 0.9,
+            adamEpsilon: 1e-8, discriminatorSteps: 1, loss: dcgan ? .nonSaturating : .hinge, update: .alternating,
+            ema: false, emaDecay: 0.999, seed: 0, logEvery: 10, sampleEvery: 200, checkpointEvery: 500, keepCheckpoints: 3,
+            sampleCount: 64, horizontalFlip: false, dequantize: false, onNonFinite: .stop)
+    }
+
+    /// Applies a JSON object of differences (keys as in the encoded config, nested for `model`).
+    public func applying(jsonDifferences data: Data, source: String) throws -> TrainConfig {
+        guard let differences = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw ConfigurationError("\(source): not a JSON object")
+        }
+        var base = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(self)) as! [String: Any]
+        try Self.merge(differences, into: &base, path: "", source: source)
+        do {
+            let merged = try JSONSerialization.data(withJSONObject: base)
+            return try JSONDecoder().decode(TrainConfig.self, from: merged)
+        } catch let error as DecodingError {
+            throw ConfigurationError("\(source): \(Self.describe(error))")
+        }
+    }
+
+    private static func merge(_ differences: [String: Any], into base: inout [String: Any], path: String, source: String) throws {
+        for (key, value) in differences {
+            guard let existing = base[key] else {
+                throw ConfigurationError("\(source): unknown setting \"\(path)\(key)\"; known: \(base.keys.sorted().joined(separator: ", "))")
+            }
+            if var nested = existing as? [String: Any], let nestedDifferences = value as? [String: Any], key == "model" {
+                try merge(nestedDifferences, into: &nested, path: "\(path)\(key).", source: source)
+                base[key] = nested
+            } else {
+                base[key] = value
+            }
+        }
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context), .dataCorrupted(let context):
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return "\(path.isEmpty ? "" : "\"\(path)\": ")\(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    /// Checks every setting; the message names the one at fault.
+    public func validate() throws {
+        try model.validate()
+        func check(_ condition: Bool, _ message: String) throws { if !condition { throw ConfigurationError(message) } }
+        try check(batchSize >= 2, "batch size \(batchSize) must be at least 2 (batch norm needs two images)")
+        try check(steps >= 1, "steps \(steps) must be at least 1")
+        try check(learningRateG > 0 && learningRateD > 0, "learning rates must be positive (G \(learningRateG), D \(learningRateD))")
+        try check((0..<1).contains(beta1) && (0..<1).contains(beta2), "Adam betas must be in [0, 1) (got \(beta1), \(beta2))")
+        try check(adamEpsilon > 0, "Adam epsilon must be positive")
+        try check(discriminatorSteps >= 1, "D steps per G step must be at least 1, got \(discriminatorSteps)")
+        try check(update == .alternating || discriminatorSteps == 1, "the simultaneous update takes one D step per G step")
+        try check(!ema || (emaDecay > 0 && emaDecay < 1), "EMA decay \(emaDecay) must be in (0, 1)")
+        try check(logEvery >= 1 && sampleEvery >= 1 && checkpointEvery >= 1, "log, sample and checkpoint intervals must be at least 1")
+        try check(keepCheckpoints >= 1, "keep at least one checkpoint")
+        let side = Int(Double(sampleCount).squareRoot())
+        try check(sampleCount >= 1 && side * side == sampleCount, "sample count \(sampleCount) must be a square number (for the grid)")
+    }
+}

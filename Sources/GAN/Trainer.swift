@@ -1,0 +1,226 @@
+import Autodiff
+import Datasets
+import Foundation
+import NeuralNet
+import Optimizers
+
+/// Why training stopped early.
+public struct TrainingError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// What one training step measured.
+public struct StepReport: Sendable {
+    public var lossD: Float
+    public var lossG: Float
+    /// Mean D logit on the real and on the fake batch of the (last) D step.
+    public var realLogit: Float
+    public var fakeLogit: Float
+    /// Each attention block's γ, by module path ("G.blocks.3").
+    public var gammas: [(name: String, value: Float)]
+    public var seconds: Double
+    /// Set when the step was dropped by the non-finite guard (`--on-nan skip`).
+    public var skipped: String?
+}
+
+/// The SAGAN training loop's state and step: G, D, optional G-EMA, both Adams, the z generator,
+/// the step count and the data cursor — everything a checkpoint saves.
+public final class Trainer {
+    public let config: TrainConfig
+    public let generator: Generator
+    public let discriminator: Discriminator
+    public let generatorEMA: Generator?
+    public var optimizerG: Adam
+    public var optimizerD: Adam
+    let average: ModuleAverage?
+    public internal(set) var step = 0
+    public internal(set) var imagesSeen = 0
+    /// Draws z for training; its state is saved, so a resumed run draws the same z.
+    public internal(set) var noise: RandomGenerator
+    /// Where the data loader is.
+    public internal(set) var cursor = LoaderCursor()
+    /// The fixed z of the sample grids.
+    public let sampleZ: Tensor
+
+    public init(config: TrainConfig) {
+        self.config = config
+        let root = RandomGenerator(seed: config.seed)
+        var initialisation = root.derived(purpose: 1)
+        generator = Generator(config: config.model, generator: &initialisation)
+        discriminator = Discriminator(config: config.model, generator: &initialisation)
+        if config.ema {
+            var unused = root.derived(purpose: 2)
+            let copy = Generator(config: config.model, generator: &unused)
+            generatorEMA = copy
+            average = ModuleAverage(of: generator, into: copy, decay: config.emaDecay)
+        } else {
+            generatorEMA = nil
+            average = nil
+        }
+        optimizerG = Adam(parameters: generator.parameters, learningRate: config.learningRateG, beta1: config.beta1, beta2: config.beta2,
+                          epsilon: config.adamEpsilon)
+        optimizerD = Adam(parameters: discriminator.parameters, learningRate: config.learningRateD, beta1: config.beta1,
+                          beta2: config.beta2, epsilon: config.adamEpsilon)
+        noise = root.derived(purpose: 3)
+        var samples = root.derived(purpose: 4)
+        sampleZ = Tensor.randomNormal([config.sampleCount, config.model.latentSize], generator: &samples)
+    }
+
+    func latent() -> Tensor { Tensor.randomNormal([config.batchSize, config.model.latentSize], generator: &noise) }
+
+    /// One iteration. `nextBatch` supplies real images. A non-finite loss, gradient or σ leaves
+    /// every weight, buffer and optimiser state as it was before the step and throws (or, with
+    /// `onNonFinite = .skip`, halves both learning rates and reports the step as skipped).
+    public func trainStep(nextBatch: () throws -> Batch) throws -> StepReport {
+        let start = Date()
+        let snapshot = Snapshot(self)
+        do {
+            var report = try config.update == .alternating ? alternatingStep(nextBatch) : simultaneousStep(nextBatch)
+            average?.update()
+            step += 1
+            report.seconds = Date().timeIntervalSince(start)
+            return report
+        } catch let problem as NonFinite {
+            snapshot.restore(self)
+            guard config.onNonFinite == .skip else {
+                throw TrainingError(description: "step \(step + 1): \(problem.what); rolled back to the state before the step")
+            }
+            optimizerG.learningRate /= 2
+            optimizerD.learningRate /= 2
+            cursor = problem.cursor ?? cursor
+            step += 1
+            return StepReport(lossD: .nan, lossG: .nan, realLogit: .nan, fakeLogit: .nan, gammas: [], seconds: Date().timeIntervalSince(start),
+                              skipped: "\(problem.what); batch dropped, learning rates halved to G \(optimizerG.learningRate), D \(optimizerD.learningRate)")
+        }
+    }
+
+    /// SAGAN.md §7.2: D step(s) on real and detached fake batches, then a G step with fresh z.
+    func alternatingStep(_ nextBatch: () throws -> Batch) throws -> StepReport {
+        var lossD: Float = 0, realLogit: Float = 0, fakeLogit: Float = 0
+        for _ in 0..<config.discriminatorSteps {
+            let batch = try nextBatch()
+            let fake = noGrad { generator(latent()) }                                    // (B, C, R, R)
+            var real = Tensor(0), fakeLogits = Tensor(0)
+            let (value, gradients) = valueAndGradients(of: {
+                real = discriminator(batch.images)
+                fakeLogits = discriminator(fake)
+                return GANLoss.discriminator(config.loss, real: real, fake: fakeLogits)
+            }, wrt: discriminator.parameters)
+            try guardFinite(value, gradients, "D", discriminator, cursor: batch.cursor)
+            optimizerD.step(gradients)
+            (lossD, realLogit, fakeLogit) = (value, real.mean().scalar, fakeLogits.mean().scalar)
+            cursor = batch.cursor
+            imagesSeen += config.batchSize
+        }
+        let z = latent()
+        let (lossG, gradients) = valueAndGradients(of: { GANLoss.generator(config.loss, fake: discriminator(generator(z))) },
+                                                   wrt: generator.parameters)
+        try guardFinite(lossG, gradients, "G", generator, cursor: nil)
+        optimizerG.step(gradients)
+        return StepReport(lossD: lossD, lossG: lossG, realLogit: realLogit, fakeLogit: fakeLogit, gammas: gammas(), seconds: 0)
+    }
+
+    /// The author's loop: one forward pass, both gradients, D then G applied.
+    func simultaneousStep(_ nextBatch: () throws -> Batch) throws -> StepReport {
+        let batch = try nextBatch()
+        let z = latent()
+        var real = Tensor(0), fakeLogits = Tensor(0), lossG = Tensor(0)
+        let (lossD, all) = Autodiff.valueAndGradients(wrt: discriminator.parameters.map(\.value)) {
+            real = discriminator(batch.images)
+            fakeLogits = discriminator(generator(z))
+            lossG = GANLoss.generator(config.loss, fake: fakeLogits)
+            return GANLoss.discriminator(config.loss, real: real, fake: fakeLogits)
+        }
+        let gradientsG = Autodiff.gradients(of: lossG, wrt: generator.parameters.map(\.value))
+        var forD = Gradients(), forG = Gradients()
+        for (parameter, gradient) in zip(discriminator.parameters, all) { forD[parameter] = gradient }
+        for (parameter, gradient) in zip(generator.parameters, gradientsG) { forG[parameter] = gradient }
+        try guardFinite(lossD.scalar, forD, "D", discriminator, cursor: batch.cursor)
+        try guardFinite(lossG.scalar, forG, "G", generator, cursor: batch.cursor)
+        optimizerD.step(forD)
+        optimizerG.step(forG)
+        cursor = batch.cursor
+        imagesSeen += config.batchSize
+        return StepReport(lossD: lossD.scalar, lossG: lossG.scalar, realLogit: real.mean().scalar, fakeLogit: fakeLogits.mean().scalar,
+                          gammas: gammas(), seconds: 0)
+    }
+
+    /// γ of every attention block of G and D.
+    public func gammas() -> [(name: String, value: Float)] {
+        let named: [(String, [any Layer])] = [("G", generator.blocks), ("D", discriminator.blocks)]
+        return named.flatMap { prefix, blocks in
+            blocks.enumerated().compactMap { index, block in
+                (block as? any SelfAttentionLayer).map { ("\(prefix).blocks.\(index)", $0.gamma.value.scalar) }
+            }
+        }
+    }
+
+    struct NonFinite: Error {
+        let what: String
+        let cursor: LoaderCursor?
+    }
+
+    /// Throws `NonFinite` naming the first non-finite loss, σ or gradient, before anything is applied.
+    func guardFinite(_ loss: Float, _ gradients: Gradients, _ net: String, _ module: any Module, cursor: LoaderCursor?) throws {
+        guard loss.isFinite else { throw NonFinite(what: "the \(net) loss is \(loss)", cursor: cursor) }
+        for (path, sigma) in spectralNorms(module) where !(sigma?.isFinite ?? true) {
+            throw NonFinite(what: "σ of \(net).\(path) is \(sigma!)", cursor: cursor)
+        }
+        for (name, parameter) in module.namedParameters() {
+            if let gradient = gradients[parameter], gradient.scalars.contains(where: { !$0.isFinite }) {
+                throw NonFinite(what: "the gradient of \(net).\(name) is not finite", cursor: cursor)
+            }
+        }
+    }
+
+    /// Every spectrally normalised layer's last σ, by module path.
+    func spectralNorms(_ module: any Module, path: String = "") -> [(String, Float?)] {
+        var result: [(String, Float?)] = []
+        if let layer = module as? any WeightLayer, layer.spectralNorm != nil { result.append((path, layer.lastSigma)) }
+        for (name, child) in module.namedChildren {
+            result += spectralNorms(child, path: path.isEmpty ? name : "\(path).\(name)")
+        }
+        return result
+    }
+
+    /// Everything a step can change, held by value (tensors are immutable, so this copies nothing).
+    struct Snapshot {
+        let parameters: [(Parameter, Tensor)]
+        let buffers: [(Buffer, Tensor)]
+        let optimizerG: Adam
+        let optimizerD: Adam
+        let noise: RandomGenerator
+        let cursor: LoaderCursor
+        let imagesSeen: Int
+
+        init(_ trainer: Trainer) {
+            let modules: [any Module] = [trainer.generator, trainer.discriminator] + (trainer.generatorEMA.map { [$0] } ?? [])
+            parameters = modules.flatMap { $0.parameters.map { ($0, $0.value) } }
+            buffers = modules.flatMap { $0.namedBuffers().map { ($0.buffer, $0.buffer.value) } }
+            optimizerG = trainer.optimizerG
+            optimizerD = trainer.optimizerD
+            noise = trainer.noise
+            cursor = trainer.cursor
+            imagesSeen = trainer.imagesSeen
+        }
+
+        func restore(_ trainer: Trainer) {
+            for (parameter, value) in parameters { parameter.assign(value) }
+            for (buffer, value) in buffers { buffer.assign(value) }
+            trainer.optimizerG = optimizerG
+            trainer.optimizerD = optimizerD
+            trainer.noise = noise
+            trainer.cursor = cursor
+            trainer.imagesSeen = imagesSeen
+        }
+    }
+
+    /// The sample grid's images from the fixed z: G-EMA when enabled, evaluation mode.
+    public func samples() -> Tensor {
+        let sampler = generatorEMA ?? generator
+        let wasTraining = sampler.isTraining
+        sampler.setTraining(false)
+        defer { sampler.setTraining(wasTraining) }
+        return noGrad { sampler(sampleZ) }                                     // (S, C, R, R)
+    }
+}

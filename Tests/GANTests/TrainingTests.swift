@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+import Autodiff
+import Datasets
+import NeuralNet
+import GAN
+
+/// A small labelled 32x32 grayscale pack of blobs, written to `folder`.
+func makeBlobPack(_ folder: URL, count: Int = 24) throws -> PackedDataset {
+    let url = folder.appendingPathComponent("blobs.safetensors")
+    let writer = try PackedDatasetWriter(destination: url, height: 32, width: 32, channels: 1)
+    var random = RandomGenerator(seed: 5)
+    for index in 0..<count {
+        let (cx, cy) = (8 + random.uniform(count: 1)[0] * 16, 8 + random.uniform(count: 1)[0] * 16)
+        var pixels = [UInt8](repeating: 0, count: 32 * 32)
+        for y in 0..<32 { for x in 0..<32 where (Float(x) - cx) * (Float(x) - cx) + (Float(y) - cy) * (Float(y) - cy) < 36 { pixels[y * 32 + x] = 230 } }
+        try writer.append(PixelImage(width: 32, height: 32, channels: 1, pixels: pixels), label: index % 2)
+    }
+    try writer.finish(metadata: [:], labelNames: ["a", "b"])
+    return try PackedDataset(contentsOf: url)
+}
+
+/// A very small SAGAN for fast tests.
+func smallTrainConfig(ema: Bool = true, update: TrainConfig.Update = .alternating) throws -> TrainConfig {
+    var config = try TrainConfig.preset(.tiny32, resolution: 32, imageChannels: 1)
+    config.model.baseWidth = 128
+    config.model.generatorAttentionSides = [16]
+    config.model.discriminatorAttentionSides = [16]
+    config.batchSize = 4
+    config.ema = ema
+    config.update = update
+    config.sampleCount = 4
+    try config.validate()
+    return config
+}
+
+/// Every tensor of the trainer's state, by name, with the non-tensor state as strings.
+func fullState(_ trainer: Trainer) -> [String: [Float]] {
+    var state: [String: [Float]] = [:]
+    let modules: [(String, any Module)] = [("G.", trainer.generator), ("D.", trainer.discriminator)] + (trainer.generatorEMA.map { [("G_ema.", $0 as any Module)] } ?? [])
+    for (prefix, module) in modules {
+        for (name, tensor) in module.stateTensors(prefix: prefix) { state[name] = tensor.scalars }
+    }
+    for (prefix, module, optimizer) in [("opt_G", trainer.generator as any Module, trainer.optimizerG), ("opt_D", trainer.discriminator as any Module, trainer.optimizerD)] {
+        for (name, parameter) in module.namedParameters() {
+            if let (m, v) = optimizer.moments(of: parameter) {
+                state["\(prefix).m.\(name)"] = m.scalars
+                state["\(prefix).v.\(name)"] = v.scalars
+            }
+        }
+    }
+    return state
+}
+
+@Suite("Training")
+struct TrainingTests {
+    func run(_ trainer: Trainer, _ dataset: PackedDataset, steps: Int) throws {
+        let loader = try BatchLoader(dataset: dataset, options: .init(batchSize: trainer.config.batchSize, seed: trainer.config.seed),
+                                     cursor: trainer.cursor)
+        for _ in 0..<steps {
+            let report = try trainer.trainStep { try loader.next() }
+            #expect(report.lossD.isFinite && report.lossG.isFinite)
+        }
+    }
+
+    @Test(arguments: [TrainConfig.Update.alternating, .simultaneous])
+    func resumingIsBitIdentical(update: TrainConfig.Update) throws {
+        let folder = try FileManager.default.temporaryDirectory.appendingPathComponent("resume-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let dataset = try makeBlobPack(folder)
+        let config = try smallTrainConfig(update: update)
+
+        let straight = Trainer(config: config)
+        try run(straight, dataset, steps: 6)
+
+        let first = Trainer(config: config)
+        try run(first, dataset, steps: 3)
+        let checkpoint = folder.appendingPathComponent("step3.safetensors")
+        try TrainingCheckpoint.save(first, datasetDigest: dataset.sourceDigest, commandLine: "test", to: checkpoint)
+        let (resumed, digest) = try TrainingCheckpoint.load(checkpoint)
+        #expect(digest == dataset.sourceDigest && resumed.step == 3)
+        try run(resumed, dataset, steps: 3)
+
+        #expect(resumed.step == straight.step && resumed.imagesSeen == straight.imagesSeen)
+        #expect(resumed.noise == straight.noise && resumed.cursor == straight.cursor)
+        #expect(resumed.optimizerG.stepCount == straight.optimizerG.stepCount)
+        let expected = fullState(straight), actual = fullState(resumed)
+        #expect(Set(expected.keys) == Set(actual.keys) && expected.count > 50)
+        for (name, values) in expected {
+            #expect(actual[name] == values, "\(name) differs after resuming")
+        }
+    }
+
+    @Test func aNonFiniteStepIsRolledBackAndNamed() throws {
+        let folder = try FileManager.default.temporaryDirectory.appendingPathComponent("nan-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let dataset = try makeBlobPack(folder)
+        var config = try smallTrainConfig(ema: false)
+        let trainer = Trainer(config: config)
+        try run(trainer, dataset, steps: 1)
+        let before = fullState(trainer)
+        // Poison one weight: every later forward produces NaN.
+        let poisoned = trainer.discriminator.namedParameters().first { $0.name == "blocks.0.conv.weight" }!.parameter
+        let clean = poisoned.value
+        var values = clean.scalars
+        values[0] = .nan
+        poisoned.assign(Tensor(shape: clean.shape, scalars: values))
+        let loader = try BatchLoader(dataset: dataset, options: .init(batchSize: 4), cursor: trainer.cursor)
+        do {
+            _ = try trainer.trainStep { try loader.next() }
+            Issue.record("a NaN step went through")
+        } catch let error as TrainingError {
+            #expect(error.description.contains("step 2:") && error.description.contains("rolled back"), "\(error.description)")
+        }
+        poisoned.assign(clean)
+        #expect(fullState(trainer) == before, "the failed step changed the state")
+        #expect(trainer.step == 1)
+
+        config.onNonFinite = .skip
+        let skipping = Trainer(config: config)
+        let skipped = skipping.discriminator.namedParameters().first { $0.name == "blocks.0.conv.weight" }!.parameter
+        skipped.assign(Tensor(shape: clean.shape, scalars: values))
+        let report = try skipping.trainStep { try loader.next() }
+        #expect(report.skipped != nil && skipping.optimizerD.learningRate == config.learningRateD / 2)
+    }
+}
