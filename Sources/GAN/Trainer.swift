@@ -26,7 +26,7 @@ public struct StepReport: Sendable {
 /// The SAGAN training loop's state and step: G, D, optional G-EMA, both Adams, the z generator,
 /// the step count and the data cursor — everything a checkpoint saves.
 public final class Trainer {
-    public let config: TrainConfig
+    public private(set) var config: TrainConfig
     public let generator: Generator
     public let discriminator: Discriminator
     public let generatorEMA: Generator?
@@ -64,6 +64,14 @@ public final class Trainer {
         noise = root.derived(purpose: 3)
         var samples = root.derived(purpose: 4)
         sampleZ = Tensor.randomNormal([config.sampleCount, config.model.latentSize], generator: &samples)
+    }
+
+    /// The same trainer with a different step target (a resumed run extended with --steps).
+    public func withSteps(_ steps: Int) -> Trainer {
+        var settings = config
+        settings.steps = steps
+        config = settings
+        return self
     }
 
     func latent() -> Tensor { Tensor.randomNormal([config.batchSize, config.model.latentSize], generator: &noise) }

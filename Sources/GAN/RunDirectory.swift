@@ -1,0 +1,103 @@
+import Autodiff
+import Datasets
+import Foundation
+
+/// A run's folder: run.json, metrics.jsonl, samples/, checkpoints/ and the TensorBoard event file.
+public final class RunDirectory {
+    public let url: URL
+    public let events: EventWriter
+    public var samples: URL { url.appendingPathComponent("samples") }
+    public var checkpoints: URL { url.appendingPathComponent("checkpoints") }
+    private let metrics: FileHandle
+
+    public init(_ url: URL) throws {
+        self.url = url
+        for folder in [url, url.appendingPathComponent("samples"), url.appendingPathComponent("checkpoints")] {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        }
+        let metricsURL = url.appendingPathComponent("metrics.jsonl")
+        if !FileManager.default.fileExists(atPath: metricsURL.path) { FileManager.default.createFile(atPath: metricsURL.path, contents: nil) }
+        metrics = try FileHandle(forWritingTo: metricsURL)
+        try metrics.seekToEnd()
+        events = try EventWriter(folder: url)
+    }
+
+    deinit { try? metrics.close() }
+
+    /// run.json: what produced this run.
+    public func writeRunInfo(commandLine: [String], config: TrainConfig, datasetPath: String, datasetDigest: String) throws {
+        let encodedConfig = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(config))
+        let info: [String: Any] = [
+            "command_line": commandLine, "config": encodedConfig, "seed": config.seed, "dataset": datasetPath,
+            "dataset_digest": datasetDigest, "tool_version": ProjectInfo.version,
+            "started": ISO8601DateFormatter().string(from: Date()),
+        ]
+        try JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys]).write(to: url.appendingPathComponent("run.json"), options: .atomic)
+        try events.text(tag: "config", String(decoding: try JSONEncoder.sorted.encode(config), as: UTF8.self), step: 0)
+        try events.text(tag: "command_line", commandLine.joined(separator: " "), step: 0)
+    }
+
+    /// One line of metrics.jsonl and the same scalars in TensorBoard.
+    public func log(step: Int, imagesSeen: Int, report: StepReport, secondsPerStep: Double) throws {
+        var scalars: [(String, Float)] = [("Loss/D", report.lossD), ("Loss/G", report.lossG), ("D/real", report.realLogit), ("D/fake", report.fakeLogit)]
+        scalars += report.gammas.map { ("Attn/\($0.name)/gamma", $0.value) }
+        scalars.append(("Time/sec_per_step", Float(secondsPerStep)))
+        var line: [String: Any] = ["step": step, "images_seen": imagesSeen]
+        for (tag, value) in scalars { line[tag] = value.isFinite ? Double(value) : String(describing: value) }
+        try metrics.write(contentsOf: JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]) + Data("\n".utf8))
+        try events.scalars(scalars.map { (tag: $0.0, value: $0.1) }, step: step)
+        try events.flush()
+    }
+
+    /// Writes the sample grid as samples/step-NNNNNN.png and to TensorBoard; returns the file.
+    @discardableResult
+    public func writeSamples(_ images: Tensor, step: Int) throws -> URL {
+        let grid = SampleGrid.image(images)
+        let png = try ImageCodec.encodePNG(grid)
+        let file = samples.appendingPathComponent(String(format: "step-%06d.png", step))
+        try png.write(to: file, options: .atomic)
+        try events.image(tag: "samples", png: png, width: grid.width, height: grid.height, colorspace: grid.channels == 1 ? 1 : 3, step: step)
+        try events.flush()
+        return file
+    }
+
+    /// checkpoints/step-NNNNNN.safetensors, written atomically; keeps the newest `keep`.
+    @discardableResult
+    public func saveCheckpoint(_ trainer: Trainer, datasetDigest: String, commandLine: String, keep: Int) throws -> URL {
+        let file = checkpoints.appendingPathComponent(String(format: "step-%06d.safetensors", trainer.step))
+        try TrainingCheckpoint.save(trainer, datasetDigest: datasetDigest, commandLine: commandLine, to: file)
+        for old in checkpointFiles().dropFirst(keep) { try? FileManager.default.removeItem(at: old) }
+        return file
+    }
+
+    /// The checkpoint files, newest step first.
+    public func checkpointFiles() -> [URL] { Self.checkpointFiles(in: checkpoints) }
+
+    public static func checkpointFiles(in folder: URL) -> [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        return names.filter { $0.hasPrefix("step-") && $0.hasSuffix(".safetensors") }.sorted(by: >).map { folder.appendingPathComponent($0) }
+    }
+}
+
+/// Sample images as one picture: a square grid with 2-pixel gaps, pixels mapped from [−1, 1].
+public enum SampleGrid {
+    public static func image(_ images: Tensor) -> PixelImage {
+        let (count, channels, height, width) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])
+        let columns = Int(Double(count).squareRoot().rounded(.up))
+        let rows = (count + columns - 1) / columns
+        let gap = 2
+        let gridWidth = columns * (width + gap) + gap, gridHeight = rows * (height + gap) + gap
+        var pixels = [UInt8](repeating: 255, count: gridWidth * gridHeight * channels)
+        let values = images.scalars
+        for index in 0..<count {
+            let (row, column) = (index / columns, index % columns)
+            for c in 0..<channels { for y in 0..<height { for x in 0..<width {
+                let value = values[((index * channels + c) * height + y) * width + x]
+                let byte = UInt8(max(0, min(255, ((value + 1) * 127.5).rounded())))
+                let gx = gap + column * (width + gap) + x, gy = gap + row * (height + gap) + y
+                pixels[(gy * gridWidth + gx) * channels + c] = byte
+            } } }
+        }
+        return PixelImage(width: gridWidth, height: gridHeight, channels: channels, pixels: pixels)
+    }
+}
