@@ -2,7 +2,8 @@
 SWIFT ?= swift
 # What the tool links against, and the embedded default dataset (Fashion-MNIST, MIT licence).
 APT_PACKAGES := libdnnl-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev dataset-fashion-mnist
-# What the tests need besides: PyTorch loads Swift-written checkpoints into the reference model.
+# What the tests need besides: PyTorch loads Swift-written checkpoints into the reference model;
+# the tensorboard Python package (pip) reads our event files back.
 TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torch
 
 .PHONY: demo test deps test-deps build release bench clean
@@ -21,6 +22,7 @@ deps:
 
 test-deps:
 	$(call apt_install,$(TEST_APT_PACKAGES))
+	@python3 -c "import tensorboard" 2>/dev/null || { echo "Installing: tensorboard (pip)"; python3 -m pip install --quiet --root-user-action=ignore tensorboard; }
 
 build: deps
 	$(SWIFT) build

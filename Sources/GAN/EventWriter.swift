@@ -17,14 +17,15 @@ public final class EventWriter {
         self.clock = clock
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, host.count)
-        let seconds = String(Int(clock()))
+        let now = clock()
+        let seconds = String(Int(now))
         let name = "events.out.tfevents.\(String(repeating: "0", count: max(0, 10 - seconds.count)))\(seconds).\(String(cString: host)).\(getpid()).0"
         url = folder.appendingPathComponent(name)
         guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
             throw TrainingError(description: "\(url.path): cannot create the event file")
         }
         handle = try FileHandle(forWritingTo: url)
-        try write(Self.event(wallTime: clock(), step: nil, body: Protobuf.string(3, "brain.Event:2")))
+        try write(Self.event(wallTime: now, step: nil, body: Protobuf.string(3, "brain.Event:2")))
     }
 
     deinit { try? handle.close() }

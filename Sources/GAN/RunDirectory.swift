@@ -32,7 +32,7 @@ public final class RunDirectory {
             "dataset_digest": datasetDigest, "tool_version": ProjectInfo.version,
             "started": ISO8601DateFormatter().string(from: Date()),
         ]
-        try JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys]).write(to: url.appendingPathComponent("run.json"), options: .atomic)
+        try JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]).write(to: url.appendingPathComponent("run.json"), options: .atomic)
         try events.text(tag: "config", String(decoding: try JSONEncoder.sorted.encode(config), as: UTF8.self), step: 0)
         try events.text(tag: "command_line", commandLine.joined(separator: " "), step: 0)
     }
@@ -44,7 +44,7 @@ public final class RunDirectory {
         scalars.append(("Time/sec_per_step", Float(secondsPerStep)))
         var line: [String: Any] = ["step": step, "images_seen": imagesSeen]
         for (tag, value) in scalars { line[tag] = value.isFinite ? Double(value) : String(describing: value) }
-        try metrics.write(contentsOf: JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]) + Data("\n".utf8))
+        try metrics.write(contentsOf: JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes]) + Data("\n".utf8))
         try events.scalars(scalars.map { (tag: $0.0, value: $0.1) }, step: step)
         try events.flush()
     }

@@ -199,10 +199,8 @@ struct TrainCommand: ParsableCommand {
         let commandLine = CommandLine.arguments
         try run.writeRunInfo(commandLine: commandLine, config: trainer.config, datasetPath: dataset.url.path, datasetDigest: dataset.sourceDigest)
         let config = trainer.config
+        Self.catchStopSignals()
         print("training \(config.preset.rawValue) (G \(trainer.generator.parameterCount), D \(trainer.discriminator.parameterCount) parameters) on \(dataset.count) images of \(dataset.width)x\(dataset.height)x\(dataset.channels), batch \(config.batchSize), \(config.steps) steps, backend \(EngineContext.backend.name); run folder \(run.url.path)")
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber) { _ in stopRequested.store(true, ordering: .relaxed) }
-        }
         let batches = try loader(for: trainer, dataset)
         var progress = ProgressLine(plainInterval: 10)
         let start = monotonicSeconds()
@@ -247,6 +245,19 @@ struct TrainCommand: ParsableCommand {
         }
         print("done: \(trainer.step) steps in \(Self.duration(monotonicSeconds() - start)); samples in \(run.samples.path), checkpoints in \(run.checkpoints.path)")
         print("watch it with: tensorboard --logdir \(run.url.path)")
+    }
+
+    /// SIGINT and SIGTERM set `stopRequested`. They are unblocked first: a parent (a test runner, a
+    /// supervisor) may have passed on a mask that blocks them.
+    static func catchStopSignals() {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber) { _ in stopRequested.store(true, ordering: .relaxed) }
+        }
     }
 
     static let prettyEncoder: JSONEncoder = {

@@ -1,0 +1,135 @@
+import Foundation
+import Testing
+import Autodiff
+import Datasets
+import GAN
+
+/// `sagan train` as a user runs it: the built executable in a child process.
+@Suite("sagan train", .serialized)
+struct TrainCommandTests {
+    static var executable: URL { URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sagan") }
+
+    struct Outcome {
+        let status: Int32
+        let output: String
+    }
+
+    /// Runs `sagan` with its output in a temporary file; with `signalAfter`, sends the signal once
+    /// the output contains the marker (or fails after a minute).
+    static func sagan(_ arguments: [String], signalAfter: (String, Int32)? = nil) throws -> Outcome {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("sagan-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        let output = try FileHandle(forWritingTo: log)
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        if let (marker, signalNumber) = signalAfter {
+            let deadline = Date().addingTimeInterval(60)
+            while process.isRunning && Date() < deadline {
+                if let text = try? String(contentsOf: log, encoding: .utf8), text.contains(marker) {
+                    kill(process.processIdentifier, signalNumber)
+                    break
+                }
+                usleep(50_000)
+            }
+            if Date() >= deadline { kill(process.processIdentifier, SIGKILL) }
+        }
+        process.waitUntilExit()
+        try output.close()
+        return Outcome(status: process.terminationStatus, output: (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+    }
+
+    func folder(_ name: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    @Test func aShortRunWritesEverythingAndResumes() throws {
+        let work = try folder("train")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let dataset = try makeBlobPack(work, count: 40)
+        let run = work.appendingPathComponent("run")
+        let config = work.appendingPathComponent("small.json")
+        try Data(#"{"model": {"baseWidth": 128, "generatorAttentionSides": [16], "discriminatorAttentionSides": [16]}, "sampleCount": 4}"#.utf8).write(to: config)
+        let common = ["train", "--data", dataset.url.path, "--run-dir", run.path, "--config", config.path, "--batch", "4", "--log-every", "2",
+                      "--sample-every", "3", "--checkpoint-every", "3", "--keep", "2"]
+        let first = try Self.sagan(common + ["--steps", "6"])
+        #expect(first.status == 0, "\(first.output)")
+        let names = try FileManager.default.contentsOfDirectory(atPath: run.path)
+        #expect(names.contains("run.json") && names.contains("metrics.jsonl") && names.contains { $0.hasPrefix("events.out.tfevents.") })
+        #expect(try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("samples").path).sorted() == ["step-000003.png", "step-000006.png"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path).sorted()
+                == ["step-000003.safetensors", "step-000006.safetensors"])
+        let metrics = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        #expect(metrics.count == 3 && metrics[0].contains("\"Loss/D\"") && metrics[0].contains("\"Attn/G.blocks.2/gamma\""))
+        let sample = try ImageCodec.decodeFile(run.appendingPathComponent("samples/step-000006.png").path)
+        #expect(sample.image.width == 2 * 32 + 3 * 2 && sample.image.channels == 1)
+        let info = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("run.json"))) as! [String: Any]
+        #expect(info["dataset_digest"] as? String == dataset.sourceDigest && (info["command_line"] as? [String])?.contains("--steps") == true)
+
+        // A corrupt newest checkpoint is skipped with a warning; training resumes from the one before.
+        try Data("garbage".utf8).write(to: run.appendingPathComponent("checkpoints/step-000009.safetensors"))
+        let resumed = try Self.sagan(common + ["--steps", "8", "--resume", "auto"])
+        #expect(resumed.status == 0, "\(resumed.output)")
+        #expect(resumed.output.contains("skipping unreadable checkpoint step-000009.safetensors"))
+        #expect(resumed.output.contains("resuming from") && resumed.output.contains("at step 6"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path).contains("step-000008.safetensors"))
+    }
+
+    @Test func badInputExitsWith64AndOneClearLine() throws {
+        let work = try folder("bad")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let missing = try Self.sagan(["train", "--data", work.appendingPathComponent("nope.safetensors").path, "--run-dir", work.path])
+        #expect(missing.status == 64 && missing.output.contains("nope.safetensors"), "\(missing.output)")
+        let flag = try Self.sagan(["train", "--batch", "-3", "--run-dir", work.path])
+        #expect(flag.status == 64, "\(flag.output)")
+        let preset = try Self.sagan(["train", "--preset", "nonsense"])
+        #expect(preset.status == 64 && preset.output.contains("nonsense"), "\(preset.output)")
+
+        // A checkpoint of another preset.
+        let dataset = try makeBlobPack(work, count: 8)
+        let config = try smallTrainConfig(ema: false)
+        let checkpoint = work.appendingPathComponent("tiny.safetensors")
+        try TrainingCheckpoint.save(Trainer(config: config), datasetDigest: dataset.sourceDigest, commandLine: "", to: checkpoint)
+        let other = try Self.sagan(["train", "--preset", "sagan32", "--data", dataset.url.path, "--resume", checkpoint.path, "--run-dir", work.path])
+        #expect(other.status == 64 && other.output.contains("was trained with preset tiny32, not sagan32"), "\(other.output)")
+    }
+
+    @Test func sigtermFinishesTheStepSavesAndExitsZero() throws {
+        let work = try folder("signal")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let dataset = try makeBlobPack(work, count: 40)
+        let run = work.appendingPathComponent("run")
+        let config = work.appendingPathComponent("small.json")
+        try Data(#"{"model": {"baseWidth": 128, "generatorAttentionSides": [16], "discriminatorAttentionSides": [16]}, "sampleCount": 4, "logEvery": 1}"#.utf8).write(to: config)
+        let outcome = try Self.sagan(["train", "--data", dataset.url.path, "--run-dir", run.path, "--config", config.path, "--batch", "4",
+                                      "--steps", "100000", "--checkpoint-every", "100000"], signalAfter: ("step 1/", SIGTERM))
+        #expect(outcome.status == 0, "\(outcome.output)")
+        #expect(outcome.output.contains("stopped at step"), "\(outcome.output)")
+        let checkpoints = RunDirectory.checkpointFiles(in: run.appendingPathComponent("checkpoints"))
+        #expect(checkpoints.count == 1)
+        if let file = checkpoints.first {
+            let (trainer, _) = try TrainingCheckpoint.load(file)
+            #expect(trainer.step >= 1 && trainer.step < 1000)
+        }
+    }
+
+    @Test func sagan32RunsOnFashionMNIST() throws {
+        guard FileManager.default.fileExists(atPath: DefaultDataset.packageFolder) else {
+            Issue.record("Debian's dataset-fashion-mnist is not installed (make test installs it)")
+            return
+        }
+        let work = try folder("fashion")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let outcome = try Self.sagan(["train", "--preset", "sagan32", "--steps", "3", "--batch", "8", "--run-dir", work.appendingPathComponent("run").path,
+                                      "--sample-every", "3", "--log-every", "1"])
+        #expect(outcome.status == 0, "\(outcome.output)")
+        let metrics = try String(contentsOf: work.appendingPathComponent("run/metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        #expect(metrics.count == 3)
+    }
+}
