@@ -12,6 +12,8 @@ public final class Discriminator: Module {
     public let blocks: [any Layer]
     /// Flattened 4x4 map → logit.
     public let head: Linear
+    /// A class-conditional model's projection (Miyato & Koyama 2018): logit += ⟨embed(y), features⟩.
+    public let projection: Embedding?
 
     public init(config: ModelConfig, generator: inout RandomGenerator) {
         self.config = config
@@ -30,15 +32,24 @@ public final class Discriminator: Module {
         self.blocks = blocks
         head = Linear(inputs: config.channels(atSide: 4) * 16, outputs: 1, spectralNorm: config.spectralNorm,
                       initializer: config.initializer, generator: &generator)
+        projection = config.classCount > 0
+            ? Embedding(initial: .randomNormal([config.classCount, config.channels(atSide: 4) * 16], standardDeviation: 0.02,
+                                               generator: &generator))
+            : nil
     }
 
-    public func callAsFunction(_ images: Tensor) -> Tensor {
+    /// Raw logits (B, 1); a class-conditional model also takes one label per image.
+    public func callAsFunction(_ images: Tensor, labels: [Int]? = nil) -> Tensor {
         let expected = [config.imageChannels, config.resolution, config.resolution]
         require(images.rank == 4 && Array(images.shape.dropFirst()) == expected,
                      "Discriminator: images must be (batch, \(expected.map(String.init).joined(separator: ", "))), got \(images.shape)")
+        require(config.classCount == 0 || labels?.count == images.shape[0],
+                "Discriminator: a class-conditional discriminator needs \(images.shape[0]) labels, got \(labels?.count ?? 0)")
         var h = images
         for block in blocks { h = block(h) }        // (B, ch(4), 4, 4)
-        return head(h.flattened())                   // (B, 1)
+        let features = h.flattened()                 // (B, ch(4)·16)
+        guard let projection, let labels else { return head(features) }
+        return head(features) + (projection(labels) * features).sum(alongAxes: [1], keepingDimensions: true)   // (B, 1)
     }
 
     public var attentionLayers: [any SelfAttentionLayer] { blocks.compactMap { $0 as? any SelfAttentionLayer } }

@@ -45,13 +45,18 @@ public final class Generator: Module {
         }
     }
 
-    public func callAsFunction(_ z: Tensor) -> Tensor {
+    /// Images for latent codes z (and, in a class-conditional model, one class label per image).
+    public func callAsFunction(_ z: Tensor, labels: [Int]? = nil) -> Tensor {
         require(z.rank == 2 && z.shape[1] == config.latentSize,
                      "Generator: z must be (batch, \(config.latentSize)), got \(z.shape)")
+        require(config.classCount == 0 || labels?.count == z.shape[0],
+                "Generator: a class-conditional generator needs \(z.shape[0]) labels, got \(labels?.count ?? 0)")
         var h = project(z).reshaped(to: [z.shape[0], config.channels(atSide: 4), 4, 4])   // (B, ch(4), 4, 4)
         if let projectNorm { h = projectNorm(h) }
         h = h.relu()
-        for block in blocks { h = block(h) }                                                 // (B, ch(R'), R', R')
+        for block in blocks {                                                                // (B, ch(R'), R', R')
+            h = (block as? UpBlock).map { $0(h, labels: labels) } ?? block(h)
+        }
         return output(h).tanh()                                                              // (B, C, R, R)
     }
 

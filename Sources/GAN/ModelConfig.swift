@@ -40,6 +40,52 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     public var batchNormMomentum: Float
     public var batchNormEpsilon: Float
     public var initializer: WeightInitializer
+    /// Classes of a class-conditional model (conditional batch norm in G, a projection
+    /// discriminator); 0 for an unconditional one.
+    public var classCount: Int = 0
+
+    private enum CodingKeys: String, CodingKey {
+        case family, resolution, imageChannels, latentSize, baseWidth, generatorAttentionSides, discriminatorAttentionSides
+        case attentionVariant, leakySlope, spectralNorm, generatorNormalization, batchNormMomentum, batchNormEpsilon, initializer, classCount
+    }
+
+    public init(family: Family, resolution: Int, imageChannels: Int, latentSize: Int, baseWidth: Int, generatorAttentionSides: [Int],
+                discriminatorAttentionSides: [Int], attentionVariant: AttentionVariant, leakySlope: Float, spectralNorm: Bool,
+                generatorNormalization: BatchNorm2d.Affine, batchNormMomentum: Float, batchNormEpsilon: Float,
+                initializer: WeightInitializer, classCount: Int = 0) {
+        self.family = family
+        self.resolution = resolution
+        self.imageChannels = imageChannels
+        self.latentSize = latentSize
+        self.baseWidth = baseWidth
+        self.generatorAttentionSides = generatorAttentionSides
+        self.discriminatorAttentionSides = discriminatorAttentionSides
+        self.attentionVariant = attentionVariant
+        self.leakySlope = leakySlope
+        self.spectralNorm = spectralNorm
+        self.generatorNormalization = generatorNormalization
+        self.batchNormMomentum = batchNormMomentum
+        self.batchNormEpsilon = batchNormEpsilon
+        self.initializer = initializer
+        self.classCount = classCount
+    }
+
+    /// `classCount` may be absent (files written before conditional models existed).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(family: try c.decode(Family.self, forKey: .family), resolution: try c.decode(Int.self, forKey: .resolution),
+                  imageChannels: try c.decode(Int.self, forKey: .imageChannels), latentSize: try c.decode(Int.self, forKey: .latentSize),
+                  baseWidth: try c.decode(Int.self, forKey: .baseWidth),
+                  generatorAttentionSides: try c.decode([Int].self, forKey: .generatorAttentionSides),
+                  discriminatorAttentionSides: try c.decode([Int].self, forKey: .discriminatorAttentionSides),
+                  attentionVariant: try c.decode(AttentionVariant.self, forKey: .attentionVariant),
+                  leakySlope: try c.decode(Float.self, forKey: .leakySlope), spectralNorm: try c.decode(Bool.self, forKey: .spectralNorm),
+                  generatorNormalization: try c.decode(BatchNorm2d.Affine.self, forKey: .generatorNormalization),
+                  batchNormMomentum: try c.decode(Float.self, forKey: .batchNormMomentum),
+                  batchNormEpsilon: try c.decode(Float.self, forKey: .batchNormEpsilon),
+                  initializer: try c.decode(WeightInitializer.self, forKey: .initializer),
+                  classCount: try c.decodeIfPresent(Int.self, forKey: .classCount) ?? 0)
+    }
 
     /// Channels of a feature map of side `side`.
     public func channels(atSide side: Int) -> Int { baseWidth / side }
@@ -71,6 +117,7 @@ public struct ModelConfig: Codable, Hashable, Sendable {
             throw ConfigurationError("batch-norm momentum \(batchNormMomentum) must be in (0, 1]")
         }
         guard batchNormEpsilon > 0 else { throw ConfigurationError("batch-norm epsilon \(batchNormEpsilon) must be positive") }
+        guard classCount >= 0, classCount != 1 else { throw ConfigurationError("class count \(classCount) must be 0 (unconditional) or at least 2") }
         if family == .dcgan && !(generatorAttentionSides.isEmpty && discriminatorAttentionSides.isEmpty) {
             throw ConfigurationError("the DCGAN baseline has no self-attention; remove the attention sides")
         }

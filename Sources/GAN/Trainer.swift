@@ -76,6 +76,20 @@ public final class Trainer {
 
     func latent() -> Tensor { Tensor.randomNormal([config.batchSize, config.model.latentSize], generator: &noise) }
 
+    /// Uniform random classes for generated images, in a class-conditional model.
+    func fakeLabels() -> [Int]? {
+        let classes = config.model.classCount
+        guard classes > 0 else { return nil }
+        return noise.uniform(count: config.batchSize).map { min(Int($0 * Float(classes)), classes - 1) }
+    }
+
+    /// The real batch's labels, which a class-conditional model needs.
+    func realLabels(_ batch: Batch) throws -> [Int]? {
+        guard config.model.classCount > 0 else { return nil }
+        guard let labels = batch.labels else { throw TrainingError(description: "a class-conditional model needs a dataset with labels") }
+        return labels
+    }
+
     /// One iteration. `nextBatch` supplies real images. A non-finite loss, gradient or σ leaves
     /// every weight, buffer and optimiser state as it was before the step and throws (or, with
     /// `onNonFinite = .skip`, halves both learning rates and reports the step as skipped).
@@ -107,11 +121,12 @@ public final class Trainer {
         var lossD: Float = 0, realLogit: Float = 0, fakeLogit: Float = 0
         for _ in 0..<config.discriminatorSteps {
             let batch = try nextBatch()
-            let fake = noGrad { generator(latent()) }                                    // (B, C, R, R)
+            let labels = try realLabels(batch), generatedLabels = fakeLabels()
+            let fake = noGrad { generator(latent(), labels: generatedLabels) }           // (B, C, R, R)
             var real = Tensor(0), fakeLogits = Tensor(0)
             let (value, gradients) = valueAndGradients(of: {
-                real = discriminator(batch.images)
-                fakeLogits = discriminator(fake)
+                real = discriminator(batch.images, labels: labels)
+                fakeLogits = discriminator(fake, labels: generatedLabels)
                 return GANLoss.discriminator(config.loss, real: real, fake: fakeLogits)
             }, wrt: discriminator.parameters)
             try guardFinite(value, gradients, "D", discriminator, cursor: batch.cursor)
@@ -120,9 +135,10 @@ public final class Trainer {
             cursor = batch.cursor
             imagesSeen += config.batchSize
         }
-        let z = latent()
-        let (lossG, gradients) = valueAndGradients(of: { GANLoss.generator(config.loss, fake: discriminator(generator(z))) },
-                                                   wrt: generator.parameters)
+        let z = latent(), labels = fakeLabels()
+        let (lossG, gradients) = valueAndGradients(of: {
+            GANLoss.generator(config.loss, fake: discriminator(generator(z, labels: labels), labels: labels))
+        }, wrt: generator.parameters)
         try guardFinite(lossG, gradients, "G", generator, cursor: nil)
         optimizerG.step(gradients)
         return StepReport(lossD: lossD, lossG: lossG, realLogit: realLogit, fakeLogit: fakeLogit, gammas: gammas(), seconds: 0)
@@ -131,11 +147,11 @@ public final class Trainer {
     /// The author's loop: one forward pass, both gradients, D then G applied.
     func simultaneousStep(_ nextBatch: () throws -> Batch) throws -> StepReport {
         let batch = try nextBatch()
-        let z = latent()
+        let z = latent(), labels = try realLabels(batch), generatedLabels = fakeLabels()
         var real = Tensor(0), fakeLogits = Tensor(0), lossG = Tensor(0)
         let (lossD, all) = Autodiff.valueAndGradients(wrt: discriminator.parameters.map(\.value)) {
-            real = discriminator(batch.images)
-            fakeLogits = discriminator(generator(z))
+            real = discriminator(batch.images, labels: labels)
+            fakeLogits = discriminator(generator(z, labels: generatedLabels), labels: generatedLabels)
             lossG = GANLoss.generator(config.loss, fake: fakeLogits)
             return GANLoss.discriminator(config.loss, real: real, fake: fakeLogits)
         }
@@ -229,6 +245,14 @@ public final class Trainer {
         let wasTraining = sampler.isTraining
         sampler.setTraining(false)
         defer { sampler.setTraining(wasTraining) }
-        return noGrad { sampler(sampleZ) }                                     // (S, C, R, R)
+        return noGrad { sampler(sampleZ, labels: sampleLabels) }               // (S, C, R, R)
+    }
+
+    /// The classes of the sample grid: one class per row, in a class-conditional model.
+    public var sampleLabels: [Int]? {
+        let classes = config.model.classCount
+        guard classes > 0 else { return nil }
+        let side = Int(Double(config.sampleCount).squareRoot())
+        return (0..<config.sampleCount).map { ($0 / side) % classes }
     }
 }

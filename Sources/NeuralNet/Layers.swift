@@ -207,6 +207,11 @@ public final class Embedding: Module {
         weight = Parameter(.randomNormal([count, dimension], generator: &generator))
     }
 
+    /// A table with the given (count, dimension) initial rows.
+    public init(initial: Tensor) {
+        weight = Parameter(initial)
+    }
+
     /// Rows `ids` of the table as an (N, dimension) tensor; differentiable in the table.
     public func callAsFunction(_ ids: [Int]) -> Tensor {
         let count = weight.shape[0]

@@ -48,13 +48,10 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Add the article's dequantisation noise to training images.") var dequantize = false
     @Option(name: .customLong("on-nan"), help: "stop: roll back, save and stop; skip: roll back, drop the batch, halve the learning rates.")
     var onNaN: TrainConfig.NonFinitePolicy?
-    @Flag(help: "Class-conditional training (conditional BN in G, projection D).") var conditional = false
+    @Flag(help: "Class-conditional training (conditional batch norm in G, projection D); needs a dataset with labels.") var conditional = false
     @Option(help: "Threads for oneDNN (default: all cores).") var threads: Int?
 
     func run() throws {
-        if conditional {
-            throw ValidationError("--conditional: class-conditional models are not implemented yet; train unconditionally")
-        }
         if let threads { OneDNNBackend.shared?.setThreadCount(threads) }
         let dataset = try openDataset()
         let (trainer, runURL) = try prepareTrainer(dataset: dataset)
@@ -118,6 +115,12 @@ struct TrainCommand: ParsableCommand {
                 settings = try settings.applying(jsonDifferences: contents, source: "--config \(config)")
             }
             apply(&settings)
+            if conditional {
+                guard dataset.hasLabels, dataset.labelNames.count >= 2 else {
+                    throw ConfigurationError("--conditional: \(dataset.url.path) has no labels (pack a folder with one sub-folder per class, or an IDX file with its labels)")
+                }
+                settings.model.classCount = dataset.labelNames.count
+            }
             try settings.validate()
             try checkCompatible(settings.model, dataset)
             guard settings.batchSize <= dataset.count else {

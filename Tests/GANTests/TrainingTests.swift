@@ -92,6 +92,34 @@ struct TrainingTests {
         }
     }
 
+    @Test func classConditionalTrainingUsesTheLabels() throws {
+        let folder = try FileManager.default.temporaryDirectory.appendingPathComponent("conditional-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let dataset = try makeBlobPack(folder)
+        var config = try smallTrainConfig(ema: false)
+        config.model.classCount = 2
+        try config.validate()
+        let trainer = Trainer(config: config)
+        #expect(trainer.generator.namedParameters().contains { $0.name == "blocks.0.class_scale.weight" })
+        #expect(trainer.discriminator.namedParameters().contains { $0.name == "projection.weight" })
+        try run(trainer, dataset, steps: 2)
+        var random = RandomGenerator(seed: 8)
+        let z = Tensor.randomNormal([2, 128], generator: &random)
+        trainer.generator.setTraining(false)
+        let a = noGrad { trainer.generator(z, labels: [0, 0]) }.scalars
+        let b = noGrad { trainer.generator(z, labels: [1, 1]) }.scalars
+        #expect(a != b, "the class changes the image")
+        #expect(trainer.sampleLabels == [0, 0, 1, 1])
+        // A checkpoint keeps the class count and the class tables.
+        let url = folder.appendingPathComponent("c.safetensors")
+        try TrainingCheckpoint.save(trainer, datasetDigest: "", commandLine: "", to: url)
+        let (loaded, _) = try TrainingCheckpoint.load(url)
+        #expect(loaded.config.model.classCount == 2)
+        loaded.generator.setTraining(false)
+        #expect(noGrad { loaded.generator(z, labels: [1, 1]) }.scalars == b)
+    }
+
     @Test func aNonFiniteStepIsRolledBackAndNamed() throws {
         let folder = try FileManager.default.temporaryDirectory.appendingPathComponent("nan-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
