@@ -41,6 +41,10 @@ extension Discriminator {
         }
         rows.append(LayerSummary(name: "head", kind: kind(head) + " (flatten →)", outputShape: [1], parameters: head.parameterCount,
                                  multiplyAccumulates: head.multiplyAccumulates(forInput: [1, shape.dropFirst().reduce(1, *)])))
+        if let projection {
+            rows.append(LayerSummary(name: "projection", kind: "class projection ⟨embed(y), features⟩", outputShape: [1],
+                                     parameters: projection.parameterCount, multiplyAccumulates: projection.weight.shape[1]))
+        }
         return rows
     }
 }
@@ -56,7 +60,8 @@ private func row(_ name: String, _ layer: any Layer, _ shape: inout [Int]) -> La
 private func kind(_ layer: any Module) -> String {
     switch layer {
     case let block as UpBlock:
-        return "\(block.conv.weightU == nil ? "" : "SN ")ConvTranspose 4x4/2 → BN(\(block.norm.weight == nil ? "β" : "γ,β")) → ReLU"
+        let norm = block.classScale != nil ? "class-conditional BN" : "BN(\(block.norm.weight == nil ? "β" : "γ,β"))"
+        return "\(block.conv.weightU == nil ? "" : "SN ")ConvTranspose 4x4/2 → \(norm) → ReLU"
     case let block as DownBlock:
         return "\(block.conv.weightU == nil ? "" : "SN ")Conv 4x4/2\(block.norm == nil ? "" : " → BN") → LeakyReLU(\(block.slope))"
     case let attention as PaperSelfAttention:
