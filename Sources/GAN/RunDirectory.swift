@@ -61,6 +61,17 @@ public final class RunDirectory {
         return file
     }
 
+    /// samples/attention-step-NNNNNN.png and the same picture in TensorBoard.
+    @discardableResult
+    public func writeAttention(_ picture: PixelImage, step: Int) throws -> URL {
+        let png = try ImageCodec.encodePNG(picture)
+        let file = samples.appendingPathComponent(String(format: "attention-step-%06d.png", step))
+        try png.write(to: file, options: .atomic)
+        try events.image(tag: "attention", png: png, width: picture.width, height: picture.height, colorspace: 3, step: step)
+        try events.flush()
+        return file
+    }
+
     /// checkpoints/step-NNNNNN.safetensors, written atomically; keeps the newest `keep`.
     @discardableResult
     public func saveCheckpoint(_ trainer: Trainer, datasetDigest: String, commandLine: String, keep: Int) throws -> URL {
@@ -81,11 +92,11 @@ public final class RunDirectory {
 
 /// Sample images as one picture: a square grid with 2-pixel gaps, pixels mapped from [−1, 1].
 public enum SampleGrid {
-    public static func image(_ images: Tensor) -> PixelImage {
+    /// `columns` defaults to the smallest square that holds the images; `gap` pixels of white between them.
+    public static func image(_ images: Tensor, columns requested: Int? = nil, gap: Int = 2) -> PixelImage {
         let (count, channels, height, width) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])
-        let columns = Int(Double(count).squareRoot().rounded(.up))
+        let columns = requested ?? Int(Double(count).squareRoot().rounded(.up))
         let rows = (count + columns - 1) / columns
-        let gap = 2
         let gridWidth = columns * (width + gap) + gap, gridHeight = rows * (height + gap) + gap
         var pixels = [UInt8](repeating: 255, count: gridWidth * gridHeight * channels)
         let values = images.scalars

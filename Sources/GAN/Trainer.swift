@@ -248,6 +248,25 @@ public final class Trainer {
         return noGrad { sampler(sampleZ, labels: sampleLabels) }               // (S, C, R, R)
     }
 
+    /// The attention picture of the first sample-grid image: G's first attention layer, for queries
+    /// at a quarter, half and three quarters of the image's diagonal. Nil without attention in G.
+    public func attentionPicture() -> PixelImage? {
+        let sampler = generatorEMA ?? generator
+        guard let attention = sampler.attentionLayers.first else { return nil }
+        let wasTraining = sampler.isTraining
+        sampler.setTraining(false)
+        attention.recordsAttention = true
+        defer {
+            attention.recordsAttention = false
+            sampler.setTraining(wasTraining)
+        }
+        let side = config.model.resolution
+        let image = noGrad { sampler(sampleZ.sliced(alongAxis: 0, 0..<1), labels: sampleLabels.map { [$0[0]] }) }   // (1, C, R, R)
+        let queries = [(x: side / 4, y: side / 4), (x: side / 2, y: side / 2), (x: 3 * side / 4, y: 3 * side / 4)]
+        guard let maps = try? AttentionPicture.maps(attention, queries: queries, resolution: side) else { return nil }
+        return AttentionPicture.compose(image: AttentionPicture.rgb(image.reshaped(to: Array(image.shape.dropFirst()))), queries: queries, maps: maps)
+    }
+
     /// The classes of the sample grid: one class per row, in a class-conditional model.
     public var sampleLabels: [Int]? {
         let classes = config.model.classCount

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Autodiff
+import Datasets
 import Foundation
 import GAN
 import NeuralNet
@@ -7,7 +8,8 @@ import NeuralNet
 /// `sagan inspect`: look inside models (and, later, checkpoints and attention maps).
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "inspect", abstract: "Look inside a model.", subcommands: [InspectModel.self], defaultSubcommand: InspectModel.self)
+        commandName: "inspect", abstract: "Look inside a model: its layers, or where its attention looks.",
+        subcommands: [InspectModel.self, InspectAttention.self], defaultSubcommand: InspectModel.self)
 }
 
 extension ModelPreset: ExpressibleByArgument {}
@@ -73,4 +75,78 @@ func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
     guard text.count < width else { return text }
     let fill = String(repeating: " ", count: width - text.count)
     return right ? fill + text : text + fill
+}
+
+/// `sagan inspect attention`: where an attention layer looks, for chosen query pixels.
+struct InspectAttention: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attention",
+        abstract: "Draw an image with query points and, for each, the attention map of one layer as a heatmap.")
+
+    @Option(help: "A training checkpoint or model checkpoint (or an export, for G).") var checkpoint: String
+    @Flag(help: "Use the moving average of G.") var ema = false
+    @Option(help: "The seed of the generated image.") var seed = 0
+    @Option(help: "A query pixel x,y (repeat for more).") var query: [QueryPoint] = []
+    @Option(help: "Which attention layer, counting from 0 in G (or in D with --image).") var layer = 0
+    @Option(help: "The PNG to write.") var out: String
+    @Option(help: "An image file: show D's attention on it instead of G's on a generated image.") var image: String?
+    @Option(name: .customLong("class"), help: "The class, for class-conditional models.") var classIndex: Int?
+
+    func run() throws {
+        let loaded = try loadGenerator(checkpoint, ema: ema)
+        let config = loaded.config
+        let queries = query.isEmpty
+            ? [(config.resolution / 4, config.resolution / 4), (config.resolution / 2, config.resolution / 2), (3 * config.resolution / 4, 3 * config.resolution / 4)]
+            : query.map { ($0.x, $0.y) }
+        let labels: [Int]? = config.classCount > 0 ? [classIndex ?? 0] : nil
+        for (net, layers) in [("G", loaded.generator.attentionLayers as [any SelfAttentionLayer]),
+                              ("D", (loaded.discriminator?.attentionLayers ?? []) as [any SelfAttentionLayer])] {
+            for (index, attention) in layers.enumerated() { print("\(net) attention \(index): γ = \(attention.gamma.value.scalar)") }
+        }
+        let picture: Tensor
+        let attention: any SelfAttentionLayer
+        if let image {
+            guard let discriminator = loaded.discriminator else { throw ValidationError("--image: \(checkpoint) holds no discriminator") }
+            guard layer >= 0, layer < discriminator.attentionLayers.count else {
+                throw ValidationError("--layer \(layer): D has \(discriminator.attentionLayers.count) attention layers")
+            }
+            picture = try Self.load(image, resolution: config.resolution, channels: config.imageChannels)
+            attention = discriminator.attentionLayers[layer]
+            attention.recordsAttention = true
+            _ = noGrad { discriminator(picture.reshaped(to: [1] + picture.shape), labels: labels) }
+        } else {
+            guard layer >= 0, layer < loaded.generator.attentionLayers.count else {
+                throw ValidationError("--layer \(layer): G has \(loaded.generator.attentionLayers.count) attention layers")
+            }
+            attention = loaded.generator.attentionLayers[layer]
+            attention.recordsAttention = true
+            let z = LatentCodes.z(seed: seed, size: config.latentSize)
+            picture = loaded.images([z], labels: labels).reshaped(to: [config.imageChannels, config.resolution, config.resolution])
+        }
+        let maps: [[Float]]
+        do {
+            maps = try AttentionPicture.maps(attention, queries: queries.map { (x: $0.0, y: $0.1) }, resolution: config.resolution)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+        let composed = AttentionPicture.compose(image: AttentionPicture.rgb(picture), queries: queries.map { (x: $0.0, y: $0.1) }, maps: maps)
+        try ImageCodec.encodePNG(composed).write(to: URL(fileURLWithPath: out))
+        print("wrote \(out): \(queries.count) queries on a \(Int(Double(maps[0].count).squareRoot()))x\(Int(Double(maps[0].count).squareRoot())) key grid")
+    }
+
+    /// A real image as the model sees it: decoded, converted, centre-cropped and resized, in [−1, 1].
+    static func load(_ path: String, resolution: Int, channels: Int) throws -> Tensor {
+        do {
+            var image = try ImageCodec.decodeFile(path).image.converted(toChannels: channels)
+            let box = CropPolicy.center.box(width: image.width, height: image.height)
+            image = Resampling.resize(image.cropped(left: box.left, top: box.top, width: box.width, height: box.height), width: resolution, height: resolution)
+            var values = [Float](repeating: 0, count: channels * resolution * resolution)
+            for y in 0..<resolution { for x in 0..<resolution { for c in 0..<channels {
+                values[(c * resolution + y) * resolution + x] = Float(image[x: x, y: y, channel: c]) / 127.5 - 1
+            } } }
+            return Tensor(shape: [channels, resolution, resolution], scalars: values)
+        } catch let error as DataError {
+            throw ValidationError("--image: \(error.description)")
+        }
+    }
 }

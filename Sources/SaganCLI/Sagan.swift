@@ -10,7 +10,7 @@ struct Sagan: ParsableCommand {
         commandName: "sagan",
         abstract: "Self-Attention GANs on the CPU: train, sample, inspect and evaluate.",
         version: "0.1.0",
-        subcommands: [TrainCommand.self, DatasetCommand.self, InspectCommand.self, BenchCommand.self])
+        subcommands: [TrainCommand.self, GenerateCommand.self, ExportCommand.self, DatasetCommand.self, InspectCommand.self, BenchCommand.self])
 }
 
 @main

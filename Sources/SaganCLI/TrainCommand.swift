@@ -228,7 +228,10 @@ struct TrainCommand: ParsableCommand {
             if step % config.logEvery == 0 || step == config.steps {
                 try run.log(step: step, imagesSeen: trainer.imagesSeen, report: report, secondsPerStep: secondsPerStep)
             }
-            if step % config.sampleEvery == 0 || step == config.steps { try run.writeSamples(trainer.samples(), step: step) }
+            if step % config.sampleEvery == 0 || step == config.steps {
+                try run.writeSamples(trainer.samples(), step: step)
+                if let picture = trainer.attentionPicture() { try run.writeAttention(picture, step: step) }
+            }
             if step % config.checkpointEvery == 0 || step == config.steps {
                 try run.saveCheckpoint(trainer, datasetDigest: dataset.sourceDigest, commandLine: commandLine.joined(separator: " "), keep: config.keepCheckpoints)
             }

@@ -1,0 +1,152 @@
+import Autodiff
+import Foundation
+import NeuralNet
+
+/// Latent codes addressed by seed: the same seed always gives the same z, and so the same image.
+public enum LatentCodes {
+    /// z for `seed`: N(0, I) from the seed's own stream; with `truncation` T, components beyond
+    /// ±T are redrawn (the truncation trick) from the same stream, so the result is still a
+    /// function of (seed, T).
+    public static func z(seed: Int, size: Int, truncation: Float? = nil) -> [Float] {
+        var generator = RandomGenerator(seed: UInt64(bitPattern: Int64(seed))).derived(purpose: 0x5EED)
+        var values = generator.normal(count: size)
+        if let truncation {
+            for index in values.indices {
+                var attempts = 0
+                while abs(values[index]) > truncation && attempts < 1000 {
+                    values[index] = generator.normal(count: 1)[0]
+                    attempts += 1
+                }
+                if abs(values[index]) > truncation { values[index] = max(-truncation, min(truncation, values[index])) }
+            }
+        }
+        return values
+    }
+
+    /// Spherical interpolation between a and b (linear where they are nearly parallel).
+    public static func slerp(_ a: [Float], _ b: [Float], _ t: Float) -> [Float] {
+        let normA = a.reduce(0) { $0 + $1 * $1 }.squareRoot(), normB = b.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let cosine = max(-1, min(1, zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } / max(normA * normB, 1e-12)))
+        let angle = acos(cosine)
+        guard sin(angle) > 1e-5 else { return zip(a, b).map { $0 + t * ($1 - $0) } }
+        let wa = sin((1 - t) * angle) / sin(angle), wb = sin(t * angle) / sin(angle)
+        return zip(a, b).map { wa * $0 + wb * $1 }
+    }
+
+    /// Parses "0-63", "7", "1,5,9" or "0-3,10" into seeds.
+    public static func parseSeeds(_ text: String) throws -> [Int] {
+        var seeds: [Int] = []
+        for part in text.split(separator: ",") {
+            let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
+            if bounds.count == 1, let seed = Int(bounds[0]) {
+                seeds.append(seed)
+            } else if bounds.count == 2, let low = Int(bounds[0]), let high = Int(bounds[1]), low <= high, high - low < 100_000 {
+                seeds += Array(low...high)
+            } else {
+                throw ConfigurationError("--seeds: \"\(part)\" is not a seed or a range like 0-63")
+            }
+        }
+        guard !seeds.isEmpty else { throw ConfigurationError("--seeds: no seeds given") }
+        return seeds
+    }
+}
+
+/// A generator read from any file the tool writes: a training checkpoint (G or G-EMA), a model
+/// checkpoint, or an export.
+public struct LoadedGenerator {
+    public let generator: Generator
+    public let config: ModelConfig
+    public let metadata: [String: String]
+    public let file: SafeTensorsFile
+    /// D, when the file has one (attention pictures on real images need it).
+    public let discriminator: Discriminator?
+
+    public init(contentsOf url: URL, ema: Bool) throws {
+        let file = try SafeTensorsFile(contentsOf: url)
+        guard let encoded = file.metadata["model_config"],
+              let config = try? JSONDecoder().decode(ModelConfig.self, from: Data(encoded.utf8)) else {
+            throw SafeTensorsError("\(url.path): no model configuration in the metadata; not a sagan checkpoint or export")
+        }
+        try config.validate()
+        let prefix: String
+        if ema {
+            guard file.names.contains(where: { $0.hasPrefix("G_ema.") }) else {
+                throw SafeTensorsError("\(url.path): --ema: this file has no moving average of G (train with --ema)")
+            }
+            prefix = "G_ema."
+        } else {
+            prefix = "G."
+        }
+        var unused = RandomGenerator(seed: 0)
+        let generator = Generator(config: config, generator: &unused)
+        try generator.loadState(from: file, prefix: prefix, source: url.path)
+        generator.setTraining(false)
+        var discriminator: Discriminator?
+        if file.names.contains(where: { $0.hasPrefix("D.") }) {
+            let d = Discriminator(config: config, generator: &unused)
+            try d.loadState(from: file, prefix: "D.", source: url.path)
+            d.setTraining(false)
+            discriminator = d
+        }
+        self.generator = generator
+        self.config = config
+        self.metadata = file.metadata
+        self.file = file
+        self.discriminator = discriminator
+    }
+
+    /// Images (N, C, R, R) in [−1, 1] for the given latent codes (and classes).
+    public func images(_ codes: [[Float]], labels: [Int]? = nil) -> Tensor {
+        let z = Tensor(shape: [codes.count, config.latentSize], scalars: codes.flatMap { $0 })
+        return noGrad { generator(z, labels: labels) }
+    }
+}
+
+/// Writes G alone for use elsewhere: spectral normalisation folded into the weights (W/σ with the
+/// trained u and v), BN running statistics kept, PyTorch layouts and names, and a model card.
+public enum GeneratorExport {
+    public static func write(_ loaded: LoadedGenerator, ema: Bool, to url: URL) throws {
+        var folded = loaded.config
+        folded.spectralNorm = false
+        var unused = RandomGenerator(seed: 0)
+        let plain = Generator(config: folded, generator: &unused)
+        let source = loaded.generator
+        source.setTraining(false)
+        let sourceLayers = Dictionary(uniqueKeysWithValues: weightLayers(source).map { ($0.0, $0.1) })
+        noGrad {
+            for (name, parameter) in plain.namedParameters() {
+                let original = source.namedParameters().first { $0.name == name }!.parameter
+                if name.hasSuffix(".weight"), let layer = sourceLayers[String(name.dropLast(".weight".count))], layer.spectralNorm != nil {
+                    parameter.assign(layer.effectiveWeight)
+                } else {
+                    parameter.assign(original.value)
+                }
+            }
+            for (name, buffer) in plain.namedBuffers() {
+                buffer.assign(source.namedBuffers().first { $0.name == name }!.buffer.value)
+            }
+        }
+        let card: [String: Any] = [
+            "preset": loaded.metadata["preset"] ?? "", "resolution": folded.resolution, "image_channels": folded.imageChannels,
+            "latent_size": folded.latentSize, "attention_variant": folded.attentionVariant.rawValue,
+            "class_count": folded.classCount, "training_steps": Int(loaded.metadata["step"] ?? "") ?? 0,
+            "dataset_digest": loaded.metadata["dataset_digest"] ?? "", "moving_average": ema,
+            "spectral_norm": loaded.config.spectralNorm ? "folded into the weights" : "none",
+            "z": "N(0, I) of latent_size; output (N, C, H, W) in [-1, 1] after tanh",
+        ]
+        var metadata = try ModelCheckpoint.metadata(for: folded, preset: loaded.metadata["preset"])
+        metadata["kind"] = "export"
+        metadata["model_card"] = String(decoding: try JSONSerialization.data(withJSONObject: card, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+        if let step = loaded.metadata["step"] { metadata["step"] = step }
+        if let digest = loaded.metadata["dataset_digest"] { metadata["dataset_digest"] = digest }
+        try SafeTensorsFile.write(plain.stateTensors(prefix: "G."), metadata: metadata, to: url)
+    }
+
+    /// Every weight layer by module path.
+    static func weightLayers(_ module: any Module, path: String = "") -> [(String, any WeightLayer)] {
+        var result: [(String, any WeightLayer)] = []
+        if let layer = module as? any WeightLayer { result.append((path, layer)) }
+        for (name, child) in module.namedChildren { result += weightLayers(child, path: path.isEmpty ? name : "\(path).\(name)") }
+        return result
+    }
+}

@@ -1,0 +1,127 @@
+import ArgumentParser
+import Autodiff
+import Datasets
+import Foundation
+import GAN
+
+/// Parses "x,y".
+struct QueryPoint: ExpressibleByArgument {
+    let x: Int
+    let y: Int
+    init?(argument: String) {
+        let parts = argument.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let x = parts[0], let y = parts[1] else { return nil }
+        (self.x, self.y) = (x, y)
+    }
+}
+
+/// Opens a checkpoint or export for sampling, as a one-line error when it cannot.
+func loadGenerator(_ path: String, ema: Bool) throws -> LoadedGenerator {
+    do {
+        return try LoadedGenerator(contentsOf: URL(fileURLWithPath: path), ema: ema)
+    } catch let error as SafeTensorsError {
+        throw ValidationError("--checkpoint: \(error.description)")
+    } catch let error as ConfigurationError {
+        throw ValidationError("--checkpoint: \(error.description)")
+    }
+}
+
+/// `sagan generate`: pictures from a trained generator; a seed always gives the same image.
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate", abstract: "Write images from a checkpoint or export: a grid, one file per seed, or an interpolation.")
+
+    @Option(help: "A training checkpoint, model checkpoint or export.") var checkpoint: String
+    @Flag(help: "Use the moving average of G (checkpoints trained with --ema).") var ema = false
+    @Option(help: "Seeds: 0-63, 5, or 1,5,9.") var seeds = "0-63"
+    @Option(help: "Grid columns x rows (default: as square as the seed count allows).") var grid: String?
+    @Option(help: "The grid (or interpolation strip) PNG to write.") var out: String?
+    @Option(help: "A folder for one PNG per seed instead of a grid.") var outdir: String?
+    @Option(parsing: .upToNextOption, help: "Two seeds A B: a strip interpolating z from A to B (spherical).") var interpolate: [Int] = []
+    @Option(help: "Images in the interpolation strip.") var steps = 10
+    @Option(help: "Redraw z components beyond ±T (the truncation trick).") var truncation: Float?
+    @Option(name: .customLong("class"), help: "The class to draw, for class-conditional models.") var classIndex: Int?
+
+    func validate() throws {
+        guard (out == nil) != (outdir == nil) else { throw ValidationError("give exactly one of --out FILE.png and --outdir DIR") }
+        if !interpolate.isEmpty {
+            guard interpolate.count == 2 else { throw ValidationError("--interpolate takes two seeds, A B") }
+            guard outdir == nil else { throw ValidationError("--interpolate writes one strip: use --out") }
+            guard steps >= 2 else { throw ValidationError("--steps must be at least 2") }
+        }
+        if let truncation, !(truncation > 0) { throw ValidationError("--truncation must be positive, got \(truncation)") }
+    }
+
+    func run() throws {
+        let loaded = try loadGenerator(checkpoint, ema: ema)
+        let config = loaded.config
+        if config.classCount > 0 {
+            guard let classIndex, (0..<config.classCount).contains(classIndex) else {
+                throw ValidationError("--class: this model is class-conditional; give a class from 0 to \(config.classCount - 1)")
+            }
+        } else if classIndex != nil {
+            throw ValidationError("--class: this model is not class-conditional")
+        }
+        let codes: [[Float]]
+        if !interpolate.isEmpty {
+            let a = LatentCodes.z(seed: interpolate[0], size: config.latentSize, truncation: truncation)
+            let b = LatentCodes.z(seed: interpolate[1], size: config.latentSize, truncation: truncation)
+            codes = (0..<steps).map { LatentCodes.slerp(a, b, Float($0) / Float(steps - 1)) }
+        } else {
+            let seedList: [Int]
+            do { seedList = try LatentCodes.parseSeeds(seeds) } catch let error as ConfigurationError { throw ValidationError(error.description) }
+            codes = seedList.map { LatentCodes.z(seed: $0, size: config.latentSize, truncation: truncation) }
+            if let outdir {
+                try FileManager.default.createDirectory(atPath: outdir, withIntermediateDirectories: true)
+                for (chunkStart, seedChunk) in stride(from: 0, to: seedList.count, by: 64).map({ ($0, Array(seedList[$0..<min($0 + 64, seedList.count)])) }) {
+                    let images = loaded.images(Array(codes[chunkStart..<(chunkStart + seedChunk.count)]), labels: labels(seedChunk.count))
+                    for (offset, seed) in seedChunk.enumerated() {
+                        let image = SampleGrid.image(images.sliced(alongAxis: 0, offset..<(offset + 1)), gap: 0)
+                        try ImageCodec.encodePNG(image).write(to: URL(fileURLWithPath: outdir).appendingPathComponent(String(format: "seed%06d.png", seed)))
+                    }
+                }
+                print("wrote \(seedList.count) images to \(outdir)")
+                return
+            }
+        }
+        let columns: Int
+        if !interpolate.isEmpty {
+            columns = codes.count
+        } else if let grid {
+            let parts = grid.lowercased().split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2, parts[0] > 0, parts[1] > 0, parts[0] * parts[1] >= codes.count else {
+                throw ValidationError("--grid \(grid): give columns x rows with room for \(codes.count) images, e.g. 8x8")
+            }
+            columns = parts[0]
+        } else {
+            columns = Int(Double(codes.count).squareRoot().rounded(.up))
+        }
+        var pictures: [Tensor] = []
+        for start in stride(from: 0, to: codes.count, by: 64) {
+            let chunk = Array(codes[start..<min(start + 64, codes.count)])
+            pictures.append(loaded.images(chunk, labels: labels(chunk.count)))
+        }
+        let images = pictures.count == 1 ? pictures[0] : Tensor.concatenated(pictures, alongAxis: 0)
+        let picture = SampleGrid.image(images, columns: columns)
+        try ImageCodec.encodePNG(picture).write(to: URL(fileURLWithPath: out!))
+        print("wrote \(codes.count) images (\(picture.width)x\(picture.height)) to \(out!)")
+    }
+
+    func labels(_ count: Int) -> [Int]? { classIndex.map { [Int](repeating: $0, count: count) } }
+}
+
+/// `sagan export`: G alone, SN folded in, with a model card.
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export", abstract: "Write G alone (spectral norm folded into the weights) with a model card, for PyTorch and other tools.")
+
+    @Option(help: "A training or model checkpoint.") var checkpoint: String
+    @Option(help: "The safetensors file to write.") var out: String
+    @Flag(help: "Export the moving average of G.") var ema = false
+
+    func run() throws {
+        let loaded = try loadGenerator(checkpoint, ema: ema)
+        try GeneratorExport.write(loaded, ema: ema, to: URL(fileURLWithPath: out))
+        print("wrote G (\(loaded.generator.parameterCount) parameters) to \(out)")
+    }
+}
