@@ -41,6 +41,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Images in the interpolation strip.") var steps = 10
     @Option(help: "Redraw z components beyond ±T (the truncation trick).") var truncation: Float?
     @Option(name: .customLong("class"), help: "The class to draw, for class-conditional models.") var classIndex: Int?
+    @Option(help: "Also write the latent codes used, as a safetensors file with one tensor \"z\" (N, latent size).") var saveZ: String?
 
     func validate() throws {
         guard (out == nil) != (outdir == nil) else { throw ValidationError("give exactly one of --out FILE.png and --outdir DIR") }
@@ -71,6 +72,7 @@ struct GenerateCommand: ParsableCommand {
             let seedList: [Int]
             do { seedList = try LatentCodes.parseSeeds(seeds) } catch let error as ConfigurationError { throw ValidationError(error.description) }
             codes = seedList.map { LatentCodes.z(seed: $0, size: config.latentSize, truncation: truncation) }
+            try saveCodes(codes, config.latentSize)
             if let outdir {
                 try FileManager.default.createDirectory(atPath: outdir, withIntermediateDirectories: true)
                 for (chunkStart, seedChunk) in stride(from: 0, to: seedList.count, by: 64).map({ ($0, Array(seedList[$0..<min($0 + 64, seedList.count)])) }) {
@@ -84,6 +86,7 @@ struct GenerateCommand: ParsableCommand {
                 return
             }
         }
+        if !interpolate.isEmpty { try saveCodes(codes, config.latentSize) }
         let columns: Int
         if !interpolate.isEmpty {
             columns = codes.count
@@ -108,6 +111,11 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func labels(_ count: Int) -> [Int]? { classIndex.map { [Int](repeating: $0, count: count) } }
+
+    func saveCodes(_ codes: [[Float]], _ size: Int) throws {
+        guard let saveZ else { return }
+        try SafeTensorsFile.write([("z", Tensor(shape: [codes.count, size], scalars: codes.flatMap { $0 }))], to: URL(fileURLWithPath: saveZ))
+    }
 }
 
 /// `sagan export`: G alone, SN folded in, with a model card.

@@ -3,10 +3,11 @@
 
     /usr/bin/python3 Tests/Reference/check_checkpoint.py CHECKPOINT.safetensors EXPECTED.safetensors
 
-CHECKPOINT holds `G.*` and `D.*` tensors and the model configuration in its metadata; EXPECTED holds
-`eval.G` and `eval.D`, the Swift models' evaluation-mode outputs for z = 1.5·fill("z") and x = fill("x")
-(model_fixtures_common.fill). Exits 0 when every tensor loads (strictly: same names and shapes) and
-both outputs match within 1e-4 relative; otherwise prints why and exits 1.
+CHECKPOINT holds `G.*` (and, except for an export, `D.*`) tensors and the model configuration in its
+metadata; EXPECTED holds `eval.G` (and `eval.D`), the Swift models' evaluation-mode outputs for
+z = 1.5·fill("z") and x = fill("x") (model_fixtures_common.fill). Exits 0 when every tensor loads
+(strictly: same names and shapes) and the outputs match within 1e-4 relative; otherwise prints why
+and exits 1.
 """
 import json
 import os
@@ -22,18 +23,22 @@ from sagan_reference import Discriminator, Generator, load_safetensors  # noqa: 
 def main(checkpoint_path, expected_path):
     tensors, metadata = load_safetensors(checkpoint_path)
     config = json.loads(metadata["model_config"])
-    G, D = Generator(config), Discriminator(config)
-    for prefix, module in (("G.", G), ("D.", D)):
+    modules = {"G.": Generator(config)}
+    if any(name.startswith("D.") for name in tensors):
+        modules["D."] = Discriminator(config)
+    for prefix, module in modules.items():
         state = {name[len(prefix):]: value for name, value in tensors.items() if name.startswith(prefix)}
         module.load_state_dict(state, strict=True)
-    G.eval(), D.eval()
+        module.eval()
     expected, _ = load_safetensors(expected_path)
     batch = expected["eval.G"].shape[0]
     z = 1.5 * fill("z", batch * config["latentSize"]).reshape(batch, config["latentSize"])
     side, channels = config["resolution"], config["imageChannels"]
     x = fill("x", batch * channels * side * side).reshape(batch, channels, side, side)
     with torch.no_grad():
-        outputs = {"eval.G": G(z), "eval.D": D(x)}
+        outputs = {"eval.G": modules["G."](z)}
+        if "D." in modules:
+            outputs["eval.D"] = modules["D."](x)
     failed = False
     for name, value in outputs.items():
         scale = max(float(expected[name].abs().max()), 1e-6)
