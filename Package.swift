@@ -27,10 +27,11 @@ let package = Package(
             name: "CImageCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]),
         .target(name: "Datasets", dependencies: ["Autodiff", "CImageCodecs"]),
+        .target(name: "CMachine"),
         .executableTarget(
             name: "SaganCLI",
             dependencies: [
-                "Kernels", "Autodiff", "NeuralNet", "Optimizers", "GAN", "Datasets",
+                "Kernels", "Autodiff", "NeuralNet", "Optimizers", "GAN", "Datasets", "CMachine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),

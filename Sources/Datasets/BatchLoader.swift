@@ -22,6 +22,12 @@ public struct Batch: @unchecked Sendable {
     public let labels: [Int]?
     /// The cursor after this batch.
     public let cursor: LoaderCursor
+
+    public init(images: Tensor, labels: [Int]?, cursor: LoaderCursor) {
+        self.images = images
+        self.labels = labels
+        self.cursor = cursor
+    }
 }
 
 /// Batches from a packed dataset, prepared on a background thread while training computes.

@@ -19,7 +19,7 @@ public struct SpectralNormalizer: Sendable {
         self.epsilon = epsilon
     }
 
-    /// The weight as an (out, k) matrix, differentiably.
+    /// The weight as an (out, k) matrix, differentiably (a copy for transposed convolutions).
     public func matrix(_ weight: Tensor) -> Tensor {
         let outputs = weight.shape[outputAxis]
         if outputAxis == 0 { return weight.reshaped(to: [outputs, -1]) }
@@ -39,23 +39,29 @@ public struct SpectralNormalizer: Sendable {
     }
 
     /// W / σ, after one power iteration that updates u and v when `training`. Also returns σ.
+    ///
+    /// For a transposed convolution's [in, out, k, k] weight the (out, in·k·k) matrix is never
+    /// materialised: W is read as `in` blocks of (out, k·k) and the products are batched matrix
+    /// products summed over the blocks (v is ordered (in, k·k), as in the permuted matrix).
     public func normalize(_ weight: Tensor, u: Buffer, v: Buffer, training: Bool) -> (weight: Tensor, sigma: Tensor) {
-        let w = matrix(weight)                                                                  // (out, k)
-        let (outputs, inputs) = (w.shape[0], w.shape[1])
+        let outputs = weight.shape[outputAxis]
+        let blocks = outputAxis == 0 ? 1 : weight.shape[0]
+        let inner = weight.count / outputs / blocks
+        let w = weight.reshaped(to: [blocks, outputs, inner])                                 // (blocks, out, k)
         if training {
             noGrad {
                 let constant = w.detached()
-                let newV = Tensor.matmul(constant, u.value.reshaped(to: [outputs, 1]), transposeA: true)  // (k, 1)
-                    .reshaped(to: [inputs]).l2Normalized(epsilon: epsilon)
-                let newU = Tensor.matmul(constant, newV.reshaped(to: [inputs, 1]))                      // (out, 1)
-                    .reshaped(to: [outputs]).l2Normalized(epsilon: epsilon)
+                let newV = Tensor.matmul(constant, u.value.reshaped(to: [1, outputs, 1]), transposeA: true)   // (blocks, k, 1)
+                    .reshaped(to: [blocks * inner]).l2Normalized(epsilon: epsilon)
+                let newU = Tensor.matmul(constant, newV.reshaped(to: [blocks, inner, 1]))                   // (blocks, out, 1)
+                    .sum(alongAxes: [0]).reshaped(to: [outputs]).l2Normalized(epsilon: epsilon)
                 v.assign(newV)
                 u.assign(newU)
             }
         }
         // σ = uᵀ W v with u and v constants: differentiable in W only.
-        let wv = Tensor.matmul(w, v.value.reshaped(to: [inputs, 1]))                            // (out, 1)
-        let sigma = Tensor.matmul(u.value.reshaped(to: [1, outputs]), wv).reshaped(to: [])      // ()
+        let wv = Tensor.matmul(w, v.value.reshaped(to: [blocks, inner, 1])).sum(alongAxes: [0])    // (out, 1)
+        let sigma = Tensor.matmul(u.value.reshaped(to: [1, outputs]), wv).reshaped(to: [])          // ()
         return (weight / sigma, sigma)
     }
 }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import Autodiff
+import CMachine
 import Datasets
+import GAN
 import Kernels
 
 #if canImport(Glibc)
@@ -12,7 +14,8 @@ import Glibc
 /// are printed, never asserted by tests.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Measure throughput on this machine.", subcommands: [ConvolutionBench.self, LoaderBench.self])
+        commandName: "bench", abstract: "Measure throughput on this machine.",
+        subcommands: [TrainBench.self, ConvolutionBench.self, LoaderBench.self], defaultSubcommand: TrainBench.self)
 }
 
 /// Times one convolution's forward, backward-data and backward-weights kernels.
@@ -126,5 +129,85 @@ struct LoaderBench: ParsableCommand {
         for _ in 0..<batches { _ = try loader.next() }
         let seconds = monotonicSeconds() - start
         print("\(dataset.width)x\(dataset.height)x\(dataset.channels), batch \(batch): \(String(format: "%.0f", Double(batch * batches) / seconds)) images/s (\(String(format: "%.2f", seconds * 1000 / Double(batches))) ms per batch)")
+    }
+}
+
+/// Full training iterations (D step + G step) of a preset on synthetic data.
+struct TrainBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Time full training iterations of a preset on synthetic data: ms/iteration, images/s, GFLOP/s, % of peak, peak memory.")
+
+    @Option(help: "Model preset.") var preset: ModelPreset = .blog128
+    @Option(help: "Images per batch.") var batch = 16
+    @Option(help: "Timed iterations (after the warm-up).") var iters = 5
+    @Option(help: "Warm-up iterations (primitive creation, allocation).") var warmup = 2
+    @Option(help: "Threads for oneDNN (default: all cores).") var threads: Int?
+    @Option(help: "Image channels.") var channels = 3
+    @Option(help: "The machine's peak in GFLOP/s (default: measured with an FMA loop).") var peak: Double?
+    @Flag(help: "Print one JSON object instead of text.") var json = false
+    @Flag(help: "Print time per kernel.") var profile = false
+
+    func run() throws {
+        if let threads { OneDNNBackend.shared?.setThreadCount(threads) }
+        let threadCount = OneDNNBackend.shared?.threadCount ?? 1
+        var config: TrainConfig
+        do {
+            config = try TrainConfig.preset(preset, resolution: preset.defaultResolution, imageChannels: channels)
+            config.batchSize = batch
+            config.sampleCount = 1
+            try config.validate()
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+        let trainer = Trainer(config: config)
+        var random = RandomGenerator(seed: 9)
+        let side = config.model.resolution
+        let images = Tensor.randomUniform([batch, channels, side, side], low: -1, high: 1, generator: &random)
+        let synthetic = Batch(images: images, labels: nil, cursor: LoaderCursor())
+        let profiler = ProfilingBackend(EngineContext.backend)
+        let backend: any Backend = profile ? profiler : EngineContext.backend
+        var times: [Double] = []
+        try withBackend(backend) {
+            for iteration in 0..<(warmup + iters) {
+                if iteration == warmup { profiler.reset() }
+                let start = monotonicSeconds()
+                _ = try trainer.trainStep { synthetic }
+                if iteration >= warmup { times.append(monotonicSeconds() - start) }
+            }
+        }
+        let gMACs = trainer.generator.summary().reduce(0) { $0 + $1.multiplyAccumulates }
+        let dMACs = trainer.discriminator.summary().reduce(0) { $0 + $1.multiplyAccumulates }
+        // SAGAN.md §8: G forward twice, D three times; backward 2x for G and D's two weight-gradient passes, 1x for D's data-only pass.
+        let flopsPerIteration = 2.0 * Double(batch) * Double(4 * gMACs + 8 * dMACs)
+        let sorted = times.sorted()
+        let median = sorted[sorted.count / 2], best = sorted[0]
+        let machinePeak = peak ?? sagan_fma_peak_gflops(Int32(threadCount), 0.5)
+        let achieved = flopsPerIteration / median / 1e9
+        let memory = peakResidentMegabytes()
+        if json {
+            let object: [String: Any] = [
+                "preset": preset.rawValue, "batch": batch, "threads": threadCount, "iterations": iters, "ms_median": median * 1e3, "ms_min": best * 1e3,
+                "images_per_second": Double(batch) / median, "gflop_per_iteration": flopsPerIteration / 1e9, "gflops": achieved,
+                "peak_gflops": machinePeak, "percent_of_peak": 100 * achieved / machinePeak, "peak_rss_mib": memory,
+                "backend": EngineContext.backend.name,
+            ]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            print("\(preset.rawValue) batch \(batch), \(threadCount) thread\(threadCount == 1 ? "" : "s"), backend \(EngineContext.backend.name): \(String(format: "%.1f", flopsPerIteration / 1e9)) GFLOP per iteration")
+            let peakSource = peak == nil ? "measured by an \(String(cString: sagan_fma_instruction_set())) FMA loop" : "given"
+            print(String(format: "  %.1f ms per iteration (median of %d; best %.1f ms), %.1f images/s, %.1f GFLOP/s = %.1f%% of peak %.0f GFLOP/s ",
+                         median * 1e3, iters, best * 1e3, Double(batch) / median, achieved, 100 * achieved / machinePeak, machinePeak)
+                  + "(\(peakSource)); peak RSS \(memory) MiB")
+        }
+        if profile {
+            let report = profiler.report
+            let total = report.reduce(0) { $0 + $1.seconds }
+            print("kernel time over \(iters) iterations (\(String(format: "%.0f", total * 1e3)) ms in kernels, \(String(format: "%.0f", (times.reduce(0, +) - total) * 1e3)) ms elsewhere):")
+            for entry in report.prefix(25) {
+                print("  " + entry.kernel.padding(toLength: 28, withPad: " ", startingAt: 0)
+                      + String(format: "%8.1f ms  %5.1f%%  %6d calls", entry.seconds * 1e3, 100 * entry.seconds / max(total, 1e-9), entry.calls))
+            }
+        }
     }
 }

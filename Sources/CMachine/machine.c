@@ -1,0 +1,101 @@
+// See include/machine.h. Twelve independent accumulator chains hide the FMA latency, so the loop
+// runs at the throughput of the FMA ports.
+#include "machine.h"
+
+#include <immintrin.h>
+#include <pthread.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+__attribute__((target("avx512f")))
+static double chains_avx512(long rounds) {
+    __m512 acc[12];
+    __m512 b = _mm512_set1_ps(0.9999999f), c = _mm512_set1_ps(1e-7f);
+    for (int k = 0; k < 12; k++) acc[k] = _mm512_set1_ps((float)k);
+    for (long i = 0; i < rounds; i++)
+        for (int k = 0; k < 12; k++) acc[k] = _mm512_fmadd_ps(acc[k], b, c);
+    float sink = 0;
+    for (int k = 0; k < 12; k++) sink += _mm512_reduce_add_ps(acc[k]);
+    return sink;
+}
+
+__attribute__((target("avx2,fma")))
+static double chains_avx2(long rounds) {
+    __m256 acc[12];
+    __m256 b = _mm256_set1_ps(0.9999999f), c = _mm256_set1_ps(1e-7f);
+    for (int k = 0; k < 12; k++) acc[k] = _mm256_set1_ps((float)k);
+    for (long i = 0; i < rounds; i++)
+        for (int k = 0; k < 12; k++) acc[k] = _mm256_fmadd_ps(acc[k], b, c);
+    float values[8], sink = 0;
+    for (int k = 0; k < 12; k++) { _mm256_storeu_ps(values, acc[k]); for (int j = 0; j < 8; j++) sink += values[j]; }
+    return sink;
+}
+
+static double chains_scalar(long rounds) {
+    float acc[12];
+    for (int k = 0; k < 12; k++) acc[k] = (float)k;
+    for (long i = 0; i < rounds; i++)
+        for (int k = 0; k < 12; k++) acc[k] = acc[k] * 0.9999999f + 1e-7f;
+    float sink = 0;
+    for (int k = 0; k < 12; k++) sink += acc[k];
+    return sink;
+}
+
+static int lanes(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return 16;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 8;
+    return 1;
+}
+
+const char *sagan_fma_instruction_set(void) {
+    int width = lanes();
+    return width == 16 ? "avx512" : (width == 8 ? "avx2" : "scalar");
+}
+
+static double run(long rounds) {
+    int width = lanes();
+    return width == 16 ? chains_avx512(rounds) : (width == 8 ? chains_avx2(rounds) : chains_scalar(rounds));
+}
+
+typedef struct { long rounds; double sink; } job;
+
+static void *worker(void *argument) {
+    job *work = argument;
+    work->sink = run(work->rounds);
+    return 0;
+}
+
+double sagan_fma_peak_gflops(int threads, double seconds) {
+    if (threads < 1) threads = 1;
+    if (threads > 256) threads = 256;
+    // Calibrate the round count on one thread, then run all threads together.
+    long rounds = 1 << 16;
+    double elapsed = 0;
+    while (1) {
+        double start = now();
+        volatile double sink = run(rounds);
+        (void)sink;
+        elapsed = now() - start;
+        if (elapsed > 0.05 || rounds > (1L << 34)) break;
+        rounds *= 2;
+    }
+    rounds = (long)(rounds * (seconds / elapsed));
+    if (rounds < 1) rounds = 1;
+    pthread_t ids[256];
+    job jobs[256];
+    double start = now();
+    for (int t = 0; t < threads; t++) {
+        jobs[t].rounds = rounds;
+        pthread_create(&ids[t], 0, worker, &jobs[t]);
+    }
+    for (int t = 0; t < threads; t++) pthread_join(ids[t], 0);
+    double wall = now() - start;
+    double flops = (double)rounds * 12.0 * lanes() * 2.0 * threads;
+    return flops / wall / 1e9;
+}

@@ -1,0 +1,94 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Wraps a backend and measures every kernel call: count and wall time per kernel, for
+/// `sagan bench --profile`. Results are per process, not per tensor.
+public final class ProfilingBackend: Backend {
+    public let inner: any Backend
+    public var name: String { inner.name }
+    private let totals = Mutex<[String: (calls: Int, seconds: Double)]>([:])
+
+    public init(_ inner: any Backend) { self.inner = inner }
+
+    /// (kernel, calls, seconds), slowest first.
+    public var report: [(kernel: String, calls: Int, seconds: Double)] {
+        totals.withLock { $0.map { ($0.key, $0.value.calls, $0.value.seconds) } }.sorted { $0.seconds > $1.seconds }
+    }
+
+    public func reset() { totals.withLock { $0 = [:] } }
+
+    private func timed<R>(_ kernel: String, _ body: () -> R) -> R {
+        var start = timespec(), end = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &start)
+        let result = body()
+        clock_gettime(CLOCK_MONOTONIC, &end)
+        let seconds = Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) * 1e-9
+        totals.withLock { totals in
+            let previous = totals[kernel] ?? (0, 0)
+            totals[kernel] = (previous.calls + 1, previous.seconds + seconds)
+        }
+        return result
+    }
+
+    public func conv2dForward(_ g: Conv2DGeometry, input: Storage, weight: Storage, bias: Storage?) -> Storage {
+        timed("conv forward") { inner.conv2dForward(g, input: input, weight: weight, bias: bias) }
+    }
+    public func conv2dBackwardData(_ g: Conv2DGeometry, outputGradient: Storage, weight: Storage) -> Storage {
+        timed("conv backward data") { inner.conv2dBackwardData(g, outputGradient: outputGradient, weight: weight) }
+    }
+    public func conv2dBackwardWeights(_ g: Conv2DGeometry, outputGradient: Storage, input: Storage, withBias: Bool) -> (weight: Storage, bias: Storage?) {
+        timed("conv backward weights") { inner.conv2dBackwardWeights(g, outputGradient: outputGradient, input: input, withBias: withBias) }
+    }
+    public func batchNormTraining(_ g: BatchNormGeometry, input: Storage, scale: Storage?, shift: Storage?) -> (output: Storage, mean: Storage, variance: Storage) {
+        timed("batch norm forward") { inner.batchNormTraining(g, input: input, scale: scale, shift: shift) }
+    }
+    public func batchNormInference(_ g: BatchNormGeometry, input: Storage, mean: Storage, variance: Storage, scale: Storage?, shift: Storage?) -> Storage {
+        timed("batch norm inference") { inner.batchNormInference(g, input: input, mean: mean, variance: variance, scale: scale, shift: shift) }
+    }
+    public func batchNormBackward(_ g: BatchNormGeometry, input: Storage, outputGradient: Storage, mean: Storage, variance: Storage,
+                                  scale: Storage?, withParameters: Bool) -> (input: Storage, scale: Storage?, shift: Storage?) {
+        timed("batch norm backward") {
+            inner.batchNormBackward(g, input: input, outputGradient: outputGradient, mean: mean, variance: variance, scale: scale, withParameters: withParameters)
+        }
+    }
+    public func unary(_ op: UnaryOperation, _ x: Storage) -> Storage { timed("pointwise \(Self.label(op))") { inner.unary(op, x) } }
+    public func unaryBackward(_ op: UnaryOperation, input: Storage, output: Storage, outputGradient: Storage) -> Storage {
+        timed("pointwise \(Self.label(op)) backward") { inner.unaryBackward(op, input: input, output: output, outputGradient: outputGradient) }
+    }
+    public func binary(_ op: BinaryOperation, _ a: Storage, _ aShape: [Int], _ b: Storage, _ bShape: [Int], outputShape: [Int]) -> Storage {
+        timed("binary \(op)") { inner.binary(op, a, aShape, b, bShape, outputShape: outputShape) }
+    }
+    public func reduce(_ op: ReductionOperation, _ x: Storage, shape: [Int], outputShape: [Int]) -> Storage {
+        timed("reduce \(op)") { inner.reduce(op, x, shape: shape, outputShape: outputShape) }
+    }
+    public func softmax(_ x: Storage, rows: Int, columns: Int) -> Storage { timed("softmax") { inner.softmax(x, rows: rows, columns: columns) } }
+    public func softmaxBackward(output: Storage, outputGradient: Storage, rows: Int, columns: Int) -> Storage {
+        timed("softmax backward") { inner.softmaxBackward(output: output, outputGradient: outputGradient, rows: rows, columns: columns) }
+    }
+    public func matmul(_ g: MatmulGeometry, _ a: Storage, _ b: Storage) -> Storage { timed("matmul") { inner.matmul(g, a, b) } }
+    public func maxPool2d(_ g: Pool2DGeometry, _ x: Storage) -> Storage { timed("max pool") { inner.maxPool2d(g, x) } }
+    public func maxPool2dBackward(_ g: Pool2DGeometry, input: Storage, outputGradient: Storage) -> Storage {
+        timed("max pool backward") { inner.maxPool2dBackward(g, input: input, outputGradient: outputGradient) }
+    }
+    public func permute(_ x: Storage, shape: [Int], permutation: [Int]) -> Storage {
+        timed("permute") { inner.permute(x, shape: shape, permutation: permutation) }
+    }
+    public func expand(_ x: Storage, shape: [Int], outputShape: [Int]) -> Storage {
+        timed("expand") { inner.expand(x, shape: shape, outputShape: outputShape) }
+    }
+    public func slice(_ x: Storage, shape: [Int], axis: Int, range: Range<Int>) -> Storage {
+        timed("slice") { inner.slice(x, shape: shape, axis: axis, range: range) }
+    }
+    public func concat(_ parts: [(storage: Storage, shape: [Int])], axis: Int) -> Storage { timed("concat") { inner.concat(parts, axis: axis) } }
+
+    static func label(_ op: UnaryOperation) -> String {
+        switch op {
+        case .leakyRelu: return "leakyRelu"
+        case .affine: return "affine"
+        default: return "\(op)"
+        }
+    }
+}
