@@ -40,9 +40,9 @@ test: test-deps
 	$(SWIFT) build --build-tests -c release
 	$(SWIFT) test -c release --skip-build
 
-## Kernel throughput on this machine (not a test: numbers depend on the machine).
+## Training-iteration throughput on this machine (not a test: numbers depend on the machine).
 bench: release
-	.build/release/sagan bench conv
+	.build/release/sagan bench --preset blog128 --batch 16 --profile
 
 clean:
 	rm -rf .build
