@@ -152,7 +152,7 @@ public struct SafeTensorsFile: Sendable {
         guard entry.dtype == .F32 else { throw SafeTensorsError("tensor \"\(name)\" has dtype \(entry.dtype.rawValue), expected F32") }
         var scalars = [Float](repeating: 0, count: entry.range.count / 4)
         scalars.withUnsafeMutableBytes { destination in
-            file.copyBytes(to: destination, from: dataStart + entry.range.lowerBound ..< dataStart + entry.range.upperBound)
+            _ = file.copyBytes(to: destination, from: dataStart + entry.range.lowerBound ..< dataStart + entry.range.upperBound)
         }
         // The format is little-endian, as is every platform this builds for.
         return Tensor(shape: entry.shape, scalars: scalars)
