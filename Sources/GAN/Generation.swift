@@ -112,7 +112,9 @@ public enum GeneratorExport {
         let plain = Generator(config: folded, generator: &unused)
         let source = loaded.generator
         source.setTraining(false)
-        let sourceLayers = Dictionary(uniqueKeysWithValues: weightLayers(source).map { ($0.0, $0.1) })
+        let sourceLayers = Dictionary(uniqueKeysWithValues: source.namedModules().compactMap { name, module in
+            (module as? any WeightLayer).map { (name, $0) }
+        })
         noGrad {
             for (name, parameter) in plain.namedParameters() {
                 let original = source.namedParameters().first { $0.name == name }!.parameter
@@ -140,13 +142,5 @@ public enum GeneratorExport {
         if let step = loaded.metadata["step"] { metadata["step"] = step }
         if let digest = loaded.metadata["dataset_digest"] { metadata["dataset_digest"] = digest }
         try SafeTensorsFile.write(plain.stateTensors(prefix: "G."), metadata: metadata, to: url)
-    }
-
-    /// Every weight layer by module path.
-    static func weightLayers(_ module: any Module, path: String = "") -> [(String, any WeightLayer)] {
-        var result: [(String, any WeightLayer)] = []
-        if let layer = module as? any WeightLayer { result.append((path, layer)) }
-        for (name, child) in module.namedChildren { result += weightLayers(child, path: path.isEmpty ? name : "\(path).\(name)") }
-        return result
     }
 }

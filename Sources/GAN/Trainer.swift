@@ -187,7 +187,7 @@ public final class Trainer {
     /// Throws `NonFinite` naming the first non-finite loss, σ or gradient, before anything is applied.
     func guardFinite(_ loss: Float, _ gradients: Gradients, _ net: String, _ module: any Module, cursor: LoaderCursor?) throws {
         guard loss.isFinite else { throw NonFinite(what: "the \(net) loss is \(loss)", cursor: cursor) }
-        for (path, sigma) in spectralNorms(module) where !(sigma?.isFinite ?? true) {
+        for (path, sigma) in module.spectralNorms() where !(sigma?.isFinite ?? true) {
             throw NonFinite(what: "σ of \(net).\(path) is \(sigma!)", cursor: cursor)
         }
         for (name, parameter) in module.namedParameters() {
@@ -195,16 +195,6 @@ public final class Trainer {
                 throw NonFinite(what: "the gradient of \(net).\(name) is not finite", cursor: cursor)
             }
         }
-    }
-
-    /// Every spectrally normalised layer's last σ, by module path.
-    func spectralNorms(_ module: any Module, path: String = "") -> [(String, Float?)] {
-        var result: [(String, Float?)] = []
-        if let layer = module as? any WeightLayer, layer.spectralNorm != nil { result.append((path, layer.lastSigma)) }
-        for (name, child) in module.namedChildren {
-            result += spectralNorms(child, path: path.isEmpty ? name : "\(path).\(name)")
-        }
-        return result
     }
 
     /// Everything a step can change, held by value (tensors are immutable, so this copies nothing).

@@ -48,6 +48,20 @@ extension Module {
         return result
     }
 
+    /// This module and every descendant, by dotted path ("" for this module).
+    public func namedModules() -> [(name: String, module: any Module)] {
+        [("", self)] + namedChildren.flatMap { prefix, child in
+            child.namedModules().map { (name: $0.name.isEmpty ? prefix : "\(prefix).\($0.name)", module: $0.module) }
+        }
+    }
+
+    /// σ of every spectrally normalised layer's last forward, by module path.
+    public func spectralNorms() -> [(name: String, sigma: Float?)] {
+        namedModules().compactMap { name, module in
+            (module as? any WeightLayer).flatMap { $0.spectralNorm == nil ? nil : (name, $0.lastSigma) }
+        }
+    }
+
     /// The parameters in declaration order.
     public var parameters: [Parameter] { namedParameters().map(\.parameter) }
 

@@ -49,7 +49,7 @@ struct ModelParityTests {
         g.setTraining(true)
         d.setTraining(true)
         let fake = noGrad { g(z) }
-        for (path, sigma) in spectrallyNormalizedLayers(g) {
+        for (path, sigma) in g.spectralNorms() {
             let expected = try file.tensor("sigma.G.\(path)").scalar
             #expect(Swift.abs(sigma! - expected) <= 1e-4 * Swift.abs(expected), "σ of G.\(path): \(sigma!) vs PyTorch \(expected)")
         }

@@ -71,16 +71,6 @@ enum Deterministic {
     }
 }
 
-/// Every spectrally normalised layer under `module`, by dotted module path.
-func spectrallyNormalizedLayers(_ module: any Module, path: String = "") -> [(String, Float?)] {
-    var result: [(String, Float?)] = []
-    if let layer = module as? any WeightLayer, layer.spectralNorm != nil { result.append((path, layer.lastSigma)) }
-    for (name, child) in module.namedChildren {
-        result += spectrallyNormalizedLayers(child, path: path.isEmpty ? name : "\(path).\(name)")
-    }
-    return result
-}
-
 /// Expects `actual` to match the fixture tensor `name` within `tolerance` relative to its largest magnitude.
 func expectMatches(_ actual: Tensor, _ file: SafeTensorsFile, _ name: String, tolerance: Float,
                    sourceLocation: SourceLocation = #_sourceLocation) throws {
