@@ -48,6 +48,12 @@ public protocol Backend: AnyObject, Sendable {
     /// dx = y ⊙ (dy − rowsum(dy ⊙ y)).
     func softmaxBackward(output: Storage, outputGradient: Storage, rows: Int, columns: Int) -> Storage
     func matmul(_ g: MatmulGeometry, _ a: Storage, _ b: Storage) -> Storage
+    /// Fused softmax attention (see `AttentionGeometry`), computed in tiles of queries so the
+    /// N×M attention map is never stored.
+    func attention(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage) -> Storage
+    /// Gradients of `attention` for the queries, keys and values; recomputes the map tile by tile.
+    func attentionBackward(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage, outputGradient: Storage)
+        -> (queries: Storage, keys: Storage, values: Storage)
 
     // MARK: Data movement
     func maxPool2d(_ g: Pool2DGeometry, _ x: Storage) -> Storage

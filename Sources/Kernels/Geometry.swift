@@ -147,3 +147,27 @@ public struct Pool2DGeometry: Hashable, Sendable {
     public var outWidth: Int { inWidth / window }
     public var outputShape: [Int] { [batch, channels, outHeight, outWidth] }
 }
+
+/// Softmax attention over sequences: queries q (B, Ck, N), keys k (B, Ck, M), values v (B, Cv, M)
+/// → o (B, Cv, N) with o[:, n] = Σ_m softmax_m(Σ_c q[c, n] k[c, m]) · v[:, m] (SAGAN.md §6).
+public struct AttentionGeometry: Hashable, Sendable {
+    public let batch: Int
+    public let keyChannels: Int
+    public let valueChannels: Int
+    public let queries: Int
+    public let keys: Int
+
+    public init(batch: Int, keyChannels: Int, valueChannels: Int, queries: Int, keys: Int) throws(ShapeError) {
+        guard batch > 0, keyChannels > 0, valueChannels > 0, queries > 0, keys > 0 else {
+            throw ShapeError("attention: every dimension must be positive: batch \(batch), key channels \(keyChannels), value channels \(valueChannels), queries \(queries), keys \(keys)")
+        }
+        self.batch = batch
+        self.keyChannels = keyChannels
+        self.valueChannels = valueChannels
+        self.queries = queries
+        self.keys = keys
+    }
+
+    /// Queries handled together: the (tile, keys) score block is the only N×M-sized memory used.
+    public var tile: Int { min(queries, 128) }
+}

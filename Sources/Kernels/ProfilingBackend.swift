@@ -69,6 +69,14 @@ public final class ProfilingBackend: Backend {
         timed("softmax backward") { inner.softmaxBackward(output: output, outputGradient: outputGradient, rows: rows, columns: columns) }
     }
     public func matmul(_ g: MatmulGeometry, _ a: Storage, _ b: Storage) -> Storage { timed("matmul") { inner.matmul(g, a, b) } }
+    public func attention(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage) -> Storage {
+        timed("attention (fused)") { inner.attention(g, queries: queries, keys: keys, values: values) }
+    }
+    public func attentionBackward(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage, outputGradient: Storage)
+        -> (queries: Storage, keys: Storage, values: Storage)
+    {
+        timed("attention (fused) backward") { inner.attentionBackward(g, queries: queries, keys: keys, values: values, outputGradient: outputGradient) }
+    }
     public func maxPool2d(_ g: Pool2DGeometry, _ x: Storage) -> Storage { timed("max pool") { inner.maxPool2d(g, x) } }
     public func maxPool2dBackward(_ g: Pool2DGeometry, input: Storage, outputGradient: Storage) -> Storage {
         timed("max pool backward") { inner.maxPool2dBackward(g, input: input, outputGradient: outputGradient) }

@@ -49,10 +49,14 @@ public final class PaperSelfAttention: SelfAttentionLayer {
         let keys = f(x).reshaped(to: [batch, channels / 8, positions])                // (B, C/8, N)
         let queries = g(x).reshaped(to: [batch, channels / 8, positions])             // (B, C/8, N)
         let values = h(x).reshaped(to: [batch, channels, positions])                  // (B, C, N)
-        let scores = Tensor.matmul(queries, keys, transposeA: true)                   // (B, N queries, N keys)
-        let attention = scores.softmax()                                              // (B, N, N), rows sum to 1
-        if recordsAttention { lastAttention = attention.detached() }
-        let attended = Tensor.matmul(values, attention, transposeB: true)             // (B, C, N)
+        let attended: Tensor                                                          // (B, C, N)
+        if recordsAttention {
+            let attention = Tensor.matmul(queries, keys, transposeA: true).softmax()  // (B, N queries, N keys), rows sum to 1
+            lastAttention = attention.detached()
+            attended = Tensor.matmul(values, attention, transposeB: true)
+        } else {
+            attended = Tensor.attention(queries: queries, keys: keys, values: values)   // the N×N map is never stored
+        }
         return attended.reshaped(to: x.shape) * gamma.value + x                       // (B, C, H, W)
     }
 
@@ -102,9 +106,14 @@ public final class BigGANSelfAttention: SelfAttentionLayer {
         let queries = theta(x).reshaped(to: [batch, channels / 8, positions])                  // (B, C/8, N)
         let keys = phi(x).maxPool2d(window: 2).reshaped(to: [batch, channels / 8, positions / 4])   // (B, C/8, N/4)
         let values = g(x).maxPool2d(window: 2).reshaped(to: [batch, channels / 2, positions / 4])   // (B, C/2, N/4)
-        let attention = Tensor.matmul(queries, keys, transposeA: true).softmax()               // (B, N, N/4)
-        if recordsAttention { lastAttention = attention.detached() }
-        let attended = Tensor.matmul(values, attention, transposeB: true)                      // (B, C/2, N)
+        let attended: Tensor                                                                   // (B, C/2, N)
+        if recordsAttention {
+            let attention = Tensor.matmul(queries, keys, transposeA: true).softmax()           // (B, N, N/4)
+            lastAttention = attention.detached()
+            attended = Tensor.matmul(values, attention, transposeB: true)
+        } else {
+            attended = Tensor.attention(queries: queries, keys: keys, values: values)
+        }
         let output = o(attended.reshaped(to: [batch, channels / 2, height, width]))            // (B, C, H, W)
         return x + output * gamma.value
     }

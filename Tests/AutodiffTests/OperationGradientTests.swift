@@ -118,6 +118,28 @@ struct OperationGradientTests {
         }
     }
 
+    @Test func fusedAttentionEqualsThePlainComposition() {
+        var sample = Sample(seed: 12)
+        let q = sample.tensor([2, 3, 7]), k = sample.tensor([2, 3, 5]), v = sample.tensor([2, 4, 5])
+        checkGradients([q, k, v]) { Tensor.attention(queries: $0[0], keys: $0[1], values: $0[2]) }
+        for backend in BackendRegistry.available {
+            withBackend(backend) {
+                let leaves = [q, k, v].map { $0.trackingGradients() }
+                var random = RandomGenerator(seed: 3)
+                let weights = Tensor.randomUniform([2, 4, 7], low: -1, high: 1, generator: &random)
+                let fused = valueAndGradients(wrt: leaves) { (Tensor.attention(queries: leaves[0], keys: leaves[1], values: leaves[2]) * weights).sum() }
+                let plain = valueAndGradients(wrt: leaves) {
+                    let map = Tensor.matmul(leaves[0], leaves[1], transposeA: true).softmax()
+                    return (Tensor.matmul(leaves[2], map, transposeB: true) * weights).sum()
+                }
+                #expect(abs(fused.value.scalar - plain.value.scalar) < 1e-5)
+                for (a, b) in zip(fused.gradients, plain.gradients) {
+                    #expect(zip(a.scalars, b.scalars).allSatisfy { abs($0 - $1) < 1e-5 }, "\(backend.name): gradient of shape \(a.shape)")
+                }
+            }
+        }
+    }
+
     @Test func softmaxAndPooling() {
         var sample = Sample(seed: 8)
         checkGradients([sample.tensor([2, 3, 5], scale: 2)]) { $0[0].softmax() }

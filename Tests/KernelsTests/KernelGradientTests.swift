@@ -129,6 +129,25 @@ struct KernelGradientTests {
         expectClose(dx, numericGradient(x) { dot(r, forward($0)) }, "softmax \(shape)")
     }
 
+    @Test(arguments: [(1, 2, 3, 5, 4), (2, 3, 2, 4, 7)])
+    func fusedAttention(_ shape: (Int, Int, Int, Int, Int)) throws {
+        let (batch, ck, cv, n, m) = shape
+        let g = try AttentionGeometry(batch: batch, keyChannels: ck, valueChannels: cv, queries: n, keys: m)
+        var random = TestRandom(seed: 6)
+        let q = random.doubles(batch * ck * n), k = random.doubles(batch * ck * m), v = random.doubles(batch * cv * m)
+        let r = random.doubles(batch * cv * n)
+        func forward(_ q: [Double], _ k: [Double], _ v: [Double]) -> [Double] {
+            var o = [Double](repeating: 0, count: r.count)
+            ReferenceKernels.attention(g, o: &o, q: q, k: k, v: v)
+            return o
+        }
+        var dq = [Double](repeating: 0, count: q.count), dk = [Double](repeating: 0, count: k.count), dv = [Double](repeating: 0, count: v.count)
+        ReferenceKernels.attentionBackward(g, dq: &dq, dk: &dk, dv: &dv, q: q, k: k, v: v, dO: r)
+        expectClose(dq, numericGradient(q) { dot(r, forward($0, k, v)) }, "attention dq \(shape)")
+        expectClose(dk, numericGradient(k) { dot(r, forward(q, $0, v)) }, "attention dk \(shape)")
+        expectClose(dv, numericGradient(v) { dot(r, forward(q, k, $0)) }, "attention dv \(shape)")
+    }
+
     @Test func maxPool() throws {
         let g = try Pool2DGeometry(batch: 2, channels: 3, inHeight: 4, inWidth: 6, window: 2)
         var random = TestRandom(seed: 5)

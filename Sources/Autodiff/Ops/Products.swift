@@ -77,3 +77,28 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// Fused softmax attention: queries (B, Ck, N), keys (B, Ck, M), values (B, Cv, M) →
+    /// (B, Cv, N) with output[:, n] = Σ_m softmax_m(queries[:, n]ᵀ keys[:, m]) values[:, m].
+    /// The same as `matmul(values, matmul(queries, keys, transposeA: true).softmax(), transposeB: true)`,
+    /// but the N×M attention map is never stored, forward or backward.
+    public static func attention(queries: Tensor, keys: Tensor, values: Tensor) -> Tensor {
+        require(queries.rank == 3 && keys.rank == 3 && values.rank == 3 && queries.shape[0] == keys.shape[0]
+                && keys.shape[0] == values.shape[0] && queries.shape[1] == keys.shape[1] && keys.shape[2] == values.shape[2],
+                "attention: queries (B, Ck, N), keys (B, Ck, M) and values (B, Cv, M) do not fit: \(queries.shape), \(keys.shape), \(values.shape)")
+        let g = validated {
+            try AttentionGeometry(batch: queries.shape[0], keyChannels: queries.shape[1], valueChannels: values.shape[1],
+                                  queries: queries.shape[2], keys: keys.shape[2])
+        }
+        let backend = EngineContext.backend
+        let (q, k, v) = (queries.storage, keys.storage, values.storage)
+        let output = backend.attention(g, queries: q, keys: k, values: v)
+        let shapes = (queries.shape, keys.shape, values.shape)
+        return record("attention", shape: [g.batch, g.valueChannels, g.queries], storage: output, inputs: [queries, keys, values]) { gradient, wanted in
+            let (dq, dk, dv) = backend.attentionBackward(g, queries: q, keys: k, values: v, outputGradient: gradient.storage)
+            return [wanted[0] ? Tensor(shape: shapes.0, storage: dq) : nil, wanted[1] ? Tensor(shape: shapes.1, storage: dk) : nil,
+                    wanted[2] ? Tensor(shape: shapes.2, storage: dv) : nil]
+        }
+    }
+}

@@ -8,7 +8,7 @@ import CDNNL
 /// around each convolution; returning storages with an `OpaqueLayout` instead removes those copies.
 public final class OneDNNBackend: Backend {
     public let name = "onednn"
-    private let runtime: DNNLRuntime
+    let runtime: DNNLRuntime
     private let fallback = ReferenceBackend()
 
     /// The process-wide instance, or nil when the oneDNN engine cannot be created.
@@ -26,7 +26,7 @@ public final class OneDNNBackend: Backend {
     /// Primitives created so far (one per operation and shape).
     public var cachedPrimitiveCount: Int { runtime.cachedPrimitiveCount }
 
-    private func plain(_ storage: Storage) -> Storage { storage.rowMajor() }
+    func plain(_ storage: Storage) -> Storage { storage.rowMajor() }
 
     // MARK: Convolution
 
@@ -342,7 +342,7 @@ public final class OneDNNBackend: Backend {
         return y
     }
 
-    private func softmaxForwardPrimitive(rows: Int, columns: Int) -> CompiledPrimitive {
+    func softmaxForwardPrimitive(rows: Int, columns: Int) -> CompiledPrimitive {
         runtime.primitive(.softmaxForward(rows: rows, columns: columns)) {
             var data = MemoryDescriptor.plain([rows, columns])
             var operation = dnnl_softmax_desc_t()
@@ -362,15 +362,7 @@ public final class OneDNNBackend: Backend {
     }
 
     public func softmaxBackward(output: Storage, outputGradient: Storage, rows: Int, columns: Int) -> Storage {
-        let hint = softmaxForwardPrimitive(rows: rows, columns: columns)
-        let compiled = runtime.primitive(.softmaxBackward(rows: rows, columns: columns)) {
-            var data = MemoryDescriptor.plain([rows, columns])
-            var gradient = MemoryDescriptor.plain([rows, columns])
-            var operation = dnnl_softmax_desc_t()
-            dnnlCheck(dnnl_softmax_backward_desc_init(&operation, &gradient, &data, 1), "softmax backward (\(rows), \(columns))")
-            return CompiledPrimitive("softmax backward", engine: runtime.engine, operation: &operation, hint: hint.descriptor,
-                                     plainArguments: [])
-        }
+        let compiled = softmaxBackwardPrimitive(rows: rows, columns: columns)
         let y = plain(output), dy = plain(outputGradient)
         let dx = Storage(uninitializedCount: rows * columns)
         withExtendedLifetime((y, dy)) {
@@ -378,6 +370,18 @@ public final class OneDNNBackend: Backend {
                                        (DNNL_ARG_DIFF_SRC, [rows, columns], dx.pointer)])
         }
         return dx
+    }
+
+    func softmaxBackwardPrimitive(rows: Int, columns: Int) -> CompiledPrimitive {
+        let hint = softmaxForwardPrimitive(rows: rows, columns: columns)
+        return runtime.primitive(.softmaxBackward(rows: rows, columns: columns)) {
+            var data = MemoryDescriptor.plain([rows, columns])
+            var gradient = MemoryDescriptor.plain([rows, columns])
+            var operation = dnnl_softmax_desc_t()
+            dnnlCheck(dnnl_softmax_backward_desc_init(&operation, &gradient, &data, 1), "softmax backward (\(rows), \(columns))")
+            return CompiledPrimitive("softmax backward", engine: runtime.engine, operation: &operation, hint: hint.descriptor,
+                                     plainArguments: [])
+        }
     }
 
     public func matmul(_ g: MatmulGeometry, _ a: Storage, _ b: Storage) -> Storage {

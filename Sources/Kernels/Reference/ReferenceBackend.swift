@@ -169,3 +169,22 @@ extension ReferenceBackend {
         return y
     }
 }
+
+extension ReferenceBackend {
+    public func attention(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage) -> Storage {
+        let o = Storage(uninitializedCount: g.batch * g.valueChannels * g.queries)
+        reading([queries, keys, values]) { p in ReferenceKernels.attention(g, o: o.pointer, q: p[0]!, k: p[1]!, v: p[2]!) }
+        return o
+    }
+
+    public func attentionBackward(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage, outputGradient: Storage)
+        -> (queries: Storage, keys: Storage, values: Storage)
+    {
+        let dq = Storage(uninitializedCount: queries.count), dk = Storage(uninitializedCount: keys.count)
+        let dv = Storage(uninitializedCount: values.count)
+        reading([queries, keys, values, outputGradient]) { p in
+            ReferenceKernels.attentionBackward(g, dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, q: p[0]!, k: p[1]!, v: p[2]!, dO: p[3]!)
+        }
+        return (dq, dk, dv)
+    }
+}
