@@ -26,7 +26,7 @@ let package = Package(
         .target(
             name: "CImageCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]),
-        .target(name: "Datasets", dependencies: ["Autodiff", "CImageCodecs"]),
+        .target(name: "Datasets", dependencies: ["Autodiff", "CImageCodecs", "CMachine"]),
         .target(name: "CMachine"),
         .executableTarget(
             name: "SaganCLI",

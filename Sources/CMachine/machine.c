@@ -1,8 +1,11 @@
 // See include/machine.h. Twelve independent accumulator chains hide the FMA latency, so the loop
 // runs at the throughput of the FMA ports.
+#define _GNU_SOURCE
 #include "machine.h"
 
 #include <immintrin.h>
+#include <sched.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -63,10 +66,16 @@ static double run(long rounds) {
     return width == 16 ? chains_avx512(rounds) : (width == 8 ? chains_avx2(rounds) : chains_scalar(rounds));
 }
 
-typedef struct { long rounds; double sink; } job;
+typedef struct { long rounds; double sink; int cpu; } job;
 
 static void *worker(void *argument) {
     job *work = argument;
+    // Each worker on its own CPU: the calling thread may be bound to one CPU (OpenMP's
+    // OMP_PROC_BIND binds the initial thread), and new threads would inherit that binding.
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(work->cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
     work->sink = run(work->rounds);
     return 0;
 }
@@ -90,12 +99,23 @@ double sagan_fma_peak_gflops(int threads, double seconds) {
     pthread_t ids[256];
     job jobs[256];
     double start = now();
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 1) cpus = 1;
     for (int t = 0; t < threads; t++) {
         jobs[t].rounds = rounds;
+        jobs[t].cpu = (int)(t % cpus);
         pthread_create(&ids[t], 0, worker, &jobs[t]);
     }
     for (int t = 0; t < threads; t++) pthread_join(ids[t], 0);
     double wall = now() - start;
     double flops = (double)rounds * 12.0 * lanes() * 2.0 * threads;
     return flops / wall / 1e9;
+}
+
+void sagan_thread_allow_all_cpus(void) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (long cpu = 0; cpu < cpus && cpu < CPU_SETSIZE; cpu++) CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }

@@ -75,7 +75,10 @@ public final class BatchLoader: @unchecked Sendable {
         self.dataset = dataset
         self.options = options
         producerCursor = cursor
-        let thread = Thread { [weak self] in self?.produce() }
+        let thread = Thread { [weak self] in
+            ThreadAffinity.allowAllCPUs()
+            self?.produce()
+        }
         thread.name = "sagan batch loader"
         thread.qualityOfService = .userInitiated
         self.thread = thread

@@ -126,16 +126,25 @@ public struct DatasetSource: Sendable {
     }
 }
 
-/// Runs `work` on every index, two at a time (the machines have two cores), and returns the
-/// results in order; `completed` is told how many are done after each chunk.
+/// Runs `work` on every index on two threads (the machines have two cores) and returns the
+/// results in order; `completed` is told how many are done after each chunk. Plain threads, not
+/// GCD: under OMP_PROC_BIND the process looks like one CPU to GCD, which then runs serially.
 func parallelMap<T: Sendable>(_ count: Int, chunk: Int = 64, _ work: @escaping @Sendable (Int) -> T, completed: (Int) -> Void) -> [T] {
     let results = ResultSlots<T>(count)
     var start = 0
     while start < count {
         let (first, end) = (start, min(start + chunk, count))
-        DispatchQueue.concurrentPerform(iterations: 2) { worker in
-            for index in stride(from: first + worker, to: end, by: 2) { results.set(index, work(index)) }
+        let done = DispatchSemaphore(value: 0)
+        for worker in 0..<2 {
+            let thread = Thread {
+                ThreadAffinity.allowAllCPUs()
+                for index in stride(from: first + worker, to: end, by: 2) { results.set(index, work(index)) }
+                done.signal()
+            }
+            thread.start()
         }
+        done.wait()
+        done.wait()
         start = end
         completed(end)
     }

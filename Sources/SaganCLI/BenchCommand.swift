@@ -151,6 +151,9 @@ struct TrainBench: ParsableCommand {
     func run() throws {
         if let threads { OneDNNBackend.shared?.setThreadCount(threads) }
         let threadCount = OneDNNBackend.shared?.threadCount ?? 1
+        // Measured before any oneDNN work: afterwards its OpenMP threads spin between parallel
+        // regions and would take cores from the FMA loop.
+        let machinePeak = peak ?? sagan_fma_peak_gflops(Int32(threadCount), 0.5)
         var config: TrainConfig
         do {
             config = try TrainConfig.preset(preset, resolution: preset.defaultResolution, imageChannels: channels)
@@ -182,7 +185,6 @@ struct TrainBench: ParsableCommand {
         let flopsPerIteration = 2.0 * Double(batch) * Double(4 * gMACs + 8 * dMACs)
         let sorted = times.sorted()
         let median = sorted[sorted.count / 2], best = sorted[0]
-        let machinePeak = peak ?? sagan_fma_peak_gflops(Int32(threadCount), 0.5)
         let achieved = flopsPerIteration / median / 1e9
         let memory = peakResidentMegabytes()
         if json {
