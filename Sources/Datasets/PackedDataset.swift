@@ -32,11 +32,13 @@ public struct PackedDataset: Sendable {
     public var imageBytes: Int { height * width * channels }
 
     public init(contentsOf url: URL) throws {
+        guard FileManager.default.fileExists(atPath: url.path) else { throw DataError(.unreadable, url.path, "no such file") }
         let file: SafeTensorsFile
         do {
             file = try SafeTensorsFile(contentsOf: url)
         } catch let error as SafeTensorsError {
-            throw DataError(error.description.contains("truncated") ? .truncated : .corrupt, url.path, "not a valid packed dataset: \(error.description)")
+            let reason = error.description.hasPrefix(url.path + ": ") ? String(error.description.dropFirst(url.path.count + 2)) : error.description
+            throw DataError(reason.contains("truncated") ? .truncated : .corrupt, url.path, "not a valid packed dataset: \(reason)")
         }
         guard file.metadata["format"] == Self.formatName else {
             throw DataError(.unsupported, url.path, "not a sagan packed dataset (metadata format is \(file.metadata["format"].map { "\"\($0)\"" } ?? "missing"))")

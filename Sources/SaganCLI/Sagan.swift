@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +18,21 @@ struct Sagan: ParsableCommand {
 enum Entry {
     static func main() {
         pinComputeThreads()
-        Sagan.main()
+        var command: ParsableCommand
+        do {
+            command = try Sagan.parseAsRoot()
+        } catch {
+            Sagan.exit(withError: error)        // flag errors: the message and a usage hint, status 64
+        }
+        do {
+            try command.run()
+        } catch let error as ValidationError {
+            // Problems found while running (a missing file, a checkpoint of another preset): one line, status 64.
+            FileHandle.standardError.write(Data("Error: \(error.message)\n".utf8))
+            exit(64)
+        } catch {
+            Sagan.exit(withError: error)
+        }
     }
 
     /// Debian's oneDNN runs its threads on OpenMP, which reads its settings once, when the process
