@@ -53,6 +53,12 @@ public struct Tensor: @unchecked Sendable {
         return storage.rowMajor().pointer[0]
     }
 
+    /// True when no element is NaN or infinite (read in place, without copying the elements).
+    public var isFinite: Bool {
+        let plain = storage.rowMajor()
+        return UnsafeBufferPointer(start: plain.pointer, count: count).allSatisfy { $0.isFinite }
+    }
+
     /// True when gradients can flow to this tensor.
     public var requiresGradient: Bool { node != nil }
 

@@ -107,6 +107,14 @@ public final class BatchLoader: @unchecked Sendable {
     }
 
     private func produce() {
+        // The epoch's permutation, drawn once per epoch rather than once per batch.
+        var order: (epoch: Int, indices: [Int])?
+        let permutation = { (epoch: Int) -> [Int] in
+            if let order, order.epoch == epoch { return order.indices }
+            let indices = Self.permutation(count: self.dataset.count, seed: self.options.seed, epoch: epoch)
+            order = (epoch, indices)
+            return indices
+        }
         while true {
             condition.lock()
             while queue.count >= max(options.prefetch, 1) && !stopped { condition.wait() }
@@ -117,7 +125,7 @@ public final class BatchLoader: @unchecked Sendable {
             let cursor = producerCursor
             condition.unlock()
             do {
-                let batch = try Self.makeBatch(dataset: dataset, options: options, cursor: cursor)
+                let batch = try Self.makeBatch(dataset: dataset, options: options, cursor: cursor, permutation: permutation)
                 condition.lock()
                 queue.append(batch)
                 producerCursor = batch.cursor
@@ -150,10 +158,12 @@ public final class BatchLoader: @unchecked Sendable {
     }
 
     /// The batch that starts at `cursor` (moving to the next epoch when too few images remain).
-    public static func makeBatch(dataset: PackedDataset, options: Options, cursor start: LoaderCursor) throws -> Batch {
+    /// `permutation` gives an epoch's image order; by default it is drawn from the seed.
+    public static func makeBatch(dataset: PackedDataset, options: Options, cursor start: LoaderCursor,
+                                 permutation order: ((Int) -> [Int])? = nil) throws -> Batch {
         var cursor = start
         if cursor.position + options.batchSize > dataset.count { cursor = LoaderCursor(epoch: cursor.epoch + 1, position: 0) }
-        let order = permutation(count: dataset.count, seed: options.seed, epoch: cursor.epoch)
+        let order = order?(cursor.epoch) ?? permutation(count: dataset.count, seed: options.seed, epoch: cursor.epoch)
         let (height, width, channels) = (dataset.height, dataset.width, dataset.channels)
         let plane = height * width
         var values = [Float](repeating: 0, count: options.batchSize * channels * plane)

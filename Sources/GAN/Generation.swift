@@ -112,21 +112,15 @@ public enum GeneratorExport {
         let plain = Generator(config: folded, generator: &unused)
         let source = loaded.generator
         source.setTraining(false)
-        let sourceLayers = Dictionary(uniqueKeysWithValues: source.namedModules().compactMap { name, module in
-            (module as? any WeightLayer).map { (name, $0) }
-        })
+        // Same names on both sides, except the SN vectors the plain generator does not have.
+        let normalized = Dictionary(uniqueKeysWithValues: source.spectrallyNormalizedLayers().map { ($0.name + ".weight", $0.layer) })
+        let sourceParameters = Dictionary(uniqueKeysWithValues: source.namedParameters().map { ($0.name, $0.parameter) })
+        let sourceBuffers = Dictionary(uniqueKeysWithValues: source.namedBuffers().map { ($0.name, $0.buffer) })
         noGrad {
             for (name, parameter) in plain.namedParameters() {
-                let original = source.namedParameters().first { $0.name == name }!.parameter
-                if name.hasSuffix(".weight"), let layer = sourceLayers[String(name.dropLast(".weight".count))], layer.spectralNorm != nil {
-                    parameter.assign(layer.effectiveWeight)
-                } else {
-                    parameter.assign(original.value)
-                }
+                parameter.assign(normalized[name]?.effectiveWeight ?? sourceParameters[name]!.value)
             }
-            for (name, buffer) in plain.namedBuffers() {
-                buffer.assign(source.namedBuffers().first { $0.name == name }!.buffer.value)
-            }
+            for (name, buffer) in plain.namedBuffers() { buffer.assign(sourceBuffers[name]!.value) }
         }
         let card: [String: Any] = [
             "preset": loaded.metadata["preset"] ?? "", "resolution": folded.resolution, "image_channels": folded.imageChannels,

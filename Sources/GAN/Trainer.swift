@@ -41,6 +41,14 @@ public final class Trainer {
     public internal(set) var cursor = LoaderCursor()
     /// The fixed z of the sample grids.
     public let sampleZ: Tensor
+    /// Module state gathered once at construction (each walk reflects over every module): names
+    /// for the non-finite guard's messages, objects for the per-step snapshot.
+    private let namedParametersG: [(name: String, parameter: Parameter)]
+    private let namedParametersD: [(name: String, parameter: Parameter)]
+    private let weightLayersG: [(name: String, layer: any WeightLayer)]
+    private let weightLayersD: [(name: String, layer: any WeightLayer)]
+    fileprivate let allParameters: [Parameter]
+    fileprivate let allBuffers: [Buffer]
 
     public init(config: TrainConfig) {
         self.config = config
@@ -64,7 +72,15 @@ public final class Trainer {
         noise = root.derived(purpose: 3)
         var samples = root.derived(purpose: 4)
         sampleZ = Tensor.randomNormal([config.sampleCount, config.model.latentSize], generator: &samples)
+        namedParametersG = generator.namedParameters()
+        namedParametersD = discriminator.namedParameters()
+        weightLayersG = generator.spectrallyNormalizedLayers()
+        weightLayersD = discriminator.spectrallyNormalizedLayers()
+        let modules: [any Module] = [generator, discriminator] + (generatorEMA.map { [$0] } ?? [])
+        allParameters = modules.flatMap(\.parameters)
+        allBuffers = modules.flatMap { $0.namedBuffers().map(\.buffer) }
     }
+
 
     /// The same trainer with a different step target (a resumed run extended with --steps).
     public func withSteps(_ steps: Int) -> Trainer {
@@ -128,8 +144,8 @@ public final class Trainer {
                 real = discriminator(batch.images, labels: labels)
                 fakeLogits = discriminator(fake, labels: generatedLabels)
                 return GANLoss.discriminator(config.loss, real: real, fake: fakeLogits)
-            }, wrt: discriminator.parameters)
-            try guardFinite(value, gradients, "D", discriminator, cursor: batch.cursor)
+            }, wrt: optimizerD.parameters)
+            try guardFinite(value, gradients, "D", namedParametersD, weightLayersD, cursor: batch.cursor)
             optimizerD.step(gradients)
             (lossD, realLogit, fakeLogit) = (value, real.mean().scalar, fakeLogits.mean().scalar)
             cursor = batch.cursor
@@ -138,8 +154,8 @@ public final class Trainer {
         let z = latent(), labels = fakeLabels()
         let (lossG, gradients) = valueAndGradients(of: {
             GANLoss.generator(config.loss, fake: discriminator(generator(z, labels: labels), labels: labels))
-        }, wrt: generator.parameters)
-        try guardFinite(lossG, gradients, "G", generator, cursor: nil)
+        }, wrt: optimizerG.parameters)
+        try guardFinite(lossG, gradients, "G", namedParametersG, weightLayersG, cursor: nil)
         optimizerG.step(gradients)
         return StepReport(lossD: lossD, lossG: lossG, realLogit: realLogit, fakeLogit: fakeLogit, gammas: gammas(), seconds: 0)
     }
@@ -149,18 +165,18 @@ public final class Trainer {
         let batch = try nextBatch()
         let z = latent(), labels = try realLabels(batch), generatedLabels = fakeLabels()
         var real = Tensor(0), fakeLogits = Tensor(0), lossG = Tensor(0)
-        let (lossD, all) = Autodiff.valueAndGradients(wrt: discriminator.parameters.map(\.value)) {
+        let (lossD, all) = Autodiff.valueAndGradients(wrt: optimizerD.parameters.map(\.value)) {
             real = discriminator(batch.images, labels: labels)
             fakeLogits = discriminator(generator(z, labels: generatedLabels), labels: generatedLabels)
             lossG = GANLoss.generator(config.loss, fake: fakeLogits)
             return GANLoss.discriminator(config.loss, real: real, fake: fakeLogits)
         }
-        let gradientsG = Autodiff.gradients(of: lossG, wrt: generator.parameters.map(\.value))
+        let gradientsG = Autodiff.gradients(of: lossG, wrt: optimizerG.parameters.map(\.value))
         var forD = Gradients(), forG = Gradients()
-        for (parameter, gradient) in zip(discriminator.parameters, all) { forD[parameter] = gradient }
-        for (parameter, gradient) in zip(generator.parameters, gradientsG) { forG[parameter] = gradient }
-        try guardFinite(lossD.scalar, forD, "D", discriminator, cursor: batch.cursor)
-        try guardFinite(lossG.scalar, forG, "G", generator, cursor: batch.cursor)
+        for (parameter, gradient) in zip(optimizerD.parameters, all) { forD[parameter] = gradient }
+        for (parameter, gradient) in zip(optimizerG.parameters, gradientsG) { forG[parameter] = gradient }
+        try guardFinite(lossD.scalar, forD, "D", namedParametersD, weightLayersD, cursor: batch.cursor)
+        try guardFinite(lossG.scalar, forG, "G", namedParametersG, weightLayersG, cursor: batch.cursor)
         optimizerD.step(forD)
         optimizerG.step(forG)
         cursor = batch.cursor
@@ -185,15 +201,14 @@ public final class Trainer {
     }
 
     /// Throws `NonFinite` naming the first non-finite loss, σ or gradient, before anything is applied.
-    func guardFinite(_ loss: Float, _ gradients: Gradients, _ net: String, _ module: any Module, cursor: LoaderCursor?) throws {
+    func guardFinite(_ loss: Float, _ gradients: Gradients, _ net: String, _ parameters: [(name: String, parameter: Parameter)],
+                     _ layers: [(name: String, layer: any WeightLayer)], cursor: LoaderCursor?) throws {
         guard loss.isFinite else { throw NonFinite(what: "the \(net) loss is \(loss)", cursor: cursor) }
-        for (path, sigma) in module.spectralNorms() where !(sigma?.isFinite ?? true) {
-            throw NonFinite(what: "σ of \(net).\(path) is \(sigma!)", cursor: cursor)
+        for (path, layer) in layers where !(layer.lastSigma?.isFinite ?? true) {
+            throw NonFinite(what: "σ of \(net).\(path) is \(layer.lastSigma!)", cursor: cursor)
         }
-        for (name, parameter) in module.namedParameters() {
-            if let gradient = gradients[parameter], gradient.scalars.contains(where: { !$0.isFinite }) {
-                throw NonFinite(what: "the gradient of \(net).\(name) is not finite", cursor: cursor)
-            }
+        for (name, parameter) in parameters where !(gradients[parameter]?.isFinite ?? true) {
+            throw NonFinite(what: "the gradient of \(net).\(name) is not finite", cursor: cursor)
         }
     }
 
@@ -208,9 +223,8 @@ public final class Trainer {
         let imagesSeen: Int
 
         init(_ trainer: Trainer) {
-            let modules: [any Module] = [trainer.generator, trainer.discriminator] + (trainer.generatorEMA.map { [$0] } ?? [])
-            parameters = modules.flatMap { $0.parameters.map { ($0, $0.value) } }
-            buffers = modules.flatMap { $0.namedBuffers().map { ($0.buffer, $0.buffer.value) } }
+            parameters = trainer.allParameters.map { ($0, $0.value) }
+            buffers = trainer.allBuffers.map { ($0, $0.value) }
             optimizerG = trainer.optimizerG
             optimizerD = trainer.optimizerD
             noise = trainer.noise

@@ -55,11 +55,16 @@ extension Module {
         }
     }
 
+    /// Every spectrally normalised layer, by module path.
+    public func spectrallyNormalizedLayers() -> [(name: String, layer: any WeightLayer)] {
+        namedModules().compactMap { name, module in
+            (module as? any WeightLayer).flatMap { $0.spectralNorm == nil ? nil : (name, $0) }
+        }
+    }
+
     /// σ of every spectrally normalised layer's last forward, by module path.
     public func spectralNorms() -> [(name: String, sigma: Float?)] {
-        namedModules().compactMap { name, module in
-            (module as? any WeightLayer).flatMap { $0.spectralNorm == nil ? nil : (name, $0.lastSigma) }
-        }
+        spectrallyNormalizedLayers().map { ($0.name, $0.layer.lastSigma) }
     }
 
     /// The parameters in declaration order.

@@ -19,49 +19,52 @@ public struct SpectralNormalizer: Sendable {
         self.epsilon = epsilon
     }
 
-    /// The weight as an (out, k) matrix, differentiably (a copy for transposed convolutions).
-    public func matrix(_ weight: Tensor) -> Tensor {
+    /// The weight as `blocks` (out, k) matrices whose side-by-side concatenation is the (out, rest)
+    /// matrix: one block for Linear and Conv2d; for a transposed convolution's [in, out, k, k]
+    /// weight, one block per input channel, so the permuted matrix is never materialised (v is then
+    /// ordered (in, k·k), as in the permuted matrix).
+    func blocks(_ weight: Tensor) -> Tensor {
         let outputs = weight.shape[outputAxis]
-        if outputAxis == 0 { return weight.reshaped(to: [outputs, -1]) }
-        var permutation = Array(0..<weight.rank)
-        permutation.swapAt(0, outputAxis)
-        return weight.permuted(permutation).reshaped(to: [outputs, -1])
+        let count = outputAxis == 0 ? 1 : weight.shape[0]
+        return weight.reshaped(to: [count, outputs, weight.count / outputs / count])        // (blocks, out, k)
+    }
+
+    /// l2n(Wᵀ u), flattened to (blocks·k).
+    func rightVector(_ w: Tensor, _ u: Tensor) -> Tensor {
+        let (count, outputs, inner) = (w.shape[0], w.shape[1], w.shape[2])
+        return Tensor.matmul(w, u.reshaped(to: [1, outputs, 1]), transposeA: true)           // (blocks, k, 1)
+            .reshaped(to: [count * inner]).l2Normalized(epsilon: epsilon)
+    }
+
+    /// W v as (out, 1), summed over the blocks.
+    func product(_ w: Tensor, _ v: Tensor) -> Tensor {
+        Tensor.matmul(w, v.reshaped(to: [w.shape[0], w.shape[2], 1])).sum(alongAxes: [0])  // (out, 1)
     }
 
     /// Initial u ~ N(0, I) normalised, and v = l2n(Wᵀ u), so σ is meaningful before any training step.
     public func initialVectors(for weight: Tensor, generator: inout RandomGenerator) -> (u: Tensor, v: Tensor) {
         noGrad {
-            let w = matrix(weight.detached())                                                   // (out, k)
-            let u = Tensor.randomNormal([w.shape[0]], generator: &generator).l2Normalized(epsilon: epsilon)
-            let v = Tensor.matmul(w, u.reshaped(to: [w.shape[0], 1]), transposeA: true).reshaped(to: [w.shape[1]])
-            return (u, v.l2Normalized(epsilon: epsilon))
+            let w = blocks(weight.detached())
+            let u = Tensor.randomNormal([w.shape[1]], generator: &generator).l2Normalized(epsilon: epsilon)
+            return (u, rightVector(w, u))
         }
     }
 
     /// W / σ, after one power iteration that updates u and v when `training`. Also returns σ.
-    ///
-    /// For a transposed convolution's [in, out, k, k] weight the (out, in·k·k) matrix is never
-    /// materialised: W is read as `in` blocks of (out, k·k) and the products are batched matrix
-    /// products summed over the blocks (v is ordered (in, k·k), as in the permuted matrix).
     public func normalize(_ weight: Tensor, u: Buffer, v: Buffer, training: Bool) -> (weight: Tensor, sigma: Tensor) {
-        let outputs = weight.shape[outputAxis]
-        let blocks = outputAxis == 0 ? 1 : weight.shape[0]
-        let inner = weight.count / outputs / blocks
-        let w = weight.reshaped(to: [blocks, outputs, inner])                                 // (blocks, out, k)
+        let w = blocks(weight)                                                                 // (blocks, out, k)
+        let outputs = w.shape[1]
         if training {
             noGrad {
                 let constant = w.detached()
-                let newV = Tensor.matmul(constant, u.value.reshaped(to: [1, outputs, 1]), transposeA: true)   // (blocks, k, 1)
-                    .reshaped(to: [blocks * inner]).l2Normalized(epsilon: epsilon)
-                let newU = Tensor.matmul(constant, newV.reshaped(to: [blocks, inner, 1]))                   // (blocks, out, 1)
-                    .sum(alongAxes: [0]).reshaped(to: [outputs]).l2Normalized(epsilon: epsilon)
+                let newV = rightVector(constant, u.value)
+                let newU = product(constant, newV).reshaped(to: [outputs]).l2Normalized(epsilon: epsilon)
                 v.assign(newV)
                 u.assign(newU)
             }
         }
         // σ = uᵀ W v with u and v constants: differentiable in W only.
-        let wv = Tensor.matmul(w, v.value.reshaped(to: [blocks, inner, 1])).sum(alongAxes: [0])    // (out, 1)
-        let sigma = Tensor.matmul(u.value.reshaped(to: [1, outputs]), wv).reshaped(to: [])          // ()
+        let sigma = Tensor.matmul(u.value.reshaped(to: [1, outputs]), product(w, v.value)).reshaped(to: [])   // ()
         return (weight / sigma, sigma)
     }
 }
