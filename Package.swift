@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // The SAGAN engine and tool. Targets are layered bottom-up; each imports only those below it:
-// CDNNL (system oneDNN) → Kernels (backend seam) → Autodiff (tensor + tape) → NeuralNet → Optimizers → GAN → sagan;
+// CDNNL (system oneDNN) and CMachine (CPU facts, thread affinity) → Kernels (backend seam) → Autodiff (tensor + tape) → NeuralNet → Optimizers → GAN → sagan;
 // Datasets (image decoding through CImageCodecs, packing, loading) sits on Autodiff; GAN uses it for training.
 import PackageDescription
 
@@ -18,7 +18,7 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
-        .target(name: "Kernels", dependencies: ["CDNNL"], swiftSettings: kernelSettings),
+        .target(name: "Kernels", dependencies: ["CDNNL", "CMachine"], swiftSettings: kernelSettings),
         .target(name: "Autodiff", dependencies: ["Kernels"]),
         .target(name: "NeuralNet", dependencies: ["Autodiff"]),
         .target(name: "Optimizers", dependencies: ["NeuralNet"]),

@@ -15,7 +15,7 @@ import Glibc
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure throughput on this machine.",
-        subcommands: [TrainBench.self, ConvolutionBench.self, LoaderBench.self], defaultSubcommand: TrainBench.self)
+        subcommands: [TrainBench.self, ConvolutionBench.self, AttentionBench.self, LoaderBench.self], defaultSubcommand: TrainBench.self)
 }
 
 /// Times one convolution's forward, backward-data and backward-weights kernels.
@@ -84,6 +84,65 @@ struct ConvolutionBench: ParsableCommand {
             let label = name.padding(toLength: 17, withPad: " ", startingAt: 0)
             print("  " + label + String(format: " median %8.3f ms  min %8.3f ms  %7.1f GFLOP/s (median)  %7.1f GFLOP/s (best)",
                                         median * 1e3, times[0] * 1e3, flops / median / 1e9, flops / times[0] / 1e9))
+        }
+    }
+}
+
+/// Times the fused attention kernel's forward and backward passes.
+struct AttentionBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attention",
+        abstract: "GFLOP/s of the fused attention kernel (default: the blog model's 32x32 map with 64 channels).")
+
+    @Option(help: "Batch size.") var batch = 16
+    @Option(help: "Value channels (queries and keys get an eighth).") var channels = 64
+    @Option(help: "Feature map height and width (queries = keys = size²).") var size = 32
+    @Option(help: "Timed repetitions of each pass (after one warm-up).") var iterations = 10
+    @Option(help: "Backend: onednn or reference.") var backend = "onednn"
+    @Option(help: "Threads for oneDNN (default: all cores).") var threads: Int?
+
+    func validate() throws {
+        for (name, value) in [("--batch", batch), ("--size", size), ("--iterations", iterations)] where value < 1 {
+            throw ValidationError("\(name) must be at least 1, got \(value)")
+        }
+        if channels < 8 { throw ValidationError("--channels must be at least 8, got \(channels)") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    func run() throws {
+        if let threads { OneDNNBackend.shared?.setThreadCount(threads) }
+        guard let kernels = BackendRegistry.named(backend) else {
+            throw ValidationError("--backend \(backend) is not available here; available: \(BackendRegistry.available.map(\.name).joined(separator: ", "))")
+        }
+        let n = size * size
+        let g = try AttentionGeometry(batch: batch, keyChannels: channels / 8, valueChannels: channels, queries: n, keys: n)
+        var generator = RandomGenerator(seed: 1)
+        let q = Tensor.randomNormal([batch, g.keyChannels, n], generator: &generator).storage
+        let k = Tensor.randomNormal([batch, g.keyChannels, n], generator: &generator).storage
+        let v = Tensor.randomNormal([batch, channels, n], generator: &generator).storage
+        let dO = Tensor.randomNormal([batch, channels, n], generator: &generator).storage
+        // Multiply-adds per score: forward q·k and P·v; backward recomputes q·k and adds dP, dq, dk, dv.
+        let scores = Double(batch * n * n)
+        let forwardFlops = 2 * scores * Double(g.keyChannels + channels)
+        let backwardFlops = 2 * scores * Double(3 * g.keyChannels + 2 * channels)
+        print("\(kernels.name): attention batch \(batch), \(n) queries and keys, \(g.keyChannels)/\(channels) channels, threads \(OneDNNBackend.shared?.threadCount.map(String.init) ?? "?")")
+        let passes: [(String, Double, () -> Void)] = [
+            ("forward", forwardFlops, { _ = kernels.attention(g, queries: q, keys: k, values: v) }),
+            ("backward", backwardFlops, { _ = kernels.attentionBackward(g, queries: q, keys: k, values: v, outputGradient: dO) }),
+        ]
+        for (name, flops, pass) in passes {
+            pass()
+            var times: [Double] = []
+            for _ in 0..<iterations {
+                let start = monotonicSeconds()
+                pass()
+                times.append(monotonicSeconds() - start)
+            }
+            times.sort()
+            let median = times[times.count / 2]
+            print("  " + name.padding(toLength: 9, withPad: " ", startingAt: 0)
+                  + String(format: " median %8.3f ms  min %8.3f ms  %7.1f GFLOP/s (median)  %7.1f GFLOP/s (best)",
+                           median * 1e3, times[0] * 1e3, flops / median / 1e9, flops / times[0] / 1e9))
         }
     }
 }

@@ -140,19 +140,27 @@ struct BackendParityTests {
                     reference.softmaxBackward(output: y, outputGradient: dy, rows: rows, columns: columns), "softmax backward \(shape)")
     }
 
-    /// (batch, key channels, value channels, queries, keys): tiles of 128 queries, a ragged last tile, pooled keys.
-    @Test(arguments: [(1, 2, 3, 5, 4), (2, 8, 64, 300, 300), (2, 8, 32, 256, 64), (1, 1, 1, 1, 1)])
+    /// (batch, key channels, value channels, queries, keys): tiles of 128 queries, a ragged last tile, pooled keys,
+    /// a batch that does not divide among the threads. Run on one thread and on three (images spread over threads).
+    @Test(arguments: [(1, 2, 3, 5, 4), (2, 8, 64, 300, 300), (2, 8, 32, 256, 64), (1, 1, 1, 1, 1), (5, 4, 16, 130, 70)])
     func fusedAttention(_ shape: (Int, Int, Int, Int, Int)) throws {
         let (batch, ck, cv, n, m) = shape
         let g = try AttentionGeometry(batch: batch, keyChannels: ck, valueChannels: cv, queries: n, keys: m)
         let q = random(batch * ck * n, seed: 18, scale: 2), k = random(batch * ck * m, seed: 19), v = random(batch * cv * m, seed: 20)
         let dO = random(batch * cv * n, seed: 21)
-        expectClose(fast.attention(g, queries: q, keys: k, values: v), reference.attention(g, queries: q, keys: k, values: v), "attention \(shape)")
-        let f = fast.attentionBackward(g, queries: q, keys: k, values: v, outputGradient: dO)
+        let expected = reference.attention(g, queries: q, keys: k, values: v)
         let r = reference.attentionBackward(g, queries: q, keys: k, values: v, outputGradient: dO)
-        expectClose(f.queries, r.queries, "attention dq \(shape)")
-        expectClose(f.keys, r.keys, "attention dk \(shape)")
-        expectClose(f.values, r.values, "attention dv \(shape)")
+        let onednn = try #require(OneDNNBackend.shared)
+        let threads = try #require(onednn.threadCount)
+        defer { _ = onednn.setThreadCount(threads) }  // OpenMP's count is per thread: this one's
+        for count in [1, 3] {
+            #expect(onednn.setThreadCount(count))
+            expectClose(fast.attention(g, queries: q, keys: k, values: v), expected, "attention \(shape), \(count) threads")
+            let f = fast.attentionBackward(g, queries: q, keys: k, values: v, outputGradient: dO)
+            expectClose(f.queries, r.queries, "attention dq \(shape), \(count) threads")
+            expectClose(f.keys, r.keys, "attention dk \(shape), \(count) threads")
+            expectClose(f.values, r.values, "attention dv \(shape), \(count) threads")
+        }
     }
 
     @Test(arguments: [(1, 1, 3, 5, 4), (3, 3, 2, 7, 5), (3, 1, 4, 3, 6), (1, 2, 5, 1, 3), (2, 2, 1024, 1024, 8), (2, 2, 64, 1024, 1024)])

@@ -203,3 +203,56 @@ enum PrimitiveKey: Hashable {
     case softmaxBackward(rows: Int, columns: Int)
     case matmul(MatmulGeometry)
 }
+
+/// Runs independent pieces of work (images of a batch) on OpenMP's threads, each running oneDNN
+/// single-threaded. For small products (attention tiles) this scales where oneDNN's own threads
+/// inside each call do not: a 128×1024×8 product is too short to share.
+extension DNNLRuntime {
+    func forEachItemInParallel(_ count: Int, _ body: (_ item: Int, _ worker: Int, _ stream: dnnl_stream_t) -> Void) {
+        executionLock.withLock { _ in
+            let workers = min(count, Self.threadCount ?? 1)
+            guard workers > 1, let parallel = OpenMP.parallel, let threadNumber = OpenMP.threadNumber else {
+                for item in 0..<count { body(item, 0, stream) }
+                return
+            }
+            withoutActuallyEscaping(body) { body in
+                final class Region {
+                    let body: (Int, Int, dnnl_stream_t) -> Void
+                    let engine: dnnl_engine_t, count: Int, workers: Int, threadNumber: @convention(c) () -> Int32
+                    init(_ body: @escaping (Int, Int, dnnl_stream_t) -> Void, _ engine: dnnl_engine_t, _ count: Int, _ workers: Int,
+                         _ threadNumber: @escaping @convention(c) () -> Int32) {
+                        (self.body, self.engine, self.count, self.workers, self.threadNumber) = (body, engine, count, workers, threadNumber)
+                    }
+                }
+                let region = Region(body, engine, count, workers, threadNumber)
+                withExtendedLifetime(region) {
+                    // Inside a parallel region oneDNN runs each call on the calling thread only.
+                    parallel({ context in
+                        let region = Unmanaged<Region>.fromOpaque(context!).takeUnretainedValue()
+                        let worker = Int(region.threadNumber())
+                        var stream: dnnl_stream_t?
+                        dnnlCheck(dnnl_stream_create(&stream, region.engine, dnnl_stream_default_flags.rawValue), "worker stream")
+                        defer { dnnl_stream_destroy(stream) }
+                        for item in stride(from: worker, to: region.count, by: region.workers) { region.body(item, worker, stream!) }
+                    }, Unmanaged.passUnretained(region).toOpaque(), UInt32(workers), 0)
+                }
+            }
+        }
+    }
+}
+
+/// libgomp's entry points, found at run time in the runtime Debian's oneDNN loaded.
+enum OpenMP {
+    typealias Parallel = @convention(c) (@convention(c) (UnsafeMutableRawPointer?) -> Void, UnsafeMutableRawPointer?, UInt32, UInt32) -> Void
+    /// What the compiler emits for `#pragma omp parallel num_threads(n)`: runs fn(data) on n threads.
+    static let parallel: Parallel? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "GOMP_parallel").map { unsafeBitCast($0, to: Parallel.self) }
+    static let threadNumber: (@convention(c) () -> Int32)? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "omp_get_thread_num")
+        .map { unsafeBitCast($0, to: (@convention(c) () -> Int32).self) }
+}
+
+/// Hands a value to worker threads that the caller keeps alive and whose use it has made safe
+/// (disjoint output regions per worker).
+struct UnsafeTransfer<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
