@@ -6,6 +6,8 @@
 #include <immintrin.h>
 #include <sched.h>
 #include <unistd.h>
+#include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -118,4 +120,9 @@ void sagan_thread_allow_all_cpus(void) {
     CPU_ZERO(&set);
     for (long cpu = 0; cpu < cpus && cpu < CPU_SETSIZE; cpu++) CPU_SET(cpu, &set);
     pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+void sagan_keep_freed_buffers_mapped(void) {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);  /* glibc's largest allowed threshold */
+    mallopt(M_TRIM_THRESHOLD, INT_MAX);
 }

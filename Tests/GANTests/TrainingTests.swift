@@ -4,6 +4,7 @@ import Autodiff
 import Datasets
 import NeuralNet
 import GAN
+import Kernels
 
 /// A small labelled 32x32 grayscale pack of blobs, written to `folder`.
 func makeBlobPack(_ folder: URL, count: Int = 24) throws -> PackedDataset {
@@ -118,6 +119,28 @@ struct TrainingTests {
         #expect(loaded.config.model.classCount == 2)
         loaded.generator.setTraining(false)
         #expect(noGrad { loaded.generator(z, labels: [1, 1]) }.scalars == b)
+    }
+
+    /// Steady training must reuse its kernels: a cache that grows per step (kernels compiled for
+    /// step-dependent constants) leaks memory and time. A child process, so other tests' shapes do not count.
+    @Test func trainingStepsReuseTheirKernels() async throws {
+        try #require(OneDNNBackend.shared != nil, "oneDNN is not loaded")
+        let result = await #expect(processExitsWith: .success, observing: [\.standardErrorContent]) {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kernels-\(UUID().uuidString)")
+            try! FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let dataset = try! makeBlobPack(folder)
+            let trainer = Trainer(config: try! smallTrainConfig())
+            let loader = try! BatchLoader(dataset: dataset, options: .init(batchSize: 4, seed: 1), cursor: trainer.cursor)
+            for _ in 0..<2 { _ = try! trainer.trainStep { try loader.next() } }
+            let warm = OneDNNBackend.shared!.cachedPrimitiveCount
+            for _ in 0..<4 { _ = try! trainer.trainStep { try loader.next() } }
+            let after = OneDNNBackend.shared!.cachedPrimitiveCount
+            FileHandle.standardError.write(Data("primitives after 2 steps: \(warm), after 6: \(after)\n".utf8))
+            exit(after == warm ? 0 : 1)
+        }
+        let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(message.contains("primitives after 2 steps"), "stderr: \(message)")
     }
 
     @Test func aNonFiniteStepIsRolledBackAndNamed() throws {

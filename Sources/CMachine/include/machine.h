@@ -1,4 +1,5 @@
-// Measures this CPU's fp32 fused-multiply-add throughput, for `sagan bench`'s "% of peak".
+// Facts about and settings for this machine: fp32 FMA throughput for `sagan bench`'s "% of peak",
+// thread affinity, and the C library's memory policy.
 #ifndef SAGAN_MACHINE_H
 #define SAGAN_MACHINE_H
 
@@ -12,5 +13,9 @@ const char *sagan_fma_instruction_set(void);
 /// Lets the calling thread run on every online CPU. OMP_PROC_BIND binds the initial thread to
 /// one CPU and new threads inherit that binding; worker threads of our own undo it with this.
 void sagan_thread_allow_all_cpus(void);
+
+/// Serves large allocations from the heap and never trims it (glibc), so buffers freed by one
+/// training step stay mapped for the next instead of costing page faults and zeroing again.
+void sagan_keep_freed_buffers_mapped(void);
 
 #endif

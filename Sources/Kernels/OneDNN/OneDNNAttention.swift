@@ -16,12 +16,12 @@ extension OneDNNBackend {
                   "sgemm \(m)x\(n)x\(k)")
     }
 
-    /// P (rows, keys) = softmax over keys of qᵀ k for queries t0..<t0+rows of one image.
+    /// P (rows, keys) = softmax over keys of qᵀ k for queries t0..<t0+rows of one image (in place).
     private func attentionTile(_ g: AttentionGeometry, q: UnsafePointer<Float>, k: UnsafePointer<Float>, t0: Int, rows: Int,
-                               scores: UnsafeMutablePointer<Float>, p: UnsafeMutablePointer<Float>, stream: dnnl_stream_t) {
-        gemm(true, false, m: rows, n: g.keys, k: g.keyChannels, q + t0, g.queries, k, g.keys, scores, g.keys)
+                               p: UnsafeMutablePointer<Float>, stream: dnnl_stream_t) {
+        gemm(true, false, m: rows, n: g.keys, k: g.keyChannels, q + t0, g.queries, k, g.keys, p, g.keys)
         softmaxForwardPrimitive(rows: rows, columns: g.keys)
-            .execute(stream, [(DNNL_ARG_SRC, [rows, g.keys], scores), (DNNL_ARG_DST, [rows, g.keys], p)])
+            .execute(stream, [(DNNL_ARG_SRC, [rows, g.keys], p), (DNNL_ARG_DST, [rows, g.keys], p)])
     }
 
     /// Scratch blocks of (tile, keys) floats, `perWorker` of them for each worker thread.
@@ -34,14 +34,14 @@ extension OneDNNBackend {
         let q = plain(queries), k = plain(keys), v = plain(values)
         let o = Storage(uninitializedCount: g.batch * cv * n)
         let block = g.tile * m
-        let work = scratch(g, perWorker: 2)  // scores and P
+        let work = scratch(g, perWorker: 1)  // scores, then P
         withExtendedLifetime((q, k, v, work)) {
             runtime.forEachItemInParallel(g.batch) { b, worker, stream in
                 let (qb, kb, vb, ob) = (q.pointer + b * ck * n, k.pointer + b * ck * m, v.pointer + b * cv * m, o.pointer + b * cv * n)
-                let scores = work.pointer + 2 * worker * block, p = scores + block
+                let p = work.pointer + worker * block
                 for t0 in stride(from: 0, to: n, by: g.tile) {
                     let rows = min(g.tile, n - t0)
-                    attentionTile(g, q: qb, k: kb, t0: t0, rows: rows, scores: scores, p: p, stream: stream)
+                    attentionTile(g, q: qb, k: kb, t0: t0, rows: rows, p: p, stream: stream)
                     // o[:, t0..<t0+rows] = v · Pᵀ.
                     gemm(false, true, m: cv, n: rows, k: m, vb, m, p, m, ob + t0, n)
                 }
@@ -57,15 +57,15 @@ extension OneDNNBackend {
         let q = plain(queries), k = plain(keys), v = plain(values), dO = plain(outputGradient)
         let dq = Storage(uninitializedCount: q.count), dk = Storage(uninitializedCount: k.count), dv = Storage(uninitializedCount: v.count)
         let block = g.tile * m
-        let work = scratch(g, perWorker: 4)  // scores, P, dP and dS
+        let work = scratch(g, perWorker: 2)  // P, and dP then dS
         withExtendedLifetime((q, k, v, dO, work)) {
             runtime.forEachItemInParallel(g.batch) { b, worker, stream in
                 let (qb, kb, vb, dOb) = (q.pointer + b * ck * n, k.pointer + b * ck * m, v.pointer + b * cv * m, dO.pointer + b * cv * n)
                 let (dqb, dkb, dvb) = (dq.pointer + b * ck * n, dk.pointer + b * ck * m, dv.pointer + b * cv * m)
-                let scores = work.pointer + 4 * worker * block, p = scores + block, dp = p + block, ds = dp + block
+                let p = work.pointer + 2 * worker * block, dp = p + block, ds = dp
                 for t0 in stride(from: 0, to: n, by: g.tile) {
                     let rows = min(g.tile, n - t0), first = t0 == 0
-                    attentionTile(g, q: qb, k: kb, t0: t0, rows: rows, scores: scores, p: p, stream: stream)
+                    attentionTile(g, q: qb, k: kb, t0: t0, rows: rows, p: p, stream: stream)
                     // dP = dO_tileᵀ · v;  dS = P ⊙ (dP − rowsum(dP ⊙ P)).
                     gemm(true, false, m: rows, n: m, k: cv, dOb + t0, n, vb, m, dp, m)
                     softmaxBackwardPrimitive(rows: rows, columns: m)

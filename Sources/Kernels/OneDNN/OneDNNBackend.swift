@@ -234,6 +234,23 @@ public final class OneDNNBackend: Backend {
         }
     }
 
+    /// scale · x + shift without a primitive: oneDNN bakes the constants into the primitive, and
+    /// an optimiser's step-dependent constants (Adam's bias corrections) would create new ones at
+    /// every step, growing the cache without bound.
+    private func affine(_ x: Storage, scale: Float, shift: Float) -> Storage {
+        let input = plain(x)
+        let y = Storage(uninitializedCount: x.count)
+        let chunk = 1 << 16
+        withExtendedLifetime(input) {
+            runtime.forEachItemInParallel((x.count + chunk - 1) / chunk) { item, _, _ in
+                let range = item * chunk..<min(x.count, (item + 1) * chunk)
+                let source = input.pointer, destination = y.pointer
+                for index in range { destination[index] = scale * source[index] + shift }
+            }
+        }
+        return y
+    }
+
     private func eltwiseForwardPrimitive(_ op: UnaryOperation, count: Int) -> CompiledPrimitive {
         runtime.primitive(.eltwiseForward(op, count: count)) {
             let (algorithm, alpha, beta) = eltwiseAlgorithm(op)
@@ -247,6 +264,7 @@ public final class OneDNNBackend: Backend {
 
     public func unary(_ op: UnaryOperation, _ x: Storage) -> Storage {
         guard x.count > 0 else { return Storage(uninitializedCount: 0) }
+        if case .affine(let scale, let shift) = op { return affine(x, scale: scale, shift: shift) }
         let compiled = eltwiseForwardPrimitive(op, count: x.count)
         let input = plain(x)
         let y = Storage(uninitializedCount: x.count)
@@ -259,6 +277,7 @@ public final class OneDNNBackend: Backend {
     public func unaryBackward(_ op: UnaryOperation, input: Storage, output: Storage, outputGradient: Storage) -> Storage {
         let count = input.count
         guard count > 0 else { return Storage(uninitializedCount: 0) }
+        if case .affine(let scale, _) = op { return affine(outputGradient, scale: scale, shift: 0) }
         let hint = eltwiseForwardPrimitive(op, count: count)
         let compiled = runtime.primitive(.eltwiseBackward(op, count: count)) {
             let (algorithm, alpha, beta) = eltwiseAlgorithm(op)
