@@ -4,31 +4,33 @@ import Synchronization
 import Glibc
 #endif
 
-/// Wraps a backend and measures every kernel call: count and wall time per kernel, for
-/// `sagan bench --profile`. Results are per process, not per tensor.
+/// Wraps a backend and measures every kernel call: count, wall time and bytes of tensor storage
+/// allocated per kernel, for `sagan bench --profile`. Results are per process, not per tensor.
 public final class ProfilingBackend: Backend {
     public let inner: any Backend
     public var name: String { inner.name }
-    private let totals = Mutex<[String: (calls: Int, seconds: Double)]>([:])
+    private let totals = Mutex<[String: (calls: Int, seconds: Double, bytes: Int)]>([:])
 
     public init(_ inner: any Backend) { self.inner = inner }
 
-    /// (kernel, calls, seconds), slowest first.
-    public var report: [(kernel: String, calls: Int, seconds: Double)] {
-        totals.withLock { $0.map { ($0.key, $0.value.calls, $0.value.seconds) } }.sorted { $0.seconds > $1.seconds }
+    /// (kernel, calls, seconds, bytes allocated), slowest first.
+    public var report: [(kernel: String, calls: Int, seconds: Double, bytes: Int)] {
+        totals.withLock { $0.map { ($0.key, $0.value.calls, $0.value.seconds, $0.value.bytes) } }.sorted { $0.seconds > $1.seconds }
     }
 
     public func reset() { totals.withLock { $0 = [:] } }
 
     private func timed<R>(_ kernel: String, _ body: () -> R) -> R {
         var start = timespec(), end = timespec()
+        let allocatedBefore = StorageStatistics.allocatedBytes
         clock_gettime(CLOCK_MONOTONIC, &start)
         let result = body()
         clock_gettime(CLOCK_MONOTONIC, &end)
+        let bytes = StorageStatistics.allocatedBytes - allocatedBefore  // one thread runs kernels at a time
         let seconds = Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) * 1e-9
         totals.withLock { totals in
-            let previous = totals[kernel] ?? (0, 0)
-            totals[kernel] = (previous.calls + 1, previous.seconds + seconds)
+            let previous = totals[kernel] ?? (0, 0, 0)
+            totals[kernel] = (previous.calls + 1, previous.seconds + seconds, previous.bytes + bytes)
         }
         return result
     }

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -56,7 +58,10 @@ public final class Storage: @unchecked Sendable {
         }
     }
 
-    deinit { free(pointer) }
+    deinit {
+        free(pointer)
+        StorageStatistics.released(layout?.capacity ?? count)
+    }
 
     /// This storage if it is row-major, otherwise a row-major copy.
     public func rowMajor() -> Storage {
@@ -73,11 +78,47 @@ public final class Storage: @unchecked Sendable {
     }
 
     private static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+        StorageStatistics.allocated(count)
         var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
             fatalError("Storage: out of memory allocating \(bytes) bytes")
         }
         return raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+}
+
+/// Tensor memory accounting for profiles: bytes allocated so far, bytes held now, and the most
+/// ever held at once. Kernel temporaries outside storages (oneDNN's reorder buffers, scratchpads)
+/// are not counted.
+public enum StorageStatistics {
+    private static let allocatedTotal = Atomic<Int>(0)
+    private static let liveNow = Atomic<Int>(0)
+    private static let livePeak = Atomic<Int>(0)
+
+    /// Bytes of storage allocated since the process started.
+    public static var allocatedBytes: Int { allocatedTotal.load(ordering: .relaxed) }
+    /// Bytes of storage alive now.
+    public static var liveBytes: Int { liveNow.load(ordering: .relaxed) }
+    /// The most bytes of storage alive at once since the last `resetPeak()`.
+    public static var peakLiveBytes: Int { livePeak.load(ordering: .relaxed) }
+
+    /// Starts a new peak from what is alive now.
+    public static func resetPeak() { livePeak.store(liveNow.load(ordering: .relaxed), ordering: .relaxed) }
+
+    static func allocated(_ count: Int) {
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        allocatedTotal.add(bytes, ordering: .relaxed)
+        let live = liveNow.add(bytes, ordering: .relaxed).newValue
+        var peak = livePeak.load(ordering: .relaxed)
+        while live > peak {
+            let (exchanged, current) = livePeak.compareExchange(expected: peak, desired: live, ordering: .relaxed)
+            if exchanged { break }
+            peak = current
+        }
+    }
+
+    static func released(_ count: Int) {
+        liveNow.subtract(max(count, 1) * MemoryLayout<Float>.stride, ordering: .relaxed)
     }
 }

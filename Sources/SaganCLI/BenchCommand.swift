@@ -232,7 +232,10 @@ struct TrainBench: ParsableCommand {
         var times: [Double] = []
         try withBackend(backend) {
             for iteration in 0..<(warmup + iters) {
-                if iteration == warmup { profiler.reset() }
+                if iteration == warmup {
+                    profiler.reset()
+                    StorageStatistics.resetPeak()
+                }
                 let start = monotonicSeconds()
                 _ = try trainer.trainStep { synthetic }
                 if iteration >= warmup { times.append(monotonicSeconds() - start) }
@@ -264,10 +267,14 @@ struct TrainBench: ParsableCommand {
         if profile {
             let report = profiler.report
             let total = report.reduce(0) { $0 + $1.seconds }
-            print("kernel time over \(iters) iterations (\(String(format: "%.0f", total * 1e3)) ms in kernels, \(String(format: "%.0f", (times.reduce(0, +) - total) * 1e3)) ms elsewhere):")
+            let mebibyte = Double(1 << 20)
+            print("kernel time over \(iters) iterations (\(String(format: "%.0f", total * 1e3)) ms in kernels, \(String(format: "%.0f", (times.reduce(0, +) - total) * 1e3)) ms elsewhere);"
+                  + " tensor memory: at most \(String(format: "%.0f", Double(StorageStatistics.peakLiveBytes) / mebibyte)) MiB alive at once:")
+            print("  kernel                          time   share    calls   allocated per iteration")
             for entry in report.prefix(25) {
                 print("  " + entry.kernel.padding(toLength: 28, withPad: " ", startingAt: 0)
-                      + String(format: "%8.1f ms  %5.1f%%  %6d calls", entry.seconds * 1e3, 100 * entry.seconds / max(total, 1e-9), entry.calls))
+                      + String(format: "%8.1f ms  %5.1f%%  %6d  %9.1f MiB", entry.seconds * 1e3, 100 * entry.seconds / max(total, 1e-9), entry.calls,
+                               Double(entry.bytes) / mebibyte / Double(iters)))
             }
         }
     }
