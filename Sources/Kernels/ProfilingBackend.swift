@@ -79,9 +79,9 @@ public final class ProfilingBackend: Backend {
     {
         timed("attention (fused) backward") { inner.attentionBackward(g, queries: queries, keys: keys, values: values, outputGradient: outputGradient) }
     }
-    public func maxPool2d(_ g: Pool2DGeometry, _ x: Storage) -> Storage { timed("max pool") { inner.maxPool2d(g, x) } }
-    public func maxPool2dBackward(_ g: Pool2DGeometry, input: Storage, outputGradient: Storage) -> Storage {
-        timed("max pool backward") { inner.maxPool2dBackward(g, input: input, outputGradient: outputGradient) }
+    public func pool2d(_ op: PoolOperation, _ g: Pool2DGeometry, _ x: Storage) -> Storage { timed("\(op) pool") { inner.pool2d(op, g, x) } }
+    public func pool2dBackward(_ op: PoolOperation, _ g: Pool2DGeometry, input: Storage, outputGradient: Storage) -> Storage {
+        timed("\(op) pool backward") { inner.pool2dBackward(op, g, input: input, outputGradient: outputGradient) }
     }
     public func permute(_ x: Storage, shape: [Int], permutation: [Int]) -> Storage {
         timed("permute") { inner.permute(x, shape: shape, permutation: permutation) }

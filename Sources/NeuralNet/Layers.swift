@@ -63,7 +63,7 @@ public final class Linear: WeightLayer {
     public func multiplyAccumulates(forInput input: [Int]) -> Int { input[0] * weight.value.count }
 }
 
-/// 2-D convolution. x (N, in, H, W) → (N, out, Ho, Wo); weight (out, in, k, k); optionally spectrally normalised.
+/// 2-D convolution. x (N, in, H, W) → (N, out, Ho, Wo); weight (out, in, kh, kw); optionally spectrally normalised.
 public final class Conv2d: WeightLayer {
     public var isTraining = true
     public let weight: Parameter
@@ -71,13 +71,24 @@ public final class Conv2d: WeightLayer {
     public let weightU: Buffer?
     public let weightV: Buffer?
     public let stride: Int
-    public let padding: Int
+    /// Zero padding (rows, columns) on both sides.
+    public let padding: (height: Int, width: Int)
     public let spectralNorm: SpectralNormState?
 
-    public init(inputs: Int, outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
-                spectralNorm: Bool = false, initializer: WeightInitializer = .pytorchDefault, generator: inout RandomGenerator) {
-        let initial = initializer.make([outputs, inputs, kernel, kernel], fanIn: inputs * kernel * kernel,
-                                       fanOut: outputs * kernel * kernel, generator: &generator)
+    /// A square kernel with the same padding on every side.
+    public convenience init(inputs: Int, outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
+                            spectralNorm: Bool = false, initializer: WeightInitializer = .pytorchDefault, generator: inout RandomGenerator) {
+        self.init(inputs: inputs, outputs: outputs, kernel: (kernel, kernel), stride: stride, padding: (padding, padding), bias: bias,
+                  spectralNorm: spectralNorm, initializer: initializer, generator: &generator)
+    }
+
+    /// A kernel of (height, width), padded by (rows, columns): InceptionV3's 1x7 and 7x1 layers.
+    public init(inputs: Int, outputs: Int, kernel: (height: Int, width: Int), stride: Int = 1, padding: (height: Int, width: Int),
+                bias: Bool = true, spectralNorm: Bool = false, initializer: WeightInitializer = .pytorchDefault,
+                generator: inout RandomGenerator) {
+        let area = kernel.height * kernel.width
+        let initial = initializer.make([outputs, inputs, kernel.height, kernel.width], fanIn: inputs * area,
+                                       fanOut: outputs * area, generator: &generator)
         weight = Parameter(initial)
         self.bias = bias ? Parameter(.zeros([outputs])) : nil
         self.stride = stride
@@ -92,8 +103,9 @@ public final class Conv2d: WeightLayer {
     }
 
     public func outputShape(forInput input: [Int]) -> [Int] {
-        let kernel = weight.shape[2]
-        return [input[0], weight.shape[0], (input[2] + 2 * padding - kernel) / stride + 1, (input[3] + 2 * padding - kernel) / stride + 1]
+        let (kernelHeight, kernelWidth) = (weight.shape[2], weight.shape[3])
+        return [input[0], weight.shape[0], (input[2] + 2 * padding.height - kernelHeight) / stride + 1,
+                (input[3] + 2 * padding.width - kernelWidth) / stride + 1]
     }
 
     public func multiplyAccumulates(forInput input: [Int]) -> Int {

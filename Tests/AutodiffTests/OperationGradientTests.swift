@@ -69,6 +69,9 @@ struct OperationGradientTests {
         } else {
             checkGradients([x, weight]) { Tensor.conv2d($0[0], weight: $0[1], stride: stride, padding: padding) }
         }
+        // A 1x3 kernel padding only its columns, a 3x1 kernel padding only its rows (InceptionV3).
+        checkGradients([x, sample.tensor([2, 3, 1, 3])]) { Tensor.conv2d($0[0], weight: $0[1], stride: stride, padding: (0, 1)) }
+        checkGradients([x, sample.tensor([2, 3, 3, 1])]) { Tensor.conv2d($0[0], weight: $0[1], stride: stride, padding: (1, 0)) }
         let small = sample.tensor([2, 3, 3, 4])
         let transposedWeight = sample.tensor([3, 2, 3, 3])
         let transposedBias = sample.tensor([2])
@@ -148,7 +151,12 @@ struct OperationGradientTests {
         let order = generator.uniform(count: 2 * 3 * 4 * 6).enumerated().sorted { $0.element < $1.element }.map(\.offset)
         var values = [Float](repeating: 0, count: order.count)
         for (rank, index) in order.enumerated() { values[index] = Float(rank) * 0.05 }
-        checkGradients([Tensor(shape: [2, 3, 4, 6], scalars: values)]) { $0[0].maxPool2d(window: 2) }
+        let x = Tensor(shape: [2, 3, 4, 6], scalars: values)
+        checkGradients([x]) { $0[0].maxPool2d(window: 2) }
+        checkGradients([x]) { $0[0].maxPool2d(window: 3, stride: 2) }
+        checkGradients([x]) { $0[0].maxPool2d(window: 3, stride: 1, padding: 1) }
+        checkGradients([x]) { $0[0].avgPool2d(window: 3, stride: 1, padding: 1) }
+        checkGradients([x]) { $0[0].avgPool2d(window: 2, stride: 2) }
     }
 
     @Test func spectralNormHelpers() {

@@ -39,8 +39,34 @@ struct BackendParityTests {
     @Test(arguments: convolutions)
     func convolution(_ shape: (Int, Int, Int, Int, Int, Int, Int, Int)) throws {
         let (n, cin, cout, h, w, k, stride, padding) = shape
-        let g = try Conv2DGeometry(batch: n, inChannels: cin, outChannels: cout, inHeight: h, inWidth: w,
-                                   kernelHeight: k, kernelWidth: k, stride: stride, padding: padding)
+        try checkConvolution(Conv2DGeometry(batch: n, inChannels: cin, outChannels: cout, inHeight: h, inWidth: w,
+                                            kernelHeight: k, kernelWidth: k, stride: stride, padding: padding))
+    }
+
+    /// InceptionV3's rectangular kernels, each padding only its long axis, and a stride-2 3x3.
+    @Test(arguments: [(1, 7, 0, 3), (7, 1, 3, 0), (1, 3, 0, 1), (3, 1, 1, 0)])
+    func rectangularConvolution(_ kernel: (Int, Int, Int, Int)) throws {
+        let (kh, kw, padH, padW) = kernel
+        try checkConvolution(Conv2DGeometry(batch: 2, inChannels: 5, outChannels: 6, inHeight: 9, inWidth: 8,
+                                            kernelHeight: kh, kernelWidth: kw, stride: 1, paddingHeight: padH, paddingWidth: padW))
+        try checkConvolution(Conv2DGeometry(batch: 2, inChannels: 5, outChannels: 6, inHeight: 9, inWidth: 8,
+                                            kernelHeight: kh, kernelWidth: kw, stride: 2, paddingHeight: padH, paddingWidth: padW))
+    }
+
+    /// Max and average (padding not counted) pools: SAGAN's 2x2, InceptionV3's 3x3 stride 2 and 3x3 stride 1 padded.
+    @Test(arguments: [(PoolOperation.max, 2, 2, 0), (.max, 3, 2, 0), (.max, 3, 1, 1), (.average, 3, 1, 1), (.average, 8, 8, 0)])
+    func pooling(_ setting: (PoolOperation, Int, Int, Int)) throws {
+        let (op, window, stride, padding) = setting
+        let g = try Pool2DGeometry(batch: 2, channels: 19, inHeight: 17, inWidth: 16, window: window, stride: stride, padding: padding)
+        let x = random(ShapeMath.count(g.inputShape), seed: 22)
+        expectClose(fast.pool2d(op, g, x), reference.pool2d(op, g, x), "\(op) pool \(g)")
+        let dy = random(ShapeMath.count(g.outputShape), seed: 23)
+        expectClose(fast.pool2dBackward(op, g, input: x, outputGradient: dy), reference.pool2dBackward(op, g, input: x, outputGradient: dy),
+                    "\(op) pool backward \(g)")
+    }
+
+    func checkConvolution(_ g: Conv2DGeometry) throws {
+        let cout = g.outChannels
         let x = random(ShapeMath.count(g.inputShape), seed: 1)
         let weight = random(ShapeMath.count(g.weightShape), seed: 2)
         let bias = random(cout, seed: 3)

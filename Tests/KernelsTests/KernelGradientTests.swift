@@ -29,13 +29,15 @@ struct KernelGradientTests {
 
     func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
 
+    /// (batch, in, out, height, width, kernel height, kernel width, stride, padding rows, padding columns).
     @Test(arguments: [
-        (1, 2, 3, 5, 7, 3, 1, 1), (2, 3, 2, 6, 5, 4, 2, 1), (3, 1, 2, 4, 4, 1, 1, 0), (1, 2, 2, 7, 5, 3, 2, 0),
+        (1, 2, 3, 5, 7, 3, 3, 1, 1, 1), (2, 3, 2, 6, 5, 4, 4, 2, 1, 1), (3, 1, 2, 4, 4, 1, 1, 1, 0, 0), (1, 2, 2, 7, 5, 3, 3, 2, 0, 0),
+        (2, 2, 3, 5, 8, 1, 7, 1, 0, 3), (1, 3, 2, 8, 5, 7, 1, 1, 3, 0), (2, 2, 2, 6, 7, 3, 1, 2, 1, 0),
     ])
-    func convolution(_ shape: (Int, Int, Int, Int, Int, Int, Int, Int)) throws {
-        let (n, cin, cout, h, w, k, stride, padding) = shape
+    func convolution(_ shape: (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int)) throws {
+        let (n, cin, cout, h, w, kh, kw, stride, padH, padW) = shape
         let g = try Conv2DGeometry(batch: n, inChannels: cin, outChannels: cout, inHeight: h, inWidth: w,
-                                   kernelHeight: k, kernelWidth: k, stride: stride, padding: padding)
+                                   kernelHeight: kh, kernelWidth: kw, stride: stride, paddingHeight: padH, paddingWidth: padW)
         var random = TestRandom(seed: 1)
         let x = random.doubles(g.inputShape.reduce(1, *))
         let weight = random.doubles(g.weightShape.reduce(1, *))
@@ -148,20 +150,29 @@ struct KernelGradientTests {
         expectClose(dv, numericGradient(v) { dot(r, forward(q, k, $0)) }, "attention dv \(shape)")
     }
 
-    @Test func maxPool() throws {
-        let g = try Pool2DGeometry(batch: 2, channels: 3, inHeight: 4, inWidth: 6, window: 2)
+    /// (window, stride, padding) on a 2x3x7x6 input: SAGAN's 2x2 pool, InceptionV3's 3x3 stride-2 and
+    /// 3x3 stride-1 padded pools (overlapping windows, windows cut by the border).
+    @Test(arguments: [(PoolOperation.max, 2, 2, 0), (.max, 3, 2, 0), (.max, 3, 1, 1), (.average, 3, 1, 1), (.average, 3, 2, 1), (.average, 2, 2, 0)])
+    func pooling(_ setting: (PoolOperation, Int, Int, Int)) throws {
+        let (op, window, stride, padding) = setting
+        let g = try Pool2DGeometry(batch: 2, channels: 3, inHeight: 7, inWidth: 6, window: window, stride: stride, padding: padding)
         var random = TestRandom(seed: 5)
-        // Distinct values, well separated, so no window has a near-tie.
-        let x = random.permutation(2 * 3 * 4 * 6).map { Double($0) * 0.1 }
-        let r = random.doubles(2 * 3 * 2 * 3)
+        // Distinct values, well separated, so no max window has a near-tie.
+        let x = random.permutation(2 * 3 * 7 * 6).map { Double($0) * 0.1 }
+        let r = random.doubles(g.outputShape.reduce(1, *))
         func forward(_ x: [Double]) -> [Double] {
             var y = [Double](repeating: 0, count: r.count)
-            ReferenceKernels.maxPool2d(g, y: &y, x: x)
+            ReferenceKernels.pool2d(op, g, y: &y, x: x)
             return y
         }
         var dx = [Double](repeating: 0, count: x.count)
-        ReferenceKernels.maxPool2dBackward(g, dx: &dx, x: x, dy: r)
-        expectClose(dx, numericGradient(x, step: 1e-3) { dot(r, forward($0)) }, "maxPool2d")
+        ReferenceKernels.pool2dBackward(op, g, dx: &dx, x: x, dy: r)
+        expectClose(dx, numericGradient(x, step: 1e-3) { dot(r, forward($0)) }, "pool2d \(setting)")
+        if op == .average, padding == 1, stride == 1 {
+            // The corner window holds 4 real elements: their mean, not a ninth of their sum.
+            let y = forward(x)
+            #expect(Swift.abs(y[0] - (x[0] + x[1] + x[6] + x[7]) / 4) < 1e-12)
+        }
     }
 }
 

@@ -274,6 +274,7 @@ def load_safetensors(path):
     tensors = {}
     for name, entry in header.items():
         begin, end = entry["data_offsets"]
-        assert entry["dtype"] == "F32", f"{name}: dtype {entry['dtype']}"
-        tensors[name] = torch.frombuffer(bytearray(buffer[begin:end]), dtype=torch.float32).reshape(entry["shape"])
+        dtype = {"F32": torch.float32, "U8": torch.uint8}.get(entry["dtype"])
+        assert dtype is not None, f"{name}: dtype {entry['dtype']}"
+        tensors[name] = torch.frombuffer(bytearray(buffer[begin:end]), dtype=dtype).reshape(entry["shape"])
     return tensors, metadata

@@ -6,6 +6,13 @@ extension Tensor {
     /// 2-D convolution: input (N, Cin, H, W), weight (Cout, Cin, kh, kw), bias (Cout) → (N, Cout, Ho, Wo)
     /// with Ho = (H + 2·padding − kh) / stride + 1.
     public static func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0) -> Tensor {
+        conv2d(input, weight: weight, bias: bias, stride: stride, padding: (padding, padding))
+    }
+
+    /// 2-D convolution with its own zero padding for rows and for columns:
+    /// Ho = (H + 2·padding.height − kh) / stride + 1, Wo = (W + 2·padding.width − kw) / stride + 1.
+    public static func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1,
+                              padding: (height: Int, width: Int)) -> Tensor {
         require(input.rank == 4 && weight.rank == 4,
                 "conv2d: input must be (N, C, H, W) and weight (Cout, Cin, kh, kw); got \(input.shape) and \(weight.shape)")
         require(input.shape[1] == weight.shape[1],
@@ -16,7 +23,7 @@ extension Tensor {
             try Conv2DGeometry(
                 batch: input.shape[0], inChannels: input.shape[1], outChannels: weight.shape[0],
                 inHeight: input.shape[2], inWidth: input.shape[3], kernelHeight: weight.shape[2],
-                kernelWidth: weight.shape[3], stride: stride, padding: padding)
+                kernelWidth: weight.shape[3], stride: stride, paddingHeight: padding.height, paddingWidth: padding.width)
         }
         let backend = EngineContext.backend
         let x = input.storage

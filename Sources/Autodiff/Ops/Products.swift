@@ -66,14 +66,26 @@ extension Tensor {
     }
 
     /// Max pooling over non-overlapping `window`×`window` squares of an (N, C, H, W) tensor.
-    public func maxPool2d(window: Int = 2) -> Tensor {
-        require(rank == 4, "maxPool2d: input must be (N, C, H, W), got \(shape)")
-        let g = validated { try Pool2DGeometry(batch: shape[0], channels: shape[1], inHeight: shape[2], inWidth: shape[3], window: window) }
+    public func maxPool2d(window: Int = 2) -> Tensor { pool2d(.max, window: window, stride: window, padding: 0) }
+
+    /// Max pooling of an (N, C, H, W) tensor; padding never wins a window.
+    public func maxPool2d(window: Int, stride: Int, padding: Int = 0) -> Tensor { pool2d(.max, window: window, stride: stride, padding: padding) }
+
+    /// Average pooling of an (N, C, H, W) tensor; each window averages only its positions inside
+    /// the input (padding is not counted).
+    public func avgPool2d(window: Int, stride: Int, padding: Int = 0) -> Tensor { pool2d(.average, window: window, stride: stride, padding: padding) }
+
+    func pool2d(_ op: PoolOperation, window: Int, stride: Int, padding: Int) -> Tensor {
+        let name: StaticString = op == .max ? "maxPool2d" : "avgPool2d"
+        require(rank == 4, "\(name): input must be (N, C, H, W), got \(shape)")
+        let g = validated {
+            try Pool2DGeometry(batch: shape[0], channels: shape[1], inHeight: shape[2], inWidth: shape[3], window: window, stride: stride, padding: padding)
+        }
         let backend = EngineContext.backend
         let x = storage
         let inputShape = shape
-        return Tensor.record("maxPool2d", shape: g.outputShape, storage: backend.maxPool2d(g, x), inputs: [self]) { gradient, _ in
-            [Tensor(shape: inputShape, storage: backend.maxPool2dBackward(g, input: x, outputGradient: gradient.storage))]
+        return Tensor.record(name, shape: g.outputShape, storage: backend.pool2d(op, g, x), inputs: [self]) { gradient, _ in
+            [Tensor(shape: inputShape, storage: backend.pool2dBackward(op, g, input: x, outputGradient: gradient.storage))]
         }
     }
 }

@@ -31,7 +31,7 @@ public final class OneDNNBackend: Backend {
     // MARK: Convolution
 
     private func convolutionDescriptors(_ g: Conv2DGeometry) -> (strides: [Int64], padding: [Int64]) {
-        ([Int64(g.stride), Int64(g.stride)], [Int64(g.padding), Int64(g.padding)])
+        ([Int64(g.stride), Int64(g.stride)], [Int64(g.paddingHeight), Int64(g.paddingWidth)])
     }
 
     private func convolutionForwardPrimitive(_ g: Conv2DGeometry, bias: Bool) -> CompiledPrimitive {
@@ -448,12 +448,36 @@ public final class OneDNNBackend: Backend {
         }
     }
 
+    // MARK: Pooling (forward on oneDNN; backward, only SAGAN's BigGAN attention needs it, as reference loops)
+
+    public func pool2d(_ op: PoolOperation, _ g: Pool2DGeometry, _ x: Storage) -> Storage {
+        let compiled = runtime.primitive(.pooling(op, g)) {
+            var source = MemoryDescriptor.plain(g.inputShape)
+            var destination = MemoryDescriptor.plain(g.outputShape)
+            let window = [Int64(g.window), Int64(g.window)], stride = [Int64(g.stride), Int64(g.stride)]
+            let padding = [Int64(g.padding), Int64(g.padding)], dilation: [Int64] = [0, 0]
+            var operation = dnnl_pooling_v2_desc_t()
+            // Inference: a max pool's training form would also write the argmax workspace.
+            dnnlCheck(dnnl_pooling_v2_forward_desc_init(&operation, dnnl_forward_inference,
+                                                        op == .max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
+                                                        &source, &destination, stride, window, dilation, padding, padding),
+                      "pooling \(g)")
+            return CompiledPrimitive("pooling \(g)", engine: runtime.engine, operation: &operation, plainArguments: [])
+        }
+        let input = plain(x)
+        let y = Storage(uninitializedCount: ShapeMath.count(g.outputShape))
+        withExtendedLifetime(input) {
+            runtime.execute(compiled, [(DNNL_ARG_SRC, g.inputShape, input.pointer), (DNNL_ARG_DST, g.outputShape, y.pointer)])
+        }
+        return y
+    }
+
+    public func pool2dBackward(_ op: PoolOperation, _ g: Pool2DGeometry, input: Storage, outputGradient: Storage) -> Storage {
+        fallback.pool2dBackward(op, g, input: input, outputGradient: outputGradient)
+    }
+
     // MARK: Data movement (reference loops)
 
-    public func maxPool2d(_ g: Pool2DGeometry, _ x: Storage) -> Storage { fallback.maxPool2d(g, x) }
-    public func maxPool2dBackward(_ g: Pool2DGeometry, input: Storage, outputGradient: Storage) -> Storage {
-        fallback.maxPool2dBackward(g, input: input, outputGradient: outputGradient)
-    }
     public func permute(_ x: Storage, shape: [Int], permutation: [Int]) -> Storage { fallback.permute(x, shape: shape, permutation: permutation) }
     public func expand(_ x: Storage, shape: [Int], outputShape: [Int]) -> Storage { fallback.expand(x, shape: shape, outputShape: outputShape) }
     public func slice(_ x: Storage, shape: [Int], axis: Int, range: Range<Int>) -> Storage {

@@ -126,15 +126,15 @@ public final class ReferenceBackend: Backend {
         return c
     }
 
-    public func maxPool2d(_ g: Pool2DGeometry, _ x: Storage) -> Storage {
+    public func pool2d(_ op: PoolOperation, _ g: Pool2DGeometry, _ x: Storage) -> Storage {
         let y = Storage(uninitializedCount: ShapeMath.count(g.outputShape))
-        ReferenceKernels.maxPool2d(g, y: y.pointer, x: plain(x))
+        ReferenceKernels.pool2d(op, g, y: y.pointer, x: plain(x))
         return y
     }
 
-    public func maxPool2dBackward(_ g: Pool2DGeometry, input: Storage, outputGradient: Storage) -> Storage {
+    public func pool2dBackward(_ op: PoolOperation, _ g: Pool2DGeometry, input: Storage, outputGradient: Storage) -> Storage {
         let dx = Storage(uninitializedCount: input.count)
-        reading([input, outputGradient]) { p in ReferenceKernels.maxPool2dBackward(g, dx: dx.pointer, x: p[0]!, dy: p[1]!) }
+        reading([input, outputGradient]) { p in ReferenceKernels.pool2dBackward(op, g, dx: dx.pointer, x: p[0]!, dy: p[1]!) }
         return dx
     }
 

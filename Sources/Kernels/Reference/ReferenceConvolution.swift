@@ -4,7 +4,7 @@
 public enum ReferenceKernels {}
 
 extension ReferenceKernels {
-    /// y[n,o,i,j] = b[o] + Σ_{c,p,q} x[n,c,i·s−pad+p, j·s−pad+q] · w[o,c,p,q]
+    /// y[n,o,i,j] = b[o] + Σ_{c,p,q} x[n,c,i·s−padH+p, j·s−padW+q] · w[o,c,p,q]
     public static func conv2dForward<T: ReferenceScalar>(
         _ g: Conv2DGeometry, y: UnsafeMutablePointer<T>, x: UnsafePointer<T>, w: UnsafePointer<T>, b: UnsafePointer<T>?
     ) {
@@ -15,10 +15,10 @@ extension ReferenceKernels {
                         var sum: T = b?[o] ?? 0
                         for c in 0..<g.inChannels {
                             for p in 0..<g.kernelHeight {
-                                let row = i * g.stride - g.padding + p
+                                let row = i * g.stride - g.paddingHeight + p
                                 if row < 0 || row >= g.inHeight { continue }
                                 for q in 0..<g.kernelWidth {
-                                    let column = j * g.stride - g.padding + q
+                                    let column = j * g.stride - g.paddingWidth + q
                                     if column < 0 || column >= g.inWidth { continue }
                                     let xIndex = ((n * g.inChannels + c) * g.inHeight + row) * g.inWidth + column
                                     let wIndex = ((o * g.inChannels + c) * g.kernelHeight + p) * g.kernelWidth + q
@@ -45,10 +45,10 @@ extension ReferenceKernels {
                         let gradient = dy[((n * g.outChannels + o) * g.outHeight + i) * g.outWidth + j]
                         for c in 0..<g.inChannels {
                             for p in 0..<g.kernelHeight {
-                                let row = i * g.stride - g.padding + p
+                                let row = i * g.stride - g.paddingHeight + p
                                 if row < 0 || row >= g.inHeight { continue }
                                 for q in 0..<g.kernelWidth {
-                                    let column = j * g.stride - g.padding + q
+                                    let column = j * g.stride - g.paddingWidth + q
                                     if column < 0 || column >= g.inWidth { continue }
                                     let xIndex = ((n * g.inChannels + c) * g.inHeight + row) * g.inWidth + column
                                     let wIndex = ((o * g.inChannels + c) * g.kernelHeight + p) * g.kernelWidth + q
@@ -62,7 +62,7 @@ extension ReferenceKernels {
         }
     }
 
-    /// dw[o,c,p,q] = Σ_{n,i,j} dy[n,o,i,j] · x[n,c,i·s−pad+p, j·s−pad+q];  db[o] = Σ_{n,i,j} dy[n,o,i,j].
+    /// dw[o,c,p,q] = Σ_{n,i,j} dy[n,o,i,j] · x[n,c,i·s−padH+p, j·s−padW+q];  db[o] = Σ_{n,i,j} dy[n,o,i,j].
     public static func conv2dBackwardWeights<T: ReferenceScalar>(
         _ g: Conv2DGeometry, dw: UnsafeMutablePointer<T>, db: UnsafeMutablePointer<T>?,
         dy: UnsafePointer<T>, x: UnsafePointer<T>
@@ -77,10 +77,10 @@ extension ReferenceKernels {
                         db?[o] += gradient
                         for c in 0..<g.inChannels {
                             for p in 0..<g.kernelHeight {
-                                let row = i * g.stride - g.padding + p
+                                let row = i * g.stride - g.paddingHeight + p
                                 if row < 0 || row >= g.inHeight { continue }
                                 for q in 0..<g.kernelWidth {
-                                    let column = j * g.stride - g.padding + q
+                                    let column = j * g.stride - g.paddingWidth + q
                                     if column < 0 || column >= g.inWidth { continue }
                                     let xIndex = ((n * g.inChannels + c) * g.inHeight + row) * g.inWidth + column
                                     let wIndex = ((o * g.inChannels + c) * g.kernelHeight + p) * g.kernelWidth + q

@@ -1,24 +1,39 @@
 extension ReferenceKernels {
-    /// y = the maximum of each window; ties go to the first element in row-major window order.
-    public static func maxPool2d<T: ReferenceScalar>(_ g: Pool2DGeometry, y: UnsafeMutablePointer<T>, x: UnsafePointer<T>) {
+    /// y = the maximum, or the mean over the positions inside the input, of each window.
+    /// Max ties go to the first element in row-major window order.
+    public static func pool2d<T: ReferenceScalar>(_ op: PoolOperation, _ g: Pool2DGeometry, y: UnsafeMutablePointer<T>, x: UnsafePointer<T>) {
         for plane in 0..<(g.batch * g.channels) {
             for i in 0..<g.outHeight {
                 for j in 0..<g.outWidth {
-                    y[(plane * g.outHeight + i) * g.outWidth + j] = x[windowArgmax(g, x: x, plane: plane, i: i, j: j)]
+                    let output = (plane * g.outHeight + i) * g.outWidth + j
+                    switch op {
+                    case .max: y[output] = x[windowArgmax(g, x: x, plane: plane, i: i, j: j)]
+                    case .average:
+                        var sum: T = 0
+                        for row in g.rows(i) { for column in g.columns(j) { sum += x[(plane * g.inHeight + row) * g.inWidth + column] } }
+                        y[output] = sum / T(g.rows(i).count * g.columns(j).count)
+                    }
                 }
             }
         }
     }
 
-    /// Routes each dy to the input position that won its window.
-    public static func maxPool2dBackward<T: ReferenceScalar>(
-        _ g: Pool2DGeometry, dx: UnsafeMutablePointer<T>, x: UnsafePointer<T>, dy: UnsafePointer<T>
+    /// Max: routes each dy to the input position that won its window. Average: spreads dy evenly
+    /// over the window's positions inside the input. Overlapping windows add up.
+    public static func pool2dBackward<T: ReferenceScalar>(
+        _ op: PoolOperation, _ g: Pool2DGeometry, dx: UnsafeMutablePointer<T>, x: UnsafePointer<T>, dy: UnsafePointer<T>
     ) {
         dx.initialize(repeating: 0, count: g.batch * g.channels * g.inHeight * g.inWidth)
         for plane in 0..<(g.batch * g.channels) {
             for i in 0..<g.outHeight {
                 for j in 0..<g.outWidth {
-                    dx[windowArgmax(g, x: x, plane: plane, i: i, j: j)] += dy[(plane * g.outHeight + i) * g.outWidth + j]
+                    let gradient = dy[(plane * g.outHeight + i) * g.outWidth + j]
+                    switch op {
+                    case .max: dx[windowArgmax(g, x: x, plane: plane, i: i, j: j)] += gradient
+                    case .average:
+                        let share = gradient / T(g.rows(i).count * g.columns(j).count)
+                        for row in g.rows(i) { for column in g.columns(j) { dx[(plane * g.inHeight + row) * g.inWidth + column] += share } }
+                    }
                 }
             }
         }
@@ -27,11 +42,11 @@ extension ReferenceKernels {
     private static func windowArgmax<T: ReferenceScalar>(
         _ g: Pool2DGeometry, x: UnsafePointer<T>, plane: Int, i: Int, j: Int
     ) -> Int {
-        var best = (plane * g.inHeight + i * g.window) * g.inWidth + j * g.window
-        for p in 0..<g.window {
-            for q in 0..<g.window {
-                let index = (plane * g.inHeight + i * g.window + p) * g.inWidth + j * g.window + q
-                if x[index] > x[best] { best = index }
+        var best = -1
+        for row in g.rows(i) {
+            for column in g.columns(j) {
+                let index = (plane * g.inHeight + row) * g.inWidth + column
+                if best < 0 || x[index] > x[best] { best = index }
             }
         }
         return best

