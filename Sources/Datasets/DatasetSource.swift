@@ -99,6 +99,23 @@ public struct DatasetSource: Sendable {
         return ImageFormat.sniff((try? handle.read(upToCount: 8)) ?? Data()) != nil
     }
 
+    /// Item `index`, decoded (files by content, with their EXIF orientation applied).
+    public func image(_ index: Int) throws -> PixelImage {
+        try decode(items[index], bytes: bytes(of: items[index])).image
+    }
+
+    /// SHA-256 over the items' contents in order (file bytes, or the IDX pixels): names the
+    /// images, not where they are.
+    public func contentDigest() throws -> String {
+        var hasher = SHA256()
+        if let idx {
+            idx.values.withUnsafeBytes { hasher.update($0) }
+        } else {
+            for item in items { try bytes(of: item).withUnsafeBytes { hasher.update($0) } }
+        }
+        return hasher.finalize()
+    }
+
     /// The raw bytes of a file item (empty for IDX items).
     func bytes(of item: SourceItem) throws -> Data {
         guard item.idxIndex == nil else { return Data() }

@@ -63,6 +63,27 @@ public enum FrechetDistance {
         return meanDistance + first.covariance.trace + second.covariance.trace - 2 * traceOfRoot
     }
 
+    /// The distance between a reference (its statistics and Σ₁^½) and a set of feature rows. With
+    /// no more rows n than features d, Σ₂ = XᵀX/(n − 1) for the centred rows X, so S Σ₂ S = ZᵀZ with
+    /// Z = X S/√(n − 1), whose non-zero eigenvalues are those of the n×n matrix Z Zᵀ: an n×n
+    /// eigenproblem instead of a d×d one (the common case on a CPU budget: 1,000 images, 2,048 features).
+    public static func distance(reference: FeatureStatistics, root: Matrix, features: [Float]) throws -> Double {
+        let d = reference.mean.count, n = features.count / d
+        let statistics = FeatureStatistics(features: features, dimension: d)
+        guard n >= 2, n <= d else { return try distance(reference, statistics, rootOfFirst: root) }
+        let scale = 1 / Double(n - 1).squareRoot()
+        var centred = [Double](repeating: 0, count: n * d)
+        for row in 0..<n { for j in 0..<d { centred[row * d + j] = (Double(features[row * d + j]) - statistics.mean[j]) * scale } }
+        let z = Matrix.product(centred, root.values, rows: n, inner: d, columns: d)               // (n, d)
+        var zTransposed = [Double](repeating: 0, count: d * n)
+        for row in 0..<n { for j in 0..<d { zTransposed[j * n + row] = z[row * d + j] } }
+        let gram = Matrix(size: n, values: Matrix.product(z, zTransposed, rows: n, inner: d, columns: n)).symmetrized()
+        let eigenvalues = try SymmetricEigen.decompose(gram, vectors: false).values
+        let traceOfRoot = eigenvalues.reduce(0) { $0 + max($1, 0).squareRoot() }
+        let meanDistance = zip(reference.mean, statistics.mean).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+        return meanDistance + reference.covariance.trace + statistics.covariance.trace - 2 * traceOfRoot
+    }
+
     /// The symmetric positive semi-definite square root V diag(√max(λ, 0)) Vᵀ.
     public static func squareRoot(_ matrix: Matrix) throws -> Matrix {
         let (values, vectors) = try SymmetricEigen.decompose(matrix.symmetrized(), vectors: true)

@@ -26,27 +26,40 @@ public struct Matrix: Equatable, Sendable {
 
     public var trace: Double { (0..<size).reduce(0) { $0 + self[$1, $1] } }
 
-    /// self · other, rows of the result in the cache-friendly i-k-j order.
+    /// self · other.
     public func multiplied(by other: Matrix) -> Matrix {
         precondition(size == other.size)
-        let n = size
-        var result = [Double](repeating: 0, count: n * n)
-        values.withUnsafeBufferPointer { a in
-            other.values.withUnsafeBufferPointer { b in
-                result.withUnsafeMutableBufferPointer { c in
-                    for i in 0..<n {
-                        let row = c.baseAddress! + i * n
-                        for k in 0..<n {
-                            let factor = a[i * n + k]
-                            if factor == 0 { continue }
-                            let source = b.baseAddress! + k * n
-                            for j in 0..<n { row[j] += factor * source[j] }
+        return Matrix(size: size, values: Matrix.product(values, other.values, rows: size, inner: size, columns: size))
+    }
+
+    /// Row-major (rows × inner) · (inner × columns), in blocks of B that stay in the L2 cache
+    /// (a plain i-k-j loop streams all of B from memory once per row of A).
+    public static func product(_ a: [Double], _ b: [Double], rows: Int, inner: Int, columns: Int) -> [Double] {
+        precondition(a.count == rows * inner && b.count == inner * columns, "Matrix.product: \(a.count) and \(b.count) values for \(rows)x\(inner)·\(inner)x\(columns)")
+        var c = [Double](repeating: 0, count: rows * columns)
+        let innerBlock = 128, columnBlock = 512
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                c.withUnsafeMutableBufferPointer { c in
+                    for k0 in stride(from: 0, to: inner, by: innerBlock) {
+                        let k1 = min(k0 + innerBlock, inner)
+                        for j0 in stride(from: 0, to: columns, by: columnBlock) {
+                            let width = min(columnBlock, columns - j0)
+                            for i in 0..<rows {
+                                let row = c.baseAddress! + i * columns + j0
+                                for k in k0..<k1 {
+                                    let factor = a[i * inner + k]
+                                    if factor == 0 { continue }
+                                    let source = b.baseAddress! + k * columns + j0
+                                    for j in 0..<width { row[j] += factor * source[j] }
+                                }
+                            }
                         }
                     }
                 }
             }
         }
-        return Matrix(size: n, values: result)
+        return c
     }
 
     /// (self + selfᵀ) / 2: removes the rounding asymmetry of products that are symmetric in exact arithmetic.
@@ -143,6 +156,10 @@ public enum SymmetricEigen {
 
     /// Implicit QL on the tridiagonal (diagonal, offDiagonal); rotations are applied to the columns of q.
     private static func diagonalize(_ d: inout [Double], _ e: inout [Double], _ q: inout [Double], _ n: Int, accumulate: Bool) throws {
+        // A coupling below ulp·‖T‖ is negligible too: without this floor, clusters of (near) zero
+        // eigenvalues, as in a covariance of fewer samples than features, never split off.
+        let norm = (0..<n).reduce(0.0) { max($0, Swift.abs(d[$1]) + Swift.abs(e[$1]) + ($1 > 0 ? Swift.abs(e[$1 - 1]) : 0)) }
+        let floor = Double.ulpOfOne * norm
         for l in 0..<n {
             var iterations = 0
             while true {
@@ -150,7 +167,7 @@ public enum SymmetricEigen {
                 var m = l
                 while m < n - 1 {
                     let scale = Swift.abs(d[m]) + Swift.abs(d[m + 1])
-                    if Swift.abs(e[m]) <= Double.ulpOfOne * scale { break }
+                    if Swift.abs(e[m]) <= Double.ulpOfOne * scale || Swift.abs(e[m]) <= floor { break }
                     m += 1
                 }
                 if m == l { break }

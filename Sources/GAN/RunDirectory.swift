@@ -49,6 +49,17 @@ public final class RunDirectory {
         try events.flush()
     }
 
+    /// An evaluation of the checkpoint at `step`: `record` (the values and their protocol) as one
+    /// line of metrics.jsonl with "kind": "eval", and `scalars` in TensorBoard at that step.
+    public func logEvaluation(step: Int, record: [String: Any], scalars: [(tag: String, value: Float)]) throws {
+        var line = record
+        line["kind"] = "eval"
+        line["step"] = step
+        try metrics.write(contentsOf: JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes]) + Data("\n".utf8))
+        try events.scalars(scalars, step: step)
+        try events.flush()
+    }
+
     /// Writes the sample grid as samples/step-NNNNNN.png and to TensorBoard; returns the file.
     @discardableResult
     public func writeSamples(_ images: Tensor, step: Int) throws -> URL {

@@ -59,8 +59,9 @@ public final class Storage: @unchecked Sendable {
     }
 
     deinit {
-        free(pointer)
-        StorageStatistics.released(layout?.capacity ?? count)
+        let capacity = layout?.capacity ?? count
+        BufferPool.shared.release(pointer, bytes: max(capacity, 1) * MemoryLayout<Float>.stride)
+        StorageStatistics.released(capacity)
     }
 
     /// This storage if it is row-major, otherwise a row-major copy.
@@ -79,12 +80,8 @@ public final class Storage: @unchecked Sendable {
 
     private static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
         StorageStatistics.allocated(count)
-        var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
-            fatalError("Storage: out of memory allocating \(bytes) bytes")
-        }
-        return raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        return BufferPool.shared.allocate(bytes).bindMemory(to: Float.self, capacity: max(count, 1))
     }
 }
 

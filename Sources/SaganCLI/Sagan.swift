@@ -12,7 +12,7 @@ struct Sagan: ParsableCommand {
         commandName: "sagan",
         abstract: "Self-Attention GANs on the CPU: train, sample, inspect and evaluate.",
         version: "0.1.0",
-        subcommands: [TrainCommand.self, GenerateCommand.self, ExportCommand.self, DatasetCommand.self, InspectCommand.self, BenchCommand.self])
+        subcommands: [TrainCommand.self, GenerateCommand.self, EvalCommand.self, ExportCommand.self, DatasetCommand.self, InspectCommand.self, BenchCommand.self])
 }
 
 @main

@@ -35,6 +35,19 @@ struct MetricTests {
         for (x, y) in zip(valuesOnly, values) { #expect(Swift.abs(x - y) < 1e-10) }
     }
 
+    /// The covariance of fewer samples than features (FID at small N) has a cluster of zero
+    /// eigenvalues; QL must still converge, and the square root still square back.
+    @Test func rankDeficientCovariance() throws {
+        var random = RandomGenerator(seed: 9)
+        let stats = FeatureStatistics(features: random.normal(count: 40 * 200).map { max($0, 0) }, dimension: 200)
+        let (values, _) = try SymmetricEigen.decompose(stats.covariance, vectors: false)
+        #expect(values.filter { Swift.abs($0) < 1e-10 }.count >= 200 - 39)
+        let root = try FrechetDistance.squareRoot(stats.covariance)
+        let worst = zip(root.multiplied(by: root).values, stats.covariance.values).map { Swift.abs($0 - $1) }.max()!
+        #expect(worst < 1e-9, "S·S − Σ: \(worst)")
+        #expect(try FrechetDistance.distance(stats, stats) < 1e-6)
+    }
+
     @Test func repeatedAndDiagonalEigenvalues() throws {
         #expect(try SymmetricEigen.decompose(.identity(5), vectors: false).values == [1, 1, 1, 1, 1])
         var diagonal = Matrix.zeros(4)
@@ -79,6 +92,20 @@ struct MetricTests {
         let second = FeatureStatistics(count: 50, mean: .init(repeating: 0.1, count: 48), covariance: randomCovariance(48, seed: 3))
         let forward = try FrechetDistance.distance(first, second), backward = try FrechetDistance.distance(second, first)
         #expect(forward > 0 && Swift.abs(forward - backward) < 1e-9 * max(1, forward), "\(forward) vs \(backward)")
+    }
+
+    /// The n×n route for fewer rows than features gives the d×d route's number.
+    @Test func fewSamplesTakeTheSmallEigenproblem() throws {
+        var random = RandomGenerator(seed: 10)
+        let d = 64
+        let reference = FeatureStatistics(features: random.normal(count: 300 * d), dimension: d)
+        let root = try FrechetDistance.squareRoot(reference.covariance)
+        for n in [5, 40, 64, 90] {
+            let features = random.normal(count: n * d, mean: 0.2, standardDeviation: 1.3)
+            let direct = try FrechetDistance.distance(reference, FeatureStatistics(features: features, dimension: d))
+            let small = try FrechetDistance.distance(reference: reference, root: root, features: features)
+            #expect(Swift.abs(direct - small) < 1e-8 * direct, "n = \(n): \(small) vs \(direct)")
+        }
     }
 
     @Test func statisticsUseTheUnbiasedCovariance() {

@@ -16,7 +16,7 @@ struct TrainCommandTests {
 
     /// Runs `sagan` with its output in a temporary file; with `signalAfter`, sends the signal once
     /// the output contains the marker (or fails after a minute).
-    static func sagan(_ arguments: [String], signalAfter: (String, Int32)? = nil) throws -> Outcome {
+    static func sagan(_ arguments: [String], signalAfter: (String, Int32)? = nil, environment: [String: String] = [:]) throws -> Outcome {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("sagan-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
@@ -24,6 +24,7 @@ struct TrainCommandTests {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = output
         process.standardError = output
         try process.run()

@@ -86,12 +86,12 @@ final class CompiledPrimitive: @unchecked Sendable {
     /// Runs the primitive on row-major buffers, reordering where the primitive chose another layout.
     func execute(_ stream: dnnl_stream_t, _ arguments: [(argument: Int32, dims: [Int], pointer: UnsafeMutablePointer<Float>)]) {
         var memories: [dnnl_memory_t] = []
-        var temporaries: [UnsafeMutableRawPointer] = []
+        var temporaries: [(UnsafeMutableRawPointer, Int)] = []
         var execArguments: [dnnl_exec_arg_t] = []
         var outputReorders: [(dnnl_primitive_t, dnnl_memory_t, dnnl_memory_t)] = []
         defer {
             for memory in memories { dnnl_memory_destroy(memory) }
-            for buffer in temporaries { free(buffer) }
+            for (buffer, bytes) in temporaries { BufferPool.shared.release(buffer, bytes: bytes) }
         }
         func memory(_ descriptor: dnnl_memory_desc_t, _ handle: UnsafeMutableRawPointer) -> dnnl_memory_t {
             var descriptor = descriptor
@@ -107,11 +107,9 @@ final class CompiledPrimitive: @unchecked Sendable {
                 continue
             }
             var layout = conversion.layout
-            var buffer: UnsafeMutableRawPointer?
-            guard posix_memalign(&buffer, 64, max(dnnl_memory_desc_get_size(&layout), 64)) == 0, let buffer else {
-                fatalError("oneDNN: out of memory for a reorder buffer")
-            }
-            temporaries.append(buffer)
+            let bytes = max(dnnl_memory_desc_get_size(&layout), 64)
+            let buffer = BufferPool.shared.allocate(bytes)
+            temporaries.append((buffer, bytes))
             let chosen = memory(layout, buffer)
             execArguments.append(dnnl_exec_arg_t(arg: argument.argument, memory: chosen))
             if conversion.isOutput {
