@@ -141,4 +141,47 @@ struct MetricTests {
         #expect(Swift.abs(same.mean) < 3 * same.standardDeviation + 1e-3, "same distribution: \(same)")
         #expect(different.mean > 10 * max(same.standardDeviation, 1e-4), "shifted: \(different), same: \(same)")
     }
+
+    /// At the real dimension (2048), against numpy: FID through the eigenvalues of Σ_aΣ_b (pytorch-fid's
+    /// route, LAPACK's solver) and the unbiased MMD² over all rows. Needs /usr/bin/python3 with numpy
+    /// (python3-torch brings it; `make test` installs it).
+    @Test func agreesWithNumpyAtFullDimension() throws {
+        var random = RandomGenerator(seed: 11)
+        let d = 2048
+        // Feature-like vectors: non-negative (post-ReLU average pools), correlated through a shared part.
+        let shared = random.normal(count: d)
+        func features(_ n: Int, shift: Float) -> [Float] {
+            let noise = random.normal(count: n * d)
+            return (0..<(n * d)).map { max(0, shared[$0 % d] + noise[$0] + shift) * 0.3 }
+        }
+        let a = features(120, shift: 0), b = features(60, shift: 0.2)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fid-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("features.safetensors")
+        try SafeTensorsFile.write([("a", Tensor(shape: [120, d], scalars: a)), ("b", Tensor(shape: [60, d], scalars: b))], to: file)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Reference/frechet_distance.py")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [script.path, file.path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "frechet_distance.py (needs python3-numpy): \(output)")
+        func value(_ name: String) throws -> Double {
+            let line = try #require(output.split(separator: "\n").first { $0.hasPrefix(name + " ") }, "\(output)")
+            return try #require(Double(line.dropFirst(name.count + 1)))
+        }
+        let reference = FeatureStatistics(features: a, dimension: d)
+        let fid = try FrechetDistance.distance(reference: reference, root: try FrechetDistance.squareRoot(reference.covariance), features: b)
+        let expectedFID = try value("fid")
+        #expect(Swift.abs(fid - expectedFID) <= 1e-6 * expectedFID, "FID \(fid) vs numpy \(expectedFID)")
+        // One subset of all 60 rows on each side: MMD² does not depend on the rows' order.
+        let kid = KernelInceptionDistance.compute(real: Array(a.prefix(60 * d)), fake: b, dimension: d, subsets: 1, subsetSize: 60, seed: 0)
+        let mmd = try value("mmd")
+        #expect(Swift.abs(kid.mean - mmd) <= 1e-4 * Swift.abs(mmd), "KID \(kid.mean) vs numpy \(mmd)")
+    }
 }
