@@ -26,7 +26,9 @@ public struct ImageSet {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw EvaluationError("\(path): no such file or folder")
         }
-        if !isDirectory.boolValue, let pack = try? PackedDataset(contentsOf: URL(fileURLWithPath: path)) {
+        if !isDirectory.boolValue, path.hasSuffix(".safetensors") {
+            let pack: PackedDataset
+            do { pack = try PackedDataset(contentsOf: URL(fileURLWithPath: path)) } catch let error as DataError { throw EvaluationError(error.description) }
             return ImageSet(name: path, count: pack.count, side: pack.width == pack.height ? pack.width : nil, channels: pack.channels,
                             fetch: { try $0.map { try pack.image($0) } },
                             digest: {
