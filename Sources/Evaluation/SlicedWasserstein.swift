@@ -114,7 +114,7 @@ public enum SlicedWasserstein {
 
     /// Laplacian pyramid of an 8-bit image as float planes (3, S, S) on the 0–255 scale (gray
     /// replicated): every level but the last holds the detail lost by halving; the last stays Gaussian.
-    static func laplacianPyramid(_ image: PixelImage, levels: Int) -> [[Float]] {
+    public static func laplacianPyramid(_ image: PixelImage, levels: Int) -> [[Float]] {
         let rgb = image.channels == 3 ? image : image.converted(toChannels: 3)
         let side = rgb.width
         var planes = [Float](repeating: 0, count: 3 * side * side)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Autodiff
 import Datasets
@@ -42,5 +43,41 @@ struct SlicedWassersteinTests {
         let same = SlicedWasserstein.distance(small, smallAgain, resolutions: [32, 16], seed: 7).average
         let different = SlicedWasserstein.distance(small, large, resolutions: [32, 16], seed: 7).average
         #expect(same > 0 && different > 2 * same, "same distribution \(same), different \(different)")
+    }
+
+    /// The pyramid against numpy's (Tests/Reference/laplacian_pyramid.py, written from EVALUATION.md
+    /// alone): a 2-D 5x5 binomial convolution with reflect-101 borders, every level of a 64x64 colour image.
+    @Test func laplacianPyramidMatchesNumpy() throws {
+        var random = RandomGenerator(seed: 12)
+        let side = 64
+        let pixels = random.uniform(count: side * side * 3).map { UInt8($0 * 255) }
+        let image = PixelImage(width: side, height: side, channels: 3, pixels: pixels)
+        var planes = [Float](repeating: 0, count: 3 * side * side)
+        for c in 0..<3 { for i in 0..<(side * side) { planes[c * side * side + i] = Float(pixels[i * 3 + c]) } }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pyramid-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let input = folder.appendingPathComponent("in.safetensors"), output = folder.appendingPathComponent("out.safetensors")
+        try SafeTensorsFile.write([("image", Tensor(shape: [3, side, side], scalars: planes))], to: input)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Reference/laplacian_pyramid.py")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [script.path, input.path, output.path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let log = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "laplacian_pyramid.py (needs python3-torch and numpy): \(log)")
+        let expected = try SafeTensorsFile(contentsOf: output)
+        let pyramid = SlicedWasserstein.laplacianPyramid(image, levels: 3)
+        #expect(expected.entries.count == 3)
+        for (level, values) in pyramid.enumerated() {
+            let reference = try expected.tensor("level\(level)").scalars
+            #expect(reference.count == values.count)
+            let worst = zip(values, reference).map { Swift.abs($0 - $1) }.max() ?? .infinity
+            #expect(worst < 1e-3, "level \(level): worst difference \(worst) on the 0–255 scale")
+        }
     }
 }
