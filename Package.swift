@@ -22,7 +22,7 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["CDNNL", "CMachine"], swiftSettings: kernelSettings),
         .target(name: "Autodiff", dependencies: ["Kernels"]),
         .target(name: "NeuralNet", dependencies: ["Autodiff"]),
-        .target(name: "Optimizers", dependencies: ["NeuralNet"]),
+        .target(name: "Optimizers", dependencies: ["Kernels", "NeuralNet"]),
         .target(name: "GAN", dependencies: ["NeuralNet", "Optimizers", "Datasets"]),
         .target(name: "Evaluation", dependencies: ["Kernels", "NeuralNet", "Datasets"], swiftSettings: kernelSettings),
         .target(

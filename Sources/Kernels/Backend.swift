@@ -55,6 +55,12 @@ public protocol Backend: AnyObject, Sendable {
     func attentionBackward(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage, outputGradient: Storage)
         -> (queries: Storage, keys: Storage, values: Storage)
 
+    // MARK: Optimisers
+    /// One Adam update of a parameter in a single pass over its elements (moments start at zero
+    /// when nil); returns the new parameter and moments.
+    func adamUpdate(_ step: AdamStep, parameter: Storage, gradient: Storage, first: Storage?, second: Storage?)
+        -> (parameter: Storage, first: Storage, second: Storage)
+
     // MARK: Data movement
     func pool2d(_ op: PoolOperation, _ g: Pool2DGeometry, _ x: Storage) -> Storage
     func pool2dBackward(_ op: PoolOperation, _ g: Pool2DGeometry, input: Storage, outputGradient: Storage) -> Storage

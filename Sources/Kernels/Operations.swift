@@ -27,6 +27,22 @@ public enum PoolOperation: Hashable, Sendable {
     case average
 }
 
+/// One Adam update's constants (PyTorch's form): m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²;
+/// θ ← θ − (m / (√(v / c₂) + ε)) · (lr / c₁), with the bias corrections cᵢ = 1 − βᵢᵗ.
+public struct AdamStep: Hashable, Sendable {
+    public let learningRate: Float
+    public let beta1: Float
+    public let beta2: Float
+    public let epsilon: Float
+    public let correction1: Float
+    public let correction2: Float
+
+    public init(learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, correction1: Float, correction2: Float) {
+        (self.learningRate, self.beta1, self.beta2, self.epsilon) = (learningRate, beta1, beta2, epsilon)
+        (self.correction1, self.correction2) = (correction1, correction2)
+    }
+}
+
 /// Reductions over a set of axes.
 public enum ReductionOperation: Hashable, Sendable {
     case sum, mean, max

@@ -79,6 +79,11 @@ public final class ProfilingBackend: Backend {
     {
         timed("attention (fused) backward") { inner.attentionBackward(g, queries: queries, keys: keys, values: values, outputGradient: outputGradient) }
     }
+    public func adamUpdate(_ step: AdamStep, parameter: Storage, gradient: Storage, first: Storage?, second: Storage?)
+        -> (parameter: Storage, first: Storage, second: Storage)
+    {
+        timed("adam") { inner.adamUpdate(step, parameter: parameter, gradient: gradient, first: first, second: second) }
+    }
     public func pool2d(_ op: PoolOperation, _ g: Pool2DGeometry, _ x: Storage) -> Storage { timed("\(op) pool") { inner.pool2d(op, g, x) } }
     public func pool2dBackward(_ op: PoolOperation, _ g: Pool2DGeometry, input: Storage, outputGradient: Storage) -> Storage {
         timed("\(op) pool backward") { inner.pool2dBackward(op, g, input: input, outputGradient: outputGradient) }

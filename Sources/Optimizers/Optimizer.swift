@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Autodiff
+import Kernels
 import NeuralNet
 
 /// Updates a fixed list of parameters from their gradients; state is keyed by parameter identity.
@@ -87,17 +88,16 @@ public struct Adam: Optimizer {
         stepCount += 1
         let correction1 = Float(1 - pow(Double(beta1), Double(stepCount)))
         let correction2 = Float(1 - pow(Double(beta2), Double(stepCount)))
-        noGrad {
-            for parameter in parameters {
-                guard let gradient = gradients[parameter] else { continue }
-                let id = ObjectIdentifier(parameter)
-                let first = (firstMoments[id].map { $0 * beta1 } ?? .zeros(gradient.shape)) + gradient * (1 - beta1)
-                let second = (secondMoments[id].map { $0 * beta2 } ?? .zeros(gradient.shape)) + gradient.squared() * (1 - beta2)
-                firstMoments[id] = first
-                secondMoments[id] = second
-                let denominator = (second / correction2).sqrt() + epsilon
-                parameter.assign(parameter.value - (first / denominator) * (learningRate / correction1))
-            }
+        let constants = AdamStep(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                                 correction1: correction1, correction2: correction2)
+        for parameter in parameters {
+            guard let gradient = gradients[parameter] else { continue }
+            let id = ObjectIdentifier(parameter)
+            let updated = Tensor.adamUpdate(constants, parameter: parameter.value, gradient: gradient,
+                                            first: firstMoments[id], second: secondMoments[id])
+            firstMoments[id] = updated.first
+            secondMoments[id] = updated.second
+            parameter.assign(updated.parameter)
         }
     }
 }

@@ -199,4 +199,27 @@ struct BackendParityTests {
             expectClose(fast.matmul(g, a, b), reference.matmul(g, a, b), "matmul \(shape) transposes \(transposeA) \(transposeB)")
         }
     }
+
+    /// The fused Adam update against the reference loop, from zero moments and from given ones,
+    /// on a size that splits into uneven chunks over the threads; and against the formula in Double.
+    @Test func adamUpdate() throws {
+        let count = 200_003
+        let step = AdamStep(learningRate: 4e-4, beta1: 0.5, beta2: 0.9, epsilon: 1e-8, correction1: 0.75, correction2: 0.19)
+        let p = random(count, seed: 30), g = random(count, seed: 31), m = random(count, seed: 32)
+        let v = Storage(random(count, seed: 33).elements.map { Swift.abs($0) })
+        for (first, second) in [(nil, nil), (m, v)] as [(Storage?, Storage?)] {
+            let f = fast.adamUpdate(step, parameter: p, gradient: g, first: first, second: second)
+            let r = reference.adamUpdate(step, parameter: p, gradient: g, first: first, second: second)
+            expectClose(f.parameter, r.parameter, "adam parameter")
+            expectClose(f.first, r.first, "adam first moment")
+            expectClose(f.second, r.second, "adam second moment")
+            let (pe, ge, me, ve) = (p.elements, g.elements, first?.elements, second?.elements)
+            for i in stride(from: 0, to: count, by: 9973) {
+                let (gi, mi, vi) = (Double(ge[i]), me.map { Double($0[i]) } ?? 0, ve.map { Double($0[i]) } ?? 0)
+                let m1 = 0.5 * mi + 0.5 * gi, v1 = 0.9 * vi + 0.1 * gi * gi
+                let expected = Double(pe[i]) - m1 / ((v1 / 0.19).squareRoot() + 1e-8) * (4e-4 / 0.75)
+                #expect(Swift.abs(Double(f.parameter.elements[i]) - expected) < 1e-6, "element \(i)")
+            }
+        }
+    }
 }

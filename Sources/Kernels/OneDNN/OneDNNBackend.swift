@@ -448,6 +448,25 @@ public final class OneDNNBackend: Backend {
         }
     }
 
+    // MARK: Optimisers (one pass over each parameter, in chunks over the threads)
+
+    public func adamUpdate(_ step: AdamStep, parameter: Storage, gradient: Storage, first: Storage?, second: Storage?)
+        -> (parameter: Storage, first: Storage, second: Storage)
+    {
+        let count = parameter.count
+        let (p, m, v) = (Storage(uninitializedCount: count), Storage(uninitializedCount: count), Storage(uninitializedCount: count))
+        let inputs = (plain(parameter), plain(gradient), first.map(plain), second.map(plain))
+        let chunk = 1 << 16
+        withExtendedLifetime(inputs) {
+            runtime.forEachItemInParallel((count + chunk - 1) / chunk) { item, _, _ in
+                ReferenceKernels.adamUpdate(step, range: item * chunk..<min(count, (item + 1) * chunk), parameterOut: p.pointer,
+                                            firstOut: m.pointer, secondOut: v.pointer, parameter: inputs.0.pointer,
+                                            gradient: inputs.1.pointer, first: inputs.2?.pointer, second: inputs.3?.pointer)
+            }
+        }
+        return (p, m, v)
+    }
+
     // MARK: Pooling (forward on oneDNN; backward, only SAGAN's BigGAN attention needs it, as reference loops)
 
     public func pool2d(_ op: PoolOperation, _ g: Pool2DGeometry, _ x: Storage) -> Storage {

@@ -126,6 +126,18 @@ public final class ReferenceBackend: Backend {
         return c
     }
 
+    public func adamUpdate(_ step: AdamStep, parameter: Storage, gradient: Storage, first: Storage?, second: Storage?)
+        -> (parameter: Storage, first: Storage, second: Storage)
+    {
+        let count = parameter.count
+        let (p, m, v) = (Storage(uninitializedCount: count), Storage(uninitializedCount: count), Storage(uninitializedCount: count))
+        reading([parameter, gradient, first, second]) { inputs in
+            ReferenceKernels.adamUpdate(step, range: 0..<count, parameterOut: p.pointer, firstOut: m.pointer, secondOut: v.pointer,
+                                        parameter: inputs[0]!, gradient: inputs[1]!, first: inputs[2], second: inputs[3])
+        }
+        return (p, m, v)
+    }
+
     public func pool2d(_ op: PoolOperation, _ g: Pool2DGeometry, _ x: Storage) -> Storage {
         let y = Storage(uninitializedCount: ShapeMath.count(g.outputShape))
         ReferenceKernels.pool2d(op, g, y: y.pointer, x: plain(x))

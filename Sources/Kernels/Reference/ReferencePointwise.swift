@@ -84,3 +84,24 @@ extension ReferenceKernels {
         }
     }
 }
+
+extension ReferenceKernels {
+    /// Adam (see `AdamStep`) on elements `range`; nil moments count as zeros.
+    public static func adamUpdate<T: ReferenceScalar>(
+        _ step: AdamStep, range: Range<Int>, parameterOut: UnsafeMutablePointer<T>, firstOut: UnsafeMutablePointer<T>,
+        secondOut: UnsafeMutablePointer<T>, parameter: UnsafePointer<T>, gradient: UnsafePointer<T>,
+        first: UnsafePointer<T>?, second: UnsafePointer<T>?
+    ) {
+        let (beta1, beta2, epsilon) = (T(step.beta1), T(step.beta2), T(step.epsilon))
+        let (oneMinusBeta1, oneMinusBeta2) = (T(1 - step.beta1), T(1 - step.beta2))
+        let stepSize = T(step.learningRate / step.correction1), correction2 = T(step.correction2)
+        for i in range {
+            let g = gradient[i]
+            let m = (first.map { $0[i] } ?? 0) * beta1 + g * oneMinusBeta1
+            let v = (second.map { $0[i] } ?? 0) * beta2 + g * g * oneMinusBeta2
+            firstOut[i] = m
+            secondOut[i] = v
+            parameterOut[i] = parameter[i] - m / ((v / correction2).squareRoot() + epsilon) * stepSize
+        }
+    }
+}
