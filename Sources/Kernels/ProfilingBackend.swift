@@ -26,7 +26,8 @@ public final class ProfilingBackend: Backend {
         clock_gettime(CLOCK_MONOTONIC, &start)
         let result = body()
         clock_gettime(CLOCK_MONOTONIC, &end)
-        let bytes = StorageStatistics.allocatedBytes - allocatedBefore  // one thread runs kernels at a time
+        // Process-wide: another thread allocating meanwhile (a batch loader) would count here too.
+        let bytes = StorageStatistics.allocatedBytes - allocatedBefore
         let seconds = Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) * 1e-9
         totals.withLock { totals in
             let previous = totals[kernel] ?? (0, 0, 0)

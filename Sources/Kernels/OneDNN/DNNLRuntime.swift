@@ -248,10 +248,3 @@ enum OpenMP {
     static let threadNumber: (@convention(c) () -> Int32)? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "omp_get_thread_num")
         .map { unsafeBitCast($0, to: (@convention(c) () -> Int32).self) }
 }
-
-/// Hands a value to worker threads that the caller keeps alive and whose use it has made safe
-/// (disjoint output regions per worker).
-struct UnsafeTransfer<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
-}
