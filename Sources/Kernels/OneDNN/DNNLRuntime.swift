@@ -39,52 +39,41 @@ enum MemoryDescriptor {
     }
 }
 
-/// A primitive created once for one shape, with the reorders between the caller's row-major data
-/// and the layouts the primitive chose.
+/// A primitive created once for one shape. Its arguments come in any layout: row-major, or a
+/// oneDNN layout; where that differs from the layout the primitive chose, execution reorders
+/// through a temporary buffer (reorder primitives are shared in the runtime).
 final class CompiledPrimitive: @unchecked Sendable {
     let descriptor: dnnl_primitive_desc_t
     let primitive: dnnl_primitive_t
-    /// For each argument whose chosen layout differs from row-major: the layout and the reorder
-    /// (row-major → chosen for inputs, chosen → row-major for outputs).
-    private var conversions: [Int32: (layout: dnnl_memory_desc_t, reorder: dnnl_primitive_t, isOutput: Bool)] = [:]
-    private let engine: dnnl_engine_t
+    private unowned let runtime: DNNLRuntime
 
     /// Creates the primitive for `operation` (a pointer to a oneDNN op descriptor).
-    init(_ what: String, engine: dnnl_engine_t, operation: UnsafeRawPointer, hint: dnnl_primitive_desc_t? = nil,
-         plainArguments: [(argument: Int32, dims: [Int], isOutput: Bool)]) {
-        self.engine = engine
+    init(_ what: String, runtime: DNNLRuntime, operation: UnsafeRawPointer, hint: dnnl_primitive_desc_t? = nil) {
+        self.runtime = runtime
         var descriptor: dnnl_primitive_desc_t?
-        dnnlCheck(dnnl_primitive_desc_create(&descriptor, operation, nil, engine, hint), "\(what): primitive descriptor")
+        dnnlCheck(dnnl_primitive_desc_create(&descriptor, operation, nil, runtime.engine, hint), "\(what): primitive descriptor")
         self.descriptor = descriptor!
         var primitive: dnnl_primitive_t?
         dnnlCheck(dnnl_primitive_create(&primitive, descriptor), "\(what): primitive")
         self.primitive = primitive!
-        for spec in plainArguments {
-            guard let chosenPointer = dnnl_primitive_desc_query_md(descriptor, dnnl_query_exec_arg_md, spec.argument) else { continue }
-            var chosen = chosenPointer.pointee
-            var plain = MemoryDescriptor.plain(spec.dims)
-            if dnnl_memory_desc_equal(&chosen, &plain) != 0 { continue }
-            var reorderDescriptor: dnnl_primitive_desc_t?
-            if spec.isOutput {
-                dnnlCheck(dnnl_reorder_primitive_desc_create(&reorderDescriptor, &chosen, engine, &plain, engine, nil), "\(what): reorder")
-            } else {
-                dnnlCheck(dnnl_reorder_primitive_desc_create(&reorderDescriptor, &plain, engine, &chosen, engine, nil), "\(what): reorder")
-            }
-            var reorder: dnnl_primitive_t?
-            dnnlCheck(dnnl_primitive_create(&reorder, reorderDescriptor), "\(what): reorder primitive")
-            dnnl_primitive_desc_destroy(reorderDescriptor)
-            conversions[spec.argument] = (chosen, reorder!, spec.isOutput)
-        }
     }
 
     deinit {
-        for conversion in conversions.values { dnnl_primitive_destroy(conversion.reorder) }
         dnnl_primitive_destroy(primitive)
         dnnl_primitive_desc_destroy(descriptor)
     }
 
-    /// Runs the primitive on row-major buffers, reordering where the primitive chose another layout.
-    func execute(_ stream: dnnl_stream_t, _ arguments: [(argument: Int32, dims: [Int], pointer: UnsafeMutablePointer<Float>)]) {
+    /// The layout the primitive reads or writes for `argument`.
+    func layout(of argument: Int32) -> dnnl_memory_desc_t? {
+        dnnl_primitive_desc_query_md(descriptor, dnnl_query_exec_arg_md, argument)?.pointee
+    }
+
+    /// Arguments the primitive writes: they are reordered after it runs, the others before.
+    static let outputs: Set<Int32> = [DNNL_ARG_DST, DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_BIAS,
+                                      DNNL_ARG_DIFF_SCALE, DNNL_ARG_DIFF_SHIFT]
+
+    /// Runs the primitive; `stream` must be used by one thread at a time.
+    func execute(_ stream: dnnl_stream_t, _ arguments: [PrimitiveArgument]) {
         var memories: [dnnl_memory_t] = []
         var temporaries: [(UnsafeMutableRawPointer, Int)] = []
         var execArguments: [dnnl_exec_arg_t] = []
@@ -96,27 +85,27 @@ final class CompiledPrimitive: @unchecked Sendable {
         func memory(_ descriptor: dnnl_memory_desc_t, _ handle: UnsafeMutableRawPointer) -> dnnl_memory_t {
             var descriptor = descriptor
             var memory: dnnl_memory_t?
-            dnnlCheck(dnnl_memory_create(&memory, &descriptor, engine, handle), "memory object")
+            dnnlCheck(dnnl_memory_create(&memory, &descriptor, runtime.engine, handle), "memory object")
             memories.append(memory!)
             return memory!
         }
         for argument in arguments {
-            let user = memory(MemoryDescriptor.plain(argument.dims), UnsafeMutableRawPointer(argument.pointer))
-            guard let conversion = conversions[argument.argument] else {
+            var given = argument.layout ?? MemoryDescriptor.plain(argument.dims)
+            let user = memory(given, UnsafeMutableRawPointer(argument.pointer))
+            guard var expected = layout(of: argument.argument), dnnl_memory_desc_equal(&given, &expected) == 0 else {
                 execArguments.append(dnnl_exec_arg_t(arg: argument.argument, memory: user))
                 continue
             }
-            var layout = conversion.layout
-            let bytes = max(dnnl_memory_desc_get_size(&layout), 64)
+            let bytes = max(dnnl_memory_desc_get_size(&expected), 64)
             let buffer = BufferPool.shared.allocate(bytes)
             temporaries.append((buffer, bytes))
-            let chosen = memory(layout, buffer)
+            let chosen = memory(expected, buffer)
             execArguments.append(dnnl_exec_arg_t(arg: argument.argument, memory: chosen))
-            if conversion.isOutput {
-                outputReorders.append((conversion.reorder, chosen, user))
+            if Self.outputs.contains(argument.argument) {
+                outputReorders.append((runtime.reorder(from: expected, to: given), chosen, user))
             } else {
-                Self.run(conversion.reorder, stream, [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: user),
-                                                      dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: chosen)])
+                Self.run(runtime.reorder(from: given, to: expected), stream,
+                         [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: user), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: chosen)])
             }
         }
         Self.run(primitive, stream, execArguments)
@@ -126,8 +115,63 @@ final class CompiledPrimitive: @unchecked Sendable {
         dnnlCheck(dnnl_stream_wait(stream), "stream wait")
     }
 
-    private static func run(_ primitive: dnnl_primitive_t, _ stream: dnnl_stream_t, _ arguments: [dnnl_exec_arg_t]) {
+    static func run(_ primitive: dnnl_primitive_t, _ stream: dnnl_stream_t, _ arguments: [dnnl_exec_arg_t]) {
         dnnlCheck(dnnl_primitive_execute(primitive, stream, Int32(arguments.count), arguments), "execute")
+    }
+}
+
+/// One tensor argument of a primitive: its elements, and their oneDNN layout unless row-major.
+struct PrimitiveArgument {
+    let argument: Int32
+    let dims: [Int]
+    let pointer: UnsafeMutablePointer<Float>
+    var layout: dnnl_memory_desc_t? = nil
+
+    init(_ argument: Int32, _ dims: [Int], _ pointer: UnsafeMutablePointer<Float>, layout: dnnl_memory_desc_t? = nil) {
+        (self.argument, self.dims, self.pointer, self.layout) = (argument, dims, pointer, layout)
+    }
+
+    /// `storage` as argument, in its oneDNN layout if it has one (`OneDNNBackend.usable` makes sure it fits `dims`).
+    init(_ argument: Int32, _ dims: [Int], _ storage: Storage) {
+        let layout = storage.layout as? DNNLLayout
+        precondition(storage.layout == nil || layout?.dims == dims, "PrimitiveArgument: a storage in another layout for \(dims)")
+        self.init(argument, dims, storage.pointer, layout: layout?.descriptor)
+    }
+}
+
+/// A oneDNN memory layout (usually blocked, nChw16c and the like) that a storage's elements are
+/// in: convolutions hand their outputs over in the layout they chose, batch norm and pointwise
+/// ops keep it, and other code gets row-major copies on demand.
+final class DNNLLayout: OpaqueLayout, @unchecked Sendable {
+    let descriptor: dnnl_memory_desc_t
+    let dims: [Int]
+    let capacity: Int
+    let key: LayoutKey
+    private unowned let runtime: DNNLRuntime
+
+    init(_ descriptor: dnnl_memory_desc_t, dims: [Int], runtime: DNNLRuntime) {
+        var copy = descriptor
+        self.descriptor = descriptor
+        self.dims = dims
+        capacity = (dnnl_memory_desc_get_size(&copy) + 3) / 4
+        key = LayoutKey(descriptor)
+        self.runtime = runtime
+    }
+
+    func reorderToRowMajor(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>) {
+        runtime.convert(from: descriptor, UnsafeMutablePointer(mutating: source), to: MemoryDescriptor.plain(dims), destination)
+    }
+
+    func sameLayout(as other: DNNLLayout) -> Bool { key == other.key }
+}
+
+/// A memory descriptor's bytes: equal layouts made the same way have equal keys (a key mismatch
+/// between equal layouts only costs an extra cached primitive).
+struct LayoutKey: Hashable {
+    let bytes: [UInt8]
+    init(_ descriptor: dnnl_memory_desc_t) {
+        var copy = descriptor
+        bytes = withUnsafeBytes(of: &copy) { Array($0) }
     }
 }
 
@@ -181,8 +225,65 @@ final class DNNLRuntime: @unchecked Sendable {
         return Int(unsafeBitCast(symbol, to: GetThreads.self)())
     }
 
-    func execute(_ compiled: CompiledPrimitive, _ arguments: [(argument: Int32, dims: [Int], pointer: UnsafeMutablePointer<Float>)]) {
+    func execute(_ compiled: CompiledPrimitive, _ arguments: [PrimitiveArgument]) {
         executionLock.withLock { _ in compiled.execute(stream, arguments) }
+    }
+
+    func execute(_ compiled: CompiledPrimitive, _ arguments: [(argument: Int32, dims: [Int], pointer: UnsafeMutablePointer<Float>)]) {
+        execute(compiled, arguments.map { PrimitiveArgument($0.argument, $0.dims, $0.pointer) })
+    }
+
+    /// Reorder primitives by layouts, as addresses (plain integers can cross into the lock).
+    private let reorders = Mutex<[ReorderKey: Int]>([:])
+
+    private struct ReorderKey: Hashable {
+        let from: LayoutKey
+        let to: LayoutKey
+    }
+
+    /// The reorder primitive between two layouts of the same dims, created on first use and kept.
+    func reorder(from: dnnl_memory_desc_t, to: dnnl_memory_desc_t) -> dnnl_primitive_t {
+        let key = ReorderKey(from: LayoutKey(from), to: LayoutKey(to))
+        if let found = reorders.withLock({ $0[key] }) { return OpaquePointer(bitPattern: found)! }
+        var (source, destination) = (from, to)
+        var descriptor: dnnl_primitive_desc_t?
+        dnnlCheck(dnnl_reorder_primitive_desc_create(&descriptor, &source, engine, &destination, engine, nil), "reorder descriptor")
+        var primitive: dnnl_primitive_t?
+        dnnlCheck(dnnl_primitive_create(&primitive, descriptor), "reorder primitive")
+        dnnl_primitive_desc_destroy(descriptor)
+        let created = Int(bitPattern: primitive)
+        let kept = reorders.withLock { cache in
+            if let raced = cache[key] { return raced }
+            cache[key] = created
+            return created
+        }
+        if kept != created { dnnl_primitive_destroy(primitive) }
+        return OpaquePointer(bitPattern: kept)!
+    }
+
+    /// Copies `source` in layout `from` to `destination` in layout `to`.
+    func convert(from: dnnl_memory_desc_t, _ source: UnsafeMutablePointer<Float>, to: dnnl_memory_desc_t, _ destination: UnsafeMutablePointer<Float>) {
+        let primitive = reorder(from: from, to: to)
+        executionLock.withLock { _ in
+            var (fromDescriptor, toDescriptor) = (from, to)
+            var input: dnnl_memory_t?, output: dnnl_memory_t?
+            dnnlCheck(dnnl_memory_create(&input, &fromDescriptor, engine, UnsafeMutableRawPointer(source)), "memory object")
+            dnnlCheck(dnnl_memory_create(&output, &toDescriptor, engine, UnsafeMutableRawPointer(destination)), "memory object")
+            defer {
+                dnnl_memory_destroy(input)
+                dnnl_memory_destroy(output)
+            }
+            CompiledPrimitive.run(primitive, stream, [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: input), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: output)])
+            dnnlCheck(dnnl_stream_wait(stream), "stream wait")
+        }
+    }
+
+    /// A storage for `dims` elements in `layout` (row-major when the layout is row-major).
+    func storage(_ dims: [Int], layout: dnnl_memory_desc_t?) -> Storage {
+        guard var chosen = layout else { return Storage(uninitializedCount: ShapeMath.count(dims)) }
+        var plain = MemoryDescriptor.plain(dims)
+        if dnnl_memory_desc_equal(&chosen, &plain) != 0 { return Storage(uninitializedCount: ShapeMath.count(dims)) }
+        return Storage(count: ShapeMath.count(dims), layout: DNNLLayout(chosen, dims: dims, runtime: self))
     }
 }
 

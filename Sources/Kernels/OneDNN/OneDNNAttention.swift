@@ -21,7 +21,7 @@ extension OneDNNBackend {
                                p: UnsafeMutablePointer<Float>, stream: dnnl_stream_t) {
         gemm(true, false, m: rows, n: g.keys, k: g.keyChannels, q + t0, g.queries, k, g.keys, p, g.keys)
         softmaxForwardPrimitive(rows: rows, columns: g.keys)
-            .execute(stream, [(DNNL_ARG_SRC, [rows, g.keys], p), (DNNL_ARG_DST, [rows, g.keys], p)])
+            .execute(stream, [PrimitiveArgument(DNNL_ARG_SRC, [rows, g.keys], p), PrimitiveArgument(DNNL_ARG_DST, [rows, g.keys], p)])
     }
 
     /// Scratch blocks of (tile, keys) floats, `perWorker` of them for each worker thread.
@@ -69,7 +69,8 @@ extension OneDNNBackend {
                     // dP = dO_tileᵀ · v;  dS = P ⊙ (dP − rowsum(dP ⊙ P)).
                     gemm(true, false, m: rows, n: m, k: cv, dOb + t0, n, vb, m, dp, m)
                     softmaxBackwardPrimitive(rows: rows, columns: m)
-                        .execute(stream, [(DNNL_ARG_DST, [rows, m], p), (DNNL_ARG_DIFF_DST, [rows, m], dp), (DNNL_ARG_DIFF_SRC, [rows, m], ds)])
+                        .execute(stream, [PrimitiveArgument(DNNL_ARG_DST, [rows, m], p), PrimitiveArgument(DNNL_ARG_DIFF_DST, [rows, m], dp),
+                                          PrimitiveArgument(DNNL_ARG_DIFF_SRC, [rows, m], ds)])
                     // dq_tile = k · dSᵀ;  dk += q_tile · dS;  dv += dO_tile · P.
                     gemm(false, true, m: ck, n: rows, k: m, kb, m, ds, m, dqb + t0, n)
                     gemm(false, false, m: ck, n: m, k: rows, qb + t0, n, ds, m, dkb, m, accumulate: !first)

@@ -28,6 +28,13 @@ public final class OneDNNBackend: Backend {
 
     func plain(_ storage: Storage) -> Storage { storage.rowMajor() }
 
+    /// `storage` as a primitive can read it for `dims`: as it is when row-major or in a oneDNN
+    /// layout of these dims (a convolution's output), otherwise a row-major copy.
+    func usable(_ storage: Storage, _ dims: [Int]) -> Storage {
+        guard let layout = storage.layout else { return storage }
+        return (layout as? DNNLLayout)?.dims == dims ? storage : storage.rowMajor()
+    }
+
     // MARK: Convolution
 
     private func convolutionDescriptors(_ g: Conv2DGeometry) -> (strides: [Int64], padding: [Int64]) {
@@ -46,22 +53,19 @@ public final class OneDNNBackend: Backend {
                 dnnl_convolution_forward_desc_init(&operation, dnnl_forward_training, dnnl_convolution_direct, &source, &weights,
                                                    bias ? biasPointer : nil, &destination, strides, padding, padding)
             }, "convolution forward \(g)")
-            var arguments: [(Int32, [Int], Bool)] = [(DNNL_ARG_SRC, g.inputShape, false), (DNNL_ARG_WEIGHTS, g.weightShape, false),
-                                                     (DNNL_ARG_DST, g.outputShape, true)]
-            if bias { arguments.append((DNNL_ARG_BIAS, [g.outChannels], false)) }
-            return CompiledPrimitive("convolution forward \(g)", engine: runtime.engine, operation: &operation,
-                                     plainArguments: arguments.map { ($0.0, $0.1, $0.2) })
+            return CompiledPrimitive("convolution forward \(g)", runtime: runtime, operation: &operation)
         }
     }
 
+    /// The output stays in the layout the convolution chose; inputs in that layout are read as they are.
     public func conv2dForward(_ g: Conv2DGeometry, input: Storage, weight: Storage, bias: Storage?) -> Storage {
         let compiled = convolutionForwardPrimitive(g, bias: bias != nil)
-        let x = plain(input), w = plain(weight), b = bias.map(plain)
-        let y = Storage(uninitializedCount: ShapeMath.count(g.outputShape))
-        var arguments = [(DNNL_ARG_SRC, g.inputShape, x.pointer), (DNNL_ARG_WEIGHTS, g.weightShape, w.pointer),
-                         (DNNL_ARG_DST, g.outputShape, y.pointer)]
-        if let b { arguments.append((DNNL_ARG_BIAS, [g.outChannels], b.pointer)) }
-        withExtendedLifetime((x, w, b)) { runtime.execute(compiled, arguments.map { ($0.0, $0.1, $0.2) }) }
+        let x = usable(input, g.inputShape), w = plain(weight), b = bias.map(plain)
+        let y = runtime.storage(g.outputShape, layout: compiled.layout(of: DNNL_ARG_DST))
+        var arguments = [PrimitiveArgument(DNNL_ARG_SRC, g.inputShape, x), PrimitiveArgument(DNNL_ARG_WEIGHTS, g.weightShape, w),
+                         PrimitiveArgument(DNNL_ARG_DST, g.outputShape, y)]
+        if let b { arguments.append(PrimitiveArgument(DNNL_ARG_BIAS, [g.outChannels], b)) }
+        withExtendedLifetime((x, w, b)) { runtime.execute(compiled, arguments) }
         return y
     }
 
@@ -76,16 +80,13 @@ public final class OneDNNBackend: Backend {
             dnnlCheck(dnnl_convolution_backward_data_desc_init(&operation, dnnl_convolution_direct, &sourceGradient, &weights,
                                                                &destinationGradient, strides, padding, padding),
                       "convolution backward data \(g)")
-            return CompiledPrimitive("convolution backward data \(g)", engine: runtime.engine, operation: &operation,
-                                     hint: hint.descriptor,
-                                     plainArguments: [(DNNL_ARG_DIFF_DST, g.outputShape, false), (DNNL_ARG_WEIGHTS, g.weightShape, false),
-                                                      (DNNL_ARG_DIFF_SRC, g.inputShape, true)])
+            return CompiledPrimitive("convolution backward data \(g)", runtime: runtime, operation: &operation, hint: hint.descriptor)
         }
-        let dy = plain(outputGradient), w = plain(weight)
-        let dx = Storage(uninitializedCount: ShapeMath.count(g.inputShape))
+        let dy = usable(outputGradient, g.outputShape), w = plain(weight)
+        let dx = runtime.storage(g.inputShape, layout: compiled.layout(of: DNNL_ARG_DIFF_SRC))
         withExtendedLifetime((dy, w)) {
-            runtime.execute(compiled, [(DNNL_ARG_DIFF_DST, g.outputShape, dy.pointer), (DNNL_ARG_WEIGHTS, g.weightShape, w.pointer),
-                                       (DNNL_ARG_DIFF_SRC, g.inputShape, dx.pointer)])
+            runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_DIFF_DST, g.outputShape, dy),
+                                       PrimitiveArgument(DNNL_ARG_WEIGHTS, g.weightShape, w), PrimitiveArgument(DNNL_ARG_DIFF_SRC, g.inputShape, dx)])
         }
         return dx
     }
@@ -105,19 +106,16 @@ public final class OneDNNBackend: Backend {
                 dnnl_convolution_backward_weights_desc_init(&operation, dnnl_convolution_direct, &source, &weightsGradient,
                                                             withBias ? biasPointer : nil, &destinationGradient, strides, padding, padding)
             }, "convolution backward weights \(g)")
-            var arguments: [(Int32, [Int], Bool)] = [(DNNL_ARG_SRC, g.inputShape, false), (DNNL_ARG_DIFF_DST, g.outputShape, false),
-                                                     (DNNL_ARG_DIFF_WEIGHTS, g.weightShape, true)]
-            if withBias { arguments.append((DNNL_ARG_DIFF_BIAS, [g.outChannels], true)) }
-            return CompiledPrimitive("convolution backward weights \(g)", engine: runtime.engine, operation: &operation,
-                                     hint: hint.descriptor, plainArguments: arguments.map { ($0.0, $0.1, $0.2) })
+            return CompiledPrimitive("convolution backward weights \(g)", runtime: runtime, operation: &operation, hint: hint.descriptor)
         }
-        let dy = plain(outputGradient), x = plain(input)
+        // Weight gradients go to the optimiser, which reads row-major.
         let dw = Storage(uninitializedCount: ShapeMath.count(g.weightShape))
         let db = withBias ? Storage(uninitializedCount: g.outChannels) : nil
-        var arguments = [(DNNL_ARG_SRC, g.inputShape, x.pointer), (DNNL_ARG_DIFF_DST, g.outputShape, dy.pointer),
-                         (DNNL_ARG_DIFF_WEIGHTS, g.weightShape, dw.pointer)]
-        if let db { arguments.append((DNNL_ARG_DIFF_BIAS, [g.outChannels], db.pointer)) }
-        withExtendedLifetime((dy, x)) { runtime.execute(compiled, arguments.map { ($0.0, $0.1, $0.2) }) }
+        let x = usable(input, g.inputShape), dy = usable(outputGradient, g.outputShape)
+        var arguments = [PrimitiveArgument(DNNL_ARG_SRC, g.inputShape, x), PrimitiveArgument(DNNL_ARG_DIFF_DST, g.outputShape, dy),
+                         PrimitiveArgument(DNNL_ARG_DIFF_WEIGHTS, g.weightShape, dw)]
+        if let db { arguments.append(PrimitiveArgument(DNNL_ARG_DIFF_BIAS, [g.outChannels], db)) }
+        withExtendedLifetime((x, dy)) { runtime.execute(compiled, arguments) }
         return (dw, db)
     }
 
@@ -140,7 +138,7 @@ public final class OneDNNBackend: Backend {
             dnnlCheck(dnnl_batch_normalization_forward_desc_init(
                 &operation, training ? dnnl_forward_training : dnnl_forward_inference, &data, g.epsilon,
                 batchNormFlags(scale: scale, shift: shift, global: !training)), "batch norm forward \(g)")
-            return CompiledPrimitive("batch norm forward", engine: runtime.engine, operation: &operation, plainArguments: [])
+            return CompiledPrimitive("batch norm forward", runtime: runtime, operation: &operation)
         }
     }
 
@@ -195,8 +193,7 @@ public final class OneDNNBackend: Backend {
             dnnlCheck(dnnl_batch_normalization_backward_desc_init(
                 &operation, fullBackward ? dnnl_backward : dnnl_backward_data, &gradient, &data, g.epsilon,
                 batchNormFlags(scale: useScale, shift: useShift, global: false)), "batch norm backward \(g)")
-            return CompiledPrimitive("batch norm backward", engine: runtime.engine, operation: &operation, hint: hint.descriptor,
-                                     plainArguments: [])
+            return CompiledPrimitive("batch norm backward", runtime: runtime, operation: &operation, hint: hint.descriptor)
         }
         let x = plain(input), dy = plain(outputGradient), meanData = plain(mean), varianceData = plain(variance)
         let scaleData = scale.map(plain)
@@ -258,7 +255,7 @@ public final class OneDNNBackend: Backend {
             var operation = dnnl_eltwise_desc_t()
             dnnlCheck(dnnl_eltwise_forward_desc_init(&operation, dnnl_forward_training, algorithm, &data, alpha, beta),
                       "eltwise \(op) forward")
-            return CompiledPrimitive("eltwise forward", engine: runtime.engine, operation: &operation, plainArguments: [])
+            return CompiledPrimitive("eltwise forward", runtime: runtime, operation: &operation)
         }
     }
 
@@ -285,8 +282,7 @@ public final class OneDNNBackend: Backend {
             var gradient = MemoryDescriptor.plain([count])
             var operation = dnnl_eltwise_desc_t()
             dnnlCheck(dnnl_eltwise_backward_desc_init(&operation, algorithm, &gradient, &data, alpha, beta), "eltwise \(op) backward")
-            return CompiledPrimitive("eltwise backward", engine: runtime.engine, operation: &operation, hint: hint.descriptor,
-                                     plainArguments: [])
+            return CompiledPrimitive("eltwise backward", runtime: runtime, operation: &operation, hint: hint.descriptor)
         }
         let x = plain(input), dy = plain(outputGradient)
         let dx = Storage(uninitializedCount: count)
@@ -325,7 +321,7 @@ public final class OneDNNBackend: Backend {
             }
             var operation = dnnl_binary_desc_t()
             dnnlCheck(dnnl_binary_desc_init(&operation, algorithm, &source0, &source1, &destination), "binary \(op) \(dims) \(bDims)")
-            return CompiledPrimitive("binary", engine: runtime.engine, operation: &operation, plainArguments: [])
+            return CompiledPrimitive("binary", runtime: runtime, operation: &operation)
         }
         let left = plain(a), right = plain(b)
         let y = Storage(uninitializedCount: count)
@@ -351,7 +347,7 @@ public final class OneDNNBackend: Backend {
             }
             var operation = dnnl_reduction_desc_t()
             dnnlCheck(dnnl_reduction_desc_init(&operation, algorithm, &source, &destination, 0, 0), "reduction \(op) \(shape)→\(outputShape)")
-            return CompiledPrimitive("reduction", engine: runtime.engine, operation: &operation, plainArguments: [])
+            return CompiledPrimitive("reduction", runtime: runtime, operation: &operation)
         }
         let input = plain(x)
         let y = Storage(uninitializedCount: ShapeMath.count(outputShape))
@@ -366,7 +362,7 @@ public final class OneDNNBackend: Backend {
             var data = MemoryDescriptor.plain([rows, columns])
             var operation = dnnl_softmax_desc_t()
             dnnlCheck(dnnl_softmax_forward_desc_init(&operation, dnnl_forward_training, &data, 1), "softmax forward (\(rows), \(columns))")
-            return CompiledPrimitive("softmax forward", engine: runtime.engine, operation: &operation, plainArguments: [])
+            return CompiledPrimitive("softmax forward", runtime: runtime, operation: &operation)
         }
     }
 
@@ -398,8 +394,7 @@ public final class OneDNNBackend: Backend {
             var gradient = MemoryDescriptor.plain([rows, columns])
             var operation = dnnl_softmax_desc_t()
             dnnlCheck(dnnl_softmax_backward_desc_init(&operation, &gradient, &data, 1), "softmax backward (\(rows), \(columns))")
-            return CompiledPrimitive("softmax backward", engine: runtime.engine, operation: &operation, hint: hint.descriptor,
-                                     plainArguments: [])
+            return CompiledPrimitive("softmax backward", runtime: runtime, operation: &operation, hint: hint.descriptor)
         }
     }
 
@@ -414,7 +409,7 @@ public final class OneDNNBackend: Backend {
             var destination = MemoryDescriptor.plain(cDims)
             var operation = dnnl_matmul_desc_t()
             dnnlCheck(dnnl_matmul_desc_init(&operation, &source, &weights, nil, &destination), "matmul \(g)")
-            return CompiledPrimitive("matmul", engine: runtime.engine, operation: &operation, plainArguments: [])
+            return CompiledPrimitive("matmul", runtime: runtime, operation: &operation)
         }
         let left = plain(a), right = plain(b)
         let c = Storage(uninitializedCount: ShapeMath.count(cDims))
@@ -481,7 +476,7 @@ public final class OneDNNBackend: Backend {
                                                         op == .max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
                                                         &source, &destination, stride, window, dilation, padding, padding),
                       "pooling \(g)")
-            return CompiledPrimitive("pooling \(g)", engine: runtime.engine, operation: &operation, plainArguments: [])
+            return CompiledPrimitive("pooling \(g)", runtime: runtime, operation: &operation)
         }
         let input = plain(x)
         let y = Storage(uninitializedCount: ShapeMath.count(g.outputShape))
