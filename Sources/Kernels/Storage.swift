@@ -36,11 +36,15 @@ public final class Storage: @unchecked Sendable {
         self.pointer = Storage.allocate(count)
     }
 
-    /// Uninitialised storage in a backend layout.
+    /// Uninitialised storage in a backend layout. A layout that pads (channels rounded up to a
+    /// block) starts zeroed: kernels may write only the real elements, and a later kernel that
+    /// reads the padding (a convolution multiplies it by zero weights) must not meet NaNs left
+    /// in a reused buffer.
     public init(count: Int, layout: OpaqueLayout) {
         self.count = count
         self.layout = layout
         self.pointer = Storage.allocate(layout.capacity)
+        if layout.capacity > count { pointer.initialize(repeating: 0, count: layout.capacity) }
     }
 
     /// Zero-filled row-major storage.

@@ -85,6 +85,41 @@ struct AutodiffBehaviourTests {
         }
     }
 
+    /// Convolution outputs stay in oneDNN's blocked layout through batch norm and ReLU into the next
+    /// convolution, forward and backward (16 channels: whole blocks), or take the row-major route
+    /// (8 channels, padded to a block of 16). The buffer pool is first filled with NaN-poisoned
+    /// buffers of the padded size, so padding that a kernel leaves unwritten would show. Both
+    /// backends must agree.
+    @Test(arguments: [16, 8])
+    func blockedLayoutsFlowThroughNormalisationAndActivations(channels: Int) throws {
+        guard let fast = OneDNNBackend.shared else { Issue.record("oneDNN unavailable"); return }
+        var sample = Sample(seed: 13)
+        let x = sample.tensor([4, 5, 64, 64])
+        let w1 = sample.tensor([channels, 5, 3, 3], scale: 0.3).trackingGradients()
+        let w2 = sample.tensor([6, channels, 3, 3], scale: 0.3).trackingGradients()
+        let shift = sample.tensor([channels]).trackingGradients()
+        func network() -> Tensor {
+            var h = Tensor.conv2d(x, weight: w1, padding: 1)                                         // (4, C, 64, 64)
+            h = Tensor.batchNormTraining(h, scale: nil, shift: shift, epsilon: 1e-5).output.relu()
+            h = Tensor.conv2d(h, weight: w2, stride: 2, padding: 1).leakyRelu(slope: 0.2)            // (4, 6, 32, 32)
+            return h.squared().mean()
+        }
+        let paddedBytes = 4 * 16 * 64 * 64 * MemoryLayout<Float>.stride
+        let poisoned = (0..<8).map { _ in BufferPool.shared.allocate(paddedBytes) }
+        for buffer in poisoned {
+            buffer.initializeMemory(as: Float.self, repeating: .nan, count: paddedBytes / MemoryLayout<Float>.stride)
+            BufferPool.shared.release(buffer, bytes: paddedBytes)
+        }
+        let reference = withBackend(BackendRegistry.reference) { valueAndGradients(wrt: [w1, w2, shift], of: network) }
+        let onednn = withBackend(fast) { valueAndGradients(wrt: [w1, w2, shift], of: network) }
+        #expect(onednn.value.scalar.isFinite && Swift.abs(reference.value.scalar - onednn.value.scalar) < 1e-4 * Swift.abs(reference.value.scalar))
+        for (r, o) in zip(reference.gradients, onednn.gradients) {
+            let worst = zip(r.scalars, o.scalars).map { Swift.abs($0 - $1) }.max() ?? .infinity
+            let scaleOfGradient = max(1e-3, r.scalars.map { Swift.abs($0) }.max() ?? 0)
+            #expect(worst <= 1e-3 * scaleOfGradient, "gradient of shape \(r.shape) differs by \(worst)")
+        }
+    }
+
     /// Runs in a child process so that other tests' allocations do not count.
     @Test func theGraphIsFreedAndMemoryStopsGrowing() async {
         let result = await #expect(processExitsWith: .success, observing: [\.standardErrorContent]) {

@@ -163,6 +163,9 @@ final class DNNLLayout: OpaqueLayout, @unchecked Sendable {
     }
 
     func sameLayout(as other: DNNLLayout) -> Bool { key == other.key }
+
+    /// No padding: every slot holds an element (channels fill whole blocks).
+    var isDense: Bool { capacity == ShapeMath.count(dims) }
 }
 
 /// A memory descriptor's bytes: equal layouts made the same way have equal keys (a key mismatch
@@ -292,10 +295,10 @@ enum PrimitiveKey: Hashable {
     case convolutionForward(Conv2DGeometry, bias: Bool)
     case convolutionBackwardData(Conv2DGeometry)
     case convolutionBackwardWeights(Conv2DGeometry, bias: Bool)
-    case batchNormForward(BatchNormGeometry, training: Bool, scale: Bool, shift: Bool)
-    case batchNormBackward(BatchNormGeometry, scale: Bool, shift: Bool, parameters: Bool)
-    case eltwiseForward(UnaryOperation, count: Int)
-    case eltwiseBackward(UnaryOperation, count: Int)
+    case batchNormForward(BatchNormGeometry, training: Bool, scale: Bool, shift: Bool, layout: LayoutKey?)
+    case batchNormBackward(BatchNormGeometry, scale: Bool, shift: Bool, parameters: Bool, layout: LayoutKey?)
+    case eltwiseForward(UnaryOperation, count: Int, layout: LayoutKey?)
+    case eltwiseBackward(UnaryOperation, count: Int, layout: LayoutKey?)
     case binary(BinaryOperation, a: [Int], b: [Int])
     case reduction(ReductionOperation, shape: [Int], output: [Int])
     case softmaxForward(rows: Int, columns: Int)

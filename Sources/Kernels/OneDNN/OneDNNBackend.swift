@@ -129,14 +129,41 @@ public final class OneDNNBackend: Backend {
         return flags
     }
 
-    private func batchNormDims(_ g: BatchNormGeometry) -> [Int] { [g.batch, g.channels, g.spatial, 1] }
+    /// The layout batch norm runs in: a convolution's blocked output as it is, else row-major
+    /// (N, C, H·W, 1). Inputs that differ (one blocked, one not) all become row-major.
+    private struct BatchNormData {
+        let dims: [Int]
+        let descriptor: dnnl_memory_desc_t
+        let layout: DNNLLayout?
+        var key: LayoutKey? { layout?.key }
 
-    private func batchNormForwardPrimitive(_ g: BatchNormGeometry, training: Bool, scale: Bool, shift: Bool) -> CompiledPrimitive {
-        runtime.primitive(.batchNormForward(g, training: training, scale: scale, shift: shift)) {
-            var data = MemoryDescriptor.plain(batchNormDims(g))
+        init(_ g: BatchNormGeometry, _ storages: [Storage]) {
+            if let first = storages.first?.layout as? DNNLLayout, first.isDense, first.dims.count == 4, first.dims[0] == g.batch,
+               first.dims[1] == g.channels, first.dims[2] * first.dims[3] == g.spatial,
+               storages.allSatisfy({ ($0.layout as? DNNLLayout)?.sameLayout(as: first) == true }) {
+                (dims, descriptor, layout) = (first.dims, first.descriptor, first)
+            } else {
+                dims = [g.batch, g.channels, g.spatial, 1]
+                (descriptor, layout) = (MemoryDescriptor.plain(dims), nil)
+            }
+        }
+
+        /// `storage` in this layout.
+        func fitted(_ storage: Storage) -> Storage { layout == nil ? storage.rowMajor() : storage }
+
+        func output(_ g: BatchNormGeometry) -> Storage {
+            layout.map { Storage(count: g.count, layout: $0) } ?? Storage(uninitializedCount: g.count)
+        }
+    }
+
+    private func batchNormForwardPrimitive(_ g: BatchNormGeometry, _ data: BatchNormData, training: Bool, scale: Bool, shift: Bool)
+        -> CompiledPrimitive
+    {
+        runtime.primitive(.batchNormForward(g, training: training, scale: scale, shift: shift, layout: data.key)) {
+            var descriptor = data.descriptor
             var operation = dnnl_batch_normalization_desc_t()
             dnnlCheck(dnnl_batch_normalization_forward_desc_init(
-                &operation, training ? dnnl_forward_training : dnnl_forward_inference, &data, g.epsilon,
+                &operation, training ? dnnl_forward_training : dnnl_forward_inference, &descriptor, g.epsilon,
                 batchNormFlags(scale: scale, shift: shift, global: !training)), "batch norm forward \(g)")
             return CompiledPrimitive("batch norm forward", runtime: runtime, operation: &operation)
         }
@@ -145,33 +172,33 @@ public final class OneDNNBackend: Backend {
     public func batchNormTraining(_ g: BatchNormGeometry, input: Storage, scale: Storage?, shift: Storage?)
         -> (output: Storage, mean: Storage, variance: Storage)
     {
-        let compiled = batchNormForwardPrimitive(g, training: true, scale: scale != nil, shift: shift != nil)
-        let x = plain(input), scaleData = scale.map(plain), shiftData = shift.map(plain)
-        let y = Storage(uninitializedCount: g.count)
+        let data = BatchNormData(g, [input])
+        let compiled = batchNormForwardPrimitive(g, data, training: true, scale: scale != nil, shift: shift != nil)
+        let x = data.fitted(input), scaleData = scale.map(plain), shiftData = shift.map(plain)
+        let y = data.output(g)
         let mean = Storage(uninitializedCount: g.channels)
         let variance = Storage(uninitializedCount: g.channels)
-        var arguments = [(DNNL_ARG_SRC, batchNormDims(g), x.pointer), (DNNL_ARG_DST, batchNormDims(g), y.pointer),
-                         (DNNL_ARG_MEAN, [g.channels], mean.pointer), (DNNL_ARG_VARIANCE, [g.channels], variance.pointer)]
-        if let scaleData { arguments.append((DNNL_ARG_SCALE, [g.channels], scaleData.pointer)) }
-        if let shiftData { arguments.append((DNNL_ARG_SHIFT, [g.channels], shiftData.pointer)) }
-        withExtendedLifetime((x, scaleData, shiftData)) { runtime.execute(compiled, arguments.map { ($0.0, $0.1, $0.2) }) }
+        var arguments = [PrimitiveArgument(DNNL_ARG_SRC, data.dims, x), PrimitiveArgument(DNNL_ARG_DST, data.dims, y),
+                         PrimitiveArgument(DNNL_ARG_MEAN, [g.channels], mean), PrimitiveArgument(DNNL_ARG_VARIANCE, [g.channels], variance)]
+        if let scaleData { arguments.append(PrimitiveArgument(DNNL_ARG_SCALE, [g.channels], scaleData)) }
+        if let shiftData { arguments.append(PrimitiveArgument(DNNL_ARG_SHIFT, [g.channels], shiftData)) }
+        withExtendedLifetime((x, scaleData, shiftData)) { runtime.execute(compiled, arguments) }
         return (y, mean, variance)
     }
 
     public func batchNormInference(
         _ g: BatchNormGeometry, input: Storage, mean: Storage, variance: Storage, scale: Storage?, shift: Storage?
     ) -> Storage {
-        let compiled = batchNormForwardPrimitive(g, training: false, scale: scale != nil, shift: shift != nil)
-        let x = plain(input), meanData = plain(mean), varianceData = plain(variance)
+        let data = BatchNormData(g, [input])
+        let compiled = batchNormForwardPrimitive(g, data, training: false, scale: scale != nil, shift: shift != nil)
+        let x = data.fitted(input), meanData = plain(mean), varianceData = plain(variance)
         let scaleData = scale.map(plain), shiftData = shift.map(plain)
-        let y = Storage(uninitializedCount: g.count)
-        var arguments = [(DNNL_ARG_SRC, batchNormDims(g), x.pointer), (DNNL_ARG_DST, batchNormDims(g), y.pointer),
-                         (DNNL_ARG_MEAN, [g.channels], meanData.pointer), (DNNL_ARG_VARIANCE, [g.channels], varianceData.pointer)]
-        if let scaleData { arguments.append((DNNL_ARG_SCALE, [g.channels], scaleData.pointer)) }
-        if let shiftData { arguments.append((DNNL_ARG_SHIFT, [g.channels], shiftData.pointer)) }
-        withExtendedLifetime((x, meanData, varianceData, scaleData, shiftData)) {
-            runtime.execute(compiled, arguments.map { ($0.0, $0.1, $0.2) })
-        }
+        let y = data.output(g)
+        var arguments = [PrimitiveArgument(DNNL_ARG_SRC, data.dims, x), PrimitiveArgument(DNNL_ARG_DST, data.dims, y),
+                         PrimitiveArgument(DNNL_ARG_MEAN, [g.channels], meanData), PrimitiveArgument(DNNL_ARG_VARIANCE, [g.channels], varianceData)]
+        if let scaleData { arguments.append(PrimitiveArgument(DNNL_ARG_SCALE, [g.channels], scaleData)) }
+        if let shiftData { arguments.append(PrimitiveArgument(DNNL_ARG_SHIFT, [g.channels], shiftData)) }
+        withExtendedLifetime((x, meanData, varianceData, scaleData, shiftData)) { runtime.execute(compiled, arguments) }
         return y
     }
 
@@ -185,33 +212,31 @@ public final class OneDNNBackend: Backend {
         let useScale = scale != nil
         let useShift = withParameters
         let fullBackward = withParameters || useScale
-        let hint = batchNormForwardPrimitive(g, training: true, scale: useScale, shift: useShift)
-        let compiled = runtime.primitive(.batchNormBackward(g, scale: useScale, shift: useShift, parameters: withParameters)) {
-            var data = MemoryDescriptor.plain(batchNormDims(g))
-            var gradient = MemoryDescriptor.plain(batchNormDims(g))
+        let data = BatchNormData(g, [input, outputGradient])
+        let hint = batchNormForwardPrimitive(g, data, training: true, scale: useScale, shift: useShift)
+        let compiled = runtime.primitive(.batchNormBackward(g, scale: useScale, shift: useShift, parameters: withParameters, layout: data.key)) {
+            var descriptor = data.descriptor, gradient = data.descriptor
             var operation = dnnl_batch_normalization_desc_t()
             dnnlCheck(dnnl_batch_normalization_backward_desc_init(
-                &operation, fullBackward ? dnnl_backward : dnnl_backward_data, &gradient, &data, g.epsilon,
+                &operation, fullBackward ? dnnl_backward : dnnl_backward_data, &gradient, &descriptor, g.epsilon,
                 batchNormFlags(scale: useScale, shift: useShift, global: false)), "batch norm backward \(g)")
             return CompiledPrimitive("batch norm backward", runtime: runtime, operation: &operation, hint: hint.descriptor)
         }
-        let x = plain(input), dy = plain(outputGradient), meanData = plain(mean), varianceData = plain(variance)
+        let x = data.fitted(input), dy = data.fitted(outputGradient), meanData = plain(mean), varianceData = plain(variance)
         let scaleData = scale.map(plain)
-        let dx = Storage(uninitializedCount: g.count)
+        let dx = data.output(g)
         let dScale = useScale ? Storage(uninitializedCount: g.channels) : nil
         let dShift = withParameters ? Storage(uninitializedCount: g.channels) : nil
-        var arguments = [(DNNL_ARG_SRC, batchNormDims(g), x.pointer), (DNNL_ARG_DIFF_DST, batchNormDims(g), dy.pointer),
-                         (DNNL_ARG_MEAN, [g.channels], meanData.pointer), (DNNL_ARG_VARIANCE, [g.channels], varianceData.pointer),
-                         (DNNL_ARG_DIFF_SRC, batchNormDims(g), dx.pointer)]
-        if let scaleData { arguments.append((DNNL_ARG_SCALE, [g.channels], scaleData.pointer)) }
+        var arguments = [PrimitiveArgument(DNNL_ARG_SRC, data.dims, x), PrimitiveArgument(DNNL_ARG_DIFF_DST, data.dims, dy),
+                         PrimitiveArgument(DNNL_ARG_MEAN, [g.channels], meanData), PrimitiveArgument(DNNL_ARG_VARIANCE, [g.channels], varianceData),
+                         PrimitiveArgument(DNNL_ARG_DIFF_SRC, data.dims, dx)]
+        if let scaleData { arguments.append(PrimitiveArgument(DNNL_ARG_SCALE, [g.channels], scaleData)) }
         // oneDNN asks for the shift as an input whenever the flags name it, though its value never matters.
         let unusedShift = useShift ? Storage(zeros: g.channels) : nil
-        if let unusedShift { arguments.append((DNNL_ARG_SHIFT, [g.channels], unusedShift.pointer)) }
-        if let dScale { arguments.append((DNNL_ARG_DIFF_SCALE, [g.channels], dScale.pointer)) }
-        if let dShift { arguments.append((DNNL_ARG_DIFF_SHIFT, [g.channels], dShift.pointer)) }
-        withExtendedLifetime((x, dy, meanData, varianceData, scaleData, unusedShift)) {
-            runtime.execute(compiled, arguments.map { ($0.0, $0.1, $0.2) })
-        }
+        if let unusedShift { arguments.append(PrimitiveArgument(DNNL_ARG_SHIFT, [g.channels], unusedShift)) }
+        if let dScale { arguments.append(PrimitiveArgument(DNNL_ARG_DIFF_SCALE, [g.channels], dScale)) }
+        if let dShift { arguments.append(PrimitiveArgument(DNNL_ARG_DIFF_SHIFT, [g.channels], dShift)) }
+        withExtendedLifetime((x, dy, meanData, varianceData, scaleData, unusedShift)) { runtime.execute(compiled, arguments) }
         return (dx, withParameters ? dScale : nil, dShift)
     }
 
@@ -248,12 +273,34 @@ public final class OneDNNBackend: Backend {
         return y
     }
 
-    private func eltwiseForwardPrimitive(_ op: UnaryOperation, count: Int) -> CompiledPrimitive {
-        runtime.primitive(.eltwiseForward(op, count: count)) {
+    /// The layout a pointwise op runs in: a convolution's blocked output as it is (the result
+    /// keeps it), else row-major; inputs that differ all become row-major.
+    private struct PointwiseData {
+        let dims: [Int]
+        let descriptor: dnnl_memory_desc_t
+        let layout: DNNLLayout?
+        var key: LayoutKey? { layout?.key }
+
+        init(count: Int, _ storages: [Storage]) {
+            if let first = storages.first?.layout as? DNNLLayout, first.isDense,
+               storages.allSatisfy({ ($0.layout as? DNNLLayout)?.sameLayout(as: first) == true }) {
+                (dims, descriptor, layout) = (first.dims, first.descriptor, first)
+            } else {
+                dims = [count]
+                (descriptor, layout) = (MemoryDescriptor.plain(dims), nil)
+            }
+        }
+
+        func fitted(_ storage: Storage) -> Storage { layout == nil ? storage.rowMajor() : storage }
+        func output(count: Int) -> Storage { layout.map { Storage(count: count, layout: $0) } ?? Storage(uninitializedCount: count) }
+    }
+
+    private func eltwiseForwardPrimitive(_ op: UnaryOperation, _ data: PointwiseData, count: Int) -> CompiledPrimitive {
+        runtime.primitive(.eltwiseForward(op, count: count, layout: data.key)) {
             let (algorithm, alpha, beta) = eltwiseAlgorithm(op)
-            var data = MemoryDescriptor.plain([count])
+            var descriptor = data.descriptor
             var operation = dnnl_eltwise_desc_t()
-            dnnlCheck(dnnl_eltwise_forward_desc_init(&operation, dnnl_forward_training, algorithm, &data, alpha, beta),
+            dnnlCheck(dnnl_eltwise_forward_desc_init(&operation, dnnl_forward_training, algorithm, &descriptor, alpha, beta),
                       "eltwise \(op) forward")
             return CompiledPrimitive("eltwise forward", runtime: runtime, operation: &operation)
         }
@@ -262,11 +309,12 @@ public final class OneDNNBackend: Backend {
     public func unary(_ op: UnaryOperation, _ x: Storage) -> Storage {
         guard x.count > 0 else { return Storage(uninitializedCount: 0) }
         if case .affine(let scale, let shift) = op { return affine(x, scale: scale, shift: shift) }
-        let compiled = eltwiseForwardPrimitive(op, count: x.count)
-        let input = plain(x)
-        let y = Storage(uninitializedCount: x.count)
+        let data = PointwiseData(count: x.count, [x])
+        let compiled = eltwiseForwardPrimitive(op, data, count: x.count)
+        let input = data.fitted(x)
+        let y = data.output(count: x.count)
         withExtendedLifetime(input) {
-            runtime.execute(compiled, [(DNNL_ARG_SRC, [x.count], input.pointer), (DNNL_ARG_DST, [x.count], y.pointer)])
+            runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_SRC, data.dims, input), PrimitiveArgument(DNNL_ARG_DST, data.dims, y)])
         }
         return y
     }
@@ -275,20 +323,20 @@ public final class OneDNNBackend: Backend {
         let count = input.count
         guard count > 0 else { return Storage(uninitializedCount: 0) }
         if case .affine(let scale, _) = op { return affine(outputGradient, scale: scale, shift: 0) }
-        let hint = eltwiseForwardPrimitive(op, count: count)
-        let compiled = runtime.primitive(.eltwiseBackward(op, count: count)) {
+        let data = PointwiseData(count: count, [input, outputGradient])
+        let hint = eltwiseForwardPrimitive(op, data, count: count)
+        let compiled = runtime.primitive(.eltwiseBackward(op, count: count, layout: data.key)) {
             let (algorithm, alpha, beta) = eltwiseAlgorithm(op)
-            var data = MemoryDescriptor.plain([count])
-            var gradient = MemoryDescriptor.plain([count])
+            var descriptor = data.descriptor, gradient = data.descriptor
             var operation = dnnl_eltwise_desc_t()
-            dnnlCheck(dnnl_eltwise_backward_desc_init(&operation, algorithm, &gradient, &data, alpha, beta), "eltwise \(op) backward")
+            dnnlCheck(dnnl_eltwise_backward_desc_init(&operation, algorithm, &gradient, &descriptor, alpha, beta), "eltwise \(op) backward")
             return CompiledPrimitive("eltwise backward", runtime: runtime, operation: &operation, hint: hint.descriptor)
         }
-        let x = plain(input), dy = plain(outputGradient)
-        let dx = Storage(uninitializedCount: count)
+        let x = data.fitted(input), dy = data.fitted(outputGradient)
+        let dx = data.output(count: count)
         withExtendedLifetime((x, dy)) {
-            runtime.execute(compiled, [(DNNL_ARG_SRC, [count], x.pointer), (DNNL_ARG_DIFF_DST, [count], dy.pointer),
-                                       (DNNL_ARG_DIFF_SRC, [count], dx.pointer)])
+            runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_SRC, data.dims, x), PrimitiveArgument(DNNL_ARG_DIFF_DST, data.dims, dy),
+                                       PrimitiveArgument(DNNL_ARG_DIFF_SRC, data.dims, dx)])
         }
         return dx
     }
