@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // The SAGAN engine and tool. Targets are layered bottom-up; each imports only those below it:
-// CDNNL (system oneDNN) and CMachine (CPU facts, thread affinity) → Kernels (backend seam) → Autodiff (tensor + tape) → NeuralNet → Optimizers → GAN → sagan;
+// CDNNL (system oneDNN) and CKernels (hand-vectorised C) → Kernels (backend seam) → Autodiff (tensor + tape) → NeuralNet → Optimizers → GAN → sagan;
 // Datasets (image decoding through CImageCodecs, packing, loading) sits on Autodiff; GAN uses it for training;
 // Evaluation (InceptionV3, FID, KID, SWD) sits on NeuralNet and Datasets.
 import PackageDescription
@@ -19,7 +19,8 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
-        .target(name: "Kernels", dependencies: ["CDNNL", "CMachine"], swiftSettings: kernelSettings),
+        .target(name: "CKernels"),
+        .target(name: "Kernels", dependencies: ["CDNNL", "CKernels"], swiftSettings: kernelSettings),
         .target(name: "Autodiff", dependencies: ["Kernels"]),
         .target(name: "NeuralNet", dependencies: ["Autodiff"]),
         .target(name: "Optimizers", dependencies: ["Kernels", "NeuralNet"]),
@@ -36,7 +37,7 @@ let package = Package(
                 "Kernels", "Autodiff", "NeuralNet", "Optimizers", "GAN", "Datasets", "Evaluation", "CMachine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Optimizers"]),
         .testTarget(name: "GANTests", dependencies: ["GAN", "Datasets"], resources: [.copy("Fixtures")]),

@@ -1,0 +1,142 @@
+// Column softmax for the attention kernel: an AVX-512 version (chosen at run time) and a plain one.
+#include "kernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+// ---- plain C (any CPU) ----
+
+static void softmax_columns_plain(float *tile, int keys, int queries, int stride) {
+    for (int j = 0; j < queries; j++) {
+        float maximum = -INFINITY, sum = 0;
+        for (int i = 0; i < keys; i++) maximum = fmaxf(maximum, tile[i * stride + j]);
+        for (int i = 0; i < keys; i++) {
+            float e = expf(tile[i * stride + j] - maximum);
+            tile[i * stride + j] = e;
+            sum += e;
+        }
+        for (int i = 0; i < keys; i++) tile[i * stride + j] /= sum;
+    }
+}
+
+static void softmax_columns_backward_plain(const float *p, float *gradient, int keys, int queries, int stride) {
+    for (int j = 0; j < queries; j++) {
+        float dot = 0;
+        for (int i = 0; i < keys; i++) dot += p[i * stride + j] * gradient[i * stride + j];
+        for (int i = 0; i < keys; i++) gradient[i * stride + j] = p[i * stride + j] * (gradient[i * stride + j] - dot);
+    }
+}
+
+// ---- AVX-512 ----
+
+// e^x for x <= 0: x = n ln2 + r with |r| <= ln2/2; e^r by its Taylor series to r^7 (relative
+// error below 2e-8 on that range, under float's rounding); 2^n applied with scalef, which also
+// takes care of underflow.
+__attribute__((target("avx512f")))
+static inline __m512 exp_avx512(__m512 x) {
+    const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
+    const __m512 ln2_high = _mm512_set1_ps(0.693359375f), ln2_low = _mm512_set1_ps(-2.12194440e-4f);
+    x = _mm512_max_ps(x, _mm512_set1_ps(-103.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, ln2_high, x);
+    r = _mm512_fnmadd_ps(n, ln2_low, r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+// Columns in groups of up to 8 vectors of 16 (128 queries) so that a group's maxima and sums
+// stay in registers while the rows stream past.
+#define GROUP 8
+
+__attribute__((target("avx512f")))
+static void softmax_columns_avx512(float *tile, int keys, int queries, int stride) {
+    for (int j0 = 0; j0 < queries; j0 += 16 * GROUP) {
+        int width = queries - j0 < 16 * GROUP ? queries - j0 : 16 * GROUP;
+        int vectors = (width + 15) / 16;
+        __mmask16 masks[GROUP];
+        __m512 maximum[GROUP], sum[GROUP];
+        for (int v = 0; v < vectors; v++) {
+            int left = width - 16 * v;
+            masks[v] = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+            maximum[v] = _mm512_set1_ps(-INFINITY);
+            sum[v] = _mm512_setzero_ps();
+        }
+        for (int i = 0; i < keys; i++) {
+            const float *row = tile + (long)i * stride + j0;
+            for (int v = 0; v < vectors; v++)
+                maximum[v] = _mm512_mask_max_ps(maximum[v], masks[v], maximum[v], _mm512_maskz_loadu_ps(masks[v], row + 16 * v));
+        }
+        for (int i = 0; i < keys; i++) {
+            float *row = tile + (long)i * stride + j0;
+            for (int v = 0; v < vectors; v++) {
+                __m512 e = exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(masks[v], row + 16 * v), maximum[v]));
+                _mm512_mask_storeu_ps(row + 16 * v, masks[v], e);
+                sum[v] = _mm512_mask_add_ps(sum[v], masks[v], sum[v], e);
+            }
+        }
+        __m512 inverse[GROUP];
+        for (int v = 0; v < vectors; v++) inverse[v] = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_mask_mov_ps(_mm512_set1_ps(1.0f), masks[v], sum[v]));
+        for (int i = 0; i < keys; i++) {
+            float *row = tile + (long)i * stride + j0;
+            for (int v = 0; v < vectors; v++)
+                _mm512_mask_storeu_ps(row + 16 * v, masks[v], _mm512_mul_ps(_mm512_maskz_loadu_ps(masks[v], row + 16 * v), inverse[v]));
+        }
+    }
+}
+
+__attribute__((target("avx512f")))
+static void softmax_columns_backward_avx512(const float *p, float *gradient, int keys, int queries, int stride) {
+    for (int j0 = 0; j0 < queries; j0 += 16 * GROUP) {
+        int width = queries - j0 < 16 * GROUP ? queries - j0 : 16 * GROUP;
+        int vectors = (width + 15) / 16;
+        __mmask16 masks[GROUP];
+        __m512 dot[GROUP];
+        for (int v = 0; v < vectors; v++) {
+            int left = width - 16 * v;
+            masks[v] = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+            dot[v] = _mm512_setzero_ps();
+        }
+        for (int i = 0; i < keys; i++) {
+            const float *prow = p + (long)i * stride + j0, *grow = gradient + (long)i * stride + j0;
+            for (int v = 0; v < vectors; v++)
+                dot[v] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(masks[v], prow + 16 * v), _mm512_maskz_loadu_ps(masks[v], grow + 16 * v), dot[v]);
+        }
+        for (int i = 0; i < keys; i++) {
+            const float *prow = p + (long)i * stride + j0;
+            float *grow = gradient + (long)i * stride + j0;
+            for (int v = 0; v < vectors; v++) {
+                __m512 g = _mm512_sub_ps(_mm512_maskz_loadu_ps(masks[v], grow + 16 * v), dot[v]);
+                _mm512_mask_storeu_ps(grow + 16 * v, masks[v], _mm512_mul_ps(_mm512_maskz_loadu_ps(masks[v], prow + 16 * v), g));
+            }
+        }
+    }
+}
+
+// ---- dispatch ----
+
+int sagan_kernels_use_avx512(void) { return __builtin_cpu_supports("avx512f"); }
+
+void sagan_softmax_columns(float *tile, int keys, int queries, int stride) {
+    if (sagan_kernels_use_avx512()) softmax_columns_avx512(tile, keys, queries, stride);
+    else softmax_columns_plain(tile, keys, queries, stride);
+}
+
+void sagan_softmax_columns_backward(const float *p, float *gradient, int keys, int queries, int stride) {
+    if (sagan_kernels_use_avx512()) softmax_columns_backward_avx512(p, gradient, keys, queries, stride);
+    else softmax_columns_backward_plain(p, gradient, keys, queries, stride);
+}
+
+void sagan_softmax_columns_portable(float *tile, int keys, int queries, int stride) {
+    softmax_columns_plain(tile, keys, queries, stride);
+}
+
+void sagan_softmax_columns_backward_portable(const float *p, float *gradient, int keys, int queries, int stride) {
+    softmax_columns_backward_plain(p, gradient, keys, queries, stride);
+}
