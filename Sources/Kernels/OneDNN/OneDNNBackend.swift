@@ -447,48 +447,38 @@ public final class OneDNNBackend: Backend {
     }
 
     public func matmul(_ g: MatmulGeometry, _ a: Storage, _ b: Storage) -> Storage {
+        let left = plain(a), right = plain(b)
+        if g.batch == 1 {
+            // One product (spectral norm's matrix-vector steps, most of them): sgemm directly, without
+            // the primitive's per-call memory objects, which cost more than these small products.
+            let c = Storage(uninitializedCount: g.m * g.n)
+            withExtendedLifetime((left, right)) {
+                runtime.executionLock.withLock { _ in
+                    dnnlCheck(dnnl_sgemm(CChar(UInt8(ascii: g.transposeA ? "T" : "N")), CChar(UInt8(ascii: g.transposeB ? "T" : "N")),
+                                         Int64(g.m), Int64(g.n), Int64(g.k), 1, left.pointer, Int64(g.transposeA ? g.m : g.k),
+                                         right.pointer, Int64(g.transposeB ? g.k : g.n), 0, c.pointer, Int64(g.n)), "sgemm \(g)")
+                }
+            }
+            return c
+        }
         let aDims = [g.batchA, g.m, g.k], bDims = [g.batchB, g.k, g.n], cDims = [g.batch, g.m, g.n]
         // Transposed operands are described by strides over their stored layout.
-        let aStrides = g.transposeA ? [g.m * g.k, 1, g.m] : [g.m * g.k, g.k, 1]
-        let bStrides = g.transposeB ? [g.k * g.n, 1, g.k] : [g.k * g.n, g.n, 1]
+        let aLayout = MemoryDescriptor.strided(aDims, g.transposeA ? [g.m * g.k, 1, g.m] : [g.m * g.k, g.k, 1])
+        let bLayout = MemoryDescriptor.strided(bDims, g.transposeB ? [g.k * g.n, 1, g.k] : [g.k * g.n, g.n, 1])
         let compiled = runtime.primitive(.matmul(g)) {
-            var source = MemoryDescriptor.strided(aDims, aStrides)
-            var weights = MemoryDescriptor.strided(bDims, bStrides)
+            var (source, weights) = (aLayout, bLayout)
             var destination = MemoryDescriptor.plain(cDims)
             var operation = dnnl_matmul_desc_t()
             dnnlCheck(dnnl_matmul_desc_init(&operation, &source, &weights, nil, &destination), "matmul \(g)")
             return CompiledPrimitive("matmul", runtime: runtime, operation: &operation)
         }
-        let left = plain(a), right = plain(b)
         let c = Storage(uninitializedCount: ShapeMath.count(cDims))
-        // The user memory descriptors must match the strided ones, so pass the stored dims.
         withExtendedLifetime((left, right)) {
-            compiledExecuteStrided(compiled, [
-                (DNNL_ARG_SRC, MemoryDescriptor.strided(aDims, aStrides), left.pointer),
-                (DNNL_ARG_WEIGHTS, MemoryDescriptor.strided(bDims, bStrides), right.pointer),
-                (DNNL_ARG_DST, MemoryDescriptor.plain(cDims), c.pointer),
-            ])
+            runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_SRC, aDims, left.pointer, layout: aLayout),
+                                       PrimitiveArgument(DNNL_ARG_WEIGHTS, bDims, right.pointer, layout: bLayout),
+                                       PrimitiveArgument(DNNL_ARG_DST, cDims, c.pointer)])
         }
         return c
-    }
-
-    /// Executes a primitive whose arguments are given by explicit (possibly strided) descriptors.
-    private func compiledExecuteStrided(
-        _ compiled: CompiledPrimitive, _ arguments: [(argument: Int32, descriptor: dnnl_memory_desc_t, pointer: UnsafeMutablePointer<Float>)]
-    ) {
-        runtime.executionLock.withLock { _ in
-            var memories: [dnnl_memory_t] = []
-            defer { for memory in memories { dnnl_memory_destroy(memory) } }
-            let execArguments = arguments.map { argument -> dnnl_exec_arg_t in
-                var descriptor = argument.descriptor
-                var memory: dnnl_memory_t?
-                dnnlCheck(dnnl_memory_create(&memory, &descriptor, runtime.engine, UnsafeMutableRawPointer(argument.pointer)), "memory object")
-                memories.append(memory!)
-                return dnnl_exec_arg_t(arg: argument.argument, memory: memory)
-            }
-            dnnlCheck(dnnl_primitive_execute(compiled.primitive, runtime.stream, Int32(execArguments.count), execArguments), "matmul execute")
-            dnnlCheck(dnnl_stream_wait(runtime.stream), "stream wait")
-        }
     }
 
     // MARK: Optimisers (one pass over each parameter, in chunks over the threads)
