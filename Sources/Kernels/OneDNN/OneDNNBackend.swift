@@ -1,11 +1,14 @@
 import CDNNL
 
 /// The default backend: oneDNN primitives (JIT kernels for this CPU's vector units) for
-/// convolutions, batch norm, pointwise ops, softmax, matrix products, broadcasting arithmetic and
-/// reductions; data movement (pooling, permute, slice, concat, expand) runs the reference loops.
+/// convolutions, batch norm, pointwise ops, softmax, matrix products, pooling, broadcasting
+/// arithmetic and reductions; the fused attention on sgemm and our column softmax; pooling
+/// gradients and data movement (permute, slice, concat, expand) run the reference loops.
 ///
-/// Convolutions let oneDNN choose its blocked layouts. This first version converts to row-major
-/// around each convolution; returning storages with an `OpaqueLayout` instead removes those copies.
+/// Convolutions let oneDNN choose their blocked layouts and hand their outputs over in them (a
+/// `DNNLLayout` on the storage); batch norm and pointwise ops run in dense blocked layouts and keep
+/// them, so conv → BN → ReLU → conv chains never pass through row-major. Everything else reads
+/// row-major copies made on demand.
 public final class OneDNNBackend: Backend {
     public let name = "onednn"
     let runtime: DNNLRuntime
