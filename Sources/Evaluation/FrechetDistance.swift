@@ -69,19 +69,25 @@ public enum FrechetDistance {
     /// eigenproblem instead of a d×d one (the common case on a CPU budget: 1,000 images, 2,048 features).
     public static func distance(reference: FeatureStatistics, root: Matrix, features: [Float]) throws -> Double {
         let d = reference.mean.count, n = features.count / d
-        let statistics = FeatureStatistics(features: features, dimension: d)
-        guard n >= 2, n <= d else { return try distance(reference, statistics, rootOfFirst: root) }
+        guard n >= 2, n <= d else {
+            return try distance(reference, FeatureStatistics(features: features, dimension: d), rootOfFirst: root)
+        }
+        // The d×d covariance is never formed: Tr Σ₂ is the squared norm of the scaled centred rows.
+        var mean = [Double](repeating: 0, count: d)
+        for row in 0..<n { for j in 0..<d { mean[j] += Double(features[row * d + j]) } }
+        for j in 0..<d { mean[j] /= Double(n) }
         let scale = 1 / Double(n - 1).squareRoot()
-        var centred = [Double](repeating: 0, count: n * d)
-        for row in 0..<n { for j in 0..<d { centred[row * d + j] = (Double(features[row * d + j]) - statistics.mean[j]) * scale } }
+        var centred = [Double](repeating: 0, count: n * d)                                           // (n, d)
+        for row in 0..<n { for j in 0..<d { centred[row * d + j] = (Double(features[row * d + j]) - mean[j]) * scale } }
+        let traceOfSecond = centred.reduce(0) { $0 + $1 * $1 }
         let z = Matrix.product(centred, root.values, rows: n, inner: d, columns: d)               // (n, d)
         var zTransposed = [Double](repeating: 0, count: d * n)
         for row in 0..<n { for j in 0..<d { zTransposed[j * n + row] = z[row * d + j] } }
         let gram = Matrix(size: n, values: Matrix.product(z, zTransposed, rows: n, inner: d, columns: n)).symmetrized()
         let eigenvalues = try SymmetricEigen.decompose(gram, vectors: false).values
         let traceOfRoot = eigenvalues.reduce(0) { $0 + max($1, 0).squareRoot() }
-        let meanDistance = zip(reference.mean, statistics.mean).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
-        return meanDistance + reference.covariance.trace + statistics.covariance.trace - 2 * traceOfRoot
+        let meanDistance = zip(reference.mean, mean).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+        return meanDistance + reference.covariance.trace + traceOfSecond - 2 * traceOfRoot
     }
 
     /// The symmetric positive semi-definite square root V diag(√max(λ, 0)) Vᵀ.

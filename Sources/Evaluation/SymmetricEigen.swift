@@ -65,7 +65,12 @@ public struct Matrix: Equatable, Sendable {
     /// (self + selfᵀ) / 2: removes the rounding asymmetry of products that are symmetric in exact arithmetic.
     public func symmetrized() -> Matrix {
         var result = self
-        for i in 0..<size { for j in (i + 1)..<max(i + 1, size) { let mean = (self[i, j] + self[j, i]) / 2; result[i, j] = mean; result[j, i] = mean } }
+        for i in 0..<size {
+            for j in (i + 1)..<size {
+                let mean = (self[i, j] + self[j, i]) / 2
+                (result[i, j], result[j, i]) = (mean, mean)
+            }
+        }
         return result
     }
 }

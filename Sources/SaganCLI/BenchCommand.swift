@@ -66,25 +66,31 @@ struct ConvolutionBench: ParsableCommand {
         let dy = Tensor.randomNormal(g.outputShape, generator: &generator).storage
         let flops = 2 * Double(g.multiplyAccumulates)
         print("\(kernels.name): \(g), \(String(format: "%.2f", flops / 1e9)) GFLOP per pass, threads \(OneDNNBackend.shared?.threadCount.map(String.init) ?? "?")")
-        let passes: [(String, () -> Void)] = [
-            ("forward", { _ = kernels.conv2dForward(g, input: x, weight: w, bias: nil) }),
-            ("backward data", { _ = kernels.conv2dBackwardData(g, outputGradient: dy, weight: w) }),
-            ("backward weights", { _ = kernels.conv2dBackwardWeights(g, outputGradient: dy, input: x, withBias: false) }),
-        ]
-        for (name, pass) in passes {
+        timeKernelPasses([
+            ("forward", flops, { _ = kernels.conv2dForward(g, input: x, weight: w, bias: nil) }),
+            ("backward data", flops, { _ = kernels.conv2dBackwardData(g, outputGradient: dy, weight: w) }),
+            ("backward weights", flops, { _ = kernels.conv2dBackwardWeights(g, outputGradient: dy, input: x, withBias: false) }),
+        ], iterations: iterations)
+    }
+}
+
+/// Runs each pass once to warm up, then `iterations` times, and prints its median and best times
+/// and GFLOP/s.
+func timeKernelPasses(_ passes: [(name: String, flops: Double, run: () -> Void)], iterations: Int) {
+    let width = passes.map(\.name.count).max() ?? 0
+    for (name, flops, pass) in passes {
+        pass()
+        var times: [Double] = []
+        for _ in 0..<iterations {
+            let start = monotonicSeconds()
             pass()
-            var times: [Double] = []
-            for _ in 0..<iterations {
-                let start = monotonicSeconds()
-                pass()
-                times.append(monotonicSeconds() - start)
-            }
-            times.sort()
-            let median = times[times.count / 2]
-            let label = name.padding(toLength: 17, withPad: " ", startingAt: 0)
-            print("  " + label + String(format: " median %8.3f ms  min %8.3f ms  %7.1f GFLOP/s (median)  %7.1f GFLOP/s (best)",
-                                        median * 1e3, times[0] * 1e3, flops / median / 1e9, flops / times[0] / 1e9))
+            times.append(monotonicSeconds() - start)
         }
+        times.sort()
+        let median = times[times.count / 2]
+        print("  " + name.padding(toLength: width, withPad: " ", startingAt: 0)
+              + String(format: "  median %8.3f ms  min %8.3f ms  %7.1f GFLOP/s (median)  %7.1f GFLOP/s (best)",
+                       median * 1e3, times[0] * 1e3, flops / median / 1e9, flops / times[0] / 1e9))
     }
 }
 
@@ -126,24 +132,10 @@ struct AttentionBench: ParsableCommand {
         let forwardFlops = 2 * scores * Double(g.keyChannels + channels)
         let backwardFlops = 2 * scores * Double(3 * g.keyChannels + 2 * channels)
         print("\(kernels.name): attention batch \(batch), \(n) queries and keys, \(g.keyChannels)/\(channels) channels, threads \(OneDNNBackend.shared?.threadCount.map(String.init) ?? "?")")
-        let passes: [(String, Double, () -> Void)] = [
+        timeKernelPasses([
             ("forward", forwardFlops, { _ = kernels.attention(g, queries: q, keys: k, values: v) }),
             ("backward", backwardFlops, { _ = kernels.attentionBackward(g, queries: q, keys: k, values: v, outputGradient: dO) }),
-        ]
-        for (name, flops, pass) in passes {
-            pass()
-            var times: [Double] = []
-            for _ in 0..<iterations {
-                let start = monotonicSeconds()
-                pass()
-                times.append(monotonicSeconds() - start)
-            }
-            times.sort()
-            let median = times[times.count / 2]
-            print("  " + name.padding(toLength: 9, withPad: " ", startingAt: 0)
-                  + String(format: " median %8.3f ms  min %8.3f ms  %7.1f GFLOP/s (median)  %7.1f GFLOP/s (best)",
-                           median * 1e3, times[0] * 1e3, flops / median / 1e9, flops / times[0] / 1e9))
-        }
+        ], iterations: iterations)
     }
 }
 

@@ -8,7 +8,6 @@ import Evaluation
 /// and the TorchScript file are in the cache folder (`make test` runs scripts/export_inception.py).
 @Suite("FID Inception")
 struct InceptionTests {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let torchscript = DefaultDataset.cacheFolder.appendingPathComponent("fid-helper-default_1.pt")
     static let missing = "the FID Inception weights are missing: run `make test-deps` (it runs scripts/export_inception.py --keep-torchscript)"
 
@@ -56,8 +55,7 @@ struct InceptionTests {
         let images = [PixelImage(width: 64, height: 64, channels: 3, pixels: gradient),
                       PixelImage(width: 37, height: 45, channels: 3, pixels: noise),
                       PixelImage(width: 32, height: 32, channels: 1, pixels: gray).converted(toChannels: 3)]
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("inception-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try temporaryFolder("inception")
         defer { try? FileManager.default.removeItem(at: folder) }
         // The network on our resized images; the resize separately (raw images of one size per call).
         let input = InceptionInput.tensor(images)                               // (3, 3, 299, 299)
@@ -65,17 +63,8 @@ struct InceptionTests {
         raws.append(.init(name: "raw", dtype: .U8, shape: [1, 64, 64, 3], bytes: Data(gradient)))
         let request = folder.appendingPathComponent("in.safetensors"), answer = folder.appendingPathComponent("out.safetensors")
         try writeAtomically(try SafeTensorsFile.encode(raw: raws), to: request)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [Self.repositoryRoot.appendingPathComponent("Tests/Reference/inception_features.py").path,
-                             Self.torchscript.path, request.path, answer.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "inception_features.py: \(output)")
+        let (status, output) = try runReferenceScript("inception_features.py", [Self.torchscript.path, request.path, answer.path])
+        try #require(status == 0, "inception_features.py: \(output)")
         let expected = try SafeTensorsFile(contentsOf: answer)
 
         let features = noGrad { model(input) }.scalars
@@ -94,8 +83,7 @@ struct InceptionTests {
     }
 
     @Test func damagedWeightsAreRefusedWithTheirPath() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("weights-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try temporaryFolder("weights")
         defer { try? FileManager.default.removeItem(at: folder) }
         let missing = folder.appendingPathComponent("none.safetensors")
         #expect(throws: EvaluationError.self) { try InceptionWeights.load(from: missing) }

@@ -155,22 +155,12 @@ struct MetricTests {
             return (0..<(n * d)).map { max(0, shared[$0 % d] + noise[$0] + shift) * 0.3 }
         }
         let a = features(120, shift: 0), b = features(60, shift: 0.2)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fid-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try temporaryFolder("fid")
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = folder.appendingPathComponent("features.safetensors")
         try SafeTensorsFile.write([("a", Tensor(shape: [120, d], scalars: a)), ("b", Tensor(shape: [60, d], scalars: b))], to: file)
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Reference/frechet_distance.py")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [script.path, file.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "frechet_distance.py (needs python3-numpy): \(output)")
+        let (status, output) = try runReferenceScript("frechet_distance.py", [file.path])
+        try #require(status == 0, "frechet_distance.py (needs python3-numpy): \(output)")
         func value(_ name: String) throws -> Double {
             let line = try #require(output.split(separator: "\n").first { $0.hasPrefix(name + " ") }, "\(output)")
             return try #require(Double(line.dropFirst(name.count + 1)))

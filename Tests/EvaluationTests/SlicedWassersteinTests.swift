@@ -54,22 +54,12 @@ struct SlicedWassersteinTests {
         let image = PixelImage(width: side, height: side, channels: 3, pixels: pixels)
         var planes = [Float](repeating: 0, count: 3 * side * side)
         for c in 0..<3 { for i in 0..<(side * side) { planes[c * side * side + i] = Float(pixels[i * 3 + c]) } }
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pyramid-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try temporaryFolder("pyramid")
         defer { try? FileManager.default.removeItem(at: folder) }
         let input = folder.appendingPathComponent("in.safetensors"), output = folder.appendingPathComponent("out.safetensors")
         try SafeTensorsFile.write([("image", Tensor(shape: [3, side, side], scalars: planes))], to: input)
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Reference/laplacian_pyramid.py")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [script.path, input.path, output.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let log = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "laplacian_pyramid.py (needs python3-torch and numpy): \(log)")
+        let (status, log) = try runReferenceScript("laplacian_pyramid.py", [input.path, output.path])
+        try #require(status == 0, "laplacian_pyramid.py (needs python3-torch and numpy): \(log)")
         let expected = try SafeTensorsFile(contentsOf: output)
         let pyramid = SlicedWasserstein.laplacianPyramid(image, levels: 3)
         #expect(expected.entries.count == 3)

@@ -125,7 +125,7 @@ struct PrimitiveArgument {
     let argument: Int32
     let dims: [Int]
     let pointer: UnsafeMutablePointer<Float>
-    var layout: dnnl_memory_desc_t? = nil
+    let layout: dnnl_memory_desc_t?
 
     init(_ argument: Int32, _ dims: [Int], _ pointer: UnsafeMutablePointer<Float>, layout: dnnl_memory_desc_t? = nil) {
         (self.argument, self.dims, self.pointer, self.layout) = (argument, dims, pointer, layout)
@@ -166,6 +166,32 @@ final class DNNLLayout: OpaqueLayout, @unchecked Sendable {
 
     /// No padding: every slot holds an element (channels fill whole blocks).
     var isDense: Bool { capacity == ShapeMath.count(dims) }
+}
+
+/// The layout an op that keeps its input's layout (batch norm, pointwise) runs in: the inputs'
+/// shared dense oneDNN layout, when every input has it and `fits` accepts its dims, else row-major
+/// with `rowMajorDims`. Padded layouts always go row-major: kernels that skip the padding would
+/// leave garbage there for the next convolution.
+struct OperandLayout {
+    let dims: [Int]
+    let descriptor: dnnl_memory_desc_t
+    let layout: DNNLLayout?
+    var key: LayoutKey? { layout?.key }
+
+    init(_ storages: [Storage], rowMajorDims: [Int], fits: ([Int]) -> Bool = { _ in true }) {
+        if let first = storages.first?.layout as? DNNLLayout, first.isDense, fits(first.dims),
+           storages.allSatisfy({ ($0.layout as? DNNLLayout)?.sameLayout(as: first) == true }) {
+            (dims, descriptor, layout) = (first.dims, first.descriptor, first)
+        } else {
+            (dims, descriptor, layout) = (rowMajorDims, MemoryDescriptor.plain(rowMajorDims), nil)
+        }
+    }
+
+    /// `storage` in this layout.
+    func fitted(_ storage: Storage) -> Storage { layout == nil ? storage.rowMajor() : storage }
+
+    /// An output of `count` elements in this layout.
+    func output(count: Int) -> Storage { layout.map { Storage(count: count, layout: $0) } ?? Storage(uninitializedCount: count) }
 }
 
 /// A memory descriptor's bytes: equal layouts made the same way have equal keys (a key mismatch
@@ -230,10 +256,6 @@ final class DNNLRuntime: @unchecked Sendable {
 
     func execute(_ compiled: CompiledPrimitive, _ arguments: [PrimitiveArgument]) {
         executionLock.withLock { _ in compiled.execute(stream, arguments) }
-    }
-
-    func execute(_ compiled: CompiledPrimitive, _ arguments: [(argument: Int32, dims: [Int], pointer: UnsafeMutablePointer<Float>)]) {
-        execute(compiled, arguments.map { PrimitiveArgument($0.argument, $0.dims, $0.pointer) })
     }
 
     /// Reorder primitives by layouts, as addresses (plain integers can cross into the lock).

@@ -132,34 +132,15 @@ public final class OneDNNBackend: Backend {
         return flags
     }
 
-    /// The layout batch norm runs in: a convolution's blocked output as it is, else row-major
-    /// (N, C, H·W, 1). Inputs that differ (one blocked, one not) all become row-major.
-    private struct BatchNormData {
-        let dims: [Int]
-        let descriptor: dnnl_memory_desc_t
-        let layout: DNNLLayout?
-        var key: LayoutKey? { layout?.key }
-
-        init(_ g: BatchNormGeometry, _ storages: [Storage]) {
-            if let first = storages.first?.layout as? DNNLLayout, first.isDense, first.dims.count == 4, first.dims[0] == g.batch,
-               first.dims[1] == g.channels, first.dims[2] * first.dims[3] == g.spatial,
-               storages.allSatisfy({ ($0.layout as? DNNLLayout)?.sameLayout(as: first) == true }) {
-                (dims, descriptor, layout) = (first.dims, first.descriptor, first)
-            } else {
-                dims = [g.batch, g.channels, g.spatial, 1]
-                (descriptor, layout) = (MemoryDescriptor.plain(dims), nil)
-            }
-        }
-
-        /// `storage` in this layout.
-        func fitted(_ storage: Storage) -> Storage { layout == nil ? storage.rowMajor() : storage }
-
-        func output(_ g: BatchNormGeometry) -> Storage {
-            layout.map { Storage(count: g.count, layout: $0) } ?? Storage(uninitializedCount: g.count)
+    /// Batch norm runs in its inputs' shared blocked layout when that is (N, C, H, W) for these
+    /// statistics, else row-major (N, C, H·W, 1).
+    private func batchNormData(_ g: BatchNormGeometry, _ storages: [Storage]) -> OperandLayout {
+        OperandLayout(storages, rowMajorDims: [g.batch, g.channels, g.spatial, 1]) { dims in
+            dims.count == 4 && dims[0] == g.batch && dims[1] == g.channels && dims[2] * dims[3] == g.spatial
         }
     }
 
-    private func batchNormForwardPrimitive(_ g: BatchNormGeometry, _ data: BatchNormData, training: Bool, scale: Bool, shift: Bool)
+    private func batchNormForwardPrimitive(_ g: BatchNormGeometry, _ data: OperandLayout, training: Bool, scale: Bool, shift: Bool)
         -> CompiledPrimitive
     {
         runtime.primitive(.batchNormForward(g, training: training, scale: scale, shift: shift, layout: data.key)) {
@@ -175,10 +156,10 @@ public final class OneDNNBackend: Backend {
     public func batchNormTraining(_ g: BatchNormGeometry, input: Storage, scale: Storage?, shift: Storage?)
         -> (output: Storage, mean: Storage, variance: Storage)
     {
-        let data = BatchNormData(g, [input])
+        let data = batchNormData(g, [input])
         let compiled = batchNormForwardPrimitive(g, data, training: true, scale: scale != nil, shift: shift != nil)
         let x = data.fitted(input), scaleData = scale.map(plain), shiftData = shift.map(plain)
-        let y = data.output(g)
+        let y = data.output(count: g.count)
         let mean = Storage(uninitializedCount: g.channels)
         let variance = Storage(uninitializedCount: g.channels)
         var arguments = [PrimitiveArgument(DNNL_ARG_SRC, data.dims, x), PrimitiveArgument(DNNL_ARG_DST, data.dims, y),
@@ -192,11 +173,11 @@ public final class OneDNNBackend: Backend {
     public func batchNormInference(
         _ g: BatchNormGeometry, input: Storage, mean: Storage, variance: Storage, scale: Storage?, shift: Storage?
     ) -> Storage {
-        let data = BatchNormData(g, [input])
+        let data = batchNormData(g, [input])
         let compiled = batchNormForwardPrimitive(g, data, training: false, scale: scale != nil, shift: shift != nil)
         let x = data.fitted(input), meanData = plain(mean), varianceData = plain(variance)
         let scaleData = scale.map(plain), shiftData = shift.map(plain)
-        let y = data.output(g)
+        let y = data.output(count: g.count)
         var arguments = [PrimitiveArgument(DNNL_ARG_SRC, data.dims, x), PrimitiveArgument(DNNL_ARG_DST, data.dims, y),
                          PrimitiveArgument(DNNL_ARG_MEAN, [g.channels], meanData), PrimitiveArgument(DNNL_ARG_VARIANCE, [g.channels], varianceData)]
         if let scaleData { arguments.append(PrimitiveArgument(DNNL_ARG_SCALE, [g.channels], scaleData)) }
@@ -215,7 +196,7 @@ public final class OneDNNBackend: Backend {
         let useScale = scale != nil
         let useShift = withParameters
         let fullBackward = withParameters || useScale
-        let data = BatchNormData(g, [input, outputGradient])
+        let data = batchNormData(g, [input, outputGradient])
         let hint = batchNormForwardPrimitive(g, data, training: true, scale: useScale, shift: useShift)
         let compiled = runtime.primitive(.batchNormBackward(g, scale: useScale, shift: useShift, parameters: withParameters, layout: data.key)) {
             var descriptor = data.descriptor, gradient = data.descriptor
@@ -227,7 +208,7 @@ public final class OneDNNBackend: Backend {
         }
         let x = data.fitted(input), dy = data.fitted(outputGradient), meanData = plain(mean), varianceData = plain(variance)
         let scaleData = scale.map(plain)
-        let dx = data.output(g)
+        let dx = data.output(count: g.count)
         let dScale = useScale ? Storage(uninitializedCount: g.channels) : nil
         let dShift = withParameters ? Storage(uninitializedCount: g.channels) : nil
         var arguments = [PrimitiveArgument(DNNL_ARG_SRC, data.dims, x), PrimitiveArgument(DNNL_ARG_DIFF_DST, data.dims, dy),
@@ -276,29 +257,7 @@ public final class OneDNNBackend: Backend {
         return y
     }
 
-    /// The layout a pointwise op runs in: a convolution's blocked output as it is (the result
-    /// keeps it), else row-major; inputs that differ all become row-major.
-    private struct PointwiseData {
-        let dims: [Int]
-        let descriptor: dnnl_memory_desc_t
-        let layout: DNNLLayout?
-        var key: LayoutKey? { layout?.key }
-
-        init(count: Int, _ storages: [Storage]) {
-            if let first = storages.first?.layout as? DNNLLayout, first.isDense,
-               storages.allSatisfy({ ($0.layout as? DNNLLayout)?.sameLayout(as: first) == true }) {
-                (dims, descriptor, layout) = (first.dims, first.descriptor, first)
-            } else {
-                dims = [count]
-                (descriptor, layout) = (MemoryDescriptor.plain(dims), nil)
-            }
-        }
-
-        func fitted(_ storage: Storage) -> Storage { layout == nil ? storage.rowMajor() : storage }
-        func output(count: Int) -> Storage { layout.map { Storage(count: count, layout: $0) } ?? Storage(uninitializedCount: count) }
-    }
-
-    private func eltwiseForwardPrimitive(_ op: UnaryOperation, _ data: PointwiseData, count: Int) -> CompiledPrimitive {
+    private func eltwiseForwardPrimitive(_ op: UnaryOperation, _ data: OperandLayout, count: Int) -> CompiledPrimitive {
         runtime.primitive(.eltwiseForward(op, count: count, layout: data.key)) {
             let (algorithm, alpha, beta) = eltwiseAlgorithm(op)
             var descriptor = data.descriptor
@@ -312,7 +271,7 @@ public final class OneDNNBackend: Backend {
     public func unary(_ op: UnaryOperation, _ x: Storage) -> Storage {
         guard x.count > 0 else { return Storage(uninitializedCount: 0) }
         if case .affine(let scale, let shift) = op { return affine(x, scale: scale, shift: shift) }
-        let data = PointwiseData(count: x.count, [x])
+        let data = OperandLayout([x], rowMajorDims: [x.count])
         let compiled = eltwiseForwardPrimitive(op, data, count: x.count)
         let input = data.fitted(x)
         let y = data.output(count: x.count)
@@ -326,7 +285,7 @@ public final class OneDNNBackend: Backend {
         let count = input.count
         guard count > 0 else { return Storage(uninitializedCount: 0) }
         if case .affine(let scale, _) = op { return affine(outputGradient, scale: scale, shift: 0) }
-        let data = PointwiseData(count: count, [input, outputGradient])
+        let data = OperandLayout([input, outputGradient], rowMajorDims: [count])
         let hint = eltwiseForwardPrimitive(op, data, count: count)
         let compiled = runtime.primitive(.eltwiseBackward(op, count: count, layout: data.key)) {
             let (algorithm, alpha, beta) = eltwiseAlgorithm(op)
@@ -377,8 +336,8 @@ public final class OneDNNBackend: Backend {
         let left = plain(a), right = plain(b)
         let y = Storage(uninitializedCount: count)
         withExtendedLifetime((left, right)) {
-            runtime.execute(compiled, [(DNNL_ARG_SRC_0, dims, left.pointer), (DNNL_ARG_SRC_1, bDims, right.pointer),
-                                       (DNNL_ARG_DST, dims, y.pointer)])
+            runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_SRC_0, dims, left.pointer), PrimitiveArgument(DNNL_ARG_SRC_1, bDims, right.pointer),
+                                       PrimitiveArgument(DNNL_ARG_DST, dims, y.pointer)])
         }
         return y
     }
@@ -403,7 +362,7 @@ public final class OneDNNBackend: Backend {
         let input = plain(x)
         let y = Storage(uninitializedCount: ShapeMath.count(outputShape))
         withExtendedLifetime(input) {
-            runtime.execute(compiled, [(DNNL_ARG_SRC, shape, input.pointer), (DNNL_ARG_DST, outputShape, y.pointer)])
+            runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_SRC, shape, input.pointer), PrimitiveArgument(DNNL_ARG_DST, outputShape, y.pointer)])
         }
         return y
     }
@@ -422,7 +381,7 @@ public final class OneDNNBackend: Backend {
         let input = plain(x)
         let y = Storage(uninitializedCount: rows * columns)
         withExtendedLifetime(input) {
-            runtime.execute(compiled, [(DNNL_ARG_SRC, [rows, columns], input.pointer), (DNNL_ARG_DST, [rows, columns], y.pointer)])
+            runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_SRC, [rows, columns], input.pointer), PrimitiveArgument(DNNL_ARG_DST, [rows, columns], y.pointer)])
         }
         return y
     }
@@ -432,8 +391,8 @@ public final class OneDNNBackend: Backend {
         let y = plain(output), dy = plain(outputGradient)
         let dx = Storage(uninitializedCount: rows * columns)
         withExtendedLifetime((y, dy)) {
-            runtime.execute(compiled, [(DNNL_ARG_DST, [rows, columns], y.pointer), (DNNL_ARG_DIFF_DST, [rows, columns], dy.pointer),
-                                       (DNNL_ARG_DIFF_SRC, [rows, columns], dx.pointer)])
+            runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_DST, [rows, columns], y.pointer), PrimitiveArgument(DNNL_ARG_DIFF_DST, [rows, columns], dy.pointer),
+                                       PrimitiveArgument(DNNL_ARG_DIFF_SRC, [rows, columns], dx.pointer)])
         }
         return dx
     }
@@ -522,7 +481,7 @@ public final class OneDNNBackend: Backend {
         let input = plain(x)
         let y = Storage(uninitializedCount: ShapeMath.count(g.outputShape))
         withExtendedLifetime(input) {
-            runtime.execute(compiled, [(DNNL_ARG_SRC, g.inputShape, input.pointer), (DNNL_ARG_DST, g.outputShape, y.pointer)])
+            runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_SRC, g.inputShape, input.pointer), PrimitiveArgument(DNNL_ARG_DST, g.outputShape, y.pointer)])
         }
         return y
     }
