@@ -55,6 +55,17 @@ public protocol Backend: AnyObject, Sendable {
     func attentionBackward(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage, outputGradient: Storage)
         -> (queries: Storage, keys: Storage, values: Storage)
 
+    // MARK: Spectral normalisation
+    /// W/σ and σ = uᵀ W v for W as `g` describes; with `powerIteration`, first v ← l2n(Wᵀ u) and
+    /// u ← l2n(W v), l2n(x) = x / (‖x‖ + ε), and σ uses the new vectors. Returns W/σ, σ and the
+    /// vectors σ used (the given ones without `powerIteration`).
+    func spectralNorm(_ g: SpectralNormGeometry, weight: Storage, u: Storage, v: Storage, powerIteration: Bool)
+        -> (weight: Storage, sigma: Float, u: Storage, v: Storage)
+    /// The gradient through W/σ with u and v held constant (so ∂σ/∂W = u vᵀ):
+    /// dW = (dW_SN − ⟨dW_SN, W_SN⟩ u vᵀ) / σ, given W_SN = W/σ.
+    func spectralNormBackward(_ g: SpectralNormGeometry, normalizedWeight: Storage, outputGradient: Storage, u: Storage, v: Storage,
+                              sigma: Float) -> Storage
+
     // MARK: Optimisers
     /// One Adam update of a parameter in a single pass over its elements (moments start at zero
     /// when nil); returns the new parameter and moments.

@@ -210,3 +210,32 @@ public struct AttentionGeometry: Hashable, Sendable {
     /// Queries handled together: the (tile, keys) score block is the only N×M-sized memory used.
     public var tile: Int { min(queries, 128) }
 }
+
+/// Spectral normalisation of a weight stored as `blocks` row-major (outputs, inner) matrices one
+/// after another, read as the (outputs, blocks·inner) matrix W that puts them side by side: one
+/// block for a Linear (out, in) or Conv2d (out, in, kh, kw) weight; one per input channel for a
+/// transposed convolution's (in, out, kh, kw) weight, whose permuted matrix is never formed.
+/// u has `outputs` elements; v has `blocks·inner`, ordered (block, inner).
+public struct SpectralNormGeometry: Hashable, Sendable {
+    public let blocks: Int
+    public let outputs: Int
+    public let inner: Int
+    /// ε in l2n(x) = x / (‖x‖ + ε).
+    public let epsilon: Float
+
+    public init(blocks: Int, outputs: Int, inner: Int, epsilon: Float) throws(ShapeError) {
+        guard blocks > 0, outputs > 0, inner > 0 else {
+            throw ShapeError("spectralNorm: every dimension must be positive: blocks \(blocks), outputs \(outputs), inner \(inner)")
+        }
+        guard epsilon >= 0, epsilon.isFinite else { throw ShapeError("spectralNorm: epsilon must be finite and not negative, got \(epsilon)") }
+        self.blocks = blocks
+        self.outputs = outputs
+        self.inner = inner
+        self.epsilon = epsilon
+    }
+
+    /// Elements of the weight.
+    public var count: Int { blocks * outputs * inner }
+    /// Elements of v.
+    public var rightCount: Int { blocks * inner }
+}

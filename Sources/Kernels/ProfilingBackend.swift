@@ -10,6 +10,7 @@ public final class ProfilingBackend: Backend {
     public let inner: any Backend
     public var name: String { inner.name }
     private let totals = Mutex<[String: (calls: Int, seconds: Double, bytes: Int)]>([:])
+    private let convolutionTotals = Mutex<[String: (calls: Int, seconds: Double, flops: Double)]>([:])
 
     public init(_ inner: any Backend) { self.inner = inner }
 
@@ -18,7 +19,31 @@ public final class ProfilingBackend: Backend {
         totals.withLock { $0.map { ($0.key, $0.value.calls, $0.value.seconds, $0.value.bytes) } }.sorted { $0.seconds > $1.seconds }
     }
 
-    public func reset() { totals.withLock { $0 = [:] } }
+    /// (kernel and convolution shape, calls, seconds, floating-point operations), slowest first: which
+    /// convolutions run far from the machine's peak.
+    public var convolutionReport: [(kernel: String, calls: Int, seconds: Double, flops: Double)] {
+        convolutionTotals.withLock { $0.map { ($0.key, $0.value.calls, $0.value.seconds, $0.value.flops) } }.sorted { $0.seconds > $1.seconds }
+    }
+
+    public func reset() {
+        totals.withLock { $0 = [:] }
+        convolutionTotals.withLock { $0 = [:] }
+    }
+
+    /// `timed`, also recorded under the convolution's shape with its 2·MAC operations.
+    private func timedConvolution<R>(_ kernel: String, _ g: Conv2DGeometry, _ body: () -> R) -> R {
+        var start = timespec(), end = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &start)
+        let result = timed(kernel, body)
+        clock_gettime(CLOCK_MONOTONIC, &end)
+        let seconds = Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) * 1e-9
+        let key = "\(kernel) \(g.inChannels)→\(g.outChannels) \(g.inHeight)x\(g.inWidth) k\(g.kernelHeight)x\(g.kernelWidth) s\(g.stride) b\(g.batch)"
+        convolutionTotals.withLock { totals in
+            let previous = totals[key] ?? (0, 0, 0)
+            totals[key] = (previous.calls + 1, previous.seconds + seconds, previous.flops + 2 * Double(g.multiplyAccumulates))
+        }
+        return result
+    }
 
     private func timed<R>(_ kernel: String, _ body: () -> R) -> R {
         var start = timespec(), end = timespec()
@@ -37,13 +62,13 @@ public final class ProfilingBackend: Backend {
     }
 
     public func conv2dForward(_ g: Conv2DGeometry, input: Storage, weight: Storage, bias: Storage?) -> Storage {
-        timed("conv forward") { inner.conv2dForward(g, input: input, weight: weight, bias: bias) }
+        timedConvolution("conv forward", g) { inner.conv2dForward(g, input: input, weight: weight, bias: bias) }
     }
     public func conv2dBackwardData(_ g: Conv2DGeometry, outputGradient: Storage, weight: Storage) -> Storage {
-        timed("conv backward data") { inner.conv2dBackwardData(g, outputGradient: outputGradient, weight: weight) }
+        timedConvolution("conv backward data", g) { inner.conv2dBackwardData(g, outputGradient: outputGradient, weight: weight) }
     }
     public func conv2dBackwardWeights(_ g: Conv2DGeometry, outputGradient: Storage, input: Storage, withBias: Bool) -> (weight: Storage, bias: Storage?) {
-        timed("conv backward weights") { inner.conv2dBackwardWeights(g, outputGradient: outputGradient, input: input, withBias: withBias) }
+        timedConvolution("conv backward weights", g) { inner.conv2dBackwardWeights(g, outputGradient: outputGradient, input: input, withBias: withBias) }
     }
     public func batchNormTraining(_ g: BatchNormGeometry, input: Storage, scale: Storage?, shift: Storage?) -> (output: Storage, mean: Storage, variance: Storage) {
         timed("batch norm forward") { inner.batchNormTraining(g, input: input, scale: scale, shift: shift) }
@@ -79,6 +104,18 @@ public final class ProfilingBackend: Backend {
         -> (queries: Storage, keys: Storage, values: Storage)
     {
         timed("attention (fused) backward") { inner.attentionBackward(g, queries: queries, keys: keys, values: values, outputGradient: outputGradient) }
+    }
+    public func spectralNorm(_ g: SpectralNormGeometry, weight: Storage, u: Storage, v: Storage, powerIteration: Bool)
+        -> (weight: Storage, sigma: Float, u: Storage, v: Storage)
+    {
+        timed("spectral norm") { inner.spectralNorm(g, weight: weight, u: u, v: v, powerIteration: powerIteration) }
+    }
+    public func spectralNormBackward(_ g: SpectralNormGeometry, normalizedWeight: Storage, outputGradient: Storage, u: Storage, v: Storage,
+                                     sigma: Float) -> Storage
+    {
+        timed("spectral norm backward") {
+            inner.spectralNormBackward(g, normalizedWeight: normalizedWeight, outputGradient: outputGradient, u: u, v: v, sigma: sigma)
+        }
     }
     public func adamUpdate(_ step: AdamStep, parameter: Storage, gradient: Storage, first: Storage?, second: Storage?)
         -> (parameter: Storage, first: Storage, second: Storage)

@@ -18,7 +18,7 @@ public final class SpectralNormState: @unchecked Sendable {
 
     func normalized(_ weight: Tensor, training: Bool) -> Tensor {
         let (result, sigma) = normalizer.normalize(weight, u: u, v: v, training: training)
-        lastSigma = sigma.scalar
+        lastSigma = sigma
         return result
     }
 }

@@ -36,11 +36,6 @@ public struct SpectralNormalizer: Sendable {
             .reshaped(to: [count * inner]).l2Normalized(epsilon: epsilon)
     }
 
-    /// W v as (out, 1), summed over the blocks.
-    func product(_ w: Tensor, _ v: Tensor) -> Tensor {
-        Tensor.matmul(w, v.reshaped(to: [w.shape[0], w.shape[2], 1])).sum(alongAxes: [0])  // (out, 1)
-    }
-
     /// Initial u ~ N(0, I) normalised, and v = l2n(Wᵀ u), so σ is meaningful before any training step.
     public func initialVectors(for weight: Tensor, generator: inout RandomGenerator) -> (u: Tensor, v: Tensor) {
         noGrad {
@@ -51,20 +46,13 @@ public struct SpectralNormalizer: Sendable {
     }
 
     /// W / σ, after one power iteration that updates u and v when `training`. Also returns σ.
-    public func normalize(_ weight: Tensor, u: Buffer, v: Buffer, training: Bool) -> (weight: Tensor, sigma: Tensor) {
-        let w = blocks(weight)                                                                 // (blocks, out, k)
-        let outputs = w.shape[1]
+    public func normalize(_ weight: Tensor, u: Buffer, v: Buffer, training: Bool) -> (weight: Tensor, sigma: Float) {
+        let blockCount = outputAxis == 0 ? 1 : weight.shape[0]
+        let result = Tensor.spectralNormalized(weight, blocks: blockCount, u: u.value, v: v.value, powerIteration: training, epsilon: epsilon)
         if training {
-            noGrad {
-                let constant = w.detached()
-                let newV = rightVector(constant, u.value)
-                let newU = product(constant, newV).reshaped(to: [outputs]).l2Normalized(epsilon: epsilon)
-                v.assign(newV)
-                u.assign(newU)
-            }
+            u.assign(result.u)
+            v.assign(result.v)
         }
-        // σ = uᵀ W v with u and v constants: differentiable in W only.
-        let sigma = Tensor.matmul(u.value.reshaped(to: [1, outputs]), product(w, v.value)).reshaped(to: [])   // ()
-        return (weight / sigma, sigma)
+        return (result.weight, result.sigma)
     }
 }

@@ -159,6 +159,47 @@ struct OperationGradientTests {
         checkGradients([x]) { $0[0].avgPool2d(window: 2, stride: 2) }
     }
 
+    /// The fused op against W / σ composed of primitive ops, on a weight of three (out 4, inner 5)
+    /// blocks (a transposed convolution's layout), with and without the power iteration.
+    @Test func fusedSpectralNormEqualsThePlainComposition() {
+        var sample = Sample(seed: 13)
+        let weight = sample.tensor([3, 4, 5]), u = sample.tensor([4]).l2Normalized(), v = sample.tensor([15]).l2Normalized()
+        checkGradients([weight]) { Tensor.spectralNormalized($0[0], blocks: 3, u: u, v: v, powerIteration: false, epsilon: 1e-12).weight }
+        for backend in BackendRegistry.available {
+            withBackend(backend) {
+                for powerIteration in [false, true] {
+                    let leaf = weight.trackingGradients()
+                    var random = RandomGenerator(seed: 4)
+                    let weights = Tensor.randomUniform([3, 4, 5], low: -1, high: 1, generator: &random)
+                    var vectors = (u: u, v: v)
+                    var sigma: Float = 0
+                    let fused = valueAndGradients(wrt: [leaf]) {
+                        let result = Tensor.spectralNormalized(leaf, blocks: 3, u: u, v: v, powerIteration: powerIteration, epsilon: 1e-12)
+                        (vectors, sigma) = ((result.u, result.v), result.sigma)
+                        return (result.weight * weights).sum()
+                    }
+                    // The (4, 15) matrix puts the blocks side by side; u and v are constants in σ.
+                    let matrix = leaf.permuted([1, 0, 2]).reshaped(to: [4, 15])
+                    let expectedV = powerIteration ? Tensor.matmul(matrix.detached(), u.reshaped(to: [4, 1]), transposeA: true).reshaped(to: [15]).l2Normalized() : v
+                    let expectedU = powerIteration ? Tensor.matmul(matrix.detached(), expectedV.reshaped(to: [15, 1])).reshaped(to: [4]).l2Normalized() : u
+                    let plain = valueAndGradients(wrt: [leaf]) {
+                        let product = Tensor.matmul(matrix, expectedV.reshaped(to: [15, 1])).reshaped(to: [4])
+                        return (leaf / Tensor.dot(expectedU, product) * weights).sum()
+                    }
+                    let what = "\(backend.name), power iteration \(powerIteration)"
+                    // Relative: without the power iteration σ = uᵀWv of random vectors may be small.
+                    let scale = max(1, abs(plain.value.scalar)), gradientScale = max(1, plain.gradients[0].scalars.map(abs).max()!)
+                    #expect(abs(fused.value.scalar - plain.value.scalar) < 1e-5 * scale, "\(what): value \(fused.value.scalar) vs \(plain.value.scalar)")
+                    #expect(zip(fused.gradients[0].scalars, plain.gradients[0].scalars).allSatisfy { abs($0 - $1) < 1e-5 * gradientScale },
+                            "\(what): gradient")
+                    #expect(zip(vectors.u.scalars, expectedU.scalars).allSatisfy { abs($0 - $1) < 1e-6 }, "\(what): u")
+                    #expect(zip(vectors.v.scalars, expectedV.scalars).allSatisfy { abs($0 - $1) < 1e-6 }, "\(what): v")
+                    #expect(sigma > 0)
+                }
+            }
+        }
+    }
+
     @Test func spectralNormHelpers() {
         var sample = Sample(seed: 10)
         let a = sample.tensor([3, 4])

@@ -200,6 +200,28 @@ struct BackendParityTests {
         }
     }
 
+    /// Spectral norm, forward with and without the power iteration and backward, on the blog128
+    /// models' shapes: D's head (1 output), a 512-output convolution, G's 512x256 transposed
+    /// convolution (512 blocks), G's projection (8192 outputs of 128), and a small odd one.
+    @Test(arguments: [(1, 1, 8192), (1, 512, 4096), (512, 256, 16), (1, 8192, 128), (3, 5, 7)])
+    func spectralNorm(_ shape: (Int, Int, Int)) throws {
+        let (blocks, outputs, inner) = shape
+        let g = try SpectralNormGeometry(blocks: blocks, outputs: outputs, inner: inner, epsilon: 1e-12)
+        let weight = random(g.count, seed: 40, scale: 0.05), gradient = random(g.count, seed: 41)
+        let u = random(outputs, seed: 42), v = random(g.rightCount, seed: 43)
+        for powerIteration in [false, true] {
+            let f = fast.spectralNorm(g, weight: weight, u: u, v: v, powerIteration: powerIteration)
+            let r = reference.spectralNorm(g, weight: weight, u: u, v: v, powerIteration: powerIteration)
+            #expect(Swift.abs(f.sigma - r.sigma) <= 1e-4 * Swift.abs(r.sigma), "σ \(shape): \(f.sigma) vs \(r.sigma)")
+            expectClose(f.weight, r.weight, "W/σ \(shape)")
+            expectClose(f.u, r.u, "u \(shape)")
+            expectClose(f.v, r.v, "v \(shape)")
+            let df = fast.spectralNormBackward(g, normalizedWeight: r.weight, outputGradient: gradient, u: r.u, v: r.v, sigma: r.sigma)
+            let dr = reference.spectralNormBackward(g, normalizedWeight: r.weight, outputGradient: gradient, u: r.u, v: r.v, sigma: r.sigma)
+            expectClose(df, dr, "dW \(shape)")
+        }
+    }
+
     /// The fused Adam update against the reference loop, from zero moments and from given ones,
     /// on a size that splits into uneven chunks over the threads; and against the formula in Double.
     @Test func adamUpdate() throws {

@@ -150,6 +150,45 @@ struct KernelGradientTests {
         expectClose(dv, numericGradient(v) { dot(r, forward(q, k, $0)) }, "attention dv \(shape)")
     }
 
+    /// (blocks, outputs, inner): a Linear or Conv2d weight (one block) and a transposed convolution's
+    /// (in, out, k) weight (one block per input channel).
+    @Test(arguments: [(1, 3, 5), (3, 2, 4), (4, 1, 3)])
+    func spectralNorm(_ shape: (Int, Int, Int)) throws {
+        let (blocks, outputs, inner) = shape
+        let g = try SpectralNormGeometry(blocks: blocks, outputs: outputs, inner: inner, epsilon: 1e-12)
+        var random = TestRandom(seed: 7)
+        let weight = random.doubles(g.count), r = random.doubles(g.count)
+        let u = random.doubles(outputs), v = random.doubles(g.rightCount)
+        /// W/σ with u and v constant, and the vectors σ used.
+        func forward(_ weight: [Double], powerIteration: Bool) -> (normalized: [Double], sigma: Double, u: [Double], v: [Double]) {
+            var normalized = [Double](repeating: 0, count: g.count)
+            var newU = [Double](repeating: 0, count: outputs), newV = [Double](repeating: 0, count: g.rightCount)
+            let sigma = ReferenceKernels.spectralNorm(g, normalizedOut: &normalized, uOut: &newU, vOut: &newV, weight: weight, u: u, v: v,
+                                                      powerIteration: powerIteration)
+            return (normalized, sigma, newU, newV)
+        }
+        var dw = [Double](repeating: 0, count: g.count)
+        let value = forward(weight, powerIteration: false)
+        ReferenceKernels.spectralNormBackward(g, weightGradientOut: &dw, normalizedWeight: value.normalized, outputGradient: r, u: u, v: v,
+                                              sigma: value.sigma)
+        expectClose(dw, numericGradient(weight) { dot(r, forward($0, powerIteration: false).normalized) }, "spectral norm dW \(shape)")
+
+        // One power iteration against the (outputs, blocks·inner) matrix written out.
+        let matrix = (0..<outputs).map { o in (0..<g.rightCount).map { c in weight[(c / inner * outputs + o) * inner + c % inner] } }
+        func normalized(_ x: [Double]) -> [Double] { let norm = dot(x, x).squareRoot(); return x.map { $0 / (norm + 1e-12) } }
+        let expectedV = normalized((0..<g.rightCount).map { c in (0..<outputs).reduce(0) { $0 + matrix[$1][c] * u[$1] } })
+        let product = matrix.map { dot($0, expectedV) }
+        let expectedU = normalized(product)
+        let stepped = forward(weight, powerIteration: true)
+        expectClose(stepped.v, expectedV, "spectral norm v \(shape)", tolerance: 1e-12)
+        expectClose(stepped.u, expectedU, "spectral norm u \(shape)", tolerance: 1e-12)
+        #expect(Swift.abs(stepped.sigma - dot(expectedU, product)) < 1e-12)
+        expectClose(stepped.normalized, weight.map { $0 / dot(expectedU, product) }, "spectral norm W/σ \(shape)", tolerance: 1e-12)
+        // Without the power iteration σ = uᵀ W v with the vectors as given.
+        #expect(Swift.abs(value.sigma - dot(u, matrix.map { dot($0, v) })) < 1e-12)
+        #expect(value.u == u && value.v == v)
+    }
+
     /// (window, stride, padding) on a 2x3x7x6 input: SAGAN's 2x2 pool, InceptionV3's 3x3 stride-2 and
     /// 3x3 stride-1 padded pools (overlapping windows, windows cut by the border).
     @Test(arguments: [(PoolOperation.max, 2, 2, 0), (.max, 3, 2, 0), (.max, 3, 1, 1), (.average, 3, 1, 1), (.average, 3, 2, 1), (.average, 2, 2, 0)])

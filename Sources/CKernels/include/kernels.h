@@ -18,4 +18,22 @@ int sagan_kernels_use_avx512(void);
 void sagan_softmax_columns_portable(float *tile, int keys, int queries, int stride);
 void sagan_softmax_columns_backward_portable(const float *p, float *gradient, int keys, int queries, int stride);
 
+/// Σ a[i]·b[i] in Float with 16 partial sums (combined in a fixed order).
+float sagan_dot(const float *a, const float *b, long count);
+
+/// y[j] += Σ_row x[row]·matrix[row, j] for the columns j in [begin, end) of a row-major
+/// (rows, columns) matrix: a slice of y += matrixᵀ x, for spectral norm's power iteration.
+void sagan_add_transposed_product(const float *matrix, long rows, long columns, const float *x, float *y, long begin, long end);
+
+/// y[row] += Σ_j matrix[row, j]·x[j] for the rows in [begin, end): a slice of y += matrix x.
+void sagan_add_row_products(const float *matrix, long columns, const float *x, float *y, long begin, long end);
+
+/// y = x / divisor (a division, not a multiplication by 1/divisor, as PyTorch's W / σ).
+void sagan_divide(const float *x, float divisor, float *y, long count);
+
+/// Rows [rowBegin, rowEnd) of spectral norm's weight gradient for a weight stored as blocks of
+/// (outputs, inner) rows: result[r, j] = (gradient[r, j] − λ·u[r mod outputs]·v[(r div outputs)·inner + j]) / σ.
+void sagan_spectral_norm_gradient(const float *gradient, const float *u, const float *v, float lambda, float sigma,
+                                  long outputs, long inner, float *result, long rowBegin, long rowEnd);
+
 #endif

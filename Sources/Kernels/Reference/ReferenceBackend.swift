@@ -126,6 +126,29 @@ public final class ReferenceBackend: Backend {
         return c
     }
 
+    public func spectralNorm(_ g: SpectralNormGeometry, weight: Storage, u: Storage, v: Storage, powerIteration: Bool)
+        -> (weight: Storage, sigma: Float, u: Storage, v: Storage)
+    {
+        let normalized = Storage(uninitializedCount: g.count)
+        let (newU, newV) = (Storage(uninitializedCount: g.outputs), Storage(uninitializedCount: g.rightCount))
+        let sigma = reading([weight, u, v]) { p in
+            ReferenceKernels.spectralNorm(g, normalizedOut: normalized.pointer, uOut: newU.pointer, vOut: newV.pointer,
+                                          weight: p[0]!, u: p[1]!, v: p[2]!, powerIteration: powerIteration)
+        }
+        return (normalized, sigma, newU, newV)
+    }
+
+    public func spectralNormBackward(_ g: SpectralNormGeometry, normalizedWeight: Storage, outputGradient: Storage, u: Storage, v: Storage,
+                                     sigma: Float) -> Storage
+    {
+        let dw = Storage(uninitializedCount: g.count)
+        reading([normalizedWeight, outputGradient, u, v]) { p in
+            ReferenceKernels.spectralNormBackward(g, weightGradientOut: dw.pointer, normalizedWeight: p[0]!, outputGradient: p[1]!,
+                                                  u: p[2]!, v: p[3]!, sigma: sigma)
+        }
+        return dw
+    }
+
     public func adamUpdate(_ step: AdamStep, parameter: Storage, gradient: Storage, first: Storage?, second: Storage?)
         -> (parameter: Storage, first: Storage, second: Storage)
     {
