@@ -120,6 +120,48 @@ struct AutodiffBehaviourTests {
         }
     }
 
+    /// A self-attention block between convolutions: its operands arrive in oneDNN's blocked layouts
+    /// (32 value channels in two whole blocks, 4 key channels padded to a block), reshaped to
+    /// (B, C, H·W); the attention reads and writes those layouts, and γ·o + x stays blocked into the
+    /// next convolution. Value and every gradient must match the reference backend, with the buffer
+    /// pool NaN-poisoned as above.
+    @Test func attentionReadsAndWritesBlockedLayouts() throws {
+        guard let fast = OneDNNBackend.shared else { Issue.record("oneDNN unavailable"); return }
+        var sample = Sample(seed: 14)
+        let image = sample.tensor([2, 3, 8, 8])
+        let stem = sample.tensor([32, 3, 3, 3], scale: 0.3).trackingGradients()
+        let f = sample.tensor([4, 32, 1, 1], scale: 0.3).trackingGradients(), g = sample.tensor([4, 32, 1, 1], scale: 0.3).trackingGradients()
+        let h = sample.tensor([32, 32, 1, 1], scale: 0.3).trackingGradients(), head = sample.tensor([5, 32, 3, 3], scale: 0.3).trackingGradients()
+        let gamma = Tensor(0.7).trackingGradients()
+        var operandsWereBlocked = false
+        func network() -> Tensor {
+            let x = Tensor.conv2d(image, weight: stem, padding: 1).relu()                                  // (2, 32, 8, 8)
+            let keys = Tensor.conv2d(x, weight: f).reshaped(to: [2, 4, 64])                                // (2, 4, 64)
+            let queries = Tensor.conv2d(x, weight: g).reshaped(to: [2, 4, 64])                             // (2, 4, 64)
+            let values = Tensor.conv2d(x, weight: h).reshaped(to: [2, 32, 64])                             // (2, 32, 64)
+            operandsWereBlocked = values.storage.layout != nil && keys.storage.layout != nil
+            let attended = Tensor.attention(queries: queries, keys: keys, values: values).reshaped(to: [2, 32, 8, 8])
+            let y = attended * gamma + x                                                                   // (2, 32, 8, 8)
+            return Tensor.conv2d(y, weight: head, padding: 1).squared().mean()
+        }
+        let paddedBytes = 2 * 16 * 64 * MemoryLayout<Float>.stride
+        let poisoned = (0..<8).map { _ in BufferPool.shared.allocate(max(paddedBytes, 1 << 20)) }
+        for buffer in poisoned {
+            buffer.initializeMemory(as: Float.self, repeating: .nan, count: max(paddedBytes, 1 << 20) / MemoryLayout<Float>.stride)
+            BufferPool.shared.release(buffer, bytes: max(paddedBytes, 1 << 20))
+        }
+        let leaves = [stem, f, g, h, head, gamma]
+        let reference = withBackend(BackendRegistry.reference) { valueAndGradients(wrt: leaves, of: network) }
+        let onednn = withBackend(fast) { valueAndGradients(wrt: leaves, of: network) }
+        #expect(operandsWereBlocked, "the oneDNN run should hand the attention blocked operands")
+        #expect(onednn.value.scalar.isFinite && Swift.abs(reference.value.scalar - onednn.value.scalar) < 1e-4 * Swift.abs(reference.value.scalar))
+        for (r, o) in zip(reference.gradients, onednn.gradients) {
+            let worst = zip(r.scalars, o.scalars).map { Swift.abs($0 - $1) }.max() ?? .infinity
+            let scaleOfGradient = max(1e-3, r.scalars.map { Swift.abs($0) }.max() ?? 0)
+            #expect(worst <= 1e-3 * scaleOfGradient, "gradient of shape \(r.shape) differs by \(worst)")
+        }
+    }
+
     /// Runs in a child process so that other tests' allocations do not count.
     @Test func theGraphIsFreedAndMemoryStopsGrowing() async {
         let result = await #expect(processExitsWith: .success, observing: [\.standardErrorContent]) {

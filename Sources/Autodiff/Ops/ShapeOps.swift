@@ -14,7 +14,9 @@ extension Tensor {
         require(resolved.allSatisfy { $0 >= 0 } && ShapeMath.count(resolved) == count,
                 "reshaped(to:): cannot reshape \(shape) (\(count) elements) to \(newShape)")
         let inputShape = shape
-        return Tensor.record("reshape", shape: resolved, storage: plainStorage, inputs: [self]) { gradient, _ in
+        // The storage is shared as it is, even in a backend layout: kernels read a layout for the
+        // dims they are given (a reshape of nChw16c) or convert to row-major, which a reshape keeps.
+        return Tensor.record("reshape", shape: resolved, storage: storage, inputs: [self]) { gradient, _ in
             [gradient.reshaped(to: inputShape)]
         }
     }

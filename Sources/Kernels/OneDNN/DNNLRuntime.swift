@@ -133,9 +133,9 @@ struct PrimitiveArgument {
 
     /// `storage` as argument, in its oneDNN layout if it has one (`OneDNNBackend.usable` makes sure it fits `dims`).
     init(_ argument: Int32, _ dims: [Int], _ storage: Storage) {
-        let layout = storage.layout as? DNNLLayout
-        precondition(storage.layout == nil || layout?.dims == dims, "PrimitiveArgument: a storage in another layout for \(dims)")
-        self.init(argument, dims, storage.pointer, layout: layout?.descriptor)
+        let descriptor = (storage.layout as? DNNLLayout)?.descriptor(for: dims)
+        precondition(storage.layout == nil || descriptor != nil, "PrimitiveArgument: a storage in another layout for \(dims)")
+        self.init(argument, dims, storage.pointer, layout: descriptor)
     }
 }
 
@@ -163,6 +163,29 @@ final class DNNLLayout: OpaqueLayout, @unchecked Sendable {
     }
 
     func sameLayout(as other: DNNLLayout) -> Bool { key == other.key }
+
+    /// Whether `other` describes the same memory layout as this one's descriptor.
+    func describes(_ other: dnnl_memory_desc_t) -> Bool {
+        var (mine, theirs) = (descriptor, other)
+        return dnnl_memory_desc_equal(&mine, &theirs) != 0
+    }
+
+    /// The descriptor of these elements read as `dims`: this layout's own, or its reshape when a
+    /// tensor reshape merged or split unblocked axes ((N, C, H, W) ↔ (N, C, H·W) in nChw16c); nil
+    /// when oneDNN cannot describe the memory with those dims.
+    func descriptor(for dims: [Int]) -> dnnl_memory_desc_t? {
+        if dims == self.dims { return descriptor }
+        guard ShapeMath.count(dims) == ShapeMath.count(self.dims) else { return nil }
+        var source = descriptor, reshaped = dnnl_memory_desc_t()
+        guard dnnl_memory_desc_reshape(&reshaped, &source, Int32(dims.count), dims.map(Int64.init)) == dnnl_success else { return nil }
+        return reshaped
+    }
+
+    /// This memory described as `dims` (see `descriptor(for:)`).
+    func reshaped(to dims: [Int]) -> DNNLLayout? {
+        if dims == self.dims { return self }
+        return descriptor(for: dims).map { DNNLLayout($0, dims: dims, runtime: runtime) }
+    }
 
     /// No padding: every slot holds an element (channels fill whole blocks).
     var isDense: Bool { capacity == ShapeMath.count(dims) }
@@ -288,19 +311,23 @@ final class DNNLRuntime: @unchecked Sendable {
 
     /// Copies `source` in layout `from` to `destination` in layout `to`.
     func convert(from: dnnl_memory_desc_t, _ source: UnsafeMutablePointer<Float>, to: dnnl_memory_desc_t, _ destination: UnsafeMutablePointer<Float>) {
+        executionLock.withLock { _ in convert(from: from, source, to: to, destination, on: stream) }
+    }
+
+    /// `convert` on a given stream, without taking the execution lock (inside `forEachItemInParallel`).
+    func convert(from: dnnl_memory_desc_t, _ source: UnsafeMutablePointer<Float>, to: dnnl_memory_desc_t, _ destination: UnsafeMutablePointer<Float>,
+                 on stream: dnnl_stream_t) {
         let primitive = reorder(from: from, to: to)
-        executionLock.withLock { _ in
-            var (fromDescriptor, toDescriptor) = (from, to)
-            var input: dnnl_memory_t?, output: dnnl_memory_t?
-            dnnlCheck(dnnl_memory_create(&input, &fromDescriptor, engine, UnsafeMutableRawPointer(source)), "memory object")
-            dnnlCheck(dnnl_memory_create(&output, &toDescriptor, engine, UnsafeMutableRawPointer(destination)), "memory object")
-            defer {
-                dnnl_memory_destroy(input)
-                dnnl_memory_destroy(output)
-            }
-            CompiledPrimitive.run(primitive, stream, [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: input), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: output)])
-            dnnlCheck(dnnl_stream_wait(stream), "stream wait")
+        var (fromDescriptor, toDescriptor) = (from, to)
+        var input: dnnl_memory_t?, output: dnnl_memory_t?
+        dnnlCheck(dnnl_memory_create(&input, &fromDescriptor, engine, UnsafeMutableRawPointer(source)), "memory object")
+        dnnlCheck(dnnl_memory_create(&output, &toDescriptor, engine, UnsafeMutableRawPointer(destination)), "memory object")
+        defer {
+            dnnl_memory_destroy(input)
+            dnnl_memory_destroy(output)
         }
+        CompiledPrimitive.run(primitive, stream, [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: input), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: output)])
+        dnnlCheck(dnnl_stream_wait(stream), "stream wait")
     }
 
     /// A storage for `dims` elements in `layout` (row-major when the layout is row-major).

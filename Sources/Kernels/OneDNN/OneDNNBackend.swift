@@ -32,10 +32,11 @@ public final class OneDNNBackend: Backend {
     func plain(_ storage: Storage) -> Storage { storage.rowMajor() }
 
     /// `storage` as a primitive can read it for `dims`: as it is when row-major or in a oneDNN
-    /// layout of these dims (a convolution's output), otherwise a row-major copy.
+    /// layout that describes these dims (a convolution's output, maybe reshaped), otherwise a
+    /// row-major copy.
     func usable(_ storage: Storage, _ dims: [Int]) -> Storage {
         guard let layout = storage.layout else { return storage }
-        return (layout as? DNNLLayout)?.dims == dims ? storage : storage.rowMajor()
+        return (layout as? DNNLLayout)?.descriptor(for: dims) != nil ? storage : storage.rowMajor()
     }
 
     // MARK: Convolution
@@ -316,8 +317,18 @@ public final class OneDNNBackend: Backend {
             return binary(op, fallback.expand(a, shape: aShape, outputShape: outputShape), outputShape, b, bShape,
                           outputShape: outputShape)
         }
-        let dims = outputShape.isEmpty ? [1] : outputShape
-        let bDims = bShape.isEmpty ? [1] : bShape
+        var dims = outputShape.isEmpty ? [1] : outputShape
+        var bDims = bShape.isEmpty ? [1] : bShape
+        // Elementwise with a scalar or an identically laid-out operand, the order of the elements
+        // does not matter: a dense oneDNN layout (a convolution's output) runs as a flat array and
+        // the result keeps it, so residual adds and γ·o do not leave the blocked layout.
+        var layout: DNNLLayout?
+        if let aLayout = (a.layout as? DNNLLayout)?.reshaped(to: dims), aLayout.isDense {
+            let scalar = bDims.allSatisfy { $0 == 1 }
+            if scalar || (b.layout as? DNNLLayout)?.descriptor(for: dims).map({ aLayout.describes($0) }) == true {
+                (layout, dims, bDims) = (aLayout, [count], scalar ? [1] : [count])
+            }
+        }
         let compiled = runtime.primitive(.binary(op, a: dims, b: bDims)) {
             var source0 = MemoryDescriptor.plain(dims)
             var source1 = MemoryDescriptor.plain(bDims)
@@ -333,8 +344,8 @@ public final class OneDNNBackend: Backend {
             dnnlCheck(dnnl_binary_desc_init(&operation, algorithm, &source0, &source1, &destination), "binary \(op) \(dims) \(bDims)")
             return CompiledPrimitive("binary", runtime: runtime, operation: &operation)
         }
-        let left = plain(a), right = plain(b)
-        let y = Storage(uninitializedCount: count)
+        let left = layout == nil ? plain(a) : a, right = layout == nil || bDims == [1] ? plain(b) : b
+        let y = layout.map { Storage(count: count, layout: $0) } ?? Storage(uninitializedCount: count)
         withExtendedLifetime((left, right)) {
             runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_SRC_0, dims, left.pointer), PrimitiveArgument(DNNL_ARG_SRC_1, bDims, right.pointer),
                                        PrimitiveArgument(DNNL_ARG_DST, dims, y.pointer)])
@@ -359,7 +370,9 @@ public final class OneDNNBackend: Backend {
             dnnlCheck(dnnl_reduction_desc_init(&operation, algorithm, &source, &destination, 0, 0), "reduction \(op) \(shape)→\(outputShape)")
             return CompiledPrimitive("reduction", runtime: runtime, operation: &operation)
         }
-        let input = plain(x)
+        // Reducing every axis does not depend on the order of the elements: a dense layout is read as it is.
+        let everything = outputShape.allSatisfy { $0 == 1 } && (x.layout as? DNNLLayout)?.isDense == true
+        let input = everything ? x : plain(x)
         let y = Storage(uninitializedCount: ShapeMath.count(outputShape))
         withExtendedLifetime(input) {
             runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_SRC, shape, input.pointer), PrimitiveArgument(DNNL_ARG_DST, outputShape, y.pointer)])
