@@ -121,7 +121,7 @@ struct AutodiffBehaviourTests {
     }
 
     /// A self-attention block between convolutions: its operands arrive in oneDNN's blocked layouts
-    /// (32 value channels in two whole blocks, 4 key channels padded to a block), reshaped to
+    /// (32 value channels in two whole blocks, 8 key channels padded to a block), reshaped to
     /// (B, C, H·W); the attention reads and writes those layouts, and γ·o + x stays blocked into the
     /// next convolution. Value and every gradient must match the reference backend, with the buffer
     /// pool NaN-poisoned as above.
@@ -130,14 +130,14 @@ struct AutodiffBehaviourTests {
         var sample = Sample(seed: 14)
         let image = sample.tensor([2, 3, 8, 8])
         let stem = sample.tensor([32, 3, 3, 3], scale: 0.3).trackingGradients()
-        let f = sample.tensor([4, 32, 1, 1], scale: 0.3).trackingGradients(), g = sample.tensor([4, 32, 1, 1], scale: 0.3).trackingGradients()
+        let f = sample.tensor([8, 32, 1, 1], scale: 0.3).trackingGradients(), g = sample.tensor([8, 32, 1, 1], scale: 0.3).trackingGradients()
         let h = sample.tensor([32, 32, 1, 1], scale: 0.3).trackingGradients(), head = sample.tensor([5, 32, 3, 3], scale: 0.3).trackingGradients()
         let gamma = Tensor(0.7).trackingGradients()
         var operandsWereBlocked = false
         func network() -> Tensor {
             let x = Tensor.conv2d(image, weight: stem, padding: 1).relu()                                  // (2, 32, 8, 8)
-            let keys = Tensor.conv2d(x, weight: f).reshaped(to: [2, 4, 64])                                // (2, 4, 64)
-            let queries = Tensor.conv2d(x, weight: g).reshaped(to: [2, 4, 64])                             // (2, 4, 64)
+            let keys = Tensor.conv2d(x, weight: f).reshaped(to: [2, 8, 64])                                // (2, 8, 64)
+            let queries = Tensor.conv2d(x, weight: g).reshaped(to: [2, 8, 64])                             // (2, 8, 64)
             let values = Tensor.conv2d(x, weight: h).reshaped(to: [2, 32, 64])                             // (2, 32, 64)
             operandsWereBlocked = values.storage.layout != nil && keys.storage.layout != nil
             let attended = Tensor.attention(queries: queries, keys: keys, values: values).reshaped(to: [2, 32, 8, 8])

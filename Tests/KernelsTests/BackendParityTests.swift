@@ -83,6 +83,30 @@ struct BackendParityTests {
                     reference.conv2dBackwardData(g, outputGradient: dy, weight: weight), "conv backward data \(g)")
     }
 
+    /// The generator's RGB output layer (16 → 3, 3x3, padding 1) runs on the direct kernels. Its
+    /// input arrives in oneDNN's blocked layout from the convolution before it, and dx leaves in one.
+    @Test func directConvolutionOnBlockedInput() throws {
+        let stem = try Conv2DGeometry(batch: 3, inChannels: 5, outChannels: 16, inHeight: 37, inWidth: 70,
+                                      kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
+        let x = fast.conv2dForward(stem, input: random(ShapeMath.count(stem.inputShape), seed: 50),
+                                   weight: random(ShapeMath.count(stem.weightShape), seed: 51), bias: nil)
+        #expect(x.layout != nil, "the stem convolution should hand over a blocked layout")
+        let g = try Conv2DGeometry(batch: 3, inChannels: 16, outChannels: 3, inHeight: 37, inWidth: 70,
+                                   kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
+        let plainX = x.rowMajor()
+        let weight = random(ShapeMath.count(g.weightShape), seed: 52), bias = random(3, seed: 53)
+        let dy = random(ShapeMath.count(g.outputShape), seed: 54)
+        expectClose(fast.conv2dForward(g, input: x, weight: weight, bias: bias),
+                    reference.conv2dForward(g, input: plainX, weight: weight, bias: bias), "direct forward")
+        let fastWeights = fast.conv2dBackwardWeights(g, outputGradient: dy, input: x, withBias: true)
+        let referenceWeights = reference.conv2dBackwardWeights(g, outputGradient: dy, input: plainX, withBias: true)
+        expectClose(fastWeights.weight, referenceWeights.weight, "direct backward weights")
+        expectClose(fastWeights.bias, referenceWeights.bias, "direct backward bias")
+        let dx = fast.conv2dBackwardData(g, outputGradient: dy, weight: weight)
+        #expect(dx.layout != nil, "dx should come back in the layout the convolution reads x in")
+        expectClose(dx, reference.conv2dBackwardData(g, outputGradient: dy, weight: weight), "direct backward data")
+    }
+
     @Test(arguments: [(1, 3, 35, true, true), (3, 4, 1, false, true), (2, 5, 6, true, false), (4, 2, 9, false, false)])
     func batchNormalization(_ shape: (Int, Int, Int, Bool, Bool)) throws {
         let (n, c, spatial, withScale, withShift) = shape

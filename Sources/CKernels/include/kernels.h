@@ -36,4 +36,29 @@ void sagan_divide(const float *x, float divisor, float *y, long count);
 void sagan_spectral_norm_gradient(const float *gradient, const float *u, const float *v, float lambda, float sigma,
                                   long outputs, long inner, float *result, long rowBegin, long rowEnd);
 
+/// A stride-1 convolution of one image in planar (channels, height, width) layout with zero
+/// padding: output height = height + 2·padHeight − kernelHeight + 1, likewise the width.
+struct sagan_direct_convolution {
+    long inputChannels, height, width;
+    long outputChannels, outputHeight, outputWidth;
+    long kernelHeight, kernelWidth, padHeight, padWidth;
+};
+
+/// output (outputChannels, outputHeight, outputWidth) = conv(input, weight) + bias (bias may be
+/// NULL); weight is (outputChannels, inputChannels, kernelHeight, kernelWidth). Vectorised along
+/// the width, so it suits few output channels, which oneDNN would pad to 16.
+void sagan_direct_convolution_forward(const struct sagan_direct_convolution *convolution, const float *input,
+                                      const float *weight, const float *bias, float *output);
+
+/// One image's weight gradient (written, not added) and, unless NULL, bias gradient.
+void sagan_direct_convolution_weight_gradient(const struct sagan_direct_convolution *convolution, const float *input,
+                                              const float *outputGradient, float *weightGradient, float *biasGradient);
+
+/// The plain C versions, whatever the CPU (the tests compare both).
+void sagan_direct_convolution_forward_portable(const struct sagan_direct_convolution *convolution, const float *input,
+                                               const float *weight, const float *bias, float *output);
+void sagan_direct_convolution_weight_gradient_portable(const struct sagan_direct_convolution *convolution,
+                                                       const float *input, const float *outputGradient,
+                                                       float *weightGradient, float *biasGradient);
+
 #endif

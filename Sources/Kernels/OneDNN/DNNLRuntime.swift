@@ -332,10 +332,16 @@ final class DNNLRuntime: @unchecked Sendable {
 
     /// A storage for `dims` elements in `layout` (row-major when the layout is row-major).
     func storage(_ dims: [Int], layout: dnnl_memory_desc_t?) -> Storage {
-        guard var chosen = layout else { return Storage(uninitializedCount: ShapeMath.count(dims)) }
+        guard let chosen = self.layout(dims, layout) else { return Storage(uninitializedCount: ShapeMath.count(dims)) }
+        return Storage(count: ShapeMath.count(dims), layout: chosen)
+    }
+
+    /// `descriptor` as the layout of `dims` elements; nil when it is row-major (or nil).
+    func layout(_ dims: [Int], _ descriptor: dnnl_memory_desc_t?) -> DNNLLayout? {
+        guard var chosen = descriptor else { return nil }
         var plain = MemoryDescriptor.plain(dims)
-        if dnnl_memory_desc_equal(&chosen, &plain) != 0 { return Storage(uninitializedCount: ShapeMath.count(dims)) }
-        return Storage(count: ShapeMath.count(dims), layout: DNNLLayout(chosen, dims: dims, runtime: self))
+        if dnnl_memory_desc_equal(&chosen, &plain) != 0 { return nil }
+        return DNNLLayout(chosen, dims: dims, runtime: self)
     }
 }
 

@@ -45,7 +45,7 @@ public final class OneDNNBackend: Backend {
         ([Int64(g.stride), Int64(g.stride)], [Int64(g.paddingHeight), Int64(g.paddingWidth)])
     }
 
-    private func convolutionForwardPrimitive(_ g: Conv2DGeometry, bias: Bool) -> CompiledPrimitive {
+    func convolutionForwardPrimitive(_ g: Conv2DGeometry, bias: Bool) -> CompiledPrimitive {
         runtime.primitive(.convolutionForward(g, bias: bias)) {
             var source = MemoryDescriptor.any(g.inputShape)
             var weights = MemoryDescriptor.any(g.weightShape)
@@ -63,6 +63,7 @@ public final class OneDNNBackend: Backend {
 
     /// The output stays in the layout the convolution chose; inputs in that layout are read as they are.
     public func conv2dForward(_ g: Conv2DGeometry, input: Storage, weight: Storage, bias: Storage?) -> Storage {
+        if usesDirectConvolution(g) { return directConvolutionForward(g, input: input, weight: weight, bias: bias) }
         let compiled = convolutionForwardPrimitive(g, bias: bias != nil)
         let x = usable(input, g.inputShape), w = plain(weight), b = bias.map(plain)
         let y = runtime.storage(g.outputShape, layout: compiled.layout(of: DNNL_ARG_DST))
@@ -74,6 +75,7 @@ public final class OneDNNBackend: Backend {
     }
 
     public func conv2dBackwardData(_ g: Conv2DGeometry, outputGradient: Storage, weight: Storage) -> Storage {
+        if usesDirectConvolution(g) { return directConvolutionBackwardData(g, outputGradient: outputGradient, weight: weight) }
         let hint = convolutionForwardPrimitive(g, bias: false)
         let compiled = runtime.primitive(.convolutionBackwardData(g)) {
             var sourceGradient = MemoryDescriptor.any(g.inputShape)
@@ -98,6 +100,7 @@ public final class OneDNNBackend: Backend {
     public func conv2dBackwardWeights(_ g: Conv2DGeometry, outputGradient: Storage, input: Storage, withBias: Bool)
         -> (weight: Storage, bias: Storage?)
     {
+        if usesDirectConvolution(g) { return directConvolutionBackwardWeights(g, outputGradient: outputGradient, input: input, withBias: withBias) }
         let hint = convolutionForwardPrimitive(g, bias: withBias)
         let compiled = runtime.primitive(.convolutionBackwardWeights(g, bias: withBias)) {
             var source = MemoryDescriptor.any(g.inputShape)

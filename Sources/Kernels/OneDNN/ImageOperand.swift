@@ -1,0 +1,86 @@
+import CDNNL
+
+/// A batch operand (B, C, ...) of a kernel that works one image at a time on row-major data (the
+/// fused attention, the direct convolution), in the layout it came in: row-major, or
+/// channel-blocked as a convolution wrote it (nChw16c, or its reshape (B, C, H·W)). Each image
+/// moves to and from a row-major array in the worker's scratch (a oneDNN reorder of one image), so
+/// the layout costs no separate pass over the batch and no reorders in the convolutions around.
+struct ImageOperand {
+    let storage: Storage
+    let channels: Int
+    /// Elements per channel of one image.
+    let positions: Int
+    /// Floats from one image to the next.
+    let imageStride: Int
+    /// One image's layout; nil when row-major.
+    let imageLayout: dnnl_memory_desc_t?
+    /// (1, C, ...): one image's dims.
+    let imageDims: [Int]
+
+    /// `storage` read as `dims` (B, C, ...).
+    init(_ storage: Storage, _ dims: [Int]) {
+        if let descriptor = (storage.layout as? DNNLLayout)?.descriptor(for: dims), let image = Self.imageLayout(descriptor, dims) {
+            self.init(storage: storage, dims: dims, image: image)
+        } else {
+            self.init(storage: storage.rowMajor(), dims: dims, image: nil)
+        }
+    }
+
+    /// A new (B, C, ...) tensor in `like`'s layout when that describes `dims`, otherwise row-major.
+    init(output dims: [Int], like: Storage) {
+        self.init(output: dims, layout: (like.layout as? DNNLLayout)?.reshaped(to: dims))
+    }
+
+    /// A new (B, C, ...) tensor in `layout` when given and one image at a time can be written in it, otherwise row-major.
+    init(output dims: [Int], layout: DNNLLayout?) {
+        if let layout, let image = Self.imageLayout(layout.descriptor, dims) {
+            self.init(storage: Storage(count: ShapeMath.count(dims), layout: layout), dims: dims, image: image)
+        } else {
+            self.init(storage: Storage(uninitializedCount: ShapeMath.count(dims)), dims: dims, image: nil)
+        }
+    }
+
+    private init(storage: Storage, dims: [Int], image: (layout: dnnl_memory_desc_t, stride: Int)?) {
+        (self.storage, channels, positions, imageDims) = (storage, dims[1], dims.dropFirst(2).reduce(1, *), [1] + dims.dropFirst())
+        (imageLayout, imageStride) = (image?.layout, image?.stride ?? dims.dropFirst().reduce(1, *))
+    }
+
+    /// One image's layout and the distance between images, for a (B, C, N) or (B, C, H, W) layout
+    /// that blocks only the channels by 4, 8 or 16 with images one after another; nil for others.
+    private static func imageLayout(_ descriptor: dnnl_memory_desc_t, _ dims: [Int]) -> (layout: dnnl_memory_desc_t, stride: Int)? {
+        guard descriptor.ndims == dims.count, descriptor.format_kind == dnnl_blocked, descriptor.offset0 == 0 else { return nil }
+        let blocking = descriptor.format_desc.blocking
+        func element(_ dims: dnnl_dims_t, _ index: Int) -> Int {
+            withUnsafeBytes(of: dims) { Int($0.load(fromByteOffset: index * MemoryLayout<Int64>.stride, as: Int64.self)) }
+        }
+        let tagsByRank: [Int: [Int: dnnl_format_tag_t]] = [3: [4: dnnl_aBc4b, 8: dnnl_aBc8b, 16: dnnl_aBc16b],
+                                                           4: [4: dnnl_aBcd4b, 8: dnnl_aBcd8b, 16: dnnl_aBcd16b]]
+        guard let tags = tagsByRank[dims.count] else { return nil }
+        guard blocking.inner_nblks == 1, element(blocking.inner_idxs, 0) == 1, let tag = tags[element(blocking.inner_blks, 0)] else { return nil }
+        var image = dnnl_memory_desc_t()
+        let imageDims = [1] + dims.dropFirst()
+        dnnlCheck(dnnl_memory_desc_init_by_tag(&image, Int32(dims.count), imageDims.map(Int64.init), dnnl_f32, tag), "image layout")
+        // The whole tensor must be these images back to back.
+        var whole = dnnl_memory_desc_t(), given = descriptor
+        dnnlCheck(dnnl_memory_desc_init_by_tag(&whole, Int32(dims.count), dims.map(Int64.init), dnnl_f32, tag), "batch layout")
+        guard dnnl_memory_desc_equal(&whole, &given) != 0 else { return nil }
+        return (image, element(blocking.strides, 0))
+    }
+
+    /// One image's dims, row-major.
+    private var plainImage: dnnl_memory_desc_t { MemoryDescriptor.plain(imageDims) }
+
+    /// Image `b` as a row-major (channels, positions...) array at `destination`.
+    func gather(image b: Int, into destination: UnsafeMutablePointer<Float>, _ runtime: DNNLRuntime, _ stream: dnnl_stream_t) {
+        let source = storage.pointer + b * imageStride
+        guard let imageLayout else { return destination.update(from: source, count: channels * positions) }
+        runtime.convert(from: imageLayout, source, to: plainImage, destination, on: stream)
+    }
+
+    /// Image `b` from a row-major (channels, positions...) array.
+    func scatter(image b: Int, from source: UnsafeMutablePointer<Float>, _ runtime: DNNLRuntime, _ stream: dnnl_stream_t) {
+        let destination = storage.pointer + b * imageStride
+        guard let imageLayout else { return destination.update(from: source, count: channels * positions) }
+        runtime.convert(from: plainImage, source, to: imageLayout, destination, on: stream)
+    }
+}
