@@ -6,7 +6,7 @@
 
 // ---- plain C (any CPU) ----
 
-static void softmax_columns_plain(float *tile, int keys, int queries, int stride) {
+static void softmax_columns_plain(float *tile, int keys, int queries, int stride, float *inverseSums) {
     for (int j = 0; j < queries; j++) {
         float maximum = -INFINITY, sum = 0;
         for (int i = 0; i < keys; i++) maximum = fmaxf(maximum, tile[i * stride + j]);
@@ -15,7 +15,8 @@ static void softmax_columns_plain(float *tile, int keys, int queries, int stride
             tile[i * stride + j] = e;
             sum += e;
         }
-        for (int i = 0; i < keys; i++) tile[i * stride + j] /= sum;
+        if (inverseSums) inverseSums[j] = 1 / sum;
+        else for (int i = 0; i < keys; i++) tile[i * stride + j] /= sum;
     }
 }
 
@@ -55,11 +56,12 @@ static inline __m512 exp_avx512(__m512 x) {
 // stay in registers while the rows stream past.
 #define GROUP 8
 
-__attribute__((target("avx512f")))
-static void softmax_columns_avx512(float *tile, int keys, int queries, int stride) {
-    for (int j0 = 0; j0 < queries; j0 += 16 * GROUP) {
-        int width = queries - j0 < 16 * GROUP ? queries - j0 : 16 * GROUP;
-        int vectors = (width + 15) / 16;
+// One group of columns; inlined with a constant `vectors` for whole groups, so that the per-column
+// maxima and sums live in registers rather than on the stack.
+__attribute__((target("avx512f"), always_inline))
+static inline void softmax_column_group(float *tile, int keys, int stride, int j0, int width, const int vectors,
+                                        float *inverseSums) {
+    {
         __mmask16 masks[GROUP];
         __m512 maximum[GROUP], sum[GROUP];
         for (int v = 0; v < vectors; v++) {
@@ -83,6 +85,10 @@ static void softmax_columns_avx512(float *tile, int keys, int queries, int strid
         }
         __m512 inverse[GROUP];
         for (int v = 0; v < vectors; v++) inverse[v] = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_mask_mov_ps(_mm512_set1_ps(1.0f), masks[v], sum[v]));
+        if (inverseSums) {
+            for (int v = 0; v < vectors; v++) _mm512_mask_storeu_ps(inverseSums + j0 + 16 * v, masks[v], inverse[v]);
+            return;
+        }
         for (int i = 0; i < keys; i++) {
             float *row = tile + (long)i * stride + j0;
             for (int v = 0; v < vectors; v++)
@@ -92,10 +98,18 @@ static void softmax_columns_avx512(float *tile, int keys, int queries, int strid
 }
 
 __attribute__((target("avx512f")))
-static void softmax_columns_backward_avx512(const float *p, float *gradient, int keys, int queries, int stride) {
+static void softmax_columns_avx512(float *tile, int keys, int queries, int stride, float *inverseSums) {
     for (int j0 = 0; j0 < queries; j0 += 16 * GROUP) {
-        int width = queries - j0 < 16 * GROUP ? queries - j0 : 16 * GROUP;
-        int vectors = (width + 15) / 16;
+        const int width = queries - j0 < 16 * GROUP ? queries - j0 : 16 * GROUP;
+        if (width == 16 * GROUP) softmax_column_group(tile, keys, stride, j0, width, GROUP, inverseSums);
+        else softmax_column_group(tile, keys, stride, j0, width, (width + 15) / 16, inverseSums);
+    }
+}
+
+__attribute__((target("avx512f"), always_inline))
+static inline void softmax_column_group_backward(const float *p, float *gradient, int keys, int stride, int j0, int width,
+                                                 const int vectors) {
+    {
         __mmask16 masks[GROUP];
         __m512 dot[GROUP];
         for (int v = 0; v < vectors; v++) {
@@ -119,13 +133,31 @@ static void softmax_columns_backward_avx512(const float *p, float *gradient, int
     }
 }
 
+__attribute__((target("avx512f")))
+static void softmax_columns_backward_avx512(const float *p, float *gradient, int keys, int queries, int stride) {
+    for (int j0 = 0; j0 < queries; j0 += 16 * GROUP) {
+        const int width = queries - j0 < 16 * GROUP ? queries - j0 : 16 * GROUP;
+        if (width == 16 * GROUP) softmax_column_group_backward(p, gradient, keys, stride, j0, width, GROUP);
+        else softmax_column_group_backward(p, gradient, keys, stride, j0, width, (width + 15) / 16);
+    }
+}
+
+void sagan_scale_row(float *restrict row, const float *restrict scales, int count) {
+    for (int j = 0; j < count; j++) row[j] *= scales[j];
+}
+
 // ---- dispatch ----
 
 int sagan_kernels_use_avx512(void) { return __builtin_cpu_supports("avx512f"); }
 
 void sagan_softmax_columns(float *tile, int keys, int queries, int stride) {
-    if (sagan_kernels_use_avx512()) softmax_columns_avx512(tile, keys, queries, stride);
-    else softmax_columns_plain(tile, keys, queries, stride);
+    if (sagan_kernels_use_avx512()) softmax_columns_avx512(tile, keys, queries, stride, 0);
+    else softmax_columns_plain(tile, keys, queries, stride, 0);
+}
+
+void sagan_softmax_columns_unnormalized(float *tile, int keys, int queries, int stride, float *inverseSums) {
+    if (sagan_kernels_use_avx512()) softmax_columns_avx512(tile, keys, queries, stride, inverseSums);
+    else softmax_columns_plain(tile, keys, queries, stride, inverseSums);
 }
 
 void sagan_softmax_columns_backward(const float *p, float *gradient, int keys, int queries, int stride) {
@@ -134,7 +166,11 @@ void sagan_softmax_columns_backward(const float *p, float *gradient, int keys, i
 }
 
 void sagan_softmax_columns_portable(float *tile, int keys, int queries, int stride) {
-    softmax_columns_plain(tile, keys, queries, stride);
+    softmax_columns_plain(tile, keys, queries, stride, 0);
+}
+
+void sagan_softmax_columns_unnormalized_portable(float *tile, int keys, int queries, int stride, float *inverseSums) {
+    softmax_columns_plain(tile, keys, queries, stride, inverseSums);
 }
 
 void sagan_softmax_columns_backward_portable(const float *p, float *gradient, int keys, int queries, int stride) {

@@ -39,4 +39,25 @@ struct ColumnSoftmaxTests {
             } }
         }
     }
+
+    /// Without its last pass the softmax leaves exp(x − max) and the inverse column sums, whose
+    /// product is the softmax.
+    @Test(arguments: [(1024, 128), (300, 17), (7, 5)])
+    func unnormalizedTimesInverseSumsIsTheSoftmax(_ shape: (Int, Int)) {
+        let (keys, queries) = shape
+        let stride = queries + 2
+        var random = TestRandom(seed: UInt64(keys + queries))
+        let scores = random.doubles(keys * stride).map { Float($0 * 6) }
+        for (name, normalized, unnormalized) in [("dispatched", sagan_softmax_columns, sagan_softmax_columns_unnormalized),
+                                                 ("portable", sagan_softmax_columns_portable, sagan_softmax_columns_unnormalized_portable)] {
+            var p = scores, e = scores
+            var inverseSums = [Float](repeating: .nan, count: queries)
+            normalized(&p, Int32(keys), Int32(queries), Int32(stride))
+            unnormalized(&e, Int32(keys), Int32(queries), Int32(stride), &inverseSums)
+            var worst: Float = 0
+            for i in 0..<keys { for j in 0..<queries { worst = max(worst, abs(e[i * stride + j] * inverseSums[j] - p[i * stride + j])) } }
+            #expect(worst < 1e-6, "\(name) \(shape): off by \(worst)")
+            #expect(inverseSums.allSatisfy { $0 > 0 && $0 <= 1 }, "\(name): the largest term is exp(0) = 1, so every sum is at least 1")
+        }
+    }
 }

@@ -7,6 +7,14 @@
 /// both of its large products are plain (untransposed) matrix products.
 void sagan_softmax_columns(float *tile, int keys, int queries, int stride);
 
+/// The column softmax without its last pass: tile[:, j] = exp(tile[:, j] − max) in place and
+/// inverseSums[j] = 1 / Σ_i tile[i, j]; the caller scales a product of the tile instead (the
+/// attention's output columns), which is cheaper than scaling the tile.
+void sagan_softmax_columns_unnormalized(float *tile, int keys, int queries, int stride, float *inverseSums);
+
+/// row[j] *= scales[j]: the attention output's columns by the inverse sums above.
+void sagan_scale_row(float *row, const float *scales, int count);
+
 /// The softmax backward down each column, in place on `gradient`:
 /// gradient[i, j] = p[i, j] * (gradient[i, j] - Σ_k p[k, j] gradient[k, j]).
 void sagan_softmax_columns_backward(const float *p, float *gradient, int keys, int queries, int stride);
@@ -16,6 +24,7 @@ int sagan_kernels_use_avx512(void);
 
 /// The plain C versions, whatever the CPU (the tests compare both).
 void sagan_softmax_columns_portable(float *tile, int keys, int queries, int stride);
+void sagan_softmax_columns_unnormalized_portable(float *tile, int keys, int queries, int stride, float *inverseSums);
 void sagan_softmax_columns_backward_portable(const float *p, float *gradient, int keys, int queries, int stride);
 
 /// Σ a[i]·b[i] in Float with 16 partial sums (combined in a fixed order).

@@ -31,21 +31,23 @@ extension OneDNNBackend {
         let q = ImageOperand(queries, [g.batch, ck, n]), k = ImageOperand(keys, [g.batch, ck, m])
         let v = ImageOperand(values, [g.batch, cv, m])
         let o = ImageOperand(output: [g.batch, cv, n], like: values)
-        // Per worker: the Pᵀ tile, then q, k, v and o of one image as row-major matrices.
-        let (block, image) = (g.tile * m, ck * n + ck * m + cv * m + cv * n)
+        // Per worker: the Eᵀ tile and its column scales, then q, k, v and o of one image as row-major matrices.
+        let (block, image) = (g.tile * m + g.tile, ck * n + ck * m + cv * m + cv * n)
         let work = Storage(uninitializedCount: min(g.batch, threadCount ?? 1) * (block + image))
         withExtendedLifetime((q, k, v, o, work)) {
             runtime.forEachItemInParallel(g.batch) { b, worker, stream in
-                let pt = work.pointer + worker * (block + image)
-                let qb = pt + block, kb = qb + ck * n, vb = kb + ck * m, ob = vb + cv * m
+                let et = work.pointer + worker * (block + image), inverseSums = et + g.tile * m
+                let qb = et + block, kb = qb + ck * n, vb = kb + ck * m, ob = vb + cv * m
                 q.gather(image: b, into: qb, runtime, stream)
                 k.gather(image: b, into: kb, runtime, stream)
                 v.gather(image: b, into: vb, runtime, stream)
                 for t0 in stride(from: 0, to: n, by: g.tile) {
                     let rows = min(g.tile, n - t0)
-                    attentionTile(g, q: qb, k: kb, t0: t0, rows: rows, pt: pt)
-                    // o[:, t0..<t0+rows] = v · Pᵀ.
-                    gemm(false, false, m: cv, n: rows, k: m, vb, m, pt, rows, ob + t0, n)
+                    // Eᵀ = exp(kᵀ q − column max), Pᵀ = Eᵀ scaled by column: o[:, tile] = (v · Eᵀ) scaled by column.
+                    gemm(true, false, m: m, n: rows, k: ck, kb, m, qb + t0, n, et, rows)
+                    sagan_softmax_columns_unnormalized(et, Int32(m), Int32(rows), Int32(rows), inverseSums)
+                    gemm(false, false, m: cv, n: rows, k: m, vb, m, et, rows, ob + t0, n)
+                    for channel in 0..<cv { sagan_scale_row(ob + channel * n + t0, inverseSums, Int32(rows)) }
                 }
                 o.scatter(image: b, from: ob, runtime, stream)
             }
