@@ -2,6 +2,8 @@
 // partial accumulators so the additions can run in SIMD lanes, always combined in the same order.
 #include "kernels.h"
 
+#include <immintrin.h>
+
 float sagan_dot(const float *restrict a, const float *restrict b, long count) {
     float partial[16] = {0};
     long i = 0;
@@ -28,7 +30,20 @@ void sagan_add_row_products(const float *restrict matrix, long columns, const fl
     for (long row = begin; row < end; row++) y[row] += sagan_dot(matrix + row * columns, x, columns);
 }
 
+// y is a fresh buffer: streaming stores skip reading its lines from memory first.
+__attribute__((target("avx512f")))
+static void divide_avx512(const float *restrict x, float divisor, float *restrict y, long count) {
+    long i = 0;
+    if ((unsigned long)y % 64 == 0) {
+        const __m512 d = _mm512_set1_ps(divisor);
+        for (; i + 16 <= count; i += 16) _mm512_stream_ps(y + i, _mm512_div_ps(_mm512_loadu_ps(x + i), d));
+        _mm_sfence();
+    }
+    for (; i < count; i++) y[i] = x[i] / divisor;
+}
+
 void sagan_divide(const float *restrict x, float divisor, float *restrict y, long count) {
+    if (sagan_kernels_use_avx512()) return divide_avx512(x, divisor, y, count);
     for (long i = 0; i < count; i++) y[i] = x[i] / divisor;
 }
 

@@ -45,6 +45,15 @@ void sagan_divide(const float *x, float divisor, float *y, long count);
 void sagan_spectral_norm_gradient(const float *gradient, const float *u, const float *v, float lambda, float sigma,
                                   long outputs, long inner, float *result, long rowBegin, long rowEnd);
 
+/// One Adam update's constants, as Kernels' AdamStep.
+struct sagan_adam_step {
+    float learningRate, beta1, beta2, epsilon, correction1, correction2;
+};
+
+/// Adam on `count` elements (PyTorch's form, see AdamStep); first and second may be NULL (zeros).
+void sagan_adam_update(const struct sagan_adam_step *step, long count, const float *parameter, const float *gradient,
+                       const float *first, const float *second, float *parameterOut, float *firstOut, float *secondOut);
+
 /// A stride-1 convolution of one image in planar (channels, height, width) layout with zero
 /// padding: output height = height + 2·padHeight − kernelHeight + 1, likewise the width.
 struct sagan_direct_convolution {

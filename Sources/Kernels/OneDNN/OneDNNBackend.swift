@@ -1,4 +1,5 @@
 import CDNNL
+import CKernels
 
 /// The default backend: oneDNN primitives (JIT kernels for this CPU's vector units) for
 /// convolutions, batch norm, pointwise ops, softmax, matrix products, pooling, broadcasting
@@ -467,12 +468,15 @@ public final class OneDNNBackend: Backend {
         let count = parameter.count
         let (p, m, v) = (Storage(uninitializedCount: count), Storage(uninitializedCount: count), Storage(uninitializedCount: count))
         let inputs = (plain(parameter), plain(gradient), first.map(plain), second.map(plain))
+        var constants = sagan_adam_step(learningRate: step.learningRate, beta1: step.beta1, beta2: step.beta2, epsilon: step.epsilon,
+                                        correction1: step.correction1, correction2: step.correction2)
         let chunk = 1 << 16
         withExtendedLifetime(inputs) {
             runtime.forEachItemInParallel((count + chunk - 1) / chunk) { item, _, _ in
-                ReferenceKernels.adamUpdate(step, range: item * chunk..<min(count, (item + 1) * chunk), parameterOut: p.pointer,
-                                            firstOut: m.pointer, secondOut: v.pointer, parameter: inputs.0.pointer,
-                                            gradient: inputs.1.pointer, first: inputs.2?.pointer, second: inputs.3?.pointer)
+                let start = item * chunk
+                sagan_adam_update(&constants, min(chunk, count - start), inputs.0.pointer + start, inputs.1.pointer + start,
+                                  inputs.2.map { $0.pointer + start }, inputs.3.map { $0.pointer + start },
+                                  p.pointer + start, m.pointer + start, v.pointer + start)
             }
         }
         return (p, m, v)
