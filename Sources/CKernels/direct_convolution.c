@@ -21,12 +21,12 @@ static void forward_plain(const struct sagan_direct_convolution *c, const float 
                         for (long kx = 0; kx < c->kernelWidth; kx++) {
                             const long xi = xo + kx - c->padWidth;
                             if (xi < 0 || xi >= c->width) continue;
-                            sum += input[(i * c->height + yi) * c->width + xi]
+                            sum += input[i * c->inputChannelStride + yi * c->width + xi]
                                  * weight[((o * c->inputChannels + i) * c->kernelHeight + ky) * c->kernelWidth + kx];
                         }
                     }
                 }
-                output[(o * c->outputHeight + yo) * c->outputWidth + xo] = sum;
+                output[o * c->outputChannelStride + yo * c->outputWidth + xo] = sum;
             }
         }
     }
@@ -36,7 +36,7 @@ static void weight_gradient_plain(const struct sagan_direct_convolution *c, cons
                                   float *weightGradient, float *biasGradient) {
     const long plane = c->outputHeight * c->outputWidth;
     for (long o = 0; o < c->outputChannels; o++) {
-        const float *dy = outputGradient + o * plane;
+        const float *dy = outputGradient + o * c->outputChannelStride;
         if (biasGradient) {
             float sum = 0;
             for (long p = 0; p < plane; p++) sum += dy[p];
@@ -52,7 +52,7 @@ static void weight_gradient_plain(const struct sagan_direct_convolution *c, cons
                         for (long xo = 0; xo < c->outputWidth; xo++) {
                             const long xi = xo + kx - c->padWidth;
                             if (xi < 0 || xi >= c->width) continue;
-                            sum += dy[yo * c->outputWidth + xo] * input[(i * c->height + yi) * c->width + xi];
+                            sum += dy[yo * c->outputWidth + xo] * input[i * c->inputChannelStride + yi * c->width + xi];
                         }
                     }
                     weightGradient[((o * c->inputChannels + i) * c->kernelHeight + ky) * c->kernelWidth + kx] = sum;
@@ -89,7 +89,7 @@ static ALWAYS_INLINE __mmask16 columns(long start, long limit, long vectorStart,
             for (long ky = 0; ky < c->kernelHeight; ky++) {                                                              \
                 const long yi = yo + ky - c->padHeight;                                                                  \
                 if (yi < 0 || yi >= c->height) continue;                                                                 \
-                const float *row = input + (i * c->height + yi) * c->width;                                              \
+                const float *row = input + i * c->inputChannelStride + yi * c->width;                                              \
                 const float *taps = weight + (i * c->kernelHeight + ky) * c->kernelWidth;                                \
                 for (long kx = 0; kx < c->kernelWidth; kx++) {                                                           \
                     __m512 v[4];                                                                                        \
@@ -105,7 +105,7 @@ static ALWAYS_INLINE __mmask16 columns(long start, long limit, long vectorStart,
             }                                                                                                           \
         }                                                                                                               \
         for (int g = 0; g < GROUP; g++) {                                                                               \
-            float *out = output + ((o0 + g) * c->outputHeight + yo) * c->outputWidth;                                    \
+            float *out = output + (o0 + g) * c->outputChannelStride + yo * c->outputWidth;                                    \
             for (int j = 0; j < 4; j++) {                                                                               \
                 const long start = x0 + 16 * j;                                                                         \
                 _mm512_mask_storeu_ps(out + start, columns(start, c->outputWidth, start, c->outputWidth), acc[g][j]);    \
@@ -153,13 +153,13 @@ AVX512 static float sum16(__m512 v) { return _mm512_reduce_add_ps(v); }
         for (long yo = 0; yo < c->outputHeight; yo++) {                                                                  \
             const long yi = yo + ky - c->padHeight;                                                                      \
             if (yi < 0 || yi >= c->height) continue;                                                                     \
-            const float *row = input + (i * c->height + yi) * c->width;                                                  \
+            const float *row = input + i * c->inputChannelStride + yi * c->width;                                                  \
             for (long x0 = 0; x0 < c->outputWidth; x0 += 16) {                                                           \
                 const __mmask16 *masks = loadMasks + x0 / 16 * (c->kernelWidth + 1);                                    \
                 const __mmask16 inside = masks[c->kernelWidth];                                                         \
                 __m512 dy[GROUP];                                                                                       \
                 for (int g = 0; g < GROUP; g++)                                                                         \
-                    dy[g] = _mm512_maskz_loadu_ps(inside, outputGradient + ((o0 + g) * c->outputHeight + yo) * c->outputWidth + x0); \
+                    dy[g] = _mm512_maskz_loadu_ps(inside, outputGradient + (o0 + g) * c->outputChannelStride + yo * c->outputWidth + x0); \
                 for (int k = 0; k < taps; k++) {                                                                        \
                     const long start = x0 + kx0 + k - c->padWidth;                                                       \
                     const __m512 v = _mm512_maskz_loadu_ps(masks[kx0 + k], row + start);                                \
@@ -190,7 +190,7 @@ AVX512 static void weight_gradient_avx512(const struct sagan_direct_convolution 
             __m512 acc = _mm512_setzero_ps();
             for (long p = 0; p < plane; p += 16) {
                 const __mmask16 inside = columns(p, plane, p, plane);
-                acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(inside, outputGradient + o * plane + p));
+                acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(inside, outputGradient + o * c->outputChannelStride + p));
             }
             biasGradient[o] = sum16(acc);
         }

@@ -21,8 +21,9 @@ struct DirectConvolutionTests {
         ReferenceKernels.conv2dForward(g, y: &y, x: x, w: weight, b: bias)
         var dw = [Double](repeating: 0, count: weight.count), db = [Double](repeating: 0, count: cout)
         ReferenceKernels.conv2dBackwardWeights(g, dw: &dw, db: &db, dy: dy, x: x)
-        var convolution = sagan_direct_convolution(inputChannels: cin, height: h, width: w, outputChannels: cout,
-                                                   outputHeight: g.outHeight, outputWidth: g.outWidth, kernelHeight: kh,
+        var convolution = sagan_direct_convolution(inputChannels: cin, height: h, width: w, inputChannelStride: h * w,
+                                                   outputChannels: cout, outputHeight: g.outHeight, outputWidth: g.outWidth,
+                                                   outputChannelStride: g.outHeight * g.outWidth, kernelHeight: kh,
                                                    kernelWidth: kw, padHeight: ph, padWidth: pw)
         let (xf, wf, bf, dyf) = (x.map(Float.init), weight.map(Float.init), bias.map(Float.init), dy.map(Float.init))
         for (name, forward, weightGradient) in [("dispatched", sagan_direct_convolution_forward, sagan_direct_convolution_weight_gradient),

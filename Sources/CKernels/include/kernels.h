@@ -54,11 +54,25 @@ struct sagan_adam_step {
 void sagan_adam_update(const struct sagan_adam_step *step, long count, const float *parameter, const float *gradient,
                        const float *first, const float *second, float *parameterOut, float *firstOut, float *secondOut);
 
+/// One image from oneDNN's 16-channel-blocked layout (nChw16c: ceil(channels/16) blocks of
+/// (positions, 16)) to planar: channel c at planar[c·planarStride ..< c·planarStride + positions].
+void sagan_unblock16(const float *blocked, long channels, long positions, float *planar, long planarStride);
+
+/// One image from planar to the 16-channel-blocked layout; padding channels of the last block are
+/// written as zeros.
+void sagan_block16(const float *planar, long planarStride, long channels, long positions, float *blocked);
+
+/// The plain C versions, whatever the CPU (the tests compare both).
+void sagan_unblock16_portable(const float *blocked, long channels, long positions, float *planar, long planarStride);
+void sagan_block16_portable(const float *planar, long planarStride, long channels, long positions, float *blocked);
+
 /// A stride-1 convolution of one image in planar (channels, height, width) layout with zero
-/// padding: output height = height + 2·padHeight − kernelHeight + 1, likewise the width.
+/// padding: output height = height + 2·padHeight − kernelHeight + 1, likewise the width. Channels
+/// of the input and of the output (or output gradient) lie a given number of floats apart, at least
+/// height·width: padding them keeps channels 4 KiB multiples apart from sharing cache sets.
 struct sagan_direct_convolution {
-    long inputChannels, height, width;
-    long outputChannels, outputHeight, outputWidth;
+    long inputChannels, height, width, inputChannelStride;
+    long outputChannels, outputHeight, outputWidth, outputChannelStride;
     long kernelHeight, kernelWidth, padHeight, padWidth;
 };
 

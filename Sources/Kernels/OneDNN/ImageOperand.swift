@@ -1,4 +1,5 @@
 import CDNNL
+import CKernels
 
 /// A batch operand (B, C, ...) of a kernel that works one image at a time on row-major data (the
 /// fused attention, the direct convolution), in the layout it came in: row-major, or
@@ -14,6 +15,8 @@ struct ImageOperand {
     let imageStride: Int
     /// One image's layout; nil when row-major.
     let imageLayout: dnnl_memory_desc_t?
+    /// Channels per block of that layout (1 when row-major); blocks of 16 move by our transposes.
+    let block: Int
     /// (1, C, ...): one image's dims.
     let imageDims: [Int]
 
@@ -40,14 +43,14 @@ struct ImageOperand {
         }
     }
 
-    private init(storage: Storage, dims: [Int], image: (layout: dnnl_memory_desc_t, stride: Int)?) {
+    private init(storage: Storage, dims: [Int], image: (layout: dnnl_memory_desc_t, stride: Int, block: Int)?) {
         (self.storage, channels, positions, imageDims) = (storage, dims[1], dims.dropFirst(2).reduce(1, *), [1] + dims.dropFirst())
-        (imageLayout, imageStride) = (image?.layout, image?.stride ?? dims.dropFirst().reduce(1, *))
+        (imageLayout, imageStride, block) = (image?.layout, image?.stride ?? dims.dropFirst().reduce(1, *), image?.block ?? 1)
     }
 
     /// One image's layout and the distance between images, for a (B, C, N) or (B, C, H, W) layout
     /// that blocks only the channels by 4, 8 or 16 with images one after another; nil for others.
-    private static func imageLayout(_ descriptor: dnnl_memory_desc_t, _ dims: [Int]) -> (layout: dnnl_memory_desc_t, stride: Int)? {
+    private static func imageLayout(_ descriptor: dnnl_memory_desc_t, _ dims: [Int]) -> (layout: dnnl_memory_desc_t, stride: Int, block: Int)? {
         guard descriptor.ndims == dims.count, descriptor.format_kind == dnnl_blocked, descriptor.offset0 == 0 else { return nil }
         let blocking = descriptor.format_desc.blocking
         func element(_ dims: dnnl_dims_t, _ index: Int) -> Int {
@@ -64,23 +67,39 @@ struct ImageOperand {
         var whole = dnnl_memory_desc_t(), given = descriptor
         dnnlCheck(dnnl_memory_desc_init_by_tag(&whole, Int32(dims.count), dims.map(Int64.init), dnnl_f32, tag), "batch layout")
         guard dnnl_memory_desc_equal(&whole, &given) != 0 else { return nil }
-        return (image, element(blocking.strides, 0))
+        return (image, element(blocking.strides, 0), element(blocking.inner_blks, 0))
     }
 
-    /// One image's dims, row-major.
-    private var plainImage: dnnl_memory_desc_t { MemoryDescriptor.plain(imageDims) }
-
-    /// Image `b` as a row-major (channels, positions...) array at `destination`.
-    func gather(image b: Int, into destination: UnsafeMutablePointer<Float>, _ runtime: DNNLRuntime, _ stream: dnnl_stream_t) {
-        let source = storage.pointer + b * imageStride
-        guard let imageLayout else { return destination.update(from: source, count: channels * positions) }
-        runtime.convert(from: imageLayout, source, to: plainImage, destination, on: stream)
+    /// One image's dims, row-major but for `channelStride` floats from one channel to the next.
+    private func planarImage(channelStride: Int) -> dnnl_memory_desc_t {
+        var strides = [Int](repeating: 1, count: imageDims.count)
+        for axis in stride(from: imageDims.count - 2, through: 2, by: -1) { strides[axis] = strides[axis + 1] * imageDims[axis + 1] }
+        (strides[1], strides[0]) = (channelStride, channels * channelStride)
+        return MemoryDescriptor.strided(imageDims, strides)
     }
 
-    /// Image `b` from a row-major (channels, positions...) array.
-    func scatter(image b: Int, from source: UnsafeMutablePointer<Float>, _ runtime: DNNLRuntime, _ stream: dnnl_stream_t) {
-        let destination = storage.pointer + b * imageStride
-        guard let imageLayout else { return destination.update(from: source, count: channels * positions) }
-        runtime.convert(from: plainImage, source, to: imageLayout, destination, on: stream)
+    /// Image `b` as planar channels at `destination`, each `positions` floats, `channelStride`
+    /// (positions when nil) floats apart.
+    func gather(image b: Int, into destination: UnsafeMutablePointer<Float>, channelStride: Int? = nil, _ runtime: DNNLRuntime,
+                _ stream: dnnl_stream_t) {
+        let source = storage.pointer + b * imageStride, channelStride = channelStride ?? positions
+        if let imageLayout {
+            if block == 16 { return sagan_unblock16(source, channels, positions, destination, channelStride) }
+            return runtime.convert(from: imageLayout, source, to: planarImage(channelStride: channelStride), destination, on: stream)
+        }
+        if channelStride == positions { return destination.update(from: source, count: channels * positions) }
+        for c in 0..<channels { (destination + c * channelStride).update(from: source + c * positions, count: positions) }
+    }
+
+    /// Image `b` from planar channels laid out as `gather` writes them.
+    func scatter(image b: Int, from source: UnsafeMutablePointer<Float>, channelStride: Int? = nil, _ runtime: DNNLRuntime,
+                 _ stream: dnnl_stream_t) {
+        let destination = storage.pointer + b * imageStride, channelStride = channelStride ?? positions
+        if let imageLayout {
+            if block == 16 { return sagan_block16(source, channelStride, channels, positions, destination) }
+            return runtime.convert(from: planarImage(channelStride: channelStride), source, to: imageLayout, destination, on: stream)
+        }
+        if channelStride == positions { return destination.update(from: source, count: channels * positions) }
+        for c in 0..<channels { (destination + c * positions).update(from: source + c * channelStride, count: positions) }
     }
 }

@@ -4,15 +4,22 @@ import CKernels
 /// Stride-1 convolutions with at most four output channels (a generator's RGB output layer) run
 /// on our direct kernels, one image per worker: oneDNN pads such outputs to a block of 16 channels,
 /// computes all 16 and then reorders the padded result, at about a tenth of the machine's peak.
+/// Images move between their layouts and planar scratch whose channels are padded apart (see
+/// `sagan_direct_convolution`); outputs and row-major gradients are read and written in place.
 extension OneDNNBackend {
     func usesDirectConvolution(_ g: Conv2DGeometry) -> Bool {
         g.stride == 1 && g.outChannels <= 4 && g.paddingHeight < g.kernelHeight && g.paddingWidth < g.kernelWidth
     }
 
+    /// Floats from one channel of a planar scratch image to the next: a 64-byte step off any
+    /// multiple of 4 KiB.
+    private func paddedPlane(_ height: Int, _ width: Int) -> Int { height * width + 16 }
+
     private func description(_ g: Conv2DGeometry) -> sagan_direct_convolution {
-        sagan_direct_convolution(inputChannels: g.inChannels, height: g.inHeight, width: g.inWidth, outputChannels: g.outChannels,
-                                 outputHeight: g.outHeight, outputWidth: g.outWidth, kernelHeight: g.kernelHeight,
-                                 kernelWidth: g.kernelWidth, padHeight: g.paddingHeight, padWidth: g.paddingWidth)
+        sagan_direct_convolution(inputChannels: g.inChannels, height: g.inHeight, width: g.inWidth,
+                                 inputChannelStride: paddedPlane(g.inHeight, g.inWidth), outputChannels: g.outChannels,
+                                 outputHeight: g.outHeight, outputWidth: g.outWidth, outputChannelStride: g.outHeight * g.outWidth,
+                                 kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth, padHeight: g.paddingHeight, padWidth: g.paddingWidth)
     }
 
     /// Scratch of `floats` per worker.
@@ -25,12 +32,12 @@ extension OneDNNBackend {
         var convolution = description(g)
         let x = ImageOperand(input, g.inputShape), w = plain(weight), b = bias.map(plain)
         let y = Storage(uninitializedCount: ShapeMath.count(g.outputShape))
-        let (imageFloats, outputFloats) = (g.inChannels * g.inHeight * g.inWidth, g.outChannels * g.outHeight * g.outWidth)
+        let (imageFloats, outputFloats) = (g.inChannels * convolution.inputChannelStride, g.outChannels * g.outHeight * g.outWidth)
         let work = workerScratch(g, floats: imageFloats)
         withExtendedLifetime((x, w, b, work)) {
             runtime.forEachItemInParallel(g.batch) { n, worker, stream in
                 let image = work.pointer + worker * imageFloats
-                x.gather(image: n, into: image, runtime, stream)
+                x.gather(image: n, into: image, channelStride: convolution.inputChannelStride, runtime, stream)
                 sagan_direct_convolution_forward(&convolution, image, w.pointer, b?.pointer, y.pointer + n * outputFloats)
             }
         }
@@ -41,8 +48,9 @@ extension OneDNNBackend {
     /// k − 1 − padding; it comes out in the layout oneDNN's convolution would read x in.
     func directConvolutionBackwardData(_ g: Conv2DGeometry, outputGradient: Storage, weight: Storage) -> Storage {
         var convolution = sagan_direct_convolution(
-            inputChannels: g.outChannels, height: g.outHeight, width: g.outWidth, outputChannels: g.inChannels,
-            outputHeight: g.inHeight, outputWidth: g.inWidth, kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth,
+            inputChannels: g.outChannels, height: g.outHeight, width: g.outWidth, inputChannelStride: g.outHeight * g.outWidth,
+            outputChannels: g.inChannels, outputHeight: g.inHeight, outputWidth: g.inWidth,
+            outputChannelStride: paddedPlane(g.inHeight, g.inWidth), kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth,
             padHeight: g.kernelHeight - 1 - g.paddingHeight, padWidth: g.kernelWidth - 1 - g.paddingWidth)
         let w = plain(weight)
         let flipped = Storage(uninitializedCount: w.count)                          // (Cin, Cout, kh, kw)
@@ -56,16 +64,15 @@ extension OneDNNBackend {
                 }
             }
         }
-        let dy = ImageOperand(outputGradient, g.outputShape)
+        let dy = plain(outputGradient)
         let dx = ImageOperand(output: g.inputShape, layout: runtime.layout(g.inputShape, convolutionForwardPrimitive(g, bias: false).layout(of: DNNL_ARG_SRC)))
-        let (gradientFloats, inputFloats) = (g.outChannels * g.outHeight * g.outWidth, g.inChannels * g.inHeight * g.inWidth)
-        let work = workerScratch(g, floats: gradientFloats + inputFloats)
+        let (gradientFloats, resultFloats) = (g.outChannels * g.outHeight * g.outWidth, g.inChannels * convolution.outputChannelStride)
+        let work = workerScratch(g, floats: resultFloats)
         withExtendedLifetime((dy, dx, flipped, work)) {
             runtime.forEachItemInParallel(g.batch) { n, worker, stream in
-                let gradient = work.pointer + worker * (gradientFloats + inputFloats), result = gradient + gradientFloats
-                dy.gather(image: n, into: gradient, runtime, stream)
-                sagan_direct_convolution_forward(&convolution, gradient, flipped.pointer, nil, result)
-                dx.scatter(image: n, from: result, runtime, stream)
+                let result = work.pointer + worker * resultFloats
+                sagan_direct_convolution_forward(&convolution, dy.pointer + n * gradientFloats, flipped.pointer, nil, result)
+                dx.scatter(image: n, from: result, channelStride: convolution.outputChannelStride, runtime, stream)
             }
         }
         return dx.storage
@@ -76,18 +83,18 @@ extension OneDNNBackend {
         -> (weight: Storage, bias: Storage?)
     {
         var convolution = description(g)
-        let x = ImageOperand(input, g.inputShape), dy = ImageOperand(outputGradient, g.outputShape)
+        let x = ImageOperand(input, g.inputShape), dy = plain(outputGradient)
         let weightCount = ShapeMath.count(g.weightShape)
         let partials = Storage(uninitializedCount: g.batch * (weightCount + g.outChannels))
-        let (imageFloats, gradientFloats) = (g.inChannels * g.inHeight * g.inWidth, g.outChannels * g.outHeight * g.outWidth)
-        let work = workerScratch(g, floats: imageFloats + gradientFloats)
+        let (imageFloats, gradientFloats) = (g.inChannels * convolution.inputChannelStride, g.outChannels * g.outHeight * g.outWidth)
+        let work = workerScratch(g, floats: imageFloats)
         withExtendedLifetime((x, dy, work)) {
             runtime.forEachItemInParallel(g.batch) { n, worker, stream in
-                let image = work.pointer + worker * (imageFloats + gradientFloats), gradient = image + imageFloats
-                x.gather(image: n, into: image, runtime, stream)
-                dy.gather(image: n, into: gradient, runtime, stream)
+                let image = work.pointer + worker * imageFloats
+                x.gather(image: n, into: image, channelStride: convolution.inputChannelStride, runtime, stream)
                 let weightPartial = partials.pointer + n * (weightCount + g.outChannels)
-                sagan_direct_convolution_weight_gradient(&convolution, image, gradient, weightPartial, withBias ? weightPartial + weightCount : nil)
+                sagan_direct_convolution_weight_gradient(&convolution, image, dy.pointer + n * gradientFloats, weightPartial,
+                                                         withBias ? weightPartial + weightCount : nil)
             }
         }
         let dw = Storage(zeros: weightCount), db = withBias ? Storage(zeros: g.outChannels) : nil

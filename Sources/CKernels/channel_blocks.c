@@ -1,0 +1,104 @@
+// One image between oneDNN's 16-channel-blocked layout (blocks, positions, 16) and planar
+// (channels, positions) with a chosen distance between channels: 16x16 squares transposed in
+// registers with AVX-512 (64 shuffles per square), plain loops otherwise. Planar channels a multiple
+// of 4 KiB apart would share cache sets (16 rows of one square in one set), so callers pad them.
+#include "kernels.h"
+
+#include <immintrin.h>
+
+static void unblock_plain(const float *blocked, long channels, long positions, float *planar, long planarStride) {
+    for (long c = 0; c < channels; c++) {
+        const float *source = blocked + c / 16 * positions * 16 + c % 16;
+        for (long p = 0; p < positions; p++) planar[c * planarStride + p] = source[p * 16];
+    }
+}
+
+static void block_plain(const float *planar, long planarStride, long channels, long positions, float *blocked) {
+    const long padded = (channels + 15) / 16 * 16;
+    for (long c = 0; c < padded; c++) {
+        float *destination = blocked + c / 16 * positions * 16 + c % 16;
+        for (long p = 0; p < positions; p++) destination[p * 16] = c < channels ? planar[c * planarStride + p] : 0;
+    }
+}
+
+#define AVX512 __attribute__((target("avx512f")))
+
+// r[i][j] → r[j][i] for a 16x16 square held in 16 registers.
+AVX512 static inline void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    // u[4g + k], 128-bit lane L: rows 4g..4g+3 of column 4L + k.
+    for (int g = 0; g < 4; g++) {
+        const __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 2]);
+        const __m512d c = _mm512_castps_pd(t[4 * g + 1]), d = _mm512_castps_pd(t[4 * g + 3]);
+        u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+    }
+    for (int k = 0; k < 4; k++) {
+        const __m512 v = _mm512_shuffle_f32x4(u[k], u[4 + k], 0x44), w = _mm512_shuffle_f32x4(u[k], u[4 + k], 0xEE);
+        const __m512 x = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0x44), y = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0xEE);
+        r[k] = _mm512_shuffle_f32x4(v, x, 0x88);
+        r[4 + k] = _mm512_shuffle_f32x4(v, x, 0xDD);
+        r[8 + k] = _mm512_shuffle_f32x4(w, y, 0x88);
+        r[12 + k] = _mm512_shuffle_f32x4(w, y, 0xDD);
+    }
+}
+
+AVX512 static void unblock_avx512(const float *blocked, long channels, long positions, float *planar, long planarStride) {
+    const long whole = positions / 16 * 16;
+    for (long c0 = 0; c0 < channels; c0 += 16) {
+        const long width = channels - c0 < 16 ? channels - c0 : 16;
+        const float *block = blocked + c0 * positions;
+        for (long p0 = 0; p0 < whole; p0 += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(block + (p0 + i) * 16);
+            transpose16(r);
+            for (long c = 0; c < width; c++) _mm512_storeu_ps(planar + (c0 + c) * planarStride + p0, r[c]);
+        }
+        for (long c = 0; c < width; c++)
+            for (long p = whole; p < positions; p++) planar[(c0 + c) * planarStride + p] = block[p * 16 + c];
+    }
+}
+
+AVX512 static void block_avx512(const float *planar, long planarStride, long channels, long positions, float *blocked) {
+    const long whole = positions / 16 * 16;
+    const int aligned = (unsigned long)blocked % 64 == 0;
+    for (long c0 = 0; c0 < channels; c0 += 16) {
+        const long width = channels - c0 < 16 ? channels - c0 : 16;
+        float *block = blocked + c0 * positions;
+        for (long p0 = 0; p0 < whole; p0 += 16) {
+            __m512 r[16];
+            for (int c = 0; c < 16; c++) r[c] = c < width ? _mm512_loadu_ps(planar + (c0 + c) * planarStride + p0) : _mm512_setzero_ps();
+            transpose16(r);
+            // The blocked image is a fresh output: streaming stores do not read its lines first.
+            if (aligned) for (int i = 0; i < 16; i++) _mm512_stream_ps(block + (p0 + i) * 16, r[i]);
+            else for (int i = 0; i < 16; i++) _mm512_storeu_ps(block + (p0 + i) * 16, r[i]);
+        }
+        for (long p = whole; p < positions; p++)
+            for (long c = 0; c < 16; c++) block[p * 16 + c] = c < width ? planar[(c0 + c) * planarStride + p] : 0;
+    }
+    _mm_sfence();
+}
+
+void sagan_unblock16(const float *blocked, long channels, long positions, float *planar, long planarStride) {
+    if (sagan_kernels_use_avx512()) unblock_avx512(blocked, channels, positions, planar, planarStride);
+    else unblock_plain(blocked, channels, positions, planar, planarStride);
+}
+
+void sagan_block16(const float *planar, long planarStride, long channels, long positions, float *blocked) {
+    if (sagan_kernels_use_avx512()) block_avx512(planar, planarStride, channels, positions, blocked);
+    else block_plain(planar, planarStride, channels, positions, blocked);
+}
+
+void sagan_unblock16_portable(const float *blocked, long channels, long positions, float *planar, long planarStride) {
+    unblock_plain(blocked, channels, positions, planar, planarStride);
+}
+
+void sagan_block16_portable(const float *planar, long planarStride, long channels, long positions, float *blocked) {
+    block_plain(planar, planarStride, channels, positions, blocked);
+}
