@@ -20,11 +20,15 @@ static void softmax_columns_plain(float *tile, int keys, int queries, int stride
     }
 }
 
-static void softmax_columns_backward_plain(const float *p, float *gradient, int keys, int queries, int stride) {
+// With `scales`, p holds exp(x − max) and the softmax is p · scales[j] (see the unnormalised forward).
+static void softmax_columns_backward_plain(const float *p, float *gradient, int keys, int queries, int stride,
+                                           const float *scales) {
     for (int j = 0; j < queries; j++) {
+        const float scale = scales ? scales[j] : 1;
         float dot = 0;
         for (int i = 0; i < keys; i++) dot += p[i * stride + j] * gradient[i * stride + j];
-        for (int i = 0; i < keys; i++) gradient[i * stride + j] = p[i * stride + j] * (gradient[i * stride + j] - dot);
+        dot *= scale;
+        for (int i = 0; i < keys; i++) gradient[i * stride + j] = p[i * stride + j] * scale * (gradient[i * stride + j] - dot);
     }
 }
 
@@ -108,37 +112,41 @@ static void softmax_columns_avx512(float *tile, int keys, int queries, int strid
 
 __attribute__((target("avx512f"), always_inline))
 static inline void softmax_column_group_backward(const float *p, float *gradient, int keys, int stride, int j0, int width,
-                                                 const int vectors) {
+                                                 const int vectors, const float *scales) {
     {
         __mmask16 masks[GROUP];
-        __m512 dot[GROUP];
+        __m512 dot[GROUP], scale[GROUP];
         for (int v = 0; v < vectors; v++) {
             int left = width - 16 * v;
             masks[v] = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
             dot[v] = _mm512_setzero_ps();
+            scale[v] = scales ? _mm512_maskz_loadu_ps(masks[v], scales + j0 + 16 * v) : _mm512_set1_ps(1.0f);
         }
         for (int i = 0; i < keys; i++) {
             const float *prow = p + (long)i * stride + j0, *grow = gradient + (long)i * stride + j0;
             for (int v = 0; v < vectors; v++)
                 dot[v] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(masks[v], prow + 16 * v), _mm512_maskz_loadu_ps(masks[v], grow + 16 * v), dot[v]);
         }
+        for (int v = 0; v < vectors; v++) dot[v] = _mm512_mul_ps(dot[v], scale[v]);
         for (int i = 0; i < keys; i++) {
             const float *prow = p + (long)i * stride + j0;
             float *grow = gradient + (long)i * stride + j0;
             for (int v = 0; v < vectors; v++) {
                 __m512 g = _mm512_sub_ps(_mm512_maskz_loadu_ps(masks[v], grow + 16 * v), dot[v]);
-                _mm512_mask_storeu_ps(grow + 16 * v, masks[v], _mm512_mul_ps(_mm512_maskz_loadu_ps(masks[v], prow + 16 * v), g));
+                __m512 probability = _mm512_mul_ps(_mm512_maskz_loadu_ps(masks[v], prow + 16 * v), scale[v]);
+                _mm512_mask_storeu_ps(grow + 16 * v, masks[v], _mm512_mul_ps(probability, g));
             }
         }
     }
 }
 
 __attribute__((target("avx512f")))
-static void softmax_columns_backward_avx512(const float *p, float *gradient, int keys, int queries, int stride) {
+static void softmax_columns_backward_avx512(const float *p, float *gradient, int keys, int queries, int stride,
+                                            const float *scales) {
     for (int j0 = 0; j0 < queries; j0 += 16 * GROUP) {
         const int width = queries - j0 < 16 * GROUP ? queries - j0 : 16 * GROUP;
-        if (width == 16 * GROUP) softmax_column_group_backward(p, gradient, keys, stride, j0, width, GROUP);
-        else softmax_column_group_backward(p, gradient, keys, stride, j0, width, (width + 15) / 16);
+        if (width == 16 * GROUP) softmax_column_group_backward(p, gradient, keys, stride, j0, width, GROUP, scales);
+        else softmax_column_group_backward(p, gradient, keys, stride, j0, width, (width + 15) / 16, scales);
     }
 }
 
@@ -161,8 +169,14 @@ void sagan_softmax_columns_unnormalized(float *tile, int keys, int queries, int 
 }
 
 void sagan_softmax_columns_backward(const float *p, float *gradient, int keys, int queries, int stride) {
-    if (sagan_kernels_use_avx512()) softmax_columns_backward_avx512(p, gradient, keys, queries, stride);
-    else softmax_columns_backward_plain(p, gradient, keys, queries, stride);
+    if (sagan_kernels_use_avx512()) softmax_columns_backward_avx512(p, gradient, keys, queries, stride, 0);
+    else softmax_columns_backward_plain(p, gradient, keys, queries, stride, 0);
+}
+
+void sagan_softmax_columns_backward_unnormalized(const float *e, float *gradient, int keys, int queries, int stride,
+                                                 const float *inverseSums) {
+    if (sagan_kernels_use_avx512()) softmax_columns_backward_avx512(e, gradient, keys, queries, stride, inverseSums);
+    else softmax_columns_backward_plain(e, gradient, keys, queries, stride, inverseSums);
 }
 
 void sagan_softmax_columns_portable(float *tile, int keys, int queries, int stride) {
@@ -174,5 +188,10 @@ void sagan_softmax_columns_unnormalized_portable(float *tile, int keys, int quer
 }
 
 void sagan_softmax_columns_backward_portable(const float *p, float *gradient, int keys, int queries, int stride) {
-    softmax_columns_backward_plain(p, gradient, keys, queries, stride);
+    softmax_columns_backward_plain(p, gradient, keys, queries, stride, 0);
+}
+
+void sagan_softmax_columns_backward_unnormalized_portable(const float *e, float *gradient, int keys, int queries, int stride,
+                                                          const float *inverseSums) {
+    softmax_columns_backward_plain(e, gradient, keys, queries, stride, inverseSums);
 }

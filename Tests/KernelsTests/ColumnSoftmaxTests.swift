@@ -58,6 +58,15 @@ struct ColumnSoftmaxTests {
             for i in 0..<keys { for j in 0..<queries { worst = max(worst, abs(e[i * stride + j] * inverseSums[j] - p[i * stride + j])) } }
             #expect(worst < 1e-6, "\(name) \(shape): off by \(worst)")
             #expect(inverseSums.allSatisfy { $0 > 0 && $0 <= 1 }, "\(name): the largest term is exp(0) = 1, so every sum is at least 1")
+            // The backward from the unnormalised tile and its scales equals the backward from the softmax.
+            let gradient = random.doubles(keys * stride).map(Float.init)
+            var fromSoftmax = gradient, fromUnnormalized = gradient
+            sagan_softmax_columns_backward(p, &fromSoftmax, Int32(keys), Int32(queries), Int32(stride))
+            let unnormalizedBackward = name == "portable" ? sagan_softmax_columns_backward_unnormalized_portable
+                                                          : sagan_softmax_columns_backward_unnormalized
+            unnormalizedBackward(e, &fromUnnormalized, Int32(keys), Int32(queries), Int32(stride), inverseSums)
+            let worstBackward = zip(fromSoftmax, fromUnnormalized).map { abs($0 - $1) }.max()!
+            #expect(worstBackward < 1e-6, "\(name) \(shape): backward off by \(worstBackward)")
         }
     }
 }

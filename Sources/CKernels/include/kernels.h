@@ -19,6 +19,11 @@ void sagan_scale_row(float *row, const float *scales, int count);
 /// gradient[i, j] = p[i, j] * (gradient[i, j] - Σ_k p[k, j] gradient[k, j]).
 void sagan_softmax_columns_backward(const float *p, float *gradient, int keys, int queries, int stride);
 
+/// The softmax backward from the unnormalised forward's tile: with p = e · inverseSums[j] per column,
+/// gradient[i, j] = p[i, j] * (gradient[i, j] - Σ_k p[k, j] gradient[k, j]), in place.
+void sagan_softmax_columns_backward_unnormalized(const float *e, float *gradient, int keys, int queries, int stride,
+                                                 const float *inverseSums);
+
 /// Whether this CPU runs the AVX-512 versions (otherwise plain C with expf).
 int sagan_kernels_use_avx512(void);
 
@@ -26,6 +31,8 @@ int sagan_kernels_use_avx512(void);
 void sagan_softmax_columns_portable(float *tile, int keys, int queries, int stride);
 void sagan_softmax_columns_unnormalized_portable(float *tile, int keys, int queries, int stride, float *inverseSums);
 void sagan_softmax_columns_backward_portable(const float *p, float *gradient, int keys, int queries, int stride);
+void sagan_softmax_columns_backward_unnormalized_portable(const float *e, float *gradient, int keys, int queries, int stride,
+                                                          const float *inverseSums);
 
 /// Σ a[i]·b[i] in Float with 16 partial sums (combined in a fixed order).
 float sagan_dot(const float *a, const float *b, long count);

@@ -6,7 +6,11 @@ import Glibc
 #endif
 
 /// Fused attention on oneDNN: per query tile, dnnl_sgemm for the products and our vectorised
-/// column softmax, so only a (keys, tile) block of the attention map exists at a time.
+/// column softmax, so only a (keys, tile) block of the attention map exists at a time. Tiles are
+/// kept transposed (Eᵀ, keys × queries) so that both large products (v · Eᵀ forward, vᵀ · dO
+/// backward) are plain matrix products, which sgemm runs about 1.5x faster than transposed ones;
+/// the softmax's normalisation is never applied to a tile but folded into the (smaller) output
+/// columns forward and into the softmax backward and dO's columns backward.
 extension OneDNNBackend {
     /// Row-major C = op(A) · op(B) (+ C when `accumulate`).
     private func gemm(_ transposeA: Bool, _ transposeB: Bool, m: Int, n: Int, k: Int,
@@ -15,15 +19,6 @@ extension OneDNNBackend {
         dnnlCheck(dnnl_sgemm(CChar(UInt8(ascii: transposeA ? "T" : "N")), CChar(UInt8(ascii: transposeB ? "T" : "N")),
                              Int64(m), Int64(n), Int64(k), 1, a, Int64(lda), b, Int64(ldb), accumulate ? 1 : 0, c, Int64(ldc)),
                   "sgemm \(m)x\(n)x\(k)")
-    }
-
-    /// Pᵀ (keys, rows) = softmax down the columns of kᵀ q for queries t0..<t0+rows of one image.
-    /// Tiles are kept transposed so that both large products (v · Pᵀ forward, dO · P backward's
-    /// partner) are plain matrix products, which sgemm runs about 1.5x faster than transposed ones.
-    private func attentionTile(_ g: AttentionGeometry, q: UnsafePointer<Float>, k: UnsafePointer<Float>, t0: Int, rows: Int,
-                               pt: UnsafeMutablePointer<Float>) {
-        gemm(true, false, m: g.keys, n: rows, k: g.keyChannels, k, g.keys, q + t0, g.queries, pt, rows)
-        sagan_softmax_columns(pt, Int32(g.keys), Int32(rows), Int32(rows))
     }
 
     public func attention(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage) -> Storage {
@@ -64,13 +59,15 @@ extension OneDNNBackend {
         // Gradients in the layouts of their forward inputs: the convolutions that made those read them as they are.
         let dq = ImageOperand(output: [g.batch, ck, n], like: queries), dk = ImageOperand(output: [g.batch, ck, m], like: keys)
         let dv = ImageOperand(output: [g.batch, cv, m], like: values)
-        // Per worker: Pᵀ, dPᵀ then dSᵀ, then q, k, v, dO, dq, dk, dv of one image as row-major matrices.
-        let (block, image) = (g.tile * m, 2 * (ck * n + ck * m + cv * m) + cv * n)
+        // Per worker: Eᵀ, dPᵀ then dSᵀ, E's column scales and dO's tile scaled by them, then q, k, v,
+        // dO, dq, dk, dv of one image as row-major matrices.
+        let (block, image) = (g.tile * m, g.tile + cv * g.tile + 2 * (ck * n + ck * m + cv * m) + cv * n)
         let work = Storage(uninitializedCount: min(g.batch, threadCount ?? 1) * (2 * block + image))
         withExtendedLifetime((q, k, v, dO, dq, dk, dv, work)) {
             runtime.forEachItemInParallel(g.batch) { b, worker, stream in
-                let pt = work.pointer + worker * (2 * block + image), dst = pt + block
-                let qb = dst + block, kb = qb + ck * n, vb = kb + ck * m, dOb = vb + cv * m
+                let et = work.pointer + worker * (2 * block + image), dst = et + block
+                let inverseSums = dst + block, scaledGradient = inverseSums + g.tile
+                let qb = scaledGradient + cv * g.tile, kb = qb + ck * n, vb = kb + ck * m, dOb = vb + cv * m
                 let dqb = dOb + cv * n, dkb = dqb + ck * n, dvb = dkb + ck * m
                 q.gather(image: b, into: qb, runtime, stream)
                 k.gather(image: b, into: kb, runtime, stream)
@@ -78,14 +75,20 @@ extension OneDNNBackend {
                 dO.gather(image: b, into: dOb, runtime, stream)
                 for t0 in stride(from: 0, to: n, by: g.tile) {
                     let rows = min(g.tile, n - t0), first = t0 == 0
-                    attentionTile(g, q: qb, k: kb, t0: t0, rows: rows, pt: pt)
+                    // The forward's tile again: Eᵀ = exp(kᵀ q − column max), Pᵀ = Eᵀ scaled by column (never formed).
+                    gemm(true, false, m: m, n: rows, k: ck, kb, m, qb + t0, n, et, rows)
+                    sagan_softmax_columns_unnormalized(et, Int32(m), Int32(rows), Int32(rows), inverseSums)
                     // dPᵀ = vᵀ · dO_tile;  dSᵀ = Pᵀ ⊙ (dPᵀ − colsum(dPᵀ ⊙ Pᵀ)).
                     gemm(true, false, m: m, n: rows, k: cv, vb, m, dOb + t0, n, dst, rows)
-                    sagan_softmax_columns_backward(pt, dst, Int32(m), Int32(rows), Int32(rows))
-                    // dq_tile = k · dSᵀ;  dk += q_tile · dS;  dv += dO_tile · P.
+                    sagan_softmax_columns_backward_unnormalized(et, dst, Int32(m), Int32(rows), Int32(rows), inverseSums)
+                    // dq_tile = k · dSᵀ;  dk += q_tile · dS;  dv += dO_tile · P = (dO_tile scaled by column) · E.
                     gemm(false, false, m: ck, n: rows, k: m, kb, m, dst, rows, dqb + t0, n)
                     gemm(false, true, m: ck, n: m, k: rows, qb + t0, n, dst, rows, dkb, m, accumulate: !first)
-                    gemm(false, true, m: cv, n: m, k: rows, dOb + t0, n, pt, rows, dvb, m, accumulate: !first)
+                    for channel in 0..<cv {
+                        (scaledGradient + channel * rows).update(from: dOb + channel * n + t0, count: rows)
+                        sagan_scale_row(scaledGradient + channel * rows, inverseSums, Int32(rows))
+                    }
+                    gemm(false, true, m: cv, n: m, k: rows, scaledGradient, rows, et, rows, dvb, m, accumulate: !first)
                 }
                 dq.scatter(image: b, from: dqb, runtime, stream)
                 dk.scatter(image: b, from: dkb, runtime, stream)
