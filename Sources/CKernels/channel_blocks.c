@@ -102,3 +102,59 @@ void sagan_unblock16_portable(const float *blocked, long channels, long position
 void sagan_block16_portable(const float *planar, long planarStride, long channels, long positions, float *blocked) {
     block_plain(planar, planarStride, channels, positions, blocked);
 }
+
+// ---- convolution weights with 4x4 kernels ----
+//
+// OIHW weights (outputs and inputs multiples of 16, 16 taps per kernel) to and from oneDNN's
+// OIhw16i16o ("ABcd16b16a": output channel fastest) and OIhw16o16i ("ABcd16a16b": input channel
+// fastest), the layouts its convolutions run in. For one (output block, input block) the 16 taps
+// of each (o, i) pair are 64 contiguous bytes, so each layout is a 16x16 transpose per channel of
+// the block. Streaming stores: the destination is a scratch buffer whose old contents are dead.
+
+AVX512 static inline void store16(float *destination, __m512 value, int streaming) {
+    if (streaming) _mm512_stream_ps(destination, value);
+    else _mm512_storeu_ps(destination, value);
+}
+
+AVX512 void sagan_weights_to_blocked16(const float *plain, long outputs, long inputs, int outputFastest, float *blocked,
+                                long firstBlock, long endBlock) {
+    const int streaming = (unsigned long)blocked % 64 == 0;
+    const long inputBlocks = inputs / 16;
+    for (long ob = firstBlock; ob < endBlock; ob++) {
+        for (long ib = 0; ib < inputBlocks; ib++) {
+            float *block = blocked + (ob * inputBlocks + ib) * 16 * 256;
+            for (int lane = 0; lane < 16; lane++) {
+                __m512 r[16];
+                // outputFastest: rows are the 16 output channels for input lane; else the 16 input channels of output lane.
+                for (int row = 0; row < 16; row++) {
+                    const long o = ob * 16 + (outputFastest ? row : lane), i = ib * 16 + (outputFastest ? lane : row);
+                    r[row] = _mm512_loadu_ps(plain + (o * inputs + i) * 16);
+                }
+                transpose16(r);
+                for (int tap = 0; tap < 16; tap++) store16(block + tap * 256 + lane * 16, r[tap], streaming);
+            }
+        }
+    }
+    if (streaming) _mm_sfence();
+}
+
+AVX512 void sagan_weights_from_blocked16(const float *blocked, long outputs, long inputs, int outputFastest, float *plain,
+                                  long firstBlock, long endBlock) {
+    const int streaming = (unsigned long)plain % 64 == 0;
+    const long inputBlocks = inputs / 16;
+    for (long ob = firstBlock; ob < endBlock; ob++) {
+        for (long ib = 0; ib < inputBlocks; ib++) {
+            const float *block = blocked + (ob * inputBlocks + ib) * 16 * 256;
+            for (int lane = 0; lane < 16; lane++) {
+                __m512 r[16];
+                for (int tap = 0; tap < 16; tap++) r[tap] = _mm512_loadu_ps(block + tap * 256 + lane * 16);
+                transpose16(r);
+                for (int row = 0; row < 16; row++) {
+                    const long o = ob * 16 + (outputFastest ? row : lane), i = ib * 16 + (outputFastest ? lane : row);
+                    store16(plain + (o * inputs + i) * 16, r[row], streaming);
+                }
+            }
+        }
+    }
+    if (streaming) _mm_sfence();
+}

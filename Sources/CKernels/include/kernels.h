@@ -73,6 +73,17 @@ void sagan_block16(const float *planar, long planarStride, long channels, long p
 void sagan_unblock16_portable(const float *blocked, long channels, long positions, float *planar, long planarStride);
 void sagan_block16_portable(const float *planar, long planarStride, long channels, long positions, float *blocked);
 
+/// OIHW convolution weights with 4x4 kernels (outputs and inputs multiples of 16) to oneDNN's
+/// OIhw16i16o (outputFastest = 1, "ABcd16b16a") or OIhw16o16i (outputFastest = 0, "ABcd16a16b"),
+/// output-channel blocks [firstBlock, endBlock) of 16. AVX-512 only: call when
+/// sagan_kernels_use_avx512() says so.
+void sagan_weights_to_blocked16(const float *plain, long outputs, long inputs, int outputFastest, float *blocked,
+                                long firstBlock, long endBlock);
+
+/// The inverse of sagan_weights_to_blocked16 (a weight gradient back to OIHW).
+void sagan_weights_from_blocked16(const float *blocked, long outputs, long inputs, int outputFastest, float *plain,
+                                  long firstBlock, long endBlock);
+
 /// A stride-1 convolution of one image in planar (channels, height, width) layout with zero
 /// padding: output height = height + 2·padHeight − kernelHeight + 1, likewise the width. Channels
 /// of the input and of the output (or output gradient) lie a given number of floats apart, at least
