@@ -116,9 +116,10 @@ AVX512 static inline void store16(float *destination, __m512 value, int streamin
     else _mm512_storeu_ps(destination, value);
 }
 
-AVX512 void sagan_weights_to_blocked16(const float *plain, long outputs, long inputs, int outputFastest, float *blocked,
-                                long firstBlock, long endBlock) {
+AVX512 void sagan_weights_to_blocked16(const float *plain, long outputs, long inputs, int outputFastest, float divisor,
+                                       float *blocked, long firstBlock, long endBlock) {
     const int streaming = (unsigned long)blocked % 64 == 0;
+    const __m512 scale = _mm512_set1_ps(divisor);
     const long inputBlocks = inputs / 16;
     for (long ob = firstBlock; ob < endBlock; ob++) {
         for (long ib = 0; ib < inputBlocks; ib++) {
@@ -131,7 +132,25 @@ AVX512 void sagan_weights_to_blocked16(const float *plain, long outputs, long in
                     r[row] = _mm512_loadu_ps(plain + (o * inputs + i) * 16);
                 }
                 transpose16(r);
-                for (int tap = 0; tap < 16; tap++) store16(block + tap * 256 + lane * 16, r[tap], streaming);
+                for (int tap = 0; tap < 16; tap++) store16(block + tap * 256 + lane * 16, _mm512_div_ps(r[tap], scale), streaming);
+            }
+        }
+    }
+    if (streaming) _mm_sfence();
+}
+
+AVX512 void sagan_weights_swap_blocked16(const float *source, long outputs, long inputs, float *destination,
+                                         long firstBlock, long endBlock) {
+    const int streaming = (unsigned long)destination % 64 == 0;
+    const long inputBlocks = inputs / 16;
+    for (long ob = firstBlock; ob < endBlock; ob++) {
+        for (long ib = 0; ib < inputBlocks; ib++) {
+            const long offset = (ob * inputBlocks + ib) * 16 * 256;
+            for (int tap = 0; tap < 16; tap++) {
+                __m512 r[16];
+                for (int row = 0; row < 16; row++) r[row] = _mm512_loadu_ps(source + offset + tap * 256 + row * 16);
+                transpose16(r);
+                for (int row = 0; row < 16; row++) store16(destination + offset + tap * 256 + row * 16, r[row], streaming);
             }
         }
     }

@@ -62,8 +62,8 @@ public protocol Backend: AnyObject, Sendable {
     func spectralNorm(_ g: SpectralNormGeometry, weight: Storage, u: Storage, v: Storage, powerIteration: Bool)
         -> (weight: Storage, sigma: Float, u: Storage, v: Storage)
     /// The gradient through W/σ with u and v held constant (so ∂σ/∂W = u vᵀ):
-    /// dW = (dW_SN − ⟨dW_SN, W_SN⟩ u vᵀ) / σ, given W_SN = W/σ.
-    func spectralNormBackward(_ g: SpectralNormGeometry, normalizedWeight: Storage, outputGradient: Storage, u: Storage, v: Storage,
+    /// dW = (dW_SN − ⟨dW_SN, W⟩/σ · u vᵀ) / σ, given the raw weight W.
+    func spectralNormBackward(_ g: SpectralNormGeometry, weight: Storage, outputGradient: Storage, u: Storage, v: Storage,
                               sigma: Float) -> Storage
 
     // MARK: Optimisers

@@ -222,16 +222,23 @@ public struct SpectralNormGeometry: Hashable, Sendable {
     public let inner: Int
     /// ε in l2n(x) = x / (‖x‖ + ε).
     public let epsilon: Float
+    /// The weight's own shape when known: a backend may hand W/σ over in the layout the weight's
+    /// consumer reads (a convolution's blocked weight layout) instead of row-major.
+    public let weightShape: [Int]?
 
-    public init(blocks: Int, outputs: Int, inner: Int, epsilon: Float) throws(ShapeError) {
+    public init(blocks: Int, outputs: Int, inner: Int, epsilon: Float, weightShape: [Int]? = nil) throws(ShapeError) {
         guard blocks > 0, outputs > 0, inner > 0 else {
             throw ShapeError("spectralNorm: every dimension must be positive: blocks \(blocks), outputs \(outputs), inner \(inner)")
         }
         guard epsilon >= 0, epsilon.isFinite else { throw ShapeError("spectralNorm: epsilon must be finite and not negative, got \(epsilon)") }
+        guard weightShape.map({ ShapeMath.count($0) == blocks * outputs * inner }) ?? true else {
+            throw ShapeError("spectralNorm: weight shape \(weightShape!) does not hold \(blocks) block(s) of \(outputs)x\(inner)")
+        }
         self.blocks = blocks
         self.outputs = outputs
         self.inner = inner
         self.epsilon = epsilon
+        self.weightShape = weightShape
     }
 
     /// Elements of the weight.

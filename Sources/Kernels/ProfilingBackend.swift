@@ -110,12 +110,10 @@ public final class ProfilingBackend: Backend {
     {
         timed("spectral norm") { inner.spectralNorm(g, weight: weight, u: u, v: v, powerIteration: powerIteration) }
     }
-    public func spectralNormBackward(_ g: SpectralNormGeometry, normalizedWeight: Storage, outputGradient: Storage, u: Storage, v: Storage,
+    public func spectralNormBackward(_ g: SpectralNormGeometry, weight: Storage, outputGradient: Storage, u: Storage, v: Storage,
                                      sigma: Float) -> Storage
     {
-        timed("spectral norm backward") {
-            inner.spectralNormBackward(g, normalizedWeight: normalizedWeight, outputGradient: outputGradient, u: u, v: v, sigma: sigma)
-        }
+        timed("spectral norm backward") { inner.spectralNormBackward(g, weight: weight, outputGradient: outputGradient, u: u, v: v, sigma: sigma) }
     }
     public func adamUpdate(_ step: AdamStep, parameter: Storage, gradient: Storage, first: Storage?, second: Storage?)
         -> (parameter: Storage, first: Storage, second: Storage)

@@ -240,10 +240,35 @@ struct BackendParityTests {
             expectClose(f.weight, r.weight, "W/σ \(shape)")
             expectClose(f.u, r.u, "u \(shape)")
             expectClose(f.v, r.v, "v \(shape)")
-            let df = fast.spectralNormBackward(g, normalizedWeight: r.weight, outputGradient: gradient, u: r.u, v: r.v, sigma: r.sigma)
-            let dr = reference.spectralNormBackward(g, normalizedWeight: r.weight, outputGradient: gradient, u: r.u, v: r.v, sigma: r.sigma)
+            let df = fast.spectralNormBackward(g, weight: weight, outputGradient: gradient, u: r.u, v: r.v, sigma: r.sigma)
+            let dr = reference.spectralNormBackward(g, weight: weight, outputGradient: gradient, u: r.u, v: r.v, sigma: r.sigma)
             expectClose(df, dr, "dW \(shape)")
         }
+    }
+
+    /// A 4x4 convolution weight's W/σ comes out of the oneDNN backend in the blocked layout its
+    /// forward convolution reads; the convolutions on both sides of a layer (forward, and backward
+    /// data, which reads the other blocked layout) must give the reference backend's results from it.
+    /// (out, in) of a Conv2d weight, and a transposed convolution's (in, out) with one block per input channel.
+    @Test(arguments: [(1, 64, 32), (32, 48, 64)])
+    func spectrallyNormalisedConvolutionWeights(_ shape: (Int, Int, Int)) throws {
+        let (blocks, first, second) = shape
+        let weightShape = [first, second, 4, 4]
+        let outputs = blocks == 1 ? first : second
+        let g = try SpectralNormGeometry(blocks: blocks == 1 ? 1 : first, outputs: outputs, inner: blocks == 1 ? second * 16 : 16,
+                                         epsilon: 1e-12, weightShape: weightShape)
+        let weight = random(g.count, seed: 44, scale: 0.05), u = random(outputs, seed: 45), v = random(g.rightCount, seed: 46)
+        let f = fast.spectralNorm(g, weight: weight, u: u, v: v, powerIteration: true)
+        let r = reference.spectralNorm(g, weight: weight, u: u, v: v, powerIteration: true)
+        #expect(f.weight.layout != nil, "W/σ should come in a blocked layout")
+        expectClose(f.weight, r.weight, "W/σ \(shape)")
+        let conv = try Conv2DGeometry(batch: 2, inChannels: second, outChannels: first, inHeight: 8, inWidth: 8,
+                                      kernelHeight: 4, kernelWidth: 4, stride: 2, padding: 1)
+        let x = random(ShapeMath.count(conv.inputShape), seed: 47), dy = random(ShapeMath.count(conv.outputShape), seed: 48)
+        expectClose(fast.conv2dForward(conv, input: x, weight: f.weight, bias: nil),
+                    reference.conv2dForward(conv, input: x, weight: r.weight, bias: nil), "forward with W/σ \(shape)")
+        expectClose(fast.conv2dBackwardData(conv, outputGradient: dy, weight: f.weight),
+                    reference.conv2dBackwardData(conv, outputGradient: dy, weight: r.weight), "backward data with W/σ \(shape)")
     }
 
     /// The fused Adam update against the reference loop, from zero moments and from given ones,

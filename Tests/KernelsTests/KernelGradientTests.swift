@@ -169,8 +169,7 @@ struct KernelGradientTests {
         }
         var dw = [Double](repeating: 0, count: g.count)
         let value = forward(weight, powerIteration: false)
-        ReferenceKernels.spectralNormBackward(g, weightGradientOut: &dw, normalizedWeight: value.normalized, outputGradient: r, u: u, v: v,
-                                              sigma: value.sigma)
+        ReferenceKernels.spectralNormBackward(g, weightGradientOut: &dw, weight: weight, outputGradient: r, u: u, v: v, sigma: value.sigma)
         expectClose(dw, numericGradient(weight) { dot(r, forward($0, powerIteration: false).normalized) }, "spectral norm dW \(shape)")
 
         // One power iteration against the (outputs, blocks·inner) matrix written out.

@@ -77,8 +77,13 @@ void sagan_block16_portable(const float *planar, long planarStride, long channel
 /// OIhw16i16o (outputFastest = 1, "ABcd16b16a") or OIhw16o16i (outputFastest = 0, "ABcd16a16b"),
 /// output-channel blocks [firstBlock, endBlock) of 16. AVX-512 only: call when
 /// sagan_kernels_use_avx512() says so.
-void sagan_weights_to_blocked16(const float *plain, long outputs, long inputs, int outputFastest, float *blocked,
-                                long firstBlock, long endBlock);
+/// Each element is divided by `divisor` on the way (spectral norm's W/σ; 1 for a plain move).
+void sagan_weights_to_blocked16(const float *plain, long outputs, long inputs, int outputFastest, float divisor,
+                                float *blocked, long firstBlock, long endBlock);
+
+/// Between OIhw16i16o and OIhw16o16i (either way: the inner 16x16 block is transposed).
+void sagan_weights_swap_blocked16(const float *source, long outputs, long inputs, float *destination,
+                                  long firstBlock, long endBlock);
 
 /// The inverse of sagan_weights_to_blocked16 (a weight gradient back to OIHW).
 void sagan_weights_from_blocked16(const float *blocked, long outputs, long inputs, int outputFastest, float *plain,

@@ -103,11 +103,12 @@ final class CompiledPrimitive: @unchecked Sendable {
             let chosen = memory(expected, buffer)
             execArguments.append(dnnl_exec_arg_t(arg: argument.argument, memory: chosen))
             let isOutput = Self.outputs.contains(argument.argument)
-            if let order = WeightBlocks(plain: given, blocked: expected, dims: argument.dims) {
-                let (plainPointer, blockedPointer) = (argument.pointer, buffer.assumingMemoryBound(to: Float.self))
+            let (userPointer, chosenPointer) = (argument.pointer, buffer.assumingMemoryBound(to: Float.self))
+            if let weights = isOutput ? WeightBlocks(from: expected, to: given, dims: argument.dims)
+                                      : WeightBlocks(from: given, to: expected, dims: argument.dims) {
                 let move = { [runtime] in
-                    runtime.forEachItemInParallelLocked(order.outputBlocks) { block, _, _ in
-                        if isOutput { order.unblock(blockedPointer, into: plainPointer, block) } else { order.block(plainPointer, into: blockedPointer, block) }
+                    runtime.forEachItemInParallelLocked(weights.outputBlocks) { block, _, _ in
+                        if isOutput { weights.move(chosenPointer, to: userPointer, block: block) } else { weights.move(userPointer, to: chosenPointer, block: block) }
                     }
                 }
                 if isOutput { outputReorders.append(move) } else { move() }
@@ -132,39 +133,57 @@ final class CompiledPrimitive: @unchecked Sendable {
     }
 }
 
-/// Row-major convolution weights with 4x4 kernels and channels in whole blocks of 16, moved to or
-/// from the two blocked layouts oneDNN's AVX-512 convolutions use by our register transposes with
-/// streaming stores, which take about half the time of a oneDNN reorder here (spectral norm hands
-/// every convolution a fresh row-major weight each step).
+/// Convolution weights with 4x4 kernels and channels in whole blocks of 16, moved between
+/// row-major and the two blocked layouts oneDNN's AVX-512 convolutions use (or between those two)
+/// by our register transposes with streaming stores, which take about half the time of a oneDNN
+/// reorder here: spectral norm hands every convolution a fresh weight each step.
 struct WeightBlocks {
+    enum Layout: Equatable {
+        case rowMajor
+        /// OIhw16i16o ("ABcd16b16a"): output channel fastest, what forward convolutions read.
+        case outputFastest
+        /// OIhw16o16i ("ABcd16a16b"): input channel fastest, what backward-data convolutions read.
+        case inputFastest
+    }
     let outputs: Int
     let inputs: Int
-    /// 1 for OIhw16i16o (output channel fastest), 0 for OIhw16o16i.
-    let outputFastest: Int32
+    let from: Layout
+    let to: Layout
     var outputBlocks: Int { outputs / 16 }
 
-    init?(plain: dnnl_memory_desc_t, blocked: dnnl_memory_desc_t, dims: [Int]) {
+    /// The layout of `descriptor` for `dims`, if it is one of the three and our transposes handle these dims.
+    static func layout(_ descriptor: dnnl_memory_desc_t, _ dims: [Int]) -> Layout? {
         guard dims.count == 4, dims[2] * dims[3] == 16, dims[0] % 16 == 0, dims[1] % 16 == 0, sagan_kernels_use_avx512() != 0 else { return nil }
-        var (given, expected) = (plain, blocked), rowMajor = MemoryDescriptor.plain(dims)
-        guard dnnl_memory_desc_equal(&given, &rowMajor) != 0 else { return nil }
-        func layout(_ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
-            var descriptor = dnnl_memory_desc_t()
-            dnnlCheck(dnnl_memory_desc_init_by_tag(&descriptor, 4, dims.map(Int64.init), dnnl_f32, tag), "weight layout")
-            return descriptor
+        var given = descriptor
+        for (layout, candidate) in [(Layout.rowMajor, MemoryDescriptor.plain(dims)), (.outputFastest, blockedDescriptor(dims, dnnl_ABcd16b16a)),
+                                    (.inputFastest, blockedDescriptor(dims, dnnl_ABcd16a16b))] {
+            var candidate = candidate
+            if dnnl_memory_desc_equal(&given, &candidate) != 0 { return layout }
         }
-        var (outputFirst, inputFirst) = (layout(dnnl_ABcd16b16a), layout(dnnl_ABcd16a16b))
-        if dnnl_memory_desc_equal(&expected, &outputFirst) != 0 { outputFastest = 1 }
-        else if dnnl_memory_desc_equal(&expected, &inputFirst) != 0 { outputFastest = 0 }
-        else { return nil }
-        (outputs, inputs) = (dims[0], dims[1])
+        return nil
     }
 
-    func block(_ plain: UnsafePointer<Float>, into blocked: UnsafeMutablePointer<Float>, _ outputBlock: Int) {
-        sagan_weights_to_blocked16(plain, outputs, inputs, outputFastest, blocked, outputBlock, outputBlock + 1)
+    static func blockedDescriptor(_ dims: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
+        var descriptor = dnnl_memory_desc_t()
+        dnnlCheck(dnnl_memory_desc_init_by_tag(&descriptor, Int32(dims.count), dims.map(Int64.init), dnnl_f32, tag), "weight layout")
+        return descriptor
     }
 
-    func unblock(_ blocked: UnsafePointer<Float>, into plain: UnsafeMutablePointer<Float>, _ outputBlock: Int) {
-        sagan_weights_from_blocked16(blocked, outputs, inputs, outputFastest, plain, outputBlock, outputBlock + 1)
+    init?(from: dnnl_memory_desc_t, to: dnnl_memory_desc_t, dims: [Int]) {
+        guard let source = Self.layout(from, dims), let destination = Self.layout(to, dims), source != destination else { return nil }
+        (self.from, self.to, outputs, inputs) = (source, destination, dims[0], dims[1])
+    }
+
+    /// Output-channel block `block` (16 output channels) from `source` to `destination`.
+    func move(_ source: UnsafePointer<Float>, to destination: UnsafeMutablePointer<Float>, block: Int) {
+        switch (from, to) {
+        case (.rowMajor, _):
+            sagan_weights_to_blocked16(source, outputs, inputs, to == .outputFastest ? 1 : 0, 1, destination, block, block + 1)
+        case (_, .rowMajor):
+            sagan_weights_from_blocked16(source, outputs, inputs, from == .outputFastest ? 1 : 0, destination, block, block + 1)
+        default:
+            sagan_weights_swap_blocked16(source, outputs, inputs, destination, block, block + 1)
+        }
     }
 }
 

@@ -66,7 +66,7 @@ public final class OneDNNBackend: Backend {
     public func conv2dForward(_ g: Conv2DGeometry, input: Storage, weight: Storage, bias: Storage?) -> Storage {
         if usesDirectConvolution(g) { return directConvolutionForward(g, input: input, weight: weight, bias: bias) }
         let compiled = convolutionForwardPrimitive(g, bias: bias != nil)
-        let x = usable(input, g.inputShape), w = plain(weight), b = bias.map(plain)
+        let x = usable(input, g.inputShape), w = usable(weight, g.weightShape), b = bias.map(plain)
         let y = runtime.storage(g.outputShape, layout: compiled.layout(of: DNNL_ARG_DST))
         var arguments = [PrimitiveArgument(DNNL_ARG_SRC, g.inputShape, x), PrimitiveArgument(DNNL_ARG_WEIGHTS, g.weightShape, w),
                          PrimitiveArgument(DNNL_ARG_DST, g.outputShape, y)]
@@ -89,7 +89,7 @@ public final class OneDNNBackend: Backend {
                       "convolution backward data \(g)")
             return CompiledPrimitive("convolution backward data \(g)", runtime: runtime, operation: &operation, hint: hint.descriptor)
         }
-        let dy = usable(outputGradient, g.outputShape), w = plain(weight)
+        let dy = usable(outputGradient, g.outputShape), w = usable(weight, g.weightShape)
         let dx = runtime.storage(g.inputShape, layout: compiled.layout(of: DNNL_ARG_DIFF_SRC))
         withExtendedLifetime((dy, w)) {
             runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_DIFF_DST, g.outputShape, dy),

@@ -1,14 +1,22 @@
+import CDNNL
 import CKernels
 
-/// Spectral normalisation in four passes over the weight (Wᵀu, W v, W/σ forward; one more for the
-/// backward's inner product and one to write the gradient) instead of a dozen separate kernels with
-/// their temporaries. Every pass is split into fixed chunks, so results do not depend on threads.
+/// Spectral normalisation in three passes over the weight forward (Wᵀu, W v, W/σ) and two backward
+/// (the inner product ⟨Ḡ, W⟩, the gradient) instead of a dozen separate kernels with their
+/// temporaries. Every pass is split into fixed chunks, so results do not depend on threads. A
+/// 4x4 convolution weight comes out in the blocked layout oneDNN's forward convolutions read
+/// (the division done on the way), which saves its consumers a reorder.
 extension OneDNNBackend {
     public func spectralNorm(_ g: SpectralNormGeometry, weight: Storage, u: Storage, v: Storage, powerIteration: Bool)
         -> (weight: Storage, sigma: Float, u: Storage, v: Storage)
     {
         let (w, uIn, vIn) = (plain(weight), plain(u), plain(v))
-        let normalized = Storage(uninitializedCount: g.count)
+        let blocked = g.weightShape.flatMap { shape -> DNNLLayout? in
+            let descriptor = WeightBlocks.layout(MemoryDescriptor.plain(shape), shape) == .rowMajor
+                ? WeightBlocks.blockedDescriptor(shape, dnnl_ABcd16b16a) : nil
+            return runtime.layout(shape, descriptor)
+        }
+        let normalized = blocked.map { Storage(count: g.count, layout: $0) } ?? Storage(uninitializedCount: g.count)
         return withExtendedLifetime((w, uIn, vIn)) {
             var (newU, newV) = (uIn, vIn)
             if powerIteration {
@@ -17,31 +25,37 @@ extension OneDNNBackend {
             let forward = product(g, w.pointer, newV.pointer)              // (outputs)
             if powerIteration { newU = l2Normalized(forward, epsilon: g.epsilon) }
             let sigma = sagan_dot(newU.pointer, forward.pointer, g.outputs)
-            let chunk = 1 << 16
-            runtime.forEachItemInParallel((g.count + chunk - 1) / chunk) { item, _, _ in
-                let start = item * chunk
-                sagan_divide(w.pointer + start, sigma, normalized.pointer + start, min(chunk, g.count - start))
+            if let shape = g.weightShape, blocked != nil {
+                runtime.forEachItemInParallel(shape[0] / 16) { block, _, _ in
+                    sagan_weights_to_blocked16(w.pointer, shape[0], shape[1], 1, sigma, normalized.pointer, block, block + 1)
+                }
+            } else {
+                let chunk = 1 << 16
+                runtime.forEachItemInParallel((g.count + chunk - 1) / chunk) { item, _, _ in
+                    let start = item * chunk
+                    sagan_divide(w.pointer + start, sigma, normalized.pointer + start, min(chunk, g.count - start))
+                }
             }
             return (normalized, sigma, newU, newV)
         }
     }
 
-    public func spectralNormBackward(_ g: SpectralNormGeometry, normalizedWeight: Storage, outputGradient: Storage, u: Storage, v: Storage,
+    public func spectralNormBackward(_ g: SpectralNormGeometry, weight: Storage, outputGradient: Storage, u: Storage, v: Storage,
                                      sigma: Float) -> Storage
     {
-        let (normalized, gradient, uIn, vIn) = (plain(normalizedWeight), plain(outputGradient), plain(u), plain(v))
+        let (w, gradient, uIn, vIn) = (plain(weight), plain(outputGradient), plain(u), plain(v))
         let result = Storage(uninitializedCount: g.count)
-        withExtendedLifetime((normalized, gradient, uIn, vIn)) {
+        withExtendedLifetime((w, gradient, uIn, vIn)) {
             let chunk = 1 << 16
             let chunks = (g.count + chunk - 1) / chunk
             var partials = [Float](repeating: 0, count: chunks)
             partials.withUnsafeMutableBufferPointer { partials in
                 runtime.forEachItemInParallel(chunks) { item, _, _ in
                     let start = item * chunk
-                    partials[item] = sagan_dot(gradient.pointer + start, normalized.pointer + start, min(chunk, g.count - start))
+                    partials[item] = sagan_dot(gradient.pointer + start, w.pointer + start, min(chunk, g.count - start))
                 }
             }
-            let lambda = Float(partials.reduce(0.0) { $0 + Double($1) })
+            let lambda = Float(partials.reduce(0.0) { $0 + Double($1) } / Double(sigma))
             let rows = g.blocks * g.outputs
             let rowsPerItem = max(1, chunk / g.inner)
             runtime.forEachItemInParallel((rows + rowsPerItem - 1) / rowsPerItem) { item, _, _ in

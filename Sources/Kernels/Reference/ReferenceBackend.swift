@@ -138,12 +138,12 @@ public final class ReferenceBackend: Backend {
         return (normalized, sigma, newU, newV)
     }
 
-    public func spectralNormBackward(_ g: SpectralNormGeometry, normalizedWeight: Storage, outputGradient: Storage, u: Storage, v: Storage,
+    public func spectralNormBackward(_ g: SpectralNormGeometry, weight: Storage, outputGradient: Storage, u: Storage, v: Storage,
                                      sigma: Float) -> Storage
     {
         let dw = Storage(uninitializedCount: g.count)
-        reading([normalizedWeight, outputGradient, u, v]) { p in
-            ReferenceKernels.spectralNormBackward(g, weightGradientOut: dw.pointer, normalizedWeight: p[0]!, outputGradient: p[1]!,
+        reading([weight, outputGradient, u, v]) { p in
+            ReferenceKernels.spectralNormBackward(g, weightGradientOut: dw.pointer, weight: p[0]!, outputGradient: p[1]!,
                                                   u: p[2]!, v: p[3]!, sigma: sigma)
         }
         return dw

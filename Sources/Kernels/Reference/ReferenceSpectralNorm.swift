@@ -32,10 +32,10 @@ extension ReferenceKernels {
 
     /// `Backend.spectralNormBackward` with the inner product in Double.
     public static func spectralNormBackward<T: ReferenceScalar>(
-        _ g: SpectralNormGeometry, weightGradientOut: UnsafeMutablePointer<T>, normalizedWeight: UnsafePointer<T>,
+        _ g: SpectralNormGeometry, weightGradientOut: UnsafeMutablePointer<T>, weight: UnsafePointer<T>,
         outputGradient: UnsafePointer<T>, u: UnsafePointer<T>, v: UnsafePointer<T>, sigma: T
     ) {
-        let lambda = (0..<g.count).reduce(0.0) { $0 + Double(outputGradient[$1]) * Double(normalizedWeight[$1]) }
+        let lambda = (0..<g.count).reduce(0.0) { $0 + Double(outputGradient[$1]) * Double(weight[$1]) } / Double(sigma)
         for block in 0..<g.blocks {
             for o in 0..<g.outputs {
                 for j in 0..<g.inner {
