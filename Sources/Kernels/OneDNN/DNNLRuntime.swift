@@ -151,9 +151,14 @@ struct WeightBlocks {
     let to: Layout
     var outputBlocks: Int { outputs / 16 }
 
+    /// Whether our transposes move weights of these dims: (O, I, 4, 4) with O and I multiples of 16, on AVX-512.
+    static func handles(_ dims: [Int]) -> Bool {
+        dims.count == 4 && dims[2] * dims[3] == 16 && dims[0] % 16 == 0 && dims[1] % 16 == 0 && sagan_kernels_use_avx512() != 0
+    }
+
     /// The layout of `descriptor` for `dims`, if it is one of the three and our transposes handle these dims.
     static func layout(_ descriptor: dnnl_memory_desc_t, _ dims: [Int]) -> Layout? {
-        guard dims.count == 4, dims[2] * dims[3] == 16, dims[0] % 16 == 0, dims[1] % 16 == 0, sagan_kernels_use_avx512() != 0 else { return nil }
+        guard handles(dims) else { return nil }
         var given = descriptor
         for (layout, candidate) in [(Layout.rowMajor, MemoryDescriptor.plain(dims)), (.outputFastest, blockedDescriptor(dims, dnnl_ABcd16b16a)),
                                     (.inputFastest, blockedDescriptor(dims, dnnl_ABcd16a16b))] {

@@ -4,8 +4,9 @@ import CKernels
 /// A batch operand (B, C, ...) of a kernel that works one image at a time on row-major data (the
 /// fused attention, the direct convolution), in the layout it came in: row-major, or
 /// channel-blocked as a convolution wrote it (nChw16c, or its reshape (B, C, H·W)). Each image
-/// moves to and from a row-major array in the worker's scratch (a oneDNN reorder of one image), so
-/// the layout costs no separate pass over the batch and no reorders in the convolutions around.
+/// moves to and from planar channels in the worker's scratch (our 16x16 register transposes for
+/// blocks of 16, a oneDNN reorder of the image otherwise), so the layout costs no separate pass
+/// over the batch and no reorders in the convolutions around.
 struct ImageOperand {
     let storage: Storage
     let channels: Int

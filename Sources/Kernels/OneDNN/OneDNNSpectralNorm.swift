@@ -11,10 +11,9 @@ extension OneDNNBackend {
         -> (weight: Storage, sigma: Float, u: Storage, v: Storage)
     {
         let (w, uIn, vIn) = (plain(weight), plain(u), plain(v))
-        let blocked = g.weightShape.flatMap { shape -> DNNLLayout? in
-            let descriptor = WeightBlocks.layout(MemoryDescriptor.plain(shape), shape) == .rowMajor
-                ? WeightBlocks.blockedDescriptor(shape, dnnl_ABcd16b16a) : nil
-            return runtime.layout(shape, descriptor)
+        // A 4x4 convolution weight goes straight into the layout forward convolutions read.
+        let blocked = g.weightShape.flatMap { shape in
+            WeightBlocks.handles(shape) ? runtime.layout(shape, WeightBlocks.blockedDescriptor(shape, dnnl_ABcd16b16a)) : nil
         }
         let normalized = blocked.map { Storage(count: g.count, layout: $0) } ?? Storage(uninitializedCount: g.count)
         return withExtendedLifetime((w, uIn, vIn)) {
