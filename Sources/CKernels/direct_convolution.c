@@ -79,38 +79,38 @@ static ALWAYS_INLINE __mmask16 columns(long start, long limit, long vectorStart,
 }
 
 // Output channels o0..o0+GROUP-1 of one output row, 64 columns (four vectors) at a time.
-#define FORWARD_ROW(GROUP)                                                                                              \
-    for (long x0 = 0; x0 < c->outputWidth; x0 += 64) {                                                                   \
-        const __mmask16 *masks = loadMasks + x0 / 64 * 4 * c->kernelWidth;                                              \
-        __m512 acc[GROUP][4];                                                                                           \
-        for (int g = 0; g < GROUP; g++)                                                                                 \
-            for (int j = 0; j < 4; j++) acc[g][j] = _mm512_set1_ps(bias ? bias[o0 + g] : 0.0f);                          \
-        for (long i = 0; i < c->inputChannels; i++) {                                                                    \
-            for (long ky = 0; ky < c->kernelHeight; ky++) {                                                              \
-                const long yi = yo + ky - c->padHeight;                                                                  \
-                if (yi < 0 || yi >= c->height) continue;                                                                 \
-                const float *row = input + i * c->inputChannelStride + yi * c->width;                                              \
-                const float *taps = weight + (i * c->kernelHeight + ky) * c->kernelWidth;                                \
-                for (long kx = 0; kx < c->kernelWidth; kx++) {                                                           \
-                    __m512 v[4];                                                                                        \
-                    for (int j = 0; j < 4; j++) {                                                                       \
-                        const long start = x0 + 16 * j + kx - c->padWidth;                                               \
-                        v[j] = _mm512_maskz_loadu_ps(masks[kx * 4 + j], row + start);                                   \
-                    }                                                                                                   \
-                    for (int g = 0; g < GROUP; g++) {                                                                   \
-                        const __m512 w = _mm512_set1_ps(taps[(o0 + g) * weightStride + kx]);                             \
-                        for (int j = 0; j < 4; j++) acc[g][j] = _mm512_fmadd_ps(w, v[j], acc[g][j]);                    \
-                    }                                                                                                   \
-                }                                                                                                       \
-            }                                                                                                           \
-        }                                                                                                               \
-        for (int g = 0; g < GROUP; g++) {                                                                               \
-            float *out = output + (o0 + g) * c->outputChannelStride + yo * c->outputWidth;                                    \
-            for (int j = 0; j < 4; j++) {                                                                               \
-                const long start = x0 + 16 * j;                                                                         \
-                _mm512_mask_storeu_ps(out + start, columns(start, c->outputWidth, start, c->outputWidth), acc[g][j]);    \
-            }                                                                                                           \
-        }                                                                                                               \
+#define FORWARD_ROW(GROUP)                                                                                             \
+    for (long x0 = 0; x0 < c->outputWidth; x0 += 64) {                                                                 \
+        const __mmask16 *masks = loadMasks + x0 / 64 * 4 * c->kernelWidth;                                             \
+        __m512 acc[GROUP][4];                                                                                          \
+        for (int g = 0; g < GROUP; g++)                                                                                \
+            for (int j = 0; j < 4; j++) acc[g][j] = _mm512_set1_ps(bias ? bias[o0 + g] : 0.0f);                        \
+        for (long i = 0; i < c->inputChannels; i++) {                                                                  \
+            for (long ky = 0; ky < c->kernelHeight; ky++) {                                                            \
+                const long yi = yo + ky - c->padHeight;                                                                \
+                if (yi < 0 || yi >= c->height) continue;                                                               \
+                const float *row = input + i * c->inputChannelStride + yi * c->width;                                  \
+                const float *taps = weight + (i * c->kernelHeight + ky) * c->kernelWidth;                              \
+                for (long kx = 0; kx < c->kernelWidth; kx++) {                                                         \
+                    __m512 v[4];                                                                                       \
+                    for (int j = 0; j < 4; j++) {                                                                      \
+                        const long start = x0 + 16 * j + kx - c->padWidth;                                             \
+                        v[j] = _mm512_maskz_loadu_ps(masks[kx * 4 + j], row + start);                                  \
+                    }                                                                                                  \
+                    for (int g = 0; g < GROUP; g++) {                                                                  \
+                        const __m512 w = _mm512_set1_ps(taps[(o0 + g) * weightStride + kx]);                           \
+                        for (int j = 0; j < 4; j++) acc[g][j] = _mm512_fmadd_ps(w, v[j], acc[g][j]);                   \
+                    }                                                                                                  \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+        for (int g = 0; g < GROUP; g++) {                                                                              \
+            float *out = output + (o0 + g) * c->outputChannelStride + yo * c->outputWidth;                             \
+            for (int j = 0; j < 4; j++) {                                                                              \
+                const long start = x0 + 16 * j;                                                                        \
+                _mm512_mask_storeu_ps(out + start, columns(start, c->outputWidth, start, c->outputWidth), acc[g][j]);  \
+            }                                                                                                          \
+        }                                                                                                              \
     }
 
 AVX512 static void forward_avx512(const struct sagan_direct_convolution *c, const float *input, const float *weight,
@@ -144,31 +144,31 @@ AVX512 static float sum16(__m512 v) { return _mm512_reduce_add_ps(v); }
 // Weight gradients of output channels o0..o0+GROUP-1 for one input channel and kernel row,
 // columns kx0..kx0+TAPS-1 of the kernel: GROUP x TAPS accumulators over the whole image (both
 // compile-time constants, so the accumulators stay in registers).
-#define WEIGHT_GRADIENT_TAPS(GROUP, TAPS)                                                                               \
-    {                                                                                                                   \
-        const int taps = TAPS;                                                                                          \
-        __m512 acc[GROUP][TAPS];                                                                                        \
-        for (int g = 0; g < GROUP; g++)                                                                                 \
-            for (int k = 0; k < TAPS; k++) acc[g][k] = _mm512_setzero_ps();                                             \
-        for (long yo = 0; yo < c->outputHeight; yo++) {                                                                  \
-            const long yi = yo + ky - c->padHeight;                                                                      \
-            if (yi < 0 || yi >= c->height) continue;                                                                     \
-            const float *row = input + i * c->inputChannelStride + yi * c->width;                                                  \
-            for (long x0 = 0; x0 < c->outputWidth; x0 += 16) {                                                           \
-                const __mmask16 *masks = loadMasks + x0 / 16 * (c->kernelWidth + 1);                                    \
-                const __mmask16 inside = masks[c->kernelWidth];                                                         \
-                __m512 dy[GROUP];                                                                                       \
-                for (int g = 0; g < GROUP; g++)                                                                         \
+#define WEIGHT_GRADIENT_TAPS(GROUP, TAPS)                                                                              \
+    {                                                                                                                  \
+        const int taps = TAPS;                                                                                         \
+        __m512 acc[GROUP][TAPS];                                                                                       \
+        for (int g = 0; g < GROUP; g++)                                                                                \
+            for (int k = 0; k < TAPS; k++) acc[g][k] = _mm512_setzero_ps();                                            \
+        for (long yo = 0; yo < c->outputHeight; yo++) {                                                                \
+            const long yi = yo + ky - c->padHeight;                                                                    \
+            if (yi < 0 || yi >= c->height) continue;                                                                   \
+            const float *row = input + i * c->inputChannelStride + yi * c->width;                                      \
+            for (long x0 = 0; x0 < c->outputWidth; x0 += 16) {                                                         \
+                const __mmask16 *masks = loadMasks + x0 / 16 * (c->kernelWidth + 1);                                   \
+                const __mmask16 inside = masks[c->kernelWidth];                                                        \
+                __m512 dy[GROUP];                                                                                      \
+                for (int g = 0; g < GROUP; g++)                                                                        \
                     dy[g] = _mm512_maskz_loadu_ps(inside, outputGradient + (o0 + g) * c->outputChannelStride + yo * c->outputWidth + x0); \
-                for (int k = 0; k < taps; k++) {                                                                        \
-                    const long start = x0 + kx0 + k - c->padWidth;                                                       \
-                    const __m512 v = _mm512_maskz_loadu_ps(masks[kx0 + k], row + start);                                \
-                    for (int g = 0; g < GROUP; g++) acc[g][k] = _mm512_fmadd_ps(dy[g], v, acc[g][k]);                    \
-                }                                                                                                       \
-            }                                                                                                           \
-        }                                                                                                               \
-        for (int g = 0; g < GROUP; g++)                                                                                 \
-            for (int k = 0; k < taps; k++)                                                                              \
+                for (int k = 0; k < taps; k++) {                                                                       \
+                    const long start = x0 + kx0 + k - c->padWidth;                                                     \
+                    const __m512 v = _mm512_maskz_loadu_ps(masks[kx0 + k], row + start);                               \
+                    for (int g = 0; g < GROUP; g++) acc[g][k] = _mm512_fmadd_ps(dy[g], v, acc[g][k]);                  \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+        for (int g = 0; g < GROUP; g++)                                                                                \
+            for (int k = 0; k < taps; k++)                                                                             \
                 weightGradient[(((o0 + g) * c->inputChannels + i) * c->kernelHeight + ky) * c->kernelWidth + kx0 + k] = sum16(acc[g][k]); \
     }
 
