@@ -269,10 +269,10 @@ struct TrainBench: ParsableCommand {
                                Double(entry.bytes) / mebibyte / Double(iters)))
             }
             print("convolutions by shape (in→out channels, input size, kernel, stride, batch):")
-            print("  kernel and shape                                    time   calls   GFLOP/s   of peak")
+            print("  kernel and shape                                          time   calls   GFLOP/s   of peak")
             for entry in profiler.convolutionReport.prefix(25) {
                 let rate = entry.flops / entry.seconds / 1e9
-                print("  " + entry.kernel.padding(toLength: 46, withPad: " ", startingAt: 0)
+                print("  " + entry.kernel.padding(toLength: 52, withPad: " ", startingAt: 0)
                       + String(format: "%8.1f ms  %6d  %8.1f  %6.1f%%", entry.seconds * 1e3, entry.calls, rate, 100 * rate / machinePeak))
             }
         }
