@@ -32,20 +32,17 @@ public final class ProfilingBackend: Backend {
 
     /// `timed`, also recorded under the convolution's shape with its 2·MAC operations.
     private func timedConvolution<R>(_ kernel: String, _ g: Conv2DGeometry, _ body: () -> R) -> R {
-        var start = timespec(), end = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &start)
-        let result = timed(kernel, body)
-        clock_gettime(CLOCK_MONOTONIC, &end)
-        let seconds = Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) * 1e-9
         let key = "\(kernel) \(g.inChannels)→\(g.outChannels) \(g.inHeight)x\(g.inWidth) k\(g.kernelHeight)x\(g.kernelWidth) s\(g.stride) b\(g.batch)"
-        convolutionTotals.withLock { totals in
-            let previous = totals[key] ?? (0, 0, 0)
-            totals[key] = (previous.calls + 1, previous.seconds + seconds, previous.flops + 2 * Double(g.multiplyAccumulates))
+        return timed(kernel, body) { seconds in
+            convolutionTotals.withLock { totals in
+                let previous = totals[key] ?? (0, 0, 0)
+                totals[key] = (previous.calls + 1, previous.seconds + seconds, previous.flops + 2 * Double(g.multiplyAccumulates))
+            }
         }
-        return result
     }
 
-    private func timed<R>(_ kernel: String, _ body: () -> R) -> R {
+    /// Runs `body`, adds its time and allocations to `kernel`'s totals and hands the time to `also`.
+    private func timed<R>(_ kernel: String, _ body: () -> R, also: (Double) -> Void = { _ in }) -> R {
         var start = timespec(), end = timespec()
         let allocatedBefore = StorageStatistics.allocatedBytes
         clock_gettime(CLOCK_MONOTONIC, &start)
@@ -58,6 +55,7 @@ public final class ProfilingBackend: Backend {
             let previous = totals[kernel] ?? (0, 0, 0)
             totals[kernel] = (previous.calls + 1, previous.seconds + seconds, previous.bytes + bytes)
         }
+        also(seconds)
         return result
     }
 
