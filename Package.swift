@@ -1,8 +1,10 @@
 // swift-tools-version:6.0
 // The SAGAN engine and tool. Targets are layered bottom-up; each imports only those below it:
-// CDNNL (system oneDNN) and CKernels (hand-vectorised C) → Kernels (backend seam) → Autodiff (tensor + tape) → NeuralNet → Optimizers → GAN → sagan;
-// Datasets (image decoding through CImageCodecs, packing, loading) sits on Autodiff; GAN uses it for training;
-// Evaluation (InceptionV3, FID, KID, SWD) sits on NeuralNet and Datasets.
+// CDNNL (system oneDNN), CKernels (hand-vectorised C) and CMachine (machine facts) → Kernels (backend seam);
+// FileFormats (safetensors, atomic writes, checks) → Autodiff (tensor, tape, engine configuration) → NeuralNet →
+// Optimizers; Datasets (decoding through CImageCodecs, packing, loading) and Evaluation (InceptionV3, FID, KID,
+// SWD) sit on NeuralNet; GAN (models, training runs, evaluation of generators) on all of them; then `sagan`.
+// Nothing above Autodiff imports Kernels.
 import PackageDescription
 
 /// Kernel loops are bounds-checked in debug builds and unchecked in release.
@@ -21,27 +23,28 @@ let package = Package(
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .target(name: "CKernels"),
         .target(name: "Kernels", dependencies: ["CDNNL", "CKernels"], swiftSettings: kernelSettings),
-        .target(name: "Autodiff", dependencies: ["Kernels"]),
-        .target(name: "NeuralNet", dependencies: ["Autodiff"]),
-        .target(name: "Optimizers", dependencies: ["Kernels", "NeuralNet"]),
-        .target(name: "GAN", dependencies: ["NeuralNet", "Optimizers", "Datasets"]),
-        .target(name: "Evaluation", dependencies: ["Kernels", "NeuralNet", "Datasets"], swiftSettings: kernelSettings),
+        .target(name: "FileFormats"),
+        .target(name: "Autodiff", dependencies: ["FileFormats", "Kernels", "CMachine"]),
+        .target(name: "NeuralNet", dependencies: ["FileFormats", "Autodiff"]),
+        .target(name: "Optimizers", dependencies: ["NeuralNet"]),
+        .target(name: "GAN", dependencies: ["FileFormats", "NeuralNet", "Optimizers", "Datasets", "Evaluation"]),
+        .target(name: "Evaluation", dependencies: ["FileFormats", "NeuralNet", "Datasets"], swiftSettings: kernelSettings),
         .target(
             name: "CImageCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]),
-        .target(name: "Datasets", dependencies: ["Autodiff", "CImageCodecs", "CMachine"]),
+        .target(name: "Datasets", dependencies: ["FileFormats", "Autodiff", "CImageCodecs", "CMachine"]),
         .target(name: "CMachine"),
         .executableTarget(
             name: "SaganCLI",
             dependencies: [
-                "Kernels", "Autodiff", "NeuralNet", "Optimizers", "GAN", "Datasets", "Evaluation", "CMachine",
+                "FileFormats", "Autodiff", "NeuralNet", "Optimizers", "GAN", "Datasets", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Optimizers"]),
-        .testTarget(name: "GANTests", dependencies: ["GAN", "Datasets"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["FileFormats", "NeuralNet", "Optimizers"]),
+        .testTarget(name: "GANTests", dependencies: ["FileFormats", "GAN", "Datasets"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DatasetsTests", dependencies: ["FileFormats", "Datasets"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["FileFormats", "Evaluation"]),
     ]
 )

@@ -25,13 +25,6 @@ public func noGrad<R>(_ body: () throws -> R) rethrows -> R {
     try EngineContext.$isRecording.withValue(false) { try body() }
 }
 
-/// Stops with a message naming the operation and shapes when a tensor operation's arguments are
-/// invalid. Unlike `precondition`, the message is printed in release builds too.
-@inline(__always)
-public func require(_ condition: Bool, _ message: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) {
-    if !condition { fatalError(message(), file: file, line: line) }
-}
-
 /// Unwraps the result of a kernel geometry check, stopping with its message on failure.
 func validated<G>(_ make: () throws -> G) -> G {
     do { return try make() } catch { fatalError("\(error)") }

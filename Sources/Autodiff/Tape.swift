@@ -1,3 +1,4 @@
+import FileFormats
 import Kernels
 
 /// One recorded operation (or a leaf) of the differentiation graph.

@@ -1,3 +1,4 @@
+import FileFormats
 import Kernels
 
 /// An n-dimensional array of Float32 with NCHW convention for images.

@@ -1,4 +1,3 @@
-import Autodiff
 import Foundation
 
 /// What `dataset check` found.

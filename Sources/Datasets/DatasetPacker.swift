@@ -1,4 +1,3 @@
-import Autodiff
 import Foundation
 
 /// What `dataset pack` does with a file it cannot use.

@@ -1,4 +1,3 @@
-import Autodiff
 import Foundation
 
 /// One input image: a file, or one entry of an IDX file.

@@ -8,12 +8,20 @@ public enum DefaultDataset {
     public static let trainImages = "train-images-idx3-ubyte.gz"
     public static let classNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
-    /// $SAGAN_CACHE, else $XDG_CACHE_HOME/sagan, else ~/.cache/sagan.
-    public static var cacheFolder: URL {
-        let environment = ProcessInfo.processInfo.environment
+    /// $SAGAN_CACHE, else $XDG_CACHE_HOME/sagan, else $HOME/.cache/sagan: the Makefile's order, so
+    /// the Inception weights it converts are where the tool looks. The passwd home is only the last
+    /// resort, when $HOME is unset.
+    public static var cacheFolder: URL { cacheFolder(environment: ProcessInfo.processInfo.environment) }
+
+    /// The cache folder that `environment` selects.
+    public static func cacheFolder(environment: [String: String]) -> URL {
         if let explicit = environment["SAGAN_CACHE"], !explicit.isEmpty { return URL(fileURLWithPath: explicit) }
-        if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty { return URL(fileURLWithPath: xdg).appendingPathComponent("sagan") }
-        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/sagan")
+        if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty {
+            return URL(fileURLWithPath: xdg).appendingPathComponent("sagan")
+        }
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? FileManager.default.homeDirectoryForCurrentUser.path
+        return URL(fileURLWithPath: home).appendingPathComponent(".cache/sagan")
     }
 
     /// The packed Fashion-MNIST training set, packing it on first use.

@@ -1,4 +1,4 @@
-import Autodiff
+import FileFormats
 import Foundation
 
 /// PGM (P2/P5) and PPM (P3/P6) as FORMATS.md §5 describes them.

@@ -1,4 +1,4 @@
-import Autodiff
+import FileFormats
 import Foundation
 
 #if canImport(Glibc)

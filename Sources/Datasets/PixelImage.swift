@@ -1,4 +1,4 @@
-import Autodiff
+import FileFormats
 /// An 8-bit image: `height` rows of `width` pixels with `channels` interleaved samples each.
 public struct PixelImage: Equatable, Sendable {
     public var width: Int

@@ -24,11 +24,11 @@ public struct ImageSet {
     public static func open(_ path: String) throws -> ImageSet {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw EvaluationError("\(path): no such file or folder")
+            throw EvaluationError.unreadableImages(path, "no such file or folder")
         }
         if !isDirectory.boolValue, path.hasSuffix(".safetensors") {
             let pack: PackedDataset
-            do { pack = try PackedDataset(contentsOf: URL(fileURLWithPath: path)) } catch let error as DataError { throw EvaluationError(error.description) }
+            do { pack = try PackedDataset(contentsOf: URL(fileURLWithPath: path)) } catch let error as DataError { throw EvaluationError.dataset(error) }
             return ImageSet(name: path, count: pack.count, side: pack.width == pack.height ? pack.width : nil, channels: pack.channels,
                             fetch: { try $0.map { try pack.image($0) } },
                             digest: {
@@ -41,13 +41,13 @@ public struct ImageSet {
         do {
             source = try DatasetSource(path: path)
         } catch let error as DataError {
-            throw EvaluationError("\(error.description) (give a packed dataset, an image folder or an IDX file)")
+            throw EvaluationError.dataset(error, hint: "give a packed dataset, an image folder or an IDX file")
         }
-        guard !source.items.isEmpty else { throw EvaluationError("\(path): no images found") }
+        guard !source.items.isEmpty else { throw EvaluationError.unreadableImages(path, "no images found") }
         return ImageSet(name: path, count: source.items.count, side: nil, channels: nil,
                         fetch: { indices in
                             try indices.map { index in
-                                do { return try source.image(index) } catch let error as DataError { throw EvaluationError(error.description) }
+                                do { return try source.image(index) } catch let error as DataError { throw EvaluationError.dataset(error) }
                             }
                         },
                         digest: { try source.contentDigest() })

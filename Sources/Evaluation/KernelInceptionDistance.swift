@@ -10,6 +10,13 @@ public enum KernelInceptionDistance {
         public let standardDeviation: Double
         public let subsets: Int
         public let subsetSize: Int
+
+        public init(mean: Double, standardDeviation: Double, subsets: Int, subsetSize: Int) {
+            self.mean = mean
+            self.standardDeviation = standardDeviation
+            self.subsets = subsets
+            self.subsetSize = subsetSize
+        }
     }
 
     /// `subsets` draws of `subsetSize` real and `subsetSize` fake rows, each without replacement

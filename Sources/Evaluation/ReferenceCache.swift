@@ -1,5 +1,6 @@
 import Autodiff
 import Datasets
+import FileFormats
 import Foundation
 
 /// Real-set Inception features and statistics, kept in the cache folder so that evaluating many
@@ -66,7 +67,7 @@ public struct ReferenceFeatures {
     static func bytes(_ values: [Double]) -> Data { values.withUnsafeBytes { Data($0) } }
 
     static func doubles(_ file: SafeTensorsFile, _ name: String) throws -> [Double] {
-        guard file.entries[name]?.dtype == .F64 else { throw EvaluationError("\(name) is not F64") }
+        guard file.entries[name]?.dtype == .F64 else { throw SafeTensorsError.wrongDType(name, found: file.entries[name]?.dtype.rawValue ?? "none", expected: "F64") }
         return try file.withBytes(of: name) { bytes in (0..<(bytes.count / 8)).map { bytes.loadUnaligned(fromByteOffset: 8 * $0, as: Double.self) } }
     }
 }

@@ -16,6 +16,8 @@ public enum SlicedWasserstein {
         public let levels: [(resolution: Int, value: Double)]
         public var average: Double { levels.reduce(0) { $0 + $1.value } / Double(max(levels.count, 1)) }
 
+        public init(levels: [(resolution: Int, value: Double)]) { self.levels = levels }
+
         public static func == (a: Result, b: Result) -> Bool {
             a.levels.count == b.levels.count && zip(a.levels, b.levels).allSatisfy { $0.resolution == $1.resolution && $0.value == $1.value }
         }

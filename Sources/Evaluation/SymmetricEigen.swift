@@ -177,7 +177,7 @@ public enum SymmetricEigen {
                 }
                 if m == l { break }
                 iterations += 1
-                if iterations > 100 { throw EvaluationError("eigenvalues: QL did not converge at row \(l) of \(n)") }
+                if iterations > 100 { throw EvaluationError.numerical("eigenvalues: QL did not converge at row \(l) of \(n)") }
                 // Wilkinson shift from the leading 2x2 block.
                 var g = (d[l + 1] - d[l]) / (2 * e[l])
                 var r = (g * g + 1).squareRoot()

@@ -1,4 +1,5 @@
 import Autodiff
+import FileFormats
 import NeuralNet
 
 /// D: image (B, C, R, R) → raw logit (B, 1), unscaled (no sigmoid), as the hinge loss needs.

@@ -1,4 +1,5 @@
 import Autodiff
+import FileFormats
 import Foundation
 import NeuralNet
 
@@ -65,13 +66,13 @@ public struct LoadedGenerator {
         let file = try SafeTensorsFile(contentsOf: url)
         guard let encoded = file.metadata["model_config"],
               let config = try? JSONDecoder().decode(ModelConfig.self, from: Data(encoded.utf8)) else {
-            throw SafeTensorsError("\(url.path): no model configuration in the metadata; not a sagan checkpoint or export")
+            throw SafeTensorsError.wrongKind("no model configuration in the metadata; not a sagan checkpoint or export", file: url.path)
         }
         try config.validate()
         let prefix: String
         if ema {
             guard file.names.contains(where: { $0.hasPrefix("G_ema.") }) else {
-                throw SafeTensorsError("\(url.path): --ema: this file has no moving average of G (train with --ema)")
+                throw SafeTensorsError.wrongKind("--ema: this file has no moving average of G (train with --ema)", file: url.path)
             }
             prefix = "G_ema."
         } else {

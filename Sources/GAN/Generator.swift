@@ -1,4 +1,5 @@
 import Autodiff
+import FileFormats
 import NeuralNet
 
 /// G: z (B, latent) → image (B, C, R, R) in [−1, 1].

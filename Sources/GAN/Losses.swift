@@ -5,7 +5,9 @@ public enum GANLoss {
     /// Discriminator loss on real and fake logits.
     public static func discriminator(_ loss: TrainConfig.Loss, real: Tensor, fake: Tensor) -> Tensor {
         switch loss {
-        case .hinge: return real.reluOfOneMinus().mean() + fake.reluOfOnePlus().mean()
+        case .hinge:
+            // max(0, 1 − D(x)) on real images and max(0, 1 + D(G(z))) on generated ones.
+            return real.affine(scale: -1, shift: 1).relu().mean() + fake.affine(scale: 1, shift: 1).relu().mean()
         case .nonSaturating: return softplus(-real).mean() + softplus(fake).mean()
         }
     }

@@ -1,4 +1,5 @@
 import Autodiff
+import FileFormats
 import Foundation
 import NeuralNet
 
@@ -43,14 +44,14 @@ public enum ModelCheckpoint {
     public static func load(from url: URL) throws -> (config: ModelConfig, generator: Generator, discriminator: Discriminator) {
         let file = try SafeTensorsFile(contentsOf: url)
         guard let encoded = file.metadata["model_config"] else {
-            throw SafeTensorsError("\(url.path): no model_config in the metadata; not a sagan checkpoint")
+            throw SafeTensorsError.wrongKind("no model_config in the metadata; not a sagan checkpoint", file: url.path)
         }
         let config: ModelConfig
         do {
             config = try JSONDecoder().decode(ModelConfig.self, from: Data(encoded.utf8))
             try config.validate()
         } catch {
-            throw SafeTensorsError("\(url.path): invalid model_config: \(error)")
+            throw SafeTensorsError.wrongKind("invalid model_config: \(error)", file: url.path)
         }
         var generator = RandomGenerator(seed: 0)
         let g = Generator(config: config, generator: &generator)

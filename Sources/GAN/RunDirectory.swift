@@ -1,5 +1,6 @@
 import Autodiff
 import Datasets
+import Evaluation
 import Foundation
 
 /// A run's folder: run.json, metrics.jsonl, samples/, checkpoints/ and the TensorBoard event file.
@@ -51,13 +52,23 @@ public final class RunDirectory {
 
     /// An evaluation of the checkpoint at `step`: `record` (the values and their protocol) as one
     /// line of metrics.jsonl with "kind": "eval", and `scalars` in TensorBoard at that step.
-    public func logEvaluation(step: Int, record: [String: Any], scalars: [(tag: String, value: Float)]) throws {
-        var line = record
+    public func logEvaluation(step: Int, record: EvaluationRecord) throws {
+        guard var line = try JSONSerialization.jsonObject(with: try record.jsonLine()) as? [String: Any] else { return }
         line["kind"] = "eval"
         line["step"] = step
-        try metrics.write(contentsOf: JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes]) + Data("\n".utf8))
-        try events.scalars(scalars, step: step)
+        let encoded = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes])
+        try metrics.write(contentsOf: encoded + Data("\n".utf8))
+        try events.scalars(record.scalars, step: step)
         try events.flush()
+    }
+
+    /// The run folder holding `checkpoint` (RUN/checkpoints/FILE beside RUN/metrics.jsonl), if any.
+    public static func containing(checkpoint: URL) -> URL? {
+        let folder = checkpoint.standardizedFileURL.deletingLastPathComponent()
+        let run = folder.deletingLastPathComponent()
+        let metrics = run.appendingPathComponent("metrics.jsonl")
+        guard folder.lastPathComponent == "checkpoints", FileManager.default.fileExists(atPath: metrics.path) else { return nil }
+        return run
     }
 
     /// Writes the sample grid as samples/step-NNNNNN.png and to TensorBoard; returns the file.

@@ -1,5 +1,6 @@
 import Autodiff
 import Datasets
+import FileFormats
 import Foundation
 import NeuralNet
 import Optimizers
@@ -41,12 +42,12 @@ public enum TrainingCheckpoint {
     /// The training config a checkpoint was written with.
     public static func config(of file: SafeTensorsFile, source: String) throws -> TrainConfig {
         guard file.metadata["kind"] == "training", let encoded = file.metadata["config"] else {
-            throw SafeTensorsError("\(source): not a training checkpoint")
+            throw SafeTensorsError.wrongKind("not a training checkpoint", file: source)
         }
         do {
             return try JSONDecoder().decode(TrainConfig.self, from: Data(encoded.utf8))
         } catch {
-            throw SafeTensorsError("\(source): unreadable training config: \(error)")
+            throw SafeTensorsError.wrongKind("unreadable training config: \(error)", file: source)
         }
     }
 
@@ -59,12 +60,12 @@ public enum TrainingCheckpoint {
         try trainer.discriminator.loadState(from: file, prefix: "D.", source: url.path)
         if let ema = trainer.generatorEMA { try ema.loadState(from: file, prefix: "G_ema.", source: url.path) }
         func number<T: LosslessStringConvertible>(_ key: String, _ type: T.Type) throws -> T {
-            guard let text = file.metadata[key], let value = T(text) else { throw SafeTensorsError("\(url.path): metadata \"\(key)\" is missing or invalid") }
+            guard let text = file.metadata[key], let value = T(text) else { throw SafeTensorsError.wrongKind("metadata \"\(key)\" is missing or invalid", file: url.path) }
             return value
         }
         func json<T: Decodable>(_ key: String, _ type: T.Type) throws -> T {
             guard let text = file.metadata[key], let value = try? JSONDecoder().decode(T.self, from: Data(text.utf8)) else {
-                throw SafeTensorsError("\(url.path): metadata \"\(key)\" is missing or invalid")
+                throw SafeTensorsError.wrongKind("metadata \"\(key)\" is missing or invalid", file: url.path)
             }
             return value
         }
@@ -73,7 +74,7 @@ public enum TrainingCheckpoint {
             for (name, parameter) in module.namedParameters() where file.entries["\(prefix).m.\(name)"] != nil {
                 let first = try file.tensor("\(prefix).m.\(name)"), second = try file.tensor("\(prefix).v.\(name)")
                 guard first.shape == parameter.shape, second.shape == parameter.shape else {
-                    throw SafeTensorsError("\(url.path): \(prefix) moments of \(name) have shape \(first.shape), the parameter \(parameter.shape)")
+                    throw SafeTensorsError.wrongShape("\(prefix).m.\(name)", found: first.shape, expected: parameter.shape, file: url.path)
                 }
                 moments.append((parameter, first, second))
             }

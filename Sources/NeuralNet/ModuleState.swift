@@ -1,4 +1,5 @@
 import Autodiff
+import FileFormats
 import Foundation
 
 extension Module {
@@ -19,18 +20,18 @@ extension Module {
         var loaded: [(Tensor, (Tensor) -> Void)] = []
         for (name, assign, shape) in targets {
             let key = prefix + name
-            guard let entry = file.entries[key] else { throw SafeTensorsError("\(source): missing tensor \"\(key)\"") }
+            guard let entry = file.entries[key] else { throw SafeTensorsError.missingTensor(key, file: source) }
             guard entry.dtype == .F32 else {
-                throw SafeTensorsError("\(source): tensor \"\(key)\" has dtype \(entry.dtype.rawValue), the model needs F32")
+                throw SafeTensorsError.wrongDType(key, found: entry.dtype.rawValue, expected: "F32", file: source)
             }
             guard entry.shape == shape else {
-                throw SafeTensorsError("\(source): tensor \"\(key)\" has shape \(entry.shape), the model needs \(shape)")
+                throw SafeTensorsError.wrongShape(key, found: entry.shape, expected: shape, file: source)
             }
             loaded.append((try file.tensor(key), assign))
         }
         let known = Set(targets.map { prefix + $0.0 })
         if let unexpected = file.names.first(where: { $0.hasPrefix(prefix) && !known.contains($0) }) {
-            throw SafeTensorsError("\(source): tensor \"\(unexpected)\" does not belong to the model")
+            throw SafeTensorsError.unexpectedTensor(unexpected, file: source)
         }
         for (tensor, assign) in loaded { assign(tensor) }
     }

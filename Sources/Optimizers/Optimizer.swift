@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import Autodiff
-import Kernels
 import NeuralNet
 
 /// Updates a fixed list of parameters from their gradients; state is keyed by parameter identity.
@@ -88,13 +87,13 @@ public struct Adam: Optimizer {
         stepCount += 1
         let correction1 = Float(1 - pow(Double(beta1), Double(stepCount)))
         let correction2 = Float(1 - pow(Double(beta2), Double(stepCount)))
-        let constants = AdamStep(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
-                                 correction1: correction1, correction2: correction2)
         for parameter in parameters {
             guard let gradient = gradients[parameter] else { continue }
             let id = ObjectIdentifier(parameter)
-            let updated = Tensor.adamUpdate(constants, parameter: parameter.value, gradient: gradient,
-                                            first: firstMoments[id], second: secondMoments[id])
+            let updated = Tensor.fusedAdamUpdate(
+                parameter: parameter.value, gradient: gradient, first: firstMoments[id], second: secondMoments[id],
+                learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                correction1: correction1, correction2: correction2)
             firstMoments[id] = updated.first
             secondMoments[id] = updated.second
             parameter.assign(updated.parameter)

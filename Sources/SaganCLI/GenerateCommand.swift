@@ -1,6 +1,7 @@
 import ArgumentParser
 import Autodiff
 import Datasets
+import FileFormats
 import Foundation
 import GAN
 

@@ -1,6 +1,10 @@
 import ArgumentParser
-import CMachine
+import Autodiff
+import Datasets
+import Evaluation
+import FileFormats
 import Foundation
+import GAN
 
 #if canImport(Glibc)
 import Glibc
@@ -11,7 +15,7 @@ struct Sagan: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sagan",
         abstract: "Self-Attention GANs on the CPU: train, sample, inspect and evaluate.",
-        version: "0.1.0",
+        version: ProjectInfo.version,
         subcommands: [TrainCommand.self, GenerateCommand.self, EvalCommand.self, ExportCommand.self, DatasetCommand.self, InspectCommand.self, BenchCommand.self])
 }
 
@@ -19,7 +23,7 @@ struct Sagan: ParsableCommand {
 enum Entry {
     static func main() {
         pinComputeThreads()
-        keepFreedBuffersMapped()
+        Engine.keepFreedBuffersMapped()
         var command: ParsableCommand
         do {
             command = try Sagan.parseAsRoot()
@@ -28,12 +32,25 @@ enum Entry {
         }
         do {
             try command.run()
-        } catch let error as ValidationError {
-            // Problems found while running (a missing file, a checkpoint of another preset): one line, status 64.
-            FileHandle.standardError.write(Data("Error: \(error.message)\n".utf8))
-            exit(64)
         } catch {
-            Sagan.exit(withError: error)
+            // Bad input found while running (a missing file, a checkpoint of another preset): one line, status 64.
+            guard let message = badInputMessage(error) else { Sagan.exit(withError: error) }
+            FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
+            exit(64)
+        }
+    }
+
+    /// The message of an error that bad input caused, or nil for other failures.
+    static func badInputMessage(_ error: any Error) -> String? {
+        switch error {
+        case let error as ValidationError: return error.message
+        case let error as ConfigurationError: return error.description
+        case let error as TrainingRunError: return error.description
+        case let error as EvaluationError: return error.description
+        case let error as SafeTensorsError: return error.description
+        case let error as DataError: return error.description
+        case let error as EngineError: return error.description
+        default: return nil
         }
     }
 
@@ -46,10 +63,4 @@ enum Entry {
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         // Only reached if the restart failed: carry on unpinned.
     }
-
-    /// A training step frees and reallocates the same large buffers every time. glibc returns
-    /// blocks over its mmap threshold to the kernel, and each reuse then pays page faults and
-    /// zeroing (about 30,000 faults per blog128 batch-16 step, 7% of its time). Serving them from the
-    /// heap and not trimming it keeps them mapped; peak memory stays that of the largest step.
-    static func keepFreedBuffersMapped() { sagan_keep_freed_buffers_mapped() }
 }

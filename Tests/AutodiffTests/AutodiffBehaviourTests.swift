@@ -49,7 +49,7 @@ struct AutodiffBehaviourTests {
         let z = Tensor(shape: [3, 2], scalars: [1, 2, 3, 4, 5, 6])
         let fake = noGrad { Tensor.matmul(z, generatorWeight) }
         let (_, dGrads) = valueAndGradients(wrt: [discriminatorWeight]) {
-            Tensor.linear(fake, weight: discriminatorWeight).reluOfOnePlus().mean()
+            Tensor.linear(fake, weight: discriminatorWeight).affine(scale: 1, shift: 1).relu().mean()
         }
         #expect(dGrads[0].shape == [1, 2])
         let (_, gGrads) = valueAndGradients(wrt: [generatorWeight]) {

@@ -19,7 +19,7 @@ struct OperationGradientTests {
         checkGradients([x]) { $0[0].affine(scale: -1.5, shift: 0.3) }
         checkGradients([x]) { -$0[0] * 2 + 1 }
         checkGradients([x]) { (3 - $0[0]) / 4 - 2 }
-        checkGradients([x]) { $0[0].reluOfOnePlus() + $0[0].reluOfOneMinus() }
+        checkGradients([x]) { $0[0].affine(scale: 1, shift: 1).relu() + $0[0].affine(scale: -1, shift: 1).relu() }
     }
 
     @Test(arguments: [([2, 3, 4], [3, 1]), ([2, 1, 4], [2, 3, 1]), ([3], [2, 3]), ([2, 3], [2, 3]), ([], [2, 2])])

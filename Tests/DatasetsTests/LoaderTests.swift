@@ -117,6 +117,14 @@ struct DefaultDatasetTests {
         #expect(try DefaultDataset.fashionMNIST(cache: cache) == url)      // cached, not packed again
     }
 
+    /// The Makefile's order: SAGAN_CACHE, then XDG_CACHE_HOME, then $HOME (not the passwd home).
+    @Test func theCacheFolderFollowsTheEnvironment() {
+        #expect(DefaultDataset.cacheFolder(environment: ["SAGAN_CACHE": "/a", "XDG_CACHE_HOME": "/b", "HOME": "/c"]).path == "/a")
+        #expect(DefaultDataset.cacheFolder(environment: ["XDG_CACHE_HOME": "/b", "HOME": "/c"]).path == "/b/sagan")
+        #expect(DefaultDataset.cacheFolder(environment: ["HOME": "/c"]).path == "/c/.cache/sagan")
+        #expect(DefaultDataset.cacheFolder(environment: ["SAGAN_CACHE": "", "HOME": "/c"]).path == "/c/.cache/sagan")
+    }
+
     @Test func aMissingPackageSaysHowToInstallIt() throws {
         do {
             _ = try DefaultDataset.fashionMNIST(folder: "/nonexistent/fashion-mnist", cache: FileManager.default.temporaryDirectory)

@@ -1,3 +1,4 @@
+import FileFormats
 import Foundation
 import Testing
 import Autodiff
@@ -44,7 +45,7 @@ struct CheckpointTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("other.safetensors")
         try SafeTensorsFile.write([("G.project.weight", Tensor.zeros([2, 2]))], metadata: ["format": "pt"], to: url)
-        #expect(throws: SafeTensorsError("\(url.path): no model_config in the metadata; not a sagan checkpoint")) {
+        #expect(throws: SafeTensorsError.wrongKind("no model_config in the metadata; not a sagan checkpoint", file: url.path)) {
             _ = try ModelCheckpoint.load(from: url)
         }
     }

@@ -1,3 +1,4 @@
+import FileFormats
 import Foundation
 import Testing
 import Autodiff
@@ -83,7 +84,7 @@ func expectMatches(_ actual: Tensor, _ file: SafeTensorsFile, _ name: String, to
 
 func fixtureURL(_ name: String) throws -> URL {
     guard let url = Bundle.module.url(forResource: name, withExtension: "safetensors", subdirectory: "Fixtures") else {
-        throw SafeTensorsError("fixture Fixtures/\(name).safetensors is missing; run Tests/Reference/make_model_fixtures.py")
+        throw SafeTensorsError.unreadable("missing; run Tests/Reference/make_model_fixtures.py", file: "Fixtures/\(name).safetensors")
     }
     return url
 }

@@ -1,3 +1,4 @@
+import FileFormats
 import Foundation
 import Testing
 import Autodiff
@@ -88,14 +89,14 @@ struct SafeTensorsTests {
 
         let before = target.stateTensors().map(\.tensor.scalars)
         let wrongShape = Conv2d(inputs: 2, outputs: 4, kernel: 3, spectralNorm: true, generator: &generator)
-        #expect(throws: SafeTensorsError("checkpoint: tensor \"D.conv.weight\" has shape [4, 2, 3, 3], the model needs [3, 2, 3, 3]")) {
+        #expect(throws: SafeTensorsError.wrongShape("D.conv.weight", found: [4, 2, 3, 3], expected: [3, 2, 3, 3], file: "checkpoint")) {
             try target.loadState(from: try SafeTensorsFile(SafeTensorsFile.encode(wrongShape.stateTensors(prefix: "D.conv."))), prefix: "D.conv.")
         }
         let plain = Conv2d(inputs: 2, outputs: 3, kernel: 3, generator: &generator)
-        #expect(throws: SafeTensorsError("checkpoint: missing tensor \"D.conv.weight_u\"")) {
+        #expect(throws: SafeTensorsError.missingTensor("D.conv.weight_u", file: "checkpoint")) {
             try target.loadState(from: try SafeTensorsFile(SafeTensorsFile.encode(plain.stateTensors(prefix: "D.conv."))), prefix: "D.conv.")
         }
-        #expect(throws: SafeTensorsError("checkpoint: tensor \"D.conv.weight_u\" does not belong to the model")) {
+        #expect(throws: SafeTensorsError.unexpectedTensor("D.conv.weight_u", file: "checkpoint")) {
             try plain.loadState(from: file, prefix: "D.conv.")
         }
         #expect(target.stateTensors().map(\.tensor.scalars) == before, "a failed load changed nothing")

@@ -1,3 +1,4 @@
+import FileFormats
 // Functions built from primitive operations; their gradients follow from the primitives'.
 
 extension Tensor {
@@ -11,10 +12,4 @@ extension Tensor {
     public func l2Normalized(epsilon: Float = 1e-12) -> Tensor {
         self / (squared().sum().sqrt() + epsilon)
     }
-
-    /// max(0, 1 + x): the fake-sample term of the hinge loss.
-    public func reluOfOnePlus() -> Tensor { affine(scale: 1, shift: 1).relu() }
-
-    /// max(0, 1 − x): the real-sample term of the hinge loss.
-    public func reluOfOneMinus() -> Tensor { affine(scale: -1, shift: 1).relu() }
 }

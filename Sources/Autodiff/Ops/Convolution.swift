@@ -1,3 +1,4 @@
+import FileFormats
 import Kernels
 
 // Convolution and transposed convolution over NCHW tensors.

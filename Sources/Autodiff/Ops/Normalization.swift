@@ -1,3 +1,4 @@
+import FileFormats
 import Kernels
 
 // Batch normalisation over NCHW tensors (per channel, across N, H and W).

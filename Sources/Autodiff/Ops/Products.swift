@@ -1,3 +1,4 @@
+import FileFormats
 import Kernels
 
 // Matrix products, softmax and pooling.

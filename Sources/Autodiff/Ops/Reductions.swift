@@ -1,3 +1,4 @@
+import FileFormats
 import Kernels
 
 // Sums and means over axes, and the broadcasting helpers their pullbacks need.

@@ -1,3 +1,4 @@
+import FileFormats
 import Kernels
 
 // Operations that change how elements are arranged: reshape, permute, slice, concatenate.

@@ -1,11 +1,5 @@
 import Foundation
 
-/// Why a safetensors file could not be read or written; the message names the file and tensor.
-public struct SafeTensorsError: Error, CustomStringConvertible, Equatable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// The safetensors format (huggingface/safetensors): an 8-byte little-endian header length N, N
 /// bytes of JSON describing each tensor's dtype, shape and byte range, then the raw little-endian
 /// data. Reading validates everything the reference reader does, so a damaged or hostile file is an
@@ -56,37 +50,37 @@ public struct SafeTensorsFile: Sendable {
         do {
             data = try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
-            throw SafeTensorsError("\(url.path): cannot read: \(error.localizedDescription)")
+            throw SafeTensorsError.unreadable(error.localizedDescription, file: url.path)
         }
         do {
             try self.init(data)
         } catch let error as SafeTensorsError {
-            throw SafeTensorsError("\(url.path): \(error.description)")
+            throw error.inFile(url.path)
         }
     }
 
     /// Parses and validates a whole file's bytes.
     public init(_ data: Data) throws {
-        guard data.count >= 8 else { throw SafeTensorsError("file of \(data.count) bytes is too small for a safetensors header") }
+        guard data.count >= 8 else { throw SafeTensorsError.malformed("file of \(data.count) bytes is too small for a safetensors header") }
         let headerSize = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard headerSize <= UInt64(Self.maximumHeaderSize) else {
-            throw SafeTensorsError("header length \(headerSize) exceeds the limit of \(Self.maximumHeaderSize) bytes")
+            throw SafeTensorsError.malformed("header length \(headerSize) exceeds the limit of \(Self.maximumHeaderSize) bytes")
         }
         let headerEnd = 8 + Int(headerSize)
         guard headerEnd <= data.count else {
-            throw SafeTensorsError("truncated: header says \(headerSize) bytes but the file has \(data.count - 8) after the length")
+            throw SafeTensorsError.malformed("truncated: header says \(headerSize) bytes but the file has \(data.count - 8) after the length")
         }
         let headerBytes = data.subdata(in: data.startIndex + 8 ..< data.startIndex + headerEnd)
-        guard headerBytes.first == UInt8(ascii: "{") else { throw SafeTensorsError("header does not start with '{'") }
+        guard headerBytes.first == UInt8(ascii: "{") else { throw SafeTensorsError.malformed("header does not start with '{'") }
         guard let json = try? JSONSerialization.jsonObject(with: headerBytes), let header = json as? [String: Any] else {
-            throw SafeTensorsError("header is not a JSON object")
+            throw SafeTensorsError.malformed("header is not a JSON object")
         }
         let bufferCount = data.count - headerEnd
         var metadata: [String: String] = [:]
         var entries: [String: Entry] = [:]
         for (name, value) in header {
             if name == "__metadata__" {
-                guard let strings = value as? [String: String] else { throw SafeTensorsError("__metadata__ must map strings to strings") }
+                guard let strings = value as? [String: String] else { throw SafeTensorsError.malformed("__metadata__ must map strings to strings") }
                 metadata = strings
                 continue
             }
@@ -96,13 +90,13 @@ public struct SafeTensorsFile: Sendable {
         var expectedStart = 0
         for (name, entry) in entries.sorted(by: { ($0.value.range.lowerBound, $0.value.range.upperBound) < ($1.value.range.lowerBound, $1.value.range.upperBound) }) {
             guard entry.range.lowerBound == expectedStart else {
-                throw SafeTensorsError("tensor \"\(name)\": data offsets \(entry.range.lowerBound)..<\(entry.range.upperBound) "
+                throw SafeTensorsError.malformed("tensor \"\(name)\": data offsets \(entry.range.lowerBound)..<\(entry.range.upperBound) "
                     + (entry.range.lowerBound < expectedStart ? "overlap the previous tensor" : "leave a gap after byte \(expectedStart)"))
             }
             expectedStart = entry.range.upperBound
         }
         guard expectedStart == bufferCount else {
-            throw SafeTensorsError(expectedStart > bufferCount
+            throw SafeTensorsError.malformed(expectedStart > bufferCount
                 ? "truncated: tensors need \(expectedStart) data bytes, the file has \(bufferCount)"
                 : "the data buffer has \(bufferCount - expectedStart) bytes after the last tensor")
         }
@@ -113,24 +107,24 @@ public struct SafeTensorsFile: Sendable {
     }
 
     private static func entry(_ name: String, _ value: Any) throws -> Entry {
-        guard let fields = value as? [String: Any] else { throw SafeTensorsError("tensor \"\(name)\": description is not a JSON object") }
-        guard let dtypeName = fields["dtype"] as? String else { throw SafeTensorsError("tensor \"\(name)\": missing dtype") }
-        guard let dtype = DType(rawValue: dtypeName) else { throw SafeTensorsError("tensor \"\(name)\": unknown dtype \"\(dtypeName)\"") }
+        guard let fields = value as? [String: Any] else { throw SafeTensorsError.malformed("tensor \"\(name)\": description is not a JSON object") }
+        guard let dtypeName = fields["dtype"] as? String else { throw SafeTensorsError.malformed("tensor \"\(name)\": missing dtype") }
+        guard let dtype = DType(rawValue: dtypeName) else { throw SafeTensorsError.malformed("tensor \"\(name)\": unknown dtype \"\(dtypeName)\"") }
         guard let shapeValues = fields["shape"] as? [Any], let shape = integers(shapeValues), shape.allSatisfy({ $0 >= 0 }) else {
-            throw SafeTensorsError("tensor \"\(name)\": shape must be a list of non-negative integers")
+            throw SafeTensorsError.malformed("tensor \"\(name)\": shape must be a list of non-negative integers")
         }
         guard let offsetValues = fields["data_offsets"] as? [Any], let offsets = integers(offsetValues), offsets.count == 2,
               offsets[0] >= 0, offsets[0] <= offsets[1] else {
-            throw SafeTensorsError("tensor \"\(name)\": data_offsets must be [begin, end] with 0 ≤ begin ≤ end")
+            throw SafeTensorsError.malformed("tensor \"\(name)\": data_offsets must be [begin, end] with 0 ≤ begin ≤ end")
         }
         var elements = 1
         for dimension in shape {
             let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)
-            guard !overflow, product <= Int.max / 64 else { throw SafeTensorsError("tensor \"\(name)\": shape \(shape) is too large") }
+            guard !overflow, product <= Int.max / 64 else { throw SafeTensorsError.malformed("tensor \"\(name)\": shape \(shape) is too large") }
             elements = product
         }
         guard (elements * dtype.bitSize) % 8 == 0, offsets[1] - offsets[0] == elements * dtype.bitSize / 8 else {
-            throw SafeTensorsError("tensor \"\(name)\": \(offsets[1] - offsets[0]) bytes do not hold shape \(shape) of \(dtype.rawValue)")
+            throw SafeTensorsError.malformed("tensor \"\(name)\": \(offsets[1] - offsets[0]) bytes do not hold shape \(shape) of \(dtype.rawValue)")
         }
         return Entry(dtype: dtype, shape: shape, range: offsets[0]..<offsets[1])
     }
@@ -146,22 +140,30 @@ public struct SafeTensorsFile: Sendable {
         return result
     }
 
-    /// The named F32 tensor.
-    public func tensor(_ name: String) throws -> Tensor {
-        guard let entry = entries[name] else { throw SafeTensorsError("no tensor named \"\(name)\"") }
-        guard entry.dtype == .F32 else { throw SafeTensorsError("tensor \"\(name)\" has dtype \(entry.dtype.rawValue), expected F32") }
+    /// The named tensor's entry, checked to be F32 (the engine's one element type).
+    public func f32Entry(_ name: String) throws -> Entry {
+        guard let entry = entries[name] else { throw SafeTensorsError.missingTensor(name) }
+        guard entry.dtype == .F32 else {
+            throw SafeTensorsError.wrongDType(name, found: entry.dtype.rawValue, expected: "F32")
+        }
+        return entry
+    }
+
+    /// The named F32 tensor's elements, in row-major order.
+    public func f32Scalars(_ name: String) throws -> [Float] {
+        let entry = try f32Entry(name)
         var scalars = [Float](repeating: 0, count: entry.range.count / 4)
         scalars.withUnsafeMutableBytes { destination in
             _ = file.copyBytes(to: destination, from: dataStart + entry.range.lowerBound ..< dataStart + entry.range.upperBound)
         }
         // The format is little-endian, as is every platform this builds for.
-        return Tensor(shape: entry.shape, scalars: scalars)
+        return scalars
     }
 
     /// Calls `body` with the raw little-endian bytes of the named tensor, without copying them
     /// (for memory-mapped files the pages are read on demand).
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        guard let entry = entries[name] else { throw SafeTensorsError("no tensor named \"\(name)\"") }
+        guard let entry = entries[name] else { throw SafeTensorsError.missingTensor(name) }
         return try file.withUnsafeBytes { all in
             try body(UnsafeRawBufferPointer(rebasing: all[(dataStart - file.startIndex + entry.range.lowerBound)..<(dataStart - file.startIndex + entry.range.upperBound)]))
         }
@@ -181,17 +183,10 @@ public struct SafeTensorsFile: Sendable {
             self.bytes = bytes
         }
 
-        /// An F32 tensor.
-        public init(name: String, tensor: Tensor) {
-            self.init(name: name, dtype: .F32, shape: tensor.shape, bytes: tensor.scalars.withUnsafeBytes { Data($0) })
+        /// An F32 tensor of `shape` holding `scalars`.
+        public init(name: String, shape: [Int], scalars: [Float]) {
+            self.init(name: name, dtype: .F32, shape: shape, bytes: scalars.withUnsafeBytes { Data($0) })
         }
-    }
-
-    /// The bytes of a file holding `tensors` (F32) and `metadata`, laid out as the reference writer
-    /// does: compact JSON, metadata first and sorted, tensors by dtype (wider first) then name,
-    /// header padded to 8 bytes.
-    public static func encode(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) throws -> Data {
-        try encode(raw: tensors.map { RawTensor(name: $0.name, tensor: $0.tensor) }, metadata: metadata)
     }
 
     /// The bytes of a file holding tensors of any dtype.
@@ -199,11 +194,11 @@ public struct SafeTensorsFile: Sendable {
         var seen = Set<String>()
         for tensor in tensors {
             guard tensor.name != "__metadata__", seen.insert(tensor.name).inserted else {
-                throw SafeTensorsError("tensor name \"\(tensor.name)\" is reserved or repeated")
+                throw SafeTensorsError.malformed("tensor name \"\(tensor.name)\" is reserved or repeated")
             }
             let bits = tensor.shape.reduce(1, *) * tensor.dtype.bitSize
             guard bits % 8 == 0, bits / 8 == tensor.bytes.count else {
-                throw SafeTensorsError("tensor \"\(tensor.name)\": \(tensor.bytes.count) bytes do not hold shape \(tensor.shape) of \(tensor.dtype.rawValue)")
+                throw SafeTensorsError.malformed("tensor \"\(tensor.name)\": \(tensor.bytes.count) bytes do not hold shape \(tensor.shape) of \(tensor.dtype.rawValue)")
             }
         }
         let ordered = tensors.sorted {
@@ -232,10 +227,9 @@ public struct SafeTensorsFile: Sendable {
         return data
     }
 
-    /// Writes a file atomically: a temporary file in the same folder, flushed, then renamed.
-    public static func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to url: URL) throws {
-        let data = try encode(tensors, metadata: metadata)
-        try writeAtomically(data, to: url)
+    /// Writes a file of `tensors` and `metadata` atomically (see `writeAtomically`).
+    public static func write(raw tensors: [RawTensor], metadata: [String: String] = [:], to url: URL) throws {
+        try writeAtomically(try encode(raw: tensors, metadata: metadata), to: url)
     }
 
     /// JSON string literal with the escapes JSON requires.
@@ -257,27 +251,5 @@ public struct SafeTensorsFile: Sendable {
             }
         }
         return result + "\""
-    }
-}
-
-/// Writes `data` to `url` through a temporary file in the same folder that is fsynced and renamed,
-/// so readers see either the old file or the complete new one.
-public func writeAtomically(_ data: Data, to url: URL) throws {
-    let folder = url.deletingLastPathComponent()
-    let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
-    guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-        throw SafeTensorsError("\(url.path): cannot create \(temporary.path)")
-    }
-    do {
-        let handle = try FileHandle(forWritingTo: temporary)
-        try handle.write(contentsOf: data)
-        try handle.synchronize()
-        try handle.close()
-        guard rename(temporary.path, url.path) == 0 else {
-            throw SafeTensorsError("\(url.path): cannot rename the temporary file into place (errno \(errno))")
-        }
-    } catch {
-        try? FileManager.default.removeItem(at: temporary)
-        throw error
     }
 }

@@ -1,0 +1,84 @@
+import CMachine
+import Foundation
+import Kernels
+
+/// How the engine computes: which backend and how many threads. Commands build one from their
+/// flags (`EngineOptions`); a Swift user builds one directly. nil fields keep the defaults.
+public struct EngineConfiguration: Sendable, Equatable {
+    /// "onednn" or "reference"; nil: the fastest backend available here.
+    public var backend: String?
+    /// Threads for oneDNN's kernels; nil: all cores.
+    public var threads: Int?
+
+    public init(backend: String? = nil, threads: Int? = nil) {
+        self.backend = backend
+        self.threads = threads
+    }
+}
+
+/// A configuration the engine cannot honour; the message names the setting.
+public enum EngineError: Error, Equatable, CustomStringConvertible {
+    case unknownBackend(_ name: String, available: [String])
+    case invalidThreadCount(_ count: Int)
+    /// A benchmark or kernel shape that does not make sense (the geometry check's message).
+    case invalidShape(_ message: String)
+
+    public var description: String {
+        switch self {
+        case .unknownBackend(let name, let available):
+            return "backend \(name) is not available here; available: \(available.joined(separator: ", "))"
+        case .invalidThreadCount(let count): return "threads must be at least 1, got \(count)"
+        case .invalidShape(let message): return message
+        }
+    }
+}
+
+/// The one place where the engine is configured and where facts about it are read. Layers above
+/// Autodiff use this instead of reaching into the kernels.
+public enum Engine {
+    /// The names of the backends this build can run, the reference first.
+    public static var availableBackends: [String] { BackendRegistry.available.map(\.name) }
+
+    /// The backend operations run on now.
+    public static var backendName: String { EngineContext.backend.name }
+
+    /// oneDNN's thread count, if oneDNN runs here.
+    public static var threadCount: Int? { OneDNNBackend.shared?.threadCount }
+
+    /// Runs `body` on the configured backend after setting the thread count. The thread count is
+    /// process-wide (OpenMP's); the backend holds for `body` only.
+    public static func run<R>(_ configuration: EngineConfiguration, _ body: () throws -> R) throws -> R {
+        if let threads = configuration.threads {
+            guard threads >= 1 else { throw EngineError.invalidThreadCount(threads) }
+            _ = OneDNNBackend.shared?.setThreadCount(threads)
+        }
+        guard let name = configuration.backend else { return try body() }
+        guard let backend = BackendRegistry.named(name) else {
+            throw EngineError.unknownBackend(name, available: availableBackends)
+        }
+        return try withBackend(backend, body)
+    }
+
+    /// GFLOP/s of independent FMA chains on `threads` threads for about `seconds`: the machine's
+    /// fp32 peak that benchmarks report percentages of. Measure it before any oneDNN work: its
+    /// OpenMP threads spin between parallel regions and would take cores from the loop.
+    public static func measurePeakGFLOPS(threads: Int, seconds: Double = 0.5) -> Double {
+        sagan_fma_peak_gflops(Int32(threads), seconds)
+    }
+
+    /// The vector instructions the peak measurement used: "avx512", "avx2" or "scalar".
+    public static var peakInstructionSet: String { String(cString: sagan_fma_instruction_set()) }
+
+    /// Keeps large freed buffers mapped (glibc serves them from the heap and never trims it). A
+    /// training step frees and reallocates the same buffers every time; returned to the kernel,
+    /// each reuse pays page faults and zeroing (about 7% of a blog128 batch-16 step).
+    public static func keepFreedBuffersMapped() { sagan_keep_freed_buffers_mapped() }
+
+    /// The peak resident set size of this process in MiB (VmHWM).
+    public static var peakResidentMegabytes: Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return 0 }
+        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
+    }
+}

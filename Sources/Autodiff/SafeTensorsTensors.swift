@@ -1,0 +1,31 @@
+import FileFormats
+import Foundation
+
+// Tensors in and out of safetensors files. The format itself lives in FileFormats, below the
+// engine, so that datasets and caches can use it without the tape.
+
+extension SafeTensorsFile {
+    /// The named F32 tensor.
+    public func tensor(_ name: String) throws -> Tensor {
+        let entry = try f32Entry(name)
+        return Tensor(shape: entry.shape, scalars: try f32Scalars(name))
+    }
+
+    /// The bytes of a file holding `tensors` (F32) and `metadata`, laid out as the reference writer
+    /// does (see `encode(raw:metadata:)`).
+    public static func encode(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) throws -> Data {
+        try encode(raw: tensors.map { RawTensor(name: $0.name, tensor: $0.tensor) }, metadata: metadata)
+    }
+
+    /// Writes `tensors` (F32) and `metadata` atomically: readers see the old file or the whole new one.
+    public static func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to url: URL) throws {
+        try writeAtomically(try encode(tensors, metadata: metadata), to: url)
+    }
+}
+
+extension SafeTensorsFile.RawTensor {
+    /// An F32 tensor.
+    public init(name: String, tensor: Tensor) {
+        self.init(name: name, shape: tensor.shape, scalars: tensor.scalars)
+    }
+}

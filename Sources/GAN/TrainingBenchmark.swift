@@ -1,0 +1,122 @@
+import Autodiff
+import Datasets
+
+/// What to time: full training iterations (D step + G step) of a preset on synthetic data.
+public struct TrainingBenchmarkOptions: Sendable {
+    public var preset: ModelPreset = .blog128
+    public var batchSize = 16
+    public var imageChannels = 3
+    /// Timed iterations, after `warmup` untimed ones (primitive creation, allocation).
+    public var iterations = 5
+    public var warmup = 2
+    /// The machine's peak in GFLOP/s; nil: measured with an FMA loop before any engine work.
+    public var peakGFLOPS: Double?
+    /// Also time every kernel (`EngineProfile`).
+    public var profile = false
+
+    public init() {}
+}
+
+/// The result of `TrainingBenchmark.run`: time per iteration, achieved and peak GFLOP/s, memory.
+public struct TrainingBenchmarkResult: Sendable, Encodable {
+    public let preset: String
+    public let batch: Int
+    public let threads: Int
+    public let iterations: Int
+    public let backend: String
+    public let msMedian: Double
+    public let msMin: Double
+    public let imagesPerSecond: Double
+    public let gflopPerIteration: Double
+    public let gflops: Double
+    public let peakGFLOPS: Double
+    public let percentOfPeak: Double
+    public let peakRSSMiB: Int
+    /// How the peak was found: "avx512", "avx2" or "scalar" for a measured FMA loop, or "given".
+    public let peakSource: String
+    /// Kernel times over the timed iterations, when asked for. This and the fields below are not
+    /// part of the JSON line.
+    public let profile: EngineProfile?
+    /// Seconds of each timed iteration, in order.
+    public let iterationSeconds: [Double]
+
+    enum CodingKeys: String, CodingKey {
+        case preset, batch, threads, iterations, backend
+        case msMedian = "ms_median", msMin = "ms_min", imagesPerSecond = "images_per_second"
+        case gflopPerIteration = "gflop_per_iteration", gflops, peakGFLOPS = "peak_gflops"
+        case percentOfPeak = "percent_of_peak", peakRSSMiB = "peak_rss_mib"
+    }
+
+    init(options: TrainingBenchmarkOptions, threads: Int, seconds: [Double], flops: Double, peak: Double,
+         peakSource: String, profile: EngineProfile?) {
+        let sorted = seconds.sorted()
+        let median = sorted[sorted.count / 2]
+        preset = options.preset.rawValue
+        batch = options.batchSize
+        self.threads = threads
+        iterations = seconds.count
+        backend = Engine.backendName
+        msMedian = median * 1e3
+        msMin = sorted[0] * 1e3
+        imagesPerSecond = Double(options.batchSize) / median
+        gflopPerIteration = flops / 1e9
+        gflops = flops / median / 1e9
+        peakGFLOPS = peak
+        self.peakSource = peakSource
+        percentOfPeak = 100 * gflops / peak
+        peakRSSMiB = Engine.peakResidentMegabytes
+        self.profile = profile
+        iterationSeconds = seconds
+    }
+}
+
+/// Times training iterations and relates them to the machine's peak through the FLOP model.
+public enum TrainingBenchmark {
+    /// Floating-point operations of one training iteration at `batch`: G runs forward twice (for D's
+    /// step and its own) and D three times (real, fake, and fake again for G). Backward costs twice
+    /// the forward where weight gradients are needed (G; D in its own step on real and fake) and
+    /// once for D's data-only pass in G's step: 2·batch·(4·G MACs + 8·D MACs).
+    public static func flopsPerIteration(generatorMACs: Int, discriminatorMACs: Int, batch: Int) -> Double {
+        2.0 * Double(batch) * Double(4 * generatorMACs + 8 * discriminatorMACs)
+    }
+
+    /// Runs the benchmark on the configured engine.
+    public static func run(_ options: TrainingBenchmarkOptions) throws -> TrainingBenchmarkResult {
+        let threads = Engine.threadCount ?? 1
+        // Measured before any engine work: oneDNN's idle OpenMP threads would take cores from the loop.
+        let peak = options.peakGFLOPS ?? Engine.measurePeakGFLOPS(threads: threads)
+        let peakSource = options.peakGFLOPS == nil ? Engine.peakInstructionSet : "given"
+        var config = try TrainConfig.preset(
+            options.preset, resolution: options.preset.defaultResolution, imageChannels: options.imageChannels)
+        config.batchSize = options.batchSize
+        config.sampleCount = 1
+        try config.validate()
+        let trainer = Trainer(config: config)
+        var random = RandomGenerator(seed: 9)
+        let side = config.model.resolution
+        let images = Tensor.randomUniform(  // (B, C, R, R)
+            [options.batchSize, options.imageChannels, side, side], low: -1, high: 1, generator: &random)
+        let synthetic = Batch(images: images, labels: nil, cursor: LoaderCursor())
+        let profiler = options.profile ? EngineProfiler() : nil
+        let clock = ContinuousClock()
+        var seconds: [Double] = []
+        for iteration in 0..<(options.warmup + options.iterations) {
+            if iteration == options.warmup { profiler?.reset() }
+            let elapsed = try clock.measure {
+                if let profiler {
+                    _ = try profiler.run { try trainer.trainStep { synthetic } }
+                } else {
+                    _ = try trainer.trainStep { synthetic }
+                }
+            }
+            if iteration >= options.warmup { seconds.append(elapsed.seconds) }
+        }
+        let flops = flopsPerIteration(
+            generatorMACs: trainer.generator.summary().reduce(0) { $0 + $1.multiplyAccumulates },
+            discriminatorMACs: trainer.discriminator.summary().reduce(0) { $0 + $1.multiplyAccumulates },
+            batch: options.batchSize)
+        return TrainingBenchmarkResult(
+            options: options, threads: threads, seconds: seconds, flops: flops, peak: peak, peakSource: peakSource,
+            profile: profiler?.profile)
+    }
+}

@@ -1,0 +1,280 @@
+import Autodiff
+import Datasets
+import FileFormats
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a run starts from.
+public enum ResumeSource: Sendable, Equatable {
+    /// The newest readable checkpoint in the run folder; a new run if there is none.
+    case auto
+    /// This checkpoint file.
+    case checkpoint(URL)
+}
+
+/// What a run is asked to do: the settings of a new run, or where to resume one.
+public struct TrainingRunOptions: Sendable {
+    /// The preset of a new run (default tiny32); when resuming, the checkpoint must have been
+    /// trained with it.
+    public var preset: ModelPreset?
+    /// A JSON file of settings that differ from the preset.
+    public var configFile: URL?
+    public var overrides = TrainOverrides()
+    /// Class-conditional training, sized to the dataset's labels.
+    public var conditional = false
+    /// The run folder; nil: the next free runs/NNNNN-PRESET under `runsFolder`.
+    public var folder: URL?
+    public var runsFolder = URL(fileURLWithPath: "runs")
+    public var resume: ResumeSource?
+
+    public init() {}
+}
+
+/// Why a run could not start or had to stop; the message names the flag or file at fault.
+public enum TrainingRunError: Error, Equatable, CustomStringConvertible {
+    /// The checkpoint to resume from was trained with another preset than the one asked for.
+    case presetMismatch(checkpoint: String, trained: String, requested: String)
+    /// `--resume FILE` names a file that does not exist.
+    case noCheckpoint(_ path: String)
+    /// `--resume FILE` names a file that is not a readable training checkpoint.
+    case unreadableCheckpoint(SafeTensorsError)
+    /// A non-finite loss, gradient or σ stopped training; the last good state was saved.
+    case nonFinite(_ reason: String, savedIn: String)
+
+    public var description: String {
+        switch self {
+        case .presetMismatch(let checkpoint, let trained, let requested):
+            return "--resume: \(checkpoint) was trained with preset \(trained), not \(requested)"
+        case .noCheckpoint(let path): return "--resume: no checkpoint at \(path)"
+        case .unreadableCheckpoint(let error): return "--resume: \(error.description)"
+        case .nonFinite(let reason, let savedIn): return "\(reason); the last good state is saved in \(savedIn)"
+        }
+    }
+}
+
+/// Something a run reports while it starts and trains, for a display to show.
+public enum TrainingRunEvent: Sendable {
+    /// `--resume auto` passed over a checkpoint it could not read.
+    case skippedCheckpoint(URL, reason: String)
+    /// The run continues from `checkpoint`.
+    case resumed(from: URL, step: Int)
+    /// `--resume auto` found no checkpoint: a new run starts in the folder.
+    case noCheckpointFound(folder: URL)
+    /// The dataset is not the one the checkpoint was trained on (by content digest).
+    case datasetDiffers(checkpoint: String, dataset: String)
+    /// A step was dropped (`onNonFinite = .skip`); training goes on.
+    case skippedStep(step: Int, reason: String)
+    /// A step finished.
+    case progress(TrainingProgress)
+}
+
+/// Where a run stands after a step.
+public struct TrainingProgress: Sendable {
+    public let step: Int
+    public let steps: Int
+    /// Images per second since this process started training.
+    public let imagesPerSecond: Double
+    /// Seconds left at the mean time of the last 20 steps.
+    public let secondsLeft: Double
+    public let report: StepReport
+}
+
+/// How `TrainingRun.train` ended.
+public enum TrainingOutcome: Sendable, Equatable {
+    /// Every step ran.
+    case finished(steps: Int, seconds: Double)
+    /// A stop was requested (SIGINT, SIGTERM, `requestStop()`); one checkpoint was saved.
+    case stopped(step: Int, checkpoint: URL)
+}
+
+/// What `--dry-run` reports: the resolved settings, sizes and the measured cost of a step.
+public struct DryRunReport: Sendable {
+    public let config: TrainConfig
+    public let generatorParameters: Int
+    public let discriminatorParameters: Int
+    /// The median of the steps after one warm-up.
+    public let secondsPerStep: Double
+    public let measuredSteps: Int
+    public let peakResidentMegabytes: Int
+}
+
+/// A training run: its folder, its trainer and the policies around the training loop. It resolves
+/// the settings of a new run or finds the checkpoint to resume, writes run.json, logs, samples and
+/// checkpoints at their intervals, and stops cleanly on a signal or a non-finite step.
+public final class TrainingRun {
+    public let trainer: Trainer
+    public let dataset: PackedDataset
+    public let folder: URL
+    /// The checkpoint this run resumed from, if any.
+    public let resumedFrom: URL?
+
+    /// Set by `requestStop()`.
+    private let stopFlag = Atomic<Bool>(false)
+    /// Set by SIGINT and SIGTERM once `stopOnSignals()` has run: it stops every run in the process.
+    private static let signalFlag = Atomic<Bool>(false)
+
+    /// Sets up a run on `dataset`: resumes from a checkpoint when asked, otherwise resolves new
+    /// settings. Creates nothing on disk yet.
+    public init(
+        _ options: TrainingRunOptions, dataset: PackedDataset, notify: (TrainingRunEvent) -> Void = { _ in }
+    ) throws {
+        self.dataset = dataset
+        folder = options.folder ?? Self.nextFolder(in: options.runsFolder, preset: options.preset ?? .tiny32)
+        if let resume = options.resume, let found = try Self.resumed(resume, options, dataset, folder, notify) {
+            (trainer, resumedFrom) = found
+            return
+        }
+        trainer = Trainer(
+            config: try TrainConfig.resolve(
+                preset: options.preset ?? .tiny32, dataset: dataset, configFile: options.configFile,
+                overrides: options.overrides, conditional: options.conditional))
+        resumedFrom = nil
+    }
+
+    /// The trainer of the checkpoint to resume and its file, or nil when `.auto` finds none.
+    private static func resumed(
+        _ resume: ResumeSource, _ options: TrainingRunOptions, _ dataset: PackedDataset, _ folder: URL,
+        _ notify: (TrainingRunEvent) -> Void
+    ) throws -> (Trainer, URL)? {
+        let candidates: [URL]
+        switch resume {
+        case .auto: candidates = RunDirectory.checkpointFiles(in: folder.appendingPathComponent("checkpoints"))
+        case .checkpoint(let file):
+            guard FileManager.default.fileExists(atPath: file.path) else { throw TrainingRunError.noCheckpoint(file.path) }
+            candidates = [file]
+        }
+        for candidate in candidates {
+            let trainer: Trainer, digest: String
+            do {
+                (trainer, digest) = try TrainingCheckpoint.load(candidate)
+            } catch let error as SafeTensorsError {
+                guard resume == .auto else { throw TrainingRunError.unreadableCheckpoint(error) }
+                notify(.skippedCheckpoint(candidate, reason: error.description))
+                continue
+            }
+            if let preset = options.preset, preset != trainer.config.preset {
+                throw TrainingRunError.presetMismatch(
+                    checkpoint: candidate.path, trained: trainer.config.preset.rawValue, requested: preset.rawValue)
+            }
+            try trainer.config.model.checkFits(dataset)
+            if digest != dataset.sourceDigest { notify(.datasetDiffers(checkpoint: digest, dataset: dataset.sourceDigest)) }
+            notify(.resumed(from: candidate, step: trainer.step))
+            // A resumed run keeps its settings; only the step count can grow.
+            if let steps = options.overrides.steps, steps != trainer.config.steps { return (trainer.withSteps(steps), candidate) }
+            return (trainer, candidate)
+        }
+        notify(.noCheckpointFound(folder: folder))
+        return nil
+    }
+
+    /// runs/NNNNN-PRESET with the next number after the highest in `runs`.
+    public static func nextFolder(in runs: URL, preset: ModelPreset) -> URL {
+        let existing = (try? FileManager.default.contentsOfDirectory(atPath: runs.path)) ?? []
+        let next = (existing.compactMap { Int($0.prefix(5)) }.max() ?? -1) + 1
+        return runs.appendingPathComponent(String(format: "%05d", next) + "-" + preset.rawValue)
+    }
+
+    /// A loader positioned where the trainer left off.
+    func batches() throws -> BatchLoader {
+        let c = trainer.config
+        let options = BatchLoader.Options(
+            batchSize: c.batchSize, seed: c.seed, horizontalFlip: c.horizontalFlip, dequantize: c.dequantize)
+        return try BatchLoader(dataset: dataset, options: options, cursor: trainer.cursor)
+    }
+
+    /// Trains a few steps to measure their cost, writing nothing (the trainer's state moves on).
+    public func dryRun(steps: Int = 4) throws -> DryRunReport {
+        let loader = try batches()
+        var times: [Double] = []
+        for _ in 0..<max(steps, 2) { times.append(try trainer.trainStep { try loader.next() }.seconds) }
+        let measured = times.dropFirst().sorted()
+        return DryRunReport(
+            config: trainer.config, generatorParameters: trainer.generator.parameterCount,
+            discriminatorParameters: trainer.discriminator.parameterCount, secondsPerStep: measured[measured.count / 2],
+            measuredSteps: measured.count, peakResidentMegabytes: Engine.peakResidentMegabytes)
+    }
+
+    // MARK: Training
+
+    /// Trains to the configured step count, or until a stop is requested. Writes run.json (with
+    /// `commandLine`), a metrics line every `logEvery` steps, samples and attention pictures every
+    /// `sampleEvery`, and a checkpoint every `checkpointEvery` (keeping `keepCheckpoints`); the last
+    /// step does all three. A non-finite step under `onNonFinite = .stop` saves the rolled-back
+    /// state and throws `TrainingRunError.nonFinite`.
+    public func train(commandLine: [String], notify: (TrainingRunEvent) -> Void = { _ in }) throws -> TrainingOutcome {
+        let run = try RunDirectory(folder)
+        try run.writeRunInfo(
+            commandLine: commandLine, config: trainer.config, datasetPath: dataset.url.path,
+            datasetDigest: dataset.sourceDigest)
+        let config = trainer.config
+        let joinedCommandLine = commandLine.joined(separator: " ")
+        func saveCheckpoint() throws -> URL {
+            try run.saveCheckpoint(
+                trainer, datasetDigest: dataset.sourceDigest, commandLine: joinedCommandLine, keep: config.keepCheckpoints)
+        }
+        let loader = try batches()
+        let clock = ContinuousClock()
+        let start = clock.now
+        let firstStep = trainer.step
+        var recent: [Double] = []
+        while trainer.step < config.steps && !isStopRequested {
+            let report: StepReport
+            do {
+                report = try trainer.trainStep { try loader.next() }
+            } catch let error as TrainingError {
+                throw TrainingRunError.nonFinite(error.description, savedIn: try saveCheckpoint().path)
+            }
+            if let skipped = report.skipped { notify(.skippedStep(step: trainer.step, reason: skipped)) }
+            recent = Array((recent + [report.seconds]).suffix(20))
+            let secondsPerStep = recent.reduce(0, +) / Double(recent.count)
+            let step = trainer.step
+            let isLast = step == config.steps
+            if step % config.logEvery == 0 || isLast {
+                try run.log(step: step, imagesSeen: trainer.imagesSeen, report: report, secondsPerStep: secondsPerStep)
+            }
+            if step % config.sampleEvery == 0 || isLast {
+                try run.writeSamples(trainer.samples(), step: step)
+                if let picture = trainer.attentionPicture() { try run.writeAttention(picture, step: step) }
+            }
+            if step % config.checkpointEvery == 0 || isLast { _ = try saveCheckpoint() }
+            let elapsed = (clock.now - start).seconds
+            notify(
+                .progress(
+                    TrainingProgress(
+                        step: step, steps: config.steps,
+                        imagesPerSecond: Double((step - firstStep) * config.batchSize) / max(elapsed, 1e-6),
+                        secondsLeft: Double(config.steps - step) * secondsPerStep, report: report)))
+        }
+        if isStopRequested {
+            let file = try saveCheckpoint()
+            try run.writeSamples(trainer.samples(), step: trainer.step)
+            return .stopped(step: trainer.step, checkpoint: file)
+        }
+        return .finished(steps: trainer.step, seconds: (clock.now - start).seconds)
+    }
+
+    // MARK: Stopping
+
+    /// Asks the run to finish its step, save a checkpoint and return `.stopped` (from any thread).
+    public func requestStop() { stopFlag.store(true, ordering: .relaxed) }
+
+    /// Whether this run was asked to stop, or the process got SIGINT or SIGTERM.
+    public var isStopRequested: Bool { stopFlag.load(ordering: .relaxed) || Self.signalFlag.load(ordering: .relaxed) }
+
+    /// Makes SIGINT and SIGTERM stop every run in this process. They are unblocked first: a parent (a test runner,
+    /// a supervisor) may have passed on a mask that blocks them.
+    public static func stopOnSignals() {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber) { _ in TrainingRun.signalFlag.store(true, ordering: .relaxed) }
+        }
+    }
+}

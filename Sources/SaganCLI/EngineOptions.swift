@@ -1,0 +1,24 @@
+import ArgumentParser
+import Autodiff
+
+/// The engine flags every computing command shares.
+struct EngineOptions: ParsableArguments {
+    @Option(help: "Threads for oneDNN (default: all cores).") var threads: Int?
+    @Option(help: "Backend: onednn or reference, the plain-Swift oracle (default: the fastest here).") var backend: String?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    var configuration: EngineConfiguration { EngineConfiguration(backend: backend, threads: threads) }
+
+    /// Runs `body` on the engine these flags configure.
+    func run<R>(_ body: () throws -> R) throws -> R {
+        do {
+            return try Engine.run(configuration, body)
+        } catch let error as EngineError {
+            if case .unknownBackend = error { throw ValidationError("--backend: \(error.description)") }
+            throw ValidationError(error.description)
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import Autodiff
+import Testing
+
+/// The engine configuration API and the kernel benchmarks built on it.
+@Suite("Engine")
+struct EngineTests {
+    @Test func aConfigurationChoosesTheBackendForItsBodyOnly() throws {
+        let outside = Engine.backendName
+        let inside = try Engine.run(EngineConfiguration(backend: "reference")) { Engine.backendName }
+        #expect(inside == "reference" && Engine.backendName == outside)
+        #expect(Engine.availableBackends.first == "reference")
+        #expect(throws: EngineError.unknownBackend("cuda", available: Engine.availableBackends)) {
+            try Engine.run(EngineConfiguration(backend: "cuda")) {}
+        }
+        #expect(throws: EngineError.invalidThreadCount(0)) { try Engine.run(EngineConfiguration(threads: 0)) {} }
+    }
+
+    @Test func kernelBenchmarksTimeEachPassWithItsFlops() throws {
+        let result = try Engine.run(EngineConfiguration(backend: "reference")) {
+            try KernelBenchmark.convolution(batch: 1, inChannels: 2, outChannels: 3, size: 5, kernel: 3, stride: 1, padding: 1,
+                                            iterations: 2)
+        }
+        #expect(result.backend == "reference")
+        #expect(result.passes.map(\.name) == ["forward", "backward data", "backward weights"])
+        // 2 FLOPs per multiply-add: 25 outputs x 3 channels x (2 x 3 x 3) taps.
+        #expect(result.passes.allSatisfy { $0.flops == 2 * 25 * 3 * 18 && $0.bestSeconds <= $0.medianSeconds })
+        #expect(throws: EngineError.self) {
+            try KernelBenchmark.convolution(batch: 1, inChannels: 2, outChannels: 3, size: 2, kernel: 5, stride: 1, padding: 0,
+                                            iterations: 1)
+        }
+        let attention = try Engine.run(EngineConfiguration(backend: "reference")) {
+            try KernelBenchmark.attention(batch: 1, channels: 8, size: 2, iterations: 1)
+        }
+        #expect(attention.passes.map(\.name) == ["forward", "backward"] && attention.flopsPerPass == 2 * 16 * 9)
+    }
+
+    @Test func aProfilerCountsTheKernelsOfWhatItRuns() throws {
+        let profiler = EngineProfiler()
+        _ = profiler.run { (Tensor.ones([4, 4]) * 2).sum().scalar }
+        let profile = profiler.profile
+        #expect(!profile.kernels.isEmpty && profile.kernels.allSatisfy { $0.calls >= 1 })
+        profiler.reset()
+        #expect(profiler.profile.kernels.isEmpty)
+    }
+}
