@@ -10,7 +10,7 @@ TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torch
 SAGAN_CACHE_DIR := $(or $(SAGAN_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/sagan,$(HOME)/.cache/sagan))
 INCEPTION_FILES := $(SAGAN_CACHE_DIR)/inception-fid.safetensors $(SAGAN_CACHE_DIR)/fid-helper-default_1.pt
 
-.PHONY: demo test deps test-deps build release bench clean
+.PHONY: demo test test-fast deps test-deps lint-deps build release bench format lint clean
 
 # Installs the Debian packages named in $(1) that are not installed yet.
 define apt_install
@@ -23,6 +23,10 @@ endef
 
 deps:
 	$(call apt_install,$(APT_PACKAGES))
+
+# The C formatter (Swift's, swift-format, ships with the toolchain).
+lint-deps:
+	$(call apt_install,clang-format)
 
 test-deps:
 	$(call apt_install,$(TEST_APT_PACKAGES))
@@ -50,6 +54,26 @@ demo: release
 test: test-deps
 	$(SWIFT) build --build-tests -c release
 	$(SWIFT) test -c release --skip-build
+
+## Every test but the slow suites (tagged `slow`: PyTorch parity, Inception, child processes).
+test-fast: deps
+	$(SWIFT) build --build-tests -c release
+	SAGAN_SKIP_SLOW_TESTS=1 $(SWIFT) test -c release --skip-build
+
+SWIFT_SOURCES := Sources Tests Package.swift
+C_SOURCES = $(shell git ls-files '*.c' '*.h')
+
+## Rewrites every Swift and C file in the project's style (.swift-format, .clang-format).
+format: lint-deps
+	$(SWIFT) format --in-place --recursive --parallel $(SWIFT_SOURCES)
+	clang-format -i $(C_SOURCES)
+
+## Fails on unformatted code and on lines over 120 characters (swift-format does not break strings).
+lint: lint-deps
+	$(SWIFT) format lint --strict --recursive --parallel $(SWIFT_SOURCES)
+	clang-format --dry-run --Werror $(C_SOURCES)
+	@long=$$(LC_ALL=C.UTF-8 grep -nP '^.{121,}' $$(git ls-files '*.swift' '*.c' '*.h')); \
+	if [ -n "$$long" ]; then echo "$$long"; echo "lines over 120 characters (above)"; exit 1; fi
 
 ## Training-iteration throughput on this machine (not a test: numbers depend on the machine).
 bench: release

@@ -17,7 +17,7 @@ let package = Package(
         .library(name: "NeuralNet", targets: ["NeuralNet", "Optimizers"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
@@ -28,7 +28,8 @@ let package = Package(
         .target(name: "NeuralNet", dependencies: ["FileFormats", "Autodiff"]),
         .target(name: "Optimizers", dependencies: ["NeuralNet"]),
         .target(name: "GAN", dependencies: ["FileFormats", "NeuralNet", "Optimizers", "Datasets", "Evaluation"]),
-        .target(name: "Evaluation", dependencies: ["FileFormats", "NeuralNet", "Datasets"], swiftSettings: kernelSettings),
+        .target(
+            name: "Evaluation", dependencies: ["FileFormats", "NeuralNet", "Datasets"], swiftSettings: kernelSettings),
         .target(
             name: "CImageCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]),
@@ -43,7 +44,8 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NeuralNetTests", dependencies: ["FileFormats", "NeuralNet", "Optimizers"]),
-        .testTarget(name: "GANTests", dependencies: ["FileFormats", "GAN", "Datasets"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "GANTests", dependencies: ["FileFormats", "GAN", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["FileFormats", "Datasets"]),
         .testTarget(name: "EvaluationTests", dependencies: ["FileFormats", "Evaluation"]),
     ]

@@ -45,7 +45,9 @@ public final class EngineProfiler {
     /// What was measured since the last reset.
     public var profile: EngineProfile {
         EngineProfile(
-            kernels: profiler.report.map { .init(kernel: $0.kernel, calls: $0.calls, seconds: $0.seconds, allocatedBytes: $0.bytes) },
+            kernels: profiler.report.map {
+                .init(kernel: $0.kernel, calls: $0.calls, seconds: $0.seconds, allocatedBytes: $0.bytes)
+            },
             convolutions: profiler.convolutionReport.map {
                 .init(kernel: $0.kernel, calls: $0.calls, seconds: $0.seconds, flops: $0.flops)
             },

@@ -27,7 +27,8 @@ public struct KernelBenchmarkResult: Sendable, Codable, Equatable {
 public enum KernelBenchmark {
     /// A convolution's forward, backward-data and backward-weights kernels.
     public static func convolution(
-        batch: Int, inChannels: Int, outChannels: Int, size: Int, kernel: Int, stride: Int, padding: Int, iterations: Int
+        batch: Int, inChannels: Int, outChannels: Int, size: Int, kernel: Int, stride: Int, padding: Int,
+        iterations: Int
     ) throws -> KernelBenchmarkResult {
         let geometry: Conv2DGeometry
         do {
@@ -41,23 +42,33 @@ public enum KernelBenchmark {
         var generator = RandomGenerator(seed: 1)
         let input = Tensor.randomNormal(geometry.inputShape, generator: &generator).storage  // (B, Cin, S, S)
         let weight = Tensor.randomNormal(geometry.weightShape, generator: &generator).storage  // (Cout, Cin, K, K)
-        let outputGradient = Tensor.randomNormal(geometry.outputShape, generator: &generator).storage  // (B, Cout, S', S')
+        // (B, Cout, S', S')
+        let outputGradient = Tensor.randomNormal(geometry.outputShape, generator: &generator).storage
         let flops = 2 * Double(geometry.multiplyAccumulates)
         let passes = time(
             [
                 ("forward", flops, { _ = kernels.conv2dForward(geometry, input: input, weight: weight, bias: nil) }),
-                ("backward data", flops, { _ = kernels.conv2dBackwardData(geometry, outputGradient: outputGradient, weight: weight) }),
-                ("backward weights", flops, {
-                    _ = kernels.conv2dBackwardWeights(geometry, outputGradient: outputGradient, input: input, withBias: false)
-                }),
+                (
+                    "backward data", flops,
+                    { _ = kernels.conv2dBackwardData(geometry, outputGradient: outputGradient, weight: weight) }
+                ),
+                (
+                    "backward weights", flops,
+                    {
+                        _ = kernels.conv2dBackwardWeights(
+                            geometry, outputGradient: outputGradient, input: input, withBias: false)
+                    }
+                ),
             ], iterations: iterations)
         return KernelBenchmarkResult(
-            backend: kernels.name, threads: Engine.threadCount, shape: "\(geometry)", flopsPerPass: flops, passes: passes)
+            backend: kernels.name, threads: Engine.threadCount, shape: "\(geometry)", flopsPerPass: flops,
+            passes: passes)
     }
 
     /// The fused attention kernel's forward and backward passes on a `size`x`size` map of
     /// `channels` value channels (queries and keys get an eighth).
-    public static func attention(batch: Int, channels: Int, size: Int, iterations: Int) throws -> KernelBenchmarkResult {
+    public static func attention(batch: Int, channels: Int, size: Int, iterations: Int) throws -> KernelBenchmarkResult
+    {
         let positions = size * size
         let geometry: AttentionGeometry
         do {
@@ -68,25 +79,36 @@ public enum KernelBenchmark {
         }
         let kernels = EngineContext.backend
         var generator = RandomGenerator(seed: 1)
-        let queries = Tensor.randomNormal([batch, geometry.keyChannels, positions], generator: &generator).storage  // (B, C/8, N)
-        let keys = Tensor.randomNormal([batch, geometry.keyChannels, positions], generator: &generator).storage  // (B, C/8, N)
+        // (B, C/8, N)
+        let queries = Tensor.randomNormal([batch, geometry.keyChannels, positions], generator: &generator).storage
+        // (B, C/8, N)
+        let keys = Tensor.randomNormal([batch, geometry.keyChannels, positions], generator: &generator).storage
         let values = Tensor.randomNormal([batch, channels, positions], generator: &generator).storage  // (B, C, N)
-        let outputGradient = Tensor.randomNormal([batch, channels, positions], generator: &generator).storage  // (B, C, N)
+        // (B, C, N)
+        let outputGradient = Tensor.randomNormal([batch, channels, positions], generator: &generator).storage
         // Multiply-adds per score: forward q·k and P·v; backward recomputes q·k and adds dP, dq, dk, dv.
         let scores = Double(batch * positions * positions)
         let forwardFlops = 2 * scores * Double(geometry.keyChannels + channels)
         let backwardFlops = 2 * scores * Double(3 * geometry.keyChannels + 2 * channels)
         let passes = time(
             [
-                ("forward", forwardFlops, { _ = kernels.attention(geometry, queries: queries, keys: keys, values: values) }),
-                ("backward", backwardFlops, {
-                    _ = kernels.attentionBackward(
-                        geometry, queries: queries, keys: keys, values: values, outputGradient: outputGradient)
-                }),
+                (
+                    "forward", forwardFlops,
+                    { _ = kernels.attention(geometry, queries: queries, keys: keys, values: values) }
+                ),
+                (
+                    "backward", backwardFlops,
+                    {
+                        _ = kernels.attentionBackward(
+                            geometry, queries: queries, keys: keys, values: values, outputGradient: outputGradient)
+                    }
+                ),
             ], iterations: iterations)
-        let shape = "attention batch \(batch), \(positions) queries and keys, \(geometry.keyChannels)/\(channels) channels"
+        let shape =
+            "attention batch \(batch), \(positions) queries and keys, \(geometry.keyChannels)/\(channels) channels"
         return KernelBenchmarkResult(
-            backend: kernels.name, threads: Engine.threadCount, shape: shape, flopsPerPass: forwardFlops, passes: passes)
+            backend: kernels.name, threads: Engine.threadCount, shape: shape, flopsPerPass: forwardFlops, passes: passes
+        )
     }
 
     /// Runs each pass once to warm up, then `iterations` times.

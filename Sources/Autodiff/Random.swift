@@ -1,6 +1,7 @@
 import Kernels
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A counter-based random generator (Philox-4x32-10, Salmon et al. 2011).
@@ -28,9 +29,12 @@ public struct RandomGenerator: Codable, Hashable, Sendable {
 
     /// The next four 32-bit words.
     public mutating func nextBlock() -> (UInt32, UInt32, UInt32, UInt32) {
-        var c0 = UInt32(truncatingIfNeeded: counter), c1 = UInt32(truncatingIfNeeded: counter >> 32)
-        var c2: UInt32 = 0, c3: UInt32 = 0
-        var k0 = UInt32(truncatingIfNeeded: seed), k1 = UInt32(truncatingIfNeeded: seed >> 32)
+        var c0 = UInt32(truncatingIfNeeded: counter)
+        var c1 = UInt32(truncatingIfNeeded: counter >> 32)
+        var c2: UInt32 = 0
+        var c3: UInt32 = 0
+        var k0 = UInt32(truncatingIfNeeded: seed)
+        var k1 = UInt32(truncatingIfNeeded: seed >> 32)
         counter &+= 1
         for round in 0..<10 {
             let product0 = UInt64(0xD251_1F53) &* UInt64(c0)
@@ -88,11 +92,15 @@ extension Tensor {
     public static func randomNormal(
         _ shape: [Int], mean: Float = 0, standardDeviation: Float = 1, generator: inout RandomGenerator
     ) -> Tensor {
-        Tensor(shape: shape, scalars: generator.normal(count: ShapeMath.count(shape), mean: mean, standardDeviation: standardDeviation))
+        Tensor(
+            shape: shape,
+            scalars: generator.normal(count: ShapeMath.count(shape), mean: mean, standardDeviation: standardDeviation))
     }
 
     /// Draws from U[low, high).
-    public static func randomUniform(_ shape: [Int], low: Float = 0, high: Float = 1, generator: inout RandomGenerator) -> Tensor {
+    public static func randomUniform(_ shape: [Int], low: Float = 0, high: Float = 1, generator: inout RandomGenerator)
+        -> Tensor
+    {
         Tensor(shape: shape, scalars: generator.uniform(count: ShapeMath.count(shape)).map { low + (high - low) * $0 })
     }
 }

@@ -13,12 +13,16 @@ extension SafeTensorsFile {
 
     /// The bytes of a file holding `tensors` (F32) and `metadata`, laid out as the reference writer
     /// does (see `encode(raw:metadata:)`).
-    public static func encode(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) throws -> Data {
+    public static func encode(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) throws
+        -> Data
+    {
         try encode(raw: tensors.map { RawTensor(name: $0.name, tensor: $0.tensor) }, metadata: metadata)
     }
 
     /// Writes `tensors` (F32) and `metadata` atomically: readers see the old file or the whole new one.
-    public static func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to url: URL) throws {
+    public static func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to url: URL)
+        throws
+    {
         try writeAtomically(try encode(tensors, metadata: metadata), to: url)
     }
 }

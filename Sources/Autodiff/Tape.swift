@@ -54,8 +54,11 @@ extension Tensor {
 public func gradients(of loss: Tensor, wrt leaves: [Tensor]) -> [Tensor] {
     require(loss.count == 1, "gradients(of:wrt:): the loss must have one element, its shape is \(loss.shape)")
     for leaf in leaves {
-        require(leaf.node?.pullback == nil && leaf.node != nil,
-                     "gradients(of:wrt:): every wrt tensor must be a leaf made by trackingGradients(); one of shape \(leaf.shape) is not")
+        require(
+            leaf.node?.pullback == nil && leaf.node != nil,
+            "gradients(of:wrt:): every wrt tensor must be a leaf made by trackingGradients(); one of shape "
+                + "\(leaf.shape) is not"
+        )
     }
     guard let root = loss.node else { return leaves.map { Tensor.zeros($0.shape) } }
     let targets = Set(leaves.compactMap { $0.node.map(ObjectIdentifier.init) })
@@ -73,7 +76,9 @@ public func gradients(of loss: Tensor, wrt leaves: [Tensor]) -> [Tensor] {
             }
         } else {
             let id = ObjectIdentifier(node)
-            needed[id] = targets.contains(id) || node.parents.contains { $0.map { needed[ObjectIdentifier($0)] ?? false } ?? false }
+            needed[id] =
+                targets.contains(id)
+                || node.parents.contains { $0.map { needed[ObjectIdentifier($0)] ?? false } ?? false }
             order.append(node)
         }
     }
@@ -90,8 +95,11 @@ public func gradients(of loss: Tensor, wrt leaves: [Tensor]) -> [Tensor] {
             let inputGradients = pullback(gradient, wanted)
             for (parent, parentGradient) in zip(node.parents, inputGradients) {
                 guard let parent, let parentGradient, needed[ObjectIdentifier(parent)] == true else { continue }
-                require(parentGradient.shape == parent.shape,
-                             "autodiff: pullback of \(node.name) returned a gradient of shape \(parentGradient.shape) for an input of shape \(parent.shape)")
+                require(
+                    parentGradient.shape == parent.shape,
+                    "autodiff: pullback of \(node.name) returned a gradient of shape \(parentGradient.shape) for an "
+                        + "input of shape \(parent.shape)"
+                )
                 let parentID = ObjectIdentifier(parent)
                 if let existing = accumulated[parentID] {
                     accumulated[parentID] = existing + parentGradient
@@ -106,7 +114,9 @@ public func gradients(of loss: Tensor, wrt leaves: [Tensor]) -> [Tensor] {
 
 /// Evaluates `body` and returns its scalar value with the gradients of that value with respect to
 /// each of `leaves`. Gradients are returned, not stored: there is nothing to zero between steps.
-public func valueAndGradients(wrt leaves: [Tensor], of body: () throws -> Tensor) rethrows -> (value: Tensor, gradients: [Tensor]) {
+public func valueAndGradients(wrt leaves: [Tensor], of body: () throws -> Tensor) rethrows -> (
+    value: Tensor, gradients: [Tensor]
+) {
     let value = try EngineContext.$isRecording.withValue(true) { try body() }
     return (value.detached(), gradients(of: value, wrt: leaves))
 }

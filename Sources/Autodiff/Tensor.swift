@@ -22,23 +22,27 @@ public struct Tensor: @unchecked Sendable {
 
     /// A constant tensor over existing storage.
     public init(shape: [Int], storage: Storage) {
-        require(ShapeMath.count(shape) == storage.count,
-                     "Tensor: shape \(shape) needs \(ShapeMath.count(shape)) elements, storage has \(storage.count)")
+        require(
+            ShapeMath.count(shape) == storage.count,
+            "Tensor: shape \(shape) needs \(ShapeMath.count(shape)) elements, storage has \(storage.count)")
         self.init(shape: shape, storage: storage, node: nil)
     }
 
     /// A constant tensor holding `scalars` in row-major order.
     public init(shape: [Int], scalars: [Float]) {
         require(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
-        require(ShapeMath.count(shape) == scalars.count,
-                     "Tensor: shape \(shape) needs \(ShapeMath.count(shape)) elements, got \(scalars.count)")
+        require(
+            ShapeMath.count(shape) == scalars.count,
+            "Tensor: shape \(shape) needs \(ShapeMath.count(shape)) elements, got \(scalars.count)")
         self.init(shape: shape, storage: Storage(scalars), node: nil)
     }
 
     /// A rank-0 tensor.
     public init(_ scalar: Float) { self.init(shape: [], scalars: [scalar]) }
 
-    public static func zeros(_ shape: [Int]) -> Tensor { Tensor(shape: shape, storage: Storage(zeros: ShapeMath.count(shape))) }
+    public static func zeros(_ shape: [Int]) -> Tensor {
+        Tensor(shape: shape, storage: Storage(zeros: ShapeMath.count(shape)))
+    }
     public static func ones(_ shape: [Int]) -> Tensor { full(shape, 1) }
     public static func full(_ shape: [Int], _ value: Float) -> Tensor {
         Tensor(shape: shape, scalars: [Float](repeating: value, count: ShapeMath.count(shape)))
@@ -64,7 +68,9 @@ public struct Tensor: @unchecked Sendable {
     public var requiresGradient: Bool { node != nil }
 
     /// The same values as a new differentiation leaf: gradients can be asked with respect to it.
-    public func trackingGradients() -> Tensor { Tensor(shape: shape, storage: storage, node: TapeNode(leafShape: shape)) }
+    public func trackingGradients() -> Tensor {
+        Tensor(shape: shape, storage: storage, node: TapeNode(leafShape: shape))
+    }
 
     /// The same values, cut from the graph: no gradient flows through the result.
     public func detached() -> Tensor { Tensor(shape: shape, storage: storage, node: nil) }

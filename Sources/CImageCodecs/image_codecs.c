@@ -16,7 +16,9 @@ static void set_error(char *error, size_t size, const char *message) {
     if (error && size) snprintf(error, size, "%s", message);
 }
 
-void sagan_free(void *pointer) { free(pointer); }
+void sagan_free(void *pointer) {
+    free(pointer);
+}
 
 // MARK: JPEG
 
@@ -35,15 +37,19 @@ static void jpeg_on_error(j_common_ptr info) {
 }
 
 static void jpeg_on_message(j_common_ptr info, int level) {
-    if (level >= 0) return;   // trace messages
+    if (level >= 0) return; // trace messages
     jpeg_error_state *state = (jpeg_error_state *)info->err;
     if (info->err->msg_code == JWRN_JPEG_EOF) state->truncated = 1;
     state->warnings += 1;
 }
 
-int sagan_jpeg_decode(const uint8_t *data, size_t size, size_t max_pixels, sagan_image *out, char *error, size_t error_size) {
+int sagan_jpeg_decode(const uint8_t *data, size_t size, size_t max_pixels, sagan_image *out, char *error,
+                      size_t error_size) {
     memset(out, 0, sizeof *out);
-    if (size == 0) { set_error(error, error_size, "empty file"); return 1; }
+    if (size == 0) {
+        set_error(error, error_size, "empty file");
+        return 1;
+    }
     struct jpeg_decompress_struct info;
     jpeg_error_state state;
     memset(&state, 0, sizeof state);
@@ -95,7 +101,7 @@ int sagan_jpeg_decode(const uint8_t *data, size_t size, size_t max_pixels, sagan
         longjmp(state.jump, 1);
     }
     while (info.output_scanline < info.output_height) {
-        JSAMPROW rows[1] = { row };
+        JSAMPROW rows[1] = {row};
         JDIMENSION y = info.output_scanline;
         jpeg_read_scanlines(&info, rows, 1);
         uint8_t *target = pixels + (size_t)y * info.output_width * channels;
@@ -104,7 +110,12 @@ int sagan_jpeg_decode(const uint8_t *data, size_t size, size_t max_pixels, sagan
             int inverted = info.saw_Adobe_marker;
             for (JDIMENSION x = 0; x < info.output_width; x++) {
                 int c = row[4 * x], m = row[4 * x + 1], yy = row[4 * x + 2], k = row[4 * x + 3];
-                if (!inverted) { c = 255 - c; m = 255 - m; yy = 255 - yy; k = 255 - k; }
+                if (!inverted) {
+                    c = 255 - c;
+                    m = 255 - m;
+                    yy = 255 - yy;
+                    k = 255 - k;
+                }
                 target[3 * x] = (uint8_t)((c * k + 127) / 255);
                 target[3 * x + 1] = (uint8_t)((m * k + 127) / 255);
                 target[3 * x + 2] = (uint8_t)((yy * k + 127) / 255);
@@ -131,11 +142,14 @@ int sagan_jpeg_decode(const uint8_t *data, size_t size, size_t max_pixels, sagan
     return 0;
 }
 
-int sagan_jpeg_encode(const uint8_t *pixels, int width, int height, int channels, int quality,
-                      uint8_t **out, size_t *out_size, char *error, size_t error_size) {
+int sagan_jpeg_encode(const uint8_t *pixels, int width, int height, int channels, int quality, uint8_t **out,
+                      size_t *out_size, char *error, size_t error_size) {
     *out = NULL;
     *out_size = 0;
-    if (channels != 1 && channels != 3 && channels != 4) { set_error(error, error_size, "JPEG needs 1, 3 or 4 (CMYK) channels"); return 1; }
+    if (channels != 1 && channels != 3 && channels != 4) {
+        set_error(error, error_size, "JPEG needs 1, 3 or 4 (CMYK) channels");
+        return 1;
+    }
     struct jpeg_compress_struct info;
     jpeg_error_state state;
     memset(&state, 0, sizeof state);
@@ -159,7 +173,7 @@ int sagan_jpeg_encode(const uint8_t *pixels, int width, int height, int channels
     jpeg_set_quality(&info, quality, TRUE);
     jpeg_start_compress(&info, TRUE);
     while (info.next_scanline < info.image_height) {
-        JSAMPROW rows[1] = { (JSAMPROW)(pixels + (size_t)info.next_scanline * width * channels) };
+        JSAMPROW rows[1] = {(JSAMPROW)(pixels + (size_t)info.next_scanline * width * channels)};
         jpeg_write_scanlines(&info, rows, 1);
     }
     jpeg_finish_compress(&info);
@@ -171,9 +185,13 @@ int sagan_jpeg_encode(const uint8_t *pixels, int width, int height, int channels
 
 // MARK: PNG
 
-int sagan_png_decode(const uint8_t *data, size_t size, size_t max_pixels, sagan_image *out, char *error, size_t error_size) {
+int sagan_png_decode(const uint8_t *data, size_t size, size_t max_pixels, sagan_image *out, char *error,
+                     size_t error_size) {
     memset(out, 0, sizeof *out);
-    if (size == 0) { set_error(error, error_size, "empty file"); return 1; }
+    if (size == 0) {
+        set_error(error, error_size, "empty file");
+        return 1;
+    }
     png_image image;
     memset(&image, 0, sizeof image);
     image.version = PNG_IMAGE_VERSION;
@@ -184,7 +202,8 @@ int sagan_png_decode(const uint8_t *data, size_t size, size_t max_pixels, sagan_
     }
     if ((size_t)image.width * (size_t)image.height > max_pixels) {
         char message[128];
-        snprintf(message, sizeof message, "image of %ux%u pixels exceeds the limit of %zu pixels", image.width, image.height, max_pixels);
+        snprintf(message, sizeof message, "image of %ux%u pixels exceeds the limit of %zu pixels", image.width,
+                 image.height, max_pixels);
         set_error(error, error_size, message);
         png_image_free(&image);
         return 3;
@@ -192,12 +211,17 @@ int sagan_png_decode(const uint8_t *data, size_t size, size_t max_pixels, sagan_
     int color = (image.format & PNG_FORMAT_FLAG_COLOR) != 0;
     int alpha = (image.format & PNG_FORMAT_FLAG_ALPHA) != 0;
     out->source_kind = (image.format & PNG_FORMAT_FLAG_COLORMAP) ? SAGAN_SOURCE_PALETTE
-        : color ? (alpha ? SAGAN_SOURCE_RGBA : SAGAN_SOURCE_RGB) : (alpha ? SAGAN_SOURCE_GRAY_ALPHA : SAGAN_SOURCE_GRAY);
+                     : color                                     ? (alpha ? SAGAN_SOURCE_RGBA : SAGAN_SOURCE_RGB)
+                             : (alpha ? SAGAN_SOURCE_GRAY_ALPHA : SAGAN_SOURCE_GRAY);
     out->source_bit_depth = (image.format & PNG_FORMAT_FLAG_LINEAR) ? 16 : 8;
     image.format = color ? (alpha ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB) : (alpha ? PNG_FORMAT_GA : PNG_FORMAT_GRAY);
     size_t bytes = PNG_IMAGE_SIZE(image);
     uint8_t *pixels = malloc(bytes);
-    if (!pixels) { set_error(error, error_size, "out of memory"); png_image_free(&image); return 4; }
+    if (!pixels) {
+        set_error(error, error_size, "out of memory");
+        png_image_free(&image);
+        return 4;
+    }
     if (!png_image_finish_read(&image, NULL, pixels, 0, NULL)) {
         set_error(error, error_size, image.message);
         free(pixels);
@@ -212,8 +236,8 @@ int sagan_png_decode(const uint8_t *data, size_t size, size_t max_pixels, sagan_
     return 0;
 }
 
-int sagan_png_encode(const uint8_t *pixels, int width, int height, int channels,
-                     uint8_t **out, size_t *out_size, char *error, size_t error_size) {
+int sagan_png_encode(const uint8_t *pixels, int width, int height, int channels, uint8_t **out, size_t *out_size,
+                     char *error, size_t error_size) {
     *out = NULL;
     *out_size = 0;
     png_image image;
@@ -222,11 +246,21 @@ int sagan_png_encode(const uint8_t *pixels, int width, int height, int channels,
     image.width = (png_uint_32)width;
     image.height = (png_uint_32)height;
     switch (channels) {
-    case 1: image.format = PNG_FORMAT_GRAY; break;
-    case 2: image.format = PNG_FORMAT_GA; break;
-    case 3: image.format = PNG_FORMAT_RGB; break;
-    case 4: image.format = PNG_FORMAT_RGBA; break;
-    default: set_error(error, error_size, "PNG needs 1 to 4 channels"); return 1;
+    case 1:
+        image.format = PNG_FORMAT_GRAY;
+        break;
+    case 2:
+        image.format = PNG_FORMAT_GA;
+        break;
+    case 3:
+        image.format = PNG_FORMAT_RGB;
+        break;
+    case 4:
+        image.format = PNG_FORMAT_RGBA;
+        break;
+    default:
+        set_error(error, error_size, "PNG needs 1 to 4 channels");
+        return 1;
     }
     png_alloc_size_t size = 0;
     if (!png_image_write_to_memory(&image, NULL, &size, 0, pixels, 0, NULL)) {
@@ -234,7 +268,10 @@ int sagan_png_encode(const uint8_t *pixels, int width, int height, int channels,
         return 2;
     }
     uint8_t *buffer = malloc(size);
-    if (!buffer) { set_error(error, error_size, "out of memory"); return 3; }
+    if (!buffer) {
+        set_error(error, error_size, "out of memory");
+        return 3;
+    }
     if (!png_image_write_to_memory(&image, buffer, &size, 0, pixels, 0, NULL)) {
         set_error(error, error_size, image.message);
         free(buffer);
@@ -247,18 +284,25 @@ int sagan_png_encode(const uint8_t *pixels, int width, int height, int channels,
 
 // MARK: gzip
 
-int sagan_gunzip(const uint8_t *data, size_t size, size_t max_output, uint8_t **out, size_t *out_size,
-                 char *error, size_t error_size) {
+int sagan_gunzip(const uint8_t *data, size_t size, size_t max_output, uint8_t **out, size_t *out_size, char *error,
+                 size_t error_size) {
     *out = NULL;
     *out_size = 0;
     z_stream stream;
     memset(&stream, 0, sizeof stream);
-    if (inflateInit2(&stream, 15 + 32) != Z_OK) { set_error(error, error_size, "zlib initialisation failed"); return 1; }
+    if (inflateInit2(&stream, 15 + 32) != Z_OK) {
+        set_error(error, error_size, "zlib initialisation failed");
+        return 1;
+    }
     size_t capacity = size * 4 + 1024, length = 0;
     uint8_t *buffer = malloc(capacity);
-    if (!buffer) { inflateEnd(&stream); set_error(error, error_size, "out of memory"); return 2; }
+    if (!buffer) {
+        inflateEnd(&stream);
+        set_error(error, error_size, "out of memory");
+        return 2;
+    }
     stream.next_in = (Bytef *)data;
-    stream.avail_in = (uInt)size;   // the callers' files are far below 4 GiB
+    stream.avail_in = (uInt)size; // the callers' files are far below 4 GiB
     int status = Z_OK;
     while (status != Z_STREAM_END) {
         if (length == capacity) {
@@ -270,7 +314,12 @@ int sagan_gunzip(const uint8_t *data, size_t size, size_t max_output, uint8_t **
             }
             capacity = capacity * 2 > max_output ? max_output : capacity * 2;
             uint8_t *grown = realloc(buffer, capacity);
-            if (!grown) { free(buffer); inflateEnd(&stream); set_error(error, error_size, "out of memory"); return 2; }
+            if (!grown) {
+                free(buffer);
+                inflateEnd(&stream);
+                set_error(error, error_size, "out of memory");
+                return 2;
+            }
             buffer = grown;
         }
         stream.next_out = buffer + length;
@@ -307,14 +356,22 @@ int sagan_gzip(const uint8_t *data, size_t size, uint8_t **out, size_t *out_size
     }
     size_t capacity = deflateBound(&stream, (uLong)size) + 32;
     uint8_t *buffer = malloc(capacity);
-    if (!buffer) { deflateEnd(&stream); set_error(error, error_size, "out of memory"); return 2; }
+    if (!buffer) {
+        deflateEnd(&stream);
+        set_error(error, error_size, "out of memory");
+        return 2;
+    }
     stream.next_in = (Bytef *)data;
     stream.avail_in = (uInt)size;
     stream.next_out = buffer;
     stream.avail_out = (uInt)capacity;
     int status = deflate(&stream, Z_FINISH);
     deflateEnd(&stream);
-    if (status != Z_STREAM_END) { free(buffer); set_error(error, error_size, "compression failed"); return 3; }
+    if (status != Z_STREAM_END) {
+        free(buffer);
+        set_error(error, error_size, "compression failed");
+        return 3;
+    }
     *out = buffer;
     *out_size = capacity - stream.avail_out;
     return 0;

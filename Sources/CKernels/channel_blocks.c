@@ -41,7 +41,8 @@ AVX512 static inline void transpose16(__m512 r[16]) {
     }
     for (int k = 0; k < 4; k++) {
         const __m512 v = _mm512_shuffle_f32x4(u[k], u[4 + k], 0x44), w = _mm512_shuffle_f32x4(u[k], u[4 + k], 0xEE);
-        const __m512 x = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0x44), y = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0xEE);
+        const __m512 x = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0x44),
+                     y = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0xEE);
         r[k] = _mm512_shuffle_f32x4(v, x, 0x88);
         r[4 + k] = _mm512_shuffle_f32x4(v, x, 0xDD);
         r[8 + k] = _mm512_shuffle_f32x4(w, y, 0x88);
@@ -49,7 +50,8 @@ AVX512 static inline void transpose16(__m512 r[16]) {
     }
 }
 
-AVX512 static void unblock_avx512(const float *blocked, long channels, long positions, float *planar, long planarStride) {
+AVX512 static void unblock_avx512(const float *blocked, long channels, long positions, float *planar,
+                                  long planarStride) {
     const long whole = positions / 16 * 16;
     for (long c0 = 0; c0 < channels; c0 += 16) {
         const long width = channels - c0 < 16 ? channels - c0 : 16;
@@ -73,11 +75,14 @@ AVX512 static void block_avx512(const float *planar, long planarStride, long cha
         float *block = blocked + c0 * positions;
         for (long p0 = 0; p0 < whole; p0 += 16) {
             __m512 r[16];
-            for (int c = 0; c < 16; c++) r[c] = c < width ? _mm512_loadu_ps(planar + (c0 + c) * planarStride + p0) : _mm512_setzero_ps();
+            for (int c = 0; c < 16; c++)
+                r[c] = c < width ? _mm512_loadu_ps(planar + (c0 + c) * planarStride + p0) : _mm512_setzero_ps();
             transpose16(r);
             // The blocked image is a fresh output: streaming stores do not read its lines first.
-            if (aligned) for (int i = 0; i < 16; i++) _mm512_stream_ps(block + (p0 + i) * 16, r[i]);
-            else for (int i = 0; i < 16; i++) _mm512_storeu_ps(block + (p0 + i) * 16, r[i]);
+            if (aligned)
+                for (int i = 0; i < 16; i++) _mm512_stream_ps(block + (p0 + i) * 16, r[i]);
+            else
+                for (int i = 0; i < 16; i++) _mm512_storeu_ps(block + (p0 + i) * 16, r[i]);
         }
         for (long p = whole; p < positions; p++)
             for (long c = 0; c < 16; c++) block[p * 16 + c] = c < width ? planar[(c0 + c) * planarStride + p] : 0;
@@ -86,13 +91,17 @@ AVX512 static void block_avx512(const float *planar, long planarStride, long cha
 }
 
 void sagan_unblock16(const float *blocked, long channels, long positions, float *planar, long planarStride) {
-    if (sagan_kernels_use_avx512()) unblock_avx512(blocked, channels, positions, planar, planarStride);
-    else unblock_plain(blocked, channels, positions, planar, planarStride);
+    if (sagan_kernels_use_avx512())
+        unblock_avx512(blocked, channels, positions, planar, planarStride);
+    else
+        unblock_plain(blocked, channels, positions, planar, planarStride);
 }
 
 void sagan_block16(const float *planar, long planarStride, long channels, long positions, float *blocked) {
-    if (sagan_kernels_use_avx512()) block_avx512(planar, planarStride, channels, positions, blocked);
-    else block_plain(planar, planarStride, channels, positions, blocked);
+    if (sagan_kernels_use_avx512())
+        block_avx512(planar, planarStride, channels, positions, blocked);
+    else
+        block_plain(planar, planarStride, channels, positions, blocked);
 }
 
 void sagan_unblock16_portable(const float *blocked, long channels, long positions, float *planar, long planarStride) {
@@ -112,8 +121,10 @@ void sagan_block16_portable(const float *planar, long planarStride, long channel
 // the block. Streaming stores: the destination is a scratch buffer whose old contents are dead.
 
 AVX512 static inline void store16(float *destination, __m512 value, int streaming) {
-    if (streaming) _mm512_stream_ps(destination, value);
-    else _mm512_storeu_ps(destination, value);
+    if (streaming)
+        _mm512_stream_ps(destination, value);
+    else
+        _mm512_storeu_ps(destination, value);
 }
 
 AVX512 void sagan_weights_to_blocked16(const float *plain, long outputs, long inputs, int outputFastest, float divisor,
@@ -126,13 +137,15 @@ AVX512 void sagan_weights_to_blocked16(const float *plain, long outputs, long in
             float *block = blocked + (ob * inputBlocks + ib) * 16 * 256;
             for (int lane = 0; lane < 16; lane++) {
                 __m512 r[16];
-                // outputFastest: rows are the 16 output channels for input lane; else the 16 input channels of output lane.
+                // outputFastest: rows are the 16 output channels for input lane; else the 16 input channels of output
+                // lane.
                 for (int row = 0; row < 16; row++) {
                     const long o = ob * 16 + (outputFastest ? row : lane), i = ib * 16 + (outputFastest ? lane : row);
                     r[row] = _mm512_loadu_ps(plain + (o * inputs + i) * 16);
                 }
                 transpose16(r);
-                for (int tap = 0; tap < 16; tap++) store16(block + tap * 256 + lane * 16, _mm512_div_ps(r[tap], scale), streaming);
+                for (int tap = 0; tap < 16; tap++)
+                    store16(block + tap * 256 + lane * 16, _mm512_div_ps(r[tap], scale), streaming);
             }
         }
     }
@@ -150,15 +163,16 @@ AVX512 void sagan_weights_swap_blocked16(const float *source, long outputs, long
                 __m512 r[16];
                 for (int row = 0; row < 16; row++) r[row] = _mm512_loadu_ps(source + offset + tap * 256 + row * 16);
                 transpose16(r);
-                for (int row = 0; row < 16; row++) store16(destination + offset + tap * 256 + row * 16, r[row], streaming);
+                for (int row = 0; row < 16; row++)
+                    store16(destination + offset + tap * 256 + row * 16, r[row], streaming);
             }
         }
     }
     if (streaming) _mm_sfence();
 }
 
-AVX512 void sagan_weights_from_blocked16(const float *blocked, long outputs, long inputs, int outputFastest, float *plain,
-                                  long firstBlock, long endBlock) {
+AVX512 void sagan_weights_from_blocked16(const float *blocked, long outputs, long inputs, int outputFastest,
+                                         float *plain, long firstBlock, long endBlock) {
     const int streaming = (unsigned long)plain % 64 == 0;
     const long inputBlocks = inputs / 16;
     for (long ob = firstBlock; ob < endBlock; ob++) {

@@ -32,8 +32,8 @@ static void forward_plain(const struct sagan_direct_convolution *c, const float 
     }
 }
 
-static void weight_gradient_plain(const struct sagan_direct_convolution *c, const float *input, const float *outputGradient,
-                                  float *weightGradient, float *biasGradient) {
+static void weight_gradient_plain(const struct sagan_direct_convolution *c, const float *input,
+                                  const float *outputGradient, float *weightGradient, float *biasGradient) {
     const long plane = c->outputHeight * c->outputWidth;
     for (long o = 0; o < c->outputChannels; o++) {
         const float *dy = outputGradient + o * c->outputChannelStride;
@@ -64,7 +64,7 @@ static void weight_gradient_plain(const struct sagan_direct_convolution *c, cons
 
 // ---- AVX-512 ----
 
-#define AVX512 __attribute__((target("avx512f")))
+#define AVX512        __attribute__((target("avx512f")))
 #define ALWAYS_INLINE __attribute__((always_inline)) inline
 
 // Lanes l of a 16-wide vector starting at column `start` with 0 <= start + l < limit, and
@@ -124,22 +124,29 @@ AVX512 static void forward_avx512(const struct sagan_direct_convolution *c, cons
         for (long kx = 0; kx < c->kernelWidth; kx++)
             for (int j = 0; j < 4; j++) {
                 const long first = block * 64 + 16 * j;
-                loadMasks[(block * c->kernelWidth + kx) * 4 + j] = columns(first + kx - c->padWidth, c->width, first, c->outputWidth);
+                loadMasks[(block * c->kernelWidth + kx) * 4 + j] =
+                    columns(first + kx - c->padWidth, c->width, first, c->outputWidth);
             }
     for (long o0 = 0; o0 < c->outputChannels; o0 += 4) {
         const long group = c->outputChannels - o0 < 4 ? c->outputChannels - o0 : 4;
         for (long yo = 0; yo < c->outputHeight; yo++) {
             switch (group) {
-            case 1: FORWARD_ROW(1) break;
-            case 2: FORWARD_ROW(2) break;
-            case 3: FORWARD_ROW(3) break;
-            default: FORWARD_ROW(4) break;
+            case 1:
+                FORWARD_ROW(1) break;
+            case 2:
+                FORWARD_ROW(2) break;
+            case 3:
+                FORWARD_ROW(3) break;
+            default:
+                FORWARD_ROW(4) break;
             }
         }
     }
 }
 
-AVX512 static float sum16(__m512 v) { return _mm512_reduce_add_ps(v); }
+AVX512 static float sum16(__m512 v) {
+    return _mm512_reduce_add_ps(v);
+}
 
 // Weight gradients of output channels o0..o0+GROUP-1 for one input channel and kernel row,
 // columns kx0..kx0+TAPS-1 of the kernel: GROUP x TAPS accumulators over the whole image (both
@@ -159,7 +166,8 @@ AVX512 static float sum16(__m512 v) { return _mm512_reduce_add_ps(v); }
                 const __mmask16 inside = masks[c->kernelWidth];                                                        \
                 __m512 dy[GROUP];                                                                                      \
                 for (int g = 0; g < GROUP; g++)                                                                        \
-                    dy[g] = _mm512_maskz_loadu_ps(inside, outputGradient + (o0 + g) * c->outputChannelStride + yo * c->outputWidth + x0); \
+                    dy[g] = _mm512_maskz_loadu_ps(inside, outputGradient + (o0 + g) * c->outputChannelStride           \
+                                                              + yo * c->outputWidth + x0);                             \
                 for (int k = 0; k < taps; k++) {                                                                       \
                     const long start = x0 + kx0 + k - c->padWidth;                                                     \
                     const __m512 v = _mm512_maskz_loadu_ps(masks[kx0 + k], row + start);                               \
@@ -169,7 +177,8 @@ AVX512 static float sum16(__m512 v) { return _mm512_reduce_add_ps(v); }
         }                                                                                                              \
         for (int g = 0; g < GROUP; g++)                                                                                \
             for (int k = 0; k < taps; k++)                                                                             \
-                weightGradient[(((o0 + g) * c->inputChannels + i) * c->kernelHeight + ky) * c->kernelWidth + kx0 + k] = sum16(acc[g][k]); \
+                weightGradient[(((o0 + g) * c->inputChannels + i) * c->kernelHeight + ky) * c->kernelWidth + kx0       \
+                               + k] = sum16(acc[g][k]);                                                                \
     }
 
 AVX512 static void weight_gradient_avx512(const struct sagan_direct_convolution *c, const float *input,
@@ -182,15 +191,18 @@ AVX512 static void weight_gradient_avx512(const struct sagan_direct_convolution 
     for (long vector = 0; vector < vectors; vector++) {
         const long first = vector * 16;
         for (long kx = 0; kx < c->kernelWidth; kx++)
-            loadMasks[vector * (c->kernelWidth + 1) + kx] = columns(first + kx - c->padWidth, c->width, first, c->outputWidth);
-        loadMasks[vector * (c->kernelWidth + 1) + c->kernelWidth] = columns(first, c->outputWidth, first, c->outputWidth);
+            loadMasks[vector * (c->kernelWidth + 1) + kx] =
+                columns(first + kx - c->padWidth, c->width, first, c->outputWidth);
+        loadMasks[vector * (c->kernelWidth + 1) + c->kernelWidth] =
+            columns(first, c->outputWidth, first, c->outputWidth);
     }
     if (biasGradient) {
         for (long o = 0; o < c->outputChannels; o++) {
             __m512 acc = _mm512_setzero_ps();
             for (long p = 0; p < plane; p += 16) {
                 const __mmask16 inside = columns(p, plane, p, plane);
-                acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(inside, outputGradient + o * c->outputChannelStride + p));
+                acc =
+                    _mm512_add_ps(acc, _mm512_maskz_loadu_ps(inside, outputGradient + o * c->outputChannelStride + p));
             }
             biasGradient[o] = sum16(acc);
         }
@@ -202,22 +214,38 @@ AVX512 static void weight_gradient_avx512(const struct sagan_direct_convolution 
                 for (long kx0 = 0; kx0 < c->kernelWidth; kx0 += 4) {
                     const long taps = c->kernelWidth - kx0 < 4 ? c->kernelWidth - kx0 : 4;
                     switch (group * 4 + taps) {
-                    case 5: WEIGHT_GRADIENT_TAPS(1, 1) break;
-                    case 6: WEIGHT_GRADIENT_TAPS(1, 2) break;
-                    case 7: WEIGHT_GRADIENT_TAPS(1, 3) break;
-                    case 8: WEIGHT_GRADIENT_TAPS(1, 4) break;
-                    case 9: WEIGHT_GRADIENT_TAPS(2, 1) break;
-                    case 10: WEIGHT_GRADIENT_TAPS(2, 2) break;
-                    case 11: WEIGHT_GRADIENT_TAPS(2, 3) break;
-                    case 12: WEIGHT_GRADIENT_TAPS(2, 4) break;
-                    case 13: WEIGHT_GRADIENT_TAPS(3, 1) break;
-                    case 14: WEIGHT_GRADIENT_TAPS(3, 2) break;
-                    case 15: WEIGHT_GRADIENT_TAPS(3, 3) break;
-                    case 16: WEIGHT_GRADIENT_TAPS(3, 4) break;
-                    case 17: WEIGHT_GRADIENT_TAPS(4, 1) break;
-                    case 18: WEIGHT_GRADIENT_TAPS(4, 2) break;
-                    case 19: WEIGHT_GRADIENT_TAPS(4, 3) break;
-                    default: WEIGHT_GRADIENT_TAPS(4, 4) break;
+                    case 5:
+                        WEIGHT_GRADIENT_TAPS(1, 1) break;
+                    case 6:
+                        WEIGHT_GRADIENT_TAPS(1, 2) break;
+                    case 7:
+                        WEIGHT_GRADIENT_TAPS(1, 3) break;
+                    case 8:
+                        WEIGHT_GRADIENT_TAPS(1, 4) break;
+                    case 9:
+                        WEIGHT_GRADIENT_TAPS(2, 1) break;
+                    case 10:
+                        WEIGHT_GRADIENT_TAPS(2, 2) break;
+                    case 11:
+                        WEIGHT_GRADIENT_TAPS(2, 3) break;
+                    case 12:
+                        WEIGHT_GRADIENT_TAPS(2, 4) break;
+                    case 13:
+                        WEIGHT_GRADIENT_TAPS(3, 1) break;
+                    case 14:
+                        WEIGHT_GRADIENT_TAPS(3, 2) break;
+                    case 15:
+                        WEIGHT_GRADIENT_TAPS(3, 3) break;
+                    case 16:
+                        WEIGHT_GRADIENT_TAPS(3, 4) break;
+                    case 17:
+                        WEIGHT_GRADIENT_TAPS(4, 1) break;
+                    case 18:
+                        WEIGHT_GRADIENT_TAPS(4, 2) break;
+                    case 19:
+                        WEIGHT_GRADIENT_TAPS(4, 3) break;
+                    default:
+                        WEIGHT_GRADIENT_TAPS(4, 4) break;
                     }
                 }
             }
@@ -229,14 +257,18 @@ AVX512 static void weight_gradient_avx512(const struct sagan_direct_convolution 
 
 void sagan_direct_convolution_forward(const struct sagan_direct_convolution *c, const float *input, const float *weight,
                                       const float *bias, float *output) {
-    if (sagan_kernels_use_avx512()) forward_avx512(c, input, weight, bias, output);
-    else forward_plain(c, input, weight, bias, output);
+    if (sagan_kernels_use_avx512())
+        forward_avx512(c, input, weight, bias, output);
+    else
+        forward_plain(c, input, weight, bias, output);
 }
 
 void sagan_direct_convolution_weight_gradient(const struct sagan_direct_convolution *c, const float *input,
                                               const float *outputGradient, float *weightGradient, float *biasGradient) {
-    if (sagan_kernels_use_avx512()) weight_gradient_avx512(c, input, outputGradient, weightGradient, biasGradient);
-    else weight_gradient_plain(c, input, outputGradient, weightGradient, biasGradient);
+    if (sagan_kernels_use_avx512())
+        weight_gradient_avx512(c, input, outputGradient, weightGradient, biasGradient);
+    else
+        weight_gradient_plain(c, input, outputGradient, weightGradient, biasGradient);
 }
 
 void sagan_direct_convolution_forward_portable(const struct sagan_direct_convolution *c, const float *input,

@@ -15,8 +15,10 @@ static void softmax_columns_plain(float *tile, int keys, int queries, int stride
             tile[i * stride + j] = e;
             sum += e;
         }
-        if (inverseSums) inverseSums[j] = 1 / sum;
-        else for (int i = 0; i < keys; i++) tile[i * stride + j] /= sum;
+        if (inverseSums)
+            inverseSums[j] = 1 / sum;
+        else
+            for (int i = 0; i < keys; i++) tile[i * stride + j] /= sum;
     }
 }
 
@@ -28,7 +30,8 @@ static void softmax_columns_backward_plain(const float *p, float *gradient, int 
         float dot = 0;
         for (int i = 0; i < keys; i++) dot += p[i * stride + j] * gradient[i * stride + j];
         dot *= scale;
-        for (int i = 0; i < keys; i++) gradient[i * stride + j] = p[i * stride + j] * scale * (gradient[i * stride + j] - dot);
+        for (int i = 0; i < keys; i++)
+            gradient[i * stride + j] = p[i * stride + j] * scale * (gradient[i * stride + j] - dot);
     }
 }
 
@@ -37,8 +40,7 @@ static void softmax_columns_backward_plain(const float *p, float *gradient, int 
 // e^x for x <= 0: x = n ln2 + r with |r| <= ln2/2; e^r by its Taylor series to r^7 (relative
 // error below 2e-8 on that range, under float's rounding); 2^n applied with scalef, which also
 // takes care of underflow.
-__attribute__((target("avx512f")))
-static inline __m512 exp_avx512(__m512 x) {
+__attribute__((target("avx512f"))) static inline __m512 exp_avx512(__m512 x) {
     const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
     const __m512 ln2_high = _mm512_set1_ps(0.693359375f), ln2_low = _mm512_set1_ps(-2.12194440e-4f);
     x = _mm512_max_ps(x, _mm512_set1_ps(-103.0f));
@@ -62,9 +64,8 @@ static inline __m512 exp_avx512(__m512 x) {
 
 // One group of columns; inlined with a constant `vectors` for whole groups, so that the per-column
 // maxima and sums live in registers rather than on the stack.
-__attribute__((target("avx512f"), always_inline))
-static inline void softmax_column_group(float *tile, int keys, int stride, int j0, int width, const int vectors,
-                                        float *inverseSums) {
+__attribute__((target("avx512f"), always_inline)) static inline void
+softmax_column_group(float *tile, int keys, int stride, int j0, int width, const int vectors, float *inverseSums) {
     {
         __mmask16 masks[GROUP];
         __m512 maximum[GROUP], sum[GROUP];
@@ -77,7 +78,8 @@ static inline void softmax_column_group(float *tile, int keys, int stride, int j
         for (int i = 0; i < keys; i++) {
             const float *row = tile + (long)i * stride + j0;
             for (int v = 0; v < vectors; v++)
-                maximum[v] = _mm512_mask_max_ps(maximum[v], masks[v], maximum[v], _mm512_maskz_loadu_ps(masks[v], row + 16 * v));
+                maximum[v] =
+                    _mm512_mask_max_ps(maximum[v], masks[v], maximum[v], _mm512_maskz_loadu_ps(masks[v], row + 16 * v));
         }
         for (int i = 0; i < keys; i++) {
             float *row = tile + (long)i * stride + j0;
@@ -88,7 +90,9 @@ static inline void softmax_column_group(float *tile, int keys, int stride, int j
             }
         }
         __m512 inverse[GROUP];
-        for (int v = 0; v < vectors; v++) inverse[v] = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_mask_mov_ps(_mm512_set1_ps(1.0f), masks[v], sum[v]));
+        for (int v = 0; v < vectors; v++)
+            inverse[v] =
+                _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_mask_mov_ps(_mm512_set1_ps(1.0f), masks[v], sum[v]));
         if (inverseSums) {
             for (int v = 0; v < vectors; v++) _mm512_mask_storeu_ps(inverseSums + j0 + 16 * v, masks[v], inverse[v]);
             return;
@@ -96,23 +100,26 @@ static inline void softmax_column_group(float *tile, int keys, int stride, int j
         for (int i = 0; i < keys; i++) {
             float *row = tile + (long)i * stride + j0;
             for (int v = 0; v < vectors; v++)
-                _mm512_mask_storeu_ps(row + 16 * v, masks[v], _mm512_mul_ps(_mm512_maskz_loadu_ps(masks[v], row + 16 * v), inverse[v]));
+                _mm512_mask_storeu_ps(row + 16 * v, masks[v],
+                                      _mm512_mul_ps(_mm512_maskz_loadu_ps(masks[v], row + 16 * v), inverse[v]));
         }
     }
 }
 
-__attribute__((target("avx512f")))
-static void softmax_columns_avx512(float *tile, int keys, int queries, int stride, float *inverseSums) {
+__attribute__((target("avx512f"))) static void softmax_columns_avx512(float *tile, int keys, int queries, int stride,
+                                                                      float *inverseSums) {
     for (int j0 = 0; j0 < queries; j0 += 16 * GROUP) {
         const int width = queries - j0 < 16 * GROUP ? queries - j0 : 16 * GROUP;
-        if (width == 16 * GROUP) softmax_column_group(tile, keys, stride, j0, width, GROUP, inverseSums);
-        else softmax_column_group(tile, keys, stride, j0, width, (width + 15) / 16, inverseSums);
+        if (width == 16 * GROUP)
+            softmax_column_group(tile, keys, stride, j0, width, GROUP, inverseSums);
+        else
+            softmax_column_group(tile, keys, stride, j0, width, (width + 15) / 16, inverseSums);
     }
 }
 
-__attribute__((target("avx512f"), always_inline))
-static inline void softmax_column_group_backward(const float *p, float *gradient, int keys, int stride, int j0, int width,
-                                                 const int vectors, const float *scales) {
+__attribute__((target("avx512f"), always_inline)) static inline void
+softmax_column_group_backward(const float *p, float *gradient, int keys, int stride, int j0, int width,
+                              const int vectors, const float *scales) {
     {
         __mmask16 masks[GROUP];
         __m512 dot[GROUP], scale[GROUP];
@@ -125,7 +132,8 @@ static inline void softmax_column_group_backward(const float *p, float *gradient
         for (int i = 0; i < keys; i++) {
             const float *prow = p + (long)i * stride + j0, *grow = gradient + (long)i * stride + j0;
             for (int v = 0; v < vectors; v++)
-                dot[v] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(masks[v], prow + 16 * v), _mm512_maskz_loadu_ps(masks[v], grow + 16 * v), dot[v]);
+                dot[v] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(masks[v], prow + 16 * v),
+                                         _mm512_maskz_loadu_ps(masks[v], grow + 16 * v), dot[v]);
         }
         for (int v = 0; v < vectors; v++) dot[v] = _mm512_mul_ps(dot[v], scale[v]);
         for (int i = 0; i < keys; i++) {
@@ -140,13 +148,15 @@ static inline void softmax_column_group_backward(const float *p, float *gradient
     }
 }
 
-__attribute__((target("avx512f")))
-static void softmax_columns_backward_avx512(const float *p, float *gradient, int keys, int queries, int stride,
-                                            const float *scales) {
+__attribute__((target("avx512f"))) static void softmax_columns_backward_avx512(const float *p, float *gradient,
+                                                                               int keys, int queries, int stride,
+                                                                               const float *scales) {
     for (int j0 = 0; j0 < queries; j0 += 16 * GROUP) {
         const int width = queries - j0 < 16 * GROUP ? queries - j0 : 16 * GROUP;
-        if (width == 16 * GROUP) softmax_column_group_backward(p, gradient, keys, stride, j0, width, GROUP, scales);
-        else softmax_column_group_backward(p, gradient, keys, stride, j0, width, (width + 15) / 16, scales);
+        if (width == 16 * GROUP)
+            softmax_column_group_backward(p, gradient, keys, stride, j0, width, GROUP, scales);
+        else
+            softmax_column_group_backward(p, gradient, keys, stride, j0, width, (width + 15) / 16, scales);
     }
 }
 
@@ -156,27 +166,37 @@ void sagan_scale_row(float *restrict row, const float *restrict scales, int coun
 
 // ---- dispatch ----
 
-int sagan_kernels_use_avx512(void) { return __builtin_cpu_supports("avx512f"); }
+int sagan_kernels_use_avx512(void) {
+    return __builtin_cpu_supports("avx512f");
+}
 
 void sagan_softmax_columns(float *tile, int keys, int queries, int stride) {
-    if (sagan_kernels_use_avx512()) softmax_columns_avx512(tile, keys, queries, stride, 0);
-    else softmax_columns_plain(tile, keys, queries, stride, 0);
+    if (sagan_kernels_use_avx512())
+        softmax_columns_avx512(tile, keys, queries, stride, 0);
+    else
+        softmax_columns_plain(tile, keys, queries, stride, 0);
 }
 
 void sagan_softmax_columns_unnormalized(float *tile, int keys, int queries, int stride, float *inverseSums) {
-    if (sagan_kernels_use_avx512()) softmax_columns_avx512(tile, keys, queries, stride, inverseSums);
-    else softmax_columns_plain(tile, keys, queries, stride, inverseSums);
+    if (sagan_kernels_use_avx512())
+        softmax_columns_avx512(tile, keys, queries, stride, inverseSums);
+    else
+        softmax_columns_plain(tile, keys, queries, stride, inverseSums);
 }
 
 void sagan_softmax_columns_backward(const float *p, float *gradient, int keys, int queries, int stride) {
-    if (sagan_kernels_use_avx512()) softmax_columns_backward_avx512(p, gradient, keys, queries, stride, 0);
-    else softmax_columns_backward_plain(p, gradient, keys, queries, stride, 0);
+    if (sagan_kernels_use_avx512())
+        softmax_columns_backward_avx512(p, gradient, keys, queries, stride, 0);
+    else
+        softmax_columns_backward_plain(p, gradient, keys, queries, stride, 0);
 }
 
 void sagan_softmax_columns_backward_unnormalized(const float *e, float *gradient, int keys, int queries, int stride,
                                                  const float *inverseSums) {
-    if (sagan_kernels_use_avx512()) softmax_columns_backward_avx512(e, gradient, keys, queries, stride, inverseSums);
-    else softmax_columns_backward_plain(e, gradient, keys, queries, stride, inverseSums);
+    if (sagan_kernels_use_avx512())
+        softmax_columns_backward_avx512(e, gradient, keys, queries, stride, inverseSums);
+    else
+        softmax_columns_backward_plain(e, gradient, keys, queries, stride, inverseSums);
 }
 
 void sagan_softmax_columns_portable(float *tile, int keys, int queries, int stride) {
@@ -191,7 +211,7 @@ void sagan_softmax_columns_backward_portable(const float *p, float *gradient, in
     softmax_columns_backward_plain(p, gradient, keys, queries, stride, 0);
 }
 
-void sagan_softmax_columns_backward_unnormalized_portable(const float *e, float *gradient, int keys, int queries, int stride,
-                                                          const float *inverseSums) {
+void sagan_softmax_columns_backward_unnormalized_portable(const float *e, float *gradient, int keys, int queries,
+                                                          int stride, const float *inverseSums) {
     softmax_columns_backward_plain(e, gradient, keys, queries, stride, inverseSums);
 }

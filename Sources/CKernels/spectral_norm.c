@@ -31,8 +31,8 @@ void sagan_add_row_products(const float *restrict matrix, long columns, const fl
 }
 
 // y is a fresh buffer: streaming stores skip reading its lines from memory first.
-__attribute__((target("avx512f")))
-static void divide_avx512(const float *restrict x, float divisor, float *restrict y, long count) {
+__attribute__((target("avx512f"))) static void divide_avx512(const float *restrict x, float divisor, float *restrict y,
+                                                             long count) {
     long i = 0;
     if ((unsigned long)y % 64 == 0) {
         const __m512 d = _mm512_set1_ps(divisor);
@@ -48,10 +48,10 @@ void sagan_divide(const float *restrict x, float divisor, float *restrict y, lon
 }
 
 // The gradient is a fresh buffer too: rows written with streaming stores where they are aligned.
-__attribute__((target("avx512f")))
-static void spectral_norm_gradient_avx512(const float *restrict gradient, const float *restrict u, const float *restrict v,
-                                          float lambda, float sigma, long outputs, long inner, float *restrict result,
-                                          long rowBegin, long rowEnd) {
+__attribute__((target("avx512f"))) static void
+spectral_norm_gradient_avx512(const float *restrict gradient, const float *restrict u, const float *restrict v,
+                              float lambda, float sigma, long outputs, long inner, float *restrict result,
+                              long rowBegin, long rowEnd) {
     const __m512 divisor = _mm512_set1_ps(sigma);
     for (long row = rowBegin; row < rowEnd; row++) {
         const float scaled = lambda * u[row % outputs];
@@ -62,7 +62,8 @@ static void spectral_norm_gradient_avx512(const float *restrict gradient, const 
         long j = 0;
         if ((unsigned long)resultRow % 64 == 0) {
             for (; j + 16 <= inner; j += 16) {
-                const __m512 value = _mm512_fnmadd_ps(scale, _mm512_loadu_ps(vBlock + j), _mm512_loadu_ps(gradientRow + j));
+                const __m512 value =
+                    _mm512_fnmadd_ps(scale, _mm512_loadu_ps(vBlock + j), _mm512_loadu_ps(gradientRow + j));
                 _mm512_stream_ps(resultRow + j, _mm512_div_ps(value, divisor));
             }
         }

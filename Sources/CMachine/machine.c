@@ -17,8 +17,7 @@ static double now(void) {
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-__attribute__((target("avx512f")))
-static double chains_avx512(long rounds) {
+__attribute__((target("avx512f"))) static double chains_avx512(long rounds) {
     __m512 acc[12];
     __m512 b = _mm512_set1_ps(0.9999999f), c = _mm512_set1_ps(1e-7f);
     for (int k = 0; k < 12; k++) acc[k] = _mm512_set1_ps((float)k);
@@ -29,15 +28,17 @@ static double chains_avx512(long rounds) {
     return sink;
 }
 
-__attribute__((target("avx2,fma")))
-static double chains_avx2(long rounds) {
+__attribute__((target("avx2,fma"))) static double chains_avx2(long rounds) {
     __m256 acc[12];
     __m256 b = _mm256_set1_ps(0.9999999f), c = _mm256_set1_ps(1e-7f);
     for (int k = 0; k < 12; k++) acc[k] = _mm256_set1_ps((float)k);
     for (long i = 0; i < rounds; i++)
         for (int k = 0; k < 12; k++) acc[k] = _mm256_fmadd_ps(acc[k], b, c);
     float values[8], sink = 0;
-    for (int k = 0; k < 12; k++) { _mm256_storeu_ps(values, acc[k]); for (int j = 0; j < 8; j++) sink += values[j]; }
+    for (int k = 0; k < 12; k++) {
+        _mm256_storeu_ps(values, acc[k]);
+        for (int j = 0; j < 8; j++) sink += values[j];
+    }
     return sink;
 }
 
@@ -68,7 +69,11 @@ static double run(long rounds) {
     return width == 16 ? chains_avx512(rounds) : (width == 8 ? chains_avx2(rounds) : chains_scalar(rounds));
 }
 
-typedef struct { long rounds; double sink; int cpu; } job;
+typedef struct {
+    long rounds;
+    double sink;
+    int cpu;
+} job;
 
 static void *worker(void *argument) {
     job *work = argument;
@@ -123,6 +128,6 @@ void sagan_thread_allow_all_cpus(void) {
 }
 
 void sagan_keep_freed_buffers_mapped(void) {
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);  /* glibc's largest allowed threshold */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20); /* glibc's largest allowed threshold */
     mallopt(M_TRIM_THRESHOLD, INT_MAX);
 }

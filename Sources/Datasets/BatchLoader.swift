@@ -47,7 +47,9 @@ public final class BatchLoader: @unchecked Sendable {
         /// Batches prepared ahead.
         public var prefetch: Int
 
-        public init(batchSize: Int, seed: UInt64 = 0, horizontalFlip: Bool = false, dequantize: Bool = false, prefetch: Int = 2) {
+        public init(
+            batchSize: Int, seed: UInt64 = 0, horizontalFlip: Bool = false, dequantize: Bool = false, prefetch: Int = 2
+        ) {
             self.batchSize = batchSize
             self.seed = seed
             self.horizontalFlip = horizontalFlip
@@ -67,10 +69,14 @@ public final class BatchLoader: @unchecked Sendable {
 
     public init(dataset: PackedDataset, options: Options, cursor: LoaderCursor = LoaderCursor()) throws {
         guard options.batchSize >= 1, options.batchSize <= dataset.count else {
-            throw DataError(.invalidArgument, dataset.url.path, "batch size \(options.batchSize) must be 1 to the dataset's \(dataset.count) images")
+            throw DataError(
+                .invalidArgument, dataset.url.path,
+                "batch size \(options.batchSize) must be 1 to the dataset's \(dataset.count) images")
         }
         guard cursor.epoch >= 0, cursor.position >= 0, cursor.position <= dataset.count else {
-            throw DataError(.invalidArgument, dataset.url.path, "cursor \(cursor) is outside the dataset of \(dataset.count) images")
+            throw DataError(
+                .invalidArgument, dataset.url.path, "cursor \(cursor) is outside the dataset of \(dataset.count) images"
+            )
         }
         self.dataset = dataset
         self.options = options
@@ -125,7 +131,8 @@ public final class BatchLoader: @unchecked Sendable {
             let cursor = producerCursor
             condition.unlock()
             do {
-                let batch = try Self.makeBatch(dataset: dataset, options: options, cursor: cursor, permutation: permutation)
+                let batch = try Self.makeBatch(
+                    dataset: dataset, options: options, cursor: cursor, permutation: permutation)
                 condition.lock()
                 queue.append(batch)
                 producerCursor = batch.cursor
@@ -159,10 +166,14 @@ public final class BatchLoader: @unchecked Sendable {
 
     /// The batch that starts at `cursor` (moving to the next epoch when too few images remain).
     /// `permutation` gives an epoch's image order; by default it is drawn from the seed.
-    public static func makeBatch(dataset: PackedDataset, options: Options, cursor start: LoaderCursor,
-                                 permutation order: ((Int) -> [Int])? = nil) throws -> Batch {
+    public static func makeBatch(
+        dataset: PackedDataset, options: Options, cursor start: LoaderCursor,
+        permutation order: ((Int) -> [Int])? = nil
+    ) throws -> Batch {
         var cursor = start
-        if cursor.position + options.batchSize > dataset.count { cursor = LoaderCursor(epoch: cursor.epoch + 1, position: 0) }
+        if cursor.position + options.batchSize > dataset.count {
+            cursor = LoaderCursor(epoch: cursor.epoch + 1, position: 0)
+        }
         let order = order?(cursor.epoch) ?? permutation(count: dataset.count, seed: options.seed, epoch: cursor.epoch)
         let (height, width, channels) = (dataset.height, dataset.width, dataset.channels)
         let plane = height * width
@@ -183,7 +194,8 @@ public final class BatchLoader: @unchecked Sendable {
                         for c in 0..<channels {
                             let value = Float(pixels[(y * width + sourceX) * channels + c])
                             let target = c * plane + y * width + x
-                            values[base + target] = options.dequantize ? value / 128 - 1 + jitter[target] / 128 : value / 127.5 - 1
+                            values[base + target] =
+                                options.dequantize ? value / 128 - 1 + jitter[target] / 128 : value / 127.5 - 1
                         }
                     }
                 }
@@ -191,6 +203,8 @@ public final class BatchLoader: @unchecked Sendable {
             labels?.append(dataset.label(index)!)
         }
         cursor.position += options.batchSize
-        return Batch(images: Tensor(shape: [options.batchSize, channels, height, width], scalars: values), labels: labels, cursor: cursor)
+        return Batch(
+            images: Tensor(shape: [options.batchSize, channels, height, width], scalars: values), labels: labels,
+            cursor: cursor)
     }
 }

@@ -25,7 +25,9 @@ public struct CheckReport: Sendable {
 
 public enum DatasetDoctor {
     /// Reads and decodes every image of `source` and reports what is there and what is wrong.
-    public static func check(source path: String, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> CheckReport {
+    public static func check(source path: String, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws
+        -> CheckReport
+    {
         let source = try DatasetSource(path: path)
         var report = CheckReport()
         report.files = source.items.count
@@ -39,24 +41,35 @@ public enum DatasetDoctor {
             let bytes: Int
             let digest: String?
         }
-        let findings = parallelMap(source.items.count, { index in
-            let item = source.items[index]
-            do {
-                let bytes = try source.bytes(of: item)
-                let digest: String? = source.isIDX ? nil : bytes.withUnsafeBytes { buffer in
-                    var hasher = SHA256()
-                    hasher.update(buffer)
-                    return hasher.finalize()
-                }
+        let findings = parallelMap(
+            source.items.count,
+            { index in
+                let item = source.items[index]
                 do {
-                    return Finding(decoded: try source.decode(item, bytes: bytes), error: nil, bytes: bytes.count, digest: digest)
+                    let bytes = try source.bytes(of: item)
+                    let digest: String? =
+                        source.isIDX
+                        ? nil
+                        : bytes.withUnsafeBytes { buffer in
+                            var hasher = SHA256()
+                            hasher.update(buffer)
+                            return hasher.finalize()
+                        }
+                    do {
+                        return Finding(
+                            decoded: try source.decode(item, bytes: bytes), error: nil, bytes: bytes.count,
+                            digest: digest)
+                    } catch {
+                        return Finding(
+                            decoded: nil, error: error as? DataError ?? DataError(.corrupt, item.path, "\(error)"),
+                            bytes: bytes.count, digest: digest)
+                    }
                 } catch {
-                    return Finding(decoded: nil, error: error as? DataError ?? DataError(.corrupt, item.path, "\(error)"), bytes: bytes.count, digest: digest)
+                    return Finding(
+                        decoded: nil, error: error as? DataError ?? DataError(.unreadable, item.path, "\(error)"),
+                        bytes: 0, digest: nil)
                 }
-            } catch {
-                return Finding(decoded: nil, error: error as? DataError ?? DataError(.unreadable, item.path, "\(error)"), bytes: 0, digest: nil)
-            }
-        }, completed: { progress($0, source.items.count) })
+            }, completed: { progress($0, source.items.count) })
         var byDigest: [String: [String]] = [:]
         for (item, finding) in zip(source.items, findings) {
             report.bytes += finding.bytes
@@ -73,7 +86,8 @@ public enum DatasetDoctor {
             report.formats[decoded.format.rawValue, default: 0] += 1
             if decoded.orientationApplied != nil { report.orientationTagged += 1 }
             if decoded.warnings > 0 { report.decodedWithWarnings += 1 }
-            if let smallest = report.smallest, smallest.width * smallest.height <= image.width * image.height {} else {
+            if let smallest = report.smallest, smallest.width * smallest.height <= image.width * image.height {
+            } else {
                 report.smallest = (image.width, image.height)
             }
             if let label = item.label { report.labelCounts[label] += 1 }

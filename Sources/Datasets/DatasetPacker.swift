@@ -18,8 +18,10 @@ public struct PackOptions: Sendable {
     /// Class names to record instead of the source's (IDX files only number their classes).
     public var labelNames: [String]?
 
-    public init(resolution: Int, channels: Int = 3, crop: CropPolicy = .center, padding: Int = 0, onBad: BadFilePolicy = .skip,
-                labelNames: [String]? = nil) {
+    public init(
+        resolution: Int, channels: Int = 3, crop: CropPolicy = .center, padding: Int = 0, onBad: BadFilePolicy = .skip,
+        labelNames: [String]? = nil
+    ) {
         self.resolution = resolution
         self.channels = channels
         self.crop = crop
@@ -29,9 +31,15 @@ public struct PackOptions: Sendable {
     }
 
     public func validate() throws {
-        guard (4...4096).contains(resolution) else { throw DataError(.invalidArgument, "--resolution", "resolution \(resolution) must be 4 to 4096") }
-        guard channels == 1 || channels == 3 else { throw DataError(.invalidArgument, "--channels", "channels must be 1 or 3, got \(channels)") }
-        guard (0...1024).contains(padding) else { throw DataError(.invalidArgument, "--pad", "padding \(padding) must be 0 to 1024") }
+        guard (4...4096).contains(resolution) else {
+            throw DataError(.invalidArgument, "--resolution", "resolution \(resolution) must be 4 to 4096")
+        }
+        guard channels == 1 || channels == 3 else {
+            throw DataError(.invalidArgument, "--channels", "channels must be 1 or 3, got \(channels)")
+        }
+        guard (0...1024).contains(padding) else {
+            throw DataError(.invalidArgument, "--pad", "padding \(padding) must be 0 to 1024")
+        }
     }
 }
 
@@ -55,26 +63,32 @@ public struct PackSummary: Sendable {
 
 public enum DatasetPacker {
     /// Decodes, converts, crops, resizes and writes every image of `source` to `destination`.
-    public static func pack(source path: String, destination: URL, options: PackOptions,
-                            progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> PackSummary {
+    public static func pack(
+        source path: String, destination: URL, options: PackOptions,
+        progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
+    ) throws -> PackSummary {
         try options.validate()
         let source = try DatasetSource(path: path)
         guard !source.items.isEmpty else { throw DataError(.invalidArgument, path, "no images found") }
         var summary = PackSummary()
         summary.ignored = source.ignored.count
-        summary.labelNames = options.labelNames.flatMap { $0.count >= source.labelNames.count ? $0 : nil } ?? source.labelNames
+        summary.labelNames =
+            options.labelNames.flatMap { $0.count >= source.labelNames.count ? $0 : nil } ?? source.labelNames
         summary.labelNote = source.labelNote
-        let writer = try PackedDatasetWriter(destination: destination, height: options.resolution, width: options.resolution,
-                                             channels: options.channels)
+        let writer = try PackedDatasetWriter(
+            destination: destination, height: options.resolution, width: options.resolution,
+            channels: options.channels)
         var digest = SHA256()
         let hasLabels = source.items.first?.label != nil
         let chunk = 256
         var start = 0
         while start < source.items.count {
             let (first, end) = (start, min(start + chunk, source.items.count))
-            let results = parallelMap(end - first, chunk: end - first, { offset in
-                Result { try prepare(source.items[first + offset], source: source, options: options) }
-            }, completed: { _ in })
+            let results = parallelMap(
+                end - first, chunk: end - first,
+                { offset in
+                    Result { try prepare(source.items[first + offset], source: source, options: options) }
+                }, completed: { _ in })
             for (offset, result) in results.enumerated() {
                 let item = source.items[start + offset]
                 switch result {
@@ -97,14 +111,16 @@ public enum DatasetPacker {
             progress(end, source.items.count)
         }
         let metadata = [
-            "source": path, "source_digest": digest.finalize(), "crop": options.crop.rawValue, "padding": String(options.padding),
+            "source": path, "source_digest": digest.finalize(), "crop": options.crop.rawValue,
+            "padding": String(options.padding),
             "resize_filter": Resampling.filterName, "created": ISO8601DateFormatter().string(from: Date()),
             "tool_version": "sagan", "skipped": String(summary.skipped.count),
         ]
         try writer.finish(metadata: metadata, labelNames: hasLabels ? summary.labelNames : [])
         if !summary.skipped.isEmpty {
             let list = destination.path + ".skipped.txt"
-            let lines = summary.skipped.map { "\($0.path)\t\($0.kind.rawValue)\t\($0.reason)" }.joined(separator: "\n") + "\n"
+            let lines =
+                summary.skipped.map { "\($0.path)\t\($0.kind.rawValue)\t\($0.reason)" }.joined(separator: "\n") + "\n"
             try Data(lines.utf8).write(to: URL(fileURLWithPath: list), options: .atomic)
             summary.skippedListPath = list
         }
@@ -134,13 +150,16 @@ public enum DatasetPacker {
             image = image.cropped(left: box.left, top: box.top, width: box.width, height: box.height)
         }
         image = Resampling.resize(image, width: options.resolution, height: options.resolution)
-        let digest = item.idxIndex == nil ? bytes.withUnsafeBytes { buffer in
-            var hasher = SHA256()
-            hasher.update(buffer)
-            return hasher.finalize()
-        } : SHA256.hex(decoded.image.pixels)
-        return Prepared(image: image, digest: digest, mode: decoded.mode, converted: converted,
-                        oriented: decoded.orientationApplied != nil, nonSquare: nonSquare, warnings: decoded.warnings > 0)
+        let digest =
+            item.idxIndex == nil
+            ? bytes.withUnsafeBytes { buffer in
+                var hasher = SHA256()
+                hasher.update(buffer)
+                return hasher.finalize()
+            } : SHA256.hex(decoded.image.pixels)
+        return Prepared(
+            image: image, digest: digest, mode: decoded.mode, converted: converted,
+            oriented: decoded.orientationApplied != nil, nonSquare: nonSquare, warnings: decoded.warnings > 0)
     }
 
     static func relativeName(_ path: String, root: String) -> String {

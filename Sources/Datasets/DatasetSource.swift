@@ -31,8 +31,14 @@ public struct DatasetSource: Sendable {
         root = path
         if !isDirectory.boolValue {
             let images = try IDX.read(path)
-            guard images.dimensions.count == 3 || (images.dimensions.count == 4 && [1, 3].contains(images.dimensions[3])) else {
-                throw DataError(.unsupported, path, "IDX images must be [count, height, width] or [count, height, width, 1|3], found \(images.dimensions)")
+            guard
+                images.dimensions.count == 3 || (images.dimensions.count == 4 && [1, 3].contains(images.dimensions[3]))
+            else {
+                throw DataError(
+                    .unsupported, path,
+                    "IDX images must be [count, height, width] or [count, height, width, 1|3], found "
+                        + "\(images.dimensions)"
+                )
             }
             idx = images
             var labels: [Int]?
@@ -41,7 +47,9 @@ public struct DatasetSource: Sendable {
             if let labelsPath, FileManager.default.fileExists(atPath: labelsPath) {
                 let labelArray = try IDX.read(labelsPath)
                 guard labelArray.dimensions == [images.dimensions[0]] else {
-                    throw DataError(.corrupt, labelsPath, "labels \(labelArray.dimensions) do not match \(images.dimensions[0]) images in \(path)")
+                    throw DataError(
+                        .corrupt, labelsPath,
+                        "labels \(labelArray.dimensions) do not match \(images.dimensions[0]) images in \(path)")
                 }
                 labels = labelArray.values.map(Int.init)
             } else {
@@ -50,14 +58,19 @@ public struct DatasetSource: Sendable {
             let classes = (labels?.max() ?? -1) + 1
             labelNames = (0..<classes).map(String.init)
             labelNote = note
-            items = (0..<images.dimensions[0]).map { SourceItem(path: "\(path)#\($0)", label: labels?[$0], idxIndex: $0) }
+            items = (0..<images.dimensions[0]).map {
+                SourceItem(path: "\(path)#\($0)", label: labels?[$0], idxIndex: $0)
+            }
             ignored = []
             return
         }
         idx = nil
         let rootURL = URL(fileURLWithPath: path).standardizedFileURL
-        guard let enumerator = FileManager.default.enumerator(at: rootURL, includingPropertiesForKeys: [.isRegularFileKey],
-                                                              options: [.skipsHiddenFiles]) else {
+        guard
+            let enumerator = FileManager.default.enumerator(
+                at: rootURL, includingPropertiesForKeys: [.isRegularFileKey],
+                options: [.skipsHiddenFiles])
+        else {
             throw DataError(.unreadable, path, "cannot list the folder")
         }
         var files: [(relative: [String], path: String)] = []
@@ -75,9 +88,13 @@ public struct DatasetSource: Sendable {
         let folders = Set(files.compactMap { $0.relative.count > 1 ? $0.relative[0] : nil }).sorted()
         let allInFolders = !files.isEmpty && files.allSatisfy { $0.relative.count > 1 }
         labelNames = allInFolders ? folders : []
-        labelNote = !folders.isEmpty && !allInFolders ? "some images lie directly in \(path), so sub-folder names are not used as labels" : nil
+        labelNote =
+            !folders.isEmpty && !allInFolders
+            ? "some images lie directly in \(path), so sub-folder names are not used as labels" : nil
         let index = Dictionary(uniqueKeysWithValues: labelNames.enumerated().map { ($1, $0) })
-        items = files.map { SourceItem(path: $0.path, label: allInFolders ? index[$0.relative[0]] : nil, idxIndex: nil) }
+        items = files.map {
+            SourceItem(path: $0.path, label: allInFolders ? index[$0.relative[0]] : nil, idxIndex: nil)
+        }
         self.ignored = ignored.sorted()
     }
 
@@ -131,12 +148,18 @@ public struct DatasetSource: Sendable {
             let (height, width) = (idx.dimensions[1], idx.dimensions[2])
             let channels = idx.dimensions.count == 4 ? idx.dimensions[3] : 1
             let size = height * width * channels
-            let image = PixelImage(width: width, height: height, channels: channels, pixels: Array(idx.values[(index * size)..<((index + 1) * size)]))
-            return DecodedImage(image: image, format: .idx, mode: channels == 1 ? "gray" : "RGB", orientationApplied: nil, warnings: 0)
+            let image = PixelImage(
+                width: width, height: height, channels: channels,
+                pixels: Array(idx.values[(index * size)..<((index + 1) * size)]))
+            return DecodedImage(
+                image: image, format: .idx, mode: channels == 1 ? "gray" : "RGB", orientationApplied: nil, warnings: 0)
         }
         guard !bytes.isEmpty else { throw DataError(.zeroByte, item.path, "empty file (0 bytes)") }
-        if let claimed = ImageFormat.fromExtension(item.path), let actual = ImageFormat.sniff(bytes), claimed != actual {
-            throw DataError(.wrongExtension, item.path, "\(actual.rawValue.uppercased()) data in a file named like \(claimed.rawValue.uppercased())")
+        if let claimed = ImageFormat.fromExtension(item.path), let actual = ImageFormat.sniff(bytes), claimed != actual
+        {
+            throw DataError(
+                .wrongExtension, item.path,
+                "\(actual.rawValue.uppercased()) data in a file named like \(claimed.rawValue.uppercased())")
         }
         return try ImageCodec.decode(bytes, path: item.path)
     }
@@ -145,7 +168,9 @@ public struct DatasetSource: Sendable {
 /// Runs `work` on every index on two threads (the machines have two cores) and returns the
 /// results in order; `completed` is told how many are done after each chunk. Plain threads, not
 /// GCD: under OMP_PROC_BIND the process looks like one CPU to GCD, which then runs serially.
-func parallelMap<T: Sendable>(_ count: Int, chunk: Int = 64, _ work: @escaping @Sendable (Int) -> T, completed: (Int) -> Void) -> [T] {
+func parallelMap<T: Sendable>(
+    _ count: Int, chunk: Int = 64, _ work: @escaping @Sendable (Int) -> T, completed: (Int) -> Void
+) -> [T] {
     let results = ResultSlots<T>(count)
     var start = 0
     while start < count {

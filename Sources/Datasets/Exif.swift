@@ -40,17 +40,18 @@ enum Exif {
             for x in 0..<width {
                 let (sx, sy): (Int, Int)
                 switch value {
-                case 2: (sx, sy) = (image.width - 1 - x, y)                       // mirrored horizontally
-                case 3: (sx, sy) = (image.width - 1 - x, image.height - 1 - y)    // rotated 180°
-                case 4: (sx, sy) = (x, image.height - 1 - y)                      // mirrored vertically
-                case 5: (sx, sy) = (y, x)                                         // transposed
-                case 6: (sx, sy) = (y, image.height - 1 - x)                      // rotated 90° clockwise to view
-                case 7: (sx, sy) = (image.width - 1 - y, image.height - 1 - x)    // transversed
-                case 8: (sx, sy) = (image.width - 1 - y, x)                       // rotated 90° counter-clockwise to view
+                case 2: (sx, sy) = (image.width - 1 - x, y)  // mirrored horizontally
+                case 3: (sx, sy) = (image.width - 1 - x, image.height - 1 - y)  // rotated 180°
+                case 4: (sx, sy) = (x, image.height - 1 - y)  // mirrored vertically
+                case 5: (sx, sy) = (y, x)  // transposed
+                case 6: (sx, sy) = (y, image.height - 1 - x)  // rotated 90° clockwise to view
+                case 7: (sx, sy) = (image.width - 1 - y, image.height - 1 - x)  // transversed
+                case 8: (sx, sy) = (image.width - 1 - y, x)  // rotated 90° counter-clockwise to view
                 default: (sx, sy) = (x, y)
                 }
                 for c in 0..<image.channels {
-                    pixels[(y * width + x) * image.channels + c] = image.pixels[(sy * image.width + sx) * image.channels + c]
+                    pixels[(y * width + x) * image.channels + c] =
+                        image.pixels[(sy * image.width + sx) * image.channels + c]
                 }
             }
         }

@@ -24,29 +24,43 @@ public enum IDX {
 
     public static func parse(_ data: Data, path: String) throws -> Array {
         let bytes = [UInt8](data.prefix(4))
-        guard bytes.count == 4, bytes[0] == 0, bytes[1] == 0 else { throw DataError(.unsupported, path, "not an IDX file (bad magic)") }
+        guard bytes.count == 4, bytes[0] == 0, bytes[1] == 0 else {
+            throw DataError(.unsupported, path, "not an IDX file (bad magic)")
+        }
         guard bytes[2] == 0x08 else {
-            throw DataError(.unsupported, path, String(format: "IDX element type 0x%02x is not supported (only unsigned bytes, 0x08)", bytes[2]))
+            throw DataError(
+                .unsupported, path,
+                String(format: "IDX element type 0x%02x is not supported (only unsigned bytes, 0x08)", bytes[2]))
         }
         let rank = Int(bytes[3])
-        guard rank >= 1, data.count >= 4 + 4 * rank else { throw DataError(.truncated, path, "IDX header is cut short") }
+        guard rank >= 1, data.count >= 4 + 4 * rank else {
+            throw DataError(.truncated, path, "IDX header is cut short")
+        }
         var dimensions: [Int] = []
         for axis in 0..<rank {
             let at = data.startIndex + 4 + 4 * axis
-            dimensions.append(Int(data[at]) << 24 | Int(data[at + 1]) << 16 | Int(data[at + 2]) << 8 | Int(data[at + 3]))
+            dimensions.append(
+                Int(data[at]) << 24 | Int(data[at + 1]) << 16 | Int(data[at + 2]) << 8 | Int(data[at + 3]))
         }
         let count = dimensions.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
         let start = 4 + 4 * rank
         guard data.count - start >= count else {
-            throw DataError(.truncated, path, "IDX data has \(data.count - start) bytes, dimensions \(dimensions) need \(count)")
+            throw DataError(
+                .truncated, path, "IDX data has \(data.count - start) bytes, dimensions \(dimensions) need \(count)")
         }
-        return Array(dimensions: dimensions, values: [UInt8](data[(data.startIndex + start)..<(data.startIndex + start + count)]))
+        return Array(
+            dimensions: dimensions, values: [UInt8](data[(data.startIndex + start)..<(data.startIndex + start + count)])
+        )
     }
 
     /// The bytes of an IDX file of unsigned bytes.
     public static func encode(dimensions: [Int], values: [UInt8]) -> Data {
         var data = Data([0, 0, 0x08, UInt8(dimensions.count)])
-        for size in dimensions { data.append(contentsOf: [UInt8(size >> 24 & 0xFF), UInt8(size >> 16 & 0xFF), UInt8(size >> 8 & 0xFF), UInt8(size & 0xFF)]) }
+        for size in dimensions {
+            data.append(contentsOf: [
+                UInt8(size >> 24 & 0xFF), UInt8(size >> 16 & 0xFF), UInt8(size >> 8 & 0xFF), UInt8(size & 0xFF),
+            ])
+        }
         data.append(contentsOf: values)
         return data
     }

@@ -51,11 +51,16 @@ public enum ImageCodec {
     /// Images with more pixels are refused before their pixels are allocated (20000x20000 is 400 M).
     public static let maximumPixels = 100_000_000
 
-    /// Decodes `data` (named `path` in errors) whatever its extension says; `extensionFormat` mismatches are reported by the caller.
+    /// Decodes `data` (named `path` in errors) whatever its extension says; `extensionFormat` mismatches are reported
+    /// by the caller.
     public static func decode(_ data: Data, path: String) throws -> DecodedImage {
         guard !data.isEmpty else { throw DataError(.zeroByte, path, "empty file (0 bytes)") }
         guard let format = ImageFormat.sniff(data) else {
-            throw DataError(.unsupported, path, "not a JPEG, PNG, PGM or PPM file (first bytes \(data.prefix(4).map { String(format: "%02x", $0) }.joined(separator: " ")))")
+            throw DataError(
+                .unsupported, path,
+                "not a JPEG, PNG, PGM or PPM file (first bytes "
+                    + "\(data.prefix(4).map { String(format: "%02x", $0) }.joined(separator: " ")))"
+            )
         }
         switch format {
         case .jpeg, .png:
@@ -63,8 +68,12 @@ public enum ImageCodec {
             var message = [CChar](repeating: 0, count: 256)
             let status = data.withUnsafeBytes { bytes in
                 format == .jpeg
-                    ? sagan_jpeg_decode(bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count, maximumPixels, &raw, &message, message.count)
-                    : sagan_png_decode(bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count, maximumPixels, &raw, &message, message.count)
+                    ? sagan_jpeg_decode(
+                        bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count, maximumPixels, &raw, &message,
+                        message.count)
+                    : sagan_png_decode(
+                        bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count, maximumPixels, &raw, &message,
+                        message.count)
             }
             defer {
                 sagan_free(raw.pixels)
@@ -73,12 +82,16 @@ public enum ImageCodec {
             let reason = String(cString: message)
             guard status == 0 else {
                 // A file that failed and lacks its end marker was cut short; otherwise it is corrupt.
-                let kind: DataError.Kind = status == 3 ? .tooLarge
+                let kind: DataError.Kind =
+                    status == 3
+                    ? .tooLarge
                     : (reason.hasPrefix("truncated") || !hasEndMarker(data, format)) ? .truncated : .corrupt
                 throw DataError(kind, path, "\(format == .jpeg ? "JPEG" : "PNG"): \(reason)")
             }
-            var image = PixelImage(width: Int(raw.width), height: Int(raw.height), channels: Int(raw.channels),
-                                   pixels: Array(UnsafeBufferPointer(start: raw.pixels, count: Int(raw.width * raw.height * raw.channels))))
+            var image = PixelImage(
+                width: Int(raw.width), height: Int(raw.height), channels: Int(raw.channels),
+                pixels: Array(UnsafeBufferPointer(start: raw.pixels, count: Int(raw.width * raw.height * raw.channels)))
+            )
             var orientation: Int?
             if let exif = raw.exif, raw.exif_size > 0 {
                 let value = Exif.orientation(Data(bytes: exif, count: raw.exif_size))
@@ -96,14 +109,16 @@ public enum ImageCodec {
             case SAGAN_SOURCE_PALETTE: mode = "palette"
             default: mode = "RGB"
             }
-            return DecodedImage(image: image, format: format, mode: raw.source_bit_depth == 16 ? "\(mode) 16-bit" : mode,
-                                orientationApplied: orientation, warnings: Int(raw.warnings))
+            return DecodedImage(
+                image: image, format: format, mode: raw.source_bit_depth == 16 ? "\(mode) 16-bit" : mode,
+                orientationApplied: orientation, warnings: Int(raw.warnings))
         case .idx:
             throw DataError(.unsupported, path, "IDX entries are not decoded as files")
         case .pgm, .ppm:
             let (image, deep) = try Netpbm.decode(data, path: path)
-            return DecodedImage(image: image, format: format, mode: (format == .pgm ? "gray" : "RGB") + (deep ? " 16-bit" : ""),
-                                orientationApplied: nil, warnings: 0)
+            return DecodedImage(
+                image: image, format: format, mode: (format == .pgm ? "gray" : "RGB") + (deep ? " 16-bit" : ""),
+                orientationApplied: nil, warnings: 0)
         }
     }
 
@@ -130,24 +145,32 @@ public enum ImageCodec {
     /// PNG bytes of `image` (1 to 4 channels).
     public static func encodePNG(_ image: PixelImage) throws -> Data {
         try encode { output, size, message in
-            sagan_png_encode(image.pixels, Int32(image.width), Int32(image.height), Int32(image.channels), &output, &size, message, 256)
+            sagan_png_encode(
+                image.pixels, Int32(image.width), Int32(image.height), Int32(image.channels), &output, &size, message,
+                256)
         }
     }
 
     /// JPEG bytes of a gray, RGB or CMYK (4-channel, Adobe-inverted) `image`.
     public static func encodeJPEG(_ image: PixelImage, quality: Int = 95) throws -> Data {
         try encode { output, size, message in
-            sagan_jpeg_encode(image.pixels, Int32(image.width), Int32(image.height), Int32(image.channels), Int32(quality), &output, &size, message, 256)
+            sagan_jpeg_encode(
+                image.pixels, Int32(image.width), Int32(image.height), Int32(image.channels), Int32(quality), &output,
+                &size, message, 256)
         }
     }
 
-    private static func encode(_ body: (inout UnsafeMutablePointer<UInt8>?, inout Int, UnsafeMutablePointer<CChar>) -> Int32) throws -> Data {
+    private static func encode(
+        _ body: (inout UnsafeMutablePointer<UInt8>?, inout Int, UnsafeMutablePointer<CChar>) -> Int32
+    ) throws -> Data {
         var output: UnsafeMutablePointer<UInt8>?
         var size = 0
         var message = [CChar](repeating: 0, count: 256)
         let status = message.withUnsafeMutableBufferPointer { body(&output, &size, $0.baseAddress!) }
         defer { sagan_free(output) }
-        guard status == 0, let output else { throw DataError(.invalidArgument, "", "encoding failed: \(String(cString: message))") }
+        guard status == 0, let output else {
+            throw DataError(.invalidArgument, "", "encoding failed: \(String(cString: message))")
+        }
         return Data(bytes: output, count: size)
     }
 }
@@ -162,7 +185,9 @@ public enum Gzip {
         var size = 0
         var message = [CChar](repeating: 0, count: 256)
         let status = data.withUnsafeBytes { bytes in
-            sagan_gunzip(bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count, limit, &output, &size, &message, message.count)
+            sagan_gunzip(
+                bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count, limit, &output, &size, &message,
+                message.count)
         }
         defer { sagan_free(output) }
         guard status == 0, let output else {
@@ -177,10 +202,13 @@ public enum Gzip {
         var size = 0
         var message = [CChar](repeating: 0, count: 256)
         let status = data.withUnsafeBytes { bytes in
-            sagan_gzip(bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count, &output, &size, &message, message.count)
+            sagan_gzip(
+                bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count, &output, &size, &message, message.count)
         }
         defer { sagan_free(output) }
-        guard status == 0, let output else { throw DataError(.invalidArgument, "", "gzip: \(String(cString: message))") }
+        guard status == 0, let output else {
+            throw DataError(.invalidArgument, "", "gzip: \(String(cString: message))")
+        }
         return Data(bytes: output, count: size)
     }
 }

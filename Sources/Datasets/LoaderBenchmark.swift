@@ -27,7 +27,8 @@ public enum LoaderBenchmark {
         }.seconds
         return LoaderThroughput(
             width: dataset.width, height: dataset.height, channels: dataset.channels, batchSize: batchSize,
-            imagesPerSecond: Double(batchSize * batches) / seconds, millisecondsPerBatch: seconds * 1000 / Double(batches))
+            imagesPerSecond: Double(batchSize * batches) / seconds,
+            millisecondsPerBatch: seconds * 1000 / Double(batches))
     }
 
     /// Writes a pack of `count` random `side`x`side` RGB images to `url`.

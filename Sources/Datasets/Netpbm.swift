@@ -6,7 +6,8 @@ public enum Netpbm {
     /// The image and whether its samples had more than 8 bits (scaled to 8 bits).
     public static func decode(_ data: Data, path: String) throws -> (PixelImage, deep: Bool) {
         let bytes = [UInt8](data)
-        guard bytes.count >= 2, bytes[0] == UInt8(ascii: "P"), let kind = Array("2356".utf8).firstIndex(of: bytes[1]) else {
+        guard bytes.count >= 2, bytes[0] == UInt8(ascii: "P"), let kind = Array("2356".utf8).firstIndex(of: bytes[1])
+        else {
             throw DataError(.unsupported, path, "not a PGM or PPM file")
         }
         let ascii = kind < 2
@@ -38,22 +39,31 @@ public enum Netpbm {
             }
             return value
         }
-        let width = try number("width"), height = try number("height"), maximum = try number("maximum value")
-        guard width > 0, height > 0 else { throw DataError(.corrupt, path, "image of \(width)x\(height) pixels is empty") }
-        guard width * height <= ImageCodec.maximumPixels else {
-            throw DataError(.tooLarge, path, "image of \(width)x\(height) pixels exceeds the limit of \(ImageCodec.maximumPixels) pixels")
+        let width = try number("width")
+        let height = try number("height")
+        let maximum = try number("maximum value")
+        guard width > 0, height > 0 else {
+            throw DataError(.corrupt, path, "image of \(width)x\(height) pixels is empty")
         }
-        guard (1...65535).contains(maximum) else { throw DataError(.corrupt, path, "maximum value \(maximum) must be 1 to 65535") }
+        guard width * height <= ImageCodec.maximumPixels else {
+            throw DataError(
+                .tooLarge, path,
+                "image of \(width)x\(height) pixels exceeds the limit of \(ImageCodec.maximumPixels) pixels")
+        }
+        guard (1...65535).contains(maximum) else {
+            throw DataError(.corrupt, path, "maximum value \(maximum) must be 1 to 65535")
+        }
         let samples = width * height * channels
         var values = [Int]()
         values.reserveCapacity(samples)
         if ascii {
             for _ in 0..<samples { values.append(try number("sample")) }
         } else {
-            position += 1   // exactly one whitespace byte after the maximum value
+            position += 1  // exactly one whitespace byte after the maximum value
             let size = maximum < 256 ? 1 : 2
             guard position + samples * size <= bytes.count else {
-                throw DataError(.truncated, path, "raster has \(max(0, bytes.count - position)) bytes, \(samples * size) needed")
+                throw DataError(
+                    .truncated, path, "raster has \(max(0, bytes.count - position)) bytes, \(samples * size) needed")
             }
             for index in 0..<samples {
                 let at = position + index * size
@@ -66,7 +76,8 @@ public enum Netpbm {
 
     /// Binary P5 (1 channel) or P6 (3 channels) bytes.
     public static func encode(_ image: PixelImage) -> Data {
-        require(image.channels == 1 || image.channels == 3, "Netpbm.encode: needs 1 or 3 channels, got \(image.channels)")
+        require(
+            image.channels == 1 || image.channels == 3, "Netpbm.encode: needs 1 or 3 channels, got \(image.channels)")
         var data = Data("\(image.channels == 1 ? "P5" : "P6")\n\(image.width) \(image.height)\n255\n".utf8)
         data.append(contentsOf: image.pixels)
         return data

@@ -2,7 +2,7 @@ import FileFormats
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A packed dataset: one safetensors file (so any safetensors reader can open it) holding
@@ -32,36 +32,58 @@ public struct PackedDataset: Sendable {
     public var imageBytes: Int { height * width * channels }
 
     public init(contentsOf url: URL) throws {
-        guard FileManager.default.fileExists(atPath: url.path) else { throw DataError(.unreadable, url.path, "no such file") }
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw DataError(.unreadable, url.path, "no such file")
+        }
         let file: SafeTensorsFile
         do {
             file = try SafeTensorsFile(contentsOf: url)
         } catch let error as SafeTensorsError {
-            let reason = error.description.hasPrefix(url.path + ": ") ? String(error.description.dropFirst(url.path.count + 2)) : error.description
-            throw DataError(reason.contains("truncated") ? .truncated : .corrupt, url.path, "not a valid packed dataset: \(reason)")
+            let reason =
+                error.description.hasPrefix(url.path + ": ")
+                ? String(error.description.dropFirst(url.path.count + 2)) : error.description
+            throw DataError(
+                reason.contains("truncated") ? .truncated : .corrupt, url.path, "not a valid packed dataset: \(reason)")
         }
         guard file.metadata["format"] == Self.formatName else {
-            throw DataError(.unsupported, url.path, "not a sagan packed dataset (metadata format is \(file.metadata["format"].map { "\"\($0)\"" } ?? "missing"))")
+            throw DataError(
+                .unsupported, url.path,
+                "not a sagan packed dataset (metadata format is "
+                    + "\(file.metadata["format"].map { "\"\($0)\"" } ?? "missing"))"
+            )
         }
         guard file.metadata["version"] == Self.version else {
-            throw DataError(.unsupported, url.path, "packed dataset version \(file.metadata["version"] ?? "?") is not supported (this tool reads \(Self.version))")
+            throw DataError(
+                .unsupported, url.path,
+                "packed dataset version \(file.metadata["version"] ?? "?") is not supported (this tool reads "
+                    + "\(Self.version))"
+            )
         }
         guard let images = file.entries["images"], images.dtype == .U8, images.shape.count == 4,
-              images.shape[3] == 1 || images.shape[3] == 3, images.shape.allSatisfy({ $0 > 0 }) else {
+            images.shape[3] == 1 || images.shape[3] == 3, images.shape.allSatisfy({ $0 > 0 })
+        else {
             throw DataError(.corrupt, url.path, "the images tensor must be U8 [count, height, width, 1 or 3]")
         }
         self.url = url
         self.file = file
         (count, height, width, channels) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])
         metadata = file.metadata
-        let names = (file.metadata["label_names"].flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }) ?? []
+        let names =
+            (file.metadata["label_names"].flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) })
+            ?? []
         labelNames = names
         let count = self.count
         if let entry = file.entries["labels"] {
             guard entry.dtype == .I64, entry.shape == [count] else {
-                throw DataError(.corrupt, url.path, "the labels tensor must be I64 [\(count)], found \(entry.dtype.rawValue) \(entry.shape)")
+                throw DataError(
+                    .corrupt, url.path,
+                    "the labels tensor must be I64 [\(count)], found \(entry.dtype.rawValue) \(entry.shape)")
             }
-            let values = try file.withBytes(of: "labels") { bytes in (0..<count).map { Int(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) } }
+            let values = try file.withBytes(of: "labels") { bytes in
+                (0..<count).map {
+                    Int(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)))
+                }
+            }
             if let bad = values.first(where: { $0 < 0 || (!names.isEmpty && $0 >= names.count) }) {
                 throw DataError(.corrupt, url.path, "label \(bad) is outside 0..<\(names.count)")
             }
@@ -107,7 +129,8 @@ public final class PackedDatasetWriter {
         self.height = height
         self.width = width
         self.channels = channels
-        temporary = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).\(getpid()).partial")
+        temporary = destination.deletingLastPathComponent().appendingPathComponent(
+            ".\(destination.lastPathComponent).\(getpid()).partial")
         guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
             throw DataError(.unreadable, destination.path, "cannot create \(temporary.path)")
         }
@@ -124,9 +147,14 @@ public final class PackedDatasetWriter {
 
     /// Appends one image of the writer's size (and its label, if the dataset has labels).
     public func append(_ image: PixelImage, label: Int?) throws {
-        require(image.width == width && image.height == height && image.channels == channels,
-                     "PackedDatasetWriter: image \(image.width)x\(image.height)x\(image.channels) does not match \(width)x\(height)x\(channels)")
-        require((label == nil) == (count > 0 && labels.isEmpty) || count == 0, "PackedDatasetWriter: every image needs a label, or none")
+        require(
+            image.width == width && image.height == height && image.channels == channels,
+            "PackedDatasetWriter: image \(image.width)x\(image.height)x\(image.channels) does not match "
+                + "\(width)x\(height)x\(channels)"
+        )
+        require(
+            (label == nil) == (count > 0 && labels.isEmpty) || count == 0,
+            "PackedDatasetWriter: every image needs a label, or none")
         try handle.write(contentsOf: image.pixels)
         if let label { labels.append(Int64(label)) }
         count += 1
@@ -136,10 +164,12 @@ public final class PackedDatasetWriter {
     public func finish(metadata: [String: String], labelNames: [String]) throws {
         guard count > 0 else { throw DataError(.invalidArgument, destination.path, "no images to pack") }
         let imageBytes = count * height * width * channels
-        var tensors = "\"images\":{\"dtype\":\"U8\",\"shape\":[\(count),\(height),\(width),\(channels)],\"data_offsets\":[0,\(imageBytes)]}"
+        let imageShape = "[\(count),\(height),\(width),\(channels)]"
+        var tensors = "\"images\":{\"dtype\":\"U8\",\"shape\":\(imageShape),\"data_offsets\":[0,\(imageBytes)]}"
         if !labels.isEmpty {
             try handle.write(contentsOf: labels.withUnsafeBytes { Data($0) })
-            tensors += ",\"labels\":{\"dtype\":\"I64\",\"shape\":[\(count)],\"data_offsets\":[\(imageBytes),\(imageBytes + 8 * count)]}"
+            let labelOffsets = "[\(imageBytes),\(imageBytes + 8 * count)]"
+            tensors += ",\"labels\":{\"dtype\":\"I64\",\"shape\":[\(count)],\"data_offsets\":\(labelOffsets)}"
         }
         var fields = metadata
         fields["format"] = PackedDataset.formatName

@@ -1,4 +1,5 @@
 import FileFormats
+
 /// An 8-bit image: `height` rows of `width` pixels with `channels` interleaved samples each.
 public struct PixelImage: Equatable, Sendable {
     public var width: Int
@@ -9,8 +10,9 @@ public struct PixelImage: Equatable, Sendable {
     public var pixels: [UInt8]
 
     public init(width: Int, height: Int, channels: Int, pixels: [UInt8]) {
-        require(pixels.count == width * height * channels,
-                     "PixelImage: \(pixels.count) samples do not fill \(width)x\(height)x\(channels)")
+        require(
+            pixels.count == width * height * channels,
+            "PixelImage: \(pixels.count) samples do not fill \(width)x\(height)x\(channels)")
         self.width = width
         self.height = height
         self.channels = channels
@@ -27,7 +29,9 @@ public struct PixelImage: Equatable, Sendable {
         for index in 0..<(width * height) {
             let source = index * channels
             let color = channels >= 3
-            let r = Int(pixels[source]), g = Int(pixels[source + (color ? 1 : 0)]), b = Int(pixels[source + (color ? 2 : 0)])
+            let r = Int(pixels[source])
+            let g = Int(pixels[source + (color ? 1 : 0)])
+            let b = Int(pixels[source + (color ? 2 : 0)])
             if target == 1 {
                 result[index] = color ? UInt8((r * 299 + g * 587 + b * 114 + 500) / 1000) : UInt8(r)
             } else {
@@ -41,8 +45,9 @@ public struct PixelImage: Equatable, Sendable {
 
     /// The rectangle of `width`×`height` pixels at (`left`, `top`); must lie inside the image.
     public func cropped(left: Int, top: Int, width newWidth: Int, height newHeight: Int) -> PixelImage {
-        require(left >= 0 && top >= 0 && left + newWidth <= width && top + newHeight <= height,
-                     "PixelImage.cropped: box (\(left), \(top), \(newWidth)x\(newHeight)) is outside \(width)x\(height)")
+        require(
+            left >= 0 && top >= 0 && left + newWidth <= width && top + newHeight <= height,
+            "PixelImage.cropped: box (\(left), \(top), \(newWidth)x\(newHeight)) is outside \(width)x\(height)")
         var result = [UInt8]()
         result.reserveCapacity(newWidth * newHeight * channels)
         for y in top..<(top + newHeight) {
@@ -54,12 +59,14 @@ public struct PixelImage: Equatable, Sendable {
 
     /// Adds `amount` pixels of `value` on every side (MNIST-style 28 → 32 padding).
     public func padded(by amount: Int, value: UInt8 = 0) -> PixelImage {
-        let newWidth = width + 2 * amount, newHeight = height + 2 * amount
+        let newWidth = width + 2 * amount
+        let newHeight = height + 2 * amount
         var result = [UInt8](repeating: value, count: newWidth * newHeight * channels)
         for y in 0..<height {
             let source = y * width * channels
             let target = ((y + amount) * newWidth + amount) * channels
-            result.replaceSubrange(target..<(target + width * channels), with: pixels[source..<(source + width * channels)])
+            result.replaceSubrange(
+                target..<(target + width * channels), with: pixels[source..<(source + width * channels)])
         }
         return PixelImage(width: newWidth, height: newHeight, channels: channels, pixels: result)
     }

@@ -1,4 +1,5 @@
 import FileFormats
+
 /// Antialiased resizing: PIL's separable bicubic (Keys, a = −0.5) whose support widens with the
 /// shrink factor, so every source pixel contributes when shrinking (no aliasing, unlike plain
 /// bilinear or nearest). Weights are renormalised at the borders; results are rounded and clamped,

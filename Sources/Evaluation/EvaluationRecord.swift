@@ -89,8 +89,10 @@ extension EvaluationRecord: Codable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: Key.self)
         self.init(
-            real: try container.decode(String.self, forKey: Key("real")), fake: try container.decode(String.self, forKey: Key("fake")),
-            count: try container.decode(Int.self, forKey: Key("n_real")), seed: try container.decode(UInt64.self, forKey: Key("seed")))
+            real: try container.decode(String.self, forKey: Key("real")),
+            fake: try container.decode(String.self, forKey: Key("fake")),
+            count: try container.decode(Int.self, forKey: Key("n_real")),
+            seed: try container.decode(UInt64.self, forKey: Key("seed")))
         checkpointStep = try container.decodeIfPresent(Int.self, forKey: Key("checkpoint_step"))
         toolVersion = try container.decodeIfPresent(String.self, forKey: Key("tool_version"))
         featureExtractorSHA256 = try container.decodeIfPresent(String.self, forKey: Key("feature_extractor_sha256"))
@@ -101,15 +103,19 @@ extension EvaluationRecord: Codable {
             let parts = subsets.split(separator: "x").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard parts.count == 2 else {
                 throw DecodingError.dataCorruptedError(
-                    forKey: Key("kid_subsets"), in: container, debugDescription: "\"\(subsets)\" is not \"SUBSETS x SIZE\"")
+                    forKey: Key("kid_subsets"), in: container,
+                    debugDescription: "\"\(subsets)\" is not \"SUBSETS x SIZE\"")
             }
             kid = KernelInceptionDistance.Result(
-                mean: mean, standardDeviation: try container.decode(Double.self, forKey: Key("kid_std")), subsets: parts[0],
+                mean: mean, standardDeviation: try container.decode(Double.self, forKey: Key("kid_std")),
+                subsets: parts[0],
                 subsetSize: parts[1])
         }
         fid = try container.decodeIfPresent(Double.self, forKey: Key("fid"))
         let levels = try container.allKeys.compactMap { key -> (resolution: Int, value: Double)? in
-            guard key.stringValue.hasPrefix("swd_x1e3_"), let resolution = Int(key.stringValue.dropFirst(9)) else { return nil }
+            guard key.stringValue.hasPrefix("swd_x1e3_"), let resolution = Int(key.stringValue.dropFirst(9)) else {
+                return nil
+            }
             return (resolution, try container.decode(Double.self, forKey: key))
         }
         if !levels.isEmpty { swd = SlicedWasserstein.Result(levels: levels.sorted { $0.resolution > $1.resolution }) }

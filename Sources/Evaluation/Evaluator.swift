@@ -15,7 +15,9 @@ public enum Metric: String, CaseIterable, Codable, Sendable {
             }
             return metric
         }
-        guard !chosen.isEmpty else { throw EvaluationError.invalidOption("--metrics: name at least one of swd, kid, fid") }
+        guard !chosen.isEmpty else {
+            throw EvaluationError.invalidOption("--metrics: name at least one of swd, kid, fid")
+        }
         return allCases.filter(chosen.contains)
     }
 }
@@ -53,8 +55,9 @@ public struct EvaluationOptions: Sendable {
         try check(batchSize >= 1, "--batch must be at least 1, got \(batchSize)")
         try check(kidSubsets >= 1, "--kid-subsets must be at least 1, got \(kidSubsets)")
         if let kidSubsetSize {
-            try check((2...count).contains(kidSubsetSize),
-                      "--kid-subset-size must be between 2 and --num (\(count)), got \(kidSubsetSize)")
+            try check(
+                (2...count).contains(kidSubsetSize),
+                "--kid-subset-size must be between 2 and --num (\(count)), got \(kidSubsetSize)")
         }
         try check(!metrics.isEmpty, "--metrics: name at least one of swd, kid, fid")
     }
@@ -81,21 +84,27 @@ public struct Evaluator {
     /// Warnings about how far the numbers can be trusted at these settings, and how sets differ.
     public func notes(realChannels: Int?, fakeChannels: Int?) -> [String] {
         var notes: [String] = []
-        let chosen = options.metrics, num = options.count
+        let chosen = options.metrics
+        let num = options.count
         if let a = realChannels, let b = fakeChannels, a != b {
-            notes.append("real images have \(a) channel\(a == 1 ? "" : "s") and fake \(b): "
-                         + "gray images are replicated to RGB for every metric")
+            notes.append(
+                "real images have \(a) channel\(a == 1 ? "" : "s") and fake \(b): "
+                    + "gray images are replicated to RGB for every metric")
         }
         if chosen.contains(.fid), num < InceptionV3.featureCount {
-            notes.append("warning: FID from N = \(num) per side is biased upward (a 2048-feature covariance from fewer "
-                         + "than 2048 samples); compare FIDs only at equal N and prefer KID")
+            notes.append(
+                "warning: FID from N = \(num) per side is biased upward (a 2048-feature covariance from fewer "
+                    + "than 2048 samples); compare FIDs only at equal N and prefer KID")
         }
         let subsetSize = options.resolvedKIDSubsetSize
         if chosen.contains(.kid), subsetSize < 100 {
-            notes.append("warning: KID subsets of \(subsetSize) images have a large spread; its standard deviation says how much")
+            notes.append(
+                "warning: KID subsets of \(subsetSize) images have a large spread; its standard deviation says how much"
+            )
         }
         if chosen.contains(.swd), num < 1000 {
-            notes.append("warning: SWD from N = \(num) per side is noisy (ProGAN used 16,384; 2,000–8,000 tracks training)")
+            notes.append(
+                "warning: SWD from N = \(num) per side is noisy (ProGAN used 16,384; 2,000–8,000 tracks training)")
         }
         return notes
     }
@@ -105,16 +114,20 @@ public struct Evaluator {
     public func evaluate(
         real: ImageSet, fake: ImageSet, fakeFlag: String = "--fake", progress: (EvaluationEvent) -> Void = { _ in }
     ) throws -> EvaluationRecord {
-        let num = options.count, seed = options.seed
+        let num = options.count
+        let seed = options.seed
         guard real.count >= num else {
-            throw EvaluationError.tooFewImages("--real \(real.name) has \(real.count) images; --num \(num) needs at least as many (lower --num)")
+            throw EvaluationError.tooFewImages(
+                "--real \(real.name) has \(real.count) images; --num \(num) needs at least as many (lower --num)")
         }
         guard fake.count >= num else {
-            throw EvaluationError.tooFewImages("\(fakeFlag) \(fake.name) has \(fake.count) images; --num \(num) needs at least as many (lower --num)")
+            throw EvaluationError.tooFewImages(
+                "\(fakeFlag) \(fake.name) has \(fake.count) images; --num \(num) needs at least as many (lower --num)")
         }
         var record = EvaluationRecord(real: real.name, fake: fake.name, count: num, seed: seed)
         record.notes = notes(realChannels: real.channels, fakeChannels: fake.channels)
-        let realIndices = real.selection(num, seed: seed), fakeIndices = Array(0..<num)
+        let realIndices = real.selection(num, seed: seed)
+        let fakeIndices = Array(0..<num)
         if options.metrics.contains(.kid) || options.metrics.contains(.fid) {
             let model = try InceptionWeights.load(from: options.weights ?? InceptionWeights.defaultURL)
             let extractor = InceptionFeatureExtractor(model: model, batchSize: options.batchSize)
@@ -172,12 +185,17 @@ public struct Evaluator {
             }
             return images
         }
-        let realImages = try load(real, realIndices, "--real"), fakeImages = try load(fake, fakeIndices, fakeFlag)
-        let realSide = realImages[0].width, fakeSide = fakeImages[0].width
+        let realImages = try load(real, realIndices, "--real")
+        let fakeImages = try load(fake, fakeIndices, fakeFlag)
+        let realSide = realImages[0].width
+        let fakeSide = fakeImages[0].width
         guard realSide == fakeSide else {
             throw EvaluationError.unsuitableImages(
-                "SWD compares images of one resolution: real images are \(realSide)x\(realSide), fake \(fakeSide)x\(fakeSide); "
-                    + "pack the real set at \(fakeSide) (sagan dataset pack --resolution \(fakeSide)) or leave swd out of --metrics")
+                "SWD compares images of one resolution: real images are \(realSide)x\(realSide), fake "
+                    + "\(fakeSide)x\(fakeSide); "
+                    + "pack the real set at \(fakeSide) (sagan dataset pack --resolution \(fakeSide)) or leave swd "
+                    + "out of --metrics"
+            )
         }
         let resolutions = SlicedWasserstein.resolutions(side: realSide)
         let seed = options.seed

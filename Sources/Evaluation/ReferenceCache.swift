@@ -17,7 +17,10 @@ public struct ReferenceFeatures {
 
     public static func key(contentDigest: String, count: Int, seed: UInt64) -> String {
         var hasher = SHA256()
-        hasher.update("sagan-eval-reference v\(version)|\(contentDigest)|\(count)|\(seed)|\(InceptionInput.protocolName)|\(InceptionWeights.sha256)")
+        let fields = [
+            "v\(version)", contentDigest, "\(count)", "\(seed)", InceptionInput.protocolName, InceptionWeights.sha256,
+        ]
+        hasher.update("sagan-eval-reference " + fields.joined(separator: "|"))
         return hasher.finalize()
     }
 
@@ -35,14 +38,19 @@ public struct ReferenceFeatures {
     public static func load(key: String, cache: URL = DefaultDataset.cacheFolder) -> ReferenceFeatures? {
         let url = url(key: key, cache: cache)
         guard let file = try? SafeTensorsFile(contentsOf: url), file.metadata["key"] == key,
-              let features = try? file.tensor("features").scalars,
-              let mean = try? doubles(file, "mean"), let covariance = try? doubles(file, "covariance"), let root = try? doubles(file, "root")
+            let features = try? file.tensor("features").scalars,
+            let mean = try? doubles(file, "mean"), let covariance = try? doubles(file, "covariance"),
+            let root = try? doubles(file, "root")
         else { return nil }
         let d = InceptionV3.featureCount
-        guard mean.count == d, covariance.count == d * d, root.count == d * d, features.count % d == 0 else { return nil }
-        return ReferenceFeatures(features: features,
-                                 statistics: FeatureStatistics(count: features.count / d, mean: mean, covariance: Matrix(size: d, values: covariance)),
-                                 covarianceRoot: Matrix(size: d, values: root))
+        guard mean.count == d, covariance.count == d * d, root.count == d * d, features.count % d == 0 else {
+            return nil
+        }
+        return ReferenceFeatures(
+            features: features,
+            statistics: FeatureStatistics(
+                count: features.count / d, mean: mean, covariance: Matrix(size: d, values: covariance)),
+            covarianceRoot: Matrix(size: d, values: root))
     }
 
     private init(features: [Float], statistics: FeatureStatistics, covarianceRoot: Matrix) {
@@ -60,14 +68,24 @@ public struct ReferenceFeatures {
             .init(name: "covariance", dtype: .F64, shape: [d, d], bytes: Self.bytes(statistics.covariance.values)),
             .init(name: "root", dtype: .F64, shape: [d, d], bytes: Self.bytes(covarianceRoot.values)),
         ]
-        try writeAtomically(try SafeTensorsFile.encode(raw: raw, metadata: ["key": key, "protocol": InceptionInput.protocolName,
-                                                                            "extractor_sha256": InceptionWeights.sha256]), to: url)
+        try writeAtomically(
+            try SafeTensorsFile.encode(
+                raw: raw,
+                metadata: [
+                    "key": key, "protocol": InceptionInput.protocolName,
+                    "extractor_sha256": InceptionWeights.sha256,
+                ]), to: url)
     }
 
     static func bytes(_ values: [Double]) -> Data { values.withUnsafeBytes { Data($0) } }
 
     static func doubles(_ file: SafeTensorsFile, _ name: String) throws -> [Double] {
-        guard file.entries[name]?.dtype == .F64 else { throw SafeTensorsError.wrongDType(name, found: file.entries[name]?.dtype.rawValue ?? "none", expected: "F64") }
-        return try file.withBytes(of: name) { bytes in (0..<(bytes.count / 8)).map { bytes.loadUnaligned(fromByteOffset: 8 * $0, as: Double.self) } }
+        guard file.entries[name]?.dtype == .F64 else {
+            throw SafeTensorsError.wrongDType(
+                name, found: file.entries[name]?.dtype.rawValue ?? "none", expected: "F64")
+        }
+        return try file.withBytes(of: name) { bytes in
+            (0..<(bytes.count / 8)).map { bytes.loadUnaligned(fromByteOffset: 8 * $0, as: Double.self) }
+        }
     }
 }

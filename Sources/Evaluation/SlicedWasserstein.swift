@@ -19,7 +19,8 @@ public enum SlicedWasserstein {
         public init(levels: [(resolution: Int, value: Double)]) { self.levels = levels }
 
         public static func == (a: Result, b: Result) -> Bool {
-            a.levels.count == b.levels.count && zip(a.levels, b.levels).allSatisfy { $0.resolution == $1.resolution && $0.value == $1.value }
+            a.levels.count == b.levels.count
+                && zip(a.levels, b.levels).allSatisfy { $0.resolution == $1.resolution && $0.value == $1.value }
         }
     }
 
@@ -71,7 +72,8 @@ public enum SlicedWasserstein {
         for level in a.indices {
             precondition(a[level].count == b[level].count, "SWD: the two sets need equal descriptor counts")
             let count = a[level].count / dimension
-            let left = Tensor(shape: [count, dimension], scalars: a[level]), right = Tensor(shape: [count, dimension], scalars: b[level])
+            let left = Tensor(shape: [count, dimension], scalars: a[level])
+            let right = Tensor(shape: [count, dimension], scalars: b[level])
             var total = 0.0
             for _ in 0..<repeats {
                 // Directions: N(0, 1) columns of unit length.
@@ -83,7 +85,9 @@ public enum SlicedWasserstein {
                     for row in 0..<dimension { d[row * directions + column] /= norm }
                 }
                 let projection = Tensor(shape: [dimension, directions], scalars: d)
-                let (pa, pb) = noGrad { (Tensor.matmul(left, projection).scalars, Tensor.matmul(right, projection).scalars) }   // (count, 128) each
+                let (pa, pb) = noGrad {
+                    (Tensor.matmul(left, projection).scalars, Tensor.matmul(right, projection).scalars)
+                }  // (count, 128) each
                 var sum = 0.0
                 for column in 0..<directions {
                     let x = (0..<count).map { pa[$0 * directions + column] }.sorted()
@@ -99,14 +103,23 @@ public enum SlicedWasserstein {
 
     /// Each channel minus its mean, over its standard deviation (population), over every descriptor and position.
     static func normalizedPerChannel(_ values: [Float]) -> [Float] {
-        let block = patchSize * patchSize, stride = 3 * block
+        let block = patchSize * patchSize
+        let stride = 3 * block
         var result = values
         for c in 0..<3 {
-            var sum = 0.0, squares = 0.0, n = 0.0
+            var sum = 0.0
+            var squares = 0.0
+            var n = 0.0
             for start in Swift.stride(from: c * block, to: values.count, by: stride) {
-                for i in start..<(start + block) { let v = Double(values[i]); sum += v; squares += v * v; n += 1 }
+                for i in start..<(start + block) {
+                    let v = Double(values[i])
+                    sum += v
+                    squares += v * v
+                    n += 1
+                }
             }
-            let mean = sum / n, deviation = max((squares / n - mean * mean).squareRoot(), 1e-8)
+            let mean = sum / n
+            let deviation = max((squares / n - mean * mean).squareRoot(), 1e-8)
             for start in Swift.stride(from: c * block, to: values.count, by: stride) {
                 for i in start..<(start + block) { result[i] = Float((Double(values[i]) - mean) / deviation) }
             }
@@ -147,19 +160,25 @@ public enum SlicedWasserstein {
     static func pyramidDown(_ planes: [Float], size: Int) -> [Float] {
         let half = size / 2
         var result = [Float](repeating: 0, count: 3 * half * half)
-        var rows = [Float](repeating: 0, count: size * half)   // horizontally filtered at even columns
+        var rows = [Float](repeating: 0, count: size * half)  // horizontally filtered at even columns
         for c in 0..<3 {
             let plane = c * size * size
-            for y in 0..<size { for x in 0..<half {
-                var sum: Float = 0
-                for (k, w) in taps.enumerated() { sum += w * planes[plane + y * size + reflect(2 * x + k - 2, size)] }
-                rows[y * half + x] = sum
-            } }
-            for y in 0..<half { for x in 0..<half {
-                var sum: Float = 0
-                for (k, w) in taps.enumerated() { sum += w * rows[reflect(2 * y + k - 2, size) * half + x] }
-                result[(c * half + y) * half + x] = sum
-            } }
+            for y in 0..<size {
+                for x in 0..<half {
+                    var sum: Float = 0
+                    for (k, w) in taps.enumerated() {
+                        sum += w * planes[plane + y * size + reflect(2 * x + k - 2, size)]
+                    }
+                    rows[y * half + x] = sum
+                }
+            }
+            for y in 0..<half {
+                for x in 0..<half {
+                    var sum: Float = 0
+                    for (k, w) in taps.enumerated() { sum += w * rows[reflect(2 * y + k - 2, size) * half + x] }
+                    result[(c * half + y) * half + x] = sum
+                }
+            }
         }
         return result
     }
@@ -172,17 +191,23 @@ public enum SlicedWasserstein {
         var rows = [Float](repeating: 0, count: double * double)
         for c in 0..<3 {
             for i in spread.indices { spread[i] = 0 }
-            for y in 0..<size { for x in 0..<size { spread[(2 * y) * double + 2 * x] = planes[(c * size + y) * size + x] } }
-            for y in 0..<double { for x in 0..<double {
-                var sum: Float = 0
-                for (k, w) in taps.enumerated() { sum += w * spread[y * double + reflect(x + k - 2, double)] }
-                rows[y * double + x] = 2 * sum
-            } }
-            for y in 0..<double { for x in 0..<double {
-                var sum: Float = 0
-                for (k, w) in taps.enumerated() { sum += w * rows[reflect(y + k - 2, double) * double + x] }
-                result[(c * double + y) * double + x] = 2 * sum
-            } }
+            for y in 0..<size {
+                for x in 0..<size { spread[(2 * y) * double + 2 * x] = planes[(c * size + y) * size + x] }
+            }
+            for y in 0..<double {
+                for x in 0..<double {
+                    var sum: Float = 0
+                    for (k, w) in taps.enumerated() { sum += w * spread[y * double + reflect(x + k - 2, double)] }
+                    rows[y * double + x] = 2 * sum
+                }
+            }
+            for y in 0..<double {
+                for x in 0..<double {
+                    var sum: Float = 0
+                    for (k, w) in taps.enumerated() { sum += w * rows[reflect(y + k - 2, double) * double + x] }
+                    result[(c * double + y) * double + x] = 2 * sum
+                }
+            }
         }
         return result
     }

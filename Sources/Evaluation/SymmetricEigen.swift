@@ -11,7 +11,9 @@ public struct Matrix: Equatable, Sendable {
         self.values = values
     }
 
-    public static func zeros(_ size: Int) -> Matrix { Matrix(size: size, values: [Double](repeating: 0, count: size * size)) }
+    public static func zeros(_ size: Int) -> Matrix {
+        Matrix(size: size, values: [Double](repeating: 0, count: size * size))
+    }
 
     public static func identity(_ size: Int) -> Matrix {
         var result = zeros(size)
@@ -35,9 +37,12 @@ public struct Matrix: Equatable, Sendable {
     /// Row-major (rows × inner) · (inner × columns), in blocks of B that stay in the L2 cache
     /// (a plain i-k-j loop streams all of B from memory once per row of A).
     public static func product(_ a: [Double], _ b: [Double], rows: Int, inner: Int, columns: Int) -> [Double] {
-        precondition(a.count == rows * inner && b.count == inner * columns, "Matrix.product: \(a.count) and \(b.count) values for \(rows)x\(inner)·\(inner)x\(columns)")
+        precondition(
+            a.count == rows * inner && b.count == inner * columns,
+            "Matrix.product: \(a.count) and \(b.count) values for \(rows)x\(inner)·\(inner)x\(columns)")
         var c = [Double](repeating: 0, count: rows * columns)
-        let innerBlock = 128, columnBlock = 512
+        let innerBlock = 128
+        let columnBlock = 512
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
                 c.withUnsafeMutableBufferPointer { c in
@@ -87,7 +92,7 @@ public enum SymmetricEigen {
         var a = matrix.values
         var q: [Double] = vectors ? Matrix.identity(n).values : []
         var diagonal = [Double](repeating: 0, count: n)
-        var offDiagonal = [Double](repeating: 0, count: n)   // offDiagonal[i] couples i and i + 1
+        var offDiagonal = [Double](repeating: 0, count: n)  // offDiagonal[i] couples i and i + 1
         tridiagonalize(&a, n, &q, &diagonal, &offDiagonal, accumulate: vectors)
         try diagonalize(&diagonal, &offDiagonal, &q, n, accumulate: vectors)
         let order = (0..<n).sorted { diagonal[$0] < diagonal[$1] }
@@ -99,9 +104,12 @@ public enum SymmetricEigen {
     }
 
     /// A = Q T Qᵀ with T tridiagonal, by Householder reflections H = I − 2vvᵀ applied from both sides.
-    private static func tridiagonalize(_ a: inout [Double], _ n: Int, _ q: inout [Double], _ diagonal: inout [Double],
-                                       _ offDiagonal: inout [Double], accumulate: Bool) {
-        var v = [Double](repeating: 0, count: n), p = [Double](repeating: 0, count: n)
+    private static func tridiagonalize(
+        _ a: inout [Double], _ n: Int, _ q: inout [Double], _ diagonal: inout [Double],
+        _ offDiagonal: inout [Double], accumulate: Bool
+    ) {
+        var v = [Double](repeating: 0, count: n)
+        var p = [Double](repeating: 0, count: n)
         for k in 0..<max(n - 2, 0) {
             let first = k + 1
             var norm = 0.0
@@ -160,10 +168,14 @@ public enum SymmetricEigen {
     }
 
     /// Implicit QL on the tridiagonal (diagonal, offDiagonal); rotations are applied to the columns of q.
-    private static func diagonalize(_ d: inout [Double], _ e: inout [Double], _ q: inout [Double], _ n: Int, accumulate: Bool) throws {
+    private static func diagonalize(
+        _ d: inout [Double], _ e: inout [Double], _ q: inout [Double], _ n: Int, accumulate: Bool
+    ) throws {
         // A coupling below ulp·‖T‖ is negligible too: without this floor, clusters of (near) zero
         // eigenvalues, as in a covariance of fewer samples than features, never split off.
-        let norm = (0..<n).reduce(0.0) { max($0, Swift.abs(d[$1]) + Swift.abs(e[$1]) + ($1 > 0 ? Swift.abs(e[$1 - 1]) : 0)) }
+        let norm = (0..<n).reduce(0.0) {
+            max($0, Swift.abs(d[$1]) + Swift.abs(e[$1]) + ($1 > 0 ? Swift.abs(e[$1 - 1]) : 0))
+        }
         let floor = Double.ulpOfOne * norm
         for l in 0..<n {
             var iterations = 0
@@ -177,7 +189,9 @@ public enum SymmetricEigen {
                 }
                 if m == l { break }
                 iterations += 1
-                if iterations > 100 { throw EvaluationError.numerical("eigenvalues: QL did not converge at row \(l) of \(n)") }
+                if iterations > 100 {
+                    throw EvaluationError.numerical("eigenvalues: QL did not converge at row \(l) of \(n)")
+                }
                 // Wilkinson shift from the leading 2x2 block.
                 var g = (d[l + 1] - d[l]) / (2 * e[l])
                 var r = (g * g + 1).squareRoot()
@@ -186,7 +200,8 @@ public enum SymmetricEigen {
                 var underflow = false
                 var i = m - 1
                 while i >= l {
-                    let f = s * e[i], b = c * e[i]
+                    let f = s * e[i]
+                    let b = c * e[i]
                     r = (f * f + g * g).squareRoot()
                     e[i + 1] = r
                     if r == 0 {

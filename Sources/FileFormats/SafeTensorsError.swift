@@ -21,7 +21,8 @@ public enum SafeTensorsError: Error, Equatable, CustomStringConvertible {
     /// The file the error is about, if known.
     public var file: String? {
         switch self {
-        case .unreadable(_, let file), .malformed(_, let file), .missingTensor(_, let file), .wrongDType(_, _, _, let file),
+        case .unreadable(_, let file), .malformed(_, let file), .missingTensor(_, let file),
+            .wrongDType(_, _, _, let file),
             .wrongShape(_, _, _, let file), .unexpectedTensor(_, let file), .wrongKind(_, let file):
             return file
         }
@@ -34,8 +35,10 @@ public enum SafeTensorsError: Error, Equatable, CustomStringConvertible {
         case .unreadable(let reason, _): return .unreadable(reason, file: path)
         case .malformed(let reason, _): return .malformed(reason, file: path)
         case .missingTensor(let name, _): return .missingTensor(name, file: path)
-        case .wrongDType(let name, let found, let expected, _): return .wrongDType(name, found: found, expected: expected, file: path)
-        case .wrongShape(let name, let found, let expected, _): return .wrongShape(name, found: found, expected: expected, file: path)
+        case .wrongDType(let name, let found, let expected, _):
+            return .wrongDType(name, found: found, expected: expected, file: path)
+        case .wrongShape(let name, let found, let expected, _):
+            return .wrongShape(name, found: found, expected: expected, file: path)
         case .unexpectedTensor(let name, _): return .unexpectedTensor(name, file: path)
         case .wrongKind(let reason, _): return .wrongKind(reason, file: path)
         }

@@ -7,7 +7,11 @@ import Foundation
 public struct SafeTensorsFile: Sendable {
     /// Element types the format defines, with their sizes in bits.
     public enum DType: String, CaseIterable, Sendable {
-        case BOOL, U8, I8, F8_E5M2, F8_E4M3, F8_E8M0, F8_E4M3FNUZ, F8_E5M2FNUZ, I16, U16, F16, BF16, I32, U32, F32, F64, C64, I64, U64
+        // swift-format-ignore: AlwaysUseLowerCamelCase
+        // The names are the format's own: they are the raw values written in every header.
+        case BOOL, U8, I8, F8_E5M2, F8_E4M3, F8_E8M0, F8_E4M3FNUZ, F8_E5M2FNUZ, I16, U16, F16, BF16, I32, U32, F32, F64,
+            C64, I64, U64
+        // swift-format-ignore: AlwaysUseLowerCamelCase
         case F4, F6_E2M3, F6_E3M2
 
         public var bitSize: Int {
@@ -61,18 +65,27 @@ public struct SafeTensorsFile: Sendable {
 
     /// Parses and validates a whole file's bytes.
     public init(_ data: Data) throws {
-        guard data.count >= 8 else { throw SafeTensorsError.malformed("file of \(data.count) bytes is too small for a safetensors header") }
-        let headerSize = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard data.count >= 8 else {
+            throw SafeTensorsError.malformed("file of \(data.count) bytes is too small for a safetensors header")
+        }
+        let headerSize = data.prefix(8).enumerated().reduce(UInt64(0)) {
+            $0 | UInt64($1.element) << (8 * UInt64($1.offset))
+        }
         guard headerSize <= UInt64(Self.maximumHeaderSize) else {
-            throw SafeTensorsError.malformed("header length \(headerSize) exceeds the limit of \(Self.maximumHeaderSize) bytes")
+            throw SafeTensorsError.malformed(
+                "header length \(headerSize) exceeds the limit of \(Self.maximumHeaderSize) bytes")
         }
         let headerEnd = 8 + Int(headerSize)
         guard headerEnd <= data.count else {
-            throw SafeTensorsError.malformed("truncated: header says \(headerSize) bytes but the file has \(data.count - 8) after the length")
+            throw SafeTensorsError.malformed(
+                "truncated: header says \(headerSize) bytes but the file has \(data.count - 8) after the length")
         }
-        let headerBytes = data.subdata(in: data.startIndex + 8 ..< data.startIndex + headerEnd)
-        guard headerBytes.first == UInt8(ascii: "{") else { throw SafeTensorsError.malformed("header does not start with '{'") }
-        guard let json = try? JSONSerialization.jsonObject(with: headerBytes), let header = json as? [String: Any] else {
+        let headerBytes = data.subdata(in: data.startIndex + 8..<data.startIndex + headerEnd)
+        guard headerBytes.first == UInt8(ascii: "{") else {
+            throw SafeTensorsError.malformed("header does not start with '{'")
+        }
+        guard let json = try? JSONSerialization.jsonObject(with: headerBytes), let header = json as? [String: Any]
+        else {
             throw SafeTensorsError.malformed("header is not a JSON object")
         }
         let bufferCount = data.count - headerEnd
@@ -80,7 +93,9 @@ public struct SafeTensorsFile: Sendable {
         var entries: [String: Entry] = [:]
         for (name, value) in header {
             if name == "__metadata__" {
-                guard let strings = value as? [String: String] else { throw SafeTensorsError.malformed("__metadata__ must map strings to strings") }
+                guard let strings = value as? [String: String] else {
+                    throw SafeTensorsError.malformed("__metadata__ must map strings to strings")
+                }
                 metadata = strings
                 continue
             }
@@ -88,17 +103,24 @@ public struct SafeTensorsFile: Sendable {
         }
         // The tensors must tile the buffer exactly: no gaps, no overlaps, nothing outside.
         var expectedStart = 0
-        for (name, entry) in entries.sorted(by: { ($0.value.range.lowerBound, $0.value.range.upperBound) < ($1.value.range.lowerBound, $1.value.range.upperBound) }) {
+        for (name, entry) in entries.sorted(by: {
+            ($0.value.range.lowerBound, $0.value.range.upperBound) < (
+                $1.value.range.lowerBound, $1.value.range.upperBound
+            )
+        }) {
             guard entry.range.lowerBound == expectedStart else {
-                throw SafeTensorsError.malformed("tensor \"\(name)\": data offsets \(entry.range.lowerBound)..<\(entry.range.upperBound) "
-                    + (entry.range.lowerBound < expectedStart ? "overlap the previous tensor" : "leave a gap after byte \(expectedStart)"))
+                throw SafeTensorsError.malformed(
+                    "tensor \"\(name)\": data offsets \(entry.range.lowerBound)..<\(entry.range.upperBound) "
+                        + (entry.range.lowerBound < expectedStart
+                            ? "overlap the previous tensor" : "leave a gap after byte \(expectedStart)"))
             }
             expectedStart = entry.range.upperBound
         }
         guard expectedStart == bufferCount else {
-            throw SafeTensorsError.malformed(expectedStart > bufferCount
-                ? "truncated: tensors need \(expectedStart) data bytes, the file has \(bufferCount)"
-                : "the data buffer has \(bufferCount - expectedStart) bytes after the last tensor")
+            throw SafeTensorsError.malformed(
+                expectedStart > bufferCount
+                    ? "truncated: tensors need \(expectedStart) data bytes, the file has \(bufferCount)"
+                    : "the data buffer has \(bufferCount - expectedStart) bytes after the last tensor")
         }
         self.metadata = metadata
         self.entries = entries
@@ -107,24 +129,38 @@ public struct SafeTensorsFile: Sendable {
     }
 
     private static func entry(_ name: String, _ value: Any) throws -> Entry {
-        guard let fields = value as? [String: Any] else { throw SafeTensorsError.malformed("tensor \"\(name)\": description is not a JSON object") }
-        guard let dtypeName = fields["dtype"] as? String else { throw SafeTensorsError.malformed("tensor \"\(name)\": missing dtype") }
-        guard let dtype = DType(rawValue: dtypeName) else { throw SafeTensorsError.malformed("tensor \"\(name)\": unknown dtype \"\(dtypeName)\"") }
-        guard let shapeValues = fields["shape"] as? [Any], let shape = integers(shapeValues), shape.allSatisfy({ $0 >= 0 }) else {
+        guard let fields = value as? [String: Any] else {
+            throw SafeTensorsError.malformed("tensor \"\(name)\": description is not a JSON object")
+        }
+        guard let dtypeName = fields["dtype"] as? String else {
+            throw SafeTensorsError.malformed("tensor \"\(name)\": missing dtype")
+        }
+        guard let dtype = DType(rawValue: dtypeName) else {
+            throw SafeTensorsError.malformed("tensor \"\(name)\": unknown dtype \"\(dtypeName)\"")
+        }
+        guard let shapeValues = fields["shape"] as? [Any], let shape = integers(shapeValues),
+            shape.allSatisfy({ $0 >= 0 })
+        else {
             throw SafeTensorsError.malformed("tensor \"\(name)\": shape must be a list of non-negative integers")
         }
-        guard let offsetValues = fields["data_offsets"] as? [Any], let offsets = integers(offsetValues), offsets.count == 2,
-              offsets[0] >= 0, offsets[0] <= offsets[1] else {
-            throw SafeTensorsError.malformed("tensor \"\(name)\": data_offsets must be [begin, end] with 0 ≤ begin ≤ end")
+        guard let offsetValues = fields["data_offsets"] as? [Any], let offsets = integers(offsetValues),
+            offsets.count == 2,
+            offsets[0] >= 0, offsets[0] <= offsets[1]
+        else {
+            throw SafeTensorsError.malformed(
+                "tensor \"\(name)\": data_offsets must be [begin, end] with 0 ≤ begin ≤ end")
         }
         var elements = 1
         for dimension in shape {
             let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)
-            guard !overflow, product <= Int.max / 64 else { throw SafeTensorsError.malformed("tensor \"\(name)\": shape \(shape) is too large") }
+            guard !overflow, product <= Int.max / 64 else {
+                throw SafeTensorsError.malformed("tensor \"\(name)\": shape \(shape) is too large")
+            }
             elements = product
         }
         guard (elements * dtype.bitSize) % 8 == 0, offsets[1] - offsets[0] == elements * dtype.bitSize / 8 else {
-            throw SafeTensorsError.malformed("tensor \"\(name)\": \(offsets[1] - offsets[0]) bytes do not hold shape \(shape) of \(dtype.rawValue)")
+            throw SafeTensorsError.malformed(
+                "tensor \"\(name)\": \(offsets[1] - offsets[0]) bytes do not hold shape \(shape) of \(dtype.rawValue)")
         }
         return Entry(dtype: dtype, shape: shape, range: offsets[0]..<offsets[1])
     }
@@ -134,7 +170,8 @@ public struct SafeTensorsFile: Sendable {
         var result: [Int] = []
         for value in values {
             guard let number = value as? NSNumber, number.doubleValue == number.doubleValue.rounded(),
-                  number.doubleValue >= -9e15, number.doubleValue <= 9e15 else { return nil }
+                number.doubleValue >= -9e15, number.doubleValue <= 9e15
+            else { return nil }
             result.append(number.intValue)
         }
         return result
@@ -154,7 +191,8 @@ public struct SafeTensorsFile: Sendable {
         let entry = try f32Entry(name)
         var scalars = [Float](repeating: 0, count: entry.range.count / 4)
         scalars.withUnsafeMutableBytes { destination in
-            _ = file.copyBytes(to: destination, from: dataStart + entry.range.lowerBound ..< dataStart + entry.range.upperBound)
+            _ = file.copyBytes(
+                to: destination, from: dataStart + entry.range.lowerBound..<dataStart + entry.range.upperBound)
         }
         // The format is little-endian, as is every platform this builds for.
         return scalars
@@ -165,7 +203,11 @@ public struct SafeTensorsFile: Sendable {
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let entry = entries[name] else { throw SafeTensorsError.missingTensor(name) }
         return try file.withUnsafeBytes { all in
-            try body(UnsafeRawBufferPointer(rebasing: all[(dataStart - file.startIndex + entry.range.lowerBound)..<(dataStart - file.startIndex + entry.range.upperBound)]))
+            try body(
+                UnsafeRawBufferPointer(
+                    rebasing: all[
+                        (dataStart - file.startIndex + entry.range.lowerBound)..<(dataStart - file.startIndex
+                            + entry.range.upperBound)]))
         }
     }
 
@@ -198,7 +240,10 @@ public struct SafeTensorsFile: Sendable {
             }
             let bits = tensor.shape.reduce(1, *) * tensor.dtype.bitSize
             guard bits % 8 == 0, bits / 8 == tensor.bytes.count else {
-                throw SafeTensorsError.malformed("tensor \"\(tensor.name)\": \(tensor.bytes.count) bytes do not hold shape \(tensor.shape) of \(tensor.dtype.rawValue)")
+                throw SafeTensorsError.malformed(
+                    "tensor \"\(tensor.name)\": \(tensor.bytes.count) bytes do not hold shape \(tensor.shape) of "
+                        + "\(tensor.dtype.rawValue)"
+                )
             }
         }
         let ordered = tensors.sorted {
@@ -215,7 +260,10 @@ public struct SafeTensorsFile: Sendable {
         var offset = 0
         for tensor in ordered {
             let bytes = tensor.bytes.count
-            parts.append("\(jsonString(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            let shape = tensor.shape.map(String.init).joined(separator: ",")
+            parts.append(
+                "\(jsonString(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],"
+                    + "\"data_offsets\":[\(offset),\(offset + bytes)]}")
             offset += bytes
         }
         var header = Array("{\(parts.joined(separator: ","))}".utf8)

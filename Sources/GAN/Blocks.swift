@@ -13,11 +13,13 @@ public final class UpBlock: Layer {
 
     init(inputs: Int, outputs: Int, config: ModelConfig, generator: inout RandomGenerator) {
         // No bias: the batch norm's shift follows.
-        conv = ConvTranspose2d(inputs: inputs, outputs: outputs, kernel: 4, stride: 2, padding: 1, bias: false,
-                               spectralNorm: config.spectralNorm, initializer: config.initializer, generator: &generator)
+        conv = ConvTranspose2d(
+            inputs: inputs, outputs: outputs, kernel: 4, stride: 2, padding: 1, bias: false,
+            spectralNorm: config.spectralNorm, initializer: config.initializer, generator: &generator)
         let conditional = config.classCount > 0
-        norm = BatchNorm2d(channels: outputs, affine: conditional ? .none : config.generatorNormalization,
-                           momentum: config.batchNormMomentum, epsilon: config.batchNormEpsilon)
+        norm = BatchNorm2d(
+            channels: outputs, affine: conditional ? .none : config.generatorNormalization,
+            momentum: config.batchNormMomentum, epsilon: config.batchNormEpsilon)
         classScale = conditional ? Embedding(initial: .ones([config.classCount, outputs])) : nil
         classShift = conditional ? Embedding(initial: .zeros([config.classCount, outputs])) : nil
     }
@@ -26,13 +28,15 @@ public final class UpBlock: Layer {
 
     /// `labels` (one class per image) are required in a class-conditional model.
     public func callAsFunction(_ x: Tensor, labels: [Int]?) -> Tensor {
-        var y = norm(conv(x))                                                     // (B, C, H, W)
+        var y = norm(conv(x))  // (B, C, H, W)
         if let classScale, let classShift {
             guard let labels, labels.count == x.shape[0] else {
                 fatalError("UpBlock: a class-conditional generator needs one label per image (\(x.shape[0]))")
             }
             let channels = y.shape[1]
-            y = y * classScale(labels).reshaped(to: [labels.count, channels, 1, 1]) + classShift(labels).reshaped(to: [labels.count, channels, 1, 1])
+            y =
+                y * classScale(labels).reshaped(to: [labels.count, channels, 1, 1])
+                + classShift(labels).reshaped(to: [labels.count, channels, 1, 1])
         }
         return y.relu()
     }
@@ -48,9 +52,12 @@ public final class DownBlock: Layer {
     public let slope: Float
 
     init(inputs: Int, outputs: Int, normalized: Bool, config: ModelConfig, generator: inout RandomGenerator) {
-        conv = Conv2d(inputs: inputs, outputs: outputs, kernel: 4, stride: 2, padding: 1, bias: !normalized,
-                      spectralNorm: config.spectralNorm, initializer: config.initializer, generator: &generator)
-        norm = normalized ? BatchNorm2d(channels: outputs, momentum: config.batchNormMomentum, epsilon: config.batchNormEpsilon) : nil
+        conv = Conv2d(
+            inputs: inputs, outputs: outputs, kernel: 4, stride: 2, padding: 1, bias: !normalized,
+            spectralNorm: config.spectralNorm, initializer: config.initializer, generator: &generator)
+        norm =
+            normalized
+            ? BatchNorm2d(channels: outputs, momentum: config.batchNormMomentum, epsilon: config.batchNormEpsilon) : nil
         slope = config.leakySlope
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// TensorBoard event files written natively (FORMATS.md §1): length-prefixed records with masked
@@ -19,7 +19,8 @@ public final class EventWriter {
         gethostname(&host, host.count)
         let now = clock()
         let seconds = String(Int(now))
-        let name = "events.out.tfevents.\(String(repeating: "0", count: max(0, 10 - seconds.count)))\(seconds).\(String(cString: host)).\(getpid()).0"
+        let paddedSeconds = String(repeating: "0", count: max(0, 10 - seconds.count)) + seconds
+        let name = "events.out.tfevents.\(paddedSeconds).\(String(cString: host)).\(getpid()).0"
         url = folder.appendingPathComponent(name)
         guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
             throw TrainingError(description: "\(url.path): cannot create the event file")
@@ -32,13 +33,16 @@ public final class EventWriter {
 
     /// Scalars for one step, in one event.
     public func scalars(_ values: [(tag: String, value: Float)], step: Int) throws {
-        let summary = values.map { Protobuf.message(1, Protobuf.string(1, $0.tag) + Protobuf.float(2, $0.value)) }.reduce([], +)
+        let summary = values.map { Protobuf.message(1, Protobuf.string(1, $0.tag) + Protobuf.float(2, $0.value)) }
+            .reduce([], +)
         try write(Self.event(wallTime: clock(), step: step, body: Protobuf.message(5, summary)))
     }
 
     /// A PNG image; `colorspace` 1 gray, 3 RGB.
     public func image(tag: String, png: Data, width: Int, height: Int, colorspace: Int, step: Int) throws {
-        let image = Protobuf.varint(1, UInt64(height)) + Protobuf.varint(2, UInt64(width)) + Protobuf.varint(3, UInt64(colorspace))
+        let image =
+            Protobuf.varint(1, UInt64(height)) + Protobuf.varint(2, UInt64(width))
+            + Protobuf.varint(3, UInt64(colorspace))
             + Protobuf.bytes(4, [UInt8](png))
         let value = Protobuf.string(1, tag) + Protobuf.message(4, image)
         try write(Self.event(wallTime: clock(), step: step, body: Protobuf.message(5, Protobuf.message(1, value))))
@@ -47,8 +51,11 @@ public final class EventWriter {
     /// Text shown by TensorBoard's text plugin (the resolved config, the command line).
     public func text(tag: String, _ text: String, step: Int) throws {
         let metadata = Protobuf.message(1, Protobuf.string(1, "text"))
-        let tensor = Protobuf.varint(1, 7) + Protobuf.message(2, Protobuf.message(2, Protobuf.varint(1, 1))) + Protobuf.bytes(8, Array(text.utf8))
-        let value = Protobuf.string(1, "\(tag)/text_summary") + Protobuf.message(9, metadata) + Protobuf.message(8, tensor)
+        let tensor =
+            Protobuf.varint(1, 7) + Protobuf.message(2, Protobuf.message(2, Protobuf.varint(1, 1)))
+            + Protobuf.bytes(8, Array(text.utf8))
+        let value =
+            Protobuf.string(1, "\(tag)/text_summary") + Protobuf.message(9, metadata) + Protobuf.message(8, tensor)
         try write(Self.event(wallTime: clock(), step: step, body: Protobuf.message(5, Protobuf.message(1, value))))
     }
 
@@ -105,9 +112,15 @@ enum Protobuf {
 
     static func key(_ field: Int, _ wireType: Int) -> [UInt8] { encodeVarint(UInt64(field << 3 | wireType)) }
     static func varint(_ field: Int, _ value: UInt64) -> [UInt8] { key(field, 0) + encodeVarint(value) }
-    static func double(_ field: Int, _ value: Double) -> [UInt8] { key(field, 1) + withUnsafeBytes(of: value.bitPattern.littleEndian, Array.init) }
-    static func float(_ field: Int, _ value: Float) -> [UInt8] { key(field, 5) + withUnsafeBytes(of: value.bitPattern.littleEndian, Array.init) }
-    static func bytes(_ field: Int, _ value: [UInt8]) -> [UInt8] { key(field, 2) + encodeVarint(UInt64(value.count)) + value }
+    static func double(_ field: Int, _ value: Double) -> [UInt8] {
+        key(field, 1) + withUnsafeBytes(of: value.bitPattern.littleEndian, Array.init)
+    }
+    static func float(_ field: Int, _ value: Float) -> [UInt8] {
+        key(field, 5) + withUnsafeBytes(of: value.bitPattern.littleEndian, Array.init)
+    }
+    static func bytes(_ field: Int, _ value: [UInt8]) -> [UInt8] {
+        key(field, 2) + encodeVarint(UInt64(value.count)) + value
+    }
     static func string(_ field: Int, _ value: String) -> [UInt8] { bytes(field, Array(value.utf8)) }
     static func message(_ field: Int, _ value: [UInt8]) -> [UInt8] { bytes(field, value) }
 }

@@ -1,4 +1,5 @@
 import Autodiff
+import Datasets
 import FileFormats
 import Foundation
 import NeuralNet
@@ -26,11 +27,13 @@ public enum LatentCodes {
 
     /// Spherical interpolation between a and b (linear where they are nearly parallel).
     public static func slerp(_ a: [Float], _ b: [Float], _ t: Float) -> [Float] {
-        let normA = a.reduce(0) { $0 + $1 * $1 }.squareRoot(), normB = b.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let normA = a.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let normB = b.reduce(0) { $0 + $1 * $1 }.squareRoot()
         let cosine = max(-1, min(1, zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } / max(normA * normB, 1e-12)))
         let angle = acos(cosine)
         guard sin(angle) > 1e-5 else { return zip(a, b).map { $0 + t * ($1 - $0) } }
-        let wa = sin((1 - t) * angle) / sin(angle), wb = sin(t * angle) / sin(angle)
+        let wa = sin((1 - t) * angle) / sin(angle)
+        let wb = sin(t * angle) / sin(angle)
         return zip(a, b).map { wa * $0 + wb * $1 }
     }
 
@@ -41,7 +44,9 @@ public enum LatentCodes {
             let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
             if bounds.count == 1, let seed = Int(bounds[0]) {
                 seeds.append(seed)
-            } else if bounds.count == 2, let low = Int(bounds[0]), let high = Int(bounds[1]), low <= high, high - low < 100_000 {
+            } else if bounds.count == 2, let low = Int(bounds[0]), let high = Int(bounds[1]), low <= high,
+                high - low < 100_000
+            {
                 seeds += Array(low...high)
             } else {
                 throw ConfigurationError("--seeds: \"\(part)\" is not a seed or a range like 0-63")
@@ -65,14 +70,17 @@ public struct LoadedGenerator {
     public init(contentsOf url: URL, ema: Bool) throws {
         let file = try SafeTensorsFile(contentsOf: url)
         guard let encoded = file.metadata["model_config"],
-              let config = try? JSONDecoder().decode(ModelConfig.self, from: Data(encoded.utf8)) else {
-            throw SafeTensorsError.wrongKind("no model configuration in the metadata; not a sagan checkpoint or export", file: url.path)
+            let config = try? JSONDecoder().decode(ModelConfig.self, from: Data(encoded.utf8))
+        else {
+            throw SafeTensorsError.wrongKind(
+                "no model configuration in the metadata; not a sagan checkpoint or export", file: url.path)
         }
         try config.validate()
         let prefix: String
         if ema {
             guard file.names.contains(where: { $0.hasPrefix("G_ema.") }) else {
-                throw SafeTensorsError.wrongKind("--ema: this file has no moving average of G (train with --ema)", file: url.path)
+                throw SafeTensorsError.wrongKind(
+                    "--ema: this file has no moving average of G (train with --ema)", file: url.path)
             }
             prefix = "G_ema."
         } else {
@@ -101,6 +109,38 @@ public struct LoadedGenerator {
         let z = Tensor(shape: [codes.count, config.latentSize], scalars: codes.flatMap { $0 })
         return noGrad { generator(z, labels: labels) }
     }
+
+    /// Checks that `classIndex` suits the model: required by class-conditional models, refused by others.
+    public func checkClass(_ classIndex: Int?) throws {
+        if config.classCount > 0 {
+            guard let classIndex, (0..<config.classCount).contains(classIndex) else {
+                throw ConfigurationError(
+                    "--class: this model is class-conditional; give a class from 0 to \(config.classCount - 1)")
+            }
+        } else if classIndex != nil {
+            throw ConfigurationError("--class: this model is not class-conditional")
+        }
+    }
+
+    /// One 8-bit picture per code, generated `chunk` codes at a time (all of `classIndex`, if given).
+    public func pictures(_ codes: [[Float]], classIndex: Int? = nil, chunk: Int = 64) -> [PixelImage] {
+        stride(from: 0, to: codes.count, by: chunk).flatMap { start in
+            let part = Array(codes[start..<min(start + chunk, codes.count)])
+            // (n, C, R, R)
+            let images = self.images(part, labels: classIndex.map { [Int](repeating: $0, count: part.count) })
+            return part.indices.map { SampleGrid.image(images.sliced(alongAxis: 0, $0..<($0 + 1)), gap: 0) }
+        }
+    }
+
+    /// The codes' images in one grid of `columns` columns, generated `chunk` codes at a time.
+    public func grid(_ codes: [[Float]], columns: Int, classIndex: Int? = nil, chunk: Int = 64) -> PixelImage {
+        let parts = stride(from: 0, to: codes.count, by: chunk).map { start in
+            let part = Array(codes[start..<min(start + chunk, codes.count)])
+            return images(part, labels: classIndex.map { [Int](repeating: $0, count: part.count) })  // (n, C, R, R)
+        }
+        return SampleGrid.image(
+            parts.count == 1 ? parts[0] : Tensor.concatenated(parts, alongAxis: 0), columns: columns)
+    }
 }
 
 /// Writes G alone for use elsewhere: spectral normalisation folded into the weights (W/σ with the
@@ -114,8 +154,10 @@ public enum GeneratorExport {
         let source = loaded.generator
         source.setTraining(false)
         // Same names on both sides, except the SN vectors the plain generator does not have.
-        let normalized = Dictionary(uniqueKeysWithValues: source.spectrallyNormalizedLayers().map { ($0.name + ".weight", $0.layer) })
-        let sourceParameters = Dictionary(uniqueKeysWithValues: source.namedParameters().map { ($0.name, $0.parameter) })
+        let normalized = Dictionary(
+            uniqueKeysWithValues: source.spectrallyNormalizedLayers().map { ($0.name + ".weight", $0.layer) })
+        let sourceParameters = Dictionary(
+            uniqueKeysWithValues: source.namedParameters().map { ($0.name, $0.parameter) })
         let sourceBuffers = Dictionary(uniqueKeysWithValues: source.namedBuffers().map { ($0.name, $0.buffer) })
         noGrad {
             for (name, parameter) in plain.namedParameters() {
@@ -124,7 +166,8 @@ public enum GeneratorExport {
             for (name, buffer) in plain.namedBuffers() { buffer.assign(sourceBuffers[name]!.value) }
         }
         let card: [String: Any] = [
-            "preset": loaded.metadata["preset"] ?? "", "resolution": folded.resolution, "image_channels": folded.imageChannels,
+            "preset": loaded.metadata["preset"] ?? "", "resolution": folded.resolution,
+            "image_channels": folded.imageChannels,
             "latent_size": folded.latentSize, "attention_variant": folded.attentionVariant.rawValue,
             "class_count": folded.classCount, "training_steps": Int(loaded.metadata["step"] ?? "") ?? 0,
             "dataset_digest": loaded.metadata["dataset_digest"] ?? "", "moving_average": ema,
@@ -133,7 +176,9 @@ public enum GeneratorExport {
         ]
         var metadata = try ModelCheckpoint.metadata(for: folded, preset: loaded.metadata["preset"])
         metadata["kind"] = "export"
-        metadata["model_card"] = String(decoding: try JSONSerialization.data(withJSONObject: card, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+        metadata["model_card"] = String(
+            decoding: try JSONSerialization.data(
+                withJSONObject: card, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
         if let step = loaded.metadata["step"] { metadata["step"] = step }
         if let digest = loaded.metadata["dataset_digest"] { metadata["dataset_digest"] = digest }
         try SafeTensorsFile.write(plain.stateTensors(prefix: "G."), metadata: metadata, to: url)

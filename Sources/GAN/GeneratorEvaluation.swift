@@ -26,10 +26,14 @@ public struct GeneratorEvaluation {
 
     public init(real realPath: String, fake: FakeImages, options: EvaluationOptions) throws {
         evaluator = try Evaluator(options)
-        do { real = try ImageSet.open(realPath) } catch let error as EvaluationError { throw EvaluationError.forFlag("--real", error) }
+        do { real = try ImageSet.open(realPath) } catch let error as EvaluationError {
+            throw EvaluationError.forFlag("--real", error)
+        }
         guard real.count >= options.count else {
             throw EvaluationError.tooFewImages(
-                "--real \(realPath) has \(real.count) images; --num \(options.count) needs at least as many (lower --num)")
+                "--real \(realPath) has \(real.count) images; --num \(options.count) needs at least as many (lower "
+                    + "--num)"
+            )
         }
         switch fake {
         case .generator(let loaded, let path, let ema):

@@ -32,16 +32,21 @@ public enum ModelCheckpoint {
     }
 
     /// Writes G and D (atomically) to `url`; `extra` metadata is added to the model's.
-    public static func save(generator: Generator, discriminator: Discriminator, preset: String?, extra: [String: String] = [:],
-                            to url: URL) throws {
+    public static func save(
+        generator: Generator, discriminator: Discriminator, preset: String?, extra: [String: String] = [:],
+        to url: URL
+    ) throws {
         var metadata = try metadata(for: generator.config, preset: preset)
         metadata.merge(extra) { _, new in new }
-        try SafeTensorsFile.write(generator.stateTensors(prefix: "G.") + discriminator.stateTensors(prefix: "D."),
-                                  metadata: metadata, to: url)
+        try SafeTensorsFile.write(
+            generator.stateTensors(prefix: "G.") + discriminator.stateTensors(prefix: "D."),
+            metadata: metadata, to: url)
     }
 
     /// Rebuilds G and D from a checkpoint file: configuration from the metadata, then every tensor.
-    public static func load(from url: URL) throws -> (config: ModelConfig, generator: Generator, discriminator: Discriminator) {
+    public static func load(from url: URL) throws -> (
+        config: ModelConfig, generator: Generator, discriminator: Discriminator
+    ) {
         let file = try SafeTensorsFile(contentsOf: url)
         guard let encoded = file.metadata["model_config"] else {
             throw SafeTensorsError.wrongKind("no model_config in the metadata; not a sagan checkpoint", file: url.path)

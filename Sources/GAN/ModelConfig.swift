@@ -45,14 +45,19 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     public var classCount: Int = 0
 
     private enum CodingKeys: String, CodingKey {
-        case family, resolution, imageChannels, latentSize, baseWidth, generatorAttentionSides, discriminatorAttentionSides
-        case attentionVariant, leakySlope, spectralNorm, generatorNormalization, batchNormMomentum, batchNormEpsilon, initializer, classCount
+        case family, resolution, imageChannels, latentSize, baseWidth, generatorAttentionSides,
+            discriminatorAttentionSides
+        case attentionVariant, leakySlope, spectralNorm, generatorNormalization, batchNormMomentum, batchNormEpsilon,
+            initializer, classCount
     }
 
-    public init(family: Family, resolution: Int, imageChannels: Int, latentSize: Int, baseWidth: Int, generatorAttentionSides: [Int],
-                discriminatorAttentionSides: [Int], attentionVariant: AttentionVariant, leakySlope: Float, spectralNorm: Bool,
-                generatorNormalization: BatchNorm2d.Affine, batchNormMomentum: Float, batchNormEpsilon: Float,
-                initializer: WeightInitializer, classCount: Int = 0) {
+    public init(
+        family: Family, resolution: Int, imageChannels: Int, latentSize: Int, baseWidth: Int,
+        generatorAttentionSides: [Int],
+        discriminatorAttentionSides: [Int], attentionVariant: AttentionVariant, leakySlope: Float, spectralNorm: Bool,
+        generatorNormalization: BatchNorm2d.Affine, batchNormMomentum: Float, batchNormEpsilon: Float,
+        initializer: WeightInitializer, classCount: Int = 0
+    ) {
         self.family = family
         self.resolution = resolution
         self.imageChannels = imageChannels
@@ -73,18 +78,21 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     /// `classCount` may be absent (files written before conditional models existed).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(family: try c.decode(Family.self, forKey: .family), resolution: try c.decode(Int.self, forKey: .resolution),
-                  imageChannels: try c.decode(Int.self, forKey: .imageChannels), latentSize: try c.decode(Int.self, forKey: .latentSize),
-                  baseWidth: try c.decode(Int.self, forKey: .baseWidth),
-                  generatorAttentionSides: try c.decode([Int].self, forKey: .generatorAttentionSides),
-                  discriminatorAttentionSides: try c.decode([Int].self, forKey: .discriminatorAttentionSides),
-                  attentionVariant: try c.decode(AttentionVariant.self, forKey: .attentionVariant),
-                  leakySlope: try c.decode(Float.self, forKey: .leakySlope), spectralNorm: try c.decode(Bool.self, forKey: .spectralNorm),
-                  generatorNormalization: try c.decode(BatchNorm2d.Affine.self, forKey: .generatorNormalization),
-                  batchNormMomentum: try c.decode(Float.self, forKey: .batchNormMomentum),
-                  batchNormEpsilon: try c.decode(Float.self, forKey: .batchNormEpsilon),
-                  initializer: try c.decode(WeightInitializer.self, forKey: .initializer),
-                  classCount: try c.decodeIfPresent(Int.self, forKey: .classCount) ?? 0)
+        self.init(
+            family: try c.decode(Family.self, forKey: .family), resolution: try c.decode(Int.self, forKey: .resolution),
+            imageChannels: try c.decode(Int.self, forKey: .imageChannels),
+            latentSize: try c.decode(Int.self, forKey: .latentSize),
+            baseWidth: try c.decode(Int.self, forKey: .baseWidth),
+            generatorAttentionSides: try c.decode([Int].self, forKey: .generatorAttentionSides),
+            discriminatorAttentionSides: try c.decode([Int].self, forKey: .discriminatorAttentionSides),
+            attentionVariant: try c.decode(AttentionVariant.self, forKey: .attentionVariant),
+            leakySlope: try c.decode(Float.self, forKey: .leakySlope),
+            spectralNorm: try c.decode(Bool.self, forKey: .spectralNorm),
+            generatorNormalization: try c.decode(BatchNorm2d.Affine.self, forKey: .generatorNormalization),
+            batchNormMomentum: try c.decode(Float.self, forKey: .batchNormMomentum),
+            batchNormEpsilon: try c.decode(Float.self, forKey: .batchNormEpsilon),
+            initializer: try c.decode(WeightInitializer.self, forKey: .initializer),
+            classCount: try c.decodeIfPresent(Int.self, forKey: .classCount) ?? 0)
     }
 
     /// Channels of a feature map of side `side`.
@@ -110,25 +118,42 @@ public struct ModelConfig: Codable, Hashable, Sendable {
         }
         guard latentSize >= 1 else { throw ConfigurationError("latent size \(latentSize) must be positive") }
         guard baseWidth >= resolution, baseWidth % resolution == 0 else {
-            throw ConfigurationError("base width \(baseWidth) must be a multiple of the resolution \(resolution) (channels at side r are base width / r)")
+            throw ConfigurationError(
+                "base width \(baseWidth) must be a multiple of the resolution \(resolution) (channels at side r are "
+                    + "base width / r)"
+            )
         }
-        guard leakySlope >= 0, leakySlope < 1 else { throw ConfigurationError("leaky ReLU slope \(leakySlope) must be in [0, 1)") }
+        guard leakySlope >= 0, leakySlope < 1 else {
+            throw ConfigurationError("leaky ReLU slope \(leakySlope) must be in [0, 1)")
+        }
         guard batchNormMomentum > 0, batchNormMomentum <= 1 else {
             throw ConfigurationError("batch-norm momentum \(batchNormMomentum) must be in (0, 1]")
         }
-        guard batchNormEpsilon > 0 else { throw ConfigurationError("batch-norm epsilon \(batchNormEpsilon) must be positive") }
-        guard classCount >= 0, classCount != 1 else { throw ConfigurationError("class count \(classCount) must be 0 (unconditional) or at least 2") }
+        guard batchNormEpsilon > 0 else {
+            throw ConfigurationError("batch-norm epsilon \(batchNormEpsilon) must be positive")
+        }
+        guard classCount >= 0, classCount != 1 else {
+            throw ConfigurationError("class count \(classCount) must be 0 (unconditional) or at least 2")
+        }
         if family == .dcgan && !(generatorAttentionSides.isEmpty && discriminatorAttentionSides.isEmpty) {
             throw ConfigurationError("the DCGAN baseline has no self-attention; remove the attention sides")
         }
-        for (net, sides, available) in [("generator", generatorAttentionSides, generatorSides),
-                                        ("discriminator", discriminatorAttentionSides, discriminatorSides)] {
+        for (net, sides, available) in [
+            ("generator", generatorAttentionSides, generatorSides),
+            ("discriminator", discriminatorAttentionSides, discriminatorSides),
+        ] {
             for side in sides {
                 guard available.contains(side) else {
-                    throw ConfigurationError("\(net) attention at \(side)x\(side): the \(net) has feature maps of sides \(available.map(String.init).joined(separator: ", ")) at resolution \(resolution)")
+                    throw ConfigurationError(
+                        "\(net) attention at \(side)x\(side): the \(net) has feature maps of sides "
+                            + "\(available.map(String.init).joined(separator: ", ")) at resolution \(resolution)"
+                    )
                 }
                 guard channels(atSide: side) >= 8 else {
-                    throw ConfigurationError("\(net) attention at \(side)x\(side) needs at least 8 channels, the map has \(channels(atSide: side))")
+                    throw ConfigurationError(
+                        "\(net) attention at \(side)x\(side) needs at least 8 channels, the map has "
+                            + "\(channels(atSide: side))"
+                    )
                 }
             }
         }
@@ -167,7 +192,8 @@ public enum ModelPreset: String, CaseIterable, Codable, Sendable {
         case .sagan:
             config = ModelConfig(
                 family: .sagan, resolution: size, imageChannels: imageChannels, latentSize: 128, baseWidth: 2048,
-                generatorAttentionSides: [], discriminatorAttentionSides: [], attentionVariant: .paper, leakySlope: 0.02,
+                generatorAttentionSides: [], discriminatorAttentionSides: [], attentionVariant: .paper,
+                leakySlope: 0.02,
                 spectralNorm: true, generatorNormalization: .shiftOnly, batchNormMomentum: 0.01, batchNormEpsilon: 1e-3,
                 initializer: .glorotUniform)
             // Attention on 32x32 maps, or the largest map below that where 32x32 does not exist.
@@ -184,7 +210,8 @@ public enum ModelPreset: String, CaseIterable, Codable, Sendable {
             config = ModelConfig(
                 family: .dcgan, resolution: size, imageChannels: imageChannels, latentSize: 100, baseWidth: 2048,
                 generatorAttentionSides: [], discriminatorAttentionSides: [], attentionVariant: .paper, leakySlope: 0.2,
-                spectralNorm: false, generatorNormalization: .scaleAndShift, batchNormMomentum: 0.1, batchNormEpsilon: 1e-5,
+                spectralNorm: false, generatorNormalization: .scaleAndShift, batchNormMomentum: 0.1,
+                batchNormEpsilon: 1e-5,
                 initializer: .normal(standardDeviation: 0.02))
         }
         try config.validate()

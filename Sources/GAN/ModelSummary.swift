@@ -16,12 +16,17 @@ extension Generator {
     /// Each layer's output shape, parameters and multiply-accumulates for one image.
     public func summary() -> [LayerSummary] {
         let first = config.channels(atSide: 4)
-        var rows = [LayerSummary(name: "project", kind: kind(project) + " + reshape", outputShape: [first, 4, 4],
-                                 parameters: project.parameterCount,
-                                 multiplyAccumulates: project.multiplyAccumulates(forInput: [1, config.latentSize]))]
+        var rows = [
+            LayerSummary(
+                name: "project", kind: kind(project) + " + reshape", outputShape: [first, 4, 4],
+                parameters: project.parameterCount,
+                multiplyAccumulates: project.multiplyAccumulates(forInput: [1, config.latentSize]))
+        ]
         if let projectNorm {
-            rows.append(LayerSummary(name: "project_norm", kind: "BatchNorm2d", outputShape: [first, 4, 4],
-                                     parameters: projectNorm.parameterCount, multiplyAccumulates: 0))
+            rows.append(
+                LayerSummary(
+                    name: "project_norm", kind: "BatchNorm2d", outputShape: [first, 4, 4],
+                    parameters: projectNorm.parameterCount, multiplyAccumulates: 0))
         }
         var shape = [1, first, 4, 4]
         for (index, block) in blocks.enumerated() {
@@ -39,11 +44,15 @@ extension Discriminator {
         for (index, block) in blocks.enumerated() {
             rows.append(row("blocks.\(index)", block, &shape))
         }
-        rows.append(LayerSummary(name: "head", kind: kind(head) + " (flatten →)", outputShape: [1], parameters: head.parameterCount,
-                                 multiplyAccumulates: head.multiplyAccumulates(forInput: [1, shape.dropFirst().reduce(1, *)])))
+        rows.append(
+            LayerSummary(
+                name: "head", kind: kind(head) + " (flatten →)", outputShape: [1], parameters: head.parameterCount,
+                multiplyAccumulates: head.multiplyAccumulates(forInput: [1, shape.dropFirst().reduce(1, *)])))
         if let projection {
-            rows.append(LayerSummary(name: "projection", kind: "class projection ⟨embed(y), features⟩", outputShape: [1],
-                                     parameters: projection.parameterCount, multiplyAccumulates: projection.weight.shape[1]))
+            rows.append(
+                LayerSummary(
+                    name: "projection", kind: "class projection ⟨embed(y), features⟩", outputShape: [1],
+                    parameters: projection.parameterCount, multiplyAccumulates: projection.weight.shape[1]))
         }
         return rows
     }
@@ -52,8 +61,9 @@ extension Discriminator {
 private func row(_ name: String, _ layer: any Layer, _ shape: inout [Int]) -> LayerSummary {
     let macs = layer.multiplyAccumulates(forInput: shape)
     shape = layer.outputShape(forInput: shape)
-    return LayerSummary(name: name, kind: kind(layer), outputShape: Array(shape.dropFirst()), parameters: layer.parameterCount,
-                        multiplyAccumulates: macs)
+    return LayerSummary(
+        name: name, kind: kind(layer), outputShape: Array(shape.dropFirst()), parameters: layer.parameterCount,
+        multiplyAccumulates: macs)
 }
 
 /// A readable description of a layer: its type, SN marker and key settings.
@@ -63,15 +73,21 @@ private func kind(_ layer: any Module) -> String {
         let norm = block.classScale != nil ? "class-conditional BN" : "BN(\(block.norm.weight == nil ? "β" : "γ,β"))"
         return "\(block.conv.weightU == nil ? "" : "SN ")ConvTranspose 4x4/2 → \(norm) → ReLU"
     case let block as DownBlock:
-        return "\(block.conv.weightU == nil ? "" : "SN ")Conv 4x4/2\(block.norm == nil ? "" : " → BN") → LeakyReLU(\(block.slope))"
+        return
+            "\(block.conv.weightU == nil ? "" : "SN ")Conv 4x4/2\(block.norm == nil ? "" : " → BN") → "
+            + "LeakyReLU(\(block.slope))"
     case let attention as PaperSelfAttention:
         return "SelfAttention(paper, C=\(attention.h.weight.shape[0]))"
     case let attention as BigGANSelfAttention:
         return "SelfAttention(biggan, C=\(attention.o.weight.shape[0]))"
     case let conv as Conv2d:
-        return "\(conv.weightU == nil ? "" : "SN ")Conv \(conv.weight.shape[2])x\(conv.weight.shape[3])/\(conv.stride) → tanh"
+        return
+            "\(conv.weightU == nil ? "" : "SN ")Conv \(conv.weight.shape[2])x\(conv.weight.shape[3])/\(conv.stride) → "
+            + "tanh"
     case let conv as ConvTranspose2d:
-        return "\(conv.weightU == nil ? "" : "SN ")ConvTranspose \(conv.weight.shape[2])x\(conv.weight.shape[3])/\(conv.stride) → tanh"
+        return
+            "\(conv.weightU == nil ? "" : "SN ")ConvTranspose "
+            + "\(conv.weight.shape[2])x\(conv.weight.shape[3])/\(conv.stride) → tanh"
     case let linear as Linear:
         return "\(linear.weightU == nil ? "" : "SN ")Dense \(linear.weight.shape[1])→\(linear.weight.shape[0])"
     default:

@@ -17,7 +17,9 @@ public final class RunDirectory {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         }
         let metricsURL = url.appendingPathComponent("metrics.jsonl")
-        if !FileManager.default.fileExists(atPath: metricsURL.path) { FileManager.default.createFile(atPath: metricsURL.path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: metricsURL.path) {
+            FileManager.default.createFile(atPath: metricsURL.path, contents: nil)
+        }
         metrics = try FileHandle(forWritingTo: metricsURL)
         try metrics.seekToEnd()
         events = try EventWriter(folder: url)
@@ -26,26 +28,35 @@ public final class RunDirectory {
     deinit { try? metrics.close() }
 
     /// run.json: what produced this run.
-    public func writeRunInfo(commandLine: [String], config: TrainConfig, datasetPath: String, datasetDigest: String) throws {
+    public func writeRunInfo(commandLine: [String], config: TrainConfig, datasetPath: String, datasetDigest: String)
+        throws
+    {
         let encodedConfig = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(config))
         let info: [String: Any] = [
             "command_line": commandLine, "config": encodedConfig, "seed": config.seed, "dataset": datasetPath,
             "dataset_digest": datasetDigest, "tool_version": ProjectInfo.version,
             "started": ISO8601DateFormatter().string(from: Date()),
         ]
-        try JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]).write(to: url.appendingPathComponent("run.json"), options: .atomic)
+        try JSONSerialization.data(
+            withJSONObject: info, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        ).write(to: url.appendingPathComponent("run.json"), options: .atomic)
         try events.text(tag: "config", String(decoding: try JSONEncoder.sorted.encode(config), as: UTF8.self), step: 0)
         try events.text(tag: "command_line", commandLine.joined(separator: " "), step: 0)
     }
 
     /// One line of metrics.jsonl and the same scalars in TensorBoard.
     public func log(step: Int, imagesSeen: Int, report: StepReport, secondsPerStep: Double) throws {
-        var scalars: [(String, Float)] = [("Loss/D", report.lossD), ("Loss/G", report.lossG), ("D/real", report.realLogit), ("D/fake", report.fakeLogit)]
+        var scalars: [(String, Float)] = [
+            ("Loss/D", report.lossD), ("Loss/G", report.lossG), ("D/real", report.realLogit),
+            ("D/fake", report.fakeLogit),
+        ]
         scalars += report.gammas.map { ("Attn/\($0.name)/gamma", $0.value) }
         scalars.append(("Time/sec_per_step", Float(secondsPerStep)))
         var line: [String: Any] = ["step": step, "images_seen": imagesSeen]
         for (tag, value) in scalars { line[tag] = value.isFinite ? Double(value) : String(describing: value) }
-        try metrics.write(contentsOf: JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes]) + Data("\n".utf8))
+        try metrics.write(
+            contentsOf: JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes])
+                + Data("\n".utf8))
         try events.scalars(scalars.map { (tag: $0.0, value: $0.1) }, step: step)
         try events.flush()
     }
@@ -67,7 +78,9 @@ public final class RunDirectory {
         let folder = checkpoint.standardizedFileURL.deletingLastPathComponent()
         let run = folder.deletingLastPathComponent()
         let metrics = run.appendingPathComponent("metrics.jsonl")
-        guard folder.lastPathComponent == "checkpoints", FileManager.default.fileExists(atPath: metrics.path) else { return nil }
+        guard folder.lastPathComponent == "checkpoints", FileManager.default.fileExists(atPath: metrics.path) else {
+            return nil
+        }
         return run
     }
 
@@ -78,7 +91,9 @@ public final class RunDirectory {
         let png = try ImageCodec.encodePNG(grid)
         let file = samples.appendingPathComponent(String(format: "step-%06d.png", step))
         try png.write(to: file, options: .atomic)
-        try events.image(tag: "samples", png: png, width: grid.width, height: grid.height, colorspace: grid.channels == 1 ? 1 : 3, step: step)
+        try events.image(
+            tag: "samples", png: png, width: grid.width, height: grid.height, colorspace: grid.channels == 1 ? 1 : 3,
+            step: step)
         try events.flush()
         return file
     }
@@ -89,14 +104,16 @@ public final class RunDirectory {
         let png = try ImageCodec.encodePNG(picture)
         let file = samples.appendingPathComponent(String(format: "attention-step-%06d.png", step))
         try png.write(to: file, options: .atomic)
-        try events.image(tag: "attention", png: png, width: picture.width, height: picture.height, colorspace: 3, step: step)
+        try events.image(
+            tag: "attention", png: png, width: picture.width, height: picture.height, colorspace: 3, step: step)
         try events.flush()
         return file
     }
 
     /// checkpoints/step-NNNNNN.safetensors, written atomically; keeps the newest `keep`.
     @discardableResult
-    public func saveCheckpoint(_ trainer: Trainer, datasetDigest: String, commandLine: String, keep: Int) throws -> URL {
+    public func saveCheckpoint(_ trainer: Trainer, datasetDigest: String, commandLine: String, keep: Int) throws -> URL
+    {
         let file = checkpoints.appendingPathComponent(String(format: "step-%06d.safetensors", trainer.step))
         try TrainingCheckpoint.save(trainer, datasetDigest: datasetDigest, commandLine: commandLine, to: file)
         for old in checkpointFiles().dropFirst(keep) { try? FileManager.default.removeItem(at: old) }
@@ -108,28 +125,47 @@ public final class RunDirectory {
 
     public static func checkpointFiles(in folder: URL) -> [URL] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-        return names.filter { $0.hasPrefix("step-") && $0.hasSuffix(".safetensors") }.sorted(by: >).map { folder.appendingPathComponent($0) }
+        return names.filter { $0.hasPrefix("step-") && $0.hasSuffix(".safetensors") }.sorted(by: >).map {
+            folder.appendingPathComponent($0)
+        }
     }
 }
 
 /// Sample images as one picture: a square grid with 2-pixel gaps, pixels mapped from [−1, 1].
 public enum SampleGrid {
+    /// The columns of a grid for `count` images: "COLUMNSxROWS" with room for all of them, or (nil)
+    /// as square as the count allows.
+    public static func columns(_ layout: String?, count: Int) throws -> Int {
+        guard let layout else { return Int(Double(count).squareRoot().rounded(.up)) }
+        let parts = layout.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] > 0, parts[1] > 0, parts[0] * parts[1] >= count else {
+            throw ConfigurationError("--grid \(layout): give columns x rows with room for \(count) images, e.g. 8x8")
+        }
+        return parts[0]
+    }
+
     /// `columns` defaults to the smallest square that holds the images; `gap` pixels of white between them.
     public static func image(_ images: Tensor, columns requested: Int? = nil, gap: Int = 2) -> PixelImage {
         let (count, channels, height, width) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])
         let columns = requested ?? Int(Double(count).squareRoot().rounded(.up))
         let rows = (count + columns - 1) / columns
-        let gridWidth = columns * (width + gap) + gap, gridHeight = rows * (height + gap) + gap
+        let gridWidth = columns * (width + gap) + gap
+        let gridHeight = rows * (height + gap) + gap
         var pixels = [UInt8](repeating: 255, count: gridWidth * gridHeight * channels)
         let values = images.scalars
         for index in 0..<count {
             let (row, column) = (index / columns, index % columns)
-            for c in 0..<channels { for y in 0..<height { for x in 0..<width {
-                let value = values[((index * channels + c) * height + y) * width + x]
-                let byte = UInt8(max(0, min(255, ((value + 1) * 127.5).rounded())))
-                let gx = gap + column * (width + gap) + x, gy = gap + row * (height + gap) + y
-                pixels[(gy * gridWidth + gx) * channels + c] = byte
-            } } }
+            for c in 0..<channels {
+                for y in 0..<height {
+                    for x in 0..<width {
+                        let value = values[((index * channels + c) * height + y) * width + x]
+                        let byte = UInt8(max(0, min(255, ((value + 1) * 127.5).rounded())))
+                        let gx = gap + column * (width + gap) + x
+                        let gy = gap + row * (height + gap) + y
+                        pixels[(gy * gridWidth + gx) * channels + c] = byte
+                    }
+                }
+            }
         }
         return PixelImage(width: gridWidth, height: gridHeight, channels: channels, pixels: pixels)
     }

@@ -66,9 +66,11 @@ public struct TrainConfig: Codable, Hashable, Sendable {
         let dcgan = preset.family == .dcgan
         return TrainConfig(
             preset: preset, model: model, batchSize: batch, steps: steps,
-            learningRateG: dcgan ? 2e-4 : 1e-4, learningRateD: dcgan ? 2e-4 : 4e-4, beta1: dcgan ? 0.5 : 0, beta2: dcgan ? 0.999 : 0.9,
+            learningRateG: dcgan ? 2e-4 : 1e-4, learningRateD: dcgan ? 2e-4 : 4e-4, beta1: dcgan ? 0.5 : 0,
+            beta2: dcgan ? 0.999 : 0.9,
             adamEpsilon: 1e-8, discriminatorSteps: 1, loss: dcgan ? .nonSaturating : .hinge, update: .alternating,
-            ema: false, emaDecay: 0.999, seed: 0, logEvery: 10, sampleEvery: 200, checkpointEvery: 500, keepCheckpoints: 3,
+            ema: false, emaDecay: 0.999, seed: 0, logEvery: 10, sampleEvery: 200, checkpointEvery: 500,
+            keepCheckpoints: 3,
             sampleCount: 64, horizontalFlip: false, dequantize: false, onNonFinite: .stop)
     }
 
@@ -87,12 +89,17 @@ public struct TrainConfig: Codable, Hashable, Sendable {
         }
     }
 
-    private static func merge(_ differences: [String: Any], into base: inout [String: Any], path: String, source: String) throws {
+    private static func merge(
+        _ differences: [String: Any], into base: inout [String: Any], path: String, source: String
+    ) throws {
         for (key, value) in differences {
             guard let existing = base[key] else {
-                throw ConfigurationError("\(source): unknown setting \"\(path)\(key)\"; known: \(base.keys.sorted().joined(separator: ", "))")
+                throw ConfigurationError(
+                    "\(source): unknown setting \"\(path)\(key)\"; known: \(base.keys.sorted().joined(separator: ", "))"
+                )
             }
-            if var nested = existing as? [String: Any], let nestedDifferences = value as? [String: Any], key == "model" {
+            if var nested = existing as? [String: Any], let nestedDifferences = value as? [String: Any], key == "model"
+            {
                 try merge(nestedDifferences, into: &nested, path: "\(path)\(key).", source: source)
                 base[key] = nested
             } else {
@@ -103,7 +110,8 @@ public struct TrainConfig: Codable, Hashable, Sendable {
 
     private static func describe(_ error: DecodingError) -> String {
         switch error {
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context), .dataCorrupted(let context):
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context),
+            .dataCorrupted(let context):
             let path = context.codingPath.map(\.stringValue).joined(separator: ".")
             return "\(path.isEmpty ? "" : "\"\(path)\": ")\(context.debugDescription)"
         @unknown default:
@@ -117,15 +125,23 @@ public struct TrainConfig: Codable, Hashable, Sendable {
         func check(_ condition: Bool, _ message: String) throws { if !condition { throw ConfigurationError(message) } }
         try check(batchSize >= 2, "batch size \(batchSize) must be at least 2 (batch norm needs two images)")
         try check(steps >= 1, "steps \(steps) must be at least 1")
-        try check(learningRateG > 0 && learningRateD > 0, "learning rates must be positive (G \(learningRateG), D \(learningRateD))")
-        try check((0..<1).contains(beta1) && (0..<1).contains(beta2), "Adam betas must be in [0, 1) (got \(beta1), \(beta2))")
+        try check(
+            learningRateG > 0 && learningRateD > 0,
+            "learning rates must be positive (G \(learningRateG), D \(learningRateD))")
+        try check(
+            (0..<1).contains(beta1) && (0..<1).contains(beta2), "Adam betas must be in [0, 1) (got \(beta1), \(beta2))")
         try check(adamEpsilon > 0, "Adam epsilon must be positive")
         try check(discriminatorSteps >= 1, "D steps per G step must be at least 1, got \(discriminatorSteps)")
-        try check(update == .alternating || discriminatorSteps == 1, "the simultaneous update takes one D step per G step")
+        try check(
+            update == .alternating || discriminatorSteps == 1, "the simultaneous update takes one D step per G step")
         try check(!ema || (emaDecay > 0 && emaDecay < 1), "EMA decay \(emaDecay) must be in (0, 1)")
-        try check(logEvery >= 1 && sampleEvery >= 1 && checkpointEvery >= 1, "log, sample and checkpoint intervals must be at least 1")
+        try check(
+            logEvery >= 1 && sampleEvery >= 1 && checkpointEvery >= 1,
+            "log, sample and checkpoint intervals must be at least 1")
         try check(keepCheckpoints >= 1, "keep at least one checkpoint")
         let side = Int(Double(sampleCount).squareRoot())
-        try check(sampleCount >= 1 && side * side == sampleCount, "sample count \(sampleCount) must be a square number (for the grid)")
+        try check(
+            sampleCount >= 1 && side * side == sampleCount,
+            "sample count \(sampleCount) must be a square number (for the grid)")
     }
 }

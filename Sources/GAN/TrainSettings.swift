@@ -49,12 +49,15 @@ extension TrainConfig {
     /// dataset's resolution, then `configFile` (a JSON object of differences), then `overrides`.
     /// `conditional` sizes a class-conditional model to the dataset's labels.
     public static func resolve(
-        preset: ModelPreset, dataset: PackedDataset, configFile: URL? = nil, overrides: TrainOverrides = TrainOverrides(),
+        preset: ModelPreset, dataset: PackedDataset, configFile: URL? = nil,
+        overrides: TrainOverrides = TrainOverrides(),
         conditional: Bool = false
     ) throws -> TrainConfig {
         guard dataset.height == dataset.width else {
             throw ConfigurationError(
-                "--data: images are \(dataset.width)x\(dataset.height); training needs square images (repack with --crop)")
+                "--data: images are \(dataset.width)x\(dataset.height); training needs square images (repack with "
+                    + "--crop)"
+            )
         }
         var settings = try TrainConfig.preset(preset, resolution: dataset.height, imageChannels: dataset.channels)
         if let configFile {
@@ -76,7 +79,8 @@ extension TrainConfig {
         try settings.validate()
         try settings.model.checkFits(dataset)
         guard settings.batchSize <= dataset.count else {
-            throw ConfigurationError("batch size \(settings.batchSize) is larger than the dataset (\(dataset.count) images)")
+            throw ConfigurationError(
+                "batch size \(settings.batchSize) is larger than the dataset (\(dataset.count) images)")
         }
         return settings
     }

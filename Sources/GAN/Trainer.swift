@@ -65,10 +65,13 @@ public final class Trainer {
             generatorEMA = nil
             average = nil
         }
-        optimizerG = Adam(parameters: generator.parameters, learningRate: config.learningRateG, beta1: config.beta1, beta2: config.beta2,
-                          epsilon: config.adamEpsilon)
-        optimizerD = Adam(parameters: discriminator.parameters, learningRate: config.learningRateD, beta1: config.beta1,
-                          beta2: config.beta2, epsilon: config.adamEpsilon)
+        optimizerG = Adam(
+            parameters: generator.parameters, learningRate: config.learningRateG, beta1: config.beta1,
+            beta2: config.beta2,
+            epsilon: config.adamEpsilon)
+        optimizerD = Adam(
+            parameters: discriminator.parameters, learningRate: config.learningRateD, beta1: config.beta1,
+            beta2: config.beta2, epsilon: config.adamEpsilon)
         noise = root.derived(purpose: 3)
         var samples = root.derived(purpose: 4)
         sampleZ = Tensor.randomNormal([config.sampleCount, config.model.latentSize], generator: &samples)
@@ -80,7 +83,6 @@ public final class Trainer {
         allParameters = modules.flatMap(\.parameters)
         allBuffers = modules.flatMap { $0.namedBuffers().map(\.buffer) }
     }
-
 
     /// The same trainer with a different step target (a resumed run extended with --steps).
     public func withSteps(_ steps: Int) -> Trainer {
@@ -102,7 +104,9 @@ public final class Trainer {
     /// The real batch's labels, which a class-conditional model needs.
     func realLabels(_ batch: Batch) throws -> [Int]? {
         guard config.model.classCount > 0 else { return nil }
-        guard let labels = batch.labels else { throw TrainingError(description: "a class-conditional model needs a dataset with labels") }
+        guard let labels = batch.labels else {
+            throw TrainingError(description: "a class-conditional model needs a dataset with labels")
+        }
         return labels
     }
 
@@ -121,50 +125,68 @@ public final class Trainer {
         } catch let problem as NonFinite {
             snapshot.restore(self)
             guard config.onNonFinite == .skip else {
-                throw TrainingError(description: "step \(step + 1): \(problem.what); rolled back to the state before the step")
+                throw TrainingError(
+                    description: "step \(step + 1): \(problem.what); rolled back to the state before the step")
             }
             optimizerG.learningRate /= 2
             optimizerD.learningRate /= 2
             cursor = problem.cursor ?? cursor
             step += 1
-            return StepReport(lossD: .nan, lossG: .nan, realLogit: .nan, fakeLogit: .nan, gammas: [], seconds: Date().timeIntervalSince(start),
-                              skipped: "\(problem.what); batch dropped, learning rates halved to G \(optimizerG.learningRate), D \(optimizerD.learningRate)")
+            return StepReport(
+                lossD: .nan, lossG: .nan, realLogit: .nan, fakeLogit: .nan, gammas: [],
+                seconds: Date().timeIntervalSince(start),
+                skipped:
+                    "\(problem.what); batch dropped, learning rates halved to G \(optimizerG.learningRate), D "
+                    + "\(optimizerD.learningRate)"
+            )
         }
     }
 
     /// SAGAN.md §7.2: D step(s) on real and detached fake batches, then a G step with fresh z.
     func alternatingStep(_ nextBatch: () throws -> Batch) throws -> StepReport {
-        var lossD: Float = 0, realLogit: Float = 0, fakeLogit: Float = 0
+        var lossD: Float = 0
+        var realLogit: Float = 0
+        var fakeLogit: Float = 0
         for _ in 0..<config.discriminatorSteps {
             let batch = try nextBatch()
-            let labels = try realLabels(batch), generatedLabels = fakeLabels()
-            let fake = noGrad { generator(latent(), labels: generatedLabels) }           // (B, C, R, R)
-            var real = Tensor(0), fakeLogits = Tensor(0)
-            let (value, gradients) = valueAndGradients(of: {
-                real = discriminator(batch.images, labels: labels)
-                fakeLogits = discriminator(fake, labels: generatedLabels)
-                return GANLoss.discriminator(config.loss, real: real, fake: fakeLogits)
-            }, wrt: optimizerD.parameters)
+            let labels = try realLabels(batch)
+            let generatedLabels = fakeLabels()
+            let fake = noGrad { generator(latent(), labels: generatedLabels) }  // (B, C, R, R)
+            var real = Tensor(0)
+            var fakeLogits = Tensor(0)
+            let (value, gradients) = valueAndGradients(
+                of: {
+                    real = discriminator(batch.images, labels: labels)
+                    fakeLogits = discriminator(fake, labels: generatedLabels)
+                    return GANLoss.discriminator(config.loss, real: real, fake: fakeLogits)
+                }, wrt: optimizerD.parameters)
             try guardFinite(value, gradients, "D", namedParametersD, weightLayersD, cursor: batch.cursor)
             optimizerD.step(gradients)
             (lossD, realLogit, fakeLogit) = (value, real.mean().scalar, fakeLogits.mean().scalar)
             cursor = batch.cursor
             imagesSeen += config.batchSize
         }
-        let z = latent(), labels = fakeLabels()
-        let (lossG, gradients) = valueAndGradients(of: {
-            GANLoss.generator(config.loss, fake: discriminator(generator(z, labels: labels), labels: labels))
-        }, wrt: optimizerG.parameters)
+        let z = latent()
+        let labels = fakeLabels()
+        let (lossG, gradients) = valueAndGradients(
+            of: {
+                GANLoss.generator(config.loss, fake: discriminator(generator(z, labels: labels), labels: labels))
+            }, wrt: optimizerG.parameters)
         try guardFinite(lossG, gradients, "G", namedParametersG, weightLayersG, cursor: nil)
         optimizerG.step(gradients)
-        return StepReport(lossD: lossD, lossG: lossG, realLogit: realLogit, fakeLogit: fakeLogit, gammas: gammas(), seconds: 0)
+        return StepReport(
+            lossD: lossD, lossG: lossG, realLogit: realLogit, fakeLogit: fakeLogit, gammas: gammas(), seconds: 0)
     }
 
     /// The author's loop: one forward pass, both gradients, D then G applied.
     func simultaneousStep(_ nextBatch: () throws -> Batch) throws -> StepReport {
         let batch = try nextBatch()
-        let z = latent(), labels = try realLabels(batch), generatedLabels = fakeLabels()
-        var real = Tensor(0), fakeLogits = Tensor(0), lossG = Tensor(0)
+        let z = latent()
+        let labels = try realLabels(batch)
+        let generatedLabels = fakeLabels()
+        var real = Tensor(0)
+        var fakeLogits = Tensor(0)
+        var lossG = Tensor(0)
         let (lossD, all) = Autodiff.valueAndGradients(wrt: optimizerD.parameters.map(\.value)) {
             real = discriminator(batch.images, labels: labels)
             fakeLogits = discriminator(generator(z, labels: generatedLabels), labels: generatedLabels)
@@ -172,7 +194,8 @@ public final class Trainer {
             return GANLoss.discriminator(config.loss, real: real, fake: fakeLogits)
         }
         let gradientsG = Autodiff.gradients(of: lossG, wrt: optimizerG.parameters.map(\.value))
-        var forD = Gradients(), forG = Gradients()
+        var forD = Gradients()
+        var forG = Gradients()
         for (parameter, gradient) in zip(optimizerD.parameters, all) { forD[parameter] = gradient }
         for (parameter, gradient) in zip(optimizerG.parameters, gradientsG) { forG[parameter] = gradient }
         try guardFinite(lossD.scalar, forD, "D", namedParametersD, weightLayersD, cursor: batch.cursor)
@@ -181,8 +204,10 @@ public final class Trainer {
         optimizerG.step(forG)
         cursor = batch.cursor
         imagesSeen += config.batchSize
-        return StepReport(lossD: lossD.scalar, lossG: lossG.scalar, realLogit: real.mean().scalar, fakeLogit: fakeLogits.mean().scalar,
-                          gammas: gammas(), seconds: 0)
+        return StepReport(
+            lossD: lossD.scalar, lossG: lossG.scalar, realLogit: real.mean().scalar,
+            fakeLogit: fakeLogits.mean().scalar,
+            gammas: gammas(), seconds: 0)
     }
 
     /// γ of every attention block of G and D.
@@ -201,8 +226,10 @@ public final class Trainer {
     }
 
     /// Throws `NonFinite` naming the first non-finite loss, σ or gradient, before anything is applied.
-    func guardFinite(_ loss: Float, _ gradients: Gradients, _ net: String, _ parameters: [(name: String, parameter: Parameter)],
-                     _ layers: [(name: String, layer: any WeightLayer)], cursor: LoaderCursor?) throws {
+    func guardFinite(
+        _ loss: Float, _ gradients: Gradients, _ net: String, _ parameters: [(name: String, parameter: Parameter)],
+        _ layers: [(name: String, layer: any WeightLayer)], cursor: LoaderCursor?
+    ) throws {
         guard loss.isFinite else { throw NonFinite(what: "the \(net) loss is \(loss)", cursor: cursor) }
         for (path, layer) in layers where !(layer.lastSigma?.isFinite ?? true) {
             throw NonFinite(what: "σ of \(net).\(path) is \(layer.lastSigma!)", cursor: cursor)
@@ -249,7 +276,7 @@ public final class Trainer {
         let wasTraining = sampler.isTraining
         sampler.setTraining(false)
         defer { sampler.setTraining(wasTraining) }
-        return noGrad { sampler(sampleZ, labels: sampleLabels) }               // (S, C, R, R)
+        return noGrad { sampler(sampleZ, labels: sampleLabels) }  // (S, C, R, R)
     }
 
     /// The attention picture of the first sample-grid image: G's first attention layer, for queries
@@ -265,10 +292,13 @@ public final class Trainer {
             sampler.setTraining(wasTraining)
         }
         let side = config.model.resolution
-        let image = noGrad { sampler(sampleZ.sliced(alongAxis: 0, 0..<1), labels: sampleLabels.map { [$0[0]] }) }   // (1, C, R, R)
+        // (1, C, R, R)
+        let image = noGrad { sampler(sampleZ.sliced(alongAxis: 0, 0..<1), labels: sampleLabels.map { [$0[0]] }) }
         let queries = [(x: side / 4, y: side / 4), (x: side / 2, y: side / 2), (x: 3 * side / 4, y: 3 * side / 4)]
         guard let maps = try? AttentionPicture.maps(attention, queries: queries, resolution: side) else { return nil }
-        return AttentionPicture.compose(image: AttentionPicture.rgb(image.reshaped(to: Array(image.shape.dropFirst()))), queries: queries, maps: maps)
+        return AttentionPicture.compose(
+            image: AttentionPicture.rgb(image.reshaped(to: Array(image.shape.dropFirst()))), queries: queries,
+            maps: maps)
     }
 
     /// The classes of the sample grid: one class per row, in a class-conditional model.

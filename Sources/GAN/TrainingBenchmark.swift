@@ -42,13 +42,20 @@ public struct TrainingBenchmarkResult: Sendable, Encodable {
 
     enum CodingKeys: String, CodingKey {
         case preset, batch, threads, iterations, backend
-        case msMedian = "ms_median", msMin = "ms_min", imagesPerSecond = "images_per_second"
-        case gflopPerIteration = "gflop_per_iteration", gflops, peakGFLOPS = "peak_gflops"
-        case percentOfPeak = "percent_of_peak", peakRSSMiB = "peak_rss_mib"
+        case msMedian = "ms_median"
+        case msMin = "ms_min"
+        case imagesPerSecond = "images_per_second"
+        case gflopPerIteration = "gflop_per_iteration"
+        case gflops
+        case peakGFLOPS = "peak_gflops"
+        case percentOfPeak = "percent_of_peak"
+        case peakRSSMiB = "peak_rss_mib"
     }
 
-    init(options: TrainingBenchmarkOptions, threads: Int, seconds: [Double], flops: Double, peak: Double,
-         peakSource: String, profile: EngineProfile?) {
+    init(
+        options: TrainingBenchmarkOptions, threads: Int, seconds: [Double], flops: Double, peak: Double,
+        peakSource: String, profile: EngineProfile?
+    ) {
         let sorted = seconds.sorted()
         let median = sorted[sorted.count / 2]
         preset = options.preset.rawValue

@@ -13,8 +13,10 @@ public enum TrainingCheckpoint {
     public static func save(_ trainer: Trainer, datasetDigest: String, commandLine: String, to url: URL) throws {
         var tensors = trainer.generator.stateTensors(prefix: "G.") + trainer.discriminator.stateTensors(prefix: "D.")
         if let ema = trainer.generatorEMA { tensors += ema.stateTensors(prefix: "G_ema.") }
-        for (prefix, module, optimizer) in [("opt_G", trainer.generator as any Module, trainer.optimizerG),
-                                            ("opt_D", trainer.discriminator as any Module, trainer.optimizerD)] {
+        for (prefix, module, optimizer) in [
+            ("opt_G", trainer.generator as any Module, trainer.optimizerG),
+            ("opt_D", trainer.discriminator as any Module, trainer.optimizerD),
+        ] {
             for (name, parameter) in module.namedParameters() {
                 guard let (first, second) = optimizer.moments(of: parameter) else { continue }
                 tensors.append(("\(prefix).m.\(name)", first))
@@ -60,21 +62,28 @@ public enum TrainingCheckpoint {
         try trainer.discriminator.loadState(from: file, prefix: "D.", source: url.path)
         if let ema = trainer.generatorEMA { try ema.loadState(from: file, prefix: "G_ema.", source: url.path) }
         func number<T: LosslessStringConvertible>(_ key: String, _ type: T.Type) throws -> T {
-            guard let text = file.metadata[key], let value = T(text) else { throw SafeTensorsError.wrongKind("metadata \"\(key)\" is missing or invalid", file: url.path) }
-            return value
-        }
-        func json<T: Decodable>(_ key: String, _ type: T.Type) throws -> T {
-            guard let text = file.metadata[key], let value = try? JSONDecoder().decode(T.self, from: Data(text.utf8)) else {
+            guard let text = file.metadata[key], let value = T(text) else {
                 throw SafeTensorsError.wrongKind("metadata \"\(key)\" is missing or invalid", file: url.path)
             }
             return value
         }
-        for (prefix, module) in [("opt_G", trainer.generator as any Module), ("opt_D", trainer.discriminator as any Module)] {
+        func json<T: Decodable>(_ key: String, _ type: T.Type) throws -> T {
+            guard let text = file.metadata[key], let value = try? JSONDecoder().decode(T.self, from: Data(text.utf8))
+            else {
+                throw SafeTensorsError.wrongKind("metadata \"\(key)\" is missing or invalid", file: url.path)
+            }
+            return value
+        }
+        for (prefix, module) in [
+            ("opt_G", trainer.generator as any Module), ("opt_D", trainer.discriminator as any Module),
+        ] {
             var moments: [(parameter: Parameter, first: Tensor, second: Tensor)] = []
             for (name, parameter) in module.namedParameters() where file.entries["\(prefix).m.\(name)"] != nil {
-                let first = try file.tensor("\(prefix).m.\(name)"), second = try file.tensor("\(prefix).v.\(name)")
+                let first = try file.tensor("\(prefix).m.\(name)")
+                let second = try file.tensor("\(prefix).v.\(name)")
                 guard first.shape == parameter.shape, second.shape == parameter.shape else {
-                    throw SafeTensorsError.wrongShape("\(prefix).m.\(name)", found: first.shape, expected: parameter.shape, file: url.path)
+                    throw SafeTensorsError.wrongShape(
+                        "\(prefix).m.\(name)", found: first.shape, expected: parameter.shape, file: url.path)
                 }
                 moments.append((parameter, first, second))
             }

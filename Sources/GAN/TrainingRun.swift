@@ -5,7 +5,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where a run starts from.
@@ -144,11 +144,14 @@ public final class TrainingRun {
         switch resume {
         case .auto: candidates = RunDirectory.checkpointFiles(in: folder.appendingPathComponent("checkpoints"))
         case .checkpoint(let file):
-            guard FileManager.default.fileExists(atPath: file.path) else { throw TrainingRunError.noCheckpoint(file.path) }
+            guard FileManager.default.fileExists(atPath: file.path) else {
+                throw TrainingRunError.noCheckpoint(file.path)
+            }
             candidates = [file]
         }
         for candidate in candidates {
-            let trainer: Trainer, digest: String
+            let trainer: Trainer
+            let digest: String
             do {
                 (trainer, digest) = try TrainingCheckpoint.load(candidate)
             } catch let error as SafeTensorsError {
@@ -161,10 +164,14 @@ public final class TrainingRun {
                     checkpoint: candidate.path, trained: trainer.config.preset.rawValue, requested: preset.rawValue)
             }
             try trainer.config.model.checkFits(dataset)
-            if digest != dataset.sourceDigest { notify(.datasetDiffers(checkpoint: digest, dataset: dataset.sourceDigest)) }
+            if digest != dataset.sourceDigest {
+                notify(.datasetDiffers(checkpoint: digest, dataset: dataset.sourceDigest))
+            }
             notify(.resumed(from: candidate, step: trainer.step))
             // A resumed run keeps its settings; only the step count can grow.
-            if let steps = options.overrides.steps, steps != trainer.config.steps { return (trainer.withSteps(steps), candidate) }
+            if let steps = options.overrides.steps, steps != trainer.config.steps {
+                return (trainer.withSteps(steps), candidate)
+            }
             return (trainer, candidate)
         }
         notify(.noCheckpointFound(folder: folder))
@@ -214,7 +221,8 @@ public final class TrainingRun {
         let joinedCommandLine = commandLine.joined(separator: " ")
         func saveCheckpoint() throws -> URL {
             try run.saveCheckpoint(
-                trainer, datasetDigest: dataset.sourceDigest, commandLine: joinedCommandLine, keep: config.keepCheckpoints)
+                trainer, datasetDigest: dataset.sourceDigest, commandLine: joinedCommandLine,
+                keep: config.keepCheckpoints)
         }
         let loader = try batches()
         let clock = ContinuousClock()

@@ -52,7 +52,9 @@ public protocol Backend: AnyObject, Sendable {
     /// N×M attention map is never stored.
     func attention(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage) -> Storage
     /// Gradients of `attention` for the queries, keys and values; recomputes the map tile by tile.
-    func attentionBackward(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage, outputGradient: Storage)
+    func attentionBackward(
+        _ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage, outputGradient: Storage
+    )
         -> (queries: Storage, keys: Storage, values: Storage)
 
     // MARK: Spectral normalisation
@@ -63,8 +65,10 @@ public protocol Backend: AnyObject, Sendable {
         -> (weight: Storage, sigma: Float, u: Storage, v: Storage)
     /// The gradient through W/σ with u and v held constant (so ∂σ/∂W = u vᵀ):
     /// dW = (dW_SN − ⟨dW_SN, W⟩/σ · u vᵀ) / σ, given the raw weight W.
-    func spectralNormBackward(_ g: SpectralNormGeometry, weight: Storage, outputGradient: Storage, u: Storage, v: Storage,
-                              sigma: Float) -> Storage
+    func spectralNormBackward(
+        _ g: SpectralNormGeometry, weight: Storage, outputGradient: Storage, u: Storage, v: Storage,
+        sigma: Float
+    ) -> Storage
 
     // MARK: Optimisers
     /// One Adam update of a parameter in a single pass over its elements (moments start at zero

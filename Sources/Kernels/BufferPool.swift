@@ -1,7 +1,7 @@
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Keeps freed large buffers for the next allocation of the same size. A training step or an
@@ -19,7 +19,8 @@ public final class BufferPool: @unchecked Sendable {
 
     /// The most bytes kept idle: half the machine's memory, so the pool never starves the process.
     static var defaultLimit: Int {
-        let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
+        let pages = sysconf(Int32(_SC_PHYS_PAGES))
+        let size = sysconf(Int32(_SC_PAGESIZE))
         return pages > 0 && size > 0 ? pages * size / 2 : 1 << 30
     }
 
@@ -37,11 +38,13 @@ public final class BufferPool: @unchecked Sendable {
     /// A 64-byte aligned buffer of at least `bytes`; stops the process if memory is exhausted.
     public func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
         let size = Self.rounded(bytes)
-        if size >= Self.minimumBytes, let reused = state.withLock({ state -> Int? in
-            guard let address = state.idle[size]?.popLast() else { return nil }
-            state.idleBytes -= size
-            return address
-        }) {
+        if size >= Self.minimumBytes,
+            let reused = state.withLock({ state -> Int? in
+                guard let address = state.idle[size]?.popLast() else { return nil }
+                state.idleBytes -= size
+                return address
+            })
+        {
             return UnsafeMutableRawPointer(bitPattern: reused)!
         }
         var raw: UnsafeMutableRawPointer?
@@ -54,13 +57,16 @@ public final class BufferPool: @unchecked Sendable {
 
     /// Returns a buffer from `allocate(bytes)` with the same `bytes`.
     public func release(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
-        let size = Self.rounded(bytes), address = Int(bitPattern: pointer)
-        let kept = size >= Self.minimumBytes && state.withLock { state in
-            guard state.idleBytes + size <= limit else { return false }
-            state.idle[size, default: []].append(address)
-            state.idleBytes += size
-            return true
-        }
+        let size = Self.rounded(bytes)
+        let address = Int(bitPattern: pointer)
+        let kept =
+            size >= Self.minimumBytes
+            && state.withLock { state in
+                guard state.idleBytes + size <= limit else { return false }
+                state.idle[size, default: []].append(address)
+                state.idleBytes += size
+                return true
+            }
         if !kept { free(pointer) }
     }
 

@@ -29,8 +29,10 @@ public struct Conv2DGeometry: Hashable, Sendable, CustomStringConvertible {
         batch: Int, inChannels: Int, outChannels: Int, inHeight: Int, inWidth: Int,
         kernelHeight: Int, kernelWidth: Int, stride: Int, padding: Int
     ) throws(ShapeError) {
-        try self.init(batch: batch, inChannels: inChannels, outChannels: outChannels, inHeight: inHeight, inWidth: inWidth,
-                      kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride, paddingHeight: padding, paddingWidth: padding)
+        try self.init(
+            batch: batch, inChannels: inChannels, outChannels: outChannels, inHeight: inHeight, inWidth: inWidth,
+            kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride, paddingHeight: padding,
+            paddingWidth: padding)
     }
 
     public init(
@@ -38,13 +40,19 @@ public struct Conv2DGeometry: Hashable, Sendable, CustomStringConvertible {
         kernelHeight: Int, kernelWidth: Int, stride: Int, paddingHeight: Int, paddingWidth: Int
     ) throws(ShapeError) {
         let padding = paddingHeight == paddingWidth ? "\(paddingHeight)" : "\(paddingHeight)x\(paddingWidth)"
-        let described = "input (\(batch), \(inChannels), \(inHeight), \(inWidth)), weight (\(outChannels), \(inChannels), \(kernelHeight), \(kernelWidth)), stride \(stride), padding \(padding)"
+        let described =
+            "input (\(batch), \(inChannels), \(inHeight), \(inWidth)), weight (\(outChannels), \(inChannels), "
+            + "\(kernelHeight), \(kernelWidth)), stride \(stride), padding \(padding)"
         guard batch > 0, inChannels > 0, outChannels > 0, inHeight > 0, inWidth > 0 else {
             throw ShapeError("conv2d: every dimension must be positive: \(described)")
         }
-        guard kernelHeight > 0, kernelWidth > 0 else { throw ShapeError("conv2d: kernel must be positive: \(described)") }
+        guard kernelHeight > 0, kernelWidth > 0 else {
+            throw ShapeError("conv2d: kernel must be positive: \(described)")
+        }
         guard stride > 0 else { throw ShapeError("conv2d: stride must be positive: \(described)") }
-        guard paddingHeight >= 0, paddingWidth >= 0 else { throw ShapeError("conv2d: padding must not be negative: \(described)") }
+        guard paddingHeight >= 0, paddingWidth >= 0 else {
+            throw ShapeError("conv2d: padding must not be negative: \(described)")
+        }
         guard paddingHeight < kernelHeight, paddingWidth < kernelWidth else {
             throw ShapeError("conv2d: padding must be smaller than the kernel: \(described)")
         }
@@ -74,7 +82,9 @@ public struct Conv2DGeometry: Hashable, Sendable, CustomStringConvertible {
     }
     public var description: String {
         let padding = paddingHeight == paddingWidth ? "\(paddingHeight)" : "\(paddingHeight)x\(paddingWidth)"
-        return "conv \(inputShape)→\(outputShape) kernel \(kernelHeight)x\(kernelWidth) stride \(stride) padding \(padding)"
+        return
+            "conv \(inputShape)→\(outputShape) kernel \(kernelHeight)x\(kernelWidth) stride \(stride) padding "
+            + "\(padding)"
     }
 }
 
@@ -88,9 +98,12 @@ public struct BatchNormGeometry: Hashable, Sendable {
 
     public init(batch: Int, channels: Int, spatial: Int, epsilon: Float) throws(ShapeError) {
         guard batch > 0, channels > 0, spatial > 0 else {
-            throw ShapeError("batchNorm: every dimension must be positive: batch \(batch), channels \(channels), spatial \(spatial)")
+            throw ShapeError(
+                "batchNorm: every dimension must be positive: batch \(batch), channels \(channels), spatial \(spatial)")
         }
-        guard epsilon > 0, epsilon.isFinite else { throw ShapeError("batchNorm: epsilon must be positive, got \(epsilon)") }
+        guard epsilon > 0, epsilon.isFinite else {
+            throw ShapeError("batchNorm: epsilon must be positive, got \(epsilon)")
+        }
         self.batch = batch
         self.channels = channels
         self.spatial = spatial
@@ -120,7 +133,8 @@ public struct MatmulGeometry: Hashable, Sendable {
         batchA: Int, batchB: Int, m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false
     ) throws(ShapeError) {
         guard m > 0, n > 0, k > 0, batchA > 0, batchB > 0 else {
-            throw ShapeError("matmul: every dimension must be positive: batch \(batchA)/\(batchB), m \(m), n \(n), k \(k)")
+            throw ShapeError(
+                "matmul: every dimension must be positive: batch \(batchA)/\(batchB), m \(m), n \(n), k \(k)")
         }
         guard batchA == batchB || batchA == 1 || batchB == 1 else {
             throw ShapeError("matmul: batch sizes \(batchA) and \(batchB) do not broadcast")
@@ -151,11 +165,17 @@ public struct Pool2DGeometry: Hashable, Sendable, CustomStringConvertible {
 
     /// Non-overlapping windows (stride = window), no padding: SAGAN's 2x2 pool.
     public init(batch: Int, channels: Int, inHeight: Int, inWidth: Int, window: Int) throws(ShapeError) {
-        try self.init(batch: batch, channels: channels, inHeight: inHeight, inWidth: inWidth, window: window, stride: window, padding: 0)
+        try self.init(
+            batch: batch, channels: channels, inHeight: inHeight, inWidth: inWidth, window: window, stride: window,
+            padding: 0)
     }
 
-    public init(batch: Int, channels: Int, inHeight: Int, inWidth: Int, window: Int, stride: Int, padding: Int) throws(ShapeError) {
-        let described = "input (\(batch), \(channels), \(inHeight), \(inWidth)), window \(window), stride \(stride), padding \(padding)"
+    public init(batch: Int, channels: Int, inHeight: Int, inWidth: Int, window: Int, stride: Int, padding: Int)
+        throws(ShapeError)
+    {
+        let described =
+            "input (\(batch), \(channels), \(inHeight), \(inWidth)), window \(window), stride \(stride), padding "
+            + "\(padding)"
         guard batch > 0, channels > 0, inHeight > 0, inWidth > 0, window > 0, stride > 0 else {
             throw ShapeError("pool2d: every dimension must be positive: \(described)")
         }
@@ -181,10 +201,16 @@ public struct Pool2DGeometry: Hashable, Sendable, CustomStringConvertible {
     public var outputShape: [Int] { [batch, channels, outHeight, outWidth] }
 
     /// The input rows (or columns) that output row (column) `index` reads, clipped to the input.
-    public func rows(_ index: Int) -> Range<Int> { max(0, index * stride - padding)..<min(inHeight, index * stride - padding + window) }
-    public func columns(_ index: Int) -> Range<Int> { max(0, index * stride - padding)..<min(inWidth, index * stride - padding + window) }
+    public func rows(_ index: Int) -> Range<Int> {
+        max(0, index * stride - padding)..<min(inHeight, index * stride - padding + window)
+    }
+    public func columns(_ index: Int) -> Range<Int> {
+        max(0, index * stride - padding)..<min(inWidth, index * stride - padding + window)
+    }
 
-    public var description: String { "pool \(inputShape)→\(outputShape) window \(window) stride \(stride) padding \(padding)" }
+    public var description: String {
+        "pool \(inputShape)→\(outputShape) window \(window) stride \(stride) padding \(padding)"
+    }
 }
 
 /// Softmax attention over sequences: queries q (B, Ck, N), keys k (B, Ck, M), values v (B, Cv, M)
@@ -198,7 +224,10 @@ public struct AttentionGeometry: Hashable, Sendable {
 
     public init(batch: Int, keyChannels: Int, valueChannels: Int, queries: Int, keys: Int) throws(ShapeError) {
         guard batch > 0, keyChannels > 0, valueChannels > 0, queries > 0, keys > 0 else {
-            throw ShapeError("attention: every dimension must be positive: batch \(batch), key channels \(keyChannels), value channels \(valueChannels), queries \(queries), keys \(keys)")
+            throw ShapeError(
+                "attention: every dimension must be positive: batch \(batch), key channels \(keyChannels), value "
+                    + "channels \(valueChannels), queries \(queries), keys \(keys)"
+            )
         }
         self.batch = batch
         self.keyChannels = keyChannels
@@ -228,11 +257,15 @@ public struct SpectralNormGeometry: Hashable, Sendable {
 
     public init(blocks: Int, outputs: Int, inner: Int, epsilon: Float, weightShape: [Int]? = nil) throws(ShapeError) {
         guard blocks > 0, outputs > 0, inner > 0 else {
-            throw ShapeError("spectralNorm: every dimension must be positive: blocks \(blocks), outputs \(outputs), inner \(inner)")
+            throw ShapeError(
+                "spectralNorm: every dimension must be positive: blocks \(blocks), outputs \(outputs), inner \(inner)")
         }
-        guard epsilon >= 0, epsilon.isFinite else { throw ShapeError("spectralNorm: epsilon must be finite and not negative, got \(epsilon)") }
+        guard epsilon >= 0, epsilon.isFinite else {
+            throw ShapeError("spectralNorm: epsilon must be finite and not negative, got \(epsilon)")
+        }
         guard weightShape.map({ ShapeMath.count($0) == blocks * outputs * inner }) ?? true else {
-            throw ShapeError("spectralNorm: weight shape \(weightShape!) does not hold \(blocks) block(s) of \(outputs)x\(inner)")
+            throw ShapeError(
+                "spectralNorm: weight shape \(weightShape!) does not hold \(blocks) block(s) of \(outputs)x\(inner)")
         }
         self.blocks = blocks
         self.outputs = outputs

@@ -37,7 +37,8 @@ public struct AdamStep: Hashable, Sendable {
     public let correction1: Float
     public let correction2: Float
 
-    public init(learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, correction1: Float, correction2: Float) {
+    public init(learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, correction1: Float, correction2: Float)
+    {
         (self.learningRate, self.beta1, self.beta2, self.epsilon) = (learningRate, beta1, beta2, epsilon)
         (self.correction1, self.correction2) = (correction1, correction2)
     }

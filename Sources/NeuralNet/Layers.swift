@@ -48,12 +48,15 @@ public final class Linear: WeightLayer {
     public let weightV: Buffer?
     public let spectralNorm: SpectralNormState?
 
-    public init(inputs: Int, outputs: Int, bias: Bool = true, spectralNorm: Bool = false,
-                initializer: WeightInitializer = .pytorchDefault, generator: inout RandomGenerator) {
+    public init(
+        inputs: Int, outputs: Int, bias: Bool = true, spectralNorm: Bool = false,
+        initializer: WeightInitializer = .pytorchDefault, generator: inout RandomGenerator
+    ) {
         let initial = initializer.make([outputs, inputs], fanIn: inputs, fanOut: outputs, generator: &generator)
         weight = Parameter(initial)
         self.bias = bias ? Parameter(.zeros([outputs])) : nil
-        self.spectralNorm = spectralNorm ? SpectralNormState(weight: initial, outputAxis: 0, generator: &generator) : nil
+        self.spectralNorm =
+            spectralNorm ? SpectralNormState(weight: initial, outputAxis: 0, generator: &generator) : nil
         weightU = self.spectralNorm?.u
         weightV = self.spectralNorm?.v
     }
@@ -76,24 +79,33 @@ public final class Conv2d: WeightLayer {
     public let spectralNorm: SpectralNormState?
 
     /// A square kernel with the same padding on every side.
-    public convenience init(inputs: Int, outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
-                            spectralNorm: Bool = false, initializer: WeightInitializer = .pytorchDefault, generator: inout RandomGenerator) {
-        self.init(inputs: inputs, outputs: outputs, kernel: (kernel, kernel), stride: stride, padding: (padding, padding), bias: bias,
-                  spectralNorm: spectralNorm, initializer: initializer, generator: &generator)
+    public convenience init(
+        inputs: Int, outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
+        spectralNorm: Bool = false, initializer: WeightInitializer = .pytorchDefault, generator: inout RandomGenerator
+    ) {
+        self.init(
+            inputs: inputs, outputs: outputs, kernel: (kernel, kernel), stride: stride, padding: (padding, padding),
+            bias: bias,
+            spectralNorm: spectralNorm, initializer: initializer, generator: &generator)
     }
 
     /// A kernel of (height, width), padded by (rows, columns): InceptionV3's 1x7 and 7x1 layers.
-    public init(inputs: Int, outputs: Int, kernel: (height: Int, width: Int), stride: Int = 1, padding: (height: Int, width: Int),
-                bias: Bool = true, spectralNorm: Bool = false, initializer: WeightInitializer = .pytorchDefault,
-                generator: inout RandomGenerator) {
+    public init(
+        inputs: Int, outputs: Int, kernel: (height: Int, width: Int), stride: Int = 1,
+        padding: (height: Int, width: Int),
+        bias: Bool = true, spectralNorm: Bool = false, initializer: WeightInitializer = .pytorchDefault,
+        generator: inout RandomGenerator
+    ) {
         let area = kernel.height * kernel.width
-        let initial = initializer.make([outputs, inputs, kernel.height, kernel.width], fanIn: inputs * area,
-                                       fanOut: outputs * area, generator: &generator)
+        let initial = initializer.make(
+            [outputs, inputs, kernel.height, kernel.width], fanIn: inputs * area,
+            fanOut: outputs * area, generator: &generator)
         weight = Parameter(initial)
         self.bias = bias ? Parameter(.zeros([outputs])) : nil
         self.stride = stride
         self.padding = padding
-        self.spectralNorm = spectralNorm ? SpectralNormState(weight: initial, outputAxis: 0, generator: &generator) : nil
+        self.spectralNorm =
+            spectralNorm ? SpectralNormState(weight: initial, outputAxis: 0, generator: &generator) : nil
         weightU = self.spectralNorm?.u
         weightV = self.spectralNorm?.v
     }
@@ -104,8 +116,10 @@ public final class Conv2d: WeightLayer {
 
     public func outputShape(forInput input: [Int]) -> [Int] {
         let (kernelHeight, kernelWidth) = (weight.shape[2], weight.shape[3])
-        return [input[0], weight.shape[0], (input[2] + 2 * padding.height - kernelHeight) / stride + 1,
-                (input[3] + 2 * padding.width - kernelWidth) / stride + 1]
+        return [
+            input[0], weight.shape[0], (input[2] + 2 * padding.height - kernelHeight) / stride + 1,
+            (input[3] + 2 * padding.width - kernelWidth) / stride + 1,
+        ]
     }
 
     public func multiplyAccumulates(forInput input: [Int]) -> Int {
@@ -128,24 +142,30 @@ public final class ConvTranspose2d: WeightLayer {
     public let outputPadding: Int
     public let spectralNorm: SpectralNormState?
 
-    public init(inputs: Int, outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, outputPadding: Int = 0,
-                bias: Bool = true, spectralNorm: Bool = false, initializer: WeightInitializer = .pytorchDefault,
-                generator: inout RandomGenerator) {
+    public init(
+        inputs: Int, outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, outputPadding: Int = 0,
+        bias: Bool = true, spectralNorm: Bool = false, initializer: WeightInitializer = .pytorchDefault,
+        generator: inout RandomGenerator
+    ) {
         // PyTorch computes the fans of a transposed conv from its (in, out, k, k) weight as if it were a conv.
-        let initial = initializer.make([inputs, outputs, kernel, kernel], fanIn: outputs * kernel * kernel,
-                                       fanOut: inputs * kernel * kernel, generator: &generator)
+        let initial = initializer.make(
+            [inputs, outputs, kernel, kernel], fanIn: outputs * kernel * kernel,
+            fanOut: inputs * kernel * kernel, generator: &generator)
         weight = Parameter(initial)
         self.bias = bias ? Parameter(.zeros([outputs])) : nil
         self.stride = stride
         self.padding = padding
         self.outputPadding = outputPadding
-        self.spectralNorm = spectralNorm ? SpectralNormState(weight: initial, outputAxis: 1, generator: &generator) : nil
+        self.spectralNorm =
+            spectralNorm ? SpectralNormState(weight: initial, outputAxis: 1, generator: &generator) : nil
         weightU = self.spectralNorm?.u
         weightV = self.spectralNorm?.v
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        .convTranspose2d(x, weight: effectiveWeight, bias: bias?.value, stride: stride, padding: padding, outputPadding: outputPadding)
+        .convTranspose2d(
+            x, weight: effectiveWeight, bias: bias?.value, stride: stride, padding: padding,
+            outputPadding: outputPadding)
     }
 
     public func outputShape(forInput input: [Int]) -> [Int] {
@@ -155,7 +175,9 @@ public final class ConvTranspose2d: WeightLayer {
     }
 
     /// Counted per input pixel, as the forward computes it: every input value meets every weight.
-    public func multiplyAccumulates(forInput input: [Int]) -> Int { input[0] * input[2] * input[3] * weight.value.count }
+    public func multiplyAccumulates(forInput input: [Int]) -> Int {
+        input[0] * input[2] * input[3] * weight.value.count
+    }
 }
 
 /// Batch normalisation per channel of (N, C, H, W) or (N, C) input.
@@ -196,10 +218,12 @@ public final class BatchNorm2d: Layer {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         guard isTraining else {
-            return .batchNormInference(x, mean: runningMean.value, variance: runningVar.value,
-                                       scale: weight?.value, shift: bias?.value, epsilon: epsilon)
+            return .batchNormInference(
+                x, mean: runningMean.value, variance: runningVar.value,
+                scale: weight?.value, shift: bias?.value, epsilon: epsilon)
         }
-        let (output, mean, variance) = Tensor.batchNormTraining(x, scale: weight?.value, shift: bias?.value, epsilon: epsilon)
+        let (output, mean, variance) = Tensor.batchNormTraining(
+            x, scale: weight?.value, shift: bias?.value, epsilon: epsilon)
         let reduced = Float(x.count / x.shape[1])
         noGrad {
             let unbiased = variance * (reduced / max(reduced - 1, 1))

@@ -50,9 +50,12 @@ extension Module {
 
     /// This module and every descendant, by dotted path ("" for this module).
     public func namedModules() -> [(name: String, module: any Module)] {
-        [("", self)] + namedChildren.flatMap { prefix, child in
-            child.namedModules().map { (name: $0.name.isEmpty ? prefix : "\(prefix).\($0.name)", module: $0.module) }
-        }
+        [("", self)]
+            + namedChildren.flatMap { prefix, child in
+                child.namedModules().map {
+                    (name: $0.name.isEmpty ? prefix : "\(prefix).\($0.name)", module: $0.module)
+                }
+            }
     }
 
     /// Every spectrally normalised layer, by module path.

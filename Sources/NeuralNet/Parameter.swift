@@ -52,7 +52,9 @@ public struct Gradients: @unchecked Sendable {
 }
 
 /// Evaluates the scalar `body` and its gradients with respect to `parameters` only.
-public func valueAndGradients(of body: () throws -> Tensor, wrt parameters: [Parameter]) rethrows -> (value: Float, gradients: Gradients) {
+public func valueAndGradients(of body: () throws -> Tensor, wrt parameters: [Parameter]) rethrows -> (
+    value: Float, gradients: Gradients
+) {
     let leaves = parameters.map(\.value)
     let (value, tensors) = try Autodiff.valueAndGradients(wrt: leaves, of: body)
     var gradients = Gradients()

@@ -34,35 +34,45 @@ public final class PaperSelfAttention: SelfAttentionLayer {
     public var recordsAttention = false
     public private(set) var lastAttention: Tensor?
 
-    public init(channels: Int, spectralNorm: Bool = true, initializer: WeightInitializer = .glorotUniform,
-                generator: inout RandomGenerator) {
+    public init(
+        channels: Int, spectralNorm: Bool = true, initializer: WeightInitializer = .glorotUniform,
+        generator: inout RandomGenerator
+    ) {
         if channels < 8 { fatalError("PaperSelfAttention: needs at least 8 channels, got \(channels)") }
-        f = Conv2d(inputs: channels, outputs: channels / 8, kernel: 1, spectralNorm: spectralNorm, initializer: initializer, generator: &generator)
-        g = Conv2d(inputs: channels, outputs: channels / 8, kernel: 1, spectralNorm: spectralNorm, initializer: initializer, generator: &generator)
-        h = Conv2d(inputs: channels, outputs: channels, kernel: 1, spectralNorm: spectralNorm, initializer: initializer, generator: &generator)
+        f = Conv2d(
+            inputs: channels, outputs: channels / 8, kernel: 1, spectralNorm: spectralNorm, initializer: initializer,
+            generator: &generator)
+        g = Conv2d(
+            inputs: channels, outputs: channels / 8, kernel: 1, spectralNorm: spectralNorm, initializer: initializer,
+            generator: &generator)
+        h = Conv2d(
+            inputs: channels, outputs: channels, kernel: 1, spectralNorm: spectralNorm, initializer: initializer,
+            generator: &generator)
         gamma = Parameter(Tensor(0))
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let positions = height * width
-        let keys = f(x).reshaped(to: [batch, channels / 8, positions])                // (B, C/8, N)
-        let queries = g(x).reshaped(to: [batch, channels / 8, positions])             // (B, C/8, N)
-        let values = h(x).reshaped(to: [batch, channels, positions])                  // (B, C, N)
-        let attended: Tensor                                                          // (B, C, N)
+        let keys = f(x).reshaped(to: [batch, channels / 8, positions])  // (B, C/8, N)
+        let queries = g(x).reshaped(to: [batch, channels / 8, positions])  // (B, C/8, N)
+        let values = h(x).reshaped(to: [batch, channels, positions])  // (B, C, N)
+        let attended: Tensor  // (B, C, N)
         if recordsAttention {
-            let attention = Tensor.matmul(queries, keys, transposeA: true).softmax()  // (B, N queries, N keys), rows sum to 1
+            // (B, N queries, N keys), rows sum to 1
+            let attention = Tensor.matmul(queries, keys, transposeA: true).softmax()
             lastAttention = attention.detached()
             attended = Tensor.matmul(values, attention, transposeB: true)
         } else {
-            attended = Tensor.attention(queries: queries, keys: keys, values: values)   // the N×N map is never stored
+            attended = Tensor.attention(queries: queries, keys: keys, values: values)  // the N×N map is never stored
         }
-        return attended.reshaped(to: x.shape) * gamma.value + x                       // (B, C, H, W)
+        return attended.reshaped(to: x.shape) * gamma.value + x  // (B, C, H, W)
     }
 
     public func multiplyAccumulates(forInput input: [Int]) -> Int {
         let (batch, channels, positions) = (input[0], input[1], input[2] * input[3])
-        let projections = f.multiplyAccumulates(forInput: input) + g.multiplyAccumulates(forInput: input)
+        let projections =
+            f.multiplyAccumulates(forInput: input) + g.multiplyAccumulates(forInput: input)
             + h.multiplyAccumulates(forInput: input)
         return projections + batch * (positions * positions * (channels / 8) + positions * positions * channels)
     }
@@ -83,12 +93,15 @@ public final class BigGANSelfAttention: SelfAttentionLayer {
     public var recordsAttention = false
     public private(set) var lastAttention: Tensor?
 
-    public init(channels: Int, spectralNorm: Bool = true, initializer: WeightInitializer = .glorotUniform,
-                generator: inout RandomGenerator) {
+    public init(
+        channels: Int, spectralNorm: Bool = true, initializer: WeightInitializer = .glorotUniform,
+        generator: inout RandomGenerator
+    ) {
         if channels < 8 { fatalError("BigGANSelfAttention: needs at least 8 channels, got \(channels)") }
         func projection(_ inputs: Int, _ outputs: Int, _ generator: inout RandomGenerator) -> Conv2d {
-            Conv2d(inputs: inputs, outputs: outputs, kernel: 1, bias: false, spectralNorm: spectralNorm,
-                   initializer: initializer, generator: &generator)
+            Conv2d(
+                inputs: inputs, outputs: outputs, kernel: 1, bias: false, spectralNorm: spectralNorm,
+                initializer: initializer, generator: &generator)
         }
         theta = projection(channels, channels / 8, &generator)
         phi = projection(channels, channels / 8, &generator)
@@ -103,35 +116,43 @@ public final class BigGANSelfAttention: SelfAttentionLayer {
             fatalError("BigGANSelfAttention: feature map \(height)x\(width) must have even sides for the 2x2 pool")
         }
         let positions = height * width
-        let queries = theta(x).reshaped(to: [batch, channels / 8, positions])                  // (B, C/8, N)
-        let keys = phi(x).maxPool2d(window: 2).reshaped(to: [batch, channels / 8, positions / 4])   // (B, C/8, N/4)
-        let values = g(x).maxPool2d(window: 2).reshaped(to: [batch, channels / 2, positions / 4])   // (B, C/2, N/4)
-        let attended: Tensor                                                                   // (B, C/2, N)
+        let queries = theta(x).reshaped(to: [batch, channels / 8, positions])  // (B, C/8, N)
+        let keys = phi(x).maxPool2d(window: 2).reshaped(to: [batch, channels / 8, positions / 4])  // (B, C/8, N/4)
+        let values = g(x).maxPool2d(window: 2).reshaped(to: [batch, channels / 2, positions / 4])  // (B, C/2, N/4)
+        let attended: Tensor  // (B, C/2, N)
         if recordsAttention {
-            let attention = Tensor.matmul(queries, keys, transposeA: true).softmax()           // (B, N, N/4)
+            let attention = Tensor.matmul(queries, keys, transposeA: true).softmax()  // (B, N, N/4)
             lastAttention = attention.detached()
             attended = Tensor.matmul(values, attention, transposeB: true)
         } else {
             attended = Tensor.attention(queries: queries, keys: keys, values: values)
         }
-        let output = o(attended.reshaped(to: [batch, channels / 2, height, width]))            // (B, C, H, W)
+        let output = o(attended.reshaped(to: [batch, channels / 2, height, width]))  // (B, C, H, W)
         return x + output * gamma.value
     }
 
     public func multiplyAccumulates(forInput input: [Int]) -> Int {
         let (batch, channels, positions) = (input[0], input[1], input[2] * input[3])
         let pooledHalf = [input[0], channels / 2, input[2], input[3]]
-        let projections = theta.multiplyAccumulates(forInput: input) + phi.multiplyAccumulates(forInput: input)
+        let projections =
+            theta.multiplyAccumulates(forInput: input) + phi.multiplyAccumulates(forInput: input)
             + g.multiplyAccumulates(forInput: input) + o.multiplyAccumulates(forInput: pooledHalf)
-        return projections + batch * (positions * (positions / 4) * (channels / 8) + positions * (positions / 4) * (channels / 2))
+        return projections + batch
+            * (positions * (positions / 4) * (channels / 8) + positions * (positions / 4) * (channels / 2))
     }
 }
 
 /// A self-attention block of the chosen variant.
-public func makeSelfAttention(_ variant: AttentionVariant, channels: Int, spectralNorm: Bool = true,
-                              initializer: WeightInitializer = .glorotUniform, generator: inout RandomGenerator) -> any SelfAttentionLayer {
+public func makeSelfAttention(
+    _ variant: AttentionVariant, channels: Int, spectralNorm: Bool = true,
+    initializer: WeightInitializer = .glorotUniform, generator: inout RandomGenerator
+) -> any SelfAttentionLayer {
     switch variant {
-    case .paper: return PaperSelfAttention(channels: channels, spectralNorm: spectralNorm, initializer: initializer, generator: &generator)
-    case .biggan: return BigGANSelfAttention(channels: channels, spectralNorm: spectralNorm, initializer: initializer, generator: &generator)
+    case .paper:
+        return PaperSelfAttention(
+            channels: channels, spectralNorm: spectralNorm, initializer: initializer, generator: &generator)
+    case .biggan:
+        return BigGANSelfAttention(
+            channels: channels, spectralNorm: spectralNorm, initializer: initializer, generator: &generator)
     }
 }

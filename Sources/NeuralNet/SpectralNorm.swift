@@ -26,13 +26,13 @@ public struct SpectralNormalizer: Sendable {
     func blocks(_ weight: Tensor) -> Tensor {
         let outputs = weight.shape[outputAxis]
         let count = outputAxis == 0 ? 1 : weight.shape[0]
-        return weight.reshaped(to: [count, outputs, weight.count / outputs / count])        // (blocks, out, k)
+        return weight.reshaped(to: [count, outputs, weight.count / outputs / count])  // (blocks, out, k)
     }
 
     /// l2n(Wᵀ u), flattened to (blocks·k).
     func rightVector(_ w: Tensor, _ u: Tensor) -> Tensor {
         let (count, outputs, inner) = (w.shape[0], w.shape[1], w.shape[2])
-        return Tensor.matmul(w, u.reshaped(to: [1, outputs, 1]), transposeA: true)           // (blocks, k, 1)
+        return Tensor.matmul(w, u.reshaped(to: [1, outputs, 1]), transposeA: true)  // (blocks, k, 1)
             .reshaped(to: [count * inner]).l2Normalized(epsilon: epsilon)
     }
 
@@ -48,7 +48,8 @@ public struct SpectralNormalizer: Sendable {
     /// W / σ, after one power iteration that updates u and v when `training`. Also returns σ.
     public func normalize(_ weight: Tensor, u: Buffer, v: Buffer, training: Bool) -> (weight: Tensor, sigma: Float) {
         let blockCount = outputAxis == 0 ? 1 : weight.shape[0]
-        let result = Tensor.spectralNormalized(weight, blocks: blockCount, u: u.value, v: v.value, powerIteration: training, epsilon: epsilon)
+        let result = Tensor.spectralNormalized(
+            weight, blocks: blockCount, u: u.value, v: v.value, powerIteration: training, epsilon: epsilon)
         if training {
             u.assign(result.u)
             v.assign(result.v)

@@ -11,7 +11,8 @@ public struct ModuleAverage {
 
     /// `average` must have the same architecture as `source`; it starts as a copy.
     public init(of source: any Module, into average: any Module, decay: Float) {
-        let sourceParameters = source.namedParameters(), averageParameters = average.namedParameters()
+        let sourceParameters = source.namedParameters()
+        let averageParameters = average.namedParameters()
         guard sourceParameters.map(\.name) == averageParameters.map(\.name) else {
             fatalError("ModuleAverage: the two modules have different parameters")
         }

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Autodiff
 import NeuralNet
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Updates a fixed list of parameters from their gradients; state is keyed by parameter identity.
 public protocol Optimizer {
@@ -54,7 +55,9 @@ public struct Adam: Optimizer {
     private var firstMoments: [ObjectIdentifier: Tensor] = [:]
     private var secondMoments: [ObjectIdentifier: Tensor] = [:]
 
-    public init(parameters: [Parameter], learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8) {
+    public init(
+        parameters: [Parameter], learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8
+    ) {
         self.parameters = parameters
         self.learningRate = learningRate
         self.beta1 = beta1
@@ -76,7 +79,8 @@ public struct Adam: Optimizer {
         secondMoments = [:]
         for (parameter, first, second) in moments {
             guard first.shape == parameter.shape, second.shape == parameter.shape else {
-                fatalError("Adam.restore: moments \(first.shape)/\(second.shape) do not match parameter \(parameter.shape)")
+                fatalError(
+                    "Adam.restore: moments \(first.shape)/\(second.shape) do not match parameter \(parameter.shape)")
             }
             firstMoments[ObjectIdentifier(parameter)] = first.detached()
             secondMoments[ObjectIdentifier(parameter)] = second.detached()

@@ -9,14 +9,18 @@ import GAN
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure throughput on this machine.",
-        subcommands: [TrainBench.self, ConvolutionBench.self, AttentionBench.self, LoaderBench.self], defaultSubcommand: TrainBench.self)
+        subcommands: [TrainBench.self, ConvolutionBench.self, AttentionBench.self, LoaderBench.self],
+        defaultSubcommand: TrainBench.self)
 }
 
 /// Times one convolution's forward, backward-data and backward-weights kernels.
 struct ConvolutionBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conv",
-        abstract: "GFLOP/s of a convolution's forward and backward kernels (default: the blog model's 64→128 4x4 stride-2 layer).")
+        abstract:
+            "GFLOP/s of a convolution's forward and backward kernels (default: the blog model's 64→128 4x4 stride-2 "
+            + "layer)."
+    )
 
     @Option(help: "Batch size.") var batch = 16
     @Option(help: "Input channels.") var inChannels = 64
@@ -29,18 +33,22 @@ struct ConvolutionBench: ParsableCommand {
     @OptionGroup var engine: EngineOptions
 
     func validate() throws {
-        let sizes = [("--batch", batch), ("--in-channels", inChannels), ("--out-channels", outChannels),
-                     ("--size", size), ("--kernel", kernel), ("--stride", stride), ("--iterations", iterations)]
+        let sizes = [
+            ("--batch", batch), ("--in-channels", inChannels), ("--out-channels", outChannels),
+            ("--size", size), ("--kernel", kernel), ("--stride", stride), ("--iterations", iterations),
+        ]
         for (name, value) in sizes where value < 1 { throw ValidationError("\(name) must be at least 1, got \(value)") }
     }
 
     func run() throws {
         let result = try engine.run {
-            try KernelBenchmark.convolution(batch: batch, inChannels: inChannels, outChannels: outChannels, size: size,
-                                            kernel: kernel, stride: stride, padding: padding, iterations: iterations)
+            try KernelBenchmark.convolution(
+                batch: batch, inChannels: inChannels, outChannels: outChannels, size: size,
+                kernel: kernel, stride: stride, padding: padding, iterations: iterations)
         }
-        print("\(result.backend): \(result.shape), \(String(format: "%.2f", result.flopsPerPass / 1e9)) GFLOP per pass, "
-              + "threads \(result.threads.map(String.init) ?? "?")")
+        print(
+            "\(result.backend): \(result.shape), \(String(format: "%.2f", result.flopsPerPass / 1e9)) GFLOP per pass, "
+                + "threads \(result.threads.map(String.init) ?? "?")")
         printPasses(result.passes)
     }
 }
@@ -49,9 +57,11 @@ struct ConvolutionBench: ParsableCommand {
 func printPasses(_ passes: [PassTiming]) {
     let width = passes.map(\.name.count).max() ?? 0
     for pass in passes {
-        print("  " + pass.name.padding(toLength: width, withPad: " ", startingAt: 0)
-              + String(format: "  median %8.3f ms  min %8.3f ms  %7.1f GFLOP/s (median)  %7.1f GFLOP/s (best)",
-                       pass.medianSeconds * 1e3, pass.bestSeconds * 1e3, pass.medianGFLOPS, pass.bestGFLOPS))
+        print(
+            "  " + pass.name.padding(toLength: width, withPad: " ", startingAt: 0)
+                + String(
+                    format: "  median %8.3f ms  min %8.3f ms  %7.1f GFLOP/s (median)  %7.1f GFLOP/s (best)",
+                    pass.medianSeconds * 1e3, pass.bestSeconds * 1e3, pass.medianGFLOPS, pass.bestGFLOPS))
     }
 }
 
@@ -87,9 +97,12 @@ struct AttentionBench: ParsableCommand {
 /// mapped reads, shuffling, flips, conversion to floats and the background thread).
 struct LoaderBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "loader", abstract: "Batch loader throughput in images/s, on a packed file or on synthetic RGB packs at 64 and 128 pixels.")
+        commandName: "loader",
+        abstract:
+            "Batch loader throughput in images/s, on a packed file or on synthetic RGB packs at 64 and 128 pixels.")
 
-    @Option(help: "A packed dataset; without it, synthetic 64x64 and 128x128 RGB packs are made in a temporary folder.") var data: String?
+    @Option(help: "A packed dataset; without it, synthetic 64x64 and 128x128 RGB packs are made in a temporary folder.")
+    var data: String?
     @Option(help: "Images per batch.") var batch = 64
     @Option(help: "Batches to time (after one warm-up batch).") var batches = 50
     @Flag(help: "Mirror images at random, as training can.") var flip = false
@@ -101,23 +114,30 @@ struct LoaderBench: ParsableCommand {
             do { dataset = try PackedDataset(contentsOf: URL(fileURLWithPath: data)) } catch let error as DataError {
                 throw ValidationError("--data: \(error.description)")
             }
-            return report(try LoaderBenchmark.measure(dataset, batchSize: batch, batches: batches, horizontalFlip: flip,
-                                                      dequantize: dequantize))
+            return report(
+                try LoaderBenchmark.measure(
+                    dataset, batchSize: batch, batches: batches, horizontalFlip: flip,
+                    dequantize: dequantize))
         }
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sagan-loader-bench-\(ProcessInfo.processInfo.processIdentifier)")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "sagan-loader-bench-\(ProcessInfo.processInfo.processIdentifier)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         for side in [64, 128] {
             let url = folder.appendingPathComponent("synthetic-\(side).safetensors")
             try LoaderBenchmark.writeSyntheticPack(side: side, count: max(batch * 4, 256), to: url)
-            report(try LoaderBenchmark.measure(try PackedDataset(contentsOf: url), batchSize: batch, batches: batches,
-                                               horizontalFlip: flip, dequantize: dequantize))
+            report(
+                try LoaderBenchmark.measure(
+                    try PackedDataset(contentsOf: url), batchSize: batch, batches: batches,
+                    horizontalFlip: flip, dequantize: dequantize))
         }
     }
 
     func report(_ result: LoaderThroughput) {
-        print("\(result.width)x\(result.height)x\(result.channels), batch \(result.batchSize): "
-              + String(format: "%.0f images/s (%.2f ms per batch)", result.imagesPerSecond, result.millisecondsPerBatch))
+        print(
+            "\(result.width)x\(result.height)x\(result.channels), batch \(result.batchSize): "
+                + String(
+                    format: "%.0f images/s (%.2f ms per batch)", result.imagesPerSecond, result.millisecondsPerBatch))
     }
 }
 
@@ -125,7 +145,10 @@ struct LoaderBench: ParsableCommand {
 struct TrainBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Time full training iterations of a preset on synthetic data: ms/iteration, images/s, GFLOP/s, % of peak, peak memory.")
+        abstract:
+            "Time full training iterations of a preset on synthetic data: ms/iteration, images/s, GFLOP/s, % of peak, "
+            + "peak memory."
+    )
 
     @Option(help: "Model preset.") var preset: ModelPreset = .blog128
     @Option(help: "Images per batch.") var batch = 16
@@ -156,13 +179,17 @@ struct TrainBench: ParsableCommand {
             print(String(decoding: try encoder.encode(result), as: UTF8.self))
         } else {
             let threads = "\(result.threads) thread\(result.threads == 1 ? "" : "s")"
-            print("\(result.preset) batch \(result.batch), \(threads), backend \(result.backend): "
-                  + String(format: "%.1f GFLOP per iteration", result.gflopPerIteration))
+            print(
+                "\(result.preset) batch \(result.batch), \(threads), backend \(result.backend): "
+                    + String(format: "%.1f GFLOP per iteration", result.gflopPerIteration))
             let peakSource = peak == nil ? "measured by an \(result.peakSource) FMA loop" : "given"
-            print(String(format: "  %.1f ms per iteration (median of %d; best %.1f ms), %.1f images/s, "
-                         + "%.1f GFLOP/s = %.1f%% of peak %.0f GFLOP/s ", result.msMedian, result.iterations, result.msMin,
-                         result.imagesPerSecond, result.gflops, result.percentOfPeak, result.peakGFLOPS)
-                  + "(\(peakSource)); peak RSS \(result.peakRSSMiB) MiB")
+            print(
+                String(
+                    format: "  %.1f ms per iteration (median of %d; best %.1f ms), %.1f images/s, "
+                        + "%.1f GFLOP/s = %.1f%% of peak %.0f GFLOP/s ", result.msMedian, result.iterations,
+                    result.msMin,
+                    result.imagesPerSecond, result.gflops, result.percentOfPeak, result.peakGFLOPS)
+                    + "(\(peakSource)); peak RSS \(result.peakRSSMiB) MiB")
         }
         if let profile = result.profile { printProfile(profile, result) }
     }
@@ -171,22 +198,28 @@ struct TrainBench: ParsableCommand {
         let total = profile.kernels.reduce(0) { $0 + $1.seconds }
         let elsewhere = result.iterationSeconds.reduce(0, +) - total
         let mebibyte = Double(1 << 20)
-        print("kernel time over \(iters) iterations (\(String(format: "%.0f", total * 1e3)) ms in kernels, "
-              + "\(String(format: "%.0f", elsewhere * 1e3)) ms elsewhere); tensor memory: at most "
-              + "\(String(format: "%.0f", Double(profile.peakLiveBytes) / mebibyte)) MiB alive at once:")
+        print(
+            "kernel time over \(iters) iterations (\(String(format: "%.0f", total * 1e3)) ms in kernels, "
+                + "\(String(format: "%.0f", elsewhere * 1e3)) ms elsewhere); tensor memory: at most "
+                + "\(String(format: "%.0f", Double(profile.peakLiveBytes) / mebibyte)) MiB alive at once:")
         print("  kernel                          time   share    calls   allocated per iteration")
         for entry in profile.kernels.prefix(25) {
-            print("  " + entry.kernel.padding(toLength: 28, withPad: " ", startingAt: 0)
-                  + String(format: "%8.1f ms  %5.1f%%  %6d  %9.1f MiB", entry.seconds * 1e3, 100 * entry.seconds / max(total, 1e-9),
-                           entry.calls, Double(entry.allocatedBytes) / mebibyte / Double(iters)))
+            print(
+                "  " + entry.kernel.padding(toLength: 28, withPad: " ", startingAt: 0)
+                    + String(
+                        format: "%8.1f ms  %5.1f%%  %6d  %9.1f MiB", entry.seconds * 1e3,
+                        100 * entry.seconds / max(total, 1e-9),
+                        entry.calls, Double(entry.allocatedBytes) / mebibyte / Double(iters)))
         }
         print("convolutions by shape (in→out channels, input size, kernel, stride, batch):")
         print("  kernel and shape                                          time   calls   GFLOP/s   of peak")
         for entry in profile.convolutions.prefix(25) {
             let rate = entry.flops / entry.seconds / 1e9
-            print("  " + entry.kernel.padding(toLength: 52, withPad: " ", startingAt: 0)
-                  + String(format: "%8.1f ms  %6d  %8.1f  %6.1f%%", entry.seconds * 1e3, entry.calls, rate,
-                           100 * rate / result.peakGFLOPS))
+            print(
+                "  " + entry.kernel.padding(toLength: 52, withPad: " ", startingAt: 0)
+                    + String(
+                        format: "%8.1f ms  %6d  %8.1f  %6.1f%%", entry.seconds * 1e3, entry.calls, rate,
+                        100 * rate / result.peakGFLOPS))
         }
     }
 }

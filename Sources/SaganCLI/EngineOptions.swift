@@ -4,7 +4,8 @@ import Autodiff
 /// The engine flags every computing command shares.
 struct EngineOptions: ParsableArguments {
     @Option(help: "Threads for oneDNN (default: all cores).") var threads: Int?
-    @Option(help: "Backend: onednn or reference, the plain-Swift oracle (default: the fastest here).") var backend: String?
+    @Option(help: "Backend: onednn or reference, the plain-Swift oracle (default: the fastest here).") var backend:
+        String?
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }

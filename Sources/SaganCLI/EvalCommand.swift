@@ -23,12 +23,14 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "A training checkpoint, model checkpoint or export whose generator makes the fake images.")
     var checkpoint: String?
     @Flag(help: "Use the moving average of G (checkpoints trained with --ema).") var ema = false
-    @Option(help: "Fake images instead of a checkpoint: a packed dataset, an image folder or an IDX file.") var fake: String?
+    @Option(help: "Fake images instead of a checkpoint: a packed dataset, an image folder or an IDX file.") var fake:
+        String?
     @Option(help: "Metrics, comma-separated: swd, kid, fid.") var metrics = "swd,kid,fid"
     @Option(help: "Images per side (real images: a seeded random subset when the set is larger).") var num = 1000
     @Option(help: "KID subsets.") var kidSubsets = 50
     @Option(help: "KID subset size (default: half of N, at most 1000).") var kidSubsetSize: Int?
-    @Option(help: "Seed of the real-image selection, the SWD patches and directions, and the KID subsets.") var seed: UInt64 = 0
+    @Option(help: "Seed of the real-image selection, the SWD patches and directions, and the KID subsets.") var seed:
+        UInt64 = 0
     @Option(help: "Images per Inception batch.") var batch = 25
     @Option(help: "The converted Inception weights (default: the cache folder).") var weights: String?
     @Flag(help: "Print one JSON object instead of text.") var json = false
@@ -75,8 +77,11 @@ struct EvalCommand: ParsableCommand {
                 case .extracting(let stage, let done, let total):
                     let elapsed = (ContinuousClock.now - start).seconds
                     let remaining = elapsed / Double(done) * Double(total - done)
-                    line.update(String(format: "%@: %d/%d images, %.0f s, about %.0f s left", stage, done, total, elapsed, remaining),
-                                force: done == total)
+                    line.update(
+                        String(
+                            format: "%@: %d/%d images, %.0f s, about %.0f s left", stage, done, total, elapsed,
+                            remaining),
+                        force: done == total)
                     if done == total { line.finish() }
                 }
             }
@@ -86,16 +91,21 @@ struct EvalCommand: ParsableCommand {
             }
             print("\(num) real (\(real), seed \(seed)) vs \(num) fake (\(record.fake))")
             if let kid = record.kid {
-                print(String(format: "  KID  %.5f ± %.5f (%d subsets of %d)", kid.mean, kid.standardDeviation, kid.subsets,
-                             kid.subsetSize))
+                print(
+                    String(
+                        format: "  KID  %.5f ± %.5f (%d subsets of %d)", kid.mean, kid.standardDeviation, kid.subsets,
+                        kid.subsetSize))
             }
             if let fid = record.fid { print(String(format: "  FID  %.3f", fid)) }
             if let swd = record.swd {
-                print("  SWD ×10³ " + swd.levels.map { String(format: "%d: %.2f", $0.resolution, $0.value) }.joined(separator: ", ")
-                      + String(format: "; average %.2f", swd.average))
+                print(
+                    "  SWD ×10³ "
+                        + swd.levels.map { String(format: "%d: %.2f", $0.resolution, $0.value) }.joined(separator: ", ")
+                        + String(format: "; average %.2f", swd.average))
             }
             if let run = evaluation.runFolder {
-                print("appended to \(run.appendingPathComponent("metrics.jsonl").path) and the run's TensorBoard events")
+                print(
+                    "appended to \(run.appendingPathComponent("metrics.jsonl").path) and the run's TensorBoard events")
             }
         }
     }

@@ -30,7 +30,8 @@ func loadGenerator(_ path: String, ema: Bool) throws -> LoadedGenerator {
 /// `sagan generate`: pictures from a trained generator; a seed always gives the same image.
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "generate", abstract: "Write images from a checkpoint or export: a grid, one file per seed, or an interpolation.")
+        commandName: "generate",
+        abstract: "Write images from a checkpoint or export: a grid, one file per seed, or an interpolation.")
 
     @Option(help: "A training checkpoint, model checkpoint or export.") var checkpoint: String
     @Flag(help: "Use the moving average of G (checkpoints trained with --ema).") var ema = false
@@ -38,91 +39,71 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Grid columns x rows (default: as square as the seed count allows).") var grid: String?
     @Option(help: "The grid (or interpolation strip) PNG to write.") var out: String?
     @Option(help: "A folder for one PNG per seed instead of a grid.") var outdir: String?
-    @Option(parsing: .upToNextOption, help: "Two seeds A B: a strip interpolating z from A to B (spherical).") var interpolate: [Int] = []
+    @Option(parsing: .upToNextOption, help: "Two seeds A B: a strip interpolating z from A to B (spherical).")
+    var interpolate: [Int] = []
     @Option(help: "Images in the interpolation strip.") var steps = 10
     @Option(help: "Redraw z components beyond ±T (the truncation trick).") var truncation: Float?
     @Option(name: .customLong("class"), help: "The class to draw, for class-conditional models.") var classIndex: Int?
-    @Option(help: "Also write the latent codes used, as a safetensors file with one tensor \"z\" (N, latent size).") var saveZ: String?
+    @Option(help: "Also write the latent codes used, as a safetensors file with one tensor \"z\" (N, latent size).")
+    var saveZ: String?
 
     func validate() throws {
-        guard (out == nil) != (outdir == nil) else { throw ValidationError("give exactly one of --out FILE.png and --outdir DIR") }
+        guard (out == nil) != (outdir == nil) else {
+            throw ValidationError("give exactly one of --out FILE.png and --outdir DIR")
+        }
         if !interpolate.isEmpty {
             guard interpolate.count == 2 else { throw ValidationError("--interpolate takes two seeds, A B") }
             guard outdir == nil else { throw ValidationError("--interpolate writes one strip: use --out") }
             guard steps >= 2 else { throw ValidationError("--steps must be at least 2") }
         }
-        if let truncation, !(truncation > 0) { throw ValidationError("--truncation must be positive, got \(truncation)") }
+        if let truncation, !(truncation > 0) {
+            throw ValidationError("--truncation must be positive, got \(truncation)")
+        }
     }
 
     func run() throws {
         let loaded = try loadGenerator(checkpoint, ema: ema)
         let config = loaded.config
-        if config.classCount > 0 {
-            guard let classIndex, (0..<config.classCount).contains(classIndex) else {
-                throw ValidationError("--class: this model is class-conditional; give a class from 0 to \(config.classCount - 1)")
-            }
-        } else if classIndex != nil {
-            throw ValidationError("--class: this model is not class-conditional")
-        }
+        try loaded.checkClass(classIndex)
         let codes: [[Float]]
         if !interpolate.isEmpty {
             let a = LatentCodes.z(seed: interpolate[0], size: config.latentSize, truncation: truncation)
             let b = LatentCodes.z(seed: interpolate[1], size: config.latentSize, truncation: truncation)
             codes = (0..<steps).map { LatentCodes.slerp(a, b, Float($0) / Float(steps - 1)) }
         } else {
-            let seedList: [Int]
-            do { seedList = try LatentCodes.parseSeeds(seeds) } catch let error as ConfigurationError { throw ValidationError(error.description) }
+            let seedList = try LatentCodes.parseSeeds(seeds)
             codes = seedList.map { LatentCodes.z(seed: $0, size: config.latentSize, truncation: truncation) }
             try saveCodes(codes, config.latentSize)
             if let outdir {
                 try FileManager.default.createDirectory(atPath: outdir, withIntermediateDirectories: true)
-                for (chunkStart, seedChunk) in stride(from: 0, to: seedList.count, by: 64).map({ ($0, Array(seedList[$0..<min($0 + 64, seedList.count)])) }) {
-                    let images = loaded.images(Array(codes[chunkStart..<(chunkStart + seedChunk.count)]), labels: labels(seedChunk.count))
-                    for (offset, seed) in seedChunk.enumerated() {
-                        let image = SampleGrid.image(images.sliced(alongAxis: 0, offset..<(offset + 1)), gap: 0)
-                        try ImageCodec.encodePNG(image).write(to: URL(fileURLWithPath: outdir).appendingPathComponent(String(format: "seed%06d.png", seed)))
-                    }
+                for (seed, picture) in zip(seedList, loaded.pictures(codes, classIndex: classIndex)) {
+                    let file = URL(fileURLWithPath: outdir).appendingPathComponent(String(format: "seed%06d.png", seed))
+                    try ImageCodec.encodePNG(picture).write(to: file)
                 }
                 print("wrote \(seedList.count) images to \(outdir)")
                 return
             }
         }
         if !interpolate.isEmpty { try saveCodes(codes, config.latentSize) }
-        let columns: Int
-        if !interpolate.isEmpty {
-            columns = codes.count
-        } else if let grid {
-            let parts = grid.lowercased().split(separator: "x").compactMap { Int($0) }
-            guard parts.count == 2, parts[0] > 0, parts[1] > 0, parts[0] * parts[1] >= codes.count else {
-                throw ValidationError("--grid \(grid): give columns x rows with room for \(codes.count) images, e.g. 8x8")
-            }
-            columns = parts[0]
-        } else {
-            columns = Int(Double(codes.count).squareRoot().rounded(.up))
-        }
-        var pictures: [Tensor] = []
-        for start in stride(from: 0, to: codes.count, by: 64) {
-            let chunk = Array(codes[start..<min(start + 64, codes.count)])
-            pictures.append(loaded.images(chunk, labels: labels(chunk.count)))
-        }
-        let images = pictures.count == 1 ? pictures[0] : Tensor.concatenated(pictures, alongAxis: 0)
-        let picture = SampleGrid.image(images, columns: columns)
+        let columns = interpolate.isEmpty ? try SampleGrid.columns(grid, count: codes.count) : codes.count
+        let picture = loaded.grid(codes, columns: columns, classIndex: classIndex)
         try ImageCodec.encodePNG(picture).write(to: URL(fileURLWithPath: out!))
         print("wrote \(codes.count) images (\(picture.width)x\(picture.height)) to \(out!)")
     }
 
-    func labels(_ count: Int) -> [Int]? { classIndex.map { [Int](repeating: $0, count: count) } }
-
     func saveCodes(_ codes: [[Float]], _ size: Int) throws {
         guard let saveZ else { return }
-        try SafeTensorsFile.write([("z", Tensor(shape: [codes.count, size], scalars: codes.flatMap { $0 }))], to: URL(fileURLWithPath: saveZ))
+        try SafeTensorsFile.write(
+            [("z", Tensor(shape: [codes.count, size], scalars: codes.flatMap { $0 }))], to: URL(fileURLWithPath: saveZ))
     }
 }
 
 /// `sagan export`: G alone, SN folded in, with a model card.
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "export", abstract: "Write G alone (spectral norm folded into the weights) with a model card, for PyTorch and other tools.")
+        commandName: "export",
+        abstract:
+            "Write G alone (spectral norm folded into the weights) with a model card, for PyTorch and other tools.")
 
     @Option(help: "A training or model checkpoint.") var checkpoint: String
     @Option(help: "The safetensors file to write.") var out: String

@@ -17,7 +17,8 @@ extension ModelPreset: ExpressibleByArgument {}
 /// Prints G's and D's layers with output shapes, parameters and multiply-accumulates per image.
 struct InspectModel: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "model", abstract: "Print each layer's output shape, parameter count and MACs per image, with totals.")
+        commandName: "model",
+        abstract: "Print each layer's output shape, parameter count and MACs per image, with totals.")
 
     @Option(help: "Model preset: \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
     var preset: ModelPreset = .blog128
@@ -39,24 +40,48 @@ struct InspectModel: ParsableCommand {
             generator = Generator(config: config, generator: &random)
             discriminator = Discriminator(config: config, generator: &random)
         }
-        print("\(checkpoint ?? preset.rawValue): \(config.family.rawValue), \(config.resolution)x\(config.resolution)x\(config.imageChannels), z \(config.latentSize), attention \(config.attentionVariant.rawValue) at G \(config.generatorAttentionSides) D \(config.discriminatorAttentionSides), spectral norm \(config.spectralNorm ? "on" : "off")")
-        printTable("Generator", generator.summary(), buffers: generator.namedBuffers().reduce(0) { $0 + $1.buffer.value.count })
-        printTable("Discriminator", discriminator.summary(), buffers: discriminator.namedBuffers().reduce(0) { $0 + $1.buffer.value.count })
+        let side = config.resolution
+        print(
+            "\(checkpoint ?? preset.rawValue): \(config.family.rawValue), \(side)x\(side)x\(config.imageChannels), "
+                + "z \(config.latentSize), attention \(config.attentionVariant.rawValue) "
+                + "at G \(config.generatorAttentionSides) "
+                + "D \(config.discriminatorAttentionSides), spectral norm \(config.spectralNorm ? "on" : "off")")
+        printTable(
+            "Generator", generator.summary(), buffers: generator.namedBuffers().reduce(0) { $0 + $1.buffer.value.count }
+        )
+        printTable(
+            "Discriminator", discriminator.summary(),
+            buffers: discriminator.namedBuffers().reduce(0) { $0 + $1.buffer.value.count })
     }
 
     func printTable(_ title: String, _ rows: [LayerSummary], buffers: Int) {
         print("\n\(title)")
-        let header = [pad("layer", 10), pad("kind", 46), pad("output", 16), pad("parameters", 12, right: true), pad("MACs/image", 14, right: true)]
+        let header = [
+            pad("layer", 10), pad("kind", 46), pad("output", 16), pad("parameters", 12, right: true),
+            pad("MACs/image", 14, right: true),
+        ]
         print(header.joined(separator: "  "))
         for row in rows {
-            print([pad(row.name, 10), pad(row.kind, 46), pad(row.outputShape.map(String.init).joined(separator: "x"), 16),
-                   pad(grouped(row.parameters), 12, right: true), pad(grouped(row.multiplyAccumulates), 14, right: true)].joined(separator: "  "))
+            print(
+                [
+                    pad(row.name, 10), pad(row.kind, 46),
+                    pad(row.outputShape.map(String.init).joined(separator: "x"), 16),
+                    pad(grouped(row.parameters), 12, right: true),
+                    pad(grouped(row.multiplyAccumulates), 14, right: true),
+                ].joined(separator: "  "))
         }
         let parameters = rows.reduce(0) { $0 + $1.parameters }
         let macs = rows.reduce(0) { $0 + $1.multiplyAccumulates }
-        print([pad("total", 10), pad("(+ \(grouped(buffers)) buffer elements)", 46), pad("", 16), pad(grouped(parameters), 12, right: true),
-               pad(grouped(macs), 14, right: true)].joined(separator: "  "))
-        print(String(format: "%@: %.3f M parameters, %.1f M MACs per image", title, Double(parameters) / 1e6, Double(macs) / 1e6))
+        print(
+            [
+                pad("total", 10), pad("(+ \(grouped(buffers)) buffer elements)", 46), pad("", 16),
+                pad(grouped(parameters), 12, right: true),
+                pad(grouped(macs), 14, right: true),
+            ].joined(separator: "  "))
+        print(
+            String(
+                format: "%@: %.3f M parameters, %.1f M MACs per image", title, Double(parameters) / 1e6,
+                Double(macs) / 1e6))
     }
 }
 
@@ -95,58 +120,33 @@ struct InspectAttention: ParsableCommand {
     func run() throws {
         let loaded = try loadGenerator(checkpoint, ema: ema)
         let config = loaded.config
-        let queries = query.isEmpty
-            ? [(config.resolution / 4, config.resolution / 4), (config.resolution / 2, config.resolution / 2), (3 * config.resolution / 4, 3 * config.resolution / 4)]
-            : query.map { ($0.x, $0.y) }
-        let labels: [Int]? = config.classCount > 0 ? [classIndex ?? 0] : nil
-        for (net, layers) in [("G", loaded.generator.attentionLayers as [any SelfAttentionLayer]),
-                              ("D", (loaded.discriminator?.attentionLayers ?? []) as [any SelfAttentionLayer])] {
-            for (index, attention) in layers.enumerated() { print("\(net) attention \(index): γ = \(attention.gamma.value.scalar)") }
+        let queries =
+            query.isEmpty
+            ? AttentionInspection.defaultQueries(resolution: config.resolution) : query.map { (x: $0.x, y: $0.y) }
+        for (net, layers) in [
+            ("G", loaded.generator.attentionLayers as [any SelfAttentionLayer]),
+            ("D", (loaded.discriminator?.attentionLayers ?? []) as [any SelfAttentionLayer]),
+        ] {
+            for (index, attention) in layers.enumerated() {
+                print("\(net) attention \(index): γ = \(attention.gamma.value.scalar)")
+            }
         }
-        let picture: Tensor
-        let attention: any SelfAttentionLayer
+        let subject: AttentionSubject
         if let image {
-            guard let discriminator = loaded.discriminator else { throw ValidationError("--image: \(checkpoint) holds no discriminator") }
-            guard layer >= 0, layer < discriminator.attentionLayers.count else {
-                throw ValidationError("--layer \(layer): D has \(discriminator.attentionLayers.count) attention layers")
+            do {
+                subject = .discriminator(
+                    image: try AttentionInspection.modelInput(
+                        contentsOf: image, resolution: config.resolution, channels: config.imageChannels))
+            } catch let error as DataError {
+                throw ValidationError("--image: \(error.description)")
             }
-            picture = try Self.load(image, resolution: config.resolution, channels: config.imageChannels)
-            attention = discriminator.attentionLayers[layer]
-            attention.recordsAttention = true
-            _ = noGrad { discriminator(picture.reshaped(to: [1] + picture.shape), labels: labels) }
         } else {
-            guard layer >= 0, layer < loaded.generator.attentionLayers.count else {
-                throw ValidationError("--layer \(layer): G has \(loaded.generator.attentionLayers.count) attention layers")
-            }
-            attention = loaded.generator.attentionLayers[layer]
-            attention.recordsAttention = true
-            let z = LatentCodes.z(seed: seed, size: config.latentSize)
-            picture = loaded.images([z], labels: labels).reshaped(to: [config.imageChannels, config.resolution, config.resolution])
+            subject = .generator(seed: seed)
         }
-        let maps: [[Float]]
-        do {
-            maps = try AttentionPicture.maps(attention, queries: queries.map { (x: $0.0, y: $0.1) }, resolution: config.resolution)
-        } catch let error as ConfigurationError {
-            throw ValidationError(error.description)
-        }
-        let composed = AttentionPicture.compose(image: AttentionPicture.rgb(picture), queries: queries.map { (x: $0.0, y: $0.1) }, maps: maps)
-        try ImageCodec.encodePNG(composed).write(to: URL(fileURLWithPath: out))
-        print("wrote \(out): \(queries.count) queries on a \(Int(Double(maps[0].count).squareRoot()))x\(Int(Double(maps[0].count).squareRoot())) key grid")
-    }
-
-    /// A real image as the model sees it: decoded, converted, centre-cropped and resized, in [−1, 1].
-    static func load(_ path: String, resolution: Int, channels: Int) throws -> Tensor {
-        do {
-            var image = try ImageCodec.decodeFile(path).image.converted(toChannels: channels)
-            let box = CropPolicy.center.box(width: image.width, height: image.height)
-            image = Resampling.resize(image.cropped(left: box.left, top: box.top, width: box.width, height: box.height), width: resolution, height: resolution)
-            var values = [Float](repeating: 0, count: channels * resolution * resolution)
-            for y in 0..<resolution { for x in 0..<resolution { for c in 0..<channels {
-                values[(c * resolution + y) * resolution + x] = Float(image[x: x, y: y, channel: c]) / 127.5 - 1
-            } } }
-            return Tensor(shape: [channels, resolution, resolution], scalars: values)
-        } catch let error as DataError {
-            throw ValidationError("--image: \(error.description)")
-        }
+        let inspection = try AttentionInspection(
+            loaded, subject: subject, layer: layer, queries: queries, classIndex: classIndex)
+        try ImageCodec.encodePNG(inspection.picture).write(to: URL(fileURLWithPath: out))
+        let side = inspection.keyGridSide
+        print("wrote \(out): \(queries.count) queries on a \(side)x\(side) key grid")
     }
 }

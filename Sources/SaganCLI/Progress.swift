@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A progress display: one line redrawn in place on a terminal, plain periodic lines otherwise.

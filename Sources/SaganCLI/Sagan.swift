@@ -7,7 +7,7 @@ import Foundation
 import GAN
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The `sagan` tool: one executable, one subcommand per job.
@@ -16,7 +16,10 @@ struct Sagan: ParsableCommand {
         commandName: "sagan",
         abstract: "Self-Attention GANs on the CPU: train, sample, inspect and evaluate.",
         version: ProjectInfo.version,
-        subcommands: [TrainCommand.self, GenerateCommand.self, EvalCommand.self, ExportCommand.self, DatasetCommand.self, InspectCommand.self, BenchCommand.self])
+        subcommands: [
+            TrainCommand.self, GenerateCommand.self, EvalCommand.self, ExportCommand.self, DatasetCommand.self,
+            InspectCommand.self, BenchCommand.self,
+        ])
 }
 
 @main
@@ -28,7 +31,7 @@ enum Entry {
         do {
             command = try Sagan.parseAsRoot()
         } catch {
-            Sagan.exit(withError: error)        // flag errors: the message and a usage hint, status 64
+            Sagan.exit(withError: error)  // flag errors: the message and a usage hint, status 64
         }
         do {
             try command.run()

@@ -25,7 +25,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64?
     @Option(help: "auto: the newest valid checkpoint in the run folder; or a checkpoint file.") var resume: String?
     @Option(help: "A JSON file of settings that differ from the preset.") var config: String?
-    @Flag(help: "Print the resolved settings, parameter counts, seconds per step and peak memory over a few steps, then exit.")
+    @Flag(
+        help: ArgumentHelp(
+            "Print the resolved settings, parameter counts, seconds per step and peak memory over a few steps, "
+                + "then exit."))
     var dryRun = false
     @Option(name: .customLong("lr-g"), help: "G's learning rate.") var learningRateG: Float?
     @Option(name: .customLong("lr-d"), help: "D's learning rate.") var learningRateD: Float?
@@ -39,8 +42,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Checkpoints to keep.") var keep: Int?
     @Flag(help: "Mirror training images at random.") var flip = false
     @Flag(help: "Add the article's dequantisation noise to training images.") var dequantize = false
-    @Option(name: .customLong("on-nan"),
-            help: "stop: roll back, save and stop; skip: roll back, drop the batch, halve the learning rates.")
+    @Option(
+        name: .customLong("on-nan"),
+        help: "stop: roll back, save and stop; skip: roll back, drop the batch, halve the learning rates.")
     var onNaN: TrainConfig.NonFinitePolicy?
     @Flag(help: "Class-conditional training (conditional batch norm in G, projection D); needs a dataset with labels.")
     var conditional = false
@@ -81,10 +85,13 @@ struct TrainCommand: ParsableCommand {
             var progress = ProgressLine(plainInterval: 10)
             let run = try TrainingRun(options, dataset: dataset) { show($0, &progress) }
             if dryRun { return try report(try run.dryRun(), dataset) }
-            let trainer = run.trainer, config = trainer.config
-            print("training \(config.preset.rawValue) (G \(trainer.generator.parameterCount), "
-                  + "D \(trainer.discriminator.parameterCount) parameters) on \(describe(dataset)), batch \(config.batchSize), "
-                  + "\(config.steps) steps, backend \(Engine.backendName); run folder \(run.folder.path)")
+            let trainer = run.trainer
+            let config = trainer.config
+            print(
+                "training \(config.preset.rawValue) (G \(trainer.generator.parameterCount), "
+                    + "D \(trainer.discriminator.parameterCount) parameters) on \(describe(dataset)), batch "
+                    + "\(config.batchSize), "
+                    + "\(config.steps) steps, backend \(Engine.backendName); run folder \(run.folder.path)")
             TrainingRun.stopOnSignals()
             let outcome: TrainingOutcome
             do {
@@ -96,12 +103,14 @@ struct TrainCommand: ParsableCommand {
             progress.finish()
             switch outcome {
             case .stopped(let step, let checkpoint):
-                print("stopped at step \(step); saved \(checkpoint.path) "
-                      + "(continue with --resume auto --run-dir \(run.folder.path))")
+                print(
+                    "stopped at step \(step); saved \(checkpoint.path) "
+                        + "(continue with --resume auto --run-dir \(run.folder.path))")
             case .finished(let steps, let seconds):
-                print("done: \(steps) steps in \(formatDuration(seconds)); samples in "
-                      + "\(run.folder.appendingPathComponent("samples").path), checkpoints in "
-                      + "\(run.folder.appendingPathComponent("checkpoints").path)")
+                print(
+                    "done: \(steps) steps in \(formatDuration(seconds)); samples in "
+                        + "\(run.folder.appendingPathComponent("samples").path), checkpoints in "
+                        + "\(run.folder.appendingPathComponent("checkpoints").path)")
                 print("watch it with: tensorboard --logdir \(run.folder.path)")
             }
         }
@@ -133,18 +142,21 @@ struct TrainCommand: ParsableCommand {
         case .resumed(let file, let step): print("resuming from \(file.path) at step \(step)")
         case .noCheckpointFound(let folder): print("no checkpoint in \(folder.path); starting a new run")
         case .datasetDiffers(let checkpoint, let dataset):
-            print("warning: the dataset differs from the one this checkpoint was trained on "
-                  + "(digest \(checkpoint.prefix(12)) vs \(dataset.prefix(12)))")
+            print(
+                "warning: the dataset differs from the one this checkpoint was trained on "
+                    + "(digest \(checkpoint.prefix(12)) vs \(dataset.prefix(12)))")
         case .skippedStep(let step, let reason):
             progress.finish()
             print("warning: step \(step): \(reason)")
         case .progress(let state):
             let report = state.report
             progress.update(
-                "step \(state.step)/\(state.steps)  " + String(format: "%.1f", state.imagesPerSecond) + " images/s  ETA "
+                "step \(state.step)/\(state.steps)  " + String(format: "%.1f", state.imagesPerSecond)
+                    + " images/s  ETA "
                     + formatDuration(state.secondsLeft)
-                    + String(format: "  loss D %.3f G %.3f  D(real) %.2f D(fake) %.2f", report.lossD, report.lossG,
-                             report.realLogit, report.fakeLogit),
+                    + String(
+                        format: "  loss D %.3f G %.3f  D(real) %.2f D(fake) %.2f", report.lossD, report.lossG,
+                        report.realLogit, report.fakeLogit),
                 force: state.step == state.steps)
         }
     }
@@ -153,12 +165,16 @@ struct TrainCommand: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         print(String(decoding: try encoder.encode(dryRun.config), as: UTF8.self))
-        print("G \(dryRun.generatorParameters) parameters, D \(dryRun.discriminatorParameters) parameters; "
-              + "dataset \(dataset.count) images of \(dataset.width)x\(dataset.height)x\(dataset.channels)")
+        print(
+            "G \(dryRun.generatorParameters) parameters, D \(dryRun.discriminatorParameters) parameters; "
+                + "dataset \(dataset.count) images of \(dataset.width)x\(dataset.height)x\(dataset.channels)")
         let perStep = dryRun.secondsPerStep
-        print(String(format: "seconds per step: %.3f (median of %d after one warm-up), about %.0f images/s; %d steps ≈ %.1f h",
-                     perStep, dryRun.measuredSteps, Double(dryRun.config.batchSize) / perStep, dryRun.config.steps,
-                     perStep * Double(dryRun.config.steps) / 3600))
+        print(
+            String(
+                format:
+                    "seconds per step: %.3f (median of %d after one warm-up), about %.0f images/s; %d steps ≈ %.1f h",
+                perStep, dryRun.measuredSteps, Double(dryRun.config.batchSize) / perStep, dryRun.config.steps,
+                perStep * Double(dryRun.config.steps) / 3600))
         print("peak resident memory: \(dryRun.peakResidentMegabytes) MiB")
     }
 

@@ -1,7 +1,7 @@
-import Foundation
-import Testing
-import Kernels
 import Autodiff
+import Foundation
+import Kernels
+import Testing
 
 @Suite("Tape semantics")
 struct AutodiffBehaviourTests {
@@ -61,18 +61,21 @@ struct AutodiffBehaviourTests {
     }
 
     @Test func backendsAgreeOnAWholeNetworkGradient() throws {
-        guard let fast = OneDNNBackend.shared else { Issue.record("oneDNN unavailable"); return }
+        guard let fast = OneDNNBackend.shared else {
+            Issue.record("oneDNN unavailable")
+            return
+        }
         var sample = Sample(seed: 11)
         let x = sample.tensor([3, 3, 8, 8])
         let w1 = sample.tensor([4, 3, 4, 4], scale: 0.3).trackingGradients()
         let w2 = sample.tensor([4, 2, 4, 4], scale: 0.3).trackingGradients()
         let scale = sample.positive([2]).trackingGradients()
         func network() -> Tensor {
-            var h = Tensor.conv2d(x, weight: w1, stride: 2, padding: 1).leakyRelu(slope: 0.2)      // (3, 4, 4, 4)
-            h = Tensor.convTranspose2d(h, weight: w2, stride: 2, padding: 1)                        // (3, 2, 8, 8)
+            var h = Tensor.conv2d(x, weight: w1, stride: 2, padding: 1).leakyRelu(slope: 0.2)  // (3, 4, 4, 4)
+            h = Tensor.convTranspose2d(h, weight: w2, stride: 2, padding: 1)  // (3, 2, 8, 8)
             h = Tensor.batchNormTraining(h, scale: scale, shift: nil, epsilon: 1e-5).output.relu()
-            let flat = h.reshaped(to: [3, 2, 64])                                                   // (3, 2, 64)
-            let attention = Tensor.matmul(flat, flat, transposeA: true).softmax()                  // (3, 64, 64)
+            let flat = h.reshaped(to: [3, 2, 64])  // (3, 2, 64)
+            let attention = Tensor.matmul(flat, flat, transposeA: true).softmax()  // (3, 64, 64)
             return Tensor.matmul(flat, attention).tanh().mean()
         }
         let reference = withBackend(BackendRegistry.reference) { valueAndGradients(wrt: [w1, w2, scale], of: network) }
@@ -92,16 +95,19 @@ struct AutodiffBehaviourTests {
     /// backends must agree.
     @Test(arguments: [16, 8])
     func blockedLayoutsFlowThroughNormalisationAndActivations(channels: Int) throws {
-        guard let fast = OneDNNBackend.shared else { Issue.record("oneDNN unavailable"); return }
+        guard let fast = OneDNNBackend.shared else {
+            Issue.record("oneDNN unavailable")
+            return
+        }
         var sample = Sample(seed: 13)
         let x = sample.tensor([4, 5, 64, 64])
         let w1 = sample.tensor([channels, 5, 3, 3], scale: 0.3).trackingGradients()
         let w2 = sample.tensor([6, channels, 3, 3], scale: 0.3).trackingGradients()
         let shift = sample.tensor([channels]).trackingGradients()
         func network() -> Tensor {
-            var h = Tensor.conv2d(x, weight: w1, padding: 1)                                         // (4, C, 64, 64)
+            var h = Tensor.conv2d(x, weight: w1, padding: 1)  // (4, C, 64, 64)
             h = Tensor.batchNormTraining(h, scale: nil, shift: shift, epsilon: 1e-5).output.relu()
-            h = Tensor.conv2d(h, weight: w2, stride: 2, padding: 1).leakyRelu(slope: 0.2)            // (4, 6, 32, 32)
+            h = Tensor.conv2d(h, weight: w2, stride: 2, padding: 1).leakyRelu(slope: 0.2)  // (4, 6, 32, 32)
             return h.squared().mean()
         }
         poisonBufferPool(bufferBytes: 4 * 16 * 64 * 64 * MemoryLayout<Float>.stride)
@@ -123,7 +129,9 @@ struct AutodiffBehaviourTests {
     func expectBackendsAgree(_ fast: any Backend, wrt leaves: [Tensor], of network: () -> Tensor) {
         let reference = withBackend(BackendRegistry.reference) { valueAndGradients(wrt: leaves, of: network) }
         let onednn = withBackend(fast) { valueAndGradients(wrt: leaves, of: network) }
-        #expect(onednn.value.scalar.isFinite && Swift.abs(reference.value.scalar - onednn.value.scalar) < 1e-4 * Swift.abs(reference.value.scalar))
+        #expect(
+            onednn.value.scalar.isFinite
+                && Swift.abs(reference.value.scalar - onednn.value.scalar) < 1e-4 * Swift.abs(reference.value.scalar))
         for (r, o) in zip(reference.gradients, onednn.gradients) {
             let worst = zip(r.scalars, o.scalars).map { Swift.abs($0 - $1) }.max() ?? .infinity
             let scaleOfGradient = max(1e-3, r.scalars.map { Swift.abs($0) }.max() ?? 0)
@@ -137,22 +145,27 @@ struct AutodiffBehaviourTests {
     /// next convolution. Value and every gradient must match the reference backend, with the buffer
     /// pool NaN-poisoned as above.
     @Test func attentionReadsAndWritesBlockedLayouts() throws {
-        guard let fast = OneDNNBackend.shared else { Issue.record("oneDNN unavailable"); return }
+        guard let fast = OneDNNBackend.shared else {
+            Issue.record("oneDNN unavailable")
+            return
+        }
         var sample = Sample(seed: 14)
         let image = sample.tensor([2, 3, 8, 8])
         let stem = sample.tensor([32, 3, 3, 3], scale: 0.3).trackingGradients()
-        let f = sample.tensor([8, 32, 1, 1], scale: 0.3).trackingGradients(), g = sample.tensor([8, 32, 1, 1], scale: 0.3).trackingGradients()
-        let h = sample.tensor([32, 32, 1, 1], scale: 0.3).trackingGradients(), head = sample.tensor([5, 32, 3, 3], scale: 0.3).trackingGradients()
+        let f = sample.tensor([8, 32, 1, 1], scale: 0.3).trackingGradients()
+        let g = sample.tensor([8, 32, 1, 1], scale: 0.3).trackingGradients()
+        let h = sample.tensor([32, 32, 1, 1], scale: 0.3).trackingGradients()
+        let head = sample.tensor([5, 32, 3, 3], scale: 0.3).trackingGradients()
         let gamma = Tensor(0.7).trackingGradients()
         var operandsWereBlocked = false
         func network() -> Tensor {
-            let x = Tensor.conv2d(image, weight: stem, padding: 1).relu()                                  // (2, 32, 8, 8)
-            let keys = Tensor.conv2d(x, weight: f).reshaped(to: [2, 8, 64])                                // (2, 8, 64)
-            let queries = Tensor.conv2d(x, weight: g).reshaped(to: [2, 8, 64])                             // (2, 8, 64)
-            let values = Tensor.conv2d(x, weight: h).reshaped(to: [2, 32, 64])                             // (2, 32, 64)
+            let x = Tensor.conv2d(image, weight: stem, padding: 1).relu()  // (2, 32, 8, 8)
+            let keys = Tensor.conv2d(x, weight: f).reshaped(to: [2, 8, 64])  // (2, 8, 64)
+            let queries = Tensor.conv2d(x, weight: g).reshaped(to: [2, 8, 64])  // (2, 8, 64)
+            let values = Tensor.conv2d(x, weight: h).reshaped(to: [2, 32, 64])  // (2, 32, 64)
             operandsWereBlocked = values.storage.layout != nil && keys.storage.layout != nil
             let attended = Tensor.attention(queries: queries, keys: keys, values: values).reshaped(to: [2, 32, 8, 8])
-            let y = attended * gamma + x                                                                   // (2, 32, 8, 8)
+            let y = attended * gamma + x  // (2, 32, 8, 8)
             return Tensor.conv2d(y, weight: head, padding: 1).squared().mean()
         }
         poisonBufferPool(bufferBytes: 1 << 20)
@@ -185,7 +198,7 @@ struct AutodiffBehaviourTests {
             let rate = 0.01 / Float(count).squareRoot()
             let leaves = [w1.trackingGradients(), w2.trackingGradients()]
             let (_, grads) = valueAndGradients(wrt: leaves) {
-                let h = Tensor.conv2d(x, weight: leaves[0], padding: 1).relu()       // (4, 8, 8, 8)
+                let h = Tensor.conv2d(x, weight: leaves[0], padding: 1).relu()  // (4, 8, 8, 8)
                 return Tensor.conv2d(h, weight: leaves[1], stride: 2, padding: 1).squared().mean()
             }
             w1 = noGrad { w1 - grads[0] * rate }
@@ -210,7 +223,8 @@ struct AutodiffBehaviourTests {
             _ = Tensor.conv2d(x, weight: w)
         }
         let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
-        #expect(message.contains("conv2d: input has 3 channels but weight [4, 2, 3, 3] expects 2"), "stderr: \(message)")
+        #expect(
+            message.contains("conv2d: input has 3 channels but weight [4, 2, 3, 3] expects 2"), "stderr: \(message)")
         await #expect(processExitsWith: .failure) {
             _ = Tensor.zeros([2, 3]) + Tensor.zeros([4])
         }

@@ -17,16 +17,18 @@ struct EngineTests {
 
     @Test func kernelBenchmarksTimeEachPassWithItsFlops() throws {
         let result = try Engine.run(EngineConfiguration(backend: "reference")) {
-            try KernelBenchmark.convolution(batch: 1, inChannels: 2, outChannels: 3, size: 5, kernel: 3, stride: 1, padding: 1,
-                                            iterations: 2)
+            try KernelBenchmark.convolution(
+                batch: 1, inChannels: 2, outChannels: 3, size: 5, kernel: 3, stride: 1, padding: 1,
+                iterations: 2)
         }
         #expect(result.backend == "reference")
         #expect(result.passes.map(\.name) == ["forward", "backward data", "backward weights"])
         // 2 FLOPs per multiply-add: 25 outputs x 3 channels x (2 x 3 x 3) taps.
         #expect(result.passes.allSatisfy { $0.flops == 2 * 25 * 3 * 18 && $0.bestSeconds <= $0.medianSeconds })
         #expect(throws: EngineError.self) {
-            try KernelBenchmark.convolution(batch: 1, inChannels: 2, outChannels: 3, size: 2, kernel: 5, stride: 1, padding: 0,
-                                            iterations: 1)
+            try KernelBenchmark.convolution(
+                batch: 1, inChannels: 2, outChannels: 3, size: 2, kernel: 5, stride: 1, padding: 0,
+                iterations: 1)
         }
         let attention = try Engine.run(EngineConfiguration(backend: "reference")) {
             try KernelBenchmark.attention(batch: 1, channels: 8, size: 2, iterations: 1)

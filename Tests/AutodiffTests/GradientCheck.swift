@@ -1,6 +1,6 @@
-import Testing
-import Kernels
 import Autodiff
+import Kernels
+import Testing
 
 /// Checks the tape's gradients of Σ r ⊙ f(inputs) against central finite differences in Float32,
 /// on the reference backend. The kernels' own derivatives are checked in Double by KernelsTests;
@@ -35,12 +35,14 @@ func checkGradients(
                 numeric[element] = (plus - minus) / (2 * Double(step))
             }
             let computed = analytic[index].scalars.map(Double.init)
-            #expect(analytic[index].shape == input.shape, "input \(index): gradient shape \(analytic[index].shape)",
-                    sourceLocation: sourceLocation)
+            #expect(
+                analytic[index].shape == input.shape, "input \(index): gradient shape \(analytic[index].shape)",
+                sourceLocation: sourceLocation)
             let scale = max(1, numeric.map { Swift.abs($0) }.max() ?? 0)
             let worst = zip(computed, numeric).map { Swift.abs($0 - $1) }.max() ?? 0
-            #expect(worst <= tolerance * scale, "input \(index): worst difference \(worst) at gradient scale \(scale)",
-                    sourceLocation: sourceLocation)
+            #expect(
+                worst <= tolerance * scale, "input \(index): worst difference \(worst) at gradient scale \(scale)",
+                sourceLocation: sourceLocation)
         }
     }
 }

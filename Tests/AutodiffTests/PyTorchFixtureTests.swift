@@ -1,7 +1,7 @@
-import Foundation
-import Testing
-import Kernels
 import Autodiff
+import Foundation
+import Kernels
+import Testing
 
 /// One fixture written by Tests/Reference/make_fixtures.py.
 struct Fixture: Decodable {
@@ -30,18 +30,26 @@ struct Fixture: Decodable {
 }
 
 /// Expects `actual` to match a PyTorch array within a relative tolerance.
-func expectMatches(_ actual: Tensor, _ expected: Fixture.Array, _ what: String, tolerance: Float = 1e-4,
-                   sourceLocation: SourceLocation = #_sourceLocation) {
-    #expect(actual.shape == expected.shape, "\(what): shape \(actual.shape) vs PyTorch \(expected.shape)", sourceLocation: sourceLocation)
+func expectMatches(
+    _ actual: Tensor, _ expected: Fixture.Array, _ what: String, tolerance: Float = 1e-4,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(
+        actual.shape == expected.shape, "\(what): shape \(actual.shape) vs PyTorch \(expected.shape)",
+        sourceLocation: sourceLocation)
     let scale = max(1, expected.data.map { Swift.abs($0) }.max() ?? 0)
     let worst = zip(actual.scalars, expected.data).map { Swift.abs($0 - $1) }.max() ?? .infinity
-    #expect(worst <= tolerance * scale, "\(what): worst difference \(worst) from PyTorch (scale \(scale))", sourceLocation: sourceLocation)
+    #expect(
+        worst <= tolerance * scale, "\(what): worst difference \(worst) from PyTorch (scale \(scale))",
+        sourceLocation: sourceLocation)
 }
 
 @Suite("Operations match PyTorch 1.13 fixtures")
 struct PyTorchFixtureTests {
     /// Runs `op` on the fixture's inputs (in the order of `names`) and checks the output and every gradient.
-    func check(_ fixtureName: String, _ names: [String], backend: any Backend, _ op: (Fixture, [Tensor]) -> Tensor) throws {
+    func check(_ fixtureName: String, _ names: [String], backend: any Backend, _ op: (Fixture, [Tensor]) -> Tensor)
+        throws
+    {
         let fixture = try Fixture.load(fixtureName)
         withBackend(backend) {
             let leaves = names.map { fixture.inputs[$0]!.tensor.trackingGradients() }
@@ -51,7 +59,8 @@ struct PyTorchFixtureTests {
                 return (output * fixture.upstream.tensor).sum()
             }
             for (name, gradient) in zip(names, grads) {
-                expectMatches(gradient, fixture.gradients[name]!, "\(fixtureName) gradient of \(name) on \(backend.name)")
+                expectMatches(
+                    gradient, fixture.gradients[name]!, "\(fixtureName) gradient of \(name) on \(backend.name)")
             }
         }
     }
@@ -71,8 +80,9 @@ struct PyTorchFixtureTests {
     func transposedConvolution(backend: any Backend) throws {
         for name in ["conv_transpose2d_4x4_s2_p1", "conv_transpose2d_3x3_s2_p1_op1"] {
             try check(name, ["x", "weight", "bias"], backend: backend) { f, t in
-                .convTranspose2d(t[0], weight: t[1], bias: t[2], stride: f.setting("stride"), padding: f.setting("padding"),
-                                 outputPadding: f.setting("outputPadding"))
+                .convTranspose2d(
+                    t[0], weight: t[1], bias: t[2], stride: f.setting("stride"), padding: f.setting("padding"),
+                    outputPadding: f.setting("outputPadding"))
             }
         }
     }
@@ -86,8 +96,9 @@ struct PyTorchFixtureTests {
             .batchNormTraining(t[0], scale: nil, shift: t[1], epsilon: f.float("epsilon")).output
         }
         try check("batch_norm_eval", ["x", "scale", "shift"], backend: backend) { f, t in
-            .batchNormInference(t[0], mean: f.extra!["mean"]!.tensor, variance: f.extra!["variance"]!.tensor,
-                                scale: t[1], shift: t[2], epsilon: f.float("epsilon"))
+            .batchNormInference(
+                t[0], mean: f.extra!["mean"]!.tensor, variance: f.extra!["variance"]!.tensor,
+                scale: t[1], shift: t[2], epsilon: f.float("epsilon"))
         }
     }
 

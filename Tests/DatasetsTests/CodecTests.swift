@@ -1,6 +1,6 @@
+import Datasets
 import Foundation
 import Testing
-import Datasets
 
 @Suite("Image codecs")
 struct CodecTests {
@@ -19,23 +19,32 @@ struct CodecTests {
         #expect(decoded.format == .jpeg && decoded.mode == (channels == 1 ? "gray" : "RGB"))
         #expect(decoded.image.width == 32 && decoded.image.height == 24 && decoded.image.channels == channels)
         let error = zip(decoded.image.pixels, image.pixels).map { abs(Int($0) - Int($1)) }.reduce(0, +)
-        #expect(Double(error) / Double(image.pixels.count) < 3, "mean absolute error \(Double(error) / Double(image.pixels.count))")
+        #expect(
+            Double(error) / Double(image.pixels.count) < 3,
+            "mean absolute error \(Double(error) / Double(image.pixels.count))")
     }
 
     @Test func cmykJpegsBecomeRGB() throws {
         // Adobe CMYK is stored inverted, so stored (255, 0, 0, 255) is R = c·k/255 = 255, G = B = 0.
         let red: [UInt8] = [255, 0, 0, 255]
         let pixels = [[UInt8]](repeating: red, count: 16 * 16).flatMap { $0 }
-        let decoded = try ImageCodec.decode(try ImageCodec.encodeJPEG(PixelImage(width: 16, height: 16, channels: 4, pixels: pixels), quality: 100),
-                                            path: "cmyk.jpg")
+        let decoded = try ImageCodec.decode(
+            try ImageCodec.encodeJPEG(PixelImage(width: 16, height: 16, channels: 4, pixels: pixels), quality: 100),
+            path: "cmyk.jpg")
         #expect(decoded.mode == "CMYK" && decoded.image.channels == 3)
-        #expect(decoded.image[x: 8, y: 8, channel: 0] > 245 && decoded.image[x: 8, y: 8, channel: 1] < 10 && decoded.image[x: 8, y: 8, channel: 2] < 10)
+        #expect(
+            decoded.image[x: 8, y: 8, channel: 0] > 245 && decoded.image[x: 8, y: 8, channel: 1] < 10
+                && decoded.image[x: 8, y: 8, channel: 2] < 10)
     }
 
     @Test func netpbmFollowsTheSpecification() throws {
         // FORMATS.md §5: 2x2 P6, red, green / blue, white.
-        let vector: [UInt8] = [0x50, 0x36, 0x0a, 0x32, 0x20, 0x32, 0x0a, 0x32, 0x35, 0x35, 0x0a, 0xff, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff]
-        let image = PixelImage(width: 2, height: 2, channels: 3, pixels: [255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255])
+        let vector: [UInt8] = [
+            0x50, 0x36, 0x0a, 0x32, 0x20, 0x32, 0x0a, 0x32, 0x35, 0x35, 0x0a, 0xff, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00,
+            0x00, 0xff, 0xff, 0xff, 0xff,
+        ]
+        let image = PixelImage(
+            width: 2, height: 2, channels: 3, pixels: [255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255])
         #expect([UInt8](Netpbm.encode(image)) == vector)
         #expect(try ImageCodec.decode(Data(vector), path: "v.ppm").image == image)
         // Comments, odd whitespace, ASCII variant, 16-bit samples.
@@ -47,7 +56,9 @@ struct CodecTests {
         #expect(throws: DataError(.truncated, "t.pgm", "raster has 2 bytes, 4 needed")) {
             try ImageCodec.decode(Data("P5 2 2 255\n".utf8) + Data([1, 2]), path: "t.pgm")
         }
-        #expect(throws: DataError.self) { try ImageCodec.decode(Data("P5 2 2 0\n".utf8) + Data([1, 2, 3, 4]), path: "z.pgm") }
+        #expect(throws: DataError.self) {
+            try ImageCodec.decode(Data("P5 2 2 0\n".utf8) + Data([1, 2, 3, 4]), path: "z.pgm")
+        }
     }
 
     @Test func exifOrientationIsApplied() throws {
@@ -63,7 +74,8 @@ struct CodecTests {
         #expect(rotated.image.width == 8 && rotated.image.height == 16)
         #expect(rotated.image[x: 4, y: 2, channel: 0] < 60 && rotated.image[x: 4, y: 13, channel: 0] > 200)
         // Orientation 3: rotated 180°, dark half moves to the right.
-        let upsideDown = try ImageCodec.decode(try TestImages.jpegWithOrientation(image, orientation: 3), path: "o3.jpg")
+        let upsideDown = try ImageCodec.decode(
+            try TestImages.jpegWithOrientation(image, orientation: 3), path: "o3.jpg")
         #expect(upsideDown.image[x: 2, y: 4, channel: 0] > 200 && upsideDown.image[x: 13, y: 4, channel: 0] < 60)
     }
 
@@ -106,7 +118,9 @@ struct CodecTests {
             #expect(array.dimensions == [3, 4, 5] && array.values == values)
         }
         #expect(throws: DataError.self) { try IDX.parse(raw.prefix(raw.count - 1), path: "short") }
-        #expect(throws: DataError.self) { try Gzip.decompress(compressed.prefix(compressed.count / 2), path: "half.gz") }
+        #expect(throws: DataError.self) {
+            try Gzip.decompress(compressed.prefix(compressed.count / 2), path: "half.gz")
+        }
     }
 
     @Test func sha256KnownAnswers() {
@@ -116,7 +130,8 @@ struct CodecTests {
         var streamed = SHA256()
         long.withUnsafeBytes { streamed.update($0) }
         #expect(streamed.finalize() == SHA256.hex(long))
-        #expect(SHA256.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
+        #expect(
+            SHA256.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
                 == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
     }
 }
@@ -139,7 +154,9 @@ struct ResamplingTests {
             // Away from the borders every output pixel sees a balanced mix: 127.5 ± 1.
             for y in 1..<(side - 1) {
                 for x in 1..<(side - 1) {
-                    #expect(abs(Int(small[x: x, y: y, channel: 0]) - 128) <= 1, "\(side): (\(x), \(y)) = \(small[x: x, y: y, channel: 0])")
+                    #expect(
+                        abs(Int(small[x: x, y: y, channel: 0]) - 128) <= 1,
+                        "\(side): (\(x), \(y)) = \(small[x: x, y: y, channel: 0])")
                 }
             }
         }
@@ -147,7 +164,8 @@ struct ResamplingTests {
 
     @Test func aRampKeepsItsShape() {
         // A horizontal ramp shrunk 2x: output pixel i averages source pixels 2i and 2i + 1 closely.
-        let ramp = PixelImage(width: 64, height: 4, channels: 1, pixels: (0..<4).flatMap { _ in (0..<64).map { UInt8($0 * 4) } })
+        let ramp = PixelImage(
+            width: 64, height: 4, channels: 1, pixels: (0..<4).flatMap { _ in (0..<64).map { UInt8($0 * 4) } })
         let small = Resampling.resize(ramp, width: 32, height: 4)
         for x in 2..<30 { #expect(abs(Int(small[x: x, y: 1, channel: 0]) - (8 * x + 2)) <= 1) }
     }
@@ -162,6 +180,9 @@ struct ResamplingTests {
         #expect(image.padded(by: 2).width == 10 && image.padded(by: 2).pixels[0] == 0)
         let rgb = PixelImage(width: 1, height: 1, channels: 3, pixels: [255, 0, 0])
         #expect(rgb.converted(toChannels: 1).pixels == [76])
-        #expect(PixelImage(width: 1, height: 1, channels: 4, pixels: [1, 2, 3, 0]).converted(toChannels: 3).pixels == [1, 2, 3])
+        #expect(
+            PixelImage(width: 1, height: 1, channels: 4, pixels: [1, 2, 3, 0]).converted(toChannels: 3).pixels == [
+                1, 2, 3,
+            ])
     }
 }

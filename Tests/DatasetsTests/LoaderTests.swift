@@ -1,7 +1,7 @@
-import Foundation
-import Testing
 import Autodiff
 import Datasets
+import Foundation
+import Testing
 
 @Suite("Batch loader")
 struct LoaderTests {
@@ -49,13 +49,20 @@ struct LoaderTests {
         let straight = try BatchLoader(dataset: dataset, options: options)
         let batches = try (0..<8).map { _ in try straight.next() }
         // The last batch of an epoch is dropped when too few images remain: 3 batches per epoch.
-        #expect(batches.map(\.cursor) == [LoaderCursor(epoch: 0, position: 3), LoaderCursor(epoch: 0, position: 6), LoaderCursor(epoch: 0, position: 9),
-                                          LoaderCursor(epoch: 1, position: 3), LoaderCursor(epoch: 1, position: 6), LoaderCursor(epoch: 1, position: 9),
-                                          LoaderCursor(epoch: 2, position: 3), LoaderCursor(epoch: 2, position: 6)])
+        #expect(
+            batches.map(\.cursor) == [
+                LoaderCursor(epoch: 0, position: 3), LoaderCursor(epoch: 0, position: 6),
+                LoaderCursor(epoch: 0, position: 9),
+                LoaderCursor(epoch: 1, position: 3), LoaderCursor(epoch: 1, position: 6),
+                LoaderCursor(epoch: 1, position: 9),
+                LoaderCursor(epoch: 2, position: 3), LoaderCursor(epoch: 2, position: 6),
+            ])
         let resumed = try BatchLoader(dataset: dataset, options: options, cursor: batches[3].cursor)
         for expected in batches[4...] {
             let batch = try resumed.next()
-            #expect(batch.images.scalars == expected.images.scalars && batch.labels == expected.labels && batch.cursor == expected.cursor)
+            #expect(
+                batch.images.scalars == expected.images.scalars && batch.labels == expected.labels
+                    && batch.cursor == expected.cursor)
         }
     }
 
@@ -63,25 +70,35 @@ struct LoaderTests {
         let folder = try TestImages.temporaryFolder("values")
         defer { try? FileManager.default.removeItem(at: folder) }
         let dataset = try makePack(folder)
-        let plain = try BatchLoader.makeBatch(dataset: dataset, options: .init(batchSize: 10, seed: 1), cursor: LoaderCursor())
+        let plain = try BatchLoader.makeBatch(
+            dataset: dataset, options: .init(batchSize: 10, seed: 1), cursor: LoaderCursor())
         #expect(plain.images.shape == [10, 3, 4, 4])
         let order = BatchLoader.permutation(count: 10, seed: 1, epoch: 0)
         let image = try dataset.image(order[0])
         let values = plain.images.scalars
-        for c in 0..<3 { for y in 0..<4 { for x in 0..<4 {
-            #expect(values[c * 16 + y * 4 + x] == Float(image[x: x, y: y, channel: c]) / 127.5 - 1)
-        } } }
+        for c in 0..<3 {
+            for y in 0..<4 {
+                for x in 0..<4 {
+                    #expect(values[c * 16 + y * 4 + x] == Float(image[x: x, y: y, channel: c]) / 127.5 - 1)
+                }
+            }
+        }
         #expect(plain.labels == order.map { $0 % 3 })
-        let noisy = try BatchLoader.makeBatch(dataset: dataset, options: .init(batchSize: 10, seed: 1, horizontalFlip: true, dequantize: true),
-                                              cursor: LoaderCursor())
+        let noisy = try BatchLoader.makeBatch(
+            dataset: dataset, options: .init(batchSize: 10, seed: 1, horizontalFlip: true, dequantize: true),
+            cursor: LoaderCursor())
         #expect(noisy.images.scalars.allSatisfy { $0 >= -1 && $0 < 1 })
         var flipped = 0
         let noisyValues = noisy.images.scalars
         for slot in 0..<10 {
             let image = try dataset.image(order[slot])
             let base = slot * 48
-            let straight = (0..<4).allSatisfy { x in abs(noisyValues[base + x] - (Float(image[x: x, y: 0, channel: 0]) / 128 - 1)) < 1.0 / 128 + 1e-6 }
-            let mirrored = (0..<4).allSatisfy { x in abs(noisyValues[base + x] - (Float(image[x: 3 - x, y: 0, channel: 0]) / 128 - 1)) < 1.0 / 128 + 1e-6 }
+            let straight = (0..<4).allSatisfy { x in
+                abs(noisyValues[base + x] - (Float(image[x: x, y: 0, channel: 0]) / 128 - 1)) < 1.0 / 128 + 1e-6
+            }
+            let mirrored = (0..<4).allSatisfy { x in
+                abs(noisyValues[base + x] - (Float(image[x: 3 - x, y: 0, channel: 0]) / 128 - 1)) < 1.0 / 128 + 1e-6
+            }
             #expect(straight || mirrored)
             if mirrored && !straight { flipped += 1 }
         }
@@ -93,7 +110,10 @@ struct LoaderTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let dataset = try makePack(folder)
         #expect(throws: DataError.self) { try BatchLoader(dataset: dataset, options: .init(batchSize: 11)) }
-        #expect(throws: DataError.self) { try BatchLoader(dataset: dataset, options: .init(batchSize: 2), cursor: LoaderCursor(epoch: 0, position: 12)) }
+        #expect(throws: DataError.self) {
+            try BatchLoader(
+                dataset: dataset, options: .init(batchSize: 2), cursor: LoaderCursor(epoch: 0, position: 12))
+        }
     }
 }
 
@@ -114,12 +134,14 @@ struct DefaultDatasetTests {
         #expect(dataset.labelNames[9] == "Ankle boot")
         let first = try dataset.image(0)
         #expect(first.pixels[0] == 0 && first.pixels.contains { $0 > 200 })
-        #expect(try DefaultDataset.fashionMNIST(cache: cache) == url)      // cached, not packed again
+        #expect(try DefaultDataset.fashionMNIST(cache: cache) == url)  // cached, not packed again
     }
 
     /// The Makefile's order: SAGAN_CACHE, then XDG_CACHE_HOME, then $HOME (not the passwd home).
     @Test func theCacheFolderFollowsTheEnvironment() {
-        #expect(DefaultDataset.cacheFolder(environment: ["SAGAN_CACHE": "/a", "XDG_CACHE_HOME": "/b", "HOME": "/c"]).path == "/a")
+        #expect(
+            DefaultDataset.cacheFolder(environment: ["SAGAN_CACHE": "/a", "XDG_CACHE_HOME": "/b", "HOME": "/c"]).path
+                == "/a")
         #expect(DefaultDataset.cacheFolder(environment: ["XDG_CACHE_HOME": "/b", "HOME": "/c"]).path == "/b/sagan")
         #expect(DefaultDataset.cacheFolder(environment: ["HOME": "/c"]).path == "/c/.cache/sagan")
         #expect(DefaultDataset.cacheFolder(environment: ["SAGAN_CACHE": "", "HOME": "/c"]).path == "/c/.cache/sagan")
@@ -127,7 +149,8 @@ struct DefaultDatasetTests {
 
     @Test func aMissingPackageSaysHowToInstallIt() throws {
         do {
-            _ = try DefaultDataset.fashionMNIST(folder: "/nonexistent/fashion-mnist", cache: FileManager.default.temporaryDirectory)
+            _ = try DefaultDataset.fashionMNIST(
+                folder: "/nonexistent/fashion-mnist", cache: FileManager.default.temporaryDirectory)
             Issue.record("no error without the package")
         } catch let error as DataError {
             #expect(error.description.contains("apt-get install dataset-fashion-mnist"))

@@ -11,11 +11,13 @@ struct EvaluatorTests {
     static func randomSet(_ name: String, count: Int, side: Int, seed: UInt64) -> ImageSet {
         var random = RandomGenerator(seed: seed)
         let images = (0..<count).map { _ in
-            PixelImage(width: side, height: side, channels: 1,
-                       pixels: random.uniform(count: side * side).map { UInt8($0 * 255) })
+            PixelImage(
+                width: side, height: side, channels: 1,
+                pixels: random.uniform(count: side * side).map { UInt8($0 * 255) })
         }
-        return ImageSet(name: name, count: count, side: side, channels: 1, fetch: { $0.map { images[$0] } },
-                        digest: { "\(name)-\(seed)" })
+        return ImageSet(
+            name: name, count: count, side: side, channels: 1, fetch: { $0.map { images[$0] } },
+            digest: { "\(name)-\(seed)" })
     }
 
     @Test func metricListsParseInReportOrderAndNameTheFlagWhenWrong() throws {
@@ -23,7 +25,9 @@ struct EvaluatorTests {
         #expect(throws: EvaluationError.invalidOption("--metrics: unknown metric \"isx\"; choose from swd, kid, fid")) {
             try Metric.parseList("kid,isx")
         }
-        #expect(throws: EvaluationError.invalidOption("--metrics: name at least one of swd, kid, fid")) { try Metric.parseList(" ") }
+        #expect(throws: EvaluationError.invalidOption("--metrics: name at least one of swd, kid, fid")) {
+            try Metric.parseList(" ")
+        }
     }
 
     @Test func optionsAreCheckedAndTheKIDSubsetDefaultsToHalfOfN() throws {
@@ -47,7 +51,9 @@ struct EvaluatorTests {
         let notes = try Evaluator(options).notes(realChannels: 1, fakeChannels: 3)
         #expect(notes.count == 4)
         #expect(notes[0].hasPrefix("real images have 1 channel and fake 3"))
-        #expect(notes[1].contains("FID from N = 100") && notes[2].contains("KID subsets of 50") && notes[3].contains("SWD from N = 100"))
+        #expect(
+            notes[1].contains("FID from N = 100") && notes[2].contains("KID subsets of 50")
+                && notes[3].contains("SWD from N = 100"))
         options.count = 2048
         options.metrics = [.kid]
         #expect(try Evaluator(options).notes(realChannels: 3, fakeChannels: 3).isEmpty)
@@ -72,7 +78,10 @@ struct EvaluatorTests {
 
         let line = try record.jsonLine()
         let object = try #require(try JSONSerialization.jsonObject(with: line) as? [String: Any])
-        #expect(Set(object.keys) == ["real", "fake", "n_real", "n_fake", "seed", "swd_x1e3_32", "swd_x1e3_16", "swd_x1e3_avg", "notes"])
+        #expect(
+            Set(object.keys) == [
+                "real", "fake", "n_real", "n_fake", "seed", "swd_x1e3_32", "swd_x1e3_16", "swd_x1e3_avg", "notes",
+            ])
         #expect(try JSONDecoder().decode(EvaluationRecord.self, from: line) == record)
     }
 
@@ -82,7 +91,10 @@ struct EvaluatorTests {
         options.count = 16
         let small = Self.randomSet("small", count: 8, side: 32, seed: 1)
         let enough = Self.randomSet("enough", count: 16, side: 32, seed: 1)
-        #expect(throws: EvaluationError.tooFewImages("--fake small has 8 images; --num 16 needs at least as many (lower --num)")) {
+        #expect(
+            throws: EvaluationError.tooFewImages(
+                "--fake small has 8 images; --num 16 needs at least as many (lower --num)")
+        ) {
             try Evaluator(options).evaluate(real: enough, fake: small)
         }
         #expect(throws: EvaluationError.self) { try Evaluator(options).evaluate(real: small, fake: enough) }

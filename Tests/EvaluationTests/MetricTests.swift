@@ -1,15 +1,17 @@
+import Autodiff
+import Evaluation
 import FileFormats
 import Foundation
 import Testing
-import Autodiff
-import Evaluation
 
 /// A symmetric positive definite matrix B Bᵀ + εI from seeded normals.
 func randomCovariance(_ n: Int, seed: UInt64, ridge: Double = 0.1) -> Matrix {
     var random = RandomGenerator(seed: seed)
     let b = random.normal(count: n * n).map(Double.init)
     var result = Matrix.zeros(n)
-    for i in 0..<n { for j in 0..<n { result[i, j] = (0..<n).reduce(0) { $0 + b[i * n + $1] * b[j * n + $1] } / Double(n) } }
+    for i in 0..<n {
+        for j in 0..<n { result[i, j] = (0..<n).reduce(0) { $0 + b[i * n + $1] * b[j * n + $1] } / Double(n) }
+    }
     for i in 0..<n { result[i, i] += ridge }
     return result
 }
@@ -68,30 +70,41 @@ struct MetricTests {
     /// Σ(√a − √b)² + ‖Δμ‖²; for 2x2, Tr √(Σ₁Σ₂) = √(tr Σ₁Σ₂ + 2√det Σ₁Σ₂).
     @Test func frechetDistanceKnownCases() throws {
         let a = randomCovariance(12, seed: 1)
-        let same = try FrechetDistance.distance(FeatureStatistics(count: 9, mean: .init(repeating: 0.5, count: 12), covariance: a),
-                                                FeatureStatistics(count: 9, mean: .init(repeating: 0.25, count: 12), covariance: a))
+        let same = try FrechetDistance.distance(
+            FeatureStatistics(count: 9, mean: .init(repeating: 0.5, count: 12), covariance: a),
+            FeatureStatistics(count: 9, mean: .init(repeating: 0.25, count: 12), covariance: a))
         #expect(Swift.abs(same - 12 * 0.0625) < 1e-9, "equal covariances: \(same)")
 
-        var d1 = Matrix.zeros(3), d2 = Matrix.zeros(3)
-        for (i, (x, y)) in [(4.0, 1.0), (9.0, 16.0), (0.25, 0.25)].enumerated() { d1[i, i] = x; d2[i, i] = y }
-        let diagonal = try FrechetDistance.distance(FeatureStatistics(count: 2, mean: [1, 0, 0], covariance: d1),
-                                                    FeatureStatistics(count: 2, mean: [0, 0, 2], covariance: d2))
+        var d1 = Matrix.zeros(3)
+        var d2 = Matrix.zeros(3)
+        for (i, (x, y)) in [(4.0, 1.0), (9.0, 16.0), (0.25, 0.25)].enumerated() {
+            d1[i, i] = x
+            d2[i, i] = y
+        }
+        let diagonal = try FrechetDistance.distance(
+            FeatureStatistics(count: 2, mean: [1, 0, 0], covariance: d1),
+            FeatureStatistics(count: 2, mean: [0, 0, 2], covariance: d2))
         #expect(Swift.abs(diagonal - (1 + 1 + 0 + 1 + 4)) < 1e-12, "diagonal: \(diagonal)")
 
-        let s1 = Matrix(size: 2, values: [2, 0.7, 0.7, 1]), s2 = Matrix(size: 2, values: [1.5, -0.4, -0.4, 0.8])
+        let s1 = Matrix(size: 2, values: [2, 0.7, 0.7, 1])
+        let s2 = Matrix(size: 2, values: [1.5, -0.4, -0.4, 0.8])
         let p = s1.multiplied(by: s2)
         let determinant = p[0, 0] * p[1, 1] - p[0, 1] * p[1, 0]
         let expected = s1.trace + s2.trace - 2 * (p.trace + 2 * determinant.squareRoot()).squareRoot() + 0.09
-        let twoByTwo = try FrechetDistance.distance(FeatureStatistics(count: 2, mean: [0.3, 0], covariance: s1),
-                                                    FeatureStatistics(count: 2, mean: [0, 0], covariance: s2))
+        let twoByTwo = try FrechetDistance.distance(
+            FeatureStatistics(count: 2, mean: [0.3, 0], covariance: s1),
+            FeatureStatistics(count: 2, mean: [0, 0], covariance: s2))
         #expect(Swift.abs(twoByTwo - expected) < 1e-12, "2x2: \(twoByTwo) vs \(expected)")
     }
 
     /// Tr √(Σ₁Σ₂) = Tr √(Σ₂Σ₁): computing through the other set's root must agree.
     @Test func frechetDistanceIsSymmetric() throws {
-        let first = FeatureStatistics(count: 50, mean: .init(repeating: 0, count: 48), covariance: randomCovariance(48, seed: 2, ridge: 1e-6))
-        let second = FeatureStatistics(count: 50, mean: .init(repeating: 0.1, count: 48), covariance: randomCovariance(48, seed: 3))
-        let forward = try FrechetDistance.distance(first, second), backward = try FrechetDistance.distance(second, first)
+        let first = FeatureStatistics(
+            count: 50, mean: .init(repeating: 0, count: 48), covariance: randomCovariance(48, seed: 2, ridge: 1e-6))
+        let second = FeatureStatistics(
+            count: 50, mean: .init(repeating: 0.1, count: 48), covariance: randomCovariance(48, seed: 3))
+        let forward = try FrechetDistance.distance(first, second)
+        let backward = try FrechetDistance.distance(second, first)
         #expect(forward > 0 && Swift.abs(forward - backward) < 1e-9 * max(1, forward), "\(forward) vs \(backward)")
     }
 
@@ -110,7 +123,7 @@ struct MetricTests {
     }
 
     @Test func statisticsUseTheUnbiasedCovariance() {
-        let stats = FeatureStatistics(features: [1, 2, 3, 6, 5, 4], dimension: 2)   // rows (1,2), (3,6), (5,4)
+        let stats = FeatureStatistics(features: [1, 2, 3, 6, 5, 4], dimension: 2)  // rows (1,2), (3,6), (5,4)
         #expect(stats.count == 3 && stats.mean == [3, 4])
         #expect(stats.covariance.values == [4, 2, 2, 4])
     }
@@ -118,14 +131,26 @@ struct MetricTests {
     /// With one subset of every row, KID is the plain unbiased MMD², computed here directly.
     @Test func kernelInceptionDistanceMatchesADirectComputation() {
         var random = RandomGenerator(seed: 6)
-        let d = 5, n = 7
-        let x = random.normal(count: n * d), y = random.normal(count: n * d, mean: 0.4)
+        let d = 5
+        let n = 7
+        let x = random.normal(count: n * d)
+        let y = random.normal(count: n * d, mean: 0.4)
         func k(_ a: [Float], _ i: Int, _ b: [Float], _ j: Int) -> Double {
             let dot = (0..<d).reduce(0.0) { $0 + Double(a[i * d + $1]) * Double(b[j * d + $1]) }
             return pow(dot / Double(d) + 1, 3)
         }
-        var xx = 0.0, yy = 0.0, xy = 0.0
-        for i in 0..<n { for j in 0..<n { if i != j { xx += k(x, i, x, j); yy += k(y, i, y, j) }; xy += k(x, i, y, j) } }
+        var xx = 0.0
+        var yy = 0.0
+        var xy = 0.0
+        for i in 0..<n {
+            for j in 0..<n {
+                if i != j {
+                    xx += k(x, i, x, j)
+                    yy += k(y, i, y, j)
+                }
+                xy += k(x, i, y, j)
+            }
+        }
         let m = Double(n)
         let expected = xx / (m * (m - 1)) + yy / (m * (m - 1)) - 2 * xy / (m * m)
         let result = KernelInceptionDistance.compute(real: x, fake: y, dimension: d, subsets: 3, subsetSize: n, seed: 1)
@@ -136,9 +161,13 @@ struct MetricTests {
     @Test func kernelInceptionDistanceSeparatesDistributions() {
         var random = RandomGenerator(seed: 7)
         let d = 16
-        let a = random.normal(count: 400 * d), b = random.normal(count: 400 * d), shifted = random.normal(count: 400 * d, mean: 0.5)
-        let same = KernelInceptionDistance.compute(real: a, fake: b, dimension: d, subsets: 20, subsetSize: 100, seed: 2)
-        let different = KernelInceptionDistance.compute(real: a, fake: shifted, dimension: d, subsets: 20, subsetSize: 100, seed: 2)
+        let a = random.normal(count: 400 * d)
+        let b = random.normal(count: 400 * d)
+        let shifted = random.normal(count: 400 * d, mean: 0.5)
+        let same = KernelInceptionDistance.compute(
+            real: a, fake: b, dimension: d, subsets: 20, subsetSize: 100, seed: 2)
+        let different = KernelInceptionDistance.compute(
+            real: a, fake: shifted, dimension: d, subsets: 20, subsetSize: 100, seed: 2)
         #expect(Swift.abs(same.mean) < 3 * same.standardDeviation + 1e-3, "same distribution: \(same)")
         #expect(different.mean > 10 * max(same.standardDeviation, 1e-4), "shifted: \(different), same: \(same)")
     }
@@ -155,11 +184,13 @@ struct MetricTests {
             let noise = random.normal(count: n * d)
             return (0..<(n * d)).map { max(0, shared[$0 % d] + noise[$0] + shift) * 0.3 }
         }
-        let a = features(120, shift: 0), b = features(60, shift: 0.2)
+        let a = features(120, shift: 0)
+        let b = features(60, shift: 0.2)
         let folder = try temporaryFolder("fid")
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = folder.appendingPathComponent("features.safetensors")
-        try SafeTensorsFile.write([("a", Tensor(shape: [120, d], scalars: a)), ("b", Tensor(shape: [60, d], scalars: b))], to: file)
+        try SafeTensorsFile.write(
+            [("a", Tensor(shape: [120, d], scalars: a)), ("b", Tensor(shape: [60, d], scalars: b))], to: file)
         let (status, output) = try runReferenceScript("frechet_distance.py", [file.path])
         try #require(status == 0, "frechet_distance.py (needs python3-numpy): \(output)")
         func value(_ name: String) throws -> Double {
@@ -167,11 +198,13 @@ struct MetricTests {
             return try #require(Double(line.dropFirst(name.count + 1)))
         }
         let reference = FeatureStatistics(features: a, dimension: d)
-        let fid = try FrechetDistance.distance(reference: reference, root: try FrechetDistance.squareRoot(reference.covariance), features: b)
+        let fid = try FrechetDistance.distance(
+            reference: reference, root: try FrechetDistance.squareRoot(reference.covariance), features: b)
         let expectedFID = try value("fid")
         #expect(Swift.abs(fid - expectedFID) <= 1e-6 * expectedFID, "FID \(fid) vs numpy \(expectedFID)")
         // One subset of all 60 rows on each side: MMD² does not depend on the rows' order.
-        let kid = KernelInceptionDistance.compute(real: Array(a.prefix(60 * d)), fake: b, dimension: d, subsets: 1, subsetSize: 60, seed: 0)
+        let kid = KernelInceptionDistance.compute(
+            real: Array(a.prefix(60 * d)), fake: b, dimension: d, subsets: 1, subsetSize: 60, seed: 0)
         let mmd = try value("mmd")
         #expect(Swift.abs(kid.mean - mmd) <= 1e-4 * Swift.abs(mmd), "KID \(kid.mean) vs numpy \(mmd)")
     }

@@ -3,7 +3,8 @@ import Foundation
 /// Runs Tests/Reference/`script` with Debian's python3 (which has PyTorch and numpy once `make test`
 /// installed python3-torch); returns its exit status and its output and errors together.
 func runReferenceScript(_ script: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Reference")
+    let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Reference")
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
     process.arguments = [folder.appendingPathComponent(script).path] + arguments

@@ -1,9 +1,9 @@
-import FileFormats
-import Foundation
-import Testing
 import Autodiff
 import Datasets
 import Evaluation
+import FileFormats
+import Foundation
+import Testing
 
 /// Blob images: a bright disc of radius `radius` at a random place on a dark background.
 func blobs(_ count: Int, side: Int, radius: Float, seed: UInt64) -> [PixelImage] {
@@ -11,9 +11,14 @@ func blobs(_ count: Int, side: Int, radius: Float, seed: UInt64) -> [PixelImage]
     return (0..<count).map { _ in
         let centre = random.uniform(count: 2).map { Float(side) * (0.25 + 0.5 * $0) }
         var pixels = [UInt8](repeating: 20, count: side * side)
-        for y in 0..<side { for x in 0..<side where (Float(x) - centre[0]) * (Float(x) - centre[0]) + (Float(y) - centre[1]) * (Float(y) - centre[1]) < radius * radius {
-            pixels[y * side + x] = 220
-        } }
+        for y in 0..<side {
+            for x in 0..<side
+            where (Float(x) - centre[0]) * (Float(x) - centre[0]) + (Float(y) - centre[1]) * (Float(y) - centre[1])
+                < radius * radius
+            {
+                pixels[y * side + x] = 220
+            }
+        }
         return PixelImage(width: side, height: side, channels: 1, pixels: pixels)
     }
 }
@@ -57,7 +62,8 @@ struct SlicedWassersteinTests {
         for c in 0..<3 { for i in 0..<(side * side) { planes[c * side * side + i] = Float(pixels[i * 3 + c]) } }
         let folder = try temporaryFolder("pyramid")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let input = folder.appendingPathComponent("in.safetensors"), output = folder.appendingPathComponent("out.safetensors")
+        let input = folder.appendingPathComponent("in.safetensors")
+        let output = folder.appendingPathComponent("out.safetensors")
         try SafeTensorsFile.write([("image", Tensor(shape: [3, side, side], scalars: planes))], to: input)
         let (status, log) = try runReferenceScript("laplacian_pyramid.py", [input.path, output.path])
         try #require(status == 0, "laplacian_pyramid.py (needs python3-torch and numpy): \(log)")

@@ -1,9 +1,9 @@
+import Autodiff
 import FileFormats
 import Foundation
-import Testing
-import Autodiff
-import NeuralNet
 import GAN
+import NeuralNet
+import Testing
 
 @Suite("Model checkpoints")
 struct CheckpointTests {
@@ -17,7 +17,7 @@ struct CheckpointTests {
         let (g, d) = build(config, seed: 5)
         var random = RandomGenerator(seed: 6)
         let z = Tensor.randomNormal([2, 128], generator: &random)
-        _ = noGrad { d(g(z)) }        // move SN vectors and BN statistics away from their initial values
+        _ = noGrad { d(g(z)) }  // move SN vectors and BN statistics away from their initial values
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("checkpoint-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -45,7 +45,10 @@ struct CheckpointTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("other.safetensors")
         try SafeTensorsFile.write([("G.project.weight", Tensor.zeros([2, 2]))], metadata: ["format": "pt"], to: url)
-        #expect(throws: SafeTensorsError.wrongKind("no model_config in the metadata; not a sagan checkpoint", file: url.path)) {
+        #expect(
+            throws: SafeTensorsError.wrongKind(
+                "no model_config in the metadata; not a sagan checkpoint", file: url.path)
+        ) {
             _ = try ModelCheckpoint.load(from: url)
         }
     }

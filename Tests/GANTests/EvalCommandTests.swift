@@ -1,8 +1,8 @@
-import Foundation
-import Testing
 import Autodiff
 import Datasets
+import Foundation
 import GAN
+import Testing
 
 /// `sagan eval` as a user runs it, on a checkpoint inside a run folder and on two packed sets.
 @Suite("sagan eval", .serialized)
@@ -25,11 +25,14 @@ struct EvalCommandTests {
         let dataset = try makeBlobPack(work, count: 24)
         let run = try RunDirectory(work.appendingPathComponent("run"))
         let trainer = Trainer(config: try smallTrainConfig())
-        let checkpoint = try run.saveCheckpoint(trainer, datasetDigest: dataset.sourceDigest, commandLine: "test", keep: 2)
+        let checkpoint = try run.saveCheckpoint(
+            trainer, datasetDigest: dataset.sourceDigest, commandLine: "test", keep: 2)
         // A cache of its own, so the reference features are computed here and the user's cache is left alone.
         let cache = ["SAGAN_CACHE": work.appendingPathComponent("cache").path]
-        let arguments = ["eval", "--checkpoint", checkpoint.path, "--real", dataset.url.path, "--num", "10", "--kid-subsets", "5",
-                         "--weights", Self.weights.path, "--json"]
+        let arguments = [
+            "eval", "--checkpoint", checkpoint.path, "--real", dataset.url.path, "--num", "10", "--kid-subsets", "5",
+            "--weights", Self.weights.path, "--json",
+        ]
         let first = try TrainCommandTests.sagan(arguments, environment: cache)
         #expect(first.status == 0, "\(first.output)")
         let line = try #require(first.output.split(separator: "\n").first { $0.hasPrefix("{") }, "\(first.output)")
@@ -38,7 +41,9 @@ struct EvalCommandTests {
         #expect((record["fid"] as? Double).map { $0 > 0 } == true, "\(record)")
         #expect(record["kid"] is Double && record["kid_subsets"] as? String == "5 x 5")
         #expect(record["swd_x1e3_32"] is Double && record["swd_x1e3_16"] is Double && record["swd_x1e3_avg"] is Double)
-        #expect(record["feature_extractor_sha256"] as? String == "cbb17ff6082c569be8414cbccb4aad09fe977bb6c1bc1b1ed862f3db3cd1b383")
+        #expect(
+            record["feature_extractor_sha256"] as? String
+                == "cbb17ff6082c569be8414cbccb4aad09fe977bb6c1bc1b1ed862f3db3cd1b383")
         #expect(record["resize"] as? String == "nv_bilinear 299, p/128-1" && record["checkpoint_step"] as? Int == 0)
         #expect((record["notes"] as? [String])?.contains { $0.contains("FID from N = 10") } == true)
         let metrics = try String(contentsOf: run.url.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
@@ -54,21 +59,38 @@ struct EvalCommandTests {
         let work = try folder("eval-bad")
         defer { try? FileManager.default.removeItem(at: work) }
         let dataset = try makeBlobPack(work, count: 24)
-        let tooMany = try TrainCommandTests.sagan(["eval", "--fake", dataset.url.path, "--real", dataset.url.path, "--num", "50"])
-        #expect(tooMany.status == 64 && tooMany.output.contains("has 24 images; --num 50 needs at least as many"), "\(tooMany.output)")
+        let tooMany = try TrainCommandTests.sagan([
+            "eval", "--fake", dataset.url.path, "--real", dataset.url.path, "--num", "50",
+        ])
+        #expect(
+            tooMany.status == 64 && tooMany.output.contains("has 24 images; --num 50 needs at least as many"),
+            "\(tooMany.output)")
         let both = try TrainCommandTests.sagan(["eval", "--real", dataset.url.path])
-        #expect(both.status == 64 && both.output.contains("exactly one of --checkpoint FILE and --fake DATA"), "\(both.output)")
-        let unknown = try TrainCommandTests.sagan(["eval", "--fake", dataset.url.path, "--real", dataset.url.path, "--metrics", "fid,is"])
+        #expect(
+            both.status == 64 && both.output.contains("exactly one of --checkpoint FILE and --fake DATA"),
+            "\(both.output)")
+        let unknown = try TrainCommandTests.sagan([
+            "eval", "--fake", dataset.url.path, "--real", dataset.url.path, "--metrics", "fid,is",
+        ])
         #expect(unknown.status == 64 && unknown.output.contains("unknown metric \"is\""), "\(unknown.output)")
-        let noWeights = try TrainCommandTests.sagan(["eval", "--fake", dataset.url.path, "--real", dataset.url.path, "--num", "4",
-                                                     "--metrics", "fid", "--weights", work.appendingPathComponent("none.safetensors").path])
-        #expect(noWeights.status == 64 && noWeights.output.contains("scripts/export_inception.py"), "\(noWeights.output)")
+        let noWeights = try TrainCommandTests.sagan([
+            "eval", "--fake", dataset.url.path, "--real", dataset.url.path, "--num", "4",
+            "--metrics", "fid", "--weights", work.appendingPathComponent("none.safetensors").path,
+        ])
+        #expect(
+            noWeights.status == 64 && noWeights.output.contains("scripts/export_inception.py"), "\(noWeights.output)")
         // SWD compares one resolution: a 16x16 pack against the 32x32 one.
-        let writer = try PackedDatasetWriter(destination: work.appendingPathComponent("small.safetensors"), height: 16, width: 16, channels: 1)
-        for _ in 0..<4 { try writer.append(PixelImage(width: 16, height: 16, channels: 1, pixels: .init(repeating: 9, count: 256)), label: nil) }
+        let writer = try PackedDatasetWriter(
+            destination: work.appendingPathComponent("small.safetensors"), height: 16, width: 16, channels: 1)
+        for _ in 0..<4 {
+            try writer.append(
+                PixelImage(width: 16, height: 16, channels: 1, pixels: .init(repeating: 9, count: 256)), label: nil)
+        }
         try writer.finish(metadata: [:], labelNames: [])
-        let sizes = try TrainCommandTests.sagan(["eval", "--fake", work.appendingPathComponent("small.safetensors").path, "--real", dataset.url.path,
-                                                 "--num", "4", "--metrics", "swd"])
+        let sizes = try TrainCommandTests.sagan([
+            "eval", "--fake", work.appendingPathComponent("small.safetensors").path, "--real", dataset.url.path,
+            "--num", "4", "--metrics", "swd",
+        ])
         #expect(sizes.status == 64 && sizes.output.contains("real images are 32x32, fake 16x16"), "\(sizes.output)")
     }
 }

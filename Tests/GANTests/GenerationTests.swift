@@ -1,10 +1,10 @@
-import FileFormats
-import Foundation
-import Testing
 import Autodiff
 import Datasets
-import NeuralNet
+import FileFormats
+import Foundation
 import GAN
+import NeuralNet
+import Testing
 
 @Suite("Generation, attention pictures and export")
 struct GenerationTests {
@@ -17,7 +17,9 @@ struct GenerationTests {
         let trainer = Trainer(config: config)
         let loader = try BatchLoader(dataset: dataset, options: .init(batchSize: 4))
         for _ in 0..<3 { _ = try trainer.trainStep { try loader.next() } }
-        for layer in trainer.generator.attentionLayers + trainer.discriminator.attentionLayers { layer.gamma.assign(Tensor(0.8)) }
+        for layer in trainer.generator.attentionLayers + trainer.discriminator.attentionLayers {
+            layer.gamma.assign(Tensor(0.8))
+        }
         let url = folder.appendingPathComponent("trained.safetensors")
         try TrainingCheckpoint.save(trainer, datasetDigest: dataset.sourceDigest, commandLine: "test", to: url)
         return url
@@ -47,8 +49,10 @@ struct GenerationTests {
 
     @Test func latentCodeTools() throws {
         let truncated = LatentCodes.z(seed: 3, size: 1000, truncation: 0.5)
-        #expect(truncated.allSatisfy { abs($0) <= 0.5 } && truncated == LatentCodes.z(seed: 3, size: 1000, truncation: 0.5))
-        let a = LatentCodes.z(seed: 1, size: 64), b = LatentCodes.z(seed: 2, size: 64)
+        #expect(
+            truncated.allSatisfy { abs($0) <= 0.5 } && truncated == LatentCodes.z(seed: 3, size: 1000, truncation: 0.5))
+        let a = LatentCodes.z(seed: 1, size: 64)
+        let b = LatentCodes.z(seed: 2, size: 64)
         #expect(zip(LatentCodes.slerp(a, b, 0), a).allSatisfy { abs($0 - $1) < 1e-5 })
         #expect(zip(LatentCodes.slerp(a, b, 1), b).allSatisfy { abs($0 - $1) < 1e-5 })
         #expect(try LatentCodes.parseSeeds("0-3,10,7") == [0, 1, 2, 3, 10, 7])
@@ -68,10 +72,14 @@ struct GenerationTests {
         // G attends on 16x16 maps; the BigGAN variant's keys live on the pooled 8x8 grid.
         #expect(maps.allSatisfy { $0.count == (variant == .paper ? 256 : 64) })
         #expect(maps.allSatisfy { abs($0.reduce(0, +) - 1) < 1e-4 })
-        let picture = AttentionPicture.compose(image: AttentionPicture.rgb(image.reshaped(to: [1, 32, 32])), queries: queries, maps: maps)
+        let picture = AttentionPicture.compose(
+            image: AttentionPicture.rgb(image.reshaped(to: [1, 32, 32])), queries: queries, maps: maps)
         let decoded = try ImageCodec.decode(try ImageCodec.encodePNG(picture), path: "attention.png")
-        #expect(decoded.image.width == 3 * 192 + 4 * 6 && decoded.image.height == 192 + 12 && decoded.image.channels == 3)
-        #expect(throws: ConfigurationError.self) { try AttentionPicture.maps(attention, queries: [(x: 40, y: 1)], resolution: 32) }
+        #expect(
+            decoded.image.width == 3 * 192 + 4 * 6 && decoded.image.height == 192 + 12 && decoded.image.channels == 3)
+        #expect(throws: ConfigurationError.self) {
+            try AttentionPicture.maps(attention, queries: [(x: 40, y: 1)], resolution: 32)
+        }
     }
 
     @Test func theExportLoadsBackAndMatches() throws {
@@ -83,13 +91,18 @@ struct GenerationTests {
             let export = folder.appendingPathComponent("g\(ema).safetensors")
             try GeneratorExport.write(loaded, ema: ema, to: export)
             let file = try SafeTensorsFile(contentsOf: export)
-            #expect(file.metadata["kind"] == "export" && file.names.allSatisfy { $0.hasPrefix("G.") && !$0.contains("weight_u") })
+            #expect(
+                file.metadata["kind"] == "export"
+                    && file.names.allSatisfy { $0.hasPrefix("G.") && !$0.contains("weight_u") })
             let card = try JSONSerialization.jsonObject(with: Data(file.metadata["model_card"]!.utf8)) as! [String: Any]
-            #expect(card["training_steps"] as? Int == 3 && card["latent_size"] as? Int == 128 && card["attention_variant"] as? String == "paper")
+            #expect(
+                card["training_steps"] as? Int == 3 && card["latent_size"] as? Int == 128
+                    && card["attention_variant"] as? String == "paper")
             let reloaded = try LoadedGenerator(contentsOf: export, ema: false)
             #expect(!reloaded.config.spectralNorm && reloaded.discriminator == nil)
             let z = (0..<3).map { LatentCodes.z(seed: $0, size: 128) }
-            let expected = loaded.images(z).scalars, actual = reloaded.images(z).scalars
+            let expected = loaded.images(z).scalars
+            let actual = reloaded.images(z).scalars
             #expect(zip(expected, actual).map { abs($0 - $1) }.max()! < 1e-5)
         }
     }

@@ -1,10 +1,10 @@
+import Autodiff
 import FileFormats
 import Foundation
-import Testing
-import Autodiff
+import GAN
 import Kernels
 import NeuralNet
-import GAN
+import Testing
 
 /// The Swift models against the PyTorch reference (Tests/Reference/sagan_reference.py), following the
 /// protocol of Tests/Reference/make_model_fixtures.py step by step, on each backend: outputs,
@@ -32,10 +32,10 @@ struct ModelParityTests {
         let (g, d) = build(config)
         Deterministic.setState(of: g, prefix: "G.")
         Deterministic.setState(of: d, prefix: "D.")
-        let z = Deterministic.tensor("z", [batch, config.latentSize], scale: 1.5)                   // (B, 128)
-        let z2 = Deterministic.tensor("z2", [batch, config.latentSize], scale: 1.5)                 // (B, 128)
+        let z = Deterministic.tensor("z", [batch, config.latentSize], scale: 1.5)  // (B, 128)
+        let z2 = Deterministic.tensor("z2", [batch, config.latentSize], scale: 1.5)  // (B, 128)
         let side = config.resolution
-        let x = Deterministic.tensor("x", [batch, config.imageChannels, side, side])                // (B, C, R, R)
+        let x = Deterministic.tensor("x", [batch, config.imageChannels, side, side])  // (B, C, R, R)
 
         // 0. Warm-up: one power step for every SN layer, one BN statistics update.
         _ = noGrad { (g(z), d(x)) }
@@ -52,15 +52,19 @@ struct ModelParityTests {
         let fake = noGrad { g(z) }
         for (path, sigma) in g.spectralNorms() {
             let expected = try file.tensor("sigma.G.\(path)").scalar
-            #expect(Swift.abs(sigma! - expected) <= 1e-4 * Swift.abs(expected), "σ of G.\(path): \(sigma!) vs PyTorch \(expected)")
+            #expect(
+                Swift.abs(sigma! - expected) <= 1e-4 * Swift.abs(expected),
+                "σ of G.\(path): \(sigma!) vs PyTorch \(expected)")
         }
         try expectMatches(fake, file, "train.G", tolerance: 1e-4)
-        var realLogits = Tensor(0), fakeLogits = Tensor(0)
-        let (lossD, gradientsD) = valueAndGradients(of: {
-            realLogits = d(x)
-            fakeLogits = d(fake)
-            return GANLoss.discriminator(.hinge, real: realLogits, fake: fakeLogits)
-        }, wrt: d.parameters)
+        var realLogits = Tensor(0)
+        var fakeLogits = Tensor(0)
+        let (lossD, gradientsD) = valueAndGradients(
+            of: {
+                realLogits = d(x)
+                fakeLogits = d(fake)
+                return GANLoss.discriminator(.hinge, real: realLogits, fake: fakeLogits)
+            }, wrt: d.parameters)
         try expectMatches(realLogits.detached(), file, "train.D_real", tolerance: 1e-4)
         try expectMatches(fakeLogits.detached(), file, "train.D_fake", tolerance: 1e-4)
         try expectMatches(Tensor(lossD), file, "loss_D", tolerance: 1e-4)
@@ -68,10 +72,11 @@ struct ModelParityTests {
 
         // 3. The generator step (no optimiser step in between).
         var generatedLogits = Tensor(0)
-        let (lossG, gradientsG) = valueAndGradients(of: {
-            generatedLogits = d(g(z2))
-            return -generatedLogits.mean()
-        }, wrt: g.parameters)
+        let (lossG, gradientsG) = valueAndGradients(
+            of: {
+                generatedLogits = d(g(z2))
+                return -generatedLogits.mean()
+            }, wrt: g.parameters)
         try expectMatches(generatedLogits.detached(), file, "train.D_generated", tolerance: 1e-4)
         try expectMatches(Tensor(lossG), file, "loss_G", tolerance: 1e-4)
         differences += try gradientDifferences(g, gradientsG, prefix: "G.", file)
@@ -93,10 +98,13 @@ struct ModelParityTests {
     /// Gradients that are zero in exact arithmetic (attention's key bias: softmax ignores a
     /// per-query constant) show up as rounding noise below 1e-6 of the network's largest gradient
     /// norm; for those, ours must be noise too (below 1e-5 of it).
-    func gradientDifferences(_ module: any Module, _ gradients: Gradients, prefix: String, _ file: SafeTensorsFile) throws
+    func gradientDifferences(_ module: any Module, _ gradients: Gradients, prefix: String, _ file: SafeTensorsFile)
+        throws
         -> [(String, Double)]
     {
-        let summaries = try module.namedParameters().map { try file.tensor("gradient.\(prefix)\($0.name).summary").scalars.map(Double.init) }
+        let summaries = try module.namedParameters().map {
+            try file.tensor("gradient.\(prefix)\($0.name).summary").scalars.map(Double.init)
+        }
         let largest = summaries.map { $0[0] }.max() ?? 0
         return try zip(module.namedParameters(), summaries).map { item, expected in
             let key = prefix + item.name
@@ -107,7 +115,9 @@ struct ModelParityTests {
             for k in 1...4 { worst = max(worst, Swift.abs(actual[k] - expected[k]) / expected[k + 4]) }
             if file.entries["gradient.\(key)"] != nil {
                 let reference = try file.tensor("gradient.\(key)").scalars.map(Double.init)
-                let difference = zip(gradient.scalars.map(Double.init), reference).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot()
+                let difference = zip(gradient.scalars.map(Double.init), reference).map { ($0 - $1) * ($0 - $1) }.reduce(
+                    0, +
+                ).squareRoot()
                 worst = max(worst, difference / expected[0])
             }
             return (key, worst)

@@ -1,7 +1,7 @@
-import Testing
 import Autodiff
-import NeuralNet
 import GAN
+import NeuralNet
+import Testing
 
 func build(_ config: ModelConfig, seed: UInt64 = 1) -> (Generator, Discriminator) {
     var generator = RandomGenerator(seed: seed)
@@ -19,10 +19,16 @@ struct ModelTests {
         #expect(Swift.abs(Double(gMACs) / 256.6e6 - 1) < 0.01, "G MACs \(gMACs)")
         #expect(Swift.abs(Double(dMACs) / 221.3e6 - 1) < 0.01, "D MACs \(dMACs)")
         // Per-layer rows of SAGAN.md §2.1 and §2.2.
-        #expect(g.summary().map(\.parameters) == [1_056_768, 2_097_152 + 256, 524_288 + 128, 131_072 + 64, 5_201, 32_768 + 32, 8_192 + 16, 435])
+        #expect(
+            g.summary().map(\.parameters) == [
+                1_056_768, 2_097_152 + 256, 524_288 + 128, 131_072 + 64, 5_201, 32_768 + 32, 8_192 + 16, 435,
+            ])
         #expect(d.summary().map(\.parameters) == [1_568, 32_832, 5_201, 131_200, 524_544, 2_097_664, 8_193])
-        #expect(g.summary().map(\.outputShape) == [[512, 4, 4], [256, 8, 8], [128, 16, 16], [64, 32, 32], [64, 32, 32],
-                                                   [32, 64, 64], [16, 128, 128], [3, 128, 128]])
+        #expect(
+            g.summary().map(\.outputShape) == [
+                [512, 4, 4], [256, 8, 8], [128, 16, 16], [64, 32, 32], [64, 32, 32],
+                [32, 64, 64], [16, 128, 128], [3, 128, 128],
+            ])
     }
 
     @Test func everyLayerIsSpectrallyNormalisedAndStateNamesAreStable() throws {
@@ -62,7 +68,7 @@ struct ModelTests {
 
     @Test func forwardShapesAndEvaluationIsDeterministic() throws {
         var config = try ModelPreset.sagan32.configuration(imageChannels: 1)
-        config.baseWidth = 256   // a narrow net keeps the test fast
+        config.baseWidth = 256  // a narrow net keeps the test fast
         config.generatorAttentionSides = [16]
         config.discriminatorAttentionSides = [8]
         try config.validate()

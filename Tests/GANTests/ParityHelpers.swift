@@ -1,9 +1,9 @@
+import Autodiff
 import FileFormats
 import Foundation
-import Testing
-import Autodiff
-import NeuralNet
 import GAN
+import NeuralNet
+import Testing
 
 /// Swift twin of Tests/Reference/model_fixtures_common.py: deterministic tensors from names.
 enum Deterministic {
@@ -57,7 +57,9 @@ enum Deterministic {
     }
 
     static func setState(of module: any Module, prefix: String) {
-        for (name, parameter) in module.namedParameters() { parameter.assign(stateValue(prefix + name, parameter.shape)) }
+        for (name, parameter) in module.namedParameters() {
+            parameter.assign(stateValue(prefix + name, parameter.shape))
+        }
         for (name, buffer) in module.namedBuffers() { buffer.assign(stateValue(prefix + name, buffer.shape)) }
     }
 
@@ -73,18 +75,25 @@ enum Deterministic {
 }
 
 /// Expects `actual` to match the fixture tensor `name` within `tolerance` relative to its largest magnitude.
-func expectMatches(_ actual: Tensor, _ file: SafeTensorsFile, _ name: String, tolerance: Float,
-                   sourceLocation: SourceLocation = #_sourceLocation) throws {
+func expectMatches(
+    _ actual: Tensor, _ file: SafeTensorsFile, _ name: String, tolerance: Float,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws {
     let expected = try file.tensor(name)
-    #expect(actual.shape == expected.shape, "\(name): shape \(actual.shape), PyTorch \(expected.shape)", sourceLocation: sourceLocation)
+    #expect(
+        actual.shape == expected.shape, "\(name): shape \(actual.shape), PyTorch \(expected.shape)",
+        sourceLocation: sourceLocation)
     let scale = max(1e-6, expected.scalars.map { Swift.abs($0) }.max() ?? 0)
     let worst = zip(actual.scalars, expected.scalars).map { Swift.abs($0 - $1) }.max() ?? .infinity
-    #expect(worst <= tolerance * scale, "\(name): worst difference \(worst) at scale \(scale)", sourceLocation: sourceLocation)
+    #expect(
+        worst <= tolerance * scale, "\(name): worst difference \(worst) at scale \(scale)",
+        sourceLocation: sourceLocation)
 }
 
 func fixtureURL(_ name: String) throws -> URL {
     guard let url = Bundle.module.url(forResource: name, withExtension: "safetensors", subdirectory: "Fixtures") else {
-        throw SafeTensorsError.unreadable("missing; run Tests/Reference/make_model_fixtures.py", file: "Fixtures/\(name).safetensors")
+        throw SafeTensorsError.unreadable(
+            "missing; run Tests/Reference/make_model_fixtures.py", file: "Fixtures/\(name).safetensors")
     }
     return url
 }

@@ -1,15 +1,16 @@
+import Autodiff
 import FileFormats
 import Foundation
-import Testing
-import Autodiff
-import NeuralNet
 import GAN
+import NeuralNet
+import Testing
 
 /// A checkpoint written by the Swift code, loaded into the PyTorch reference models by
 /// Tests/Reference/check_checkpoint.py (Debian's python3-torch, which `make test` installs).
 @Suite("Swift checkpoints load in PyTorch")
 struct PyTorchRoundTripTests {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     static let python = "/usr/bin/python3"
 
     @Test(arguments: [AttentionVariant.paper, .biggan])
@@ -28,7 +29,7 @@ struct PyTorchRoundTripTests {
         let batch = 3
         let z = Deterministic.tensor("z", [batch, config.latentSize], scale: 1.5)
         let x = Deterministic.tensor("x", [batch, 3, 32, 32])
-        _ = noGrad { (g(z), d(x)) }            // move u, v and the BN statistics off their initial values
+        _ = noGrad { (g(z), d(x)) }  // move u, v and the BN statistics off their initial values
         for module in [g, d] as [any Module] { module.setTraining(false) }
         for layer in g.attentionLayers + d.attentionLayers { layer.gamma.assign(Tensor(0.5)) }
 
@@ -40,8 +41,10 @@ struct PyTorchRoundTripTests {
         try ModelCheckpoint.save(generator: g, discriminator: d, preset: "sagan32", to: checkpoint)
         try SafeTensorsFile.write([("eval.G", noGrad { g(z) }), ("eval.D", noGrad { d(x) })], to: expected)
 
-        let (status, output) = try Self.run([Self.repositoryRoot.appendingPathComponent("Tests/Reference/check_checkpoint.py").path,
-                                             checkpoint.path, expected.path])
+        let (status, output) = try Self.run([
+            Self.repositoryRoot.appendingPathComponent("Tests/Reference/check_checkpoint.py").path,
+            checkpoint.path, expected.path,
+        ])
         #expect(status == 0, "check_checkpoint.py: \(output)")
         #expect(output.contains("eval.G: worst difference"), "\(output)")
     }
@@ -70,8 +73,10 @@ struct PyTorchRoundTripTests {
         let expected = folder.appendingPathComponent("expected.safetensors")
         g.setTraining(false)
         try SafeTensorsFile.write([("eval.G", noGrad { g(z) })], to: expected)
-        let (status, output) = try Self.run([Self.repositoryRoot.appendingPathComponent("Tests/Reference/check_checkpoint.py").path,
-                                             export.path, expected.path])
+        let (status, output) = try Self.run([
+            Self.repositoryRoot.appendingPathComponent("Tests/Reference/check_checkpoint.py").path,
+            export.path, expected.path,
+        ])
         #expect(status == 0 && output.contains("eval.G: worst difference"), "check_checkpoint.py: \(output)")
     }
 

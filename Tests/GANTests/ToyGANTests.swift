@@ -1,9 +1,9 @@
-import Foundation
-import Testing
 import Autodiff
+import Foundation
+import GAN
 import NeuralNet
 import Optimizers
-import GAN
+import Testing
 
 /// A 2-D GAN on eight Gaussians on a ring: the classic check that G, D, the losses and the
 /// optimisers work together and do not collapse onto one mode.
@@ -20,12 +20,12 @@ struct ToyGANTests {
         }
 
         func callAsFunction(_ x: Tensor) -> Tensor {
-            var h = x                                                            // (B, in)
+            var h = x  // (B, in)
             for (index, layer) in layers.enumerated() {
                 h = layer(h)
                 if index < layers.count - 1 { h = h.leakyRelu(slope: slope) }
             }
-            return h                                                             // (B, out)
+            return h  // (B, out)
         }
     }
 
@@ -56,11 +56,13 @@ struct ToyGANTests {
         for _ in 0..<1000 {
             let real = realBatch(batch, &random)
             let fake = noGrad { g(Tensor.randomNormal([batch, 8], generator: &random)) }
-            let (_, gradientsD) = valueAndGradients(of: { GANLoss.discriminator(.nonSaturating, real: d(real), fake: d(fake)) },
-                                                    wrt: d.parameters)
+            let (_, gradientsD) = valueAndGradients(
+                of: { GANLoss.discriminator(.nonSaturating, real: d(real), fake: d(fake)) },
+                wrt: d.parameters)
             optimizerD.step(gradientsD)
             let z = Tensor.randomNormal([batch, 8], generator: &random)
-            let (_, gradientsG) = valueAndGradients(of: { GANLoss.generator(.nonSaturating, fake: d(g(z))) }, wrt: g.parameters)
+            let (_, gradientsG) = valueAndGradients(
+                of: { GANLoss.generator(.nonSaturating, fake: d(g(z))) }, wrt: g.parameters)
             optimizerG.step(gradientsG)
         }
         let samples = noGrad { g(Tensor.randomNormal([2000, 8], generator: &random)) }.scalars
@@ -78,8 +80,9 @@ struct ToyGANTests {
                 near += 1
             }
         }
-        let covered = counts.filter { $0 >= 20 }.count           // at least 1% of the samples each
-        #expect(covered >= 6, "modes covered: \(covered), samples per mode \(counts), \(near) of 2000 within 0.5 of a mode")
+        let covered = counts.filter { $0 >= 20 }.count  // at least 1% of the samples each
+        #expect(
+            covered >= 6, "modes covered: \(covered), samples per mode \(counts), \(near) of 2000 within 0.5 of a mode")
         // Spread evenly over the ring's square, about 17% of points would lie this close to a mode by chance.
         #expect(near > 700, "only \(near) of 2000 samples lie near a mode")
     }

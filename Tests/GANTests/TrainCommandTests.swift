@@ -1,13 +1,15 @@
-import Foundation
-import Testing
 import Autodiff
 import Datasets
+import Foundation
 import GAN
+import Testing
 
 /// `sagan train` as a user runs it: the built executable in a child process.
 @Suite("sagan train", .serialized)
 struct TrainCommandTests {
-    static var executable: URL { URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sagan") }
+    static var executable: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sagan")
+    }
 
     struct Outcome {
         let status: Int32
@@ -16,7 +18,9 @@ struct TrainCommandTests {
 
     /// Runs `sagan` with its output in a temporary file; with `signalAfter`, sends the signal once
     /// the output contains the marker (or fails after a minute).
-    static func sagan(_ arguments: [String], signalAfter: (String, Int32)? = nil, environment: [String: String] = [:]) throws -> Outcome {
+    static func sagan(_ arguments: [String], signalAfter: (String, Int32)? = nil, environment: [String: String] = [:])
+        throws -> Outcome
+    {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("sagan-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
@@ -56,23 +60,39 @@ struct TrainCommandTests {
         let dataset = try makeBlobPack(work, count: 40)
         let run = work.appendingPathComponent("run")
         let config = work.appendingPathComponent("small.json")
-        try Data(#"{"model": {"baseWidth": 128, "generatorAttentionSides": [16], "discriminatorAttentionSides": [16]}, "sampleCount": 4}"#.utf8).write(to: config)
-        let common = ["train", "--data", dataset.url.path, "--run-dir", run.path, "--config", config.path, "--batch", "4", "--log-every", "2",
-                      "--sample-every", "3", "--checkpoint-every", "3", "--keep", "2"]
+        let settings =
+            #"{"model": {"baseWidth": 128, "generatorAttentionSides": [16], "discriminatorAttentionSides": [16]}, "#
+            + #""sampleCount": 4}"#
+        try Data(settings.utf8).write(to: config)
+        let common = [
+            "train", "--data", dataset.url.path, "--run-dir", run.path, "--config", config.path, "--batch", "4",
+            "--log-every", "2",
+            "--sample-every", "3", "--checkpoint-every", "3", "--keep", "2",
+        ]
         let first = try Self.sagan(common + ["--steps", "6"])
         #expect(first.status == 0, "\(first.output)")
         let names = try FileManager.default.contentsOfDirectory(atPath: run.path)
-        #expect(names.contains("run.json") && names.contains("metrics.jsonl") && names.contains { $0.hasPrefix("events.out.tfevents.") })
-        #expect(try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("samples").path).sorted()
+        #expect(
+            names.contains("run.json") && names.contains("metrics.jsonl")
+                && names.contains { $0.hasPrefix("events.out.tfevents.") })
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("samples").path).sorted()
                 == ["attention-step-000003.png", "attention-step-000006.png", "step-000003.png", "step-000006.png"])
-        #expect(try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path).sorted()
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path).sorted()
                 == ["step-000003.safetensors", "step-000006.safetensors"])
-        let metrics = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
-        #expect(metrics.count == 3 && metrics[0].contains("\"Loss/D\"") && metrics[0].contains("\"Attn/G.blocks.2/gamma\""))
+        let metrics = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(
+            separator: "\n")
+        #expect(
+            metrics.count == 3 && metrics[0].contains("\"Loss/D\"") && metrics[0].contains("\"Attn/G.blocks.2/gamma\""))
         let sample = try ImageCodec.decodeFile(run.appendingPathComponent("samples/step-000006.png").path)
         #expect(sample.image.width == 2 * 32 + 3 * 2 && sample.image.channels == 1)
-        let info = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("run.json"))) as! [String: Any]
-        #expect(info["dataset_digest"] as? String == dataset.sourceDigest && (info["command_line"] as? [String])?.contains("--steps") == true)
+        let info =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("run.json")))
+            as! [String: Any]
+        #expect(
+            info["dataset_digest"] as? String == dataset.sourceDigest
+                && (info["command_line"] as? [String])?.contains("--steps") == true)
 
         // A corrupt newest checkpoint is skipped with a warning; training resumes from the one before.
         try Data("garbage".utf8).write(to: run.appendingPathComponent("checkpoints/step-000009.safetensors"))
@@ -80,13 +100,17 @@ struct TrainCommandTests {
         #expect(resumed.status == 0, "\(resumed.output)")
         #expect(resumed.output.contains("skipping unreadable checkpoint step-000009.safetensors"))
         #expect(resumed.output.contains("resuming from") && resumed.output.contains("at step 6"))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path).contains("step-000008.safetensors"))
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path)
+                .contains("step-000008.safetensors"))
     }
 
     @Test func badInputExitsWith64AndOneClearLine() throws {
         let work = try folder("bad")
         defer { try? FileManager.default.removeItem(at: work) }
-        let missing = try Self.sagan(["train", "--data", work.appendingPathComponent("nope.safetensors").path, "--run-dir", work.path])
+        let missing = try Self.sagan([
+            "train", "--data", work.appendingPathComponent("nope.safetensors").path, "--run-dir", work.path,
+        ])
         #expect(missing.status == 64 && missing.output.contains("nope.safetensors"), "\(missing.output)")
         let flag = try Self.sagan(["train", "--batch", "-3", "--run-dir", work.path])
         #expect(flag.status == 64, "\(flag.output)")
@@ -97,9 +121,15 @@ struct TrainCommandTests {
         let dataset = try makeBlobPack(work, count: 8)
         let config = try smallTrainConfig(ema: false)
         let checkpoint = work.appendingPathComponent("tiny.safetensors")
-        try TrainingCheckpoint.save(Trainer(config: config), datasetDigest: dataset.sourceDigest, commandLine: "", to: checkpoint)
-        let other = try Self.sagan(["train", "--preset", "sagan32", "--data", dataset.url.path, "--resume", checkpoint.path, "--run-dir", work.path])
-        #expect(other.status == 64 && other.output.contains("was trained with preset tiny32, not sagan32"), "\(other.output)")
+        try TrainingCheckpoint.save(
+            Trainer(config: config), datasetDigest: dataset.sourceDigest, commandLine: "", to: checkpoint)
+        let other = try Self.sagan([
+            "train", "--preset", "sagan32", "--data", dataset.url.path, "--resume", checkpoint.path, "--run-dir",
+            work.path,
+        ])
+        #expect(
+            other.status == 64 && other.output.contains("was trained with preset tiny32, not sagan32"),
+            "\(other.output)")
     }
 
     @Test func sigtermFinishesTheStepSavesAndExitsZero() throws {
@@ -108,9 +138,15 @@ struct TrainCommandTests {
         let dataset = try makeBlobPack(work, count: 40)
         let run = work.appendingPathComponent("run")
         let config = work.appendingPathComponent("small.json")
-        try Data(#"{"model": {"baseWidth": 128, "generatorAttentionSides": [16], "discriminatorAttentionSides": [16]}, "sampleCount": 4, "logEvery": 1}"#.utf8).write(to: config)
-        let outcome = try Self.sagan(["train", "--data", dataset.url.path, "--run-dir", run.path, "--config", config.path, "--batch", "4",
-                                      "--steps", "100000", "--checkpoint-every", "100000"], signalAfter: ("step 1/", SIGTERM))
+        let settings =
+            #"{"model": {"baseWidth": 128, "generatorAttentionSides": [16], "discriminatorAttentionSides": [16]}, "#
+            + #""sampleCount": 4, "logEvery": 1}"#
+        try Data(settings.utf8).write(to: config)
+        let outcome = try Self.sagan(
+            [
+                "train", "--data", dataset.url.path, "--run-dir", run.path, "--config", config.path, "--batch", "4",
+                "--steps", "100000", "--checkpoint-every", "100000",
+            ], signalAfter: ("step 1/", SIGTERM))
         #expect(outcome.status == 0, "\(outcome.output)")
         #expect(outcome.output.contains("stopped at step"), "\(outcome.output)")
         let checkpoints = RunDirectory.checkpointFiles(in: run.appendingPathComponent("checkpoints"))
@@ -128,10 +164,14 @@ struct TrainCommandTests {
         }
         let work = try folder("fashion")
         defer { try? FileManager.default.removeItem(at: work) }
-        let outcome = try Self.sagan(["train", "--preset", "sagan32", "--steps", "3", "--batch", "8", "--run-dir", work.appendingPathComponent("run").path,
-                                      "--sample-every", "3", "--log-every", "1"])
+        let outcome = try Self.sagan([
+            "train", "--preset", "sagan32", "--steps", "3", "--batch", "8", "--run-dir",
+            work.appendingPathComponent("run").path,
+            "--sample-every", "3", "--log-every", "1",
+        ])
         #expect(outcome.status == 0, "\(outcome.output)")
-        let metrics = try String(contentsOf: work.appendingPathComponent("run/metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        let metrics = try String(contentsOf: work.appendingPathComponent("run/metrics.jsonl"), encoding: .utf8).split(
+            separator: "\n")
         #expect(metrics.count == 3)
     }
 }

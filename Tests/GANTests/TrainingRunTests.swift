@@ -18,7 +18,8 @@ struct TrainingRunTests {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             dataset = try makeBlobPack(folder, count: 16)
             configFile = folder.appendingPathComponent("small.json")
-            let small = #"{"model": {"baseWidth": 128, "generatorAttentionSides": [16], "discriminatorAttentionSides": [16]}, "#
+            let small =
+                #"{"model": {"baseWidth": 128, "generatorAttentionSides": [16], "discriminatorAttentionSides": [16]}, "#
                 + #""sampleCount": 4, "batchSize": 4}"#
             try Data(small.utf8).write(to: configFile)
         }
@@ -40,12 +41,14 @@ struct TrainingRunTests {
         var overrides = TrainOverrides()
         overrides.batchSize = 8
         overrides.learningRateD = 2e-4
-        let config = try TrainConfig.resolve(preset: .tiny32, dataset: work.dataset, configFile: work.configFile, overrides: overrides)
+        let config = try TrainConfig.resolve(
+            preset: .tiny32, dataset: work.dataset, configFile: work.configFile, overrides: overrides)
         #expect(config.model.baseWidth == 128, "from the config file")
         #expect(config.batchSize == 8, "the override wins over the config file's 4")
         #expect(config.learningRateD == 2e-4 && config.learningRateG == 1e-4, "the preset's G rate stays")
         #expect(config.model.resolution == 32 && config.model.imageChannels == 1, "sized to the dataset")
-        let conditional = try TrainConfig.resolve(preset: .tiny32, dataset: work.dataset, configFile: work.configFile, conditional: true)
+        let conditional = try TrainConfig.resolve(
+            preset: .tiny32, dataset: work.dataset, configFile: work.configFile, conditional: true)
         #expect(conditional.model.classCount == 2)
 
         overrides.batchSize = 17
@@ -64,7 +67,8 @@ struct TrainingRunTests {
         let runs = work.folder.appendingPathComponent("runs")
         #expect(TrainingRun.nextFolder(in: runs, preset: .tiny32).lastPathComponent == "00000-tiny32")
         for name in ["00003-sagan64", "00007-tiny32", "notes"] {
-            try FileManager.default.createDirectory(at: runs.appendingPathComponent(name), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: runs.appendingPathComponent(name), withIntermediateDirectories: true)
         }
         #expect(TrainingRun.nextFolder(in: runs, preset: .blog128).lastPathComponent == "00008-blog128")
     }
@@ -83,16 +87,23 @@ struct TrainingRunTests {
         let outcome = try run.train(commandLine: ["test"]) { event in
             if case .progress(let progress) = event { progressSteps.append(progress.step) }
         }
-        guard case .finished(steps: 5, _) = outcome else { Issue.record("outcome \(outcome)"); return }
+        guard case .finished(steps: 5, _) = outcome else {
+            Issue.record("outcome \(outcome)")
+            return
+        }
         #expect(progressSteps == [1, 2, 3, 4, 5])
         let metrics = try String(contentsOf: run.folder.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
-        let steps = metrics.split(separator: "\n").map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            .map { $0?["step"] as? Int }
+        let steps = metrics.split(separator: "\n").map {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        .map { $0?["step"] as? Int }
         #expect(steps == [2, 4, 5])
-        let samples = try FileManager.default.contentsOfDirectory(atPath: run.folder.appendingPathComponent("samples").path)
+        let samples = try FileManager.default.contentsOfDirectory(
+            atPath: run.folder.appendingPathComponent("samples").path)
         #expect(samples.filter { $0.hasPrefix("step-") }.sorted() == ["step-000003.png", "step-000005.png"])
         let checkpoints = RunDirectory.checkpointFiles(in: run.folder.appendingPathComponent("checkpoints"))
-        #expect(checkpoints.map(\.lastPathComponent).sorted() == ["step-000004.safetensors", "step-000005.safetensors"])
+        #expect(
+            checkpoints.map(\.lastPathComponent).sorted() == ["step-000004.safetensors", "step-000005.safetensors"])
     }
 
     @Test func autoResumeSkipsUnreadableCheckpointsAndKeepsTheSettings() throws {
@@ -133,18 +144,24 @@ struct TrainingRunTests {
         #expect(throws: TrainingRunError.noCheckpoint(missing.path)) { try TrainingRun(options, dataset: work.dataset) }
 
         let checkpoint = work.folder.appendingPathComponent("tiny.safetensors")
-        try TrainingCheckpoint.save(Trainer(config: try smallTrainConfig(ema: false)), datasetDigest: work.dataset.sourceDigest,
-                                    commandLine: "", to: checkpoint)
+        try TrainingCheckpoint.save(
+            Trainer(config: try smallTrainConfig(ema: false)), datasetDigest: work.dataset.sourceDigest,
+            commandLine: "", to: checkpoint)
         options.resume = .checkpoint(checkpoint)
         options.preset = .sagan32
-        #expect(throws: TrainingRunError.presetMismatch(checkpoint: checkpoint.path, trained: "tiny32", requested: "sagan32")) {
+        #expect(
+            throws: TrainingRunError.presetMismatch(
+                checkpoint: checkpoint.path, trained: "tiny32", requested: "sagan32")
+        ) {
             try TrainingRun(options, dataset: work.dataset)
         }
         let damaged = work.folder.appendingPathComponent("damaged.safetensors")
         try Data([1, 2, 3]).write(to: damaged)
         options.resume = .checkpoint(damaged)
-        #expect(throws: TrainingRunError.unreadableCheckpoint(
-            .malformed("file of 3 bytes is too small for a safetensors header", file: damaged.path))) {
+        #expect(
+            throws: TrainingRunError.unreadableCheckpoint(
+                .malformed("file of 3 bytes is too small for a safetensors header", file: damaged.path))
+        ) {
             try TrainingRun(options, dataset: work.dataset)
         }
     }
@@ -158,7 +175,10 @@ struct TrainingRunTests {
         let outcome = try run.train(commandLine: ["test"]) { event in
             if case .progress(let progress) = event, progress.step == 2 { run.requestStop() }
         }
-        guard case .stopped(step: 2, let checkpoint) = outcome else { Issue.record("outcome \(outcome)"); return }
+        guard case .stopped(step: 2, let checkpoint) = outcome else {
+            Issue.record("outcome \(outcome)")
+            return
+        }
         #expect(RunDirectory.checkpointFiles(in: run.folder.appendingPathComponent("checkpoints")) == [checkpoint])
         #expect(try TrainingCheckpoint.load(checkpoint).trainer.step == 2)
     }
@@ -170,7 +190,9 @@ struct TrainingBenchmarkTests {
     @Test func theFlopModelCountsEveryPassOfAnIteration() {
         #expect(TrainingBenchmark.flopsPerIteration(generatorMACs: 1, discriminatorMACs: 0, batch: 1) == 8)
         #expect(TrainingBenchmark.flopsPerIteration(generatorMACs: 0, discriminatorMACs: 1, batch: 1) == 16)
-        #expect(TrainingBenchmark.flopsPerIteration(generatorMACs: 3, discriminatorMACs: 2, batch: 16) == 2 * 16 * (12 + 16))
+        #expect(
+            TrainingBenchmark.flopsPerIteration(generatorMACs: 3, discriminatorMACs: 2, batch: 16) == 2 * 16 * (12 + 16)
+        )
     }
 
     @Test func aBenchmarkRunReportsConsistentNumbers() throws {

@@ -1,10 +1,10 @@
-import Foundation
-import Testing
 import Autodiff
 import Datasets
-import NeuralNet
+import Foundation
 import GAN
 import Kernels
+import NeuralNet
+import Testing
 
 /// A small labelled 32x32 grayscale pack of blobs, written to `folder`.
 func makeBlobPack(_ folder: URL, count: Int = 24) throws -> PackedDataset {
@@ -14,7 +14,11 @@ func makeBlobPack(_ folder: URL, count: Int = 24) throws -> PackedDataset {
     for index in 0..<count {
         let (cx, cy) = (8 + random.uniform(count: 1)[0] * 16, 8 + random.uniform(count: 1)[0] * 16)
         var pixels = [UInt8](repeating: 0, count: 32 * 32)
-        for y in 0..<32 { for x in 0..<32 where (Float(x) - cx) * (Float(x) - cx) + (Float(y) - cy) * (Float(y) - cy) < 36 { pixels[y * 32 + x] = 230 } }
+        for y in 0..<32 {
+            for x in 0..<32 where (Float(x) - cx) * (Float(x) - cx) + (Float(y) - cy) * (Float(y) - cy) < 36 {
+                pixels[y * 32 + x] = 230
+            }
+        }
         try writer.append(PixelImage(width: 32, height: 32, channels: 1, pixels: pixels), label: index % 2)
     }
     try writer.finish(metadata: [:], labelNames: ["a", "b"])
@@ -38,11 +42,16 @@ func smallTrainConfig(ema: Bool = true, update: TrainConfig.Update = .alternatin
 /// Every tensor of the trainer's state, by name, with the non-tensor state as strings.
 func fullState(_ trainer: Trainer) -> [String: [Float]] {
     var state: [String: [Float]] = [:]
-    let modules: [(String, any Module)] = [("G.", trainer.generator), ("D.", trainer.discriminator)] + (trainer.generatorEMA.map { [("G_ema.", $0 as any Module)] } ?? [])
+    let modules: [(String, any Module)] =
+        [("G.", trainer.generator), ("D.", trainer.discriminator)]
+        + (trainer.generatorEMA.map { [("G_ema.", $0 as any Module)] } ?? [])
     for (prefix, module) in modules {
         for (name, tensor) in module.stateTensors(prefix: prefix) { state[name] = tensor.scalars }
     }
-    for (prefix, module, optimizer) in [("opt_G", trainer.generator as any Module, trainer.optimizerG), ("opt_D", trainer.discriminator as any Module, trainer.optimizerD)] {
+    for (prefix, module, optimizer) in [
+        ("opt_G", trainer.generator as any Module, trainer.optimizerG),
+        ("opt_D", trainer.discriminator as any Module, trainer.optimizerD),
+    ] {
         for (name, parameter) in module.namedParameters() {
             if let (m, v) = optimizer.moments(of: parameter) {
                 state["\(prefix).m.\(name)"] = m.scalars
@@ -56,8 +65,9 @@ func fullState(_ trainer: Trainer) -> [String: [Float]] {
 @Suite("Training")
 struct TrainingTests {
     func run(_ trainer: Trainer, _ dataset: PackedDataset, steps: Int) throws {
-        let loader = try BatchLoader(dataset: dataset, options: .init(batchSize: trainer.config.batchSize, seed: trainer.config.seed),
-                                     cursor: trainer.cursor)
+        let loader = try BatchLoader(
+            dataset: dataset, options: .init(batchSize: trainer.config.batchSize, seed: trainer.config.seed),
+            cursor: trainer.cursor)
         for _ in 0..<steps {
             let report = try trainer.trainStep { try loader.next() }
             #expect(report.lossD.isFinite && report.lossG.isFinite)
@@ -86,7 +96,8 @@ struct TrainingTests {
         #expect(resumed.step == straight.step && resumed.imagesSeen == straight.imagesSeen)
         #expect(resumed.noise == straight.noise && resumed.cursor == straight.cursor)
         #expect(resumed.optimizerG.stepCount == straight.optimizerG.stepCount)
-        let expected = fullState(straight), actual = fullState(resumed)
+        let expected = fullState(straight)
+        let actual = fullState(resumed)
         #expect(Set(expected.keys) == Set(actual.keys) && expected.count > 50)
         for (name, values) in expected {
             #expect(actual[name] == values, "\(name) differs after resuming")
@@ -94,7 +105,8 @@ struct TrainingTests {
     }
 
     @Test func classConditionalTrainingUsesTheLabels() throws {
-        let folder = try FileManager.default.temporaryDirectory.appendingPathComponent("conditional-\(UUID().uuidString)")
+        let folder = try FileManager.default.temporaryDirectory.appendingPathComponent(
+            "conditional-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let dataset = try makeBlobPack(folder)
@@ -131,7 +143,8 @@ struct TrainingTests {
             defer { try? FileManager.default.removeItem(at: folder) }
             let dataset = try! makeBlobPack(folder)
             let trainer = Trainer(config: try! smallTrainConfig())
-            let loader = try! BatchLoader(dataset: dataset, options: .init(batchSize: 4, seed: 1), cursor: trainer.cursor)
+            let loader = try! BatchLoader(
+                dataset: dataset, options: .init(batchSize: 4, seed: 1), cursor: trainer.cursor)
             for _ in 0..<2 { _ = try! trainer.trainStep { try loader.next() } }
             let warm = OneDNNBackend.shared!.cachedPrimitiveCount
             for _ in 0..<4 { _ = try! trainer.trainStep { try loader.next() } }
@@ -163,7 +176,9 @@ struct TrainingTests {
             _ = try trainer.trainStep { try loader.next() }
             Issue.record("a NaN step went through")
         } catch let error as TrainingError {
-            #expect(error.description.contains("step 2:") && error.description.contains("rolled back"), "\(error.description)")
+            #expect(
+                error.description.contains("step 2:") && error.description.contains("rolled back"),
+                "\(error.description)")
         }
         poisoned.assign(clean)
         #expect(fullState(trainer) == before, "the failed step changed the state")

@@ -1,12 +1,15 @@
-import Testing
 import Kernels
+import Testing
 
 /// Every oneDNN kernel against the reference backend, forward and each backward, on awkward shapes.
 @Suite("oneDNN kernels match the reference backend")
 struct BackendParityTests {
     let reference = BackendRegistry.reference
     var fast: any Backend {
-        guard let backend = OneDNNBackend.shared else { Issue.record("oneDNN engine unavailable"); return reference }
+        guard let backend = OneDNNBackend.shared else {
+            Issue.record("oneDNN engine unavailable")
+            return reference
+        }
         return backend
     }
 
@@ -20,7 +23,8 @@ struct BackendParityTests {
             #expect(actual == nil && expected == nil, "\(what): one backend returned nothing")
             return
         }
-        let a = actual.elements, e = expected.elements
+        let a = actual.elements
+        let e = expected.elements
         #expect(a.count == e.count, "\(what): \(a.count) vs \(e.count) elements")
         let scale = max(1, e.map { Swift.abs($0) }.max() ?? 0)
         let worst = zip(a, e).map { Swift.abs($0 - $1) }.max() ?? 0
@@ -33,36 +37,48 @@ struct BackendParityTests {
         (1, 3, 8, 7, 5, 4, 2, 0), (3, 1, 3, 6, 6, 3, 1, 0), (2, 16, 32, 8, 8, 4, 2, 1), (1, 5, 3, 5, 7, 1, 2, 0),
         // The blog128 discriminator's layers at batch 2.
         (2, 3, 32, 128, 128, 4, 2, 1), (2, 32, 64, 64, 64, 4, 2, 1), (2, 64, 128, 32, 32, 4, 2, 1),
-        (2, 128, 256, 16, 16, 4, 2, 1), (2, 256, 512, 8, 8, 4, 2, 1), (2, 64, 8, 32, 32, 1, 1, 0), (2, 64, 64, 32, 32, 1, 1, 0),
+        (2, 128, 256, 16, 16, 4, 2, 1), (2, 256, 512, 8, 8, 4, 2, 1), (2, 64, 8, 32, 32, 1, 1, 0),
+        (2, 64, 64, 32, 32, 1, 1, 0),
     ]
 
     @Test(arguments: convolutions)
     func convolution(_ shape: (Int, Int, Int, Int, Int, Int, Int, Int)) throws {
         let (n, cin, cout, h, w, k, stride, padding) = shape
-        try checkConvolution(Conv2DGeometry(batch: n, inChannels: cin, outChannels: cout, inHeight: h, inWidth: w,
-                                            kernelHeight: k, kernelWidth: k, stride: stride, padding: padding))
+        try checkConvolution(
+            Conv2DGeometry(
+                batch: n, inChannels: cin, outChannels: cout, inHeight: h, inWidth: w,
+                kernelHeight: k, kernelWidth: k, stride: stride, padding: padding))
     }
 
     /// InceptionV3's rectangular kernels, each padding only its long axis, and a stride-2 3x3.
     @Test(arguments: [(1, 7, 0, 3), (7, 1, 3, 0), (1, 3, 0, 1), (3, 1, 1, 0)])
     func rectangularConvolution(_ kernel: (Int, Int, Int, Int)) throws {
         let (kh, kw, padH, padW) = kernel
-        try checkConvolution(Conv2DGeometry(batch: 2, inChannels: 5, outChannels: 6, inHeight: 9, inWidth: 8,
-                                            kernelHeight: kh, kernelWidth: kw, stride: 1, paddingHeight: padH, paddingWidth: padW))
-        try checkConvolution(Conv2DGeometry(batch: 2, inChannels: 5, outChannels: 6, inHeight: 9, inWidth: 8,
-                                            kernelHeight: kh, kernelWidth: kw, stride: 2, paddingHeight: padH, paddingWidth: padW))
+        try checkConvolution(
+            Conv2DGeometry(
+                batch: 2, inChannels: 5, outChannels: 6, inHeight: 9, inWidth: 8,
+                kernelHeight: kh, kernelWidth: kw, stride: 1, paddingHeight: padH, paddingWidth: padW))
+        try checkConvolution(
+            Conv2DGeometry(
+                batch: 2, inChannels: 5, outChannels: 6, inHeight: 9, inWidth: 8,
+                kernelHeight: kh, kernelWidth: kw, stride: 2, paddingHeight: padH, paddingWidth: padW))
     }
 
     /// Max and average (padding not counted) pools: SAGAN's 2x2, InceptionV3's 3x3 stride 2 and 3x3 stride 1 padded.
-    @Test(arguments: [(PoolOperation.max, 2, 2, 0), (.max, 3, 2, 0), (.max, 3, 1, 1), (.average, 3, 1, 1), (.average, 8, 8, 0)])
+    @Test(arguments: [
+        (PoolOperation.max, 2, 2, 0), (.max, 3, 2, 0), (.max, 3, 1, 1), (.average, 3, 1, 1), (.average, 8, 8, 0),
+    ])
     func pooling(_ setting: (PoolOperation, Int, Int, Int)) throws {
         let (op, window, stride, padding) = setting
-        let g = try Pool2DGeometry(batch: 2, channels: 19, inHeight: 17, inWidth: 16, window: window, stride: stride, padding: padding)
+        let g = try Pool2DGeometry(
+            batch: 2, channels: 19, inHeight: 17, inWidth: 16, window: window, stride: stride, padding: padding)
         let x = random(ShapeMath.count(g.inputShape), seed: 22)
         expectClose(fast.pool2d(op, g, x), reference.pool2d(op, g, x), "\(op) pool \(g)")
         let dy = random(ShapeMath.count(g.outputShape), seed: 23)
-        expectClose(fast.pool2dBackward(op, g, input: x, outputGradient: dy), reference.pool2dBackward(op, g, input: x, outputGradient: dy),
-                    "\(op) pool backward \(g)")
+        expectClose(
+            fast.pool2dBackward(op, g, input: x, outputGradient: dy),
+            reference.pool2dBackward(op, g, input: x, outputGradient: dy),
+            "\(op) pool backward \(g)")
     }
 
     func checkConvolution(_ g: Conv2DGeometry) throws {
@@ -72,32 +88,39 @@ struct BackendParityTests {
         let bias = random(cout, seed: 3)
         let dy = random(ShapeMath.count(g.outputShape), seed: 4)
         for b in [bias, nil] {
-            expectClose(fast.conv2dForward(g, input: x, weight: weight, bias: b),
-                        reference.conv2dForward(g, input: x, weight: weight, bias: b), "conv forward \(g) bias \(b != nil)")
+            expectClose(
+                fast.conv2dForward(g, input: x, weight: weight, bias: b),
+                reference.conv2dForward(g, input: x, weight: weight, bias: b), "conv forward \(g) bias \(b != nil)")
             let fastWeights = fast.conv2dBackwardWeights(g, outputGradient: dy, input: x, withBias: b != nil)
             let referenceWeights = reference.conv2dBackwardWeights(g, outputGradient: dy, input: x, withBias: b != nil)
             expectClose(fastWeights.weight, referenceWeights.weight, "conv backward weights \(g)")
             expectClose(fastWeights.bias, referenceWeights.bias, "conv backward bias \(g)")
         }
-        expectClose(fast.conv2dBackwardData(g, outputGradient: dy, weight: weight),
-                    reference.conv2dBackwardData(g, outputGradient: dy, weight: weight), "conv backward data \(g)")
+        expectClose(
+            fast.conv2dBackwardData(g, outputGradient: dy, weight: weight),
+            reference.conv2dBackwardData(g, outputGradient: dy, weight: weight), "conv backward data \(g)")
     }
 
     /// The generator's RGB output layer (16 → 3, 3x3, padding 1) runs on the direct kernels. Its
     /// input arrives in oneDNN's blocked layout from the convolution before it, and dx leaves in one.
     @Test func directConvolutionOnBlockedInput() throws {
-        let stem = try Conv2DGeometry(batch: 3, inChannels: 5, outChannels: 16, inHeight: 37, inWidth: 70,
-                                      kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
-        let x = fast.conv2dForward(stem, input: random(ShapeMath.count(stem.inputShape), seed: 50),
-                                   weight: random(ShapeMath.count(stem.weightShape), seed: 51), bias: nil)
+        let stem = try Conv2DGeometry(
+            batch: 3, inChannels: 5, outChannels: 16, inHeight: 37, inWidth: 70,
+            kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
+        let x = fast.conv2dForward(
+            stem, input: random(ShapeMath.count(stem.inputShape), seed: 50),
+            weight: random(ShapeMath.count(stem.weightShape), seed: 51), bias: nil)
         #expect(x.layout != nil, "the stem convolution should hand over a blocked layout")
-        let g = try Conv2DGeometry(batch: 3, inChannels: 16, outChannels: 3, inHeight: 37, inWidth: 70,
-                                   kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
+        let g = try Conv2DGeometry(
+            batch: 3, inChannels: 16, outChannels: 3, inHeight: 37, inWidth: 70,
+            kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
         let plainX = x.rowMajor()
-        let weight = random(ShapeMath.count(g.weightShape), seed: 52), bias = random(3, seed: 53)
+        let weight = random(ShapeMath.count(g.weightShape), seed: 52)
+        let bias = random(3, seed: 53)
         let dy = random(ShapeMath.count(g.outputShape), seed: 54)
-        expectClose(fast.conv2dForward(g, input: x, weight: weight, bias: bias),
-                    reference.conv2dForward(g, input: plainX, weight: weight, bias: bias), "direct forward")
+        expectClose(
+            fast.conv2dForward(g, input: x, weight: weight, bias: bias),
+            reference.conv2dForward(g, input: plainX, weight: weight, bias: bias), "direct forward")
         let fastWeights = fast.conv2dBackwardWeights(g, outputGradient: dy, input: x, withBias: true)
         let referenceWeights = reference.conv2dBackwardWeights(g, outputGradient: dy, input: plainX, withBias: true)
         expectClose(fastWeights.weight, referenceWeights.weight, "direct backward weights")
@@ -120,15 +143,19 @@ struct BackendParityTests {
         expectClose(fastResult.output, referenceResult.output, "batch norm training y \(shape)")
         expectClose(fastResult.mean, referenceResult.mean, "batch norm mean \(shape)")
         expectClose(fastResult.variance, referenceResult.variance, "batch norm variance \(shape)")
-        let mean = referenceResult.mean, variance = referenceResult.variance
-        expectClose(fast.batchNormInference(g, input: x, mean: mean, variance: variance, scale: scale, shift: shift),
-                    reference.batchNormInference(g, input: x, mean: mean, variance: variance, scale: scale, shift: shift),
-                    "batch norm inference \(shape)")
+        let mean = referenceResult.mean
+        let variance = referenceResult.variance
+        expectClose(
+            fast.batchNormInference(g, input: x, mean: mean, variance: variance, scale: scale, shift: shift),
+            reference.batchNormInference(g, input: x, mean: mean, variance: variance, scale: scale, shift: shift),
+            "batch norm inference \(shape)")
         for withParameters in [true, false] {
-            let f = fast.batchNormBackward(g, input: x, outputGradient: dy, mean: mean, variance: variance, scale: scale,
-                                           withParameters: withParameters)
-            let r = reference.batchNormBackward(g, input: x, outputGradient: dy, mean: mean, variance: variance, scale: scale,
-                                                withParameters: withParameters)
+            let f = fast.batchNormBackward(
+                g, input: x, outputGradient: dy, mean: mean, variance: variance, scale: scale,
+                withParameters: withParameters)
+            let r = reference.batchNormBackward(
+                g, input: x, outputGradient: dy, mean: mean, variance: variance, scale: scale,
+                withParameters: withParameters)
             expectClose(f.input, r.input, "batch norm backward dx \(shape)", tolerance: 1e-3)
             expectClose(f.scale, r.scale, "batch norm backward dscale \(shape)", tolerance: 1e-3)
             expectClose(f.shift, r.shift, "batch norm backward dshift \(shape)", tolerance: 1e-3)
@@ -142,21 +169,24 @@ struct BackendParityTests {
 
     func pointwise(_ op: UnaryOperation, count: Int) {
         let raw = random(count, seed: 9, scale: 2).elements
-        let x = Storage(raw.map { v -> Float in
-            switch op {
-            case .sqrt, .log: return Swift.abs(v) + 0.1
-            default: return v
-            }
-        })
+        let x = Storage(
+            raw.map { v -> Float in
+                switch op {
+                case .sqrt, .log: return Swift.abs(v) + 0.1
+                default: return v
+                }
+            })
         let dy = random(count, seed: 10)
         let y = reference.unary(op, x)
         expectClose(fast.unary(op, x), y, "\(op) forward")
-        expectClose(fast.unaryBackward(op, input: x, output: y, outputGradient: dy),
-                    reference.unaryBackward(op, input: x, output: y, outputGradient: dy), "\(op) backward")
+        expectClose(
+            fast.unaryBackward(op, input: x, output: y, outputGradient: dy),
+            reference.unaryBackward(op, input: x, output: y, outputGradient: dy), "\(op) backward")
     }
 
     @Test(arguments: [
-        ([2, 3, 4], [2, 3, 4]), ([2, 3, 4], [1, 3, 1]), ([1, 3, 1], [2, 3, 4]), ([3, 1], [1, 5]), ([1], [1]), ([4, 5], [1, 1]),
+        ([2, 3, 4], [2, 3, 4]), ([2, 3, 4], [1, 3, 1]), ([1, 3, 1], [2, 3, 4]), ([3, 1], [1, 5]), ([1], [1]),
+        ([4, 5], [1, 1]),
     ])
     func binary(_ shapes: ([Int], [Int])) {
         let (aShape, bShape) = shapes
@@ -164,18 +194,23 @@ struct BackendParityTests {
         let a = random(ShapeMath.count(aShape), seed: 11)
         let b = Storage(random(ShapeMath.count(bShape), seed: 12).elements.map { $0 < 0 ? $0 - 0.5 : $0 + 0.5 })
         for op in [BinaryOperation.add, .subtract, .multiply, .divide] {
-            expectClose(fast.binary(op, a, aShape, b, bShape, outputShape: outputShape),
-                        reference.binary(op, a, aShape, b, bShape, outputShape: outputShape), "\(op) \(aShape) \(bShape)")
+            expectClose(
+                fast.binary(op, a, aShape, b, bShape, outputShape: outputShape),
+                reference.binary(op, a, aShape, b, bShape, outputShape: outputShape), "\(op) \(aShape) \(bShape)")
         }
     }
 
-    @Test(arguments: [([2, 3, 4], [1, 3, 1]), ([2, 3, 4], [1, 1, 1]), ([5, 7], [5, 1]), ([3, 2, 5, 7], [1, 2, 1, 1]), ([2, 64, 32, 32], [1, 64, 1, 1]), ([2, 64, 32, 32], [1, 1, 1, 1])])
+    @Test(arguments: [
+        ([2, 3, 4], [1, 3, 1]), ([2, 3, 4], [1, 1, 1]), ([5, 7], [5, 1]), ([3, 2, 5, 7], [1, 2, 1, 1]),
+        ([2, 64, 32, 32], [1, 64, 1, 1]), ([2, 64, 32, 32], [1, 1, 1, 1]),
+    ])
     func reduction(_ shapes: ([Int], [Int])) {
         let (shape, outputShape) = shapes
         let x = random(ShapeMath.count(shape), seed: 13)
         for op in [ReductionOperation.sum, .mean, .max] {
-            expectClose(fast.reduce(op, x, shape: shape, outputShape: outputShape),
-                        reference.reduce(op, x, shape: shape, outputShape: outputShape), "\(op) \(shape)→\(outputShape)")
+            expectClose(
+                fast.reduce(op, x, shape: shape, outputShape: outputShape),
+                reference.reduce(op, x, shape: shape, outputShape: outputShape), "\(op) \(shape)→\(outputShape)")
         }
     }
 
@@ -186,8 +221,10 @@ struct BackendParityTests {
         let dy = random(rows * columns, seed: 15)
         let y = reference.softmax(x, rows: rows, columns: columns)
         expectClose(fast.softmax(x, rows: rows, columns: columns), y, "softmax \(shape)")
-        expectClose(fast.softmaxBackward(output: y, outputGradient: dy, rows: rows, columns: columns),
-                    reference.softmaxBackward(output: y, outputGradient: dy, rows: rows, columns: columns), "softmax backward \(shape)")
+        expectClose(
+            fast.softmaxBackward(output: y, outputGradient: dy, rows: rows, columns: columns),
+            reference.softmaxBackward(output: y, outputGradient: dy, rows: rows, columns: columns),
+            "softmax backward \(shape)")
     }
 
     /// (batch, key channels, value channels, queries, keys): tiles of 128 queries, a ragged last tile, pooled keys,
@@ -196,7 +233,9 @@ struct BackendParityTests {
     func fusedAttention(_ shape: (Int, Int, Int, Int, Int)) throws {
         let (batch, ck, cv, n, m) = shape
         let g = try AttentionGeometry(batch: batch, keyChannels: ck, valueChannels: cv, queries: n, keys: m)
-        let q = random(batch * ck * n, seed: 18, scale: 2), k = random(batch * ck * m, seed: 19), v = random(batch * cv * m, seed: 20)
+        let q = random(batch * ck * n, seed: 18, scale: 2)
+        let k = random(batch * ck * m, seed: 19)
+        let v = random(batch * cv * m, seed: 20)
         let dO = random(batch * cv * n, seed: 21)
         let expected = reference.attention(g, queries: q, keys: k, values: v)
         let r = reference.attentionBackward(g, queries: q, keys: k, values: v, outputGradient: dO)
@@ -205,7 +244,8 @@ struct BackendParityTests {
         defer { _ = onednn.setThreadCount(threads) }  // OpenMP's count is per thread: this one's
         for count in [1, 3] {
             #expect(onednn.setThreadCount(count))
-            expectClose(fast.attention(g, queries: q, keys: k, values: v), expected, "attention \(shape), \(count) threads")
+            expectClose(
+                fast.attention(g, queries: q, keys: k, values: v), expected, "attention \(shape), \(count) threads")
             let f = fast.attentionBackward(g, queries: q, keys: k, values: v, outputGradient: dO)
             expectClose(f.queries, r.queries, "attention dq \(shape), \(count) threads")
             expectClose(f.keys, r.keys, "attention dk \(shape), \(count) threads")
@@ -213,14 +253,20 @@ struct BackendParityTests {
         }
     }
 
-    @Test(arguments: [(1, 1, 3, 5, 4), (3, 3, 2, 7, 5), (3, 1, 4, 3, 6), (1, 2, 5, 1, 3), (2, 2, 1024, 1024, 8), (2, 2, 64, 1024, 1024)])
+    @Test(arguments: [
+        (1, 1, 3, 5, 4), (3, 3, 2, 7, 5), (3, 1, 4, 3, 6), (1, 2, 5, 1, 3), (2, 2, 1024, 1024, 8),
+        (2, 2, 64, 1024, 1024),
+    ])
     func matmul(_ shape: (Int, Int, Int, Int, Int)) throws {
         let (batchA, batchB, m, n, k) = shape
         for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
-            let g = try MatmulGeometry(batchA: batchA, batchB: batchB, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
+            let g = try MatmulGeometry(
+                batchA: batchA, batchB: batchB, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
             let a = random(batchA * m * k, seed: 16)
             let b = random(batchB * k * n, seed: 17)
-            expectClose(fast.matmul(g, a, b), reference.matmul(g, a, b), "matmul \(shape) transposes \(transposeA) \(transposeB)")
+            expectClose(
+                fast.matmul(g, a, b), reference.matmul(g, a, b),
+                "matmul \(shape) transposes \(transposeA) \(transposeB)")
         }
     }
 
@@ -231,8 +277,10 @@ struct BackendParityTests {
     func spectralNorm(_ shape: (Int, Int, Int)) throws {
         let (blocks, outputs, inner) = shape
         let g = try SpectralNormGeometry(blocks: blocks, outputs: outputs, inner: inner, epsilon: 1e-12)
-        let weight = random(g.count, seed: 40, scale: 0.05), gradient = random(g.count, seed: 41)
-        let u = random(outputs, seed: 42), v = random(g.rightCount, seed: 43)
+        let weight = random(g.count, seed: 40, scale: 0.05)
+        let gradient = random(g.count, seed: 41)
+        let u = random(outputs, seed: 42)
+        let v = random(g.rightCount, seed: 43)
         for powerIteration in [false, true] {
             let f = fast.spectralNorm(g, weight: weight, u: u, v: v, powerIteration: powerIteration)
             let r = reference.spectralNorm(g, weight: weight, u: u, v: v, powerIteration: powerIteration)
@@ -240,8 +288,10 @@ struct BackendParityTests {
             expectClose(f.weight, r.weight, "W/σ \(shape)")
             expectClose(f.u, r.u, "u \(shape)")
             expectClose(f.v, r.v, "v \(shape)")
-            let df = fast.spectralNormBackward(g, weight: weight, outputGradient: gradient, u: r.u, v: r.v, sigma: r.sigma)
-            let dr = reference.spectralNormBackward(g, weight: weight, outputGradient: gradient, u: r.u, v: r.v, sigma: r.sigma)
+            let df = fast.spectralNormBackward(
+                g, weight: weight, outputGradient: gradient, u: r.u, v: r.v, sigma: r.sigma)
+            let dr = reference.spectralNormBackward(
+                g, weight: weight, outputGradient: gradient, u: r.u, v: r.v, sigma: r.sigma)
             expectClose(df, dr, "dW \(shape)")
         }
     }
@@ -255,28 +305,38 @@ struct BackendParityTests {
         let (blocks, first, second) = shape
         let weightShape = [first, second, 4, 4]
         let outputs = blocks == 1 ? first : second
-        let g = try SpectralNormGeometry(blocks: blocks == 1 ? 1 : first, outputs: outputs, inner: blocks == 1 ? second * 16 : 16,
-                                         epsilon: 1e-12, weightShape: weightShape)
-        let weight = random(g.count, seed: 44, scale: 0.05), u = random(outputs, seed: 45), v = random(g.rightCount, seed: 46)
+        let g = try SpectralNormGeometry(
+            blocks: blocks == 1 ? 1 : first, outputs: outputs, inner: blocks == 1 ? second * 16 : 16,
+            epsilon: 1e-12, weightShape: weightShape)
+        let weight = random(g.count, seed: 44, scale: 0.05)
+        let u = random(outputs, seed: 45)
+        let v = random(g.rightCount, seed: 46)
         let f = fast.spectralNorm(g, weight: weight, u: u, v: v, powerIteration: true)
         let r = reference.spectralNorm(g, weight: weight, u: u, v: v, powerIteration: true)
         #expect(f.weight.layout != nil, "W/σ should come in a blocked layout")
         expectClose(f.weight, r.weight, "W/σ \(shape)")
-        let conv = try Conv2DGeometry(batch: 2, inChannels: second, outChannels: first, inHeight: 8, inWidth: 8,
-                                      kernelHeight: 4, kernelWidth: 4, stride: 2, padding: 1)
-        let x = random(ShapeMath.count(conv.inputShape), seed: 47), dy = random(ShapeMath.count(conv.outputShape), seed: 48)
-        expectClose(fast.conv2dForward(conv, input: x, weight: f.weight, bias: nil),
-                    reference.conv2dForward(conv, input: x, weight: r.weight, bias: nil), "forward with W/σ \(shape)")
-        expectClose(fast.conv2dBackwardData(conv, outputGradient: dy, weight: f.weight),
-                    reference.conv2dBackwardData(conv, outputGradient: dy, weight: r.weight), "backward data with W/σ \(shape)")
+        let conv = try Conv2DGeometry(
+            batch: 2, inChannels: second, outChannels: first, inHeight: 8, inWidth: 8,
+            kernelHeight: 4, kernelWidth: 4, stride: 2, padding: 1)
+        let x = random(ShapeMath.count(conv.inputShape), seed: 47)
+        let dy = random(ShapeMath.count(conv.outputShape), seed: 48)
+        expectClose(
+            fast.conv2dForward(conv, input: x, weight: f.weight, bias: nil),
+            reference.conv2dForward(conv, input: x, weight: r.weight, bias: nil), "forward with W/σ \(shape)")
+        expectClose(
+            fast.conv2dBackwardData(conv, outputGradient: dy, weight: f.weight),
+            reference.conv2dBackwardData(conv, outputGradient: dy, weight: r.weight), "backward data with W/σ \(shape)")
     }
 
     /// The fused Adam update against the reference loop, from zero moments and from given ones,
     /// on a size that splits into uneven chunks over the threads; and against the formula in Double.
     @Test func adamUpdate() throws {
         let count = 200_003
-        let step = AdamStep(learningRate: 4e-4, beta1: 0.5, beta2: 0.9, epsilon: 1e-8, correction1: 0.75, correction2: 0.19)
-        let p = random(count, seed: 30), g = random(count, seed: 31), m = random(count, seed: 32)
+        let step = AdamStep(
+            learningRate: 4e-4, beta1: 0.5, beta2: 0.9, epsilon: 1e-8, correction1: 0.75, correction2: 0.19)
+        let p = random(count, seed: 30)
+        let g = random(count, seed: 31)
+        let m = random(count, seed: 32)
         let v = Storage(random(count, seed: 33).elements.map { Swift.abs($0) })
         for (first, second) in [(nil, nil), (m, v)] as [(Storage?, Storage?)] {
             let f = fast.adamUpdate(step, parameter: p, gradient: g, first: first, second: second)
@@ -287,7 +347,8 @@ struct BackendParityTests {
             let (pe, ge, me, ve) = (p.elements, g.elements, first?.elements, second?.elements)
             for i in stride(from: 0, to: count, by: 9973) {
                 let (gi, mi, vi) = (Double(ge[i]), me.map { Double($0[i]) } ?? 0, ve.map { Double($0[i]) } ?? 0)
-                let m1 = 0.5 * mi + 0.5 * gi, v1 = 0.9 * vi + 0.1 * gi * gi
+                let m1 = 0.5 * mi + 0.5 * gi
+                let v1 = 0.9 * vi + 0.1 * gi * gi
                 let expected = Double(pe[i]) - m1 / ((v1 / 0.19).squareRoot() + 1e-8) * (4e-4 / 0.75)
                 #expect(Swift.abs(Double(f.parameter.elements[i]) - expected) < 1e-6, "element \(i)")
             }

@@ -1,5 +1,5 @@
-import Testing
 import Kernels
+import Testing
 
 @Suite("Buffer pool")
 struct BufferPoolTests {
@@ -24,9 +24,10 @@ struct BufferPoolTests {
         let pool = BufferPool(limit: 4 << 20)
         pool.release(pool.allocate(1000), bytes: 1000)
         #expect(pool.idleBytes == 0)
-        let a = pool.allocate(3 << 20), b = pool.allocate(3 << 20)
+        let a = pool.allocate(3 << 20)
+        let b = pool.allocate(3 << 20)
         pool.release(a, bytes: 3 << 20)
-        pool.release(b, bytes: 3 << 20)   // would exceed 4 MiB idle
+        pool.release(b, bytes: 3 << 20)  // would exceed 4 MiB idle
         #expect(pool.idleBytes == 3 << 20)
         pool.trim()
     }

@@ -1,5 +1,5 @@
-import Testing
 import CKernels
+import Testing
 
 /// Moving one image between the 16-channel-blocked layout and planar channels `stride` floats apart:
 /// every element lands where the layout says (blocked[(c / 16)·positions·16 + p·16 + c % 16] =
@@ -13,7 +13,10 @@ struct ChannelBlockTests {
         let padded = (channels + 15) / 16 * 16
         let stride = positions + 16
         let planar = (0..<channels * stride).map { $0 % stride < positions ? Float($0) + 0.5 : .nan }
-        for (name, block, unblock) in [("dispatched", sagan_block16, sagan_unblock16), ("portable", sagan_block16_portable, sagan_unblock16_portable)] {
+        for (name, block, unblock) in [
+            ("dispatched", sagan_block16, sagan_unblock16),
+            ("portable", sagan_block16_portable, sagan_unblock16_portable),
+        ] {
             var blocked = [Float](repeating: .nan, count: padded * positions)
             block(planar, stride, channels, positions, &blocked)
             var wrong = 0
@@ -26,7 +29,9 @@ struct ChannelBlockTests {
             #expect(wrong == 0, "\(name) \(shape): \(wrong) misplaced elements after blocking")
             var back = [Float](repeating: .nan, count: channels * stride)
             unblock(blocked, channels, positions, &back, stride)
-            let same = (0..<channels).allSatisfy { c in (0..<positions).allSatisfy { back[c * stride + $0] == planar[c * stride + $0] } }
+            let same = (0..<channels).allSatisfy { c in
+                (0..<positions).allSatisfy { back[c * stride + $0] == planar[c * stride + $0] }
+            }
             #expect(same, "\(name) \(shape): unblocking does not give the planar image back")
         }
     }

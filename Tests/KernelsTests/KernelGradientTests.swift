@@ -1,5 +1,5 @@
-import Testing
 import Kernels
+import Testing
 
 /// Finite-difference checks of every reference backward kernel against its forward kernel, in Double.
 ///
@@ -31,13 +31,15 @@ struct KernelGradientTests {
 
     /// (batch, in, out, height, width, kernel height, kernel width, stride, padding rows, padding columns).
     @Test(arguments: [
-        (1, 2, 3, 5, 7, 3, 3, 1, 1, 1), (2, 3, 2, 6, 5, 4, 4, 2, 1, 1), (3, 1, 2, 4, 4, 1, 1, 1, 0, 0), (1, 2, 2, 7, 5, 3, 3, 2, 0, 0),
+        (1, 2, 3, 5, 7, 3, 3, 1, 1, 1), (2, 3, 2, 6, 5, 4, 4, 2, 1, 1), (3, 1, 2, 4, 4, 1, 1, 1, 0, 0),
+        (1, 2, 2, 7, 5, 3, 3, 2, 0, 0),
         (2, 2, 3, 5, 8, 1, 7, 1, 0, 3), (1, 3, 2, 8, 5, 7, 1, 1, 3, 0), (2, 2, 2, 6, 7, 3, 1, 2, 1, 0),
     ])
     func convolution(_ shape: (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int)) throws {
         let (n, cin, cout, h, w, kh, kw, stride, padH, padW) = shape
-        let g = try Conv2DGeometry(batch: n, inChannels: cin, outChannels: cout, inHeight: h, inWidth: w,
-                                   kernelHeight: kh, kernelWidth: kw, stride: stride, paddingHeight: padH, paddingWidth: padW)
+        let g = try Conv2DGeometry(
+            batch: n, inChannels: cin, outChannels: cout, inHeight: h, inWidth: w,
+            kernelHeight: kh, kernelWidth: kw, stride: stride, paddingHeight: padH, paddingWidth: padW)
         var random = TestRandom(seed: 1)
         let x = random.doubles(g.inputShape.reduce(1, *))
         let weight = random.doubles(g.weightShape.reduce(1, *))
@@ -71,21 +73,26 @@ struct KernelGradientTests {
             var y = [Double](repeating: 0, count: g.count)
             var mean = [Double](repeating: 0, count: c)
             var variance = [Double](repeating: 0, count: c)
-            ReferenceKernels.batchNormTraining(g, y: &y, mean: &mean, variance: &variance, x: x,
-                                               scale: withScale ? scale : nil, shift: shift)
+            ReferenceKernels.batchNormTraining(
+                g, y: &y, mean: &mean, variance: &variance, x: x,
+                scale: withScale ? scale : nil, shift: shift)
             return y
         }
         var mean = [Double](repeating: 0, count: c)
         var variance = [Double](repeating: 0, count: c)
         var y = [Double](repeating: 0, count: g.count)
-        ReferenceKernels.batchNormTraining(g, y: &y, mean: &mean, variance: &variance, x: x, scale: withScale ? scale : nil, shift: shift)
+        ReferenceKernels.batchNormTraining(
+            g, y: &y, mean: &mean, variance: &variance, x: x, scale: withScale ? scale : nil, shift: shift)
         var dx = [Double](repeating: 0, count: g.count)
         var dScale = [Double](repeating: 0, count: c)
         var dShift = [Double](repeating: 0, count: c)
-        ReferenceKernels.batchNormBackward(g, dx: &dx, dScale: &dScale, dShift: &dShift, dy: r, x: x,
-                                           mean: mean, variance: variance, scale: withScale ? scale : nil)
+        ReferenceKernels.batchNormBackward(
+            g, dx: &dx, dScale: &dScale, dShift: &dShift, dy: r, x: x,
+            mean: mean, variance: variance, scale: withScale ? scale : nil)
         expectClose(dx, numericGradient(x) { dot(r, forward($0, scale, shift)) }, "batchNorm dx \(shape)")
-        if withScale { expectClose(dScale, numericGradient(scale) { dot(r, forward(x, $0, shift)) }, "batchNorm dscale") }
+        if withScale {
+            expectClose(dScale, numericGradient(scale) { dot(r, forward(x, $0, shift)) }, "batchNorm dscale")
+        }
         expectClose(dShift, numericGradient(shift) { dot(r, forward(x, scale, $0)) }, "batchNorm dshift")
     }
 
@@ -136,14 +143,18 @@ struct KernelGradientTests {
         let (batch, ck, cv, n, m) = shape
         let g = try AttentionGeometry(batch: batch, keyChannels: ck, valueChannels: cv, queries: n, keys: m)
         var random = TestRandom(seed: 6)
-        let q = random.doubles(batch * ck * n), k = random.doubles(batch * ck * m), v = random.doubles(batch * cv * m)
+        let q = random.doubles(batch * ck * n)
+        let k = random.doubles(batch * ck * m)
+        let v = random.doubles(batch * cv * m)
         let r = random.doubles(batch * cv * n)
         func forward(_ q: [Double], _ k: [Double], _ v: [Double]) -> [Double] {
             var o = [Double](repeating: 0, count: r.count)
             ReferenceKernels.attention(g, o: &o, q: q, k: k, v: v)
             return o
         }
-        var dq = [Double](repeating: 0, count: q.count), dk = [Double](repeating: 0, count: k.count), dv = [Double](repeating: 0, count: v.count)
+        var dq = [Double](repeating: 0, count: q.count)
+        var dk = [Double](repeating: 0, count: k.count)
+        var dv = [Double](repeating: 0, count: v.count)
         ReferenceKernels.attentionBackward(g, dq: &dq, dk: &dk, dv: &dv, q: q, k: k, v: v, dO: r)
         expectClose(dq, numericGradient(q) { dot(r, forward($0, k, v)) }, "attention dq \(shape)")
         expectClose(dk, numericGradient(k) { dot(r, forward(q, $0, v)) }, "attention dk \(shape)")
@@ -157,32 +168,49 @@ struct KernelGradientTests {
         let (blocks, outputs, inner) = shape
         let g = try SpectralNormGeometry(blocks: blocks, outputs: outputs, inner: inner, epsilon: 1e-12)
         var random = TestRandom(seed: 7)
-        let weight = random.doubles(g.count), r = random.doubles(g.count)
-        let u = random.doubles(outputs), v = random.doubles(g.rightCount)
+        let weight = random.doubles(g.count)
+        let r = random.doubles(g.count)
+        let u = random.doubles(outputs)
+        let v = random.doubles(g.rightCount)
         /// W/σ with u and v constant, and the vectors σ used.
-        func forward(_ weight: [Double], powerIteration: Bool) -> (normalized: [Double], sigma: Double, u: [Double], v: [Double]) {
+        func forward(_ weight: [Double], powerIteration: Bool) -> (
+            normalized: [Double], sigma: Double, u: [Double], v: [Double]
+        ) {
             var normalized = [Double](repeating: 0, count: g.count)
-            var newU = [Double](repeating: 0, count: outputs), newV = [Double](repeating: 0, count: g.rightCount)
-            let sigma = ReferenceKernels.spectralNorm(g, normalizedOut: &normalized, uOut: &newU, vOut: &newV, weight: weight, u: u, v: v,
-                                                      powerIteration: powerIteration)
+            var newU = [Double](repeating: 0, count: outputs)
+            var newV = [Double](repeating: 0, count: g.rightCount)
+            let sigma = ReferenceKernels.spectralNorm(
+                g, normalizedOut: &normalized, uOut: &newU, vOut: &newV, weight: weight, u: u, v: v,
+                powerIteration: powerIteration)
             return (normalized, sigma, newU, newV)
         }
         var dw = [Double](repeating: 0, count: g.count)
         let value = forward(weight, powerIteration: false)
-        ReferenceKernels.spectralNormBackward(g, weightGradientOut: &dw, weight: weight, outputGradient: r, u: u, v: v, sigma: value.sigma)
-        expectClose(dw, numericGradient(weight) { dot(r, forward($0, powerIteration: false).normalized) }, "spectral norm dW \(shape)")
+        ReferenceKernels.spectralNormBackward(
+            g, weightGradientOut: &dw, weight: weight, outputGradient: r, u: u, v: v, sigma: value.sigma)
+        expectClose(
+            dw, numericGradient(weight) { dot(r, forward($0, powerIteration: false).normalized) },
+            "spectral norm dW \(shape)")
 
         // One power iteration against the (outputs, blocks·inner) matrix written out.
-        let matrix = (0..<outputs).map { o in (0..<g.rightCount).map { c in weight[(c / inner * outputs + o) * inner + c % inner] } }
-        func normalized(_ x: [Double]) -> [Double] { let norm = dot(x, x).squareRoot(); return x.map { $0 / (norm + 1e-12) } }
-        let expectedV = normalized((0..<g.rightCount).map { c in (0..<outputs).reduce(0) { $0 + matrix[$1][c] * u[$1] } })
+        let matrix = (0..<outputs).map { o in
+            (0..<g.rightCount).map { c in weight[(c / inner * outputs + o) * inner + c % inner] }
+        }
+        func normalized(_ x: [Double]) -> [Double] {
+            let norm = dot(x, x).squareRoot()
+            return x.map { $0 / (norm + 1e-12) }
+        }
+        let expectedV = normalized(
+            (0..<g.rightCount).map { c in (0..<outputs).reduce(0) { $0 + matrix[$1][c] * u[$1] } })
         let product = matrix.map { dot($0, expectedV) }
         let expectedU = normalized(product)
         let stepped = forward(weight, powerIteration: true)
         expectClose(stepped.v, expectedV, "spectral norm v \(shape)", tolerance: 1e-12)
         expectClose(stepped.u, expectedU, "spectral norm u \(shape)", tolerance: 1e-12)
         #expect(Swift.abs(stepped.sigma - dot(expectedU, product)) < 1e-12)
-        expectClose(stepped.normalized, weight.map { $0 / dot(expectedU, product) }, "spectral norm W/σ \(shape)", tolerance: 1e-12)
+        expectClose(
+            stepped.normalized, weight.map { $0 / dot(expectedU, product) }, "spectral norm W/σ \(shape)",
+            tolerance: 1e-12)
         // Without the power iteration σ = uᵀ W v with the vectors as given.
         #expect(Swift.abs(value.sigma - dot(u, matrix.map { dot($0, v) })) < 1e-12)
         #expect(value.u == u && value.v == v)
@@ -190,10 +218,14 @@ struct KernelGradientTests {
 
     /// (window, stride, padding) on a 2x3x7x6 input: SAGAN's 2x2 pool, InceptionV3's 3x3 stride-2 and
     /// 3x3 stride-1 padded pools (overlapping windows, windows cut by the border).
-    @Test(arguments: [(PoolOperation.max, 2, 2, 0), (.max, 3, 2, 0), (.max, 3, 1, 1), (.average, 3, 1, 1), (.average, 3, 2, 1), (.average, 2, 2, 0)])
+    @Test(arguments: [
+        (PoolOperation.max, 2, 2, 0), (.max, 3, 2, 0), (.max, 3, 1, 1), (.average, 3, 1, 1), (.average, 3, 2, 1),
+        (.average, 2, 2, 0),
+    ])
     func pooling(_ setting: (PoolOperation, Int, Int, Int)) throws {
         let (op, window, stride, padding) = setting
-        let g = try Pool2DGeometry(batch: 2, channels: 3, inHeight: 7, inWidth: 6, window: window, stride: stride, padding: padding)
+        let g = try Pool2DGeometry(
+            batch: 2, channels: 3, inHeight: 7, inWidth: 6, window: window, stride: stride, padding: padding)
         var random = TestRandom(seed: 5)
         // Distinct values, well separated, so no max window has a near-tie.
         let x = random.permutation(2 * 3 * 7 * 6).map { Double($0) * 0.1 }

@@ -1,7 +1,7 @@
-import Testing
 import Autodiff
 import NeuralNet
 import Optimizers
+import Testing
 
 /// A small network for the tests: conv → BN → leaky ReLU → conv, and a list of heads.
 final class TinyNet: Module {
@@ -19,9 +19,9 @@ final class TinyNet: Module {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = norm(stem(x)).leakyRelu(slope: 0.2)          // (N, 4, H, W)
-        h = (blocks[0] as! Conv2d)(h)                        // (N, 4, H, W)
-        return head(h)                                       // (N, 1, H, W)
+        var h = norm(stem(x)).leakyRelu(slope: 0.2)  // (N, 4, H, W)
+        h = (blocks[0] as! Conv2d)(h)  // (N, 4, H, W)
+        return head(h)  // (N, 1, H, W)
     }
 }
 
@@ -30,9 +30,10 @@ struct ModuleTests {
     @Test func parametersAndBuffersHaveStableDottedNames() {
         var generator = RandomGenerator(seed: 1)
         let net = TinyNet(generator: &generator)
-        #expect(net.namedParameters().map(\.name) == [
-            "stem.weight", "stem.bias", "norm.bias", "blocks.0.weight", "head.weight", "head.bias",
-        ])
+        #expect(
+            net.namedParameters().map(\.name) == [
+                "stem.weight", "stem.bias", "norm.bias", "blocks.0.weight", "head.weight", "head.bias",
+            ])
         #expect(net.namedBuffers().map(\.name) == ["norm.running_mean", "norm.running_var"])
         #expect(net.parameterCount == 4 * 9 + 4 + 4 + 16 + 36 + 1)
     }
@@ -83,13 +84,14 @@ struct ModuleTests {
         var generator = RandomGenerator(seed: 3)
         let teacher = TinyNet(generator: &generator)
         let student = TinyNet(generator: &generator)
-        let inputs = Tensor.randomNormal([16, 1, 8, 8], generator: &generator)       // (16, 1, 8, 8)
+        let inputs = Tensor.randomNormal([16, 1, 8, 8], generator: &generator)  // (16, 1, 8, 8)
         teacher.setTraining(false)
-        let targets = noGrad { teacher(inputs) }                                      // (16, 1, 8, 8)
+        let targets = noGrad { teacher(inputs) }  // (16, 1, 8, 8)
         var optimizer = SGD(parameters: student.parameters, learningRate: 0.05, momentum: 0.9)
         var losses: [Float] = []
         for _ in 0..<150 {
-            let (loss, gradients) = valueAndGradients(of: { (student(inputs) - targets).squared().mean() }, wrt: student.parameters)
+            let (loss, gradients) = valueAndGradients(
+                of: { (student(inputs) - targets).squared().mean() }, wrt: student.parameters)
             #expect(gradients.count == student.parameters.count)
             losses.append(loss)
             optimizer.step(gradients)

@@ -1,7 +1,7 @@
-import Testing
-import Kernels
 import Autodiff
+import Kernels
 import NeuralNet
+import Testing
 
 /// The largest singular value of an (m, n) row-major matrix, by many power iterations in Double.
 func topSingularValue(_ w: [Float], rows: Int, columns: Int) -> Double {
@@ -21,8 +21,10 @@ func topSingularValue(_ w: [Float], rows: Int, columns: Int) -> Double {
 }
 
 /// Central-difference check of d(Σ r ⊙ f)/dθ at a few elements of every parameter of `module`.
-func checkParameterGradients(_ parameters: [Parameter], step: Float = 2e-3, tolerance: Float = 2e-2, elements: Int = 5,
-                             sourceLocation: SourceLocation = #_sourceLocation, _ f: () -> Tensor) {
+func checkParameterGradients(
+    _ parameters: [Parameter], step: Float = 2e-3, tolerance: Float = 2e-2, elements: Int = 5,
+    sourceLocation: SourceLocation = #_sourceLocation, _ f: () -> Tensor
+) {
     withBackend(BackendRegistry.reference) {
         let probe = noGrad { f() }
         var generator = RandomGenerator(seed: 77)
@@ -32,7 +34,8 @@ func checkParameterGradients(_ parameters: [Parameter], step: Float = 2e-3, tole
             let analytic = gradients[parameter]!.scalars
             let original = parameter.value.scalars
             let scale = max(1, analytic.map { Swift.abs($0) }.max() ?? 0)
-            for index in (0..<min(elements, original.count)).map({ $0 * original.count / min(elements, original.count) }) {
+            for index in (0..<min(elements, original.count)).map({ $0 * original.count / min(elements, original.count) }
+            ) {
                 var values = original
                 values[index] = original[index] + step
                 parameter.assign(Tensor(shape: parameter.shape, scalars: values))
@@ -42,9 +45,10 @@ func checkParameterGradients(_ parameters: [Parameter], step: Float = 2e-3, tole
                 let minus = noGrad { (f() * r).sum().scalar }
                 parameter.assign(Tensor(shape: parameter.shape, scalars: original))
                 let numeric = (plus - minus) / (2 * step)
-                #expect(Swift.abs(numeric - analytic[index]) <= tolerance * scale,
-                        "parameter \(parameter.shape) element \(index): analytic \(analytic[index]), numeric \(numeric)",
-                        sourceLocation: sourceLocation)
+                #expect(
+                    Swift.abs(numeric - analytic[index]) <= tolerance * scale,
+                    "parameter \(parameter.shape) element \(index): analytic \(analytic[index]), numeric \(numeric)",
+                    sourceLocation: sourceLocation)
             }
         }
     }
@@ -56,7 +60,9 @@ struct SpectralNormTests {
         var generator = RandomGenerator(seed: 1)
         let layer = Linear(inputs: 24, outputs: 12, spectralNorm: true, generator: &generator)
         // A clear spectral gap: a strong rank-one direction plus small noise.
-        let a = generator.normal(count: 12), b = generator.normal(count: 24), noise = generator.normal(count: 12 * 24)
+        let a = generator.normal(count: 12)
+        let b = generator.normal(count: 24)
+        let noise = generator.normal(count: 12 * 24)
         var w = [Float](repeating: 0, count: 12 * 24)
         for row in 0..<12 {
             for column in 0..<24 {
@@ -92,7 +98,8 @@ struct SpectralNormTests {
 
     @Test func transposedConvolutionUsesTheOutputChannelAxis() {
         var generator = RandomGenerator(seed: 3)
-        let layer = ConvTranspose2d(inputs: 6, outputs: 3, kernel: 4, stride: 2, padding: 1, spectralNorm: true, generator: &generator)
+        let layer = ConvTranspose2d(
+            inputs: 6, outputs: 3, kernel: 4, stride: 2, padding: 1, spectralNorm: true, generator: &generator)
         #expect(layer.weightU!.shape == [3])
         #expect(layer.weightV!.shape == [6 * 16])
         let x = Tensor.randomNormal([1, 6, 2, 2], generator: &generator)
@@ -107,7 +114,8 @@ struct SpectralNormTests {
         var generator = RandomGenerator(seed: 4)
         let linear = Linear(inputs: 5, outputs: 4, spectralNorm: true, generator: &generator)
         let conv = Conv2d(inputs: 2, outputs: 3, kernel: 3, padding: 1, spectralNorm: true, generator: &generator)
-        let transposed = ConvTranspose2d(inputs: 3, outputs: 2, kernel: 4, stride: 2, padding: 1, spectralNorm: true, generator: &generator)
+        let transposed = ConvTranspose2d(
+            inputs: 3, outputs: 2, kernel: 4, stride: 2, padding: 1, spectralNorm: true, generator: &generator)
         let x = Tensor.randomNormal([3, 5], generator: &generator)
         let image = Tensor.randomNormal([2, 2, 4, 4], generator: &generator)
         // One training forward sets u and v; evaluation mode then holds them fixed, so finite
@@ -143,10 +151,15 @@ struct SelfAttentionTests {
         let attention = makeSelfAttention(variant, channels: 16, generator: &generator)
         let x = Tensor.randomNormal([2, 16, 4, 4], generator: &generator)
         let target = Tensor.randomNormal([2, 16, 4, 4], generator: &generator)
-        let (_, gradients) = valueAndGradients(of: { (attention(x) - target).squared().mean() }, wrt: attention.parameters)
+        let (_, gradients) = valueAndGradients(
+            of: { (attention(x) - target).squared().mean() }, wrt: attention.parameters)
         for (name, parameter) in attention.namedParameters() {
             let magnitude = gradients[parameter]!.scalars.map { Swift.abs($0) }.max()!
-            if name == "gamma" { #expect(magnitude > 0) } else { #expect(magnitude == 0, "\(name) got gradient \(magnitude)") }
+            if name == "gamma" {
+                #expect(magnitude > 0)
+            } else {
+                #expect(magnitude == 0, "\(name) got gradient \(magnitude)")
+            }
         }
     }
 
@@ -156,7 +169,7 @@ struct SelfAttentionTests {
         let attention = makeSelfAttention(variant, channels: 8, generator: &generator)
         attention.gamma.assign(Tensor(0.7))
         let x = Tensor.randomNormal([2, 8, 4, 4], generator: &generator)
-        _ = noGrad { attention(x) }            // set the SN vectors
+        _ = noGrad { attention(x) }  // set the SN vectors
         attention.setTraining(false)
         checkParameterGradients(attention.parameters) { attention(x) }
     }
@@ -166,8 +179,13 @@ struct SelfAttentionTests {
         #expect(makeSelfAttention(.paper, channels: 64, generator: &generator).parameterCount == 5_201)
         #expect(makeSelfAttention(.biggan, channels: 256, generator: &generator).parameterCount == 81_921)
         let paper = makeSelfAttention(.paper, channels: 64, generator: &generator)
-        #expect(paper.multiplyAccumulates(forInput: [1, 64, 32, 32]) == 1024 * 64 * 16 + 1024 * 4096 + 1024 * 1024 * (8 + 64))
+        #expect(
+            paper.multiplyAccumulates(forInput: [1, 64, 32, 32]) == 1024 * 64 * 16 + 1024 * 4096 + 1024 * 1024
+                * (8 + 64))
         // As in PyTorch, a module lists its own parameters before its children's.
-        #expect(paper.namedParameters().map(\.name) == ["gamma", "f.weight", "f.bias", "g.weight", "g.bias", "h.weight", "h.bias"])
+        #expect(
+            paper.namedParameters().map(\.name) == [
+                "gamma", "f.weight", "f.bias", "g.weight", "g.bias", "h.weight", "h.bias",
+            ])
     }
 }

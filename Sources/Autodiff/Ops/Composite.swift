@@ -1,4 +1,5 @@
 import FileFormats
+
 // Functions built from primitive operations; their gradients follow from the primitives'.
 
 extension Tensor {

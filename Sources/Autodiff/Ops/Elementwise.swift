@@ -9,8 +9,11 @@ extension Tensor {
         let input = storage
         let output = backend.unary(op, input)
         return Tensor.record(name, shape: shape, storage: output, inputs: [self]) { gradient, _ in
-            [Tensor(shape: gradient.shape,
-                    storage: backend.unaryBackward(op, input: input, output: output, outputGradient: gradient.storage))]
+            [
+                Tensor(
+                    shape: gradient.shape,
+                    storage: backend.unaryBackward(op, input: input, output: output, outputGradient: gradient.storage))
+            ]
         }
     }
 
@@ -44,7 +47,8 @@ extension Tensor {
         }
         let backend = EngineContext.backend
         let aligned = { (shape: [Int]) in [Int](repeating: 1, count: outputShape.count - shape.count) + shape }
-        let output = backend.binary(op, a.storage, aligned(a.shape), b.storage, aligned(b.shape), outputShape: outputShape)
+        let output = backend.binary(
+            op, a.storage, aligned(a.shape), b.storage, aligned(b.shape), outputShape: outputShape)
         let aValue = a.detached()
         let bValue = b.detached()
         return record(name, shape: outputShape, storage: output, inputs: [a, b]) { gradient, wanted in

@@ -7,11 +7,15 @@ extension Tensor {
     private static func batchNormGeometry(_ input: Tensor, _ epsilon: Float, _ op: String) -> BatchNormGeometry {
         require(input.rank == 4 || input.rank == 2, "\(op): input must be (N, C, H, W) or (N, C), got \(input.shape)")
         let spatial = input.rank == 4 ? input.shape[2] * input.shape[3] : 1
-        return validated { try BatchNormGeometry(batch: input.shape[0], channels: input.shape[1], spatial: spatial, epsilon: epsilon) }
+        return validated {
+            try BatchNormGeometry(batch: input.shape[0], channels: input.shape[1], spatial: spatial, epsilon: epsilon)
+        }
     }
 
     private static func checkParameter(_ p: Tensor?, _ name: String, _ g: BatchNormGeometry, _ op: String) {
-        require(p == nil || p!.shape == [g.channels], "\(op): \(name) shape \(p?.shape ?? []) does not match \(g.channels) channels")
+        require(
+            p == nil || p!.shape == [g.channels],
+            "\(op): \(name) shape \(p?.shape ?? []) does not match \(g.channels) channels")
     }
 
     /// Normalises with the batch's own statistics: y = (x − mean)/√(var + ε) · scale + shift.
@@ -24,7 +28,8 @@ extension Tensor {
         checkParameter(shift, "shift", g, "batchNormTraining")
         let backend = EngineContext.backend
         let x = input.storage
-        let (output, mean, variance) = backend.batchNormTraining(g, input: x, scale: scale?.storage, shift: shift?.storage)
+        let (output, mean, variance) = backend.batchNormTraining(
+            g, input: x, scale: scale?.storage, shift: shift?.storage)
         let scaleStorage = scale?.storage
         let hasScale = scale != nil
         let inputs = [input] + (scale.map { [$0] } ?? []) + (shift.map { [$0] } ?? [])
@@ -35,7 +40,9 @@ extension Tensor {
                 scale: scaleStorage, withParameters: wantsParameters)
             var gradients: [Tensor?] = [wanted[0] ? Tensor(shape: gradient.shape, storage: result.input) : nil]
             if hasScale { gradients.append(result.scale.map { Tensor(shape: [g.channels], storage: $0) }) }
-            if wanted.count > gradients.count { gradients.append(result.shift.map { Tensor(shape: [g.channels], storage: $0) }) }
+            if wanted.count > gradients.count {
+                gradients.append(result.shift.map { Tensor(shape: [g.channels], storage: $0) })
+            }
             return gradients
         }
         return (y, Tensor(shape: [g.channels], storage: mean), Tensor(shape: [g.channels], storage: variance))
@@ -52,7 +59,8 @@ extension Tensor {
         checkParameter(variance, "variance", g, "batchNormInference")
         let backend = EngineContext.backend
         let output = backend.batchNormInference(
-            g, input: input.storage, mean: mean.storage, variance: variance.storage, scale: scale?.storage, shift: shift?.storage)
+            g, input: input.storage, mean: mean.storage, variance: variance.storage, scale: scale?.storage,
+            shift: shift?.storage)
         let channelShape = input.rank == 4 ? [1, g.channels, 1, 1] : [1, g.channels]
         let reduceAxes = input.rank == 4 ? [0, 2, 3] : [0]
         let inverseDeviation = (variance.detached() + epsilon).sqrt().reshaped(to: channelShape)

@@ -12,15 +12,22 @@ extension Tensor {
         parameter: Tensor, gradient: Tensor, first: Tensor?, second: Tensor?,
         learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, correction1: Float, correction2: Float
     ) -> (parameter: Tensor, first: Tensor, second: Tensor) {
-        require(gradient.shape == parameter.shape,
-                "fusedAdamUpdate: gradient \(gradient.shape) does not match parameter \(parameter.shape)")
-        require(first.map { $0.shape == parameter.shape } ?? true && second.map { $0.shape == parameter.shape } ?? true,
-                "fusedAdamUpdate: moments \(first?.shape ?? []) / \(second?.shape ?? []) do not match \(parameter.shape)")
-        let step = AdamStep(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
-                            correction1: correction1, correction2: correction2)
-        let result = EngineContext.backend.adamUpdate(step, parameter: parameter.storage, gradient: gradient.storage,
-                                                      first: first?.storage, second: second?.storage)
-        return (Tensor(shape: parameter.shape, storage: result.parameter), Tensor(shape: parameter.shape, storage: result.first),
-                Tensor(shape: parameter.shape, storage: result.second))
+        require(
+            gradient.shape == parameter.shape,
+            "fusedAdamUpdate: gradient \(gradient.shape) does not match parameter \(parameter.shape)")
+        require(
+            first.map { $0.shape == parameter.shape } ?? true && second.map { $0.shape == parameter.shape } ?? true,
+            "fusedAdamUpdate: moments \(first?.shape ?? []) / \(second?.shape ?? []) do not match \(parameter.shape)")
+        let step = AdamStep(
+            learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+            correction1: correction1, correction2: correction2)
+        let result = EngineContext.backend.adamUpdate(
+            step, parameter: parameter.storage, gradient: gradient.storage,
+            first: first?.storage, second: second?.storage)
+        return (
+            Tensor(shape: parameter.shape, storage: result.parameter),
+            Tensor(shape: parameter.shape, storage: result.first),
+            Tensor(shape: parameter.shape, storage: result.second)
+        )
     }
 }

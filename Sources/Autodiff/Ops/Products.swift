@@ -7,29 +7,40 @@ extension Tensor {
     /// op(a) · op(b) for matrices (m, k)·(k, n) or batches (B, m, k)·(B, k, n); a batch of 1 in one
     /// operand broadcasts over the other's. `transposeA`/`transposeB` read that operand's last two axes swapped.
     public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
-        require((a.rank == 2 || a.rank == 3) && (b.rank == 2 || b.rank == 3),
-                "matmul: operands must be matrices or batches of matrices, got \(a.shape) and \(b.shape)")
-        let aRows = a.shape[a.rank - 2], aColumns = a.shape[a.rank - 1]
-        let bRows = b.shape[b.rank - 2], bColumns = b.shape[b.rank - 1]
+        require(
+            (a.rank == 2 || a.rank == 3) && (b.rank == 2 || b.rank == 3),
+            "matmul: operands must be matrices or batches of matrices, got \(a.shape) and \(b.shape)")
+        let aRows = a.shape[a.rank - 2]
+        let aColumns = a.shape[a.rank - 1]
+        let bRows = b.shape[b.rank - 2]
+        let bColumns = b.shape[b.rank - 1]
         let (m, k) = transposeA ? (aColumns, aRows) : (aRows, aColumns)
         let (kB, n) = transposeB ? (bColumns, bRows) : (bRows, bColumns)
-        require(k == kB, "matmul: inner dimensions differ: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "")")
+        require(
+            k == kB,
+            "matmul: inner dimensions differ: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "")")
         let batchA = a.rank == 3 ? a.shape[0] : 1
         let batchB = b.rank == 3 ? b.shape[0] : 1
-        let g = validated { try MatmulGeometry(batchA: batchA, batchB: batchB, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB) }
+        let g = validated {
+            try MatmulGeometry(
+                batchA: batchA, batchB: batchB, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
+        }
         let outputShape = a.rank == 3 || b.rank == 3 ? [g.batch, m, n] : [m, n]
         let output = EngineContext.backend.matmul(g, a.storage, b.storage)
-        let aValue = a.detached(), bValue = b.detached()
+        let aValue = a.detached()
+        let bValue = b.detached()
         return record("matmul", shape: outputShape, storage: output, inputs: [a, b]) { dc, wanted in
             var da: Tensor?
             var db: Tensor?
             if wanted[0] {
-                da = transposeA
+                da =
+                    transposeA
                     ? matmul(bValue, dc, transposeA: transposeB, transposeB: true)
                     : matmul(dc, bValue, transposeB: !transposeB)
             }
             if wanted[1] {
-                db = transposeB
+                db =
+                    transposeB
                     ? matmul(dc, aValue, transposeA: true, transposeB: transposeA)
                     : matmul(aValue, dc, transposeA: !transposeA)
             }
@@ -45,11 +56,16 @@ extension Tensor {
 
     /// x (N, in) · weightᵀ (in, out) + bias (out).
     public static func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
-        require(input.rank == 2 && weight.rank == 2 && input.shape[1] == weight.shape[1],
-                "linear: input \(input.shape) does not match weight \(weight.shape) (expects (N, \(weight.rank == 2 ? weight.shape[1] : -1)))")
+        require(
+            input.rank == 2 && weight.rank == 2 && input.shape[1] == weight.shape[1],
+            "linear: input \(input.shape) does not match weight \(weight.shape) (expects (N, "
+                + "\(weight.rank == 2 ? weight.shape[1] : -1)))"
+        )
         let product = matmul(input, weight, transposeB: true)
         guard let bias else { return product }
-        require(bias.shape == [weight.shape[0]], "linear: bias shape \(bias.shape) does not match \(weight.shape[0]) outputs")
+        require(
+            bias.shape == [weight.shape[0]],
+            "linear: bias shape \(bias.shape) does not match \(weight.shape[0]) outputs")
         return product + bias
     }
 
@@ -61,8 +77,12 @@ extension Tensor {
         let backend = EngineContext.backend
         let output = backend.softmax(storage, rows: rows, columns: columns)
         return Tensor.record("softmax", shape: shape, storage: output, inputs: [self]) { gradient, _ in
-            [Tensor(shape: gradient.shape,
-                    storage: backend.softmaxBackward(output: output, outputGradient: gradient.storage, rows: rows, columns: columns))]
+            [
+                Tensor(
+                    shape: gradient.shape,
+                    storage: backend.softmaxBackward(
+                        output: output, outputGradient: gradient.storage, rows: rows, columns: columns))
+            ]
         }
     }
 
@@ -70,23 +90,34 @@ extension Tensor {
     public func maxPool2d(window: Int = 2) -> Tensor { pool2d(.max, window: window, stride: window, padding: 0) }
 
     /// Max pooling of an (N, C, H, W) tensor; padding never wins a window.
-    public func maxPool2d(window: Int, stride: Int, padding: Int = 0) -> Tensor { pool2d(.max, window: window, stride: stride, padding: padding) }
+    public func maxPool2d(window: Int, stride: Int, padding: Int = 0) -> Tensor {
+        pool2d(.max, window: window, stride: stride, padding: padding)
+    }
 
     /// Average pooling of an (N, C, H, W) tensor; each window averages only its positions inside
     /// the input (padding is not counted).
-    public func avgPool2d(window: Int, stride: Int, padding: Int = 0) -> Tensor { pool2d(.average, window: window, stride: stride, padding: padding) }
+    public func avgPool2d(window: Int, stride: Int, padding: Int = 0) -> Tensor {
+        pool2d(.average, window: window, stride: stride, padding: padding)
+    }
 
     func pool2d(_ op: PoolOperation, window: Int, stride: Int, padding: Int) -> Tensor {
         let name: StaticString = op == .max ? "maxPool2d" : "avgPool2d"
         require(rank == 4, "\(name): input must be (N, C, H, W), got \(shape)")
         let g = validated {
-            try Pool2DGeometry(batch: shape[0], channels: shape[1], inHeight: shape[2], inWidth: shape[3], window: window, stride: stride, padding: padding)
+            try Pool2DGeometry(
+                batch: shape[0], channels: shape[1], inHeight: shape[2], inWidth: shape[3], window: window,
+                stride: stride, padding: padding)
         }
         let backend = EngineContext.backend
         let x = storage
         let inputShape = shape
-        return Tensor.record(name, shape: g.outputShape, storage: backend.pool2d(op, g, x), inputs: [self]) { gradient, _ in
-            [Tensor(shape: inputShape, storage: backend.pool2dBackward(op, g, input: x, outputGradient: gradient.storage))]
+        return Tensor.record(name, shape: g.outputShape, storage: backend.pool2d(op, g, x), inputs: [self]) {
+            gradient, _ in
+            [
+                Tensor(
+                    shape: inputShape,
+                    storage: backend.pool2dBackward(op, g, input: x, outputGradient: gradient.storage))
+            ]
         }
     }
 }
@@ -97,21 +128,32 @@ extension Tensor {
     /// The same as `matmul(values, matmul(queries, keys, transposeA: true).softmax(), transposeB: true)`,
     /// but the N×M attention map is never stored, forward or backward.
     public static func attention(queries: Tensor, keys: Tensor, values: Tensor) -> Tensor {
-        require(queries.rank == 3 && keys.rank == 3 && values.rank == 3 && queries.shape[0] == keys.shape[0]
-                && keys.shape[0] == values.shape[0] && queries.shape[1] == keys.shape[1] && keys.shape[2] == values.shape[2],
-                "attention: queries (B, Ck, N), keys (B, Ck, M) and values (B, Cv, M) do not fit: \(queries.shape), \(keys.shape), \(values.shape)")
+        require(
+            queries.rank == 3 && keys.rank == 3 && values.rank == 3 && queries.shape[0] == keys.shape[0]
+                && keys.shape[0] == values.shape[0] && queries.shape[1] == keys.shape[1]
+                && keys.shape[2] == values.shape[2],
+            "attention: queries (B, Ck, N), keys (B, Ck, M) and values (B, Cv, M) do not fit: \(queries.shape), "
+                + "\(keys.shape), \(values.shape)"
+        )
         let g = validated {
-            try AttentionGeometry(batch: queries.shape[0], keyChannels: queries.shape[1], valueChannels: values.shape[1],
-                                  queries: queries.shape[2], keys: keys.shape[2])
+            try AttentionGeometry(
+                batch: queries.shape[0], keyChannels: queries.shape[1], valueChannels: values.shape[1],
+                queries: queries.shape[2], keys: keys.shape[2])
         }
         let backend = EngineContext.backend
         let (q, k, v) = (queries.storage, keys.storage, values.storage)
         let output = backend.attention(g, queries: q, keys: k, values: v)
         let shapes = (queries.shape, keys.shape, values.shape)
-        return record("attention", shape: [g.batch, g.valueChannels, g.queries], storage: output, inputs: [queries, keys, values]) { gradient, wanted in
-            let (dq, dk, dv) = backend.attentionBackward(g, queries: q, keys: k, values: v, outputGradient: gradient.storage)
-            return [wanted[0] ? Tensor(shape: shapes.0, storage: dq) : nil, wanted[1] ? Tensor(shape: shapes.1, storage: dk) : nil,
-                    wanted[2] ? Tensor(shape: shapes.2, storage: dv) : nil]
+        return record(
+            "attention", shape: [g.batch, g.valueChannels, g.queries], storage: output, inputs: [queries, keys, values]
+        ) { gradient, wanted in
+            let (dq, dk, dv) = backend.attentionBackward(
+                g, queries: q, keys: k, values: v, outputGradient: gradient.storage)
+            return [
+                wanted[0] ? Tensor(shape: shapes.0, storage: dq) : nil,
+                wanted[1] ? Tensor(shape: shapes.1, storage: dk) : nil,
+                wanted[2] ? Tensor(shape: shapes.2, storage: dv) : nil,
+            ]
         }
     }
 }

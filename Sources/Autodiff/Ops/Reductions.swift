@@ -6,17 +6,19 @@ import Kernels
 extension Tensor {
     /// Normalises axis numbers (negative counts from the end) and checks them.
     func resolvedAxes(_ axes: [Int], _ op: String) -> Set<Int> {
-        Set(axes.map { axis in
-            let resolved = axis < 0 ? axis + rank : axis
-            require(resolved >= 0 && resolved < rank, "\(op): axis \(axis) is out of range for shape \(shape)")
-            return resolved
-        })
+        Set(
+            axes.map { axis in
+                let resolved = axis < 0 ? axis + rank : axis
+                require(resolved >= 0 && resolved < rank, "\(op): axis \(axis) is out of range for shape \(shape)")
+                return resolved
+            })
     }
 
     func reduction(_ op: ReductionOperation, axes: [Int], keepingDimensions: Bool, _ name: StaticString) -> Tensor {
         let reduced = resolvedAxes(axes, "\(name)")
         let keptShape = shape.indices.map { reduced.contains($0) ? 1 : shape[$0] }
-        let finalShape = keepingDimensions ? keptShape : shape.indices.filter { !reduced.contains($0) }.map { shape[$0] }
+        let finalShape =
+            keepingDimensions ? keptShape : shape.indices.filter { !reduced.contains($0) }.map { shape[$0] }
         let backend = EngineContext.backend
         let output = backend.reduce(op, storage, shape: shape, outputShape: keptShape)
         let inputShape = shape
@@ -47,8 +49,9 @@ extension Tensor {
     public func expanded(to target: [Int]) -> Tensor {
         guard target != shape else { return self }
         let aligned = [Int](repeating: 1, count: target.count - shape.count) + shape
-        require(target.count >= rank && ShapeMath.broadcast(aligned, target) == target,
-                "expanded(to:): shape \(shape) does not broadcast to \(target)")
+        require(
+            target.count >= rank && ShapeMath.broadcast(aligned, target) == target,
+            "expanded(to:): shape \(shape) does not broadcast to \(target)")
         let output = EngineContext.backend.expand(storage, shape: aligned, outputShape: target)
         let inputShape = shape
         return Tensor.record("expand", shape: target, storage: output, inputs: [self]) { gradient, _ in

@@ -12,8 +12,9 @@ extension Tensor {
             require(known > 0 && count % known == 0, "reshaped(to:): cannot reshape \(shape) to \(newShape)")
             resolved[inferred] = count / known
         }
-        require(resolved.allSatisfy { $0 >= 0 } && ShapeMath.count(resolved) == count,
-                "reshaped(to:): cannot reshape \(shape) (\(count) elements) to \(newShape)")
+        require(
+            resolved.allSatisfy { $0 >= 0 } && ShapeMath.count(resolved) == count,
+            "reshaped(to:): cannot reshape \(shape) (\(count) elements) to \(newShape)")
         let inputShape = shape
         // The storage is shared as it is, even in a backend layout: kernels read a layout for the
         // dims they are given (a reshape of nChw16c) or convert to row-major, which a reshape keeps.
@@ -30,13 +31,15 @@ extension Tensor {
 
     /// Output axis i is input axis `permutation[i]`.
     public func permuted(_ permutation: [Int]) -> Tensor {
-        require(permutation.sorted() == Array(0..<rank),
-                "permuted(_:): \(permutation) is not a permutation of the axes of shape \(shape)")
+        require(
+            permutation.sorted() == Array(0..<rank),
+            "permuted(_:): \(permutation) is not a permutation of the axes of shape \(shape)")
         let backend = EngineContext.backend
         let output = backend.permute(storage, shape: shape, permutation: permutation)
         var inverse = [Int](repeating: 0, count: rank)
         for (i, axis) in permutation.enumerated() { inverse[axis] = i }
-        return Tensor.record("permute", shape: permutation.map { shape[$0] }, storage: output, inputs: [self]) { gradient, _ in
+        return Tensor.record("permute", shape: permutation.map { shape[$0] }, storage: output, inputs: [self]) {
+            gradient, _ in
             [gradient.permuted(inverse)]
         }
     }
@@ -52,8 +55,10 @@ extension Tensor {
     /// The elements with index in `range` along `axis`.
     public func sliced(alongAxis axis: Int, _ range: Range<Int>) -> Tensor {
         let resolved = axis < 0 ? axis + rank : axis
-        require(resolved >= 0 && resolved < rank && range.lowerBound >= 0 && range.upperBound <= shape[resolved] && !range.isEmpty,
-                "sliced(alongAxis:): range \(range) on axis \(axis) is out of bounds for shape \(shape)")
+        require(
+            resolved >= 0 && resolved < rank && range.lowerBound >= 0 && range.upperBound <= shape[resolved]
+                && !range.isEmpty,
+            "sliced(alongAxis:): range \(range) on axis \(axis) is out of bounds for shape \(shape)")
         let output = EngineContext.backend.slice(storage, shape: shape, axis: resolved, range: range)
         var outputShape = shape
         outputShape[resolved] = range.count
@@ -76,12 +81,15 @@ extension Tensor {
         require(!tensors.isEmpty, "concatenated: needs at least one tensor")
         let first = tensors[0]
         let resolved = axis < 0 ? axis + first.rank : axis
-        require(resolved >= 0 && resolved < first.rank, "concatenated: axis \(axis) is out of range for shape \(first.shape)")
+        require(
+            resolved >= 0 && resolved < first.rank,
+            "concatenated: axis \(axis) is out of range for shape \(first.shape)")
         for tensor in tensors {
             var expected = first.shape
             expected[resolved] = tensor.rank == first.rank ? tensor.shape[resolved] : -1
-            require(tensor.shape == expected,
-                    "concatenated: shapes \(tensors.map(\.shape)) differ outside axis \(resolved)")
+            require(
+                tensor.shape == expected,
+                "concatenated: shapes \(tensors.map(\.shape)) differ outside axis \(resolved)")
         }
         let output = EngineContext.backend.concat(tensors.map { ($0.storage, $0.shape) }, axis: resolved)
         var outputShape = first.shape

@@ -38,22 +38,24 @@ typedef struct {
 
 /// Decodes a JPEG held in memory. Refuses images of more than `max_pixels` pixels before
 /// allocating them, and treats a premature end of data as an error.
-int sagan_jpeg_decode(const uint8_t *data, size_t size, size_t max_pixels, sagan_image *out, char *error, size_t error_size);
+int sagan_jpeg_decode(const uint8_t *data, size_t size, size_t max_pixels, sagan_image *out, char *error,
+                      size_t error_size);
 
 /// Decodes a PNG held in memory (any colour type, 8 or 16 bits) to 8-bit gray, gray+alpha, RGB or RGBA.
-int sagan_png_decode(const uint8_t *data, size_t size, size_t max_pixels, sagan_image *out, char *error, size_t error_size);
+int sagan_png_decode(const uint8_t *data, size_t size, size_t max_pixels, sagan_image *out, char *error,
+                     size_t error_size);
 
 /// Encodes 8-bit gray (1 channel), RGB (3) or CMYK (4, stored as given with an Adobe marker) pixels as a JPEG.
-int sagan_jpeg_encode(const uint8_t *pixels, int width, int height, int channels, int quality,
-                      uint8_t **out, size_t *out_size, char *error, size_t error_size);
+int sagan_jpeg_encode(const uint8_t *pixels, int width, int height, int channels, int quality, uint8_t **out,
+                      size_t *out_size, char *error, size_t error_size);
 
 /// Encodes 8-bit gray, gray+alpha, RGB or RGBA pixels as a PNG.
-int sagan_png_encode(const uint8_t *pixels, int width, int height, int channels,
-                     uint8_t **out, size_t *out_size, char *error, size_t error_size);
+int sagan_png_encode(const uint8_t *pixels, int width, int height, int channels, uint8_t **out, size_t *out_size,
+                     char *error, size_t error_size);
 
 /// Inflates gzip (or zlib) data, refusing to produce more than `max_output` bytes.
-int sagan_gunzip(const uint8_t *data, size_t size, size_t max_output, uint8_t **out, size_t *out_size,
-                 char *error, size_t error_size);
+int sagan_gunzip(const uint8_t *data, size_t size, size_t max_output, uint8_t **out, size_t *out_size, char *error,
+                 size_t error_size);
 
 /// Compresses data in the gzip format.
 int sagan_gzip(const uint8_t *data, size_t size, uint8_t **out, size_t *out_size, char *error, size_t error_size);

@@ -31,15 +31,16 @@ int sagan_kernels_use_avx512(void);
 void sagan_softmax_columns_portable(float *tile, int keys, int queries, int stride);
 void sagan_softmax_columns_unnormalized_portable(float *tile, int keys, int queries, int stride, float *inverseSums);
 void sagan_softmax_columns_backward_portable(const float *p, float *gradient, int keys, int queries, int stride);
-void sagan_softmax_columns_backward_unnormalized_portable(const float *e, float *gradient, int keys, int queries, int stride,
-                                                          const float *inverseSums);
+void sagan_softmax_columns_backward_unnormalized_portable(const float *e, float *gradient, int keys, int queries,
+                                                          int stride, const float *inverseSums);
 
 /// Σ a[i]·b[i] in Float with 16 partial sums (combined in a fixed order).
 float sagan_dot(const float *a, const float *b, long count);
 
 /// y[j] += Σ_row x[row]·matrix[row, j] for the columns j in [begin, end) of a row-major
 /// (rows, columns) matrix: a slice of y += matrixᵀ x, for spectral norm's power iteration.
-void sagan_add_transposed_product(const float *matrix, long rows, long columns, const float *x, float *y, long begin, long end);
+void sagan_add_transposed_product(const float *matrix, long rows, long columns, const float *x, float *y, long begin,
+                                  long end);
 
 /// y[row] += Σ_j matrix[row, j]·x[j] for the rows in [begin, end): a slice of y += matrix x.
 void sagan_add_row_products(const float *matrix, long columns, const float *x, float *y, long begin, long end);
@@ -82,8 +83,8 @@ void sagan_weights_to_blocked16(const float *plain, long outputs, long inputs, i
                                 float *blocked, long firstBlock, long endBlock);
 
 /// Between OIhw16i16o and OIhw16o16i (either way: the inner 16x16 block is transposed).
-void sagan_weights_swap_blocked16(const float *source, long outputs, long inputs, float *destination,
-                                  long firstBlock, long endBlock);
+void sagan_weights_swap_blocked16(const float *source, long outputs, long inputs, float *destination, long firstBlock,
+                                  long endBlock);
 
 /// The inverse of sagan_weights_to_blocked16 (a weight gradient back to OIHW).
 void sagan_weights_from_blocked16(const float *blocked, long outputs, long inputs, int outputFastest, float *plain,

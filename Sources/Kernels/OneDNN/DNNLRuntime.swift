@@ -5,7 +5,7 @@ import CKernels
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Stops with oneDNN's status when a call fails. Arguments are validated before any call, so a
@@ -26,16 +26,18 @@ enum MemoryDescriptor {
         var md = dnnl_memory_desc_t()
         let dims64 = dims.map(Int64.init)
         let strides64 = strides.map(Int64.init)
-        dnnlCheck(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), dims64, dnnl_f32, strides64),
-                  "memory descriptor \(dims) strides \(strides)")
+        dnnlCheck(
+            dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), dims64, dnnl_f32, strides64),
+            "memory descriptor \(dims) strides \(strides)")
         return md
     }
 
     /// A descriptor that lets the primitive choose its preferred (usually blocked) layout.
     static func any(_ dims: [Int]) -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
-        dnnlCheck(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims.map(Int64.init), dnnl_f32, dnnl_format_tag_any),
-                  "memory descriptor \(dims) (any layout)")
+        dnnlCheck(
+            dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims.map(Int64.init), dnnl_f32, dnnl_format_tag_any),
+            "memory descriptor \(dims) (any layout)")
         return md
     }
 }
@@ -52,7 +54,9 @@ final class CompiledPrimitive: @unchecked Sendable {
     init(_ what: String, runtime: DNNLRuntime, operation: UnsafeRawPointer, hint: dnnl_primitive_desc_t? = nil) {
         self.runtime = runtime
         var descriptor: dnnl_primitive_desc_t?
-        dnnlCheck(dnnl_primitive_desc_create(&descriptor, operation, nil, runtime.engine, hint), "\(what): primitive descriptor")
+        dnnlCheck(
+            dnnl_primitive_desc_create(&descriptor, operation, nil, runtime.engine, hint),
+            "\(what): primitive descriptor")
         self.descriptor = descriptor!
         var primitive: dnnl_primitive_t?
         dnnlCheck(dnnl_primitive_create(&primitive, descriptor), "\(what): primitive")
@@ -70,8 +74,10 @@ final class CompiledPrimitive: @unchecked Sendable {
     }
 
     /// Arguments the primitive writes: they are reordered after it runs, the others before.
-    static let outputs: Set<Int32> = [DNNL_ARG_DST, DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_BIAS,
-                                      DNNL_ARG_DIFF_SCALE, DNNL_ARG_DIFF_SHIFT]
+    static let outputs: Set<Int32> = [
+        DNNL_ARG_DST, DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_BIAS,
+        DNNL_ARG_DIFF_SCALE, DNNL_ARG_DIFF_SHIFT,
+    ]
 
     /// Runs the primitive; `stream` must be used by one thread at a time.
     func execute(_ stream: dnnl_stream_t, _ arguments: [PrimitiveArgument]) {
@@ -104,22 +110,37 @@ final class CompiledPrimitive: @unchecked Sendable {
             execArguments.append(dnnl_exec_arg_t(arg: argument.argument, memory: chosen))
             let isOutput = Self.outputs.contains(argument.argument)
             let (userPointer, chosenPointer) = (argument.pointer, buffer.assumingMemoryBound(to: Float.self))
-            if let weights = isOutput ? WeightBlocks(from: expected, to: given, dims: argument.dims)
-                                      : WeightBlocks(from: given, to: expected, dims: argument.dims) {
+            if let weights = isOutput
+                ? WeightBlocks(from: expected, to: given, dims: argument.dims)
+                : WeightBlocks(from: given, to: expected, dims: argument.dims)
+            {
                 let move = { [runtime] in
                     runtime.forEachItemInParallelLocked(weights.outputBlocks) { block, _, _ in
-                        if isOutput { weights.move(chosenPointer, to: userPointer, block: block) } else { weights.move(userPointer, to: chosenPointer, block: block) }
+                        if isOutput {
+                            weights.move(chosenPointer, to: userPointer, block: block)
+                        } else {
+                            weights.move(userPointer, to: chosenPointer, block: block)
+                        }
                     }
                 }
                 if isOutput { outputReorders.append(move) } else { move() }
             } else if isOutput {
                 let reorder = runtime.reorder(from: expected, to: given)
                 outputReorders.append {
-                    Self.run(reorder, stream, [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: chosen), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: user)])
+                    Self.run(
+                        reorder, stream,
+                        [
+                            dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: chosen),
+                            dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: user),
+                        ])
                 }
             } else {
-                Self.run(runtime.reorder(from: given, to: expected), stream,
-                         [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: user), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: chosen)])
+                Self.run(
+                    runtime.reorder(from: given, to: expected), stream,
+                    [
+                        dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: user),
+                        dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: chosen),
+                    ])
             }
         }
         Self.run(primitive, stream, execArguments)
@@ -153,15 +174,18 @@ struct WeightBlocks {
 
     /// Whether our transposes move weights of these dims: (O, I, 4, 4) with O and I multiples of 16, on AVX-512.
     static func handles(_ dims: [Int]) -> Bool {
-        dims.count == 4 && dims[2] * dims[3] == 16 && dims[0] % 16 == 0 && dims[1] % 16 == 0 && sagan_kernels_use_avx512() != 0
+        dims.count == 4 && dims[2] * dims[3] == 16 && dims[0] % 16 == 0 && dims[1] % 16 == 0
+            && sagan_kernels_use_avx512() != 0
     }
 
     /// The layout of `descriptor` for `dims`, if it is one of the three and our transposes handle these dims.
     static func layout(_ descriptor: dnnl_memory_desc_t, _ dims: [Int]) -> Layout? {
         guard handles(dims) else { return nil }
         var given = descriptor
-        for (layout, candidate) in [(Layout.rowMajor, MemoryDescriptor.plain(dims)), (.outputFastest, blockedDescriptor(dims, dnnl_ABcd16b16a)),
-                                    (.inputFastest, blockedDescriptor(dims, dnnl_ABcd16a16b))] {
+        for (layout, candidate) in [
+            (Layout.rowMajor, MemoryDescriptor.plain(dims)), (.outputFastest, blockedDescriptor(dims, dnnl_ABcd16b16a)),
+            (.inputFastest, blockedDescriptor(dims, dnnl_ABcd16a16b)),
+        ] {
             var candidate = candidate
             if dnnl_memory_desc_equal(&given, &candidate) != 0 { return layout }
         }
@@ -170,12 +194,15 @@ struct WeightBlocks {
 
     static func blockedDescriptor(_ dims: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
         var descriptor = dnnl_memory_desc_t()
-        dnnlCheck(dnnl_memory_desc_init_by_tag(&descriptor, Int32(dims.count), dims.map(Int64.init), dnnl_f32, tag), "weight layout")
+        dnnlCheck(
+            dnnl_memory_desc_init_by_tag(&descriptor, Int32(dims.count), dims.map(Int64.init), dnnl_f32, tag),
+            "weight layout")
         return descriptor
     }
 
     init?(from: dnnl_memory_desc_t, to: dnnl_memory_desc_t, dims: [Int]) {
-        guard let source = Self.layout(from, dims), let destination = Self.layout(to, dims), source != destination else { return nil }
+        guard let source = Self.layout(from, dims), let destination = Self.layout(to, dims), source != destination
+        else { return nil }
         (self.from, self.to, outputs, inputs) = (source, destination, dims[0], dims[1])
     }
 
@@ -183,9 +210,11 @@ struct WeightBlocks {
     func move(_ source: UnsafePointer<Float>, to destination: UnsafeMutablePointer<Float>, block: Int) {
         switch (from, to) {
         case (.rowMajor, _):
-            sagan_weights_to_blocked16(source, outputs, inputs, to == .outputFastest ? 1 : 0, 1, destination, block, block + 1)
+            sagan_weights_to_blocked16(
+                source, outputs, inputs, to == .outputFastest ? 1 : 0, 1, destination, block, block + 1)
         case (_, .rowMajor):
-            sagan_weights_from_blocked16(source, outputs, inputs, from == .outputFastest ? 1 : 0, destination, block, block + 1)
+            sagan_weights_from_blocked16(
+                source, outputs, inputs, from == .outputFastest ? 1 : 0, destination, block, block + 1)
         default:
             sagan_weights_swap_blocked16(source, outputs, inputs, destination, block, block + 1)
         }
@@ -206,7 +235,8 @@ struct PrimitiveArgument {
     /// `storage` as argument, in its oneDNN layout if it has one (`OneDNNBackend.usable` makes sure it fits `dims`).
     init(_ argument: Int32, _ dims: [Int], _ storage: Storage) {
         let descriptor = (storage.layout as? DNNLLayout)?.descriptor(for: dims)
-        precondition(storage.layout == nil || descriptor != nil, "PrimitiveArgument: a storage in another layout for \(dims)")
+        precondition(
+            storage.layout == nil || descriptor != nil, "PrimitiveArgument: a storage in another layout for \(dims)")
         self.init(argument, dims, storage.pointer, layout: descriptor)
     }
 }
@@ -231,7 +261,8 @@ final class DNNLLayout: OpaqueLayout, @unchecked Sendable {
     }
 
     func reorderToRowMajor(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>) {
-        runtime.convert(from: descriptor, UnsafeMutablePointer(mutating: source), to: MemoryDescriptor.plain(dims), destination)
+        runtime.convert(
+            from: descriptor, UnsafeMutablePointer(mutating: source), to: MemoryDescriptor.plain(dims), destination)
     }
 
     func sameLayout(as other: DNNLLayout) -> Bool { key == other.key }
@@ -248,8 +279,10 @@ final class DNNLLayout: OpaqueLayout, @unchecked Sendable {
     func descriptor(for dims: [Int]) -> dnnl_memory_desc_t? {
         if dims == self.dims { return descriptor }
         guard ShapeMath.count(dims) == ShapeMath.count(self.dims) else { return nil }
-        var source = descriptor, reshaped = dnnl_memory_desc_t()
-        guard dnnl_memory_desc_reshape(&reshaped, &source, Int32(dims.count), dims.map(Int64.init)) == dnnl_success else { return nil }
+        var source = descriptor
+        var reshaped = dnnl_memory_desc_t()
+        guard dnnl_memory_desc_reshape(&reshaped, &source, Int32(dims.count), dims.map(Int64.init)) == dnnl_success
+        else { return nil }
         return reshaped
     }
 
@@ -275,7 +308,8 @@ struct OperandLayout {
 
     init(_ storages: [Storage], rowMajorDims: [Int], fits: ([Int]) -> Bool = { _ in true }) {
         if let first = storages.first?.layout as? DNNLLayout, first.isDense, fits(first.dims),
-           storages.allSatisfy({ ($0.layout as? DNNLLayout)?.sameLayout(as: first) == true }) {
+            storages.allSatisfy({ ($0.layout as? DNNLLayout)?.sameLayout(as: first) == true })
+        {
             (dims, descriptor, layout) = (first.dims, first.descriptor, first)
         } else {
             (dims, descriptor, layout) = (rowMajorDims, MemoryDescriptor.plain(rowMajorDims), nil)
@@ -286,7 +320,9 @@ struct OperandLayout {
     func fitted(_ storage: Storage) -> Storage { layout == nil ? storage.rowMajor() : storage }
 
     /// An output of `count` elements in this layout.
-    func output(count: Int) -> Storage { layout.map { Storage(count: count, layout: $0) } ?? Storage(uninitializedCount: count) }
+    func output(count: Int) -> Storage {
+        layout.map { Storage(count: count, layout: $0) } ?? Storage(uninitializedCount: count)
+    }
 }
 
 /// A memory descriptor's bytes: equal layouts made the same way have equal keys (a key mismatch
@@ -367,7 +403,9 @@ final class DNNLRuntime: @unchecked Sendable {
         if let found = reorders.withLock({ $0[key] }) { return OpaquePointer(bitPattern: found)! }
         var (source, destination) = (from, to)
         var descriptor: dnnl_primitive_desc_t?
-        dnnlCheck(dnnl_reorder_primitive_desc_create(&descriptor, &source, engine, &destination, engine, nil), "reorder descriptor")
+        dnnlCheck(
+            dnnl_reorder_primitive_desc_create(&descriptor, &source, engine, &destination, engine, nil),
+            "reorder descriptor")
         var primitive: dnnl_primitive_t?
         dnnlCheck(dnnl_primitive_create(&primitive, descriptor), "reorder primitive")
         dnnl_primitive_desc_destroy(descriptor)
@@ -382,23 +420,33 @@ final class DNNLRuntime: @unchecked Sendable {
     }
 
     /// Copies `source` in layout `from` to `destination` in layout `to`.
-    func convert(from: dnnl_memory_desc_t, _ source: UnsafeMutablePointer<Float>, to: dnnl_memory_desc_t, _ destination: UnsafeMutablePointer<Float>) {
+    func convert(
+        from: dnnl_memory_desc_t, _ source: UnsafeMutablePointer<Float>, to: dnnl_memory_desc_t,
+        _ destination: UnsafeMutablePointer<Float>
+    ) {
         executionLock.withLock { _ in convert(from: from, source, to: to, destination, on: stream) }
     }
 
     /// `convert` on a given stream, without taking the execution lock (inside `forEachItemInParallel`).
-    func convert(from: dnnl_memory_desc_t, _ source: UnsafeMutablePointer<Float>, to: dnnl_memory_desc_t, _ destination: UnsafeMutablePointer<Float>,
-                 on stream: dnnl_stream_t) {
+    func convert(
+        from: dnnl_memory_desc_t, _ source: UnsafeMutablePointer<Float>, to: dnnl_memory_desc_t,
+        _ destination: UnsafeMutablePointer<Float>,
+        on stream: dnnl_stream_t
+    ) {
         let primitive = reorder(from: from, to: to)
         var (fromDescriptor, toDescriptor) = (from, to)
-        var input: dnnl_memory_t?, output: dnnl_memory_t?
+        var input: dnnl_memory_t?
+        var output: dnnl_memory_t?
         dnnlCheck(dnnl_memory_create(&input, &fromDescriptor, engine, UnsafeMutableRawPointer(source)), "memory object")
-        dnnlCheck(dnnl_memory_create(&output, &toDescriptor, engine, UnsafeMutableRawPointer(destination)), "memory object")
+        dnnlCheck(
+            dnnl_memory_create(&output, &toDescriptor, engine, UnsafeMutableRawPointer(destination)), "memory object")
         defer {
             dnnl_memory_destroy(input)
             dnnl_memory_destroy(output)
         }
-        CompiledPrimitive.run(primitive, stream, [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: input), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: output)])
+        CompiledPrimitive.run(
+            primitive, stream,
+            [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: input), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: output)])
         dnnlCheck(dnnl_stream_wait(stream), "stream wait")
     }
 
@@ -443,7 +491,9 @@ extension DNNLRuntime {
     }
 
     /// `forEachItemInParallel` for a caller that already holds the execution lock (a primitive's execution).
-    func forEachItemInParallelLocked(_ count: Int, _ body: (_ item: Int, _ worker: Int, _ stream: dnnl_stream_t) -> Void) {
+    func forEachItemInParallelLocked(
+        _ count: Int, _ body: (_ item: Int, _ worker: Int, _ stream: dnnl_stream_t) -> Void
+    ) {
         do {
             let workers = min(count, Self.threadCount ?? 1)
             guard workers > 1, let parallel = OpenMP.parallel, let threadNumber = OpenMP.threadNumber else {
@@ -454,22 +504,32 @@ extension DNNLRuntime {
                 final class Region {
                     let body: (Int, Int, dnnl_stream_t) -> Void
                     let engine: dnnl_engine_t, count: Int, workers: Int, threadNumber: @convention(c) () -> Int32
-                    init(_ body: @escaping (Int, Int, dnnl_stream_t) -> Void, _ engine: dnnl_engine_t, _ count: Int, _ workers: Int,
-                         _ threadNumber: @escaping @convention(c) () -> Int32) {
-                        (self.body, self.engine, self.count, self.workers, self.threadNumber) = (body, engine, count, workers, threadNumber)
+                    init(
+                        _ body: @escaping (Int, Int, dnnl_stream_t) -> Void, _ engine: dnnl_engine_t, _ count: Int,
+                        _ workers: Int,
+                        _ threadNumber: @escaping @convention(c) () -> Int32
+                    ) {
+                        (self.body, self.engine, self.count, self.workers, self.threadNumber) = (
+                            body, engine, count, workers, threadNumber
+                        )
                     }
                 }
                 let region = Region(body, engine, count, workers, threadNumber)
                 withExtendedLifetime(region) {
                     // Inside a parallel region oneDNN runs each call on the calling thread only.
-                    parallel({ context in
-                        let region = Unmanaged<Region>.fromOpaque(context!).takeUnretainedValue()
-                        let worker = Int(region.threadNumber())
-                        var stream: dnnl_stream_t?
-                        dnnlCheck(dnnl_stream_create(&stream, region.engine, dnnl_stream_default_flags.rawValue), "worker stream")
-                        defer { dnnl_stream_destroy(stream) }
-                        for item in stride(from: worker, to: region.count, by: region.workers) { region.body(item, worker, stream!) }
-                    }, Unmanaged.passUnretained(region).toOpaque(), UInt32(workers), 0)
+                    parallel(
+                        { context in
+                            let region = Unmanaged<Region>.fromOpaque(context!).takeUnretainedValue()
+                            let worker = Int(region.threadNumber())
+                            var stream: dnnl_stream_t?
+                            dnnlCheck(
+                                dnnl_stream_create(&stream, region.engine, dnnl_stream_default_flags.rawValue),
+                                "worker stream")
+                            defer { dnnl_stream_destroy(stream) }
+                            for item in stride(from: worker, to: region.count, by: region.workers) {
+                                region.body(item, worker, stream!)
+                            }
+                        }, Unmanaged.passUnretained(region).toOpaque(), UInt32(workers), 0)
                 }
             }
         }
@@ -478,9 +538,15 @@ extension DNNLRuntime {
 
 /// libgomp's entry points, found at run time in the runtime Debian's oneDNN loaded.
 enum OpenMP {
-    typealias Parallel = @convention(c) (@convention(c) (UnsafeMutableRawPointer?) -> Void, UnsafeMutableRawPointer?, UInt32, UInt32) -> Void
+    typealias Parallel =
+        @convention(c) (@convention(c) (UnsafeMutableRawPointer?) -> Void, UnsafeMutableRawPointer?, UInt32, UInt32) ->
+        Void
     /// What the compiler emits for `#pragma omp parallel num_threads(n)`: runs fn(data) on n threads.
-    static let parallel: Parallel? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "GOMP_parallel").map { unsafeBitCast($0, to: Parallel.self) }
-    static let threadNumber: (@convention(c) () -> Int32)? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "omp_get_thread_num")
-        .map { unsafeBitCast($0, to: (@convention(c) () -> Int32).self) }
+    static let parallel: Parallel? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "GOMP_parallel").map {
+        unsafeBitCast($0, to: Parallel.self)
+    }
+    static let threadNumber: (@convention(c) () -> Int32)? = dlsym(
+        UnsafeMutableRawPointer(bitPattern: 0), "omp_get_thread_num"
+    )
+    .map { unsafeBitCast($0, to: (@convention(c) () -> Int32).self) }
 }

@@ -23,7 +23,9 @@ struct ImageOperand {
 
     /// `storage` read as `dims` (B, C, ...).
     init(_ storage: Storage, _ dims: [Int]) {
-        if let descriptor = (storage.layout as? DNNLLayout)?.descriptor(for: dims), let image = Self.imageLayout(descriptor, dims) {
+        if let descriptor = (storage.layout as? DNNLLayout)?.descriptor(for: dims),
+            let image = Self.imageLayout(descriptor, dims)
+        {
             self.init(storage: storage, dims: dims, image: image)
         } else {
             self.init(storage: storage.rowMajor(), dims: dims, image: nil)
@@ -35,7 +37,8 @@ struct ImageOperand {
         self.init(output: dims, layout: (like.layout as? DNNLLayout)?.reshaped(to: dims))
     }
 
-    /// A new (B, C, ...) tensor in `layout` when given and one image at a time can be written in it, otherwise row-major.
+    /// A new (B, C, ...) tensor in `layout` when given and one image at a time can be written in it, otherwise
+    /// row-major.
     init(output dims: [Int], layout: DNNLLayout?) {
         if let layout, let image = Self.imageLayout(layout.descriptor, dims) {
             self.init(storage: Storage(count: ShapeMath.count(dims), layout: layout), dims: dims, image: image)
@@ -45,28 +48,47 @@ struct ImageOperand {
     }
 
     private init(storage: Storage, dims: [Int], image: (layout: dnnl_memory_desc_t, stride: Int, block: Int)?) {
-        (self.storage, channels, positions, imageDims) = (storage, dims[1], dims.dropFirst(2).reduce(1, *), [1] + dims.dropFirst())
-        (imageLayout, imageStride, block) = (image?.layout, image?.stride ?? dims.dropFirst().reduce(1, *), image?.block ?? 1)
+        (self.storage, channels, positions, imageDims) = (
+            storage, dims[1], dims.dropFirst(2).reduce(1, *), [1] + dims.dropFirst()
+        )
+        (imageLayout, imageStride, block) = (
+            image?.layout, image?.stride ?? dims.dropFirst().reduce(1, *), image?.block ?? 1
+        )
     }
 
     /// One image's layout and the distance between images, for a (B, C, N) or (B, C, H, W) layout
     /// that blocks only the channels by 4, 8 or 16 with images one after another; nil for others.
-    private static func imageLayout(_ descriptor: dnnl_memory_desc_t, _ dims: [Int]) -> (layout: dnnl_memory_desc_t, stride: Int, block: Int)? {
-        guard descriptor.ndims == dims.count, descriptor.format_kind == dnnl_blocked, descriptor.offset0 == 0 else { return nil }
+    private static func imageLayout(_ descriptor: dnnl_memory_desc_t, _ dims: [Int]) -> (
+        layout: dnnl_memory_desc_t, stride: Int, block: Int
+    )? {
+        guard descriptor.ndims == dims.count, descriptor.format_kind == dnnl_blocked, descriptor.offset0 == 0 else {
+            return nil
+        }
         let blocking = descriptor.format_desc.blocking
         func element(_ dims: dnnl_dims_t, _ index: Int) -> Int {
-            withUnsafeBytes(of: dims) { Int($0.load(fromByteOffset: index * MemoryLayout<Int64>.stride, as: Int64.self)) }
+            withUnsafeBytes(of: dims) {
+                Int($0.load(fromByteOffset: index * MemoryLayout<Int64>.stride, as: Int64.self))
+            }
         }
-        let tagsByRank: [Int: [Int: dnnl_format_tag_t]] = [3: [4: dnnl_aBc4b, 8: dnnl_aBc8b, 16: dnnl_aBc16b],
-                                                           4: [4: dnnl_aBcd4b, 8: dnnl_aBcd8b, 16: dnnl_aBcd16b]]
+        let tagsByRank: [Int: [Int: dnnl_format_tag_t]] = [
+            3: [4: dnnl_aBc4b, 8: dnnl_aBc8b, 16: dnnl_aBc16b],
+            4: [4: dnnl_aBcd4b, 8: dnnl_aBcd8b, 16: dnnl_aBcd16b],
+        ]
         guard let tags = tagsByRank[dims.count] else { return nil }
-        guard blocking.inner_nblks == 1, element(blocking.inner_idxs, 0) == 1, let tag = tags[element(blocking.inner_blks, 0)] else { return nil }
+        guard blocking.inner_nblks == 1, element(blocking.inner_idxs, 0) == 1,
+            let tag = tags[element(blocking.inner_blks, 0)]
+        else { return nil }
         var image = dnnl_memory_desc_t()
         let imageDims = [1] + dims.dropFirst()
-        dnnlCheck(dnnl_memory_desc_init_by_tag(&image, Int32(dims.count), imageDims.map(Int64.init), dnnl_f32, tag), "image layout")
+        dnnlCheck(
+            dnnl_memory_desc_init_by_tag(&image, Int32(dims.count), imageDims.map(Int64.init), dnnl_f32, tag),
+            "image layout")
         // The whole tensor must be these images back to back.
-        var whole = dnnl_memory_desc_t(), given = descriptor
-        dnnlCheck(dnnl_memory_desc_init_by_tag(&whole, Int32(dims.count), dims.map(Int64.init), dnnl_f32, tag), "batch layout")
+        var whole = dnnl_memory_desc_t()
+        var given = descriptor
+        dnnlCheck(
+            dnnl_memory_desc_init_by_tag(&whole, Int32(dims.count), dims.map(Int64.init), dnnl_f32, tag), "batch layout"
+        )
         guard dnnl_memory_desc_equal(&whole, &given) != 0 else { return nil }
         return (image, element(blocking.strides, 0), element(blocking.inner_blks, 0))
     }
@@ -74,33 +96,47 @@ struct ImageOperand {
     /// One image's dims, row-major but for `channelStride` floats from one channel to the next.
     private func planarImage(channelStride: Int) -> dnnl_memory_desc_t {
         var strides = [Int](repeating: 1, count: imageDims.count)
-        for axis in stride(from: imageDims.count - 2, through: 2, by: -1) { strides[axis] = strides[axis + 1] * imageDims[axis + 1] }
+        for axis in stride(from: imageDims.count - 2, through: 2, by: -1) {
+            strides[axis] = strides[axis + 1] * imageDims[axis + 1]
+        }
         (strides[1], strides[0]) = (channelStride, channels * channelStride)
         return MemoryDescriptor.strided(imageDims, strides)
     }
 
     /// Image `b` as planar channels at `destination`, each `positions` floats, `channelStride`
     /// (positions when nil) floats apart.
-    func gather(image b: Int, into destination: UnsafeMutablePointer<Float>, channelStride: Int? = nil, _ runtime: DNNLRuntime,
-                _ stream: dnnl_stream_t) {
-        let source = storage.pointer + b * imageStride, channelStride = channelStride ?? positions
+    func gather(
+        image b: Int, into destination: UnsafeMutablePointer<Float>, channelStride: Int? = nil, _ runtime: DNNLRuntime,
+        _ stream: dnnl_stream_t
+    ) {
+        let source = storage.pointer + b * imageStride
+        let channelStride = channelStride ?? positions
         if let imageLayout {
             if block == 16 { return sagan_unblock16(source, channels, positions, destination, channelStride) }
-            return runtime.convert(from: imageLayout, source, to: planarImage(channelStride: channelStride), destination, on: stream)
+            return runtime.convert(
+                from: imageLayout, source, to: planarImage(channelStride: channelStride), destination, on: stream)
         }
         if channelStride == positions { return destination.update(from: source, count: channels * positions) }
-        for c in 0..<channels { (destination + c * channelStride).update(from: source + c * positions, count: positions) }
+        for c in 0..<channels {
+            (destination + c * channelStride).update(from: source + c * positions, count: positions)
+        }
     }
 
     /// Image `b` from planar channels laid out as `gather` writes them.
-    func scatter(image b: Int, from source: UnsafeMutablePointer<Float>, channelStride: Int? = nil, _ runtime: DNNLRuntime,
-                 _ stream: dnnl_stream_t) {
-        let destination = storage.pointer + b * imageStride, channelStride = channelStride ?? positions
+    func scatter(
+        image b: Int, from source: UnsafeMutablePointer<Float>, channelStride: Int? = nil, _ runtime: DNNLRuntime,
+        _ stream: dnnl_stream_t
+    ) {
+        let destination = storage.pointer + b * imageStride
+        let channelStride = channelStride ?? positions
         if let imageLayout {
             if block == 16 { return sagan_block16(source, channelStride, channels, positions, destination) }
-            return runtime.convert(from: planarImage(channelStride: channelStride), source, to: imageLayout, destination, on: stream)
+            return runtime.convert(
+                from: planarImage(channelStride: channelStride), source, to: imageLayout, destination, on: stream)
         }
         if channelStride == positions { return destination.update(from: source, count: channels * positions) }
-        for c in 0..<channels { (destination + c * positions).update(from: source + c * channelStride, count: positions) }
+        for c in 0..<channels {
+            (destination + c * positions).update(from: source + c * channelStride, count: positions)
+        }
     }
 }

@@ -2,7 +2,7 @@ import CDNNL
 import CKernels
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Fused attention on oneDNN: per query tile, dnnl_sgemm for the products and our vectorised
@@ -13,17 +13,22 @@ import Glibc
 /// columns forward and into the softmax backward and dO's columns backward.
 extension OneDNNBackend {
     /// Row-major C = op(A) · op(B) (+ C when `accumulate`).
-    private func gemm(_ transposeA: Bool, _ transposeB: Bool, m: Int, n: Int, k: Int,
-                      _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
-                      _ c: UnsafeMutablePointer<Float>, _ ldc: Int, accumulate: Bool = false) {
-        dnnlCheck(dnnl_sgemm(CChar(UInt8(ascii: transposeA ? "T" : "N")), CChar(UInt8(ascii: transposeB ? "T" : "N")),
-                             Int64(m), Int64(n), Int64(k), 1, a, Int64(lda), b, Int64(ldb), accumulate ? 1 : 0, c, Int64(ldc)),
-                  "sgemm \(m)x\(n)x\(k)")
+    private func gemm(
+        _ transposeA: Bool, _ transposeB: Bool, m: Int, n: Int, k: Int,
+        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, accumulate: Bool = false
+    ) {
+        dnnlCheck(
+            dnnl_sgemm(
+                CChar(UInt8(ascii: transposeA ? "T" : "N")), CChar(UInt8(ascii: transposeB ? "T" : "N")),
+                Int64(m), Int64(n), Int64(k), 1, a, Int64(lda), b, Int64(ldb), accumulate ? 1 : 0, c, Int64(ldc)),
+            "sgemm \(m)x\(n)x\(k)")
     }
 
     public func attention(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage) -> Storage {
         let (n, m, ck, cv) = (g.queries, g.keys, g.keyChannels, g.valueChannels)
-        let q = ImageOperand(queries, [g.batch, ck, n]), k = ImageOperand(keys, [g.batch, ck, m])
+        let q = ImageOperand(queries, [g.batch, ck, n])
+        let k = ImageOperand(keys, [g.batch, ck, m])
         let v = ImageOperand(values, [g.batch, cv, m])
         let o = ImageOperand(output: [g.batch, cv, n], like: values)
         // Per worker: the Eᵀ tile and its column scales, then q, k, v and o of one image as row-major matrices.
@@ -31,8 +36,12 @@ extension OneDNNBackend {
         let work = Storage(uninitializedCount: min(g.batch, threadCount ?? 1) * (block + image))
         withExtendedLifetime((q, k, v, o, work)) {
             runtime.forEachItemInParallel(g.batch) { b, worker, stream in
-                let et = work.pointer + worker * (block + image), inverseSums = et + g.tile * m
-                let qb = et + block, kb = qb + ck * n, vb = kb + ck * m, ob = vb + cv * m
+                let et = work.pointer + worker * (block + image)
+                let inverseSums = et + g.tile * m
+                let qb = et + block
+                let kb = qb + ck * n
+                let vb = kb + ck * m
+                let ob = vb + cv * m
                 q.gather(image: b, into: qb, runtime, stream)
                 k.gather(image: b, into: kb, runtime, stream)
                 v.gather(image: b, into: vb, runtime, stream)
@@ -50,14 +59,19 @@ extension OneDNNBackend {
         return o.storage
     }
 
-    public func attentionBackward(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage, outputGradient: Storage)
+    public func attentionBackward(
+        _ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage, outputGradient: Storage
+    )
         -> (queries: Storage, keys: Storage, values: Storage)
     {
         let (n, m, ck, cv) = (g.queries, g.keys, g.keyChannels, g.valueChannels)
-        let q = ImageOperand(queries, [g.batch, ck, n]), k = ImageOperand(keys, [g.batch, ck, m])
-        let v = ImageOperand(values, [g.batch, cv, m]), dO = ImageOperand(outputGradient, [g.batch, cv, n])
+        let q = ImageOperand(queries, [g.batch, ck, n])
+        let k = ImageOperand(keys, [g.batch, ck, m])
+        let v = ImageOperand(values, [g.batch, cv, m])
+        let dO = ImageOperand(outputGradient, [g.batch, cv, n])
         // Gradients in the layouts of their forward inputs: the convolutions that made those read them as they are.
-        let dq = ImageOperand(output: [g.batch, ck, n], like: queries), dk = ImageOperand(output: [g.batch, ck, m], like: keys)
+        let dq = ImageOperand(output: [g.batch, ck, n], like: queries)
+        let dk = ImageOperand(output: [g.batch, ck, m], like: keys)
         let dv = ImageOperand(output: [g.batch, cv, m], like: values)
         // Per worker: Eᵀ, dPᵀ then dSᵀ, E's column scales and dO's tile scaled by them, then q, k, v,
         // dO, dq, dk, dv of one image as row-major matrices.
@@ -65,22 +79,31 @@ extension OneDNNBackend {
         let work = Storage(uninitializedCount: min(g.batch, threadCount ?? 1) * (2 * block + image))
         withExtendedLifetime((q, k, v, dO, dq, dk, dv, work)) {
             runtime.forEachItemInParallel(g.batch) { b, worker, stream in
-                let et = work.pointer + worker * (2 * block + image), dst = et + block
-                let inverseSums = dst + block, scaledGradient = inverseSums + g.tile
-                let qb = scaledGradient + cv * g.tile, kb = qb + ck * n, vb = kb + ck * m, dOb = vb + cv * m
-                let dqb = dOb + cv * n, dkb = dqb + ck * n, dvb = dkb + ck * m
+                let et = work.pointer + worker * (2 * block + image)
+                let dst = et + block
+                let inverseSums = dst + block
+                let scaledGradient = inverseSums + g.tile
+                let qb = scaledGradient + cv * g.tile
+                let kb = qb + ck * n
+                let vb = kb + ck * m
+                let dOb = vb + cv * m
+                let dqb = dOb + cv * n
+                let dkb = dqb + ck * n
+                let dvb = dkb + ck * m
                 q.gather(image: b, into: qb, runtime, stream)
                 k.gather(image: b, into: kb, runtime, stream)
                 v.gather(image: b, into: vb, runtime, stream)
                 dO.gather(image: b, into: dOb, runtime, stream)
                 for t0 in stride(from: 0, to: n, by: g.tile) {
-                    let rows = min(g.tile, n - t0), first = t0 == 0
+                    let rows = min(g.tile, n - t0)
+                    let first = t0 == 0
                     // The forward's tile again: Eᵀ = exp(kᵀ q − column max), Pᵀ = Eᵀ scaled by column (never formed).
                     gemm(true, false, m: m, n: rows, k: ck, kb, m, qb + t0, n, et, rows)
                     sagan_softmax_columns_unnormalized(et, Int32(m), Int32(rows), Int32(rows), inverseSums)
                     // dPᵀ = vᵀ · dO_tile;  dSᵀ = Pᵀ ⊙ (dPᵀ − colsum(dPᵀ ⊙ Pᵀ)).
                     gemm(true, false, m: m, n: rows, k: cv, vb, m, dOb + t0, n, dst, rows)
-                    sagan_softmax_columns_backward_unnormalized(et, dst, Int32(m), Int32(rows), Int32(rows), inverseSums)
+                    sagan_softmax_columns_backward_unnormalized(
+                        et, dst, Int32(m), Int32(rows), Int32(rows), inverseSums)
                     // dq_tile = k · dSᵀ;  dk += q_tile · dS;  dv += dO_tile · P = (dO_tile scaled by column) · E.
                     gemm(false, false, m: ck, n: rows, k: m, kb, m, dst, rows, dqb + t0, n)
                     gemm(false, true, m: ck, n: m, k: rows, qb + t0, n, dst, rows, dkb, m, accumulate: !first)

@@ -54,10 +54,12 @@ public final class OneDNNBackend: Backend {
             var destination = MemoryDescriptor.any(g.outputShape)
             let (strides, padding) = convolutionDescriptors(g)
             var operation = dnnl_convolution_desc_t()
-            dnnlCheck(withUnsafePointer(to: &biasDescriptor) { biasPointer in
-                dnnl_convolution_forward_desc_init(&operation, dnnl_forward_training, dnnl_convolution_direct, &source, &weights,
-                                                   bias ? biasPointer : nil, &destination, strides, padding, padding)
-            }, "convolution forward \(g)")
+            dnnlCheck(
+                withUnsafePointer(to: &biasDescriptor) { biasPointer in
+                    dnnl_convolution_forward_desc_init(
+                        &operation, dnnl_forward_training, dnnl_convolution_direct, &source, &weights,
+                        bias ? biasPointer : nil, &destination, strides, padding, padding)
+                }, "convolution forward \(g)")
             return CompiledPrimitive("convolution forward \(g)", runtime: runtime, operation: &operation)
         }
     }
@@ -66,17 +68,23 @@ public final class OneDNNBackend: Backend {
     public func conv2dForward(_ g: Conv2DGeometry, input: Storage, weight: Storage, bias: Storage?) -> Storage {
         if usesDirectConvolution(g) { return directConvolutionForward(g, input: input, weight: weight, bias: bias) }
         let compiled = convolutionForwardPrimitive(g, bias: bias != nil)
-        let x = usable(input, g.inputShape), w = usable(weight, g.weightShape), b = bias.map(plain)
+        let x = usable(input, g.inputShape)
+        let w = usable(weight, g.weightShape)
+        let b = bias.map(plain)
         let y = runtime.storage(g.outputShape, layout: compiled.layout(of: DNNL_ARG_DST))
-        var arguments = [PrimitiveArgument(DNNL_ARG_SRC, g.inputShape, x), PrimitiveArgument(DNNL_ARG_WEIGHTS, g.weightShape, w),
-                         PrimitiveArgument(DNNL_ARG_DST, g.outputShape, y)]
+        var arguments = [
+            PrimitiveArgument(DNNL_ARG_SRC, g.inputShape, x), PrimitiveArgument(DNNL_ARG_WEIGHTS, g.weightShape, w),
+            PrimitiveArgument(DNNL_ARG_DST, g.outputShape, y),
+        ]
         if let b { arguments.append(PrimitiveArgument(DNNL_ARG_BIAS, [g.outChannels], b)) }
         withExtendedLifetime((x, w, b)) { runtime.execute(compiled, arguments) }
         return y
     }
 
     public func conv2dBackwardData(_ g: Conv2DGeometry, outputGradient: Storage, weight: Storage) -> Storage {
-        if usesDirectConvolution(g) { return directConvolutionBackwardData(g, outputGradient: outputGradient, weight: weight) }
+        if usesDirectConvolution(g) {
+            return directConvolutionBackwardData(g, outputGradient: outputGradient, weight: weight)
+        }
         let hint = convolutionForwardPrimitive(g, bias: false)
         let compiled = runtime.primitive(.convolutionBackwardData(g)) {
             var sourceGradient = MemoryDescriptor.any(g.inputShape)
@@ -84,16 +92,25 @@ public final class OneDNNBackend: Backend {
             var destinationGradient = MemoryDescriptor.any(g.outputShape)
             let (strides, padding) = convolutionDescriptors(g)
             var operation = dnnl_convolution_desc_t()
-            dnnlCheck(dnnl_convolution_backward_data_desc_init(&operation, dnnl_convolution_direct, &sourceGradient, &weights,
-                                                               &destinationGradient, strides, padding, padding),
-                      "convolution backward data \(g)")
-            return CompiledPrimitive("convolution backward data \(g)", runtime: runtime, operation: &operation, hint: hint.descriptor)
+            dnnlCheck(
+                dnnl_convolution_backward_data_desc_init(
+                    &operation, dnnl_convolution_direct, &sourceGradient, &weights,
+                    &destinationGradient, strides, padding, padding),
+                "convolution backward data \(g)")
+            return CompiledPrimitive(
+                "convolution backward data \(g)", runtime: runtime, operation: &operation, hint: hint.descriptor)
         }
-        let dy = usable(outputGradient, g.outputShape), w = usable(weight, g.weightShape)
+        let dy = usable(outputGradient, g.outputShape)
+        let w = usable(weight, g.weightShape)
         let dx = runtime.storage(g.inputShape, layout: compiled.layout(of: DNNL_ARG_DIFF_SRC))
         withExtendedLifetime((dy, w)) {
-            runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_DIFF_DST, g.outputShape, dy),
-                                       PrimitiveArgument(DNNL_ARG_WEIGHTS, g.weightShape, w), PrimitiveArgument(DNNL_ARG_DIFF_SRC, g.inputShape, dx)])
+            runtime.execute(
+                compiled,
+                [
+                    PrimitiveArgument(DNNL_ARG_DIFF_DST, g.outputShape, dy),
+                    PrimitiveArgument(DNNL_ARG_WEIGHTS, g.weightShape, w),
+                    PrimitiveArgument(DNNL_ARG_DIFF_SRC, g.inputShape, dx),
+                ])
         }
         return dx
     }
@@ -101,7 +118,9 @@ public final class OneDNNBackend: Backend {
     public func conv2dBackwardWeights(_ g: Conv2DGeometry, outputGradient: Storage, input: Storage, withBias: Bool)
         -> (weight: Storage, bias: Storage?)
     {
-        if usesDirectConvolution(g) { return directConvolutionBackwardWeights(g, outputGradient: outputGradient, input: input, withBias: withBias) }
+        if usesDirectConvolution(g) {
+            return directConvolutionBackwardWeights(g, outputGradient: outputGradient, input: input, withBias: withBias)
+        }
         let hint = convolutionForwardPrimitive(g, bias: withBias)
         let compiled = runtime.primitive(.convolutionBackwardWeights(g, bias: withBias)) {
             var source = MemoryDescriptor.any(g.inputShape)
@@ -110,18 +129,24 @@ public final class OneDNNBackend: Backend {
             var destinationGradient = MemoryDescriptor.any(g.outputShape)
             let (strides, padding) = convolutionDescriptors(g)
             var operation = dnnl_convolution_desc_t()
-            dnnlCheck(withUnsafePointer(to: &biasGradient) { biasPointer in
-                dnnl_convolution_backward_weights_desc_init(&operation, dnnl_convolution_direct, &source, &weightsGradient,
-                                                            withBias ? biasPointer : nil, &destinationGradient, strides, padding, padding)
-            }, "convolution backward weights \(g)")
-            return CompiledPrimitive("convolution backward weights \(g)", runtime: runtime, operation: &operation, hint: hint.descriptor)
+            dnnlCheck(
+                withUnsafePointer(to: &biasGradient) { biasPointer in
+                    dnnl_convolution_backward_weights_desc_init(
+                        &operation, dnnl_convolution_direct, &source, &weightsGradient,
+                        withBias ? biasPointer : nil, &destinationGradient, strides, padding, padding)
+                }, "convolution backward weights \(g)")
+            return CompiledPrimitive(
+                "convolution backward weights \(g)", runtime: runtime, operation: &operation, hint: hint.descriptor)
         }
         // Weight gradients go to the optimiser, which reads row-major.
         let dw = Storage(uninitializedCount: ShapeMath.count(g.weightShape))
         let db = withBias ? Storage(uninitializedCount: g.outChannels) : nil
-        let x = usable(input, g.inputShape), dy = usable(outputGradient, g.outputShape)
-        var arguments = [PrimitiveArgument(DNNL_ARG_SRC, g.inputShape, x), PrimitiveArgument(DNNL_ARG_DIFF_DST, g.outputShape, dy),
-                         PrimitiveArgument(DNNL_ARG_DIFF_WEIGHTS, g.weightShape, dw)]
+        let x = usable(input, g.inputShape)
+        let dy = usable(outputGradient, g.outputShape)
+        var arguments = [
+            PrimitiveArgument(DNNL_ARG_SRC, g.inputShape, x), PrimitiveArgument(DNNL_ARG_DIFF_DST, g.outputShape, dy),
+            PrimitiveArgument(DNNL_ARG_DIFF_WEIGHTS, g.weightShape, dw),
+        ]
         if let db { arguments.append(PrimitiveArgument(DNNL_ARG_DIFF_BIAS, [g.outChannels], db)) }
         withExtendedLifetime((x, dy)) { runtime.execute(compiled, arguments) }
         return (dw, db)
@@ -145,15 +170,18 @@ public final class OneDNNBackend: Backend {
         }
     }
 
-    private func batchNormForwardPrimitive(_ g: BatchNormGeometry, _ data: OperandLayout, training: Bool, scale: Bool, shift: Bool)
+    private func batchNormForwardPrimitive(
+        _ g: BatchNormGeometry, _ data: OperandLayout, training: Bool, scale: Bool, shift: Bool
+    )
         -> CompiledPrimitive
     {
         runtime.primitive(.batchNormForward(g, training: training, scale: scale, shift: shift, layout: data.key)) {
             var descriptor = data.descriptor
             var operation = dnnl_batch_normalization_desc_t()
-            dnnlCheck(dnnl_batch_normalization_forward_desc_init(
-                &operation, training ? dnnl_forward_training : dnnl_forward_inference, &descriptor, g.epsilon,
-                batchNormFlags(scale: scale, shift: shift, global: !training)), "batch norm forward \(g)")
+            dnnlCheck(
+                dnnl_batch_normalization_forward_desc_init(
+                    &operation, training ? dnnl_forward_training : dnnl_forward_inference, &descriptor, g.epsilon,
+                    batchNormFlags(scale: scale, shift: shift, global: !training)), "batch norm forward \(g)")
             return CompiledPrimitive("batch norm forward", runtime: runtime, operation: &operation)
         }
     }
@@ -163,12 +191,17 @@ public final class OneDNNBackend: Backend {
     {
         let data = batchNormData(g, [input])
         let compiled = batchNormForwardPrimitive(g, data, training: true, scale: scale != nil, shift: shift != nil)
-        let x = data.fitted(input), scaleData = scale.map(plain), shiftData = shift.map(plain)
+        let x = data.fitted(input)
+        let scaleData = scale.map(plain)
+        let shiftData = shift.map(plain)
         let y = data.output(count: g.count)
         let mean = Storage(uninitializedCount: g.channels)
         let variance = Storage(uninitializedCount: g.channels)
-        var arguments = [PrimitiveArgument(DNNL_ARG_SRC, data.dims, x), PrimitiveArgument(DNNL_ARG_DST, data.dims, y),
-                         PrimitiveArgument(DNNL_ARG_MEAN, [g.channels], mean), PrimitiveArgument(DNNL_ARG_VARIANCE, [g.channels], variance)]
+        var arguments = [
+            PrimitiveArgument(DNNL_ARG_SRC, data.dims, x), PrimitiveArgument(DNNL_ARG_DST, data.dims, y),
+            PrimitiveArgument(DNNL_ARG_MEAN, [g.channels], mean),
+            PrimitiveArgument(DNNL_ARG_VARIANCE, [g.channels], variance),
+        ]
         if let scaleData { arguments.append(PrimitiveArgument(DNNL_ARG_SCALE, [g.channels], scaleData)) }
         if let shiftData { arguments.append(PrimitiveArgument(DNNL_ARG_SHIFT, [g.channels], shiftData)) }
         withExtendedLifetime((x, scaleData, shiftData)) { runtime.execute(compiled, arguments) }
@@ -180,11 +213,17 @@ public final class OneDNNBackend: Backend {
     ) -> Storage {
         let data = batchNormData(g, [input])
         let compiled = batchNormForwardPrimitive(g, data, training: false, scale: scale != nil, shift: shift != nil)
-        let x = data.fitted(input), meanData = plain(mean), varianceData = plain(variance)
-        let scaleData = scale.map(plain), shiftData = shift.map(plain)
+        let x = data.fitted(input)
+        let meanData = plain(mean)
+        let varianceData = plain(variance)
+        let scaleData = scale.map(plain)
+        let shiftData = shift.map(plain)
         let y = data.output(count: g.count)
-        var arguments = [PrimitiveArgument(DNNL_ARG_SRC, data.dims, x), PrimitiveArgument(DNNL_ARG_DST, data.dims, y),
-                         PrimitiveArgument(DNNL_ARG_MEAN, [g.channels], meanData), PrimitiveArgument(DNNL_ARG_VARIANCE, [g.channels], varianceData)]
+        var arguments = [
+            PrimitiveArgument(DNNL_ARG_SRC, data.dims, x), PrimitiveArgument(DNNL_ARG_DST, data.dims, y),
+            PrimitiveArgument(DNNL_ARG_MEAN, [g.channels], meanData),
+            PrimitiveArgument(DNNL_ARG_VARIANCE, [g.channels], varianceData),
+        ]
         if let scaleData { arguments.append(PrimitiveArgument(DNNL_ARG_SCALE, [g.channels], scaleData)) }
         if let shiftData { arguments.append(PrimitiveArgument(DNNL_ARG_SHIFT, [g.channels], shiftData)) }
         withExtendedLifetime((x, meanData, varianceData, scaleData, shiftData)) { runtime.execute(compiled, arguments) }
@@ -203,29 +242,42 @@ public final class OneDNNBackend: Backend {
         let fullBackward = withParameters || useScale
         let data = batchNormData(g, [input, outputGradient])
         let hint = batchNormForwardPrimitive(g, data, training: true, scale: useScale, shift: useShift)
-        let compiled = runtime.primitive(.batchNormBackward(g, scale: useScale, shift: useShift, parameters: withParameters, layout: data.key)) {
-            var descriptor = data.descriptor, gradient = data.descriptor
+        let compiled = runtime.primitive(
+            .batchNormBackward(g, scale: useScale, shift: useShift, parameters: withParameters, layout: data.key)
+        ) {
+            var descriptor = data.descriptor
+            var gradient = data.descriptor
             var operation = dnnl_batch_normalization_desc_t()
-            dnnlCheck(dnnl_batch_normalization_backward_desc_init(
-                &operation, fullBackward ? dnnl_backward : dnnl_backward_data, &gradient, &descriptor, g.epsilon,
-                batchNormFlags(scale: useScale, shift: useShift, global: false)), "batch norm backward \(g)")
-            return CompiledPrimitive("batch norm backward", runtime: runtime, operation: &operation, hint: hint.descriptor)
+            dnnlCheck(
+                dnnl_batch_normalization_backward_desc_init(
+                    &operation, fullBackward ? dnnl_backward : dnnl_backward_data, &gradient, &descriptor, g.epsilon,
+                    batchNormFlags(scale: useScale, shift: useShift, global: false)), "batch norm backward \(g)")
+            return CompiledPrimitive(
+                "batch norm backward", runtime: runtime, operation: &operation, hint: hint.descriptor)
         }
-        let x = data.fitted(input), dy = data.fitted(outputGradient), meanData = plain(mean), varianceData = plain(variance)
+        let x = data.fitted(input)
+        let dy = data.fitted(outputGradient)
+        let meanData = plain(mean)
+        let varianceData = plain(variance)
         let scaleData = scale.map(plain)
         let dx = data.output(count: g.count)
         let dScale = useScale ? Storage(uninitializedCount: g.channels) : nil
         let dShift = withParameters ? Storage(uninitializedCount: g.channels) : nil
-        var arguments = [PrimitiveArgument(DNNL_ARG_SRC, data.dims, x), PrimitiveArgument(DNNL_ARG_DIFF_DST, data.dims, dy),
-                         PrimitiveArgument(DNNL_ARG_MEAN, [g.channels], meanData), PrimitiveArgument(DNNL_ARG_VARIANCE, [g.channels], varianceData),
-                         PrimitiveArgument(DNNL_ARG_DIFF_SRC, data.dims, dx)]
+        var arguments = [
+            PrimitiveArgument(DNNL_ARG_SRC, data.dims, x), PrimitiveArgument(DNNL_ARG_DIFF_DST, data.dims, dy),
+            PrimitiveArgument(DNNL_ARG_MEAN, [g.channels], meanData),
+            PrimitiveArgument(DNNL_ARG_VARIANCE, [g.channels], varianceData),
+            PrimitiveArgument(DNNL_ARG_DIFF_SRC, data.dims, dx),
+        ]
         if let scaleData { arguments.append(PrimitiveArgument(DNNL_ARG_SCALE, [g.channels], scaleData)) }
         // oneDNN asks for the shift as an input whenever the flags name it, though its value never matters.
         let unusedShift = useShift ? Storage(zeros: g.channels) : nil
         if let unusedShift { arguments.append(PrimitiveArgument(DNNL_ARG_SHIFT, [g.channels], unusedShift)) }
         if let dScale { arguments.append(PrimitiveArgument(DNNL_ARG_DIFF_SCALE, [g.channels], dScale)) }
         if let dShift { arguments.append(PrimitiveArgument(DNNL_ARG_DIFF_SHIFT, [g.channels], dShift)) }
-        withExtendedLifetime((x, dy, meanData, varianceData, scaleData, unusedShift)) { runtime.execute(compiled, arguments) }
+        withExtendedLifetime((x, dy, meanData, varianceData, scaleData, unusedShift)) {
+            runtime.execute(compiled, arguments)
+        }
         return (dx, withParameters ? dScale : nil, dShift)
     }
 
@@ -255,7 +307,8 @@ public final class OneDNNBackend: Backend {
         withExtendedLifetime(input) {
             runtime.forEachItemInParallel((x.count + chunk - 1) / chunk) { item, _, _ in
                 let range = item * chunk..<min(x.count, (item + 1) * chunk)
-                let source = input.pointer, destination = y.pointer
+                let source = input.pointer
+                let destination = y.pointer
                 for index in range { destination[index] = scale * source[index] + shift }
             }
         }
@@ -267,8 +320,9 @@ public final class OneDNNBackend: Backend {
             let (algorithm, alpha, beta) = eltwiseAlgorithm(op)
             var descriptor = data.descriptor
             var operation = dnnl_eltwise_desc_t()
-            dnnlCheck(dnnl_eltwise_forward_desc_init(&operation, dnnl_forward_training, algorithm, &descriptor, alpha, beta),
-                      "eltwise \(op) forward")
+            dnnlCheck(
+                dnnl_eltwise_forward_desc_init(&operation, dnnl_forward_training, algorithm, &descriptor, alpha, beta),
+                "eltwise \(op) forward")
             return CompiledPrimitive("eltwise forward", runtime: runtime, operation: &operation)
         }
     }
@@ -281,12 +335,15 @@ public final class OneDNNBackend: Backend {
         let input = data.fitted(x)
         let y = data.output(count: x.count)
         withExtendedLifetime(input) {
-            runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_SRC, data.dims, input), PrimitiveArgument(DNNL_ARG_DST, data.dims, y)])
+            runtime.execute(
+                compiled,
+                [PrimitiveArgument(DNNL_ARG_SRC, data.dims, input), PrimitiveArgument(DNNL_ARG_DST, data.dims, y)])
         }
         return y
     }
 
-    public func unaryBackward(_ op: UnaryOperation, input: Storage, output: Storage, outputGradient: Storage) -> Storage {
+    public func unaryBackward(_ op: UnaryOperation, input: Storage, output: Storage, outputGradient: Storage) -> Storage
+    {
         let count = input.count
         guard count > 0 else { return Storage(uninitializedCount: 0) }
         if case .affine(let scale, _) = op { return affine(outputGradient, scale: scale, shift: 0) }
@@ -294,16 +351,24 @@ public final class OneDNNBackend: Backend {
         let hint = eltwiseForwardPrimitive(op, data, count: count)
         let compiled = runtime.primitive(.eltwiseBackward(op, count: count, layout: data.key)) {
             let (algorithm, alpha, beta) = eltwiseAlgorithm(op)
-            var descriptor = data.descriptor, gradient = data.descriptor
+            var descriptor = data.descriptor
+            var gradient = data.descriptor
             var operation = dnnl_eltwise_desc_t()
-            dnnlCheck(dnnl_eltwise_backward_desc_init(&operation, algorithm, &gradient, &descriptor, alpha, beta), "eltwise \(op) backward")
+            dnnlCheck(
+                dnnl_eltwise_backward_desc_init(&operation, algorithm, &gradient, &descriptor, alpha, beta),
+                "eltwise \(op) backward")
             return CompiledPrimitive("eltwise backward", runtime: runtime, operation: &operation, hint: hint.descriptor)
         }
-        let x = data.fitted(input), dy = data.fitted(outputGradient)
+        let x = data.fitted(input)
+        let dy = data.fitted(outputGradient)
         let dx = data.output(count: count)
         withExtendedLifetime((x, dy)) {
-            runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_SRC, data.dims, x), PrimitiveArgument(DNNL_ARG_DIFF_DST, data.dims, dy),
-                                       PrimitiveArgument(DNNL_ARG_DIFF_SRC, data.dims, dx)])
+            runtime.execute(
+                compiled,
+                [
+                    PrimitiveArgument(DNNL_ARG_SRC, data.dims, x), PrimitiveArgument(DNNL_ARG_DIFF_DST, data.dims, dy),
+                    PrimitiveArgument(DNNL_ARG_DIFF_SRC, data.dims, dx),
+                ])
         }
         return dx
     }
@@ -318,8 +383,9 @@ public final class OneDNNBackend: Backend {
             if bShape == outputShape && (op == .add || op == .multiply) {
                 return binary(op, b, bShape, a, aShape, outputShape: outputShape)
             }
-            return binary(op, fallback.expand(a, shape: aShape, outputShape: outputShape), outputShape, b, bShape,
-                          outputShape: outputShape)
+            return binary(
+                op, fallback.expand(a, shape: aShape, outputShape: outputShape), outputShape, b, bShape,
+                outputShape: outputShape)
         }
         var dims = outputShape.isEmpty ? [1] : outputShape
         var bDims = bShape.isEmpty ? [1] : bShape
@@ -345,14 +411,22 @@ public final class OneDNNBackend: Backend {
             case .divide: algorithm = dnnl_binary_div
             }
             var operation = dnnl_binary_desc_t()
-            dnnlCheck(dnnl_binary_desc_init(&operation, algorithm, &source0, &source1, &destination), "binary \(op) \(dims) \(bDims)")
+            dnnlCheck(
+                dnnl_binary_desc_init(&operation, algorithm, &source0, &source1, &destination),
+                "binary \(op) \(dims) \(bDims)")
             return CompiledPrimitive("binary", runtime: runtime, operation: &operation)
         }
-        let left = layout == nil ? plain(a) : a, right = layout == nil || bDims == [1] ? plain(b) : b
+        let left = layout == nil ? plain(a) : a
+        let right = layout == nil || bDims == [1] ? plain(b) : b
         let y = layout.map { Storage(count: count, layout: $0) } ?? Storage(uninitializedCount: count)
         withExtendedLifetime((left, right)) {
-            runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_SRC_0, dims, left.pointer), PrimitiveArgument(DNNL_ARG_SRC_1, bDims, right.pointer),
-                                       PrimitiveArgument(DNNL_ARG_DST, dims, y.pointer)])
+            runtime.execute(
+                compiled,
+                [
+                    PrimitiveArgument(DNNL_ARG_SRC_0, dims, left.pointer),
+                    PrimitiveArgument(DNNL_ARG_SRC_1, bDims, right.pointer),
+                    PrimitiveArgument(DNNL_ARG_DST, dims, y.pointer),
+                ])
         }
         return y
     }
@@ -360,7 +434,9 @@ public final class OneDNNBackend: Backend {
     // MARK: Reductions, softmax, products
 
     public func reduce(_ op: ReductionOperation, _ x: Storage, shape: [Int], outputShape: [Int]) -> Storage {
-        guard shape != outputShape, x.count > 0 else { return fallback.reduce(op, x, shape: shape, outputShape: outputShape) }
+        guard shape != outputShape, x.count > 0 else {
+            return fallback.reduce(op, x, shape: shape, outputShape: outputShape)
+        }
         let compiled = runtime.primitive(.reduction(op, shape: shape, output: outputShape)) {
             var source = MemoryDescriptor.plain(shape)
             var destination = MemoryDescriptor.plain(outputShape)
@@ -371,7 +447,9 @@ public final class OneDNNBackend: Backend {
             case .max: algorithm = dnnl_reduction_max
             }
             var operation = dnnl_reduction_desc_t()
-            dnnlCheck(dnnl_reduction_desc_init(&operation, algorithm, &source, &destination, 0, 0), "reduction \(op) \(shape)→\(outputShape)")
+            dnnlCheck(
+                dnnl_reduction_desc_init(&operation, algorithm, &source, &destination, 0, 0),
+                "reduction \(op) \(shape)→\(outputShape)")
             return CompiledPrimitive("reduction", runtime: runtime, operation: &operation)
         }
         // Reducing every axis does not depend on the order of the elements: a dense layout is read as it is.
@@ -379,7 +457,12 @@ public final class OneDNNBackend: Backend {
         let input = everything ? x : plain(x)
         let y = Storage(uninitializedCount: ShapeMath.count(outputShape))
         withExtendedLifetime(input) {
-            runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_SRC, shape, input.pointer), PrimitiveArgument(DNNL_ARG_DST, outputShape, y.pointer)])
+            runtime.execute(
+                compiled,
+                [
+                    PrimitiveArgument(DNNL_ARG_SRC, shape, input.pointer),
+                    PrimitiveArgument(DNNL_ARG_DST, outputShape, y.pointer),
+                ])
         }
         return y
     }
@@ -388,7 +471,9 @@ public final class OneDNNBackend: Backend {
         runtime.primitive(.softmaxForward(rows: rows, columns: columns)) {
             var data = MemoryDescriptor.plain([rows, columns])
             var operation = dnnl_softmax_desc_t()
-            dnnlCheck(dnnl_softmax_forward_desc_init(&operation, dnnl_forward_training, &data, 1), "softmax forward (\(rows), \(columns))")
+            dnnlCheck(
+                dnnl_softmax_forward_desc_init(&operation, dnnl_forward_training, &data, 1),
+                "softmax forward (\(rows), \(columns))")
             return CompiledPrimitive("softmax forward", runtime: runtime, operation: &operation)
         }
     }
@@ -398,18 +483,29 @@ public final class OneDNNBackend: Backend {
         let input = plain(x)
         let y = Storage(uninitializedCount: rows * columns)
         withExtendedLifetime(input) {
-            runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_SRC, [rows, columns], input.pointer), PrimitiveArgument(DNNL_ARG_DST, [rows, columns], y.pointer)])
+            runtime.execute(
+                compiled,
+                [
+                    PrimitiveArgument(DNNL_ARG_SRC, [rows, columns], input.pointer),
+                    PrimitiveArgument(DNNL_ARG_DST, [rows, columns], y.pointer),
+                ])
         }
         return y
     }
 
     public func softmaxBackward(output: Storage, outputGradient: Storage, rows: Int, columns: Int) -> Storage {
         let compiled = softmaxBackwardPrimitive(rows: rows, columns: columns)
-        let y = plain(output), dy = plain(outputGradient)
+        let y = plain(output)
+        let dy = plain(outputGradient)
         let dx = Storage(uninitializedCount: rows * columns)
         withExtendedLifetime((y, dy)) {
-            runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_DST, [rows, columns], y.pointer), PrimitiveArgument(DNNL_ARG_DIFF_DST, [rows, columns], dy.pointer),
-                                       PrimitiveArgument(DNNL_ARG_DIFF_SRC, [rows, columns], dx.pointer)])
+            runtime.execute(
+                compiled,
+                [
+                    PrimitiveArgument(DNNL_ARG_DST, [rows, columns], y.pointer),
+                    PrimitiveArgument(DNNL_ARG_DIFF_DST, [rows, columns], dy.pointer),
+                    PrimitiveArgument(DNNL_ARG_DIFF_SRC, [rows, columns], dx.pointer),
+                ])
         }
         return dx
     }
@@ -420,27 +516,35 @@ public final class OneDNNBackend: Backend {
             var data = MemoryDescriptor.plain([rows, columns])
             var gradient = MemoryDescriptor.plain([rows, columns])
             var operation = dnnl_softmax_desc_t()
-            dnnlCheck(dnnl_softmax_backward_desc_init(&operation, &gradient, &data, 1), "softmax backward (\(rows), \(columns))")
+            dnnlCheck(
+                dnnl_softmax_backward_desc_init(&operation, &gradient, &data, 1),
+                "softmax backward (\(rows), \(columns))")
             return CompiledPrimitive("softmax backward", runtime: runtime, operation: &operation, hint: hint.descriptor)
         }
     }
 
     public func matmul(_ g: MatmulGeometry, _ a: Storage, _ b: Storage) -> Storage {
-        let left = plain(a), right = plain(b)
+        let left = plain(a)
+        let right = plain(b)
         if g.batch == 1 {
             // One product (spectral norm's matrix-vector steps, most of them): sgemm directly, without
             // the primitive's per-call memory objects, which cost more than these small products.
             let c = Storage(uninitializedCount: g.m * g.n)
             withExtendedLifetime((left, right)) {
                 runtime.executionLock.withLock { _ in
-                    dnnlCheck(dnnl_sgemm(CChar(UInt8(ascii: g.transposeA ? "T" : "N")), CChar(UInt8(ascii: g.transposeB ? "T" : "N")),
-                                         Int64(g.m), Int64(g.n), Int64(g.k), 1, left.pointer, Int64(g.transposeA ? g.m : g.k),
-                                         right.pointer, Int64(g.transposeB ? g.k : g.n), 0, c.pointer, Int64(g.n)), "sgemm \(g)")
+                    dnnlCheck(
+                        dnnl_sgemm(
+                            CChar(UInt8(ascii: g.transposeA ? "T" : "N")),
+                            CChar(UInt8(ascii: g.transposeB ? "T" : "N")),
+                            Int64(g.m), Int64(g.n), Int64(g.k), 1, left.pointer, Int64(g.transposeA ? g.m : g.k),
+                            right.pointer, Int64(g.transposeB ? g.k : g.n), 0, c.pointer, Int64(g.n)), "sgemm \(g)")
                 }
             }
             return c
         }
-        let aDims = [g.batchA, g.m, g.k], bDims = [g.batchB, g.k, g.n], cDims = [g.batch, g.m, g.n]
+        let aDims = [g.batchA, g.m, g.k]
+        let bDims = [g.batchB, g.k, g.n]
+        let cDims = [g.batch, g.m, g.n]
         // Transposed operands are described by strides over their stored layout.
         let aLayout = MemoryDescriptor.strided(aDims, g.transposeA ? [g.m * g.k, 1, g.m] : [g.m * g.k, g.k, 1])
         let bLayout = MemoryDescriptor.strided(bDims, g.transposeB ? [g.k * g.n, 1, g.k] : [g.k * g.n, g.n, 1])
@@ -453,9 +557,13 @@ public final class OneDNNBackend: Backend {
         }
         let c = Storage(uninitializedCount: ShapeMath.count(cDims))
         withExtendedLifetime((left, right)) {
-            runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_SRC, aDims, left.pointer, layout: aLayout),
-                                       PrimitiveArgument(DNNL_ARG_WEIGHTS, bDims, right.pointer, layout: bLayout),
-                                       PrimitiveArgument(DNNL_ARG_DST, cDims, c.pointer)])
+            runtime.execute(
+                compiled,
+                [
+                    PrimitiveArgument(DNNL_ARG_SRC, aDims, left.pointer, layout: aLayout),
+                    PrimitiveArgument(DNNL_ARG_WEIGHTS, bDims, right.pointer, layout: bLayout),
+                    PrimitiveArgument(DNNL_ARG_DST, cDims, c.pointer),
+                ])
         }
         return c
     }
@@ -466,17 +574,21 @@ public final class OneDNNBackend: Backend {
         -> (parameter: Storage, first: Storage, second: Storage)
     {
         let count = parameter.count
-        let (p, m, v) = (Storage(uninitializedCount: count), Storage(uninitializedCount: count), Storage(uninitializedCount: count))
+        let (p, m, v) = (
+            Storage(uninitializedCount: count), Storage(uninitializedCount: count), Storage(uninitializedCount: count)
+        )
         let inputs = (plain(parameter), plain(gradient), first.map(plain), second.map(plain))
-        var constants = sagan_adam_step(learningRate: step.learningRate, beta1: step.beta1, beta2: step.beta2, epsilon: step.epsilon,
-                                        correction1: step.correction1, correction2: step.correction2)
+        var constants = sagan_adam_step(
+            learningRate: step.learningRate, beta1: step.beta1, beta2: step.beta2, epsilon: step.epsilon,
+            correction1: step.correction1, correction2: step.correction2)
         let chunk = 1 << 16
         withExtendedLifetime(inputs) {
             runtime.forEachItemInParallel((count + chunk - 1) / chunk) { item, _, _ in
                 let start = item * chunk
-                sagan_adam_update(&constants, min(chunk, count - start), inputs.0.pointer + start, inputs.1.pointer + start,
-                                  inputs.2.map { $0.pointer + start }, inputs.3.map { $0.pointer + start },
-                                  p.pointer + start, m.pointer + start, v.pointer + start)
+                sagan_adam_update(
+                    &constants, min(chunk, count - start), inputs.0.pointer + start, inputs.1.pointer + start,
+                    inputs.2.map { $0.pointer + start }, inputs.3.map { $0.pointer + start },
+                    p.pointer + start, m.pointer + start, v.pointer + start)
             }
         }
         return (p, m, v)
@@ -488,34 +600,51 @@ public final class OneDNNBackend: Backend {
         let compiled = runtime.primitive(.pooling(op, g)) {
             var source = MemoryDescriptor.plain(g.inputShape)
             var destination = MemoryDescriptor.plain(g.outputShape)
-            let window = [Int64(g.window), Int64(g.window)], stride = [Int64(g.stride), Int64(g.stride)]
-            let padding = [Int64(g.padding), Int64(g.padding)], dilation: [Int64] = [0, 0]
+            let window = [Int64(g.window), Int64(g.window)]
+            let stride = [Int64(g.stride), Int64(g.stride)]
+            let padding = [Int64(g.padding), Int64(g.padding)]
+            let dilation: [Int64] = [0, 0]
             var operation = dnnl_pooling_v2_desc_t()
             // Inference: a max pool's training form would also write the argmax workspace.
-            dnnlCheck(dnnl_pooling_v2_forward_desc_init(&operation, dnnl_forward_inference,
-                                                        op == .max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
-                                                        &source, &destination, stride, window, dilation, padding, padding),
-                      "pooling \(g)")
+            dnnlCheck(
+                dnnl_pooling_v2_forward_desc_init(
+                    &operation, dnnl_forward_inference,
+                    op == .max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
+                    &source, &destination, stride, window, dilation, padding, padding),
+                "pooling \(g)")
             return CompiledPrimitive("pooling \(g)", runtime: runtime, operation: &operation)
         }
         let input = plain(x)
         let y = Storage(uninitializedCount: ShapeMath.count(g.outputShape))
         withExtendedLifetime(input) {
-            runtime.execute(compiled, [PrimitiveArgument(DNNL_ARG_SRC, g.inputShape, input.pointer), PrimitiveArgument(DNNL_ARG_DST, g.outputShape, y.pointer)])
+            runtime.execute(
+                compiled,
+                [
+                    PrimitiveArgument(DNNL_ARG_SRC, g.inputShape, input.pointer),
+                    PrimitiveArgument(DNNL_ARG_DST, g.outputShape, y.pointer),
+                ])
         }
         return y
     }
 
-    public func pool2dBackward(_ op: PoolOperation, _ g: Pool2DGeometry, input: Storage, outputGradient: Storage) -> Storage {
+    public func pool2dBackward(_ op: PoolOperation, _ g: Pool2DGeometry, input: Storage, outputGradient: Storage)
+        -> Storage
+    {
         fallback.pool2dBackward(op, g, input: input, outputGradient: outputGradient)
     }
 
     // MARK: Data movement (reference loops)
 
-    public func permute(_ x: Storage, shape: [Int], permutation: [Int]) -> Storage { fallback.permute(x, shape: shape, permutation: permutation) }
-    public func expand(_ x: Storage, shape: [Int], outputShape: [Int]) -> Storage { fallback.expand(x, shape: shape, outputShape: outputShape) }
+    public func permute(_ x: Storage, shape: [Int], permutation: [Int]) -> Storage {
+        fallback.permute(x, shape: shape, permutation: permutation)
+    }
+    public func expand(_ x: Storage, shape: [Int], outputShape: [Int]) -> Storage {
+        fallback.expand(x, shape: shape, outputShape: outputShape)
+    }
     public func slice(_ x: Storage, shape: [Int], axis: Int, range: Range<Int>) -> Storage {
         fallback.slice(x, shape: shape, axis: axis, range: range)
     }
-    public func concat(_ parts: [(storage: Storage, shape: [Int])], axis: Int) -> Storage { fallback.concat(parts, axis: axis) }
+    public func concat(_ parts: [(storage: Storage, shape: [Int])], axis: Int) -> Storage {
+        fallback.concat(parts, axis: axis)
+    }
 }

@@ -16,10 +16,12 @@ extension OneDNNBackend {
     private func paddedPlane(_ height: Int, _ width: Int) -> Int { height * width + 16 }
 
     private func description(_ g: Conv2DGeometry) -> sagan_direct_convolution {
-        sagan_direct_convolution(inputChannels: g.inChannels, height: g.inHeight, width: g.inWidth,
-                                 inputChannelStride: paddedPlane(g.inHeight, g.inWidth), outputChannels: g.outChannels,
-                                 outputHeight: g.outHeight, outputWidth: g.outWidth, outputChannelStride: g.outHeight * g.outWidth,
-                                 kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth, padHeight: g.paddingHeight, padWidth: g.paddingWidth)
+        sagan_direct_convolution(
+            inputChannels: g.inChannels, height: g.inHeight, width: g.inWidth,
+            inputChannelStride: paddedPlane(g.inHeight, g.inWidth), outputChannels: g.outChannels,
+            outputHeight: g.outHeight, outputWidth: g.outWidth, outputChannelStride: g.outHeight * g.outWidth,
+            kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth, padHeight: g.paddingHeight,
+            padWidth: g.paddingWidth)
     }
 
     /// Scratch of `floats` per worker.
@@ -30,15 +32,20 @@ extension OneDNNBackend {
     /// The output is row-major (B, Cout, Ho, Wo).
     func directConvolutionForward(_ g: Conv2DGeometry, input: Storage, weight: Storage, bias: Storage?) -> Storage {
         var convolution = description(g)
-        let x = ImageOperand(input, g.inputShape), w = plain(weight), b = bias.map(plain)
+        let x = ImageOperand(input, g.inputShape)
+        let w = plain(weight)
+        let b = bias.map(plain)
         let y = Storage(uninitializedCount: ShapeMath.count(g.outputShape))
-        let (imageFloats, outputFloats) = (g.inChannels * convolution.inputChannelStride, g.outChannels * g.outHeight * g.outWidth)
+        let (imageFloats, outputFloats) = (
+            g.inChannels * convolution.inputChannelStride, g.outChannels * g.outHeight * g.outWidth
+        )
         let work = workerScratch(g, floats: imageFloats)
         withExtendedLifetime((x, w, b, work)) {
             runtime.forEachItemInParallel(g.batch) { n, worker, stream in
                 let image = work.pointer + worker * imageFloats
                 x.gather(image: n, into: image, channelStride: convolution.inputChannelStride, runtime, stream)
-                sagan_direct_convolution_forward(&convolution, image, w.pointer, b?.pointer, y.pointer + n * outputFloats)
+                sagan_direct_convolution_forward(
+                    &convolution, image, w.pointer, b?.pointer, y.pointer + n * outputFloats)
             }
         }
         return y
@@ -48,30 +55,38 @@ extension OneDNNBackend {
     /// k − 1 − padding; it comes out in the layout oneDNN's convolution would read x in.
     func directConvolutionBackwardData(_ g: Conv2DGeometry, outputGradient: Storage, weight: Storage) -> Storage {
         var convolution = sagan_direct_convolution(
-            inputChannels: g.outChannels, height: g.outHeight, width: g.outWidth, inputChannelStride: g.outHeight * g.outWidth,
+            inputChannels: g.outChannels, height: g.outHeight, width: g.outWidth,
+            inputChannelStride: g.outHeight * g.outWidth,
             outputChannels: g.inChannels, outputHeight: g.inHeight, outputWidth: g.inWidth,
-            outputChannelStride: paddedPlane(g.inHeight, g.inWidth), kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth,
+            outputChannelStride: paddedPlane(g.inHeight, g.inWidth), kernelHeight: g.kernelHeight,
+            kernelWidth: g.kernelWidth,
             padHeight: g.kernelHeight - 1 - g.paddingHeight, padWidth: g.kernelWidth - 1 - g.paddingWidth)
         let w = plain(weight)
-        let flipped = Storage(uninitializedCount: w.count)                          // (Cin, Cout, kh, kw)
+        let flipped = Storage(uninitializedCount: w.count)  // (Cin, Cout, kh, kw)
         let (kh, kw) = (g.kernelHeight, g.kernelWidth)
         for o in 0..<g.outChannels {
             for i in 0..<g.inChannels {
                 for ky in 0..<kh {
                     for kx in 0..<kw {
-                        flipped.pointer[((i * g.outChannels + o) * kh + kh - 1 - ky) * kw + kw - 1 - kx] = w.pointer[((o * g.inChannels + i) * kh + ky) * kw + kx]
+                        flipped.pointer[((i * g.outChannels + o) * kh + kh - 1 - ky) * kw + kw - 1 - kx] =
+                            w.pointer[((o * g.inChannels + i) * kh + ky) * kw + kx]
                     }
                 }
             }
         }
         let dy = plain(outputGradient)
-        let dx = ImageOperand(output: g.inputShape, layout: runtime.layout(g.inputShape, convolutionForwardPrimitive(g, bias: false).layout(of: DNNL_ARG_SRC)))
-        let (gradientFloats, resultFloats) = (g.outChannels * g.outHeight * g.outWidth, g.inChannels * convolution.outputChannelStride)
+        let dx = ImageOperand(
+            output: g.inputShape,
+            layout: runtime.layout(g.inputShape, convolutionForwardPrimitive(g, bias: false).layout(of: DNNL_ARG_SRC)))
+        let (gradientFloats, resultFloats) = (
+            g.outChannels * g.outHeight * g.outWidth, g.inChannels * convolution.outputChannelStride
+        )
         let work = workerScratch(g, floats: resultFloats)
         withExtendedLifetime((dy, dx, flipped, work)) {
             runtime.forEachItemInParallel(g.batch) { n, worker, stream in
                 let result = work.pointer + worker * resultFloats
-                sagan_direct_convolution_forward(&convolution, dy.pointer + n * gradientFloats, flipped.pointer, nil, result)
+                sagan_direct_convolution_forward(
+                    &convolution, dy.pointer + n * gradientFloats, flipped.pointer, nil, result)
                 dx.scatter(image: n, from: result, channelStride: convolution.outputChannelStride, runtime, stream)
             }
         }
@@ -83,21 +98,26 @@ extension OneDNNBackend {
         -> (weight: Storage, bias: Storage?)
     {
         var convolution = description(g)
-        let x = ImageOperand(input, g.inputShape), dy = plain(outputGradient)
+        let x = ImageOperand(input, g.inputShape)
+        let dy = plain(outputGradient)
         let weightCount = ShapeMath.count(g.weightShape)
         let partials = Storage(uninitializedCount: g.batch * (weightCount + g.outChannels))
-        let (imageFloats, gradientFloats) = (g.inChannels * convolution.inputChannelStride, g.outChannels * g.outHeight * g.outWidth)
+        let (imageFloats, gradientFloats) = (
+            g.inChannels * convolution.inputChannelStride, g.outChannels * g.outHeight * g.outWidth
+        )
         let work = workerScratch(g, floats: imageFloats)
         withExtendedLifetime((x, dy, work)) {
             runtime.forEachItemInParallel(g.batch) { n, worker, stream in
                 let image = work.pointer + worker * imageFloats
                 x.gather(image: n, into: image, channelStride: convolution.inputChannelStride, runtime, stream)
                 let weightPartial = partials.pointer + n * (weightCount + g.outChannels)
-                sagan_direct_convolution_weight_gradient(&convolution, image, dy.pointer + n * gradientFloats, weightPartial,
-                                                         withBias ? weightPartial + weightCount : nil)
+                sagan_direct_convolution_weight_gradient(
+                    &convolution, image, dy.pointer + n * gradientFloats, weightPartial,
+                    withBias ? weightPartial + weightCount : nil)
             }
         }
-        let dw = Storage(zeros: weightCount), db = withBias ? Storage(zeros: g.outChannels) : nil
+        let dw = Storage(zeros: weightCount)
+        let db = withBias ? Storage(zeros: g.outChannels) : nil
         for n in 0..<g.batch {
             let partial = partials.pointer + n * (weightCount + g.outChannels)
             for j in 0..<weightCount { dw.pointer[j] += partial[j] }

@@ -13,7 +13,8 @@ extension OneDNNBackend {
         let (w, uIn, vIn) = (plain(weight), plain(u), plain(v))
         // A 4x4 convolution weight goes straight into the layout forward convolutions read.
         let blocked = g.weightShape.flatMap { shape in
-            WeightBlocks.handles(shape) ? runtime.layout(shape, WeightBlocks.blockedDescriptor(shape, dnnl_ABcd16b16a)) : nil
+            WeightBlocks.handles(shape)
+                ? runtime.layout(shape, WeightBlocks.blockedDescriptor(shape, dnnl_ABcd16b16a)) : nil
         }
         let normalized = blocked.map { Storage(count: g.count, layout: $0) } ?? Storage(uninitializedCount: g.count)
         return withExtendedLifetime((w, uIn, vIn)) {
@@ -21,12 +22,13 @@ extension OneDNNBackend {
             if powerIteration {
                 newV = l2Normalized(transposedProduct(g, w.pointer, uIn.pointer), epsilon: g.epsilon)
             }
-            let forward = product(g, w.pointer, newV.pointer)              // (outputs)
+            let forward = product(g, w.pointer, newV.pointer)  // (outputs)
             if powerIteration { newU = l2Normalized(forward, epsilon: g.epsilon) }
             let sigma = sagan_dot(newU.pointer, forward.pointer, g.outputs)
             if let shape = g.weightShape, blocked != nil {
                 runtime.forEachItemInParallel(shape[0] / 16) { block, _, _ in
-                    sagan_weights_to_blocked16(w.pointer, shape[0], shape[1], 1, sigma, normalized.pointer, block, block + 1)
+                    sagan_weights_to_blocked16(
+                        w.pointer, shape[0], shape[1], 1, sigma, normalized.pointer, block, block + 1)
                 }
             } else {
                 let chunk = 1 << 16
@@ -39,9 +41,10 @@ extension OneDNNBackend {
         }
     }
 
-    public func spectralNormBackward(_ g: SpectralNormGeometry, weight: Storage, outputGradient: Storage, u: Storage, v: Storage,
-                                     sigma: Float) -> Storage
-    {
+    public func spectralNormBackward(
+        _ g: SpectralNormGeometry, weight: Storage, outputGradient: Storage, u: Storage, v: Storage,
+        sigma: Float
+    ) -> Storage {
         let (w, gradient, uIn, vIn) = (plain(weight), plain(outputGradient), plain(u), plain(v))
         let result = Storage(uninitializedCount: g.count)
         withExtendedLifetime((w, gradient, uIn, vIn)) {
@@ -58,34 +61,41 @@ extension OneDNNBackend {
             let rows = g.blocks * g.outputs
             let rowsPerItem = max(1, chunk / g.inner)
             runtime.forEachItemInParallel((rows + rowsPerItem - 1) / rowsPerItem) { item, _, _ in
-                sagan_spectral_norm_gradient(gradient.pointer, uIn.pointer, vIn.pointer, lambda, sigma, g.outputs, g.inner, result.pointer,
-                                             item * rowsPerItem, min(rows, (item + 1) * rowsPerItem))
+                sagan_spectral_norm_gradient(
+                    gradient.pointer, uIn.pointer, vIn.pointer, lambda, sigma, g.outputs, g.inner, result.pointer,
+                    item * rowsPerItem, min(rows, (item + 1) * rowsPerItem))
             }
         }
         return result
     }
 
     /// Wᵀ x (blocks·inner), each block's columns in slices.
-    private func transposedProduct(_ g: SpectralNormGeometry, _ w: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>) -> Storage {
+    private func transposedProduct(
+        _ g: SpectralNormGeometry, _ w: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>
+    ) -> Storage {
         let result = Storage(zeros: g.rightCount)
         let slice = min(g.inner, 4096, max(64, (g.inner / 8 + 15) / 16 * 16))
         let slicesPerBlock = (g.inner + slice - 1) / slice
         runtime.forEachItemInParallel(g.blocks * slicesPerBlock) { item, _, _ in
             let (block, start) = (item / slicesPerBlock, item % slicesPerBlock * slice)
-            sagan_add_transposed_product(w + block * g.outputs * g.inner, g.outputs, g.inner, x, result.pointer + block * g.inner,
-                                         start, min(g.inner, start + slice))
+            sagan_add_transposed_product(
+                w + block * g.outputs * g.inner, g.outputs, g.inner, x, result.pointer + block * g.inner,
+                start, min(g.inner, start + slice))
         }
         return result
     }
 
     /// W x (outputs), in slices of rows, each summed over the blocks in order.
-    private func product(_ g: SpectralNormGeometry, _ w: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>) -> Storage {
+    private func product(_ g: SpectralNormGeometry, _ w: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>)
+        -> Storage
+    {
         let result = Storage(zeros: g.outputs)
         let slice = 64
         runtime.forEachItemInParallel((g.outputs + slice - 1) / slice) { item, _, _ in
             for block in 0..<g.blocks {
-                sagan_add_row_products(w + block * g.outputs * g.inner, g.inner, x + block * g.inner, result.pointer,
-                                       item * slice, min(g.outputs, (item + 1) * slice))
+                sagan_add_row_products(
+                    w + block * g.outputs * g.inner, g.inner, x + block * g.inner, result.pointer,
+                    item * slice, min(g.outputs, (item + 1) * slice))
             }
         }
         return result

@@ -1,7 +1,8 @@
 extension ReferenceKernels {
     /// o (B, Cv, N) = v · softmax(qᵀ k)ᵀ, one query tile at a time (the oracle for the fused kernels).
     public static func attention<T: ReferenceScalar>(
-        _ g: AttentionGeometry, o: UnsafeMutablePointer<T>, q: UnsafePointer<T>, k: UnsafePointer<T>, v: UnsafePointer<T>
+        _ g: AttentionGeometry, o: UnsafeMutablePointer<T>, q: UnsafePointer<T>, k: UnsafePointer<T>,
+        v: UnsafePointer<T>
     ) {
         let (n, m, ck, cv) = (g.queries, g.keys, g.keyChannels, g.valueChannels)
         var p = [T](repeating: 0, count: m)

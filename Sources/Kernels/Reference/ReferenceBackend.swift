@@ -16,13 +16,17 @@ public final class ReferenceBackend: Backend {
 
     public func conv2dForward(_ g: Conv2DGeometry, input: Storage, weight: Storage, bias: Storage?) -> Storage {
         let y = Storage(uninitializedCount: ShapeMath.count(g.outputShape))
-        reading([input, weight, bias]) { p in ReferenceKernels.conv2dForward(g, y: y.pointer, x: p[0]!, w: p[1]!, b: p[2]) }
+        reading([input, weight, bias]) { p in
+            ReferenceKernels.conv2dForward(g, y: y.pointer, x: p[0]!, w: p[1]!, b: p[2])
+        }
         return y
     }
 
     public func conv2dBackwardData(_ g: Conv2DGeometry, outputGradient: Storage, weight: Storage) -> Storage {
         let dx = Storage(uninitializedCount: ShapeMath.count(g.inputShape))
-        reading([outputGradient, weight]) { p in ReferenceKernels.conv2dBackwardData(g, dx: dx.pointer, dy: p[0]!, w: p[1]!) }
+        reading([outputGradient, weight]) { p in
+            ReferenceKernels.conv2dBackwardData(g, dx: dx.pointer, dy: p[0]!, w: p[1]!)
+        }
         return dx
     }
 
@@ -82,7 +86,8 @@ public final class ReferenceBackend: Backend {
         return y
     }
 
-    public func unaryBackward(_ op: UnaryOperation, input: Storage, output: Storage, outputGradient: Storage) -> Storage {
+    public func unaryBackward(_ op: UnaryOperation, input: Storage, output: Storage, outputGradient: Storage) -> Storage
+    {
         let dx = Storage(uninitializedCount: input.count)
         reading([input, output, outputGradient]) { p in
             ReferenceKernels.unaryBackward(op, dx: dx.pointer, x: p[0]!, y: p[1]!, dy: p[2]!, count: input.count)
@@ -95,7 +100,8 @@ public final class ReferenceBackend: Backend {
     ) -> Storage {
         let y = Storage(uninitializedCount: ShapeMath.count(outputShape))
         reading([a, b]) { p in
-            ReferenceKernels.binary(op, y: y.pointer, outputShape: outputShape, a: p[0]!, aShape: aShape, b: p[1]!, bShape: bShape)
+            ReferenceKernels.binary(
+                op, y: y.pointer, outputShape: outputShape, a: p[0]!, aShape: aShape, b: p[1]!, bShape: bShape)
         }
         return y
     }
@@ -132,19 +138,22 @@ public final class ReferenceBackend: Backend {
         let normalized = Storage(uninitializedCount: g.count)
         let (newU, newV) = (Storage(uninitializedCount: g.outputs), Storage(uninitializedCount: g.rightCount))
         let sigma = reading([weight, u, v]) { p in
-            ReferenceKernels.spectralNorm(g, normalizedOut: normalized.pointer, uOut: newU.pointer, vOut: newV.pointer,
-                                          weight: p[0]!, u: p[1]!, v: p[2]!, powerIteration: powerIteration)
+            ReferenceKernels.spectralNorm(
+                g, normalizedOut: normalized.pointer, uOut: newU.pointer, vOut: newV.pointer,
+                weight: p[0]!, u: p[1]!, v: p[2]!, powerIteration: powerIteration)
         }
         return (normalized, sigma, newU, newV)
     }
 
-    public func spectralNormBackward(_ g: SpectralNormGeometry, weight: Storage, outputGradient: Storage, u: Storage, v: Storage,
-                                     sigma: Float) -> Storage
-    {
+    public func spectralNormBackward(
+        _ g: SpectralNormGeometry, weight: Storage, outputGradient: Storage, u: Storage, v: Storage,
+        sigma: Float
+    ) -> Storage {
         let dw = Storage(uninitializedCount: g.count)
         reading([weight, outputGradient, u, v]) { p in
-            ReferenceKernels.spectralNormBackward(g, weightGradientOut: dw.pointer, weight: p[0]!, outputGradient: p[1]!,
-                                                  u: p[2]!, v: p[3]!, sigma: sigma)
+            ReferenceKernels.spectralNormBackward(
+                g, weightGradientOut: dw.pointer, weight: p[0]!, outputGradient: p[1]!,
+                u: p[2]!, v: p[3]!, sigma: sigma)
         }
         return dw
     }
@@ -153,10 +162,13 @@ public final class ReferenceBackend: Backend {
         -> (parameter: Storage, first: Storage, second: Storage)
     {
         let count = parameter.count
-        let (p, m, v) = (Storage(uninitializedCount: count), Storage(uninitializedCount: count), Storage(uninitializedCount: count))
+        let (p, m, v) = (
+            Storage(uninitializedCount: count), Storage(uninitializedCount: count), Storage(uninitializedCount: count)
+        )
         reading([parameter, gradient, first, second]) { inputs in
-            ReferenceKernels.adamUpdate(step, range: 0..<count, parameterOut: p.pointer, firstOut: m.pointer, secondOut: v.pointer,
-                                        parameter: inputs[0]!, gradient: inputs[1]!, first: inputs[2], second: inputs[3])
+            ReferenceKernels.adamUpdate(
+                step, range: 0..<count, parameterOut: p.pointer, firstOut: m.pointer, secondOut: v.pointer,
+                parameter: inputs[0]!, gradient: inputs[1]!, first: inputs[2], second: inputs[3])
         }
         return (p, m, v)
     }
@@ -167,9 +179,13 @@ public final class ReferenceBackend: Backend {
         return y
     }
 
-    public func pool2dBackward(_ op: PoolOperation, _ g: Pool2DGeometry, input: Storage, outputGradient: Storage) -> Storage {
+    public func pool2dBackward(_ op: PoolOperation, _ g: Pool2DGeometry, input: Storage, outputGradient: Storage)
+        -> Storage
+    {
         let dx = Storage(uninitializedCount: input.count)
-        reading([input, outputGradient]) { p in ReferenceKernels.pool2dBackward(op, g, dx: dx.pointer, x: p[0]!, dy: p[1]!) }
+        reading([input, outputGradient]) { p in
+            ReferenceKernels.pool2dBackward(op, g, dx: dx.pointer, x: p[0]!, dy: p[1]!)
+        }
         return dx
     }
 
@@ -208,17 +224,23 @@ extension ReferenceBackend {
 extension ReferenceBackend {
     public func attention(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage) -> Storage {
         let o = Storage(uninitializedCount: g.batch * g.valueChannels * g.queries)
-        reading([queries, keys, values]) { p in ReferenceKernels.attention(g, o: o.pointer, q: p[0]!, k: p[1]!, v: p[2]!) }
+        reading([queries, keys, values]) { p in
+            ReferenceKernels.attention(g, o: o.pointer, q: p[0]!, k: p[1]!, v: p[2]!)
+        }
         return o
     }
 
-    public func attentionBackward(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage, outputGradient: Storage)
+    public func attentionBackward(
+        _ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage, outputGradient: Storage
+    )
         -> (queries: Storage, keys: Storage, values: Storage)
     {
-        let dq = Storage(uninitializedCount: queries.count), dk = Storage(uninitializedCount: keys.count)
+        let dq = Storage(uninitializedCount: queries.count)
+        let dk = Storage(uninitializedCount: keys.count)
         let dv = Storage(uninitializedCount: values.count)
         reading([queries, keys, values, outputGradient]) { p in
-            ReferenceKernels.attentionBackward(g, dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, q: p[0]!, k: p[1]!, v: p[2]!, dO: p[3]!)
+            ReferenceKernels.attentionBackward(
+                g, dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, q: p[0]!, k: p[1]!, v: p[2]!, dO: p[3]!)
         }
         return (dq, dk, dv)
     }

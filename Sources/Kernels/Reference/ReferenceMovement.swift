@@ -1,7 +1,9 @@
 extension ReferenceKernels {
     /// y = the maximum, or the mean over the positions inside the input, of each window.
     /// Max ties go to the first element in row-major window order.
-    public static func pool2d<T: ReferenceScalar>(_ op: PoolOperation, _ g: Pool2DGeometry, y: UnsafeMutablePointer<T>, x: UnsafePointer<T>) {
+    public static func pool2d<T: ReferenceScalar>(
+        _ op: PoolOperation, _ g: Pool2DGeometry, y: UnsafeMutablePointer<T>, x: UnsafePointer<T>
+    ) {
         for plane in 0..<(g.batch * g.channels) {
             for i in 0..<g.outHeight {
                 for j in 0..<g.outWidth {
@@ -10,7 +12,9 @@ extension ReferenceKernels {
                     case .max: y[output] = x[windowArgmax(g, x: x, plane: plane, i: i, j: j)]
                     case .average:
                         var sum: T = 0
-                        for row in g.rows(i) { for column in g.columns(j) { sum += x[(plane * g.inHeight + row) * g.inWidth + column] } }
+                        for row in g.rows(i) {
+                            for column in g.columns(j) { sum += x[(plane * g.inHeight + row) * g.inWidth + column] }
+                        }
                         y[output] = sum / T(g.rows(i).count * g.columns(j).count)
                     }
                 }
@@ -32,7 +36,9 @@ extension ReferenceKernels {
                     case .max: dx[windowArgmax(g, x: x, plane: plane, i: i, j: j)] += gradient
                     case .average:
                         let share = gradient / T(g.rows(i).count * g.columns(j).count)
-                        for row in g.rows(i) { for column in g.columns(j) { dx[(plane * g.inHeight + row) * g.inWidth + column] += share } }
+                        for row in g.rows(i) {
+                            for column in g.columns(j) { dx[(plane * g.inHeight + row) * g.inWidth + column] += share }
+                        }
                     }
                 }
             }
@@ -87,7 +93,9 @@ extension ReferenceKernels {
 
 extension ReferenceKernels {
     /// y over `outputShape` reads x through broadcast strides.
-    public static func expand<T: ReferenceScalar>(y: UnsafeMutablePointer<T>, outputShape: [Int], x: UnsafePointer<T>, shape: [Int]) {
+    public static func expand<T: ReferenceScalar>(
+        y: UnsafeMutablePointer<T>, outputShape: [Int], x: UnsafePointer<T>, shape: [Int]
+    ) {
         let strides = ShapeMath.broadcastStrides(shape, to: outputShape)
         forEachIndex(outputShape) { linear, index in
             var offset = 0
@@ -103,7 +111,8 @@ extension ReferenceKernels {
         let outer = ShapeMath.count(Array(shape[..<axis]))
         let inner = ShapeMath.count(Array(shape[(axis + 1)...]))
         for o in 0..<outer {
-            (y + o * range.count * inner).update(from: x + (o * shape[axis] + range.lowerBound) * inner, count: range.count * inner)
+            (y + o * range.count * inner).update(
+                from: x + (o * shape[axis] + range.lowerBound) * inner, count: range.count * inner)
         }
     }
 }

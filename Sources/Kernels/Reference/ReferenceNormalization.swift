@@ -69,7 +69,8 @@ extension ReferenceKernels {
                 let base = (n * g.channels + c) * g.spatial
                 for s in 0..<g.spatial {
                     let normalized = (x[base + s] - mean[c]) * inverseDeviation
-                    dx[base + s] = gain * (dy[base + s] - sumGradient / count - normalized * sumGradientNormalized / count)
+                    dx[base + s] =
+                        gain * (dy[base + s] - sumGradient / count - normalized * sumGradientNormalized / count)
                 }
             }
         }

@@ -94,7 +94,8 @@ extension ReferenceKernels {
     ) {
         let (beta1, beta2, epsilon) = (T(step.beta1), T(step.beta2), T(step.epsilon))
         let (oneMinusBeta1, oneMinusBeta2) = (T(1 - step.beta1), T(1 - step.beta2))
-        let stepSize = T(step.learningRate / step.correction1), correction2 = T(step.correction2)
+        let stepSize = T(step.learningRate / step.correction1)
+        let correction2 = T(step.correction2)
         for i in range {
             let g = gradient[i]
             let m = (first.map { $0[i] } ?? 0) * beta1 + g * oneMinusBeta1

@@ -24,7 +24,9 @@ extension ReferenceKernels {
     }
 
     /// Numerically stable softmax of each row: y[r, :] = exp(x[r, :] − max) / Σ exp(x[r, :] − max).
-    public static func softmax<T: ReferenceScalar>(y: UnsafeMutablePointer<T>, x: UnsafePointer<T>, rows: Int, columns: Int) {
+    public static func softmax<T: ReferenceScalar>(
+        y: UnsafeMutablePointer<T>, x: UnsafePointer<T>, rows: Int, columns: Int
+    ) {
         for r in 0..<rows {
             let row = r * columns
             var largest = x[row]

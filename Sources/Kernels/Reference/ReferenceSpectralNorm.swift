@@ -3,18 +3,23 @@ extension ReferenceKernels {
     /// returns σ. W[o, c] of the (outputs, blocks·inner) matrix is weight[(b·outputs + o)·inner + j]
     /// for the column c = b·inner + j.
     public static func spectralNorm<T: ReferenceScalar>(
-        _ g: SpectralNormGeometry, normalizedOut: UnsafeMutablePointer<T>, uOut: UnsafeMutablePointer<T>, vOut: UnsafeMutablePointer<T>,
+        _ g: SpectralNormGeometry, normalizedOut: UnsafeMutablePointer<T>, uOut: UnsafeMutablePointer<T>,
+        vOut: UnsafeMutablePointer<T>,
         weight: UnsafePointer<T>, u: UnsafePointer<T>, v: UnsafePointer<T>, powerIteration: Bool
     ) -> T {
         let (outputs, inner) = (g.outputs, g.inner)
-        func element(_ o: Int, _ column: Int) -> Double { Double(weight[(column / inner * outputs + o) * inner + column % inner]) }
+        func element(_ o: Int, _ column: Int) -> Double {
+            Double(weight[(column / inner * outputs + o) * inner + column % inner])
+        }
         /// W x for x of `rightCount` elements.
         func product(_ x: UnsafePointer<T>) -> [Double] {
             (0..<outputs).map { o in (0..<g.rightCount).reduce(0.0) { $0 + element(o, $1) * Double(x[$1]) } }
         }
         func normalizer(_ x: [Double]) -> Double { x.reduce(0.0) { $0 + $1 * $1 }.squareRoot() + Double(g.epsilon) }
         if powerIteration {
-            let transposedProduct = (0..<g.rightCount).map { c in (0..<outputs).reduce(0.0) { $0 + element($1, c) * Double(u[$1]) } }
+            let transposedProduct = (0..<g.rightCount).map { c in
+                (0..<outputs).reduce(0.0) { $0 + element($1, c) * Double(u[$1]) }
+            }
             let vNorm = normalizer(transposedProduct)
             for c in 0..<g.rightCount { vOut[c] = T(transposedProduct[c] / vNorm) }
             let forwardProduct = product(vOut)
