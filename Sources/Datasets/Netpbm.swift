@@ -1,7 +1,7 @@
 import FileFormats
 import Foundation
 
-/// PGM (P2/P5) and PPM (P3/P6) as FORMATS.md §5 describes them.
+/// PGM (P2/P5) and PPM (P3/P6) as docs/formats.md §5 describes them.
 public enum Netpbm {
     /// The image and whether its samples had more than 8 bits (scaled to 8 bits).
     public static func decode(_ data: Data, path: String) throws -> (PixelImage, deep: Bool) {

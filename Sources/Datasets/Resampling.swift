@@ -5,7 +5,7 @@ import FileFormats
 /// bilinear or nearest). Weights are renormalised at the borders; results are rounded and clamped,
 /// which matches PIL's fixed-point implementation within ±1 level.
 public enum Resampling {
-    /// The filter FORMATS.md names; recorded in packed datasets.
+    /// The filter docs/formats.md names; recorded in packed datasets.
     public static let filterName = "bicubic-antialias (PIL-style, a=-0.5)"
 
     public static func resize(_ image: PixelImage, width: Int, height: Int) -> PixelImage {
@@ -76,7 +76,7 @@ public enum Resampling {
 public enum CropPolicy: String, Sendable, CaseIterable, Codable {
     /// The largest centred square (torchvision's CenterCrop offsets).
     case center
-    /// CelebA's aligned 178x218 faces: the 178x178 box at (0, 20) (FORMATS.md §6); other sizes
+    /// CelebA's aligned 178x218 faces: the 178x178 box at (0, 20) (docs/formats.md §6); other sizes
     /// fall back to the centred square.
     case celeba
     /// No crop: the whole image is resized to a square (the aspect ratio changes).

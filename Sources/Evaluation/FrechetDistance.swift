@@ -1,4 +1,4 @@
-/// Mean and covariance of a set of feature vectors, accumulated in Float64 (EVALUATION.md §1.4).
+/// Mean and covariance of a set of feature vectors, accumulated in Float64 (docs/evaluation.md §1.4).
 public struct FeatureStatistics: Equatable, Sendable {
     public let count: Int
     public let mean: [Double]

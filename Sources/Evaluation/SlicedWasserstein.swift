@@ -2,7 +2,7 @@ import Autodiff
 import Datasets
 
 /// Sliced Wasserstein distance between Laplacian-pyramid patch sets (Karras et al. 2018, ProGAN;
-/// EVALUATION.md §3): per pyramid level, 128 random 7x7 neighbourhoods per image, each channel
+/// docs/evaluation.md §3): per pyramid level, 128 random 7x7 neighbourhoods per image, each channel
 /// normalised over its set, then the mean absolute difference of the sorted projections onto
 /// 4 × 128 random directions. Reported ×10³ per level and averaged. No network involved.
 public enum SlicedWasserstein {

@@ -4,7 +4,7 @@ import NeuralNet
 
 /// D: image (B, C, R, R) → raw logit (B, 1), unscaled (no sigmoid), as the hinge loss needs.
 ///
-/// SAGAN (SAGAN.md §2.2): conv 4x4 stride-2 blocks with leaky ReLU down to 4x4, self-attention after
+/// SAGAN (docs/model.md §2.2): conv 4x4 stride-2 blocks with leaky ReLU down to 4x4, self-attention after
 /// the chosen sides, spectral norm everywhere; flatten; dense → 1. DCGAN: the same blocks with batch
 /// norm on all but the first, leaky ReLU 0.2, no spectral norm.
 public final class Discriminator: Module {

@@ -4,7 +4,7 @@ import Foundation
     import Glibc
 #endif
 
-/// TensorBoard event files written natively (FORMATS.md §1): length-prefixed records with masked
+/// TensorBoard event files written natively (docs/formats.md §1): length-prefixed records with masked
 /// CRC-32C, each an `Event` protobuf serialised by hand (no protobuf dependency).
 public final class EventWriter {
     public let url: URL

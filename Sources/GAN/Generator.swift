@@ -4,7 +4,7 @@ import NeuralNet
 
 /// G: z (B, latent) → image (B, C, R, R) in [−1, 1].
 ///
-/// SAGAN (SAGAN.md §2.1): dense z → 4·4·ch(4) → ReLU; transposed-conv blocks up to R with batch norm
+/// SAGAN (docs/model.md §2.1): dense z → 4·4·ch(4) → ReLU; transposed-conv blocks up to R with batch norm
 /// and ReLU, self-attention after the chosen sides; conv 3x3 to the image channels; tanh.
 /// DCGAN: dense → batch norm → ReLU; blocks up to R/2; a last transposed conv to the image; tanh.
 public final class Generator: Module {

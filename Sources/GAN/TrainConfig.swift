@@ -12,7 +12,7 @@ public struct TrainConfig: Codable, Hashable, Sendable {
     }
 
     public enum Update: String, Codable, Sendable, CaseIterable {
-        /// D step(s) on a real and a detached fake batch, then a G step with fresh z (SAGAN.md §7.2).
+        /// D step(s) on a real and a detached fake batch, then a G step with fresh z (docs/model.md §7.2).
         case alternating
         /// The author's loop: one pass G(z), D(x), D(G(z)); both gradients from it, D then G applied.
         case simultaneous

@@ -142,7 +142,7 @@ public final class Trainer {
         }
     }
 
-    /// SAGAN.md §7.2: D step(s) on real and detached fake batches, then a G step with fresh z.
+    /// docs/model.md §7.2: D step(s) on real and detached fake batches, then a G step with fresh z.
     func alternatingStep(_ nextBatch: () throws -> Batch) throws -> StepReport {
         var lossD: Float = 0
         var realLogit: Float = 0

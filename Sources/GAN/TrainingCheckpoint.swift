@@ -5,7 +5,7 @@ import Foundation
 import NeuralNet
 import Optimizers
 
-/// A complete training state in one safetensors file (FORMATS.md §3): `G.*`, `D.*`, `G_ema.*`
+/// A complete training state in one safetensors file (docs/formats.md §3): `G.*`, `D.*`, `G_ema.*`
 /// parameters and buffers, Adam moments as `opt_G.m.<name>` / `opt_G.v.<name>` / `opt_D.…`, and in
 /// the metadata the step, images seen, optimiser steps and learning rates, the z generator, the data
 /// cursor, the resolved config and the dataset digest. Restoring it continues bit for bit.

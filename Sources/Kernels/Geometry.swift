@@ -214,7 +214,7 @@ public struct Pool2DGeometry: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// Softmax attention over sequences: queries q (B, Ck, N), keys k (B, Ck, M), values v (B, Cv, M)
-/// → o (B, Cv, N) with o[:, n] = Σ_m softmax_m(Σ_c q[c, n] k[c, m]) · v[:, m] (SAGAN.md §6).
+/// → o (B, Cv, N) with o[:, n] = Σ_m softmax_m(Σ_c q[c, n] k[c, m]) · v[:, m] (docs/model.md §6).
 public struct AttentionGeometry: Hashable, Sendable {
     public let batch: Int
     public let keyChannels: Int

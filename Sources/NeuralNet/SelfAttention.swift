@@ -11,7 +11,7 @@ public enum AttentionVariant: String, Codable, Sendable, CaseIterable {
 }
 
 /// A self-attention block over an (N, C, H, W) feature map. γ starts at 0, so the block begins as
-/// the identity and f, g, h receive no gradient until γ moves (SAGAN.md §6.3).
+/// the identity and f, g, h receive no gradient until γ moves (docs/model.md §6.3).
 public protocol SelfAttentionLayer: Layer {
     /// The scalar γ scaling the attention output.
     var gamma: Parameter { get }
@@ -21,7 +21,7 @@ public protocol SelfAttentionLayer: Layer {
     var recordsAttention: Bool { get set }
 }
 
-/// The article's block (SAGAN.md §6.1).
+/// The article's block (docs/model.md §6.1).
 public final class PaperSelfAttention: SelfAttentionLayer {
     public var isTraining = true
     /// Keys, C → C/8.
@@ -78,7 +78,7 @@ public final class PaperSelfAttention: SelfAttentionLayer {
     }
 }
 
-/// The official code's block (SAGAN.md §6.2): keys and values on a 2x2 max-pooled grid.
+/// The official code's block (docs/model.md §6.2): keys and values on a 2x2 max-pooled grid.
 public final class BigGANSelfAttention: SelfAttentionLayer {
     public var isTraining = true
     /// Queries, C → C/8.

@@ -129,7 +129,7 @@ struct DefaultDatasetTests {
         let url = try DefaultDataset.fashionMNIST(cache: cache)
         let dataset = try PackedDataset(contentsOf: url)
         #expect(dataset.count == 60_000 && dataset.height == 32 && dataset.width == 32 && dataset.channels == 1)
-        // FORMATS.md §4: the first ten Fashion-MNIST training labels.
+        // docs/formats.md §4: the first ten Fashion-MNIST training labels.
         #expect((0..<10).map { dataset.label($0)! } == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5])
         #expect(dataset.labelNames[9] == "Ankle boot")
         let first = try dataset.image(0)

@@ -19,7 +19,7 @@ struct InceptionTests {
         return try InceptionWeights.load()
     }
 
-    /// EVALUATION.md §1.3's test vectors: an all-zero input and a ramp.
+    /// docs/evaluation.md §1.3's test vectors: an all-zero input and a ramp.
     @Test func documentedTestVectors() throws {
         guard let model = try Self.model() else {
             Issue.record(Comment(rawValue: Self.missing))

@@ -51,7 +51,7 @@ struct SlicedWassersteinTests {
         #expect(same > 0 && different > 2 * same, "same distribution \(same), different \(different)")
     }
 
-    /// The pyramid against numpy's (Tests/Reference/laplacian_pyramid.py, written from EVALUATION.md
+    /// The pyramid against numpy's (Tests/Reference/laplacian_pyramid.py, written from docs/evaluation.md
     /// alone): a 2-D 5x5 binomial convolution with reflect-101 borders, every level of a 64x64 colour image.
     @Test func laplacianPyramidMatchesNumpy() throws {
         var random = RandomGenerator(seed: 12)

@@ -6,7 +6,7 @@ import Testing
 
 @Suite("TensorBoard event files")
 struct EventWriterTests {
-    /// FORMATS.md §1.7: the version event and a scalar event, byte for byte.
+    /// docs/formats.md §1.7: the version event and a scalar event, byte for byte.
     @Test func recordsMatchTheReferenceBytes() throws {
         let folder = try FileManager.default.temporaryDirectory.appendingPathComponent("events-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -18,7 +18,7 @@ struct ModelTests {
         let dMACs = d.summary().reduce(0) { $0 + $1.multiplyAccumulates }
         #expect(Swift.abs(Double(gMACs) / 256.6e6 - 1) < 0.01, "G MACs \(gMACs)")
         #expect(Swift.abs(Double(dMACs) / 221.3e6 - 1) < 0.01, "D MACs \(dMACs)")
-        // Per-layer rows of SAGAN.md §2.1 and §2.2.
+        // Per-layer rows of docs/model.md §2.1 and §2.2.
         #expect(
             g.summary().map(\.parameters) == [
                 1_056_768, 2_097_152 + 256, 524_288 + 128, 131_072 + 64, 5_201, 32_768 + 32, 8_192 + 16, 435,

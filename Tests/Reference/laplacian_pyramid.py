@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""numpy Laplacian pyramid for the SWD test (EVALUATION.md §3 steps 1-3), written independently of
+"""numpy Laplacian pyramid for the SWD test (docs/evaluation.md §3 steps 1-3), written independently of
 the Swift code: a 2-D convolution with the 5x5 binomial kernel on a reflect-101 padded plane.
 
     laplacian_pyramid.py input.safetensors output.safetensors

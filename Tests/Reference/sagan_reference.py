@@ -4,7 +4,7 @@ Built from the same configuration (the JSON of Swift's `ModelConfig`), with the 
 (`project.weight`, `blocks.2.conv.weight_u`, `blocks.3.gamma`, `head.weight`, ...) and layouts, so a
 checkpoint written by `sagan` loads here with `load_state_dict` and weights saved here load in Swift.
 
-Spectral normalisation follows SAGAN.md §5: u and v are buffers; a training forward runs one power
+Spectral normalisation follows docs/model.md §5: u and v are buffers; a training forward runs one power
 iteration without gradients (v = l2n(Wᵀu), u = l2n(Wv)) and writes u and v; σ = uᵀWv is differentiable
 in W; evaluation uses the stored u and v.
 """
@@ -248,7 +248,7 @@ def hinge_g(fake):
     return -fake.mean()
 
 
-# safetensors, written and read by hand (FORMATS.md §2) so no extra package is needed.
+# safetensors, written and read by hand (docs/formats.md §2) so no extra package is needed.
 
 def save_safetensors(path, tensors, metadata):
     names = sorted(tensors, key=lambda name: name.encode())
