@@ -41,12 +41,15 @@ let package = Package(
                 "FileFormats", "Autodiff", "NeuralNet", "Optimizers", "GAN", "Datasets", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // Test helpers shared by the test targets (the `slow` tag); not part of any product.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"]),
-        .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AutodiffTests", dependencies: ["TestSupport", "Autodiff"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NeuralNetTests", dependencies: ["FileFormats", "NeuralNet", "Optimizers"]),
         .testTarget(
-            name: "GANTests", dependencies: ["FileFormats", "GAN", "Datasets"], resources: [.copy("Fixtures")]),
+            name: "GANTests", dependencies: ["TestSupport", "FileFormats", "GAN", "Datasets"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["FileFormats", "Datasets"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["FileFormats", "Evaluation"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["TestSupport", "FileFormats", "Evaluation"]),
     ]
 )

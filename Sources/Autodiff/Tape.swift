@@ -114,7 +114,7 @@ public func gradients(of loss: Tensor, wrt leaves: [Tensor]) -> [Tensor] {
 
 /// Evaluates `body` and returns its scalar value with the gradients of that value with respect to
 /// each of `leaves`. Gradients are returned, not stored: there is nothing to zero between steps.
-public func valueAndGradients(wrt leaves: [Tensor], of body: () throws -> Tensor) rethrows -> (
+public func valueAndGradients(of body: () throws -> Tensor, wrt leaves: [Tensor]) rethrows -> (
     value: Tensor, gradients: [Tensor]
 ) {
     let value = try EngineContext.$isRecording.withValue(true) { try body() }

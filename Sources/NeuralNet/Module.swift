@@ -1,4 +1,5 @@
 import Autodiff
+import Foundation
 
 /// A network component with named state.
 ///
@@ -82,8 +83,11 @@ extension Module {
         for (_, child) in namedChildren { child.setTraining(training) }
     }
 
-    /// Stored properties with optionals unwrapped (nil ones skipped), including those of superclasses.
-    private var mirroredProperties: [(String, Any)] {
+    /// The stored properties that hold parameters, buffers or modules, with optionals unwrapped (nil
+    /// ones skipped), superclasses' first. Reflected once per module and then cached: a module's
+    /// structure is fixed when it is made (these properties are `let`).
+    fileprivate var mirroredProperties: [(String, Any)] {
+        if let cached = ReflectionCache.shared.properties(of: self) { return cached }
         var properties: [(String, Any)] = []
         var mirror: Mirror? = Mirror(reflecting: self)
         var levels: [Mirror] = []
@@ -94,10 +98,70 @@ extension Module {
         for level in levels.reversed() {
             for child in level.children {
                 guard let label = child.label, let value = unwrapped(child.value) else { continue }
+                guard value is Parameter || value is Buffer || value is any Module || value is [any Module] else {
+                    continue
+                }
                 properties.append((snakeCase(label), value))
             }
         }
+        ReflectionCache.shared.store(properties, of: self)
         return properties
+    }
+}
+
+/// The reflected properties of every live module, keyed by identity. Entries refer to the module
+/// and its properties weakly, so the cache keeps nothing alive; an entry whose module has gone (its
+/// identifier may be reused) is ignored, and such entries are swept away as the cache grows.
+private final class ReflectionCache: @unchecked Sendable {
+    static let shared = ReflectionCache()
+
+    private final class Weak {
+        weak var object: AnyObject?
+        init(_ object: AnyObject) { self.object = object }
+    }
+
+    private struct Entry {
+        weak var owner: AnyObject?
+        let labels: [String]
+        /// One box per property; a module array has one box per element and `isList` set.
+        let values: [(boxes: [Weak], isList: Bool)]
+    }
+
+    private let lock = NSLock()
+    private var entries: [ObjectIdentifier: Entry] = [:]
+    private var sweepAt = 256
+
+    /// The cached properties of `module`, or nil when they are not cached.
+    func properties(of module: AnyObject) -> [(String, Any)]? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let entry = entries[ObjectIdentifier(module)], entry.owner === module else { return nil }
+        var result: [(String, Any)] = []
+        for (label, value) in zip(entry.labels, entry.values) {
+            let objects = value.boxes.compactMap(\.object)
+            guard objects.count == value.boxes.count else { return nil }
+            if value.isList {
+                result.append((label, objects.map { $0 as! any Module }))
+            } else {
+                result.append((label, objects[0]))
+            }
+        }
+        return result
+    }
+
+    /// Caches `properties` (parameters, buffers, modules and module arrays) of `module`.
+    func store(_ properties: [(String, Any)], of module: AnyObject) {
+        let values = properties.map { _, value in
+            if let modules = value as? [any Module] { return (boxes: modules.map { Weak($0) }, isList: true) }
+            return (boxes: [Weak(value as AnyObject)], isList: false)
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        if entries.count >= sweepAt {
+            entries = entries.filter { $0.value.owner != nil }
+            sweepAt = max(256, 2 * entries.count)
+        }
+        entries[ObjectIdentifier(module)] = Entry(owner: module, labels: properties.map(\.0), values: values)
     }
 }
 

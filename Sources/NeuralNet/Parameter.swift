@@ -56,7 +56,7 @@ public func valueAndGradients(of body: () throws -> Tensor, wrt parameters: [Par
     value: Float, gradients: Gradients
 ) {
     let leaves = parameters.map(\.value)
-    let (value, tensors) = try Autodiff.valueAndGradients(wrt: leaves, of: body)
+    let (value, tensors) = try Autodiff.valueAndGradients(of: body, wrt: leaves)
     var gradients = Gradients()
     for (parameter, gradient) in zip(parameters, tensors) { gradients[parameter] = gradient }
     return (value.scalar, gradients)

@@ -1,6 +1,7 @@
 import Autodiff
 import Foundation
 import Kernels
+import TestSupport
 import Testing
 
 @Suite("Tape semantics")
@@ -8,7 +9,7 @@ struct AutodiffBehaviourTests {
     @Test func gradientsAccumulateWhenATensorFeedsSeveralOperations() {
         let x = Tensor(shape: [3], scalars: [1, -2, 0.5]).trackingGradients()
         // x feeds the product twice and the sum once: d/dx (x·x + x) = 2x + 1.
-        let (value, grads) = valueAndGradients(wrt: [x]) { (x * x + x).sum() }
+        let (value, grads) = valueAndGradients(of: { (x * x + x).sum() }, wrt: [x])
         #expect(value.scalar == 1 + 1 + 4 - 2 + 0.25 + 0.5)
         #expect(grads[0].scalars == [3, -3, 2])
     }
@@ -16,7 +17,7 @@ struct AutodiffBehaviourTests {
     @Test func broadcastGradientsReduceToTheOperandShape() {
         let a = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6]).trackingGradients()
         let b = Tensor(shape: [3], scalars: [10, 20, 30]).trackingGradients()
-        let grads = valueAndGradients(wrt: [a, b]) { (a * b).sum() }.gradients
+        let grads = valueAndGradients(of: { (a * b).sum() }, wrt: [a, b]).gradients
         #expect(grads[1].shape == [3])
         #expect(grads[1].scalars == [5, 7, 9])
         #expect(grads[0].scalars == [10, 20, 30, 10, 20, 30])
@@ -26,7 +27,7 @@ struct AutodiffBehaviourTests {
         let used = Tensor(shape: [2], scalars: [1, 2]).trackingGradients()
         let other = Tensor(shape: [2], scalars: [3, 4]).trackingGradients()
         let unused = Tensor(shape: [1, 2], scalars: [5, 6]).trackingGradients()
-        let grads = valueAndGradients(wrt: [used, unused]) { (used * other).sum() }.gradients
+        let grads = valueAndGradients(of: { (used * other).sum() }, wrt: [used, unused]).gradients
         #expect(grads.count == 2)
         #expect(grads[0].scalars == [3, 4])
         #expect(grads[1].shape == [1, 2] && grads[1].scalars == [0, 0])
@@ -38,7 +39,7 @@ struct AutodiffBehaviourTests {
         #expect(!noGrad { x * 2 }.requiresGradient)
         #expect(!(x.detached() * 2).requiresGradient)
         // A detached branch contributes a value but no gradient.
-        let grads = valueAndGradients(wrt: [x]) { (x * x.detached()).sum() }.gradients
+        let grads = valueAndGradients(of: { (x * x.detached()).sum() }, wrt: [x]).gradients
         #expect(grads[0].scalars == [1, 2])
     }
 
@@ -48,13 +49,15 @@ struct AutodiffBehaviourTests {
         let discriminatorWeight = Tensor(shape: [1, 2], scalars: [0.5, -1]).trackingGradients()
         let z = Tensor(shape: [3, 2], scalars: [1, 2, 3, 4, 5, 6])
         let fake = noGrad { Tensor.matmul(z, generatorWeight) }
-        let (_, dGrads) = valueAndGradients(wrt: [discriminatorWeight]) {
-            Tensor.linear(fake, weight: discriminatorWeight).affine(scale: 1, shift: 1).relu().mean()
-        }
+        let (_, dGrads) = valueAndGradients(
+            of: {
+                Tensor.linear(fake, weight: discriminatorWeight).affine(scale: 1, shift: 1).relu().mean()
+            }, wrt: [discriminatorWeight])
         #expect(dGrads[0].shape == [1, 2])
-        let (_, gGrads) = valueAndGradients(wrt: [generatorWeight]) {
-            -Tensor.linear(Tensor.matmul(z, generatorWeight), weight: discriminatorWeight).mean()
-        }
+        let (_, gGrads) = valueAndGradients(
+            of: {
+                -Tensor.linear(Tensor.matmul(z, generatorWeight), weight: discriminatorWeight).mean()
+            }, wrt: [generatorWeight])
         // d/dW of −mean(z W dᵀ) = −mean over rows of zᵀ d.
         let expected: [Float] = [-(1 + 3 + 5) / 3 * 0.5, (1 + 3 + 5) / 3, -(2 + 4 + 6) / 3 * 0.5, (2 + 4 + 6) / 3]
         for (g, e) in zip(gGrads[0].scalars, expected) { #expect(Swift.abs(g - e) < 1e-5) }
@@ -78,8 +81,8 @@ struct AutodiffBehaviourTests {
             let attention = Tensor.matmul(flat, flat, transposeA: true).softmax()  // (3, 64, 64)
             return Tensor.matmul(flat, attention).tanh().mean()
         }
-        let reference = withBackend(BackendRegistry.reference) { valueAndGradients(wrt: [w1, w2, scale], of: network) }
-        let onednn = withBackend(fast) { valueAndGradients(wrt: [w1, w2, scale], of: network) }
+        let reference = withBackend(BackendRegistry.reference) { valueAndGradients(of: network, wrt: [w1, w2, scale]) }
+        let onednn = withBackend(fast) { valueAndGradients(of: network, wrt: [w1, w2, scale]) }
         #expect(Swift.abs(reference.value.scalar - onednn.value.scalar) < 1e-5)
         for (r, o) in zip(reference.gradients, onednn.gradients) {
             let worst = zip(r.scalars, o.scalars).map { Swift.abs($0 - $1) }.max() ?? 0
@@ -127,8 +130,8 @@ struct AutodiffBehaviourTests {
     /// The value (1e-4 relative) and every gradient (1e-3 of its largest element) of `network` on
     /// oneDNN against the reference backend.
     func expectBackendsAgree(_ fast: any Backend, wrt leaves: [Tensor], of network: () -> Tensor) {
-        let reference = withBackend(BackendRegistry.reference) { valueAndGradients(wrt: leaves, of: network) }
-        let onednn = withBackend(fast) { valueAndGradients(wrt: leaves, of: network) }
+        let reference = withBackend(BackendRegistry.reference) { valueAndGradients(of: network, wrt: leaves) }
+        let onednn = withBackend(fast) { valueAndGradients(of: network, wrt: leaves) }
         #expect(
             onednn.value.scalar.isFinite
                 && Swift.abs(reference.value.scalar - onednn.value.scalar) < 1e-4 * Swift.abs(reference.value.scalar))
@@ -174,7 +177,7 @@ struct AutodiffBehaviourTests {
     }
 
     /// Runs in a child process so that other tests' allocations do not count.
-    @Test func theGraphIsFreedAndMemoryStopsGrowing() async {
+    @Test(.tags(.slow), .skippedInFastRuns) func theGraphIsFreedAndMemoryStopsGrowing() async {
         let result = await #expect(processExitsWith: .success, observing: [\.standardErrorContent]) {
             let growth = AutodiffBehaviourTests.residentGrowthOverTrainingSteps()
             FileHandle.standardError.write(Data("resident memory grew by \(growth) bytes over 900 steps\n".utf8))
@@ -197,10 +200,11 @@ struct AutodiffBehaviourTests {
             count += 1
             let rate = 0.01 / Float(count).squareRoot()
             let leaves = [w1.trackingGradients(), w2.trackingGradients()]
-            let (_, grads) = valueAndGradients(wrt: leaves) {
-                let h = Tensor.conv2d(x, weight: leaves[0], padding: 1).relu()  // (4, 8, 8, 8)
-                return Tensor.conv2d(h, weight: leaves[1], stride: 2, padding: 1).squared().mean()
-            }
+            let (_, grads) = valueAndGradients(
+                of: {
+                    let h = Tensor.conv2d(x, weight: leaves[0], padding: 1).relu()  // (4, 8, 8, 8)
+                    return Tensor.conv2d(h, weight: leaves[1], stride: 2, padding: 1).squared().mean()
+                }, wrt: leaves)
             w1 = noGrad { w1 - grads[0] * rate }
             w2 = noGrad { w2 - grads[1] * rate }
         }
@@ -216,7 +220,7 @@ struct AutodiffBehaviourTests {
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
-    @Test func invalidArgumentsStopWithAMessageNamingTheOpAndShapes() async {
+    @Test(.tags(.slow), .skippedInFastRuns) func invalidArgumentsStopWithAMessageNamingTheOpAndShapes() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             let x = Tensor.zeros([1, 3, 5, 5])
             let w = Tensor.zeros([4, 2, 3, 3])

@@ -150,13 +150,15 @@ struct OperationGradientTests {
                 let leaves = [q, k, v].map { $0.trackingGradients() }
                 var random = RandomGenerator(seed: 3)
                 let weights = Tensor.randomUniform([2, 4, 7], low: -1, high: 1, generator: &random)
-                let fused = valueAndGradients(wrt: leaves) {
-                    (Tensor.attention(queries: leaves[0], keys: leaves[1], values: leaves[2]) * weights).sum()
-                }
-                let plain = valueAndGradients(wrt: leaves) {
-                    let map = Tensor.matmul(leaves[0], leaves[1], transposeA: true).softmax()
-                    return (Tensor.matmul(leaves[2], map, transposeB: true) * weights).sum()
-                }
+                let fused = valueAndGradients(
+                    of: {
+                        (Tensor.attention(queries: leaves[0], keys: leaves[1], values: leaves[2]) * weights).sum()
+                    }, wrt: leaves)
+                let plain = valueAndGradients(
+                    of: {
+                        let map = Tensor.matmul(leaves[0], leaves[1], transposeA: true).softmax()
+                        return (Tensor.matmul(leaves[2], map, transposeB: true) * weights).sum()
+                    }, wrt: leaves)
                 #expect(abs(fused.value.scalar - plain.value.scalar) < 1e-5)
                 for (a, b) in zip(fused.gradients, plain.gradients) {
                     #expect(
@@ -202,12 +204,13 @@ struct OperationGradientTests {
                     let weights = Tensor.randomUniform([3, 4, 5], low: -1, high: 1, generator: &random)
                     var vectors = (u: u, v: v)
                     var sigma: Float = 0
-                    let fused = valueAndGradients(wrt: [leaf]) {
-                        let result = Tensor.spectralNormalized(
-                            leaf, blocks: 3, u: u, v: v, powerIteration: powerIteration, epsilon: 1e-12)
-                        (vectors, sigma) = ((result.u, result.v), result.sigma)
-                        return (result.weight * weights).sum()
-                    }
+                    let fused = valueAndGradients(
+                        of: {
+                            let result = Tensor.spectralNormalized(
+                                leaf, blocks: 3, u: u, v: v, powerIteration: powerIteration, epsilon: 1e-12)
+                            (vectors, sigma) = ((result.u, result.v), result.sigma)
+                            return (result.weight * weights).sum()
+                        }, wrt: [leaf])
                     // The (4, 15) matrix puts the blocks side by side; u and v are constants in σ.
                     let matrix = leaf.permuted([1, 0, 2]).reshaped(to: [4, 15])
                     let expectedV =
@@ -218,10 +221,11 @@ struct OperationGradientTests {
                         powerIteration
                         ? Tensor.matmul(matrix.detached(), expectedV.reshaped(to: [15, 1])).reshaped(to: [4])
                             .l2Normalized() : u
-                    let plain = valueAndGradients(wrt: [leaf]) {
-                        let product = Tensor.matmul(matrix, expectedV.reshaped(to: [15, 1])).reshaped(to: [4])
-                        return (leaf / Tensor.dot(expectedU, product) * weights).sum()
-                    }
+                    let plain = valueAndGradients(
+                        of: {
+                            let product = Tensor.matmul(matrix, expectedV.reshaped(to: [15, 1])).reshaped(to: [4])
+                            return (leaf / Tensor.dot(expectedU, product) * weights).sum()
+                        }, wrt: [leaf])
                     let what = "\(backend.name), power iteration \(powerIteration)"
                     // Relative: without the power iteration σ = uᵀWv of random vectors may be small.
                     let scale = max(1, abs(plain.value.scalar))

@@ -1,6 +1,7 @@
 import Autodiff
 import Foundation
 import Kernels
+import TestSupport
 import Testing
 
 /// One fixture written by Tests/Reference/make_fixtures.py.
@@ -44,7 +45,7 @@ func expectMatches(
         sourceLocation: sourceLocation)
 }
 
-@Suite("Operations match PyTorch 1.13 fixtures")
+@Suite("Operations match PyTorch 1.13 fixtures", .tags(.slow), .skippedInFastRuns)
 struct PyTorchFixtureTests {
     /// Runs `op` on the fixture's inputs (in the order of `names`) and checks the output and every gradient.
     func check(_ fixtureName: String, _ names: [String], backend: any Backend, _ op: (Fixture, [Tensor]) -> Tensor)
@@ -53,11 +54,12 @@ struct PyTorchFixtureTests {
         let fixture = try Fixture.load(fixtureName)
         withBackend(backend) {
             let leaves = names.map { fixture.inputs[$0]!.tensor.trackingGradients() }
-            let (_, grads) = valueAndGradients(wrt: leaves) {
-                let output = op(fixture, leaves)
-                expectMatches(output.detached(), fixture.output, "\(fixtureName) output on \(backend.name)")
-                return (output * fixture.upstream.tensor).sum()
-            }
+            let (_, grads) = valueAndGradients(
+                of: {
+                    let output = op(fixture, leaves)
+                    expectMatches(output.detached(), fixture.output, "\(fixtureName) output on \(backend.name)")
+                    return (output * fixture.upstream.tensor).sum()
+                }, wrt: leaves)
             for (name, gradient) in zip(names, grads) {
                 expectMatches(
                     gradient, fixture.gradients[name]!, "\(fixtureName) gradient of \(name) on \(backend.name)")

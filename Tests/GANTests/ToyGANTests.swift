@@ -3,11 +3,12 @@ import Foundation
 import GAN
 import NeuralNet
 import Optimizers
+import TestSupport
 import Testing
 
 /// A 2-D GAN on eight Gaussians on a ring: the classic check that G, D, the losses and the
 /// optimisers work together and do not collapse onto one mode.
-@Suite("Toy GAN")
+@Suite("Toy GAN", .tags(.slow), .skippedInFastRuns)
 struct ToyGANTests {
     final class MLP: Module {
         var isTraining = true

@@ -2,10 +2,11 @@ import Autodiff
 import Datasets
 import Foundation
 import GAN
+import TestSupport
 import Testing
 
 /// `sagan train` as a user runs it: the built executable in a child process.
-@Suite("sagan train", .serialized)
+@Suite("sagan train", .serialized, .tags(.slow), .skippedInFastRuns)
 struct TrainCommandTests {
     static var executable: URL {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sagan")

@@ -4,6 +4,7 @@ import Foundation
 import GAN
 import Kernels
 import NeuralNet
+import TestSupport
 import Testing
 
 /// A small labelled 32x32 grayscale pack of blobs, written to `folder`.
@@ -135,7 +136,7 @@ struct TrainingTests {
 
     /// Steady training must reuse its kernels: a cache that grows per step (kernels compiled for
     /// step-dependent constants) leaks memory and time. A child process, so other tests' shapes do not count.
-    @Test func trainingStepsReuseTheirKernels() async throws {
+    @Test(.tags(.slow), .skippedInFastRuns) func trainingStepsReuseTheirKernels() async throws {
         try #require(OneDNNBackend.shared != nil, "oneDNN is not loaded")
         let result = await #expect(processExitsWith: .success, observing: [\.standardErrorContent]) {
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kernels-\(UUID().uuidString)")

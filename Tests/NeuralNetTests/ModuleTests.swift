@@ -38,6 +38,32 @@ struct ModuleTests {
         #expect(net.parameterCount == 4 * 9 + 4 + 4 + 16 + 36 + 1)
     }
 
+    /// Reflection is cached per module: the same objects come back, and the cache keeps no module,
+    /// parameter or buffer alive once the network is gone.
+    @Test func reflectionIsCachedWithoutKeepingModulesAlive() {
+        weak var weakNet: TinyNet?
+        weak var weakParameter: Parameter?
+        weak var weakBlock: AnyObject?
+        do {
+            var generator = RandomGenerator(seed: 2)
+            let net = TinyNet(generator: &generator)
+            let first = net.namedParameters()
+            let second = net.namedParameters()
+            #expect(first.map(\.name) == second.map(\.name))
+            #expect(zip(first, second).allSatisfy { $0.parameter === $1.parameter })
+            #expect(net.namedChildren.map(\.name) == ["stem", "norm", "blocks.0", "head"])
+            weakNet = net
+            weakParameter = first[3].parameter
+            weakBlock = net.blocks[0]
+        }
+        #expect(weakNet == nil && weakParameter == nil && weakBlock == nil)
+        var generator = RandomGenerator(seed: 3)
+        let fresh = TinyNet(generator: &generator)  // may reuse the old identifiers: must not see old entries
+        let owned = [fresh.stem.weight, fresh.stem.bias!, fresh.norm.bias!, fresh.head.weight]
+        let found = fresh.namedParameters().map(\.parameter)
+        #expect(owned.allSatisfy { parameter in found.contains { $0 === parameter } })
+    }
+
     @Test func trainingFlagIsPerModule() {
         var generator = RandomGenerator(seed: 2)
         let net = TinyNet(generator: &generator)
