@@ -187,12 +187,13 @@ public final class Trainer {
         var real = Tensor(0)
         var fakeLogits = Tensor(0)
         var lossG = Tensor(0)
-        let (lossD, all) = Autodiff.valueAndGradients(of: {
-            real = discriminator(batch.images, labels: labels)
-            fakeLogits = discriminator(generator(z, labels: generatedLabels), labels: generatedLabels)
-            lossG = GANLoss.generator(config.loss, fake: fakeLogits)
-            return GANLoss.discriminator(config.loss, real: real, fake: fakeLogits)
-        }, wrt: optimizerD.parameters.map(\.value))
+        let (lossD, all) = Autodiff.valueAndGradients(
+            of: {
+                real = discriminator(batch.images, labels: labels)
+                fakeLogits = discriminator(generator(z, labels: generatedLabels), labels: generatedLabels)
+                lossG = GANLoss.generator(config.loss, fake: fakeLogits)
+                return GANLoss.discriminator(config.loss, real: real, fake: fakeLogits)
+            }, wrt: optimizerD.parameters.map(\.value))
         let gradientsG = Autodiff.gradients(of: lossG, wrt: optimizerG.parameters.map(\.value))
         var forD = Gradients()
         var forG = Gradients()
