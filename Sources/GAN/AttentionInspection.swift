@@ -36,11 +36,11 @@ public struct AttentionInspection {
         switch subject {
         case .discriminator(let picture):
             guard let discriminator = loaded.discriminator else {
-                throw ConfigurationError("--image: the checkpoint holds no discriminator")
+                throw ConfigurationError.invalidArgument("--image", "--image: the checkpoint holds no discriminator")
             }
             guard layer >= 0, layer < discriminator.attentionLayers.count else {
-                throw ConfigurationError(
-                    "--layer \(layer): D has \(discriminator.attentionLayers.count) attention layers")
+                throw ConfigurationError.invalidArgument(
+                    "--layer", "--layer \(layer): D has \(discriminator.attentionLayers.count) attention layers")
             }
             attention = discriminator.attentionLayers[layer]
             attention.recordsAttention = true
@@ -48,8 +48,8 @@ public struct AttentionInspection {
             image = picture
         case .generator(let seed):
             guard layer >= 0, layer < loaded.generator.attentionLayers.count else {
-                throw ConfigurationError(
-                    "--layer \(layer): G has \(loaded.generator.attentionLayers.count) attention layers")
+                throw ConfigurationError.invalidArgument(
+                    "--layer", "--layer \(layer): G has \(loaded.generator.attentionLayers.count) attention layers")
             }
             attention = loaded.generator.attentionLayers[layer]
             attention.recordsAttention = true

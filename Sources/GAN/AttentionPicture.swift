@@ -17,15 +17,15 @@ public enum AttentionPicture {
         _ layer: any SelfAttentionLayer, index: Int = 0, queries: [(x: Int, y: Int)], resolution: Int
     ) throws -> [[Float]] {
         guard let attention = layer.lastAttention else {
-            throw ConfigurationError("the attention layer recorded no maps")
+            throw ConfigurationError.invalidArgument("--layer", "the attention layer recorded no maps")
         }
         let (queryCount, keyCount) = (attention.shape[1], attention.shape[2])
         let querySide = Int(Double(queryCount).squareRoot())
         let values = attention.scalars
         return try queries.map { query in
             guard (0..<resolution).contains(query.x), (0..<resolution).contains(query.y) else {
-                throw ConfigurationError(
-                    "--query \(query.x),\(query.y) is outside the \(resolution)x\(resolution) image")
+                throw ConfigurationError.invalidArgument(
+                    "--query", "--query \(query.x),\(query.y) is outside the \(resolution)x\(resolution) image")
             }
             let row = (query.y * querySide / resolution) * querySide + query.x * querySide / resolution
             let start = (index * queryCount + row) * keyCount

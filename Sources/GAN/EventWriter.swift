@@ -23,7 +23,7 @@ public final class EventWriter {
         let name = "events.out.tfevents.\(paddedSeconds).\(String(cString: host)).\(getpid()).0"
         url = folder.appendingPathComponent(name)
         guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
-            throw TrainingError(description: "\(url.path): cannot create the event file")
+            throw TrainingError.eventFile(path: url.path)
         }
         handle = try FileHandle(forWritingTo: url)
         try write(Self.event(wallTime: now, step: nil, body: Protobuf.string(3, "brain.Event:2")))

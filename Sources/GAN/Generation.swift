@@ -49,10 +49,11 @@ public enum LatentCodes {
             {
                 seeds += Array(low...high)
             } else {
-                throw ConfigurationError("--seeds: \"\(part)\" is not a seed or a range like 0-63")
+                throw ConfigurationError.invalidArgument(
+                    "--seeds", "--seeds: \"\(part)\" is not a seed or a range like 0-63")
             }
         }
-        guard !seeds.isEmpty else { throw ConfigurationError("--seeds: no seeds given") }
+        guard !seeds.isEmpty else { throw ConfigurationError.invalidArgument("--seeds", "--seeds: no seeds given") }
         return seeds
     }
 }
@@ -114,11 +115,12 @@ public struct LoadedGenerator {
     public func checkClass(_ classIndex: Int?) throws {
         if config.classCount > 0 {
             guard let classIndex, (0..<config.classCount).contains(classIndex) else {
-                throw ConfigurationError(
+                throw ConfigurationError.invalidArgument(
+                    "--class",
                     "--class: this model is class-conditional; give a class from 0 to \(config.classCount - 1)")
             }
         } else if classIndex != nil {
-            throw ConfigurationError("--class: this model is not class-conditional")
+            throw ConfigurationError.invalidArgument("--class", "--class: this model is not class-conditional")
         }
     }
 

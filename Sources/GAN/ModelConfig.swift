@@ -1,9 +1,24 @@
 import NeuralNet
 
-/// Why a model configuration is invalid; the message names the setting.
-public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+/// Why settings cannot be used. Each case names what is at fault; the message says why, in words
+/// a user of the command line reads as they are.
+public enum ConfigurationError: Error, Equatable, CustomStringConvertible {
+    /// A setting, named as in a JSON config (`model.resolution`, `batchSize`), has a value the model
+    /// or the training cannot use.
+    case invalidSetting(_ setting: String, _ message: String)
+    /// A config file (`source` says which, as "--config PATH") cannot be read, parsed or applied.
+    case configFile(_ source: String, _ message: String)
+    /// The dataset does not suit the settings.
+    case dataset(_ message: String)
+    /// A command-line value does not fit the model; the message starts with the flag.
+    case invalidArgument(_ flag: String, _ message: String)
+
+    public var description: String {
+        switch self {
+        case .invalidSetting(_, let message), .dataset(let message), .invalidArgument(_, let message): return message
+        case .configFile(let source, let message): return "\(source): \(message)"
+        }
+    }
 }
 
 /// Everything that determines a generator/discriminator pair. Layer lists are derived from the
@@ -111,32 +126,42 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     /// Checks every setting; the error names the one at fault.
     public func validate() throws {
         guard resolution >= 16, resolution <= 512, resolution & (resolution - 1) == 0 else {
-            throw ConfigurationError("resolution \(resolution) must be a power of two from 16 to 512")
+            throw ConfigurationError.invalidSetting(
+                "model.resolution", "resolution \(resolution) must be a power of two from 16 to 512")
         }
         guard imageChannels == 1 || imageChannels == 3 else {
-            throw ConfigurationError("image channels \(imageChannels) must be 1 (grayscale) or 3 (RGB)")
+            throw ConfigurationError.invalidSetting(
+                "model.imageChannels", "image channels \(imageChannels) must be 1 (grayscale) or 3 (RGB)")
         }
-        guard latentSize >= 1 else { throw ConfigurationError("latent size \(latentSize) must be positive") }
+        guard latentSize >= 1 else {
+            throw ConfigurationError.invalidSetting("model.latentSize", "latent size \(latentSize) must be positive")
+        }
         guard baseWidth >= resolution, baseWidth % resolution == 0 else {
-            throw ConfigurationError(
+            throw ConfigurationError.invalidSetting(
+                "model.baseWidth",
                 "base width \(baseWidth) must be a multiple of the resolution \(resolution) (channels at side r are "
                     + "base width / r)"
             )
         }
         guard leakySlope >= 0, leakySlope < 1 else {
-            throw ConfigurationError("leaky ReLU slope \(leakySlope) must be in [0, 1)")
+            throw ConfigurationError.invalidSetting(
+                "model.leakySlope", "leaky ReLU slope \(leakySlope) must be in [0, 1)")
         }
         guard batchNormMomentum > 0, batchNormMomentum <= 1 else {
-            throw ConfigurationError("batch-norm momentum \(batchNormMomentum) must be in (0, 1]")
+            throw ConfigurationError.invalidSetting(
+                "model.batchNormMomentum", "batch-norm momentum \(batchNormMomentum) must be in (0, 1]")
         }
         guard batchNormEpsilon > 0 else {
-            throw ConfigurationError("batch-norm epsilon \(batchNormEpsilon) must be positive")
+            throw ConfigurationError.invalidSetting(
+                "model.batchNormEpsilon", "batch-norm epsilon \(batchNormEpsilon) must be positive")
         }
         guard classCount >= 0, classCount != 1 else {
-            throw ConfigurationError("class count \(classCount) must be 0 (unconditional) or at least 2")
+            throw ConfigurationError.invalidSetting(
+                "model.classCount", "class count \(classCount) must be 0 (unconditional) or at least 2")
         }
         if family == .dcgan && !(generatorAttentionSides.isEmpty && discriminatorAttentionSides.isEmpty) {
-            throw ConfigurationError("the DCGAN baseline has no self-attention; remove the attention sides")
+            throw ConfigurationError.invalidSetting(
+                "model.generatorAttentionSides", "the DCGAN baseline has no self-attention; remove the attention sides")
         }
         for (net, sides, available) in [
             ("generator", generatorAttentionSides, generatorSides),
@@ -144,13 +169,15 @@ public struct ModelConfig: Codable, Hashable, Sendable {
         ] {
             for side in sides {
                 guard available.contains(side) else {
-                    throw ConfigurationError(
+                    throw ConfigurationError.invalidSetting(
+                        "model.\(net)AttentionSides",
                         "\(net) attention at \(side)x\(side): the \(net) has feature maps of sides "
                             + "\(available.map(String.init).joined(separator: ", ")) at resolution \(resolution)"
                     )
                 }
                 guard channels(atSide: side) >= 8 else {
-                    throw ConfigurationError(
+                    throw ConfigurationError.invalidSetting(
+                        "model.\(net)AttentionSides",
                         "\(net) attention at \(side)x\(side) needs at least 8 channels, the map has "
                             + "\(channels(atSide: side))"
                     )

@@ -139,7 +139,8 @@ public enum SampleGrid {
         guard let layout else { return Int(Double(count).squareRoot().rounded(.up)) }
         let parts = layout.lowercased().split(separator: "x").compactMap { Int($0) }
         guard parts.count == 2, parts[0] > 0, parts[1] > 0, parts[0] * parts[1] >= count else {
-            throw ConfigurationError("--grid \(layout): give columns x rows with room for \(count) images, e.g. 8x8")
+            throw ConfigurationError.invalidArgument(
+                "--grid", "--grid \(layout): give columns x rows with room for \(count) images, e.g. 8x8")
         }
         return parts[0]
     }

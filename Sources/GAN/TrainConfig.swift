@@ -77,7 +77,7 @@ public struct TrainConfig: Codable, Hashable, Sendable {
     /// Applies a JSON object of differences (keys as in the encoded config, nested for `model`).
     public func applying(jsonDifferences data: Data, source: String) throws -> TrainConfig {
         guard let differences = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw ConfigurationError("\(source): not a JSON object")
+            throw ConfigurationError.configFile(source, "not a JSON object")
         }
         var base = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(self)) as! [String: Any]
         try Self.merge(differences, into: &base, path: "", source: source)
@@ -85,7 +85,7 @@ public struct TrainConfig: Codable, Hashable, Sendable {
             let merged = try JSONSerialization.data(withJSONObject: base)
             return try JSONDecoder().decode(TrainConfig.self, from: merged)
         } catch let error as DecodingError {
-            throw ConfigurationError("\(source): \(Self.describe(error))")
+            throw ConfigurationError.configFile(source, Self.describe(error))
         }
     }
 
@@ -94,9 +94,8 @@ public struct TrainConfig: Codable, Hashable, Sendable {
     ) throws {
         for (key, value) in differences {
             guard let existing = base[key] else {
-                throw ConfigurationError(
-                    "\(source): unknown setting \"\(path)\(key)\"; known: \(base.keys.sorted().joined(separator: ", "))"
-                )
+                throw ConfigurationError.configFile(
+                    source, "unknown setting \"\(path)\(key)\"; known: \(base.keys.sorted().joined(separator: ", "))")
             }
             if var nested = existing as? [String: Any], let nestedDifferences = value as? [String: Any], key == "model"
             {
@@ -122,26 +121,34 @@ public struct TrainConfig: Codable, Hashable, Sendable {
     /// Checks every setting; the message names the one at fault.
     public func validate() throws {
         try model.validate()
-        func check(_ condition: Bool, _ message: String) throws { if !condition { throw ConfigurationError(message) } }
-        try check(batchSize >= 2, "batch size \(batchSize) must be at least 2 (batch norm needs two images)")
-        try check(steps >= 1, "steps \(steps) must be at least 1")
+        func check(_ setting: String, _ condition: Bool, _ message: String) throws {
+            if !condition { throw ConfigurationError.invalidSetting(setting, message) }
+        }
         try check(
-            learningRateG > 0 && learningRateD > 0,
+            "batchSize", batchSize >= 2, "batch size \(batchSize) must be at least 2 (batch norm needs two images)")
+        try check("steps", steps >= 1, "steps \(steps) must be at least 1")
+        try check(
+            learningRateG > 0 ? "learningRateD" : "learningRateG", learningRateG > 0 && learningRateD > 0,
             "learning rates must be positive (G \(learningRateG), D \(learningRateD))")
         try check(
-            (0..<1).contains(beta1) && (0..<1).contains(beta2), "Adam betas must be in [0, 1) (got \(beta1), \(beta2))")
-        try check(adamEpsilon > 0, "Adam epsilon must be positive")
-        try check(discriminatorSteps >= 1, "D steps per G step must be at least 1, got \(discriminatorSteps)")
+            (0..<1).contains(beta1) ? "beta2" : "beta1", (0..<1).contains(beta1) && (0..<1).contains(beta2),
+            "Adam betas must be in [0, 1) (got \(beta1), \(beta2))")
+        try check("adamEpsilon", adamEpsilon > 0, "Adam epsilon must be positive")
         try check(
-            update == .alternating || discriminatorSteps == 1, "the simultaneous update takes one D step per G step")
-        try check(!ema || (emaDecay > 0 && emaDecay < 1), "EMA decay \(emaDecay) must be in (0, 1)")
+            "discriminatorSteps", discriminatorSteps >= 1,
+            "D steps per G step must be at least 1, got \(discriminatorSteps)")
         try check(
+            "discriminatorSteps", update == .alternating || discriminatorSteps == 1,
+            "the simultaneous update takes one D step per G step")
+        try check("emaDecay", !ema || (emaDecay > 0 && emaDecay < 1), "EMA decay \(emaDecay) must be in (0, 1)")
+        try check(
+            logEvery < 1 ? "logEvery" : sampleEvery < 1 ? "sampleEvery" : "checkpointEvery",
             logEvery >= 1 && sampleEvery >= 1 && checkpointEvery >= 1,
             "log, sample and checkpoint intervals must be at least 1")
-        try check(keepCheckpoints >= 1, "keep at least one checkpoint")
+        try check("keepCheckpoints", keepCheckpoints >= 1, "keep at least one checkpoint")
         let side = Int(Double(sampleCount).squareRoot())
         try check(
-            sampleCount >= 1 && side * side == sampleCount,
+            "sampleCount", sampleCount >= 1 && side * side == sampleCount,
             "sample count \(sampleCount) must be a square number (for the grid)")
     }
 }

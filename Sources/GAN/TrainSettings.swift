@@ -54,7 +54,7 @@ extension TrainConfig {
         conditional: Bool = false
     ) throws -> TrainConfig {
         guard dataset.height == dataset.width else {
-            throw ConfigurationError(
+            throw ConfigurationError.dataset(
                 "--data: images are \(dataset.width)x\(dataset.height); training needs square images (repack with "
                     + "--crop)"
             )
@@ -63,14 +63,14 @@ extension TrainConfig {
         if let configFile {
             let source = "--config \(configFile.relativePath)"
             guard let contents = try? Data(contentsOf: configFile) else {
-                throw ConfigurationError("\(source): cannot read the file")
+                throw ConfigurationError.configFile(source, "cannot read the file")
             }
             settings = try settings.applying(jsonDifferences: contents, source: source)
         }
         overrides.apply(to: &settings)
         if conditional {
             guard dataset.hasLabels, dataset.labelNames.count >= 2 else {
-                throw ConfigurationError(
+                throw ConfigurationError.dataset(
                     "--conditional: \(dataset.url.path) has no labels (pack a folder with one sub-folder per class, "
                         + "or an IDX file with its labels)")
             }
@@ -79,7 +79,7 @@ extension TrainConfig {
         try settings.validate()
         try settings.model.checkFits(dataset)
         guard settings.batchSize <= dataset.count else {
-            throw ConfigurationError(
+            throw ConfigurationError.dataset(
                 "batch size \(settings.batchSize) is larger than the dataset (\(dataset.count) images)")
         }
         return settings
@@ -90,7 +90,7 @@ extension ModelConfig {
     /// Checks that the model makes images of the dataset's size and channels.
     public func checkFits(_ dataset: PackedDataset) throws {
         guard resolution == dataset.height, resolution == dataset.width, imageChannels == dataset.channels else {
-            throw ConfigurationError(
+            throw ConfigurationError.dataset(
                 "--data: the dataset holds \(dataset.width)x\(dataset.height)x\(dataset.channels) images, "
                     + "the model makes \(resolution)x\(resolution)x\(imageChannels)")
         }

@@ -5,8 +5,22 @@ import NeuralNet
 import Optimizers
 
 /// Why training stopped early.
-public struct TrainingError: Error, CustomStringConvertible {
-    public let description: String
+public enum TrainingError: Error, Equatable, CustomStringConvertible {
+    /// A non-finite loss, σ or gradient in `step`; `what` names the tensor. Every weight, buffer and
+    /// optimiser state was rolled back to before the step.
+    case nonFinite(step: Int, what: String)
+    /// A class-conditional model was given a batch without labels.
+    case missingLabels
+    /// The TensorBoard event file could not be created.
+    case eventFile(path: String)
+
+    public var description: String {
+        switch self {
+        case .nonFinite(let step, let what): return "step \(step): \(what); rolled back to the state before the step"
+        case .missingLabels: return "a class-conditional model needs a dataset with labels"
+        case .eventFile(let path): return "\(path): cannot create the event file"
+        }
+    }
 }
 
 /// What one training step measured.
@@ -105,7 +119,7 @@ public final class Trainer {
     func realLabels(_ batch: Batch) throws -> [Int]? {
         guard config.model.classCount > 0 else { return nil }
         guard let labels = batch.labels else {
-            throw TrainingError(description: "a class-conditional model needs a dataset with labels")
+            throw TrainingError.missingLabels
         }
         return labels
     }
@@ -125,8 +139,7 @@ public final class Trainer {
         } catch let problem as NonFinite {
             snapshot.restore(self)
             guard config.onNonFinite == .skip else {
-                throw TrainingError(
-                    description: "step \(step + 1): \(problem.what); rolled back to the state before the step")
+                throw TrainingError.nonFinite(step: step + 1, what: problem.what)
             }
             optimizerG.learningRate /= 2
             optimizerD.learningRate /= 2

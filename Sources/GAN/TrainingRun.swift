@@ -234,6 +234,7 @@ public final class TrainingRun {
             do {
                 report = try trainer.trainStep { try loader.next() }
             } catch let error as TrainingError {
+                guard case .nonFinite = error else { throw error }
                 throw TrainingRunError.nonFinite(error.description, savedIn: try saveCheckpoint().path)
             }
             if let skipped = report.skipped { notify(.skippedStep(step: trainer.step, reason: skipped)) }

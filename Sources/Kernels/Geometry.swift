@@ -1,7 +1,14 @@
 /// Why a kernel refused its arguments; the message names the op and the shapes involved.
-public struct ShapeError: Error, CustomStringConvertible, Equatable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+public enum ShapeError: Error, CustomStringConvertible, Equatable {
+    /// `operation` ("conv2d", "matmul", …) cannot run on these arguments; the message says which
+    /// dimension is at fault and lists them all.
+    case invalidArguments(_ operation: String, _ message: String)
+
+    public var description: String {
+        switch self {
+        case .invalidArguments(let operation, let message): return "\(operation): \(message)"
+        }
+    }
 }
 
 /// A 2-D convolution over NCHW input with OIHW weights; zero padding on both sides of each axis
@@ -44,20 +51,20 @@ public struct Conv2DGeometry: Hashable, Sendable, CustomStringConvertible {
             "input (\(batch), \(inChannels), \(inHeight), \(inWidth)), weight (\(outChannels), \(inChannels), "
             + "\(kernelHeight), \(kernelWidth)), stride \(stride), padding \(padding)"
         guard batch > 0, inChannels > 0, outChannels > 0, inHeight > 0, inWidth > 0 else {
-            throw ShapeError("conv2d: every dimension must be positive: \(described)")
+            throw ShapeError.invalidArguments("conv2d", "every dimension must be positive: \(described)")
         }
         guard kernelHeight > 0, kernelWidth > 0 else {
-            throw ShapeError("conv2d: kernel must be positive: \(described)")
+            throw ShapeError.invalidArguments("conv2d", "kernel must be positive: \(described)")
         }
-        guard stride > 0 else { throw ShapeError("conv2d: stride must be positive: \(described)") }
+        guard stride > 0 else { throw ShapeError.invalidArguments("conv2d", "stride must be positive: \(described)") }
         guard paddingHeight >= 0, paddingWidth >= 0 else {
-            throw ShapeError("conv2d: padding must not be negative: \(described)")
+            throw ShapeError.invalidArguments("conv2d", "padding must not be negative: \(described)")
         }
         guard paddingHeight < kernelHeight, paddingWidth < kernelWidth else {
-            throw ShapeError("conv2d: padding must be smaller than the kernel: \(described)")
+            throw ShapeError.invalidArguments("conv2d", "padding must be smaller than the kernel: \(described)")
         }
         guard inHeight + 2 * paddingHeight >= kernelHeight, inWidth + 2 * paddingWidth >= kernelWidth else {
-            throw ShapeError("conv2d: kernel larger than the padded input: \(described)")
+            throw ShapeError.invalidArguments("conv2d", "kernel larger than the padded input: \(described)")
         }
         self.batch = batch
         self.inChannels = inChannels
@@ -98,11 +105,12 @@ public struct BatchNormGeometry: Hashable, Sendable {
 
     public init(batch: Int, channels: Int, spatial: Int, epsilon: Float) throws(ShapeError) {
         guard batch > 0, channels > 0, spatial > 0 else {
-            throw ShapeError(
-                "batchNorm: every dimension must be positive: batch \(batch), channels \(channels), spatial \(spatial)")
+            throw ShapeError.invalidArguments(
+                "batchNorm",
+                "every dimension must be positive: batch \(batch), channels \(channels), spatial \(spatial)")
         }
         guard epsilon > 0, epsilon.isFinite else {
-            throw ShapeError("batchNorm: epsilon must be positive, got \(epsilon)")
+            throw ShapeError.invalidArguments("batchNorm", "epsilon must be positive, got \(epsilon)")
         }
         self.batch = batch
         self.channels = channels
@@ -133,11 +141,11 @@ public struct MatmulGeometry: Hashable, Sendable {
         batchA: Int, batchB: Int, m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false
     ) throws(ShapeError) {
         guard m > 0, n > 0, k > 0, batchA > 0, batchB > 0 else {
-            throw ShapeError(
-                "matmul: every dimension must be positive: batch \(batchA)/\(batchB), m \(m), n \(n), k \(k)")
+            throw ShapeError.invalidArguments(
+                "matmul", "every dimension must be positive: batch \(batchA)/\(batchB), m \(m), n \(n), k \(k)")
         }
         guard batchA == batchB || batchA == 1 || batchB == 1 else {
-            throw ShapeError("matmul: batch sizes \(batchA) and \(batchB) do not broadcast")
+            throw ShapeError.invalidArguments("matmul", "batch sizes \(batchA) and \(batchB) do not broadcast")
         }
         self.batch = max(batchA, batchB)
         self.batchA = batchA
@@ -177,14 +185,14 @@ public struct Pool2DGeometry: Hashable, Sendable, CustomStringConvertible {
             "input (\(batch), \(channels), \(inHeight), \(inWidth)), window \(window), stride \(stride), padding "
             + "\(padding)"
         guard batch > 0, channels > 0, inHeight > 0, inWidth > 0, window > 0, stride > 0 else {
-            throw ShapeError("pool2d: every dimension must be positive: \(described)")
+            throw ShapeError.invalidArguments("pool2d", "every dimension must be positive: \(described)")
         }
         // A window must always see at least one real element (PyTorch's limit).
         guard padding >= 0, 2 * padding <= window else {
-            throw ShapeError("pool2d: padding must be between 0 and half the window: \(described)")
+            throw ShapeError.invalidArguments("pool2d", "padding must be between 0 and half the window: \(described)")
         }
         guard inHeight + 2 * padding >= window, inWidth + 2 * padding >= window else {
-            throw ShapeError("pool2d: window larger than the padded input: \(described)")
+            throw ShapeError.invalidArguments("pool2d", "window larger than the padded input: \(described)")
         }
         self.batch = batch
         self.channels = channels
@@ -224,8 +232,9 @@ public struct AttentionGeometry: Hashable, Sendable {
 
     public init(batch: Int, keyChannels: Int, valueChannels: Int, queries: Int, keys: Int) throws(ShapeError) {
         guard batch > 0, keyChannels > 0, valueChannels > 0, queries > 0, keys > 0 else {
-            throw ShapeError(
-                "attention: every dimension must be positive: batch \(batch), key channels \(keyChannels), value "
+            throw ShapeError.invalidArguments(
+                "attention",
+                "every dimension must be positive: batch \(batch), key channels \(keyChannels), value "
                     + "channels \(valueChannels), queries \(queries), keys \(keys)"
             )
         }
@@ -257,15 +266,16 @@ public struct SpectralNormGeometry: Hashable, Sendable {
 
     public init(blocks: Int, outputs: Int, inner: Int, epsilon: Float, weightShape: [Int]? = nil) throws(ShapeError) {
         guard blocks > 0, outputs > 0, inner > 0 else {
-            throw ShapeError(
-                "spectralNorm: every dimension must be positive: blocks \(blocks), outputs \(outputs), inner \(inner)")
+            throw ShapeError.invalidArguments(
+                "spectralNorm", "every dimension must be positive: blocks \(blocks), outputs \(outputs), inner \(inner)"
+            )
         }
         guard epsilon >= 0, epsilon.isFinite else {
-            throw ShapeError("spectralNorm: epsilon must be finite and not negative, got \(epsilon)")
+            throw ShapeError.invalidArguments("spectralNorm", "epsilon must be finite and not negative, got \(epsilon)")
         }
         guard weightShape.map({ ShapeMath.count($0) == blocks * outputs * inner }) ?? true else {
-            throw ShapeError(
-                "spectralNorm: weight shape \(weightShape!) does not hold \(blocks) block(s) of \(outputs)x\(inner)")
+            throw ShapeError.invalidArguments(
+                "spectralNorm", "weight shape \(weightShape!) does not hold \(blocks) block(s) of \(outputs)x\(inner)")
         }
         self.blocks = blocks
         self.outputs = outputs

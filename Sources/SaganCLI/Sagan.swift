@@ -49,6 +49,7 @@ enum Entry {
         case let error as ValidationError: return error.message
         case let error as ConfigurationError: return error.description
         case let error as TrainingRunError: return error.description
+        case let error as TrainingError: return error.description
         case let error as EvaluationError: return error.description
         case let error as SafeTensorsError: return error.description
         case let error as DataError: return error.description

@@ -84,15 +84,22 @@ struct ModelTests {
     }
 
     @Test func invalidConfigurationsNameTheSetting() throws {
-        #expect(throws: ConfigurationError.self) { try ModelPreset.blog128.configuration(resolution: 100) }
-        #expect(throws: ConfigurationError.self) { try ModelPreset.blog128.configuration(imageChannels: 2) }
+        #expect(
+            throws: ConfigurationError.invalidSetting(
+                "model.resolution", "resolution 100 must be a power of two from 16 to 512")
+        ) { try ModelPreset.blog128.configuration(resolution: 100) }
+        #expect(
+            throws: ConfigurationError.invalidSetting(
+                "model.imageChannels", "image channels 2 must be 1 (grayscale) or 3 (RGB)")
+        ) { try ModelPreset.blog128.configuration(imageChannels: 2) }
         var config = try ModelPreset.sagan64.configuration()
         config.discriminatorAttentionSides = [64]
         do {
             try config.validate()
             Issue.record("attention at 64x64 in a 64x64 discriminator was accepted")
-        } catch let error as ConfigurationError {
-            #expect(error.description.contains("discriminator attention at 64x64"))
+        } catch ConfigurationError.invalidSetting(let setting, let message) {
+            #expect(setting == "model.discriminatorAttentionSides")
+            #expect(message.hasPrefix("discriminator attention at 64x64"))
         }
     }
 

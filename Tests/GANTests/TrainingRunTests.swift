@@ -52,11 +52,11 @@ struct TrainingRunTests {
         #expect(conditional.model.classCount == 2)
 
         overrides.batchSize = 17
-        #expect(throws: ConfigurationError("batch size 17 is larger than the dataset (16 images)")) {
+        #expect(throws: ConfigurationError.dataset("batch size 17 is larger than the dataset (16 images)")) {
             try TrainConfig.resolve(preset: .tiny32, dataset: work.dataset, overrides: overrides)
         }
         let missing = work.folder.appendingPathComponent("missing.json")
-        #expect(throws: ConfigurationError("--config \(missing.path): cannot read the file")) {
+        #expect(throws: ConfigurationError.configFile("--config \(missing.path)", "cannot read the file")) {
             try TrainConfig.resolve(preset: .tiny32, dataset: work.dataset, configFile: missing)
         }
     }
