@@ -2,6 +2,10 @@ import CMachine
 import Foundation
 import Kernels
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// How the engine computes: which backend and how many threads. Commands build one from their
 /// flags (`EngineOptions`); a Swift user builds one directly. nil fields keep the defaults.
 public struct EngineConfiguration: Sendable, Equatable {
@@ -68,6 +72,16 @@ public enum Engine {
 
     /// The vector instructions the peak measurement used: "avx512", "avx2" or "scalar".
     public static var peakInstructionSet: String { String(cString: sagan_fma_instruction_set()) }
+
+    /// Restarts this process once with OMP_PROC_BIND=true unless the user chose a binding. Debian's
+    /// oneDNN runs its threads on OpenMP, which reads its settings once, when the process starts;
+    /// unpinned threads made some primitives about 15x slower on these machines. Call it first thing
+    /// in `main`, before any thread starts; it returns only if no restart was needed (or it failed).
+    public static func restartWithPinnedThreads() {
+        guard getenv("OMP_PROC_BIND") == nil else { return }
+        setenv("OMP_PROC_BIND", "true", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+    }
 
     /// Keeps large freed buffers mapped (glibc serves them from the heap and never trims it). A
     /// training step frees and reallocates the same buffers every time; returned to the kernel,

@@ -25,7 +25,7 @@ struct Sagan: ParsableCommand {
 @main
 enum Entry {
     static func main() {
-        pinComputeThreads()
+        Engine.restartWithPinnedThreads()
         Engine.keepFreedBuffersMapped()
         var command: ParsableCommand
         do {
@@ -56,15 +56,5 @@ enum Entry {
         case let error as EngineError: return error.description
         default: return nil
         }
-    }
-
-    /// Debian's oneDNN runs its threads on OpenMP, which reads its settings once, when the process
-    /// starts. Unpinned threads made some primitives ~15x slower on these machines, so when the user
-    /// has not chosen a binding the tool restarts itself once with OMP_PROC_BIND=true.
-    static func pinComputeThreads() {
-        guard getenv("OMP_PROC_BIND") == nil else { return }
-        setenv("OMP_PROC_BIND", "true", 1)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
-        // Only reached if the restart failed: carry on unpinned.
     }
 }
