@@ -20,10 +20,17 @@ extension SafeTensorsFile {
     }
 
     /// Writes `tensors` (F32) and `metadata` atomically: readers see the old file or the whole new one.
-    public static func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to url: URL)
-        throws
-    {
-        try writeAtomically(try encode(tensors, metadata: metadata), to: url)
+    /// With `checksum`, the data's CRC-32C goes into the metadata and is verified on every read; a
+    /// checked file must hold finite values only (`nonFinite` names the first tensor that does not).
+    public static func write(
+        _ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], checksum: Bool = false,
+        to url: URL
+    ) throws {
+        if checksum, let bad = tensors.first(where: { !$0.tensor.scalars.allSatisfy(\.isFinite) }) {
+            throw SafeTensorsError.nonFinite(bad.name, file: url.path)
+        }
+        let raw = tensors.map { RawTensor(name: $0.name, tensor: $0.tensor) }
+        try writeAtomically(try encode(raw: raw, metadata: metadata, checksum: checksum), to: url)
     }
 }
 

@@ -5,20 +5,33 @@ import Foundation
 #endif
 
 /// Writes `data` to `url` through a temporary file in the same folder that is fsynced and renamed,
-/// so readers see either the old file or the complete new one.
+/// so readers see either the old file or the complete new one. Failures (a missing folder, no
+/// permission, a full disk) are `FileWriteError`s naming the file, and leave no temporary behind.
 public func writeAtomically(_ data: Data, to url: URL) throws {
     let folder = url.deletingLastPathComponent()
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw FileWriteError(file: url.path, reason: "the folder \(folder.path) does not exist")
+    }
     let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
     guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-        throw FileWriteError(file: url.path, reason: "cannot create \(temporary.path)")
+        throw FileWriteError(
+            file: url.path, reason: "cannot create a file in \(folder.path) (\(String(cString: strerror(errno))))")
     }
     do {
         let handle = try FileHandle(forWritingTo: temporary)
-        try handle.write(contentsOf: data)
-        try handle.synchronize()
-        try handle.close()
+        defer { try? handle.close() }
+        do {
+            try handle.write(contentsOf: data)
+            try handle.synchronize()
+        } catch {
+            throw FileWriteError(
+                file: url.path, reason: "cannot write \(data.count) bytes (\(error.localizedDescription))")
+        }
         guard rename(temporary.path, url.path) == 0 else {
-            throw FileWriteError(file: url.path, reason: "cannot rename the temporary file into place (errno \(errno))")
+            throw FileWriteError(
+                file: url.path, reason: "cannot move the finished file into place (\(String(cString: strerror(errno))))"
+            )
         }
     } catch {
         try? FileManager.default.removeItem(at: temporary)
@@ -37,4 +50,20 @@ public struct FileWriteError: Error, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(file): \(reason)" }
+}
+
+/// Removes the temporary files `writeAtomically` left in `folder` when its process died before the
+/// rename (`.NAME.PID.tmp` whose PID no longer runs). Returns the files removed.
+@discardableResult
+public func removeStaleTemporaries(in folder: URL) -> [URL] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+    var removed: [URL] = []
+    for name in names where name.hasPrefix(".") && name.hasSuffix(".tmp") {
+        let parts = name.dropLast(4).split(separator: ".")
+        guard let pid = parts.last.flatMap({ Int32($0) }), pid != getpid() else { continue }
+        guard kill(pid, 0) != 0 && errno == ESRCH else { continue }
+        let file = folder.appendingPathComponent(name)
+        if (try? FileManager.default.removeItem(at: file)) != nil { removed.append(file) }
+    }
+    return removed
 }

@@ -14,6 +14,8 @@ public enum SafeTensorsError: Error, Equatable, CustomStringConvertible {
     case wrongShape(_ name: String, found: [Int], expected: [Int], file: String? = nil)
     /// A tensor the reader has no place for.
     case unexpectedTensor(_ name: String, file: String? = nil)
+    /// A tensor holds NaN or infinite values, which no saved state may.
+    case nonFinite(_ name: String, file: String? = nil)
     /// The file is valid safetensors but not the kind of file the reader needs (its metadata says
     /// otherwise or lacks a field).
     case wrongKind(_ reason: String, file: String? = nil)
@@ -23,7 +25,8 @@ public enum SafeTensorsError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .unreadable(_, let file), .malformed(_, let file), .missingTensor(_, let file),
             .wrongDType(_, _, _, let file),
-            .wrongShape(_, _, _, let file), .unexpectedTensor(_, let file), .wrongKind(_, let file):
+            .wrongShape(_, _, _, let file), .unexpectedTensor(_, let file), .wrongKind(_, let file),
+            .nonFinite(_, let file):
             return file
         }
     }
@@ -41,6 +44,7 @@ public enum SafeTensorsError: Error, Equatable, CustomStringConvertible {
             return .wrongShape(name, found: found, expected: expected, file: path)
         case .unexpectedTensor(let name, _): return .unexpectedTensor(name, file: path)
         case .wrongKind(let reason, _): return .wrongKind(reason, file: path)
+        case .nonFinite(let name, _): return .nonFinite(name, file: path)
         }
     }
 
@@ -55,6 +59,7 @@ public enum SafeTensorsError: Error, Equatable, CustomStringConvertible {
         case .wrongShape(let name, let found, let expected, _):
             what = "tensor \"\(name)\" has shape \(found), the model needs \(expected)"
         case .unexpectedTensor(let name, _): what = "tensor \"\(name)\" does not belong to the model"
+        case .nonFinite(let name, _): what = "tensor \"\(name)\" holds NaN or infinite values"
         }
         return file.map { "\($0): \(what)" } ?? what
     }

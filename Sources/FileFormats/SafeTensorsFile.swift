@@ -58,8 +58,38 @@ public struct SafeTensorsFile: Sendable {
         }
         do {
             try self.init(data)
+            try verifyChecksum()
         } catch let error as SafeTensorsError {
             throw error.inFile(url.path)
+        }
+    }
+
+    /// The metadata key of the data checksum (`encode(raw:metadata:checksum:)`).
+    public static let checksumKey = "data_crc32c"
+
+    /// Checks the data against the `data_crc32c` metadata when the file has one.
+    public func verifyChecksum() throws {
+        guard let expected = metadata[Self.checksumKey] else { return }
+        var crc = CRC32C()
+        file.withUnsafeBytes { all in
+            crc.update(UnsafeRawBufferPointer(rebasing: all[(dataStart - file.startIndex)...]))
+        }
+        guard String(crc.value, radix: 16) == expected else {
+            throw SafeTensorsError.malformed(
+                "the tensor data do not match the file's checksum (CRC-32C \(String(crc.value, radix: 16)), "
+                    + "recorded \(expected)): the file was damaged after it was written")
+        }
+    }
+
+    /// Throws `nonFinite` naming the first F32 tensor that holds a NaN or an infinity.
+    public func checkFinite() throws {
+        for name in names where entries[name]?.dtype == .F32 {
+            let finite = try withBytes(of: name) { bytes in
+                stride(from: 0, to: bytes.count, by: 4).allSatisfy {
+                    bytes.loadUnaligned(fromByteOffset: $0, as: Float.self).isFinite
+                }
+            }
+            guard finite else { throw SafeTensorsError.nonFinite(name) }
         }
     }
 
@@ -232,7 +262,11 @@ public struct SafeTensorsFile: Sendable {
     }
 
     /// The bytes of a file holding tensors of any dtype.
-    public static func encode(raw tensors: [RawTensor], metadata: [String: String] = [:]) throws -> Data {
+    /// With `checksum`, the metadata gets `data_crc32c`: the CRC-32C of the data buffer, which
+    /// `init(contentsOf:)` verifies, so a flipped bit in tensor data is an error, not a silent change.
+    public static func encode(raw tensors: [RawTensor], metadata: [String: String] = [:], checksum: Bool = false)
+        throws -> Data
+    {
         var seen = Set<String>()
         for tensor in tensors {
             guard tensor.name != "__metadata__", seen.insert(tensor.name).inserted else {
@@ -250,6 +284,12 @@ public struct SafeTensorsFile: Sendable {
             $0.dtype.writeRank != $1.dtype.writeRank
                 ? $0.dtype.writeRank > $1.dtype.writeRank
                 : Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8))
+        }
+        var metadata = metadata
+        if checksum {
+            var crc = CRC32C()
+            for tensor in ordered { tensor.bytes.withUnsafeBytes { crc.update($0) } }
+            metadata[Self.checksumKey] = String(crc.value, radix: 16)
         }
         var parts: [String] = []
         if !metadata.isEmpty {

@@ -78,7 +78,7 @@ struct GenerateCommand: ParsableCommand {
                 try FileManager.default.createDirectory(atPath: outdir, withIntermediateDirectories: true)
                 for (seed, picture) in zip(seedList, loaded.pictures(codes, classIndex: classIndex)) {
                     let file = URL(fileURLWithPath: outdir).appendingPathComponent(String(format: "seed%06d.png", seed))
-                    try ImageCodec.encodePNG(picture).write(to: file)
+                    try writeAtomically(try ImageCodec.encodePNG(picture), to: file)
                 }
                 print("wrote \(seedList.count) images to \(outdir)")
                 return
@@ -87,7 +87,7 @@ struct GenerateCommand: ParsableCommand {
         if !interpolate.isEmpty { try saveCodes(codes, config.latentSize) }
         let columns = interpolate.isEmpty ? try SampleGrid.columns(grid, count: codes.count) : codes.count
         let picture = loaded.grid(codes, columns: columns, classIndex: classIndex)
-        try ImageCodec.encodePNG(picture).write(to: URL(fileURLWithPath: out!))
+        try writeAtomically(try ImageCodec.encodePNG(picture), to: URL(fileURLWithPath: out!))
         print("wrote \(codes.count) images (\(picture.width)x\(picture.height)) to \(out!)")
     }
 

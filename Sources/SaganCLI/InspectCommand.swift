@@ -1,6 +1,7 @@
 import ArgumentParser
 import Autodiff
 import Datasets
+import FileFormats
 import Foundation
 import GAN
 import NeuralNet
@@ -145,7 +146,7 @@ struct InspectAttention: ParsableCommand {
         }
         let inspection = try AttentionInspection(
             loaded, subject: subject, layer: layer, queries: queries, classIndex: classIndex)
-        try ImageCodec.encodePNG(inspection.picture).write(to: URL(fileURLWithPath: out))
+        try writeAtomically(try ImageCodec.encodePNG(inspection.picture), to: URL(fileURLWithPath: out))
         let side = inspection.keyGridSide
         print("wrote \(out): \(queries.count) queries on a \(side)x\(side) key grid")
     }

@@ -54,6 +54,7 @@ enum Entry {
         case let error as SafeTensorsError: return error.description
         case let error as DataError: return error.description
         case let error as EngineError: return error.description
+        case let error as FileWriteError: return error.description
         default: return nil
         }
     }

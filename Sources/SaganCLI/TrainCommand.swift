@@ -23,7 +23,11 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Training steps (one step = D step(s) + G step).") var steps: Int?
     @Option(help: "Images per batch.") var batch: Int?
     @Option(help: "Random seed.") var seed: UInt64?
-    @Option(help: "auto: the newest valid checkpoint in the run folder; or a checkpoint file.") var resume: String?
+    @Option(
+        help: ArgumentHelp(
+            "auto: the newest valid checkpoint in the run folder; or a checkpoint file. A resumed run may change "
+                + "--steps, --lr-g, --lr-d, --on-nan, the intervals and --keep; nothing else."))
+    var resume: String?
     @Option(help: "A JSON file of settings that differ from the preset.") var config: String?
     @Flag(
         help: ArgumentHelp(

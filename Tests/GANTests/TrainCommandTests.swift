@@ -118,6 +118,28 @@ struct TrainCommandTests {
         let preset = try Self.sagan(["train", "--preset", "nonsense"])
         #expect(preset.status == 64 && preset.output.contains("nonsense"), "\(preset.output)")
 
+        // Issue 14, case 8: each of these was exit status 1 with raw Foundation text.
+        let infinite = work.appendingPathComponent("infinite")
+        let lr = try Self.sagan(["train", "--lr-g", "inf", "--run-dir", infinite.path, "--steps", "1"])
+        #expect(lr.status == 64 && lr.output.contains("learning rates must be positive and finite"), "\(lr.output)")
+        #expect(!FileManager.default.fileExists(atPath: infinite.path), "no run folder for a refused run")
+        let aFile = work.appendingPathComponent("a-file")
+        try Data("x".utf8).write(to: aFile)
+        let fileAsRun = try Self.sagan(["train", "--run-dir", aFile.path, "--steps", "1"])
+        #expect(fileAsRun.status == 64 && fileAsRun.output.contains("is a file, not a folder"), "\(fileAsRun.output)")
+        let empty = work.appendingPathComponent("empty.safetensors")
+        try Data().write(to: empty)
+        let zeroByte = try Self.sagan(["inspect", "model", "--checkpoint", empty.path])
+        #expect(zeroByte.status == 64 && zeroByte.output.contains(empty.path), "\(zeroByte.output)")
+
+        // A second writer on a run folder is refused, naming the process that holds it.
+        let locked = work.appendingPathComponent("locked")
+        let lock = try RunFolderLock(locked)
+        let second = try Self.sagan(["train", "--run-dir", locked.path, "--steps", "1"])
+        #expect(
+            second.status == 64 && second.output.contains("is in use by process \(getpid())"), "\(second.output)")
+        withExtendedLifetime(lock) {}
+
         // A checkpoint of another preset.
         let dataset = try makeBlobPack(work, count: 8)
         let config = try smallTrainConfig(ema: false)
@@ -131,6 +153,9 @@ struct TrainCommandTests {
         #expect(
             other.status == 64 && other.output.contains("was trained with preset tiny32, not sagan32"),
             "\(other.output)")
+        let nowhere = work.appendingPathComponent("missing-folder/grid.png").path
+        let generate = try Self.sagan(["generate", "--checkpoint", checkpoint.path, "--seeds", "0-3", "--out", nowhere])
+        #expect(generate.status == 64 && generate.output.contains("\(nowhere): the folder"), "\(generate.output)")
     }
 
     @Test func sigtermFinishesTheStepSavesAndExitsZero() throws {

@@ -120,7 +120,6 @@ struct TrainingRunTests {
         resume.folder = options.folder
         resume.resume = .auto
         resume.overrides.steps = 6
-        resume.overrides.batchSize = 8  // ignored: a resumed run keeps its settings
         var events: [String] = []
         let run = try TrainingRun(resume, dataset: work.dataset) { event in
             switch event {

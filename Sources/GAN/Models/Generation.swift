@@ -70,6 +70,7 @@ public struct LoadedGenerator {
 
     public init(contentsOf url: URL, ema: Bool) throws {
         let file = try SafeTensorsFile(contentsOf: url)
+        do { try file.checkFinite() } catch let error as SafeTensorsError { throw error.inFile(url.path) }
         guard let encoded = file.metadata["model_config"],
             let config = try? JSONDecoder().decode(ModelConfig.self, from: Data(encoded.utf8))
         else {
@@ -183,6 +184,6 @@ public enum GeneratorExport {
                 withJSONObject: card, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
         if let step = loaded.metadata["step"] { metadata["step"] = step }
         if let digest = loaded.metadata["dataset_digest"] { metadata["dataset_digest"] = digest }
-        try SafeTensorsFile.write(plain.stateTensors(prefix: "G."), metadata: metadata, to: url)
+        try SafeTensorsFile.write(plain.stateTensors(prefix: "G."), metadata: metadata, checksum: true, to: url)
     }
 }

@@ -40,7 +40,7 @@ public enum ModelCheckpoint {
         metadata.merge(extra) { _, new in new }
         try SafeTensorsFile.write(
             generator.stateTensors(prefix: "G.") + discriminator.stateTensors(prefix: "D."),
-            metadata: metadata, to: url)
+            metadata: metadata, checksum: true, to: url)
     }
 
     /// Rebuilds G and D from a checkpoint file: configuration from the metadata, then every tensor.
@@ -51,6 +51,7 @@ public enum ModelCheckpoint {
         guard let encoded = file.metadata["model_config"] else {
             throw SafeTensorsError.wrongKind("no model_config in the metadata; not a sagan checkpoint", file: url.path)
         }
+        do { try file.checkFinite() } catch let error as SafeTensorsError { throw error.inFile(url.path) }
         let config: ModelConfig
         do {
             config = try JSONDecoder().decode(ModelConfig.self, from: Data(encoded.utf8))

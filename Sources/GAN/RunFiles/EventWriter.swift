@@ -1,3 +1,4 @@
+import FileFormats
 import Foundation
 
 #if canImport(Glibc)
@@ -74,26 +75,6 @@ public final class EventWriter {
     private func write(_ event: [UInt8]) throws { try handle.write(contentsOf: Self.record(event)) }
 
     private static func littleEndian(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian, Array.init) }
-}
-
-/// CRC-32C (Castagnoli) with TensorFlow's mask.
-enum CRC32C {
-    static let table: [UInt32] = (0..<256).map { index in
-        var crc = UInt32(index)
-        for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
-        return crc
-    }
-
-    static func checksum(_ bytes: [UInt8]) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
-        return ~crc
-    }
-
-    static func masked(_ bytes: [UInt8]) -> UInt32 {
-        let crc = checksum(bytes)
-        return ((crc >> 15) | (crc << 17)) &+ 0xA282_EAD8
-    }
 }
 
 /// The protobuf wire format, just the field kinds events use.

@@ -1,6 +1,7 @@
 import Autodiff
 import Datasets
 import Evaluation
+import FileFormats
 import Foundation
 
 /// A run's folder: run.json, metrics.jsonl, samples/, checkpoints/ and the TensorBoard event file.
@@ -27,21 +28,50 @@ public final class RunDirectory {
 
     deinit { try? metrics.close() }
 
-    /// run.json: what produced this run.
-    public func writeRunInfo(commandLine: [String], config: TrainConfig, datasetPath: String, datasetDigest: String)
-        throws
-    {
+    /// run.json: what produced this run. A resumed run (`resumedAt` its step) keeps the file's first
+    /// command line and start time and adds an entry to `resumes`: when, at which step, with which
+    /// command line and which settings changed.
+    public func writeRunInfo(
+        commandLine: [String], config: TrainConfig, datasetPath: String, datasetDigest: String,
+        resumedAt step: Int? = nil, changes: [String: String] = [:]
+    ) throws {
         let encodedConfig = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(config))
-        let info: [String: Any] = [
+        let now = ISO8601DateFormatter().string(from: Date())
+        let file = url.appendingPathComponent("run.json")
+        var info: [String: Any] = [
             "command_line": commandLine, "config": encodedConfig, "seed": config.seed, "dataset": datasetPath,
-            "dataset_digest": datasetDigest, "tool_version": ProjectInfo.version,
-            "started": ISO8601DateFormatter().string(from: Date()),
+            "dataset_digest": datasetDigest, "tool_version": ProjectInfo.version, "started": now,
         ]
-        try JSONSerialization.data(
-            withJSONObject: info, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        ).write(to: url.appendingPathComponent("run.json"), options: .atomic)
+        if let step, let data = try? Data(contentsOf: file),
+            let previous = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        {
+            info["command_line"] = previous["command_line"] ?? commandLine
+            info["started"] = previous["started"] ?? now
+            let resume: [String: Any] = ["step": step, "started": now, "command_line": commandLine, "changes": changes]
+            info["resumes"] = (previous["resumes"] as? [Any] ?? []) + [resume]
+        }
+        try writeAtomically(
+            try JSONSerialization.data(
+                withJSONObject: info, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
+            to: file)
         try events.text(tag: "config", String(decoding: try JSONEncoder.sorted.encode(config), as: UTF8.self), step: 0)
         try events.text(tag: "command_line", commandLine.joined(separator: " "), step: 0)
+    }
+
+    /// Drops the training rows of metrics.jsonl after `step` (and any half-written last line), so a
+    /// run resumed from the checkpoint at `step` logs each step once. Evaluation rows stay.
+    public static func truncateMetrics(in folder: URL, after step: Int) throws {
+        let file = folder.appendingPathComponent("metrics.jsonl")
+        guard let data = try? Data(contentsOf: file) else { return }
+        let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
+        let kept = lines.filter { line in
+            guard let row = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { return false }
+            return row["kind"] != nil || (row["step"] as? Int ?? 0) <= step
+        }
+        guard kept.count != lines.count || data.last != UInt8(ascii: "\n") && !data.isEmpty else { return }
+        var trimmed = Data()
+        for line in kept { trimmed += line + [UInt8(ascii: "\n")] }
+        try writeAtomically(trimmed, to: file)
     }
 
     /// One line of metrics.jsonl and the same scalars in TensorBoard.
@@ -90,7 +120,7 @@ public final class RunDirectory {
         let grid = SampleGrid.image(images)
         let png = try ImageCodec.encodePNG(grid)
         let file = samples.appendingPathComponent(String(format: "step-%06d.png", step))
-        try png.write(to: file, options: .atomic)
+        try writeAtomically(png, to: file)
         try events.image(
             tag: "samples", png: png, width: grid.width, height: grid.height, colorspace: grid.channels == 1 ? 1 : 3,
             step: step)
@@ -103,7 +133,7 @@ public final class RunDirectory {
     public func writeAttention(_ picture: PixelImage, step: Int) throws -> URL {
         let png = try ImageCodec.encodePNG(picture)
         let file = samples.appendingPathComponent(String(format: "attention-step-%06d.png", step))
-        try png.write(to: file, options: .atomic)
+        try writeAtomically(png, to: file)
         try events.image(
             tag: "attention", png: png, width: picture.width, height: picture.height, colorspace: 3, step: step)
         try events.flush()
@@ -141,6 +171,10 @@ public enum SampleGrid {
         guard parts.count == 2, parts[0] > 0, parts[1] > 0, parts[0] * parts[1] >= count else {
             throw ConfigurationError.invalidArgument(
                 "--grid", "--grid \(layout): give columns x rows with room for \(count) images, e.g. 8x8")
+        }
+        guard parts[0] <= count, (parts[1] - 1) * parts[0] < count else {
+            throw ConfigurationError.invalidArgument(
+                "--grid", "--grid \(layout): \(count) images fill at most \(count) columns and leave no row empty")
         }
         return parts[0]
     }

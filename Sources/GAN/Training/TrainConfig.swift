@@ -75,18 +75,69 @@ public struct TrainConfig: Codable, Hashable, Sendable {
     }
 
     /// Applies a JSON object of differences (keys as in the encoded config, nested for `model`).
+    /// A value of the wrong type or out of range is an error naming the key, the value and the type
+    /// the setting needs.
     public func applying(jsonDifferences data: Data, source: String) throws -> TrainConfig {
-        guard let differences = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw ConfigurationError.configFile(source, "not a JSON object")
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey].map { ": \($0)" } ?? ""
+            throw ConfigurationError.configFile(source, "not valid JSON\(detail)")
+        }
+        guard let differences = parsed as? [String: Any] else {
+            throw ConfigurationError.configFile(source, "not a JSON object ({ \"setting\": value, … })")
         }
         var base = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(self)) as! [String: Any]
         try Self.merge(differences, into: &base, path: "", source: source)
         do {
-            let merged = try JSONSerialization.data(withJSONObject: base)
-            return try JSONDecoder().decode(TrainConfig.self, from: merged)
+            return try JSONDecoder().decode(TrainConfig.self, from: try JSONSerialization.data(withJSONObject: base))
         } catch let error as DecodingError {
-            throw ConfigurationError.configFile(source, Self.describe(error))
+            throw ConfigurationError.configFile(source, try culprit(of: differences) ?? Self.describe(error))
         }
+    }
+
+    /// The first key of `differences` that cannot be decoded on its own, described with its value and
+    /// the type of the setting (the decoder's own message does not always name the key).
+    private func culprit(of differences: [String: Any], path: String = "") throws -> String? {
+        let defaults = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(self)) as! [String: Any]
+        for (key, value) in differences.sorted(by: { $0.key < $1.key }) {
+            if key == "model", let nested = value as? [String: Any] {
+                for (modelKey, modelValue) in nested.sorted(by: { $0.key < $1.key }) {
+                    var model = defaults["model"] as! [String: Any]
+                    model[modelKey] = modelValue
+                    var single = defaults
+                    single["model"] = model
+                    if !Self.decodes(single) {
+                        return Self.badValue("model.\(modelKey)", modelValue, Mirror(reflecting: self.model), modelKey)
+                    }
+                }
+                continue
+            }
+            var single = defaults
+            single[key] = value
+            if !Self.decodes(single) { return Self.badValue(key, value, Mirror(reflecting: self), key) }
+        }
+        return nil
+    }
+
+    private static func decodes(_ object: [String: Any]) -> Bool {
+        guard let data = try? JSONSerialization.data(withJSONObject: object) else { return false }
+        return (try? JSONDecoder().decode(TrainConfig.self, from: data)) != nil
+    }
+
+    private static func badValue(_ name: String, _ value: Any, _ mirror: Mirror, _ label: String) -> String {
+        let expected = mirror.children.first { $0.label == label }.map { child -> String in
+            switch child.value {
+            case is Int, is UInt64: return "a whole number"
+            case is Float: return "a number within the 32-bit float range (±3.4e38)"
+            case is Bool: return "true or false"
+            case is [Int]: return "a list of whole numbers"
+            case let value as any RawRepresentable: return "one of the names \(type(of: value)) takes"
+            default: return "a value of type \(type(of: child.value))"
+            }
+        }
+        return "\"\(name)\": \(value) is not \(expected ?? "valid here")"
     }
 
     private static func merge(
@@ -128,8 +179,9 @@ public struct TrainConfig: Codable, Hashable, Sendable {
             "batchSize", batchSize >= 2, "batch size \(batchSize) must be at least 2 (batch norm needs two images)")
         try check("steps", steps >= 1, "steps \(steps) must be at least 1")
         try check(
-            learningRateG > 0 ? "learningRateD" : "learningRateG", learningRateG > 0 && learningRateD > 0,
-            "learning rates must be positive (G \(learningRateG), D \(learningRateD))")
+            learningRateG > 0 && learningRateG.isFinite ? "learningRateD" : "learningRateG",
+            learningRateG > 0 && learningRateD > 0 && learningRateG.isFinite && learningRateD.isFinite,
+            "learning rates must be positive and finite (G \(learningRateG), D \(learningRateD))")
         try check(
             (0..<1).contains(beta1) ? "beta2" : "beta1", (0..<1).contains(beta1) && (0..<1).contains(beta2),
             "Adam betas must be in [0, 1) (got \(beta1), \(beta2))")

@@ -98,12 +98,29 @@ public final class Trainer {
         allBuffers = modules.flatMap { $0.namedBuffers().map(\.buffer) }
     }
 
-    /// The same trainer with a different step target (a resumed run extended with --steps).
-    public func withSteps(_ steps: Int) -> Trainer {
-        var settings = config
-        settings.steps = steps
-        config = settings
-        return self
+    /// Applies `settings` where they may change in the middle of a run (the step target, learning
+    /// rates, the non-finite policy, the intervals and the checkpoints kept); the learning rates go
+    /// to the optimisers too. Returns what changed, as "setting": "old → new". The other settings
+    /// must be equal; `TrainingRun` refuses a resume that changes them.
+    @discardableResult
+    public func adopt(_ settings: TrainConfig) -> [String: String] {
+        var changes: [String: String] = [:]
+        func take<T: Equatable>(_ key: String, _ path: WritableKeyPath<TrainConfig, T>) {
+            guard config[keyPath: path] != settings[keyPath: path] else { return }
+            changes[key] = "\(config[keyPath: path]) → \(settings[keyPath: path])"
+            config[keyPath: path] = settings[keyPath: path]
+        }
+        take("steps", \.steps)
+        take("learningRateG", \.learningRateG)
+        take("learningRateD", \.learningRateD)
+        take("onNonFinite", \.onNonFinite)
+        take("logEvery", \.logEvery)
+        take("sampleEvery", \.sampleEvery)
+        take("checkpointEvery", \.checkpointEvery)
+        take("keepCheckpoints", \.keepCheckpoints)
+        if changes["learningRateG"] != nil { optimizerG.learningRate = config.learningRateG }
+        if changes["learningRateD"] != nil { optimizerD.learningRate = config.learningRateD }
+        return changes
     }
 
     func latent() -> Tensor { Tensor.randomNormal([config.batchSize, config.model.latentSize], generator: &noise) }

@@ -38,7 +38,7 @@ public enum TrainingCheckpoint {
         metadata["dataset_digest"] = datasetDigest
         metadata["command_line"] = commandLine
         metadata["created"] = ISO8601DateFormatter().string(from: Date())
-        try SafeTensorsFile.write(tensors, metadata: metadata, to: url)
+        try SafeTensorsFile.write(tensors, metadata: metadata, checksum: true, to: url)
     }
 
     /// The training config a checkpoint was written with.
@@ -57,6 +57,7 @@ public enum TrainingCheckpoint {
     public static func load(_ url: URL) throws -> (trainer: Trainer, datasetDigest: String) {
         let file = try SafeTensorsFile(contentsOf: url)
         let config = try config(of: file, source: url.path)
+        do { try file.checkFinite() } catch let error as SafeTensorsError { throw error.inFile(url.path) }
         let trainer = Trainer(config: config)
         try trainer.generator.loadState(from: file, prefix: "G.", source: url.path)
         try trainer.discriminator.loadState(from: file, prefix: "D.", source: url.path)

@@ -44,6 +44,19 @@ public enum TrainingRunError: Error, Equatable, CustomStringConvertible {
     case unreadableCheckpoint(SafeTensorsError)
     /// A non-finite loss, gradient or σ stopped training; the last good state was saved.
     case nonFinite(_ reason: String, savedIn: String)
+    /// `--resume auto` found checkpoints but could read none of them: starting over in that folder
+    /// would mix two runs, so the run refuses.
+    case noReadableCheckpoint(folder: String, files: [String])
+    /// A resumed run was asked to change a setting that must stay as the checkpoint has it.
+    case settingFixed(_ setting: String, checkpoint: String, requested: String)
+    /// Another process trains in this run folder.
+    case folderInUse(_ folder: String, pid: Int32)
+    /// A new run was pointed at a folder that already holds another run's checkpoints.
+    case folderHoldsRun(_ folder: String, checkpoints: Int)
+    /// The run folder cannot be made or written.
+    case folderUnusable(_ folder: String, reason: String)
+    /// `onNonFinite = .skip` dropped this many steps in a row; the state before them was saved.
+    case tooManySkips(_ count: Int, savedIn: String)
 
     public var description: String {
         switch self {
@@ -51,7 +64,26 @@ public enum TrainingRunError: Error, Equatable, CustomStringConvertible {
             return "--resume: \(checkpoint) was trained with preset \(trained), not \(requested)"
         case .noCheckpoint(let path): return "--resume: no checkpoint at \(path)"
         case .unreadableCheckpoint(let error): return "--resume: \(error.description)"
-        case .nonFinite(let reason, let savedIn): return "\(reason); the last good state is saved in \(savedIn)"
+        case .nonFinite(let reason, let savedIn):
+            return "\(reason); the last good state is saved in \(savedIn) (resume with a lower --lr-d/--lr-g, "
+                + "or --on-nan skip)"
+        case .noReadableCheckpoint(let folder, let files):
+            return "--resume auto: none of the \(files.count) checkpoints in \(folder)/checkpoints can be read "
+                + "(\(files.joined(separator: ", "))); resume from a file with --resume FILE, or start a new run "
+                + "in another --run-dir"
+        case .settingFixed(let setting, let checkpoint, let requested):
+            return "--resume: \(setting) is \(checkpoint) in the checkpoint and cannot change within a run "
+                + "(asked for \(requested)); what may change: --steps, --lr-g, --lr-d, --on-nan, --log-every, "
+                + "--sample-every, --checkpoint-every, --keep"
+        case .folderInUse(let folder, let pid):
+            return "--run-dir \(folder) is in use by process \(pid); wait for it or stop it, or use another --run-dir"
+        case .folderUnusable(let folder, let reason): return "--run-dir \(folder): \(reason)"
+        case .folderHoldsRun(let folder, let checkpoints):
+            return "--run-dir \(folder) already holds a run (\(checkpoints) checkpoint\(checkpoints == 1 ? "" : "s")); "
+                + "continue it with --resume auto, or start the new run in another --run-dir"
+        case .tooManySkips(let count, let savedIn):
+            return "\(count) steps in a row were not finite and were skipped; stopped with the state before them "
+                + "saved in \(savedIn) (lower the learning rates)"
         }
     }
 }
@@ -111,6 +143,10 @@ public final class TrainingRun {
     public let folder: URL
     /// The checkpoint this run resumed from, if any.
     public let resumedFrom: URL?
+    /// Settings changed on resume, as "setting": "old → new" (recorded in run.json's history).
+    public private(set) var resumeChanges: [String: String] = [:]
+    /// Steps in a row `onNonFinite = .skip` may drop before the run stops.
+    public var maximumConsecutiveSkips = 10
 
     /// Set by `requestStop()`.
     private let stopFlag = Atomic<Bool>(false)
@@ -126,8 +162,11 @@ public final class TrainingRun {
         folder = options.folder ?? Self.nextFolder(in: options.runsFolder, preset: options.preset ?? .tiny32)
         if let resume = options.resume, let found = try Self.resumed(resume, options, dataset, folder, notify) {
             (trainer, resumedFrom) = found
+            resumeChanges = try Self.adoptOverrides(options, trainer: trainer)
             return
         }
+        let existing = RunDirectory.checkpointFiles(in: folder.appendingPathComponent("checkpoints"))
+        guard existing.isEmpty else { throw TrainingRunError.folderHoldsRun(folder.path, checkpoints: existing.count) }
         trainer = Trainer(
             config: try TrainConfig.resolve(
                 preset: options.preset ?? .tiny32, dataset: dataset, configFile: options.configFile,
@@ -149,6 +188,7 @@ public final class TrainingRun {
             }
             candidates = [file]
         }
+        var unreadable: [String] = []
         for candidate in candidates {
             let trainer: Trainer
             let digest: String
@@ -157,6 +197,7 @@ public final class TrainingRun {
             } catch let error as SafeTensorsError {
                 guard resume == .auto else { throw TrainingRunError.unreadableCheckpoint(error) }
                 notify(.skippedCheckpoint(candidate, reason: error.description))
+                unreadable.append(candidate.lastPathComponent)
                 continue
             }
             if let preset = options.preset, preset != trainer.config.preset {
@@ -168,14 +209,59 @@ public final class TrainingRun {
                 notify(.datasetDiffers(checkpoint: digest, dataset: dataset.sourceDigest))
             }
             notify(.resumed(from: candidate, step: trainer.step))
-            // A resumed run keeps its settings; only the step count can grow.
-            if let steps = options.overrides.steps, steps != trainer.config.steps {
-                return (trainer.withSteps(steps), candidate)
-            }
             return (trainer, candidate)
+        }
+        guard unreadable.isEmpty else {
+            throw TrainingRunError.noReadableCheckpoint(folder: folder.path, files: unreadable)
         }
         notify(.noCheckpointFound(folder: folder))
         return nil
+    }
+
+    /// Applies the overrides a resumed run may take (steps, learning rates, the non-finite policy,
+    /// intervals, checkpoints kept) and refuses the others when they differ from the checkpoint.
+    private static func adoptOverrides(_ options: TrainingRunOptions, trainer: Trainer) throws -> [String: String] {
+        let saved = trainer.config
+        var requested = saved
+        if let configFile = options.configFile {
+            // The same --config again is fine; only the settings that may change can differ.
+            let source = "--config \(configFile.relativePath)"
+            guard let contents = try? Data(contentsOf: configFile) else {
+                throw ConfigurationError.configFile(source, "cannot read the file")
+            }
+            requested = try requested.applying(jsonDifferences: contents, source: source)
+        }
+        options.overrides.apply(to: &requested)
+        func fixed<T: Equatable>(_ setting: String, _ path: KeyPath<TrainConfig, T>) throws {
+            guard requested[keyPath: path] != saved[keyPath: path] else { return }
+            throw TrainingRunError.settingFixed(
+                setting, checkpoint: "\(saved[keyPath: path])", requested: "\(requested[keyPath: path])")
+        }
+        try fixed("--batch", \.batchSize)
+        try fixed("--seed", \.seed)
+        try fixed("--d-steps", \.discriminatorSteps)
+        try fixed("--loss", \.loss)
+        try fixed("--update", \.update)
+        try fixed("--ema", \.ema)
+        try fixed("--flip", \.horizontalFlip)
+        try fixed("--dequantize", \.dequantize)
+        if requested.model != saved.model {
+            let old = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(saved.model)) as? [String: Any]
+            let new =
+                try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(requested.model)) as? [String: Any]
+            let key = (old ?? [:]).keys.sorted().first { "\(old?[$0] ?? "")" != "\(new?[$0] ?? "")" } ?? "model"
+            throw TrainingRunError.settingFixed(
+                "model.\(key)", checkpoint: "\(old?[key] ?? "?")", requested: "\(new?[key] ?? "?")")
+        }
+        try fixed("sampleCount", \.sampleCount)
+        try fixed("Adam's settings", \.beta1)
+        try fixed("Adam's settings", \.beta2)
+        try fixed("emaDecay", \.emaDecay)
+        if options.conditional && saved.model.classCount == 0 {
+            throw TrainingRunError.settingFixed("--conditional", checkpoint: "unconditional", requested: "conditional")
+        }
+        try requested.validate()
+        return trainer.adopt(requested)
     }
 
     /// runs/NNNNN-PRESET with the next number after the highest in `runs`.
@@ -213,10 +299,21 @@ public final class TrainingRun {
     /// step does all three. A non-finite step under `onNonFinite = .stop` saves the rolled-back
     /// state and throws `TrainingRunError.nonFinite`.
     public func train(commandLine: [String], notify: (TrainingRunEvent) -> Void = { _ in }) throws -> TrainingOutcome {
-        let run = try RunDirectory(folder)
+        let lock = try RunFolderLock(folder)
+        defer { withExtendedLifetime(lock) {} }
+        removeStaleTemporaries(in: folder.appendingPathComponent("checkpoints"))
+        // Rows after the checkpoint (or, for a new run, any rows of a run that never checkpointed) go.
+        try RunDirectory.truncateMetrics(in: folder, after: trainer.step)
+        let run: RunDirectory
+        do {
+            run = try RunDirectory(folder)
+        } catch {
+            throw TrainingRunError.folderUnusable(folder.path, reason: error.localizedDescription)
+        }
         try run.writeRunInfo(
             commandLine: commandLine, config: trainer.config, datasetPath: dataset.url.path,
-            datasetDigest: dataset.sourceDigest)
+            datasetDigest: dataset.sourceDigest, resumedAt: resumedFrom == nil ? nil : trainer.step,
+            changes: resumeChanges)
         let config = trainer.config
         let joinedCommandLine = commandLine.joined(separator: " ")
         func saveCheckpoint() throws -> URL {
@@ -229,6 +326,7 @@ public final class TrainingRun {
         let start = clock.now
         let firstStep = trainer.step
         var recent: [Double] = []
+        var skippedInARow = 0
         while trainer.step < config.steps && !isStopRequested {
             let report: StepReport
             do {
@@ -237,7 +335,15 @@ public final class TrainingRun {
                 guard case .nonFinite = error else { throw error }
                 throw TrainingRunError.nonFinite(error.description, savedIn: try saveCheckpoint().path)
             }
-            if let skipped = report.skipped { notify(.skippedStep(step: trainer.step, reason: skipped)) }
+            if let skipped = report.skipped {
+                notify(.skippedStep(step: trainer.step, reason: skipped))
+                skippedInARow += 1
+                if skippedInARow >= maximumConsecutiveSkips {
+                    throw TrainingRunError.tooManySkips(skippedInARow, savedIn: try saveCheckpoint().path)
+                }
+            } else {
+                skippedInARow = 0
+            }
             recent = Array((recent + [report.seconds]).suffix(20))
             let secondsPerStep = recent.reduce(0, +) / Double(recent.count)
             let step = trainer.step
