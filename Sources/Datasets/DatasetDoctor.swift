@@ -18,6 +18,8 @@ public struct CheckReport: Sendable {
     /// Groups of byte-identical files (two or more paths each).
     public var duplicates: [[String]] = []
     public var ignored: [String] = []
+    /// Symbolic links not followed (broken, or loops), with why.
+    public var unfollowed: [(path: String, reason: String)] = []
     public var labelNames: [String] = []
     public var labelCounts: [Int] = []
     public var labelNote: String?
@@ -32,6 +34,7 @@ public enum DatasetDoctor {
         var report = CheckReport()
         report.files = source.items.count
         report.ignored = source.ignored
+        report.unfollowed = source.unfollowed
         report.labelNames = source.labelNames
         report.labelNote = source.labelNote
         report.labelCounts = [Int](repeating: 0, count: source.labelNames.count)

@@ -1,3 +1,4 @@
+import FileFormats
 import Foundation
 
 /// What `dataset pack` does with a file it cannot use.
@@ -56,6 +57,8 @@ public struct PackSummary: Sendable {
     /// Images the decoder reported recoverable corruption in (packed anyway).
     public var decodedWithWarnings = 0
     public var ignored = 0
+    /// Symbolic links not followed (broken, or loops), with why.
+    public var unfollowed: [(path: String, reason: String)] = []
     public var skippedListPath: String?
     public var labelNames: [String] = []
     public var labelNote: String?
@@ -72,9 +75,11 @@ public enum DatasetPacker {
         guard !source.items.isEmpty else { throw DataError(.invalidArgument, path, "no images found") }
         var summary = PackSummary()
         summary.ignored = source.ignored.count
+        summary.unfollowed = source.unfollowed
         summary.labelNames =
             options.labelNames.flatMap { $0.count >= source.labelNames.count ? $0 : nil } ?? source.labelNames
         summary.labelNote = source.labelNote
+        removeStaleTemporaries(in: destination.deletingLastPathComponent())
         let writer = try PackedDatasetWriter(
             destination: destination, height: options.resolution, width: options.resolution,
             channels: options.channels)
@@ -109,6 +114,10 @@ public enum DatasetPacker {
             }
             start = end
             progress(end, source.items.count)
+            // Stopping here drops the writer, which removes its partial file: the destination is untouched.
+            if let signal = StopSignals.received {
+                throw PackInterrupted(signal: signal, destination: destination.path)
+            }
         }
         let metadata = [
             "source": path, "source_digest": digest.finalize(), "crop": options.crop.rawValue,
@@ -164,5 +173,15 @@ public enum DatasetPacker {
 
     static func relativeName(_ path: String, root: String) -> String {
         path.hasPrefix(root) ? String(path.dropFirst(root.count)) : path
+    }
+}
+
+/// A pack stopped by SIGINT or SIGTERM (`StopSignals`); nothing was written to the destination.
+public struct PackInterrupted: Error, Equatable, CustomStringConvertible {
+    public let signal: Int32
+    public let destination: String
+
+    public var description: String {
+        "interrupted by signal \(signal): \(destination) was not written (run the pack again to make it)"
     }
 }

@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One input image: a file, or one entry of an IDX file.
 public struct SourceItem: Sendable {
     /// The file; for IDX entries the IDX file with `#index` appended.
@@ -19,6 +23,8 @@ public struct DatasetSource: Sendable {
     public let ignored: [String]
     /// Why there are no labels although sub-folders exist, if so.
     public let labelNote: String?
+    /// Symbolic links that were not followed, with why: broken, or a loop back into the tree.
+    public let unfollowed: [(path: String, reason: String)]
     private let idx: IDX.Array?
 
     public var isIDX: Bool { idx != nil }
@@ -62,28 +68,22 @@ public struct DatasetSource: Sendable {
                 SourceItem(path: "\(path)#\($0)", label: labels?[$0], idxIndex: $0)
             }
             ignored = []
+            unfollowed = []
             return
         }
         idx = nil
-        let rootURL = URL(fileURLWithPath: path).standardizedFileURL
-        guard
-            let enumerator = FileManager.default.enumerator(
-                at: rootURL, includingPropertiesForKeys: [.isRegularFileKey],
-                options: [.skipsHiddenFiles])
-        else {
-            throw DataError(.unreadable, path, "cannot list the folder")
-        }
+        var walk = FolderWalk()
+        try walk.visit(URL(fileURLWithPath: path).standardizedFileURL, relative: [])
         var files: [(relative: [String], path: String)] = []
         var ignored: [String] = []
-        for case let url as URL in enumerator {
-            guard (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true else { continue }
-            let relative = Array(url.standardizedFileURL.pathComponents.dropFirst(rootURL.pathComponents.count))
+        for (relative, url) in walk.files {
             if ImageFormat.fromExtension(url.path) != nil || Self.looksLikeImage(url) {
                 files.append((relative, url.path))
             } else {
                 ignored.append(url.path)
             }
         }
+        unfollowed = walk.unfollowed
         files.sort { $0.relative.lexicographicallyPrecedes($1.relative) }
         let folders = Set(files.compactMap { $0.relative.count > 1 ? $0.relative[0] : nil }).sorted()
         let allInFolders = !files.isEmpty && files.allSatisfy { $0.relative.count > 1 }
@@ -206,4 +206,47 @@ private final class ResultSlots<T>: @unchecked Sendable {
     }
 
     var values: [T] { slots.map { $0! } }
+}
+
+/// A folder tree's regular files, through symbolic links to files and folders (the root may be a
+/// link too). A link is not followed when it is broken or leads back to a folder already on the
+/// path being walked (a loop); both are listed. Hidden entries are skipped.
+struct FolderWalk {
+    var files: [(relative: [String], url: URL)] = []
+    var unfollowed: [(path: String, reason: String)] = []
+    /// (device, inode) of the folders on the current path, to stop loops.
+    private var ancestors: [(UInt64, UInt64)] = []
+
+    mutating func visit(_ folder: URL, relative: [String]) throws {
+        var info = stat()
+        guard stat(folder.path, &info) == 0 else {
+            throw DataError(.unreadable, folder.path, "cannot read the folder (\(String(cString: strerror(errno))))")
+        }
+        let identity = (UInt64(info.st_dev), UInt64(info.st_ino))
+        if ancestors.contains(where: { $0 == identity }) {
+            unfollowed.append((folder.path, "a link back into a folder above it (a loop)"))
+            return
+        }
+        ancestors.append(identity)
+        defer { ancestors.removeLast() }
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+        } catch {
+            throw DataError(.unreadable, folder.path, "cannot list the folder (\(error.localizedDescription))")
+        }
+        for name in names.sorted() where !name.hasPrefix(".") {
+            let entry = folder.appendingPathComponent(name)
+            var target = stat()
+            guard stat(entry.path, &target) == 0 else {
+                unfollowed.append((entry.path, "a broken link"))
+                continue
+            }
+            switch target.st_mode & S_IFMT {
+            case S_IFDIR: try visit(entry, relative: relative + [name])
+            case S_IFREG: files.append((relative + [name], entry))
+            default: continue
+            }
+        }
+    }
 }

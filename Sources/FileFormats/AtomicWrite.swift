@@ -52,14 +52,16 @@ public struct FileWriteError: Error, Equatable, CustomStringConvertible {
     public var description: String { "\(file): \(reason)" }
 }
 
-/// Removes the temporary files `writeAtomically` left in `folder` when its process died before the
-/// rename (`.NAME.PID.tmp` whose PID no longer runs). Returns the files removed.
+/// Removes the temporary files that writers left in `folder` when their process died before the
+/// rename: `.NAME.PID.tmp` (`writeAtomically`) and `.NAME.PID.partial` (a dataset pack) whose PID no
+/// longer runs. Returns the files removed.
 @discardableResult
 public func removeStaleTemporaries(in folder: URL) -> [URL] {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
     var removed: [URL] = []
-    for name in names where name.hasPrefix(".") && name.hasSuffix(".tmp") {
-        let parts = name.dropLast(4).split(separator: ".")
+    for name in names where name.hasPrefix(".") {
+        guard let suffix = [".tmp", ".partial"].first(where: name.hasSuffix) else { continue }
+        let parts = name.dropLast(suffix.count).split(separator: ".")
         guard let pid = parts.last.flatMap({ Int32($0) }), pid != getpid() else { continue }
         guard kill(pid, 0) != 0 && errno == ESRCH else { continue }
         let file = folder.appendingPathComponent(name)

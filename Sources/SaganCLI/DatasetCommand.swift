@@ -65,6 +65,7 @@ struct DatasetCheck: ParsableCommand {
             print(
                 "labels: " + zip(report.labelNames, report.labelCounts).map { "\($0) ×\($1)" }.joined(separator: ", "))
         }
+        printUnfollowed(report.unfollowed)
         if let note = report.labelNote { print("note: \(note)") }
         for kind in DataError.Kind.allCases {
             let matching = report.bad.filter { $0.kind == kind }
@@ -110,6 +111,7 @@ struct DatasetPack: ParsableCommand {
         var progress = ProgressLine()
         let start = monotonicSeconds()
         let summary: PackSummary
+        StopSignals.install()
         do {
             summary = try DatasetPacker.pack(source: source, destination: destination, options: options) {
                 done, total in
@@ -119,6 +121,10 @@ struct DatasetPack: ParsableCommand {
                         + "\(String(format: "%.0f", Double(total - done) / max(rate, 1e-3))) s"
                 )
             }
+        } catch let error as PackInterrupted {
+            progress.finish()
+            FileHandle.standardError.write(Data("\(error.description)\n".utf8))
+            Foundation.exit(128 + error.signal)
         } catch let error as DataError {
             progress.finish()
             throw ValidationError(error.description)
@@ -145,10 +151,18 @@ struct DatasetPack: ParsableCommand {
         }
         if let note = summary.labelNote { print("note: \(note)") }
         if summary.ignored > 0 { print("ignored \(summary.ignored) files that are not images") }
+        printUnfollowed(summary.unfollowed)
         if let list = summary.skippedListPath {
             print("skipped \(summary.skipped.count) bad files (listed in \(list)):")
             for error in summary.skipped.prefix(10) { print("  \(error.description)") }
             if summary.skipped.count > 10 { print("  … \(summary.skipped.count - 10) more") }
         }
     }
+}
+
+/// Lists the symbolic links a walk did not follow.
+func printUnfollowed(_ links: [(path: String, reason: String)]) {
+    guard !links.isEmpty else { return }
+    print("links not followed: \(links.count)")
+    for link in links { print("  \(link.path): \(link.reason)") }
 }

@@ -79,6 +79,49 @@ struct PackTests {
         #expect(names == ["cats", "dogs", "out.safetensors", "out.safetensors.skipped.txt"])
     }
 
+    /// Issue 14, case 5: links to images and to class folders are followed (the source itself may be
+    /// a link); broken links and loops are listed, not followed.
+    @Test func symbolicLinksAreFollowedAndLoopsAndBrokenOnesListed() throws {
+        let work = try TestImages.temporaryFolder("links")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let manager = FileManager.default
+        let data = work.appendingPathComponent("data")
+        let elsewhere = work.appendingPathComponent("elsewhere")
+        for folder in [data.appendingPathComponent("cats"), elsewhere.appendingPathComponent("dogs")] {
+            try manager.createDirectory(at: folder, withIntermediateDirectories: true)
+        }
+        let png = try ImageCodec.encodePNG(TestImages.noise(width: 16, height: 16, channels: 3))
+        try png.write(to: data.appendingPathComponent("cats/a.png"))
+        try png.write(to: elsewhere.appendingPathComponent("dogs/b.png"))
+        try png.write(to: elsewhere.appendingPathComponent("c.png"))
+        try manager.createSymbolicLink(
+            at: data.appendingPathComponent("dogs"), withDestinationURL: elsewhere.appendingPathComponent("dogs"))
+        try manager.createSymbolicLink(
+            at: data.appendingPathComponent("cats/c.png"), withDestinationURL: elsewhere.appendingPathComponent("c.png")
+        )
+        try manager.createSymbolicLink(
+            at: data.appendingPathComponent("cats/gone.png"), withDestinationURL: work.appendingPathComponent("nothing")
+        )
+        try manager.createSymbolicLink(at: data.appendingPathComponent("cats/loop"), withDestinationURL: data)
+        let linkedRoot = work.appendingPathComponent("data-link")
+        try manager.createSymbolicLink(at: linkedRoot, withDestinationURL: data)
+
+        let source = try DatasetSource(path: linkedRoot.path)
+        #expect(source.items.map { URL(fileURLWithPath: $0.path).lastPathComponent } == ["a.png", "c.png", "b.png"])
+        #expect(source.labelNames == ["cats", "dogs"] && source.items.map(\.label) == [0, 0, 1])
+        #expect(source.unfollowed.map { URL(fileURLWithPath: $0.path).lastPathComponent } == ["gone.png", "loop"])
+        #expect(source.unfollowed.map(\.reason) == ["a broken link", "a link back into a folder above it (a loop)"])
+
+        // The pack removes a partial file left by a packer that died, and lists what it did not follow.
+        let destination = work.appendingPathComponent("out.safetensors")
+        let stale = work.appendingPathComponent(".out.safetensors.999999.partial")
+        try Data(repeating: 0, count: 16).write(to: stale)
+        let summary = try DatasetPacker.pack(
+            source: linkedRoot.path, destination: destination, options: PackOptions(resolution: 16, channels: 3))
+        #expect(summary.packed == 3 && summary.unfollowed.count == 2)
+        #expect(!manager.fileExists(atPath: stale.path))
+    }
+
     @Test func failStopsAtTheFirstBadFileAndWritesNothing() throws {
         let folder = try makeMessyFolder()
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -183,6 +183,26 @@ struct TrainCommandTests {
         }
     }
 
+    /// Issue 14, case 6: SIGTERM during `dataset pack` leaves neither the pack nor a partial file.
+    @Test func sigtermStopsAPackWithoutLeavingFiles() throws {
+        let source = DefaultDataset.packageFolder + "/" + DefaultDataset.trainImages
+        guard FileManager.default.fileExists(atPath: source) else {
+            Issue.record("Debian's dataset-fashion-mnist is not installed (make test installs it)")
+            return
+        }
+        let work = try folder("pack-signal")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let destination = work.appendingPathComponent("fm.safetensors")
+        let outcome = try Self.sagan(
+            [
+                "dataset", "pack", "--source", source, "--dest", destination.path, "--resolution", "32", "--channels",
+                "1",
+            ],
+            signalAfter: ("packing ", SIGTERM))
+        #expect(outcome.status == 128 + SIGTERM && outcome.output.contains("was not written"), "\(outcome.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: work.path).isEmpty)
+    }
+
     @Test func sagan32RunsOnFashionMNIST() throws {
         guard FileManager.default.fileExists(atPath: DefaultDataset.packageFolder) else {
             Issue.record("Debian's dataset-fashion-mnist is not installed (make test installs it)")

@@ -150,8 +150,6 @@ public final class TrainingRun {
 
     /// Set by `requestStop()`.
     private let stopFlag = Atomic<Bool>(false)
-    /// Set by SIGINT and SIGTERM once `stopOnSignals()` has run: it stops every run in the process.
-    private static let signalFlag = Atomic<Bool>(false)
 
     /// Sets up a run on `dataset`: resumes from a checkpoint when asked, otherwise resolves new
     /// settings. Creates nothing on disk yet.
@@ -378,18 +376,8 @@ public final class TrainingRun {
     public func requestStop() { stopFlag.store(true, ordering: .relaxed) }
 
     /// Whether this run was asked to stop, or the process got SIGINT or SIGTERM.
-    public var isStopRequested: Bool { stopFlag.load(ordering: .relaxed) || Self.signalFlag.load(ordering: .relaxed) }
+    public var isStopRequested: Bool { stopFlag.load(ordering: .relaxed) || StopSignals.received != nil }
 
-    /// Makes SIGINT and SIGTERM stop every run in this process. They are unblocked first: a parent (a test runner,
-    /// a supervisor) may have passed on a mask that blocks them.
-    public static func stopOnSignals() {
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        sigaddset(&signals, SIGINT)
-        sigaddset(&signals, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber) { _ in TrainingRun.signalFlag.store(true, ordering: .relaxed) }
-        }
-    }
+    /// Makes SIGINT and SIGTERM stop every run in this process (see `StopSignals`).
+    public static func stopOnSignals() { StopSignals.install() }
 }
