@@ -96,3 +96,35 @@ public enum Engine {
         return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
     }
 }
+
+extension Engine {
+    /// The most tensor storage alive at once while `body` ran, in bytes (kernel scratch memory
+    /// outside tensors not counted). Process-wide: other threads' tensors count too.
+    public static func peakTensorBytes<R>(of body: () throws -> R) rethrows -> (result: R, bytes: Int) {
+        StorageStatistics.resetPeak()
+        let result = try body()
+        return (result, StorageStatistics.peakLiveBytes)
+    }
+
+    /// Memory this process may still take, in bytes: the smaller of the system's available memory
+    /// (MemAvailable) and what the address-space limit (`ulimit -v`) leaves; nil if unknown.
+    public static var availableMemoryBytes: Int? {
+        var available: Int?
+        if let info = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
+            let line = info.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
+            let kib = Int(line.split(separator: " ").dropFirst().first ?? "")
+        {
+            available = kib * 1024
+        }
+        var limit = rlimit()
+        if getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max,
+            let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmSize:") }),
+            let kib = Int(line.split(separator: " ").dropFirst().first ?? "")
+        {
+            let left = max(0, Int(clamping: limit.rlim_cur) - kib * 1024)
+            available = min(available ?? left, left)
+        }
+        return available
+    }
+}

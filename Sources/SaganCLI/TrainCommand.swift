@@ -89,6 +89,7 @@ struct TrainCommand: ParsableCommand {
             var progress = ProgressLine(plainInterval: 10)
             let run = try TrainingRun(options, dataset: dataset) { show($0, &progress) }
             if dryRun { return try report(try run.dryRun(), dataset) }
+            try run.checkMemory()
             let trainer = run.trainer
             let config = trainer.config
             print(
@@ -180,6 +181,11 @@ struct TrainCommand: ParsableCommand {
                 perStep, dryRun.measuredSteps, Double(dryRun.config.batchSize) / perStep, dryRun.config.steps,
                 perStep * Double(dryRun.config.steps) / 3600))
         print("peak resident memory: \(dryRun.peakResidentMegabytes) MiB")
+        let memory = dryRun.memory
+        let available = memory.availableBytes.map { "; \($0 >> 20) MiB available" } ?? ""
+        print(
+            "tensor memory at batch \(memory.batchSize): about \(memory.bytes >> 20) MiB "
+                + "(\(memory.bytesPerImage >> 10) KiB per image)\(available)")
     }
 
     func describe(_ dataset: PackedDataset) -> String {

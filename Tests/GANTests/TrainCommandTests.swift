@@ -183,6 +183,32 @@ struct TrainCommandTests {
         }
     }
 
+    /// Issue 14, case 4: a batch that cannot fit is refused before anything is written, with the
+    /// memory it needs and the memory there is, instead of a crash in the middle of a step.
+    @Test func aBatchThatCannotFitIsRefusedUpFront() throws {
+        guard FileManager.default.fileExists(atPath: DefaultDataset.packageFolder) else {
+            Issue.record("Debian's dataset-fashion-mnist is not installed (make test installs it)")
+            return
+        }
+        let work = try folder("memory")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let run = work.appendingPathComponent("run")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = [
+            "-c", "ulimit -v 8000000; exec \"$0\" train --preset tiny32 --batch 50000 --steps 1 --run-dir \"$1\"",
+            Self.executable.path, run.path,
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 64 && text.contains("batch 50000 needs about"), "\(text)")
+        #expect(text.contains("MiB are available") && !FileManager.default.fileExists(atPath: run.path), "\(text)")
+    }
+
     /// Issue 14, case 6: SIGTERM during `dataset pack` leaves neither the pack nor a partial file.
     @Test func sigtermStopsAPackWithoutLeavingFiles() throws {
         let source = DefaultDataset.packageFolder + "/" + DefaultDataset.trainImages

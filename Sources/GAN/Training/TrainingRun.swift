@@ -55,6 +55,8 @@ public enum TrainingRunError: Error, Equatable, CustomStringConvertible {
     case folderHoldsRun(_ folder: String, checkpoints: Int)
     /// The run folder cannot be made or written.
     case folderUnusable(_ folder: String, reason: String)
+    /// Training at this batch would need more memory than the process may take.
+    case notEnoughMemory(neededMiB: Int, availableMiB: Int, batch: Int, largestBatch: Int?)
     /// `onNonFinite = .skip` dropped this many steps in a row; the state before them was saved.
     case tooManySkips(_ count: Int, savedIn: String)
 
@@ -81,6 +83,9 @@ public enum TrainingRunError: Error, Equatable, CustomStringConvertible {
         case .folderHoldsRun(let folder, let checkpoints):
             return "--run-dir \(folder) already holds a run (\(checkpoints) checkpoint\(checkpoints == 1 ? "" : "s")); "
                 + "continue it with --resume auto, or start the new run in another --run-dir"
+        case .notEnoughMemory(let needed, let available, let batch, let largest):
+            return "batch \(batch) needs about \(needed) MiB of memory (measured on batches of 2 and 4), but only "
+                + "\(available) MiB are available\(largest.map { $0 >= 2 ? "; --batch \($0) would fit" : "" } ?? "")"
         case .tooManySkips(let count, let savedIn):
             return "\(count) steps in a row were not finite and were skipped; stopped with the state before them "
                 + "saved in \(savedIn) (lower the learning rates)"
@@ -132,6 +137,8 @@ public struct DryRunReport: Sendable {
     public let secondsPerStep: Double
     public let measuredSteps: Int
     public let peakResidentMegabytes: Int
+    /// The memory training at this batch is expected to take, and what is available.
+    public let memory: MemoryEstimate
 }
 
 /// A training run: its folder, its trainer and the policies around the training loop. It resolves
@@ -145,6 +152,7 @@ public final class TrainingRun {
     public let resumedFrom: URL?
     /// Settings changed on resume, as "setting": "old → new" (recorded in run.json's history).
     public private(set) var resumeChanges: [String: String] = [:]
+    private var memoryChecked = false
     /// Steps in a row `onNonFinite = .skip` may drop before the run stops.
     public var maximumConsecutiveSkips = 10
 
@@ -277,8 +285,21 @@ public final class TrainingRun {
         return try BatchLoader(dataset: dataset, options: options, cursor: trainer.cursor)
     }
 
+    /// Refuses, before anything is written, a batch that would not fit in memory: running out in the
+    /// middle of a step would end the process without a checkpoint.
+    public func checkMemory() throws {
+        guard !memoryChecked else { return }
+        let estimate = try MemoryEstimate.measure(trainer.config)
+        memoryChecked = true
+        guard !estimate.fits, let available = estimate.availableBytes else { return }
+        throw TrainingRunError.notEnoughMemory(
+            neededMiB: estimate.bytes >> 20, availableMiB: available >> 20, batch: estimate.batchSize,
+            largestBatch: estimate.largestBatch)
+    }
+
     /// Trains a few steps to measure their cost, writing nothing (the trainer's state moves on).
     public func dryRun(steps: Int = 4) throws -> DryRunReport {
+        let memory = try MemoryEstimate.measure(trainer.config)
         let loader = try batches()
         var times: [Double] = []
         for _ in 0..<max(steps, 2) { times.append(try trainer.trainStep { try loader.next() }.seconds) }
@@ -286,7 +307,7 @@ public final class TrainingRun {
         return DryRunReport(
             config: trainer.config, generatorParameters: trainer.generator.parameterCount,
             discriminatorParameters: trainer.discriminator.parameterCount, secondsPerStep: measured[measured.count / 2],
-            measuredSteps: measured.count, peakResidentMegabytes: Engine.peakResidentMegabytes)
+            measuredSteps: measured.count, peakResidentMegabytes: Engine.peakResidentMegabytes, memory: memory)
     }
 
     // MARK: Training
@@ -297,6 +318,7 @@ public final class TrainingRun {
     /// step does all three. A non-finite step under `onNonFinite = .stop` saves the rolled-back
     /// state and throws `TrainingRunError.nonFinite`.
     public func train(commandLine: [String], notify: (TrainingRunEvent) -> Void = { _ in }) throws -> TrainingOutcome {
+        try checkMemory()
         let lock = try RunFolderLock(folder)
         defer { withExtendedLifetime(lock) {} }
         removeStaleTemporaries(in: folder.appendingPathComponent("checkpoints"))
