@@ -10,7 +10,7 @@ TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torch
 SAGAN_CACHE_DIR := $(or $(SAGAN_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/sagan,$(HOME)/.cache/sagan))
 INCEPTION_FILES := $(SAGAN_CACHE_DIR)/inception-fid.safetensors $(SAGAN_CACHE_DIR)/fid-helper-default_1.pt
 
-.PHONY: demo test test-fast deps test-deps lint-deps build release bench format lint clean
+.PHONY: demo test test-fast deps test-deps lint-deps build release bench format lint fuzz clean
 
 # Installs the Debian packages named in $(1) that are not installed yet.
 define apt_install
@@ -60,7 +60,7 @@ test-fast: deps
 	$(SWIFT) build --build-tests -c release
 	SAGAN_SKIP_SLOW_TESTS=1 $(SWIFT) test -c release --skip-build
 
-SWIFT_SOURCES := Sources Tests Package.swift
+SWIFT_SOURCES := Sources Tests Package.swift Fuzz/Package.swift Fuzz/Sources
 C_SOURCES = $(shell git ls-files '*.c' '*.h')
 
 ## Rewrites every Swift and C file in the project's style (.swift-format, .clang-format).
@@ -79,5 +79,9 @@ lint: lint-deps
 bench: release
 	.build/release/sagan bench --preset blog128 --batch 16 --profile
 
+## libFuzzer on every parser of outside data (Fuzz/, seeds in Tests/Fuzz), FUZZ_SECONDS per target.
+fuzz: deps
+	scripts/fuzz.sh
+
 clean:
-	rm -rf .build
+	rm -rf .build Fuzz/.build

@@ -15,6 +15,10 @@ let package = Package(
     products: [
         .executable(name: "sagan", targets: ["SaganCLI"]),
         .library(name: "NeuralNet", targets: ["NeuralNet", "Optimizers"]),
+        // Everything `sagan` is built from, for Swift programs and the fuzz targets (Fuzz/).
+        .library(
+            name: "SaganLibrary",
+            targets: ["FileFormats", "Autodiff", "NeuralNet", "Optimizers", "Datasets", "Evaluation", "GAN"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
