@@ -54,10 +54,19 @@ public enum Netpbm {
             throw DataError(.corrupt, path, "maximum value \(maximum) must be 1 to 65535")
         }
         let samples = width * height * channels
-        var values = [Int]()
-        values.reserveCapacity(samples)
+        // Check that the file can hold the raster before allocating for it: an ASCII sample takes at
+        // least two bytes (a digit and a separator), a binary one one or two.
+        func scaled(_ value: Int) -> UInt8 { UInt8((min(value, maximum) * 255 + maximum / 2) / maximum) }
+        var pixels = [UInt8]()
         if ascii {
-            for _ in 0..<samples { values.append(try number("sample")) }
+            skipSpaceAndComments()
+            guard samples <= (bytes.count - position + 1) / 2 else {
+                throw DataError(
+                    .truncated, path,
+                    "raster has \(max(0, bytes.count - position)) bytes, at least \(2 * samples - 1) needed")
+            }
+            pixels.reserveCapacity(samples)
+            for _ in 0..<samples { pixels.append(scaled(try number("sample"))) }
         } else {
             position += 1  // exactly one whitespace byte after the maximum value
             let size = maximum < 256 ? 1 : 2
@@ -65,12 +74,11 @@ public enum Netpbm {
                 throw DataError(
                     .truncated, path, "raster has \(max(0, bytes.count - position)) bytes, \(samples * size) needed")
             }
-            for index in 0..<samples {
+            pixels = (0..<samples).map { index in
                 let at = position + index * size
-                values.append(size == 1 ? Int(bytes[at]) : Int(bytes[at]) << 8 | Int(bytes[at + 1]))
+                return scaled(size == 1 ? Int(bytes[at]) : Int(bytes[at]) << 8 | Int(bytes[at + 1]))
             }
         }
-        let pixels = values.map { UInt8((min($0, maximum) * 255 + maximum / 2) / maximum) }
         return (PixelImage(width: width, height: height, channels: channels, pixels: pixels), maximum > 255)
     }
 

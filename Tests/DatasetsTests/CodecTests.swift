@@ -4,6 +4,21 @@ import Testing
 
 @Suite("Image codecs")
 struct CodecTests {
+    /// A fuzzer finding (FuzzImages): an ASCII PPM header promising 98 M pixels in a 26-byte file
+    /// made the decoder reserve 2.4 GB before reading a sample. It must be a truncation error.
+    @Test func anAsciiHeaderPromisingMoreThanTheFileHoldsIsTruncated() throws {
+        let data = Data(base64Encoded: "UDMxNSAKNjU1NTY1NSAgMDY1NuEgMDY1IA==")!
+        do {
+            _ = try Netpbm.decode(data, path: "finding.ppm")
+            Issue.record("accepted")
+        } catch let error as DataError {
+            #expect(error.kind == .truncated || error.kind == .corrupt, "\(error)")
+        }
+        #expect(throws: DataError.self) { try Netpbm.decode(Data("P2\n4 4\n255\n1 2 3".utf8), path: "short.pgm") }
+        let (image, _) = try Netpbm.decode(Data("P2\n2 1\n255\n0 255".utf8), path: "tiny.pgm")
+        #expect(image.pixels == [0, 255])
+    }
+
     @Test(arguments: [1, 2, 3, 4])
     func pngRoundTripsExactly(channels: Int) throws {
         let image = TestImages.noise(width: 7, height: 5, channels: channels)

@@ -60,7 +60,14 @@ public final class EventWriter {
         try write(Self.event(wallTime: clock(), step: step, body: Protobuf.message(5, Protobuf.message(1, value))))
     }
 
-    public func flush() throws { try handle.synchronize() }
+    public func flush() throws {
+        do { try handle.synchronize() } catch { throw failure(error) }
+    }
+
+    /// A write error as a `FileWriteError` naming the event file.
+    private func failure(_ error: any Error) -> FileWriteError {
+        FileWriteError(file: url.path, reason: "cannot write TensorBoard events (\(error.localizedDescription))")
+    }
 
     static func event(wallTime: Double, step: Int?, body: [UInt8]) -> [UInt8] {
         Protobuf.double(1, wallTime) + (step.map { Protobuf.varint(2, UInt64($0)) } ?? []) + body
@@ -72,7 +79,9 @@ public final class EventWriter {
         return length + littleEndian(CRC32C.masked(length)) + data + littleEndian(CRC32C.masked(data))
     }
 
-    private func write(_ event: [UInt8]) throws { try handle.write(contentsOf: Self.record(event)) }
+    private func write(_ event: [UInt8]) throws {
+        do { try handle.write(contentsOf: Self.record(event)) } catch { throw failure(error) }
+    }
 
     private static func littleEndian(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian, Array.init) }
 }

@@ -84,11 +84,21 @@ public final class RunDirectory {
         scalars.append(("Time/sec_per_step", Float(secondsPerStep)))
         var line: [String: Any] = ["step": step, "images_seen": imagesSeen]
         for (tag, value) in scalars { line[tag] = value.isFinite ? Double(value) : String(describing: value) }
-        try metrics.write(
-            contentsOf: JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes])
-                + Data("\n".utf8))
+        try appendMetrics(
+            JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes]), step: step)
         try events.scalars(scalars.map { (tag: $0.0, value: $0.1) }, step: step)
         try events.flush()
+    }
+
+    /// Appends one line to metrics.jsonl; a failure (a full disk) names the file and the step.
+    private func appendMetrics(_ line: Data, step: Int) throws {
+        do {
+            try metrics.write(contentsOf: line + Data("\n".utf8))
+        } catch {
+            throw FileWriteError(
+                file: url.appendingPathComponent("metrics.jsonl").path,
+                reason: "cannot append the row of step \(step) (\(error.localizedDescription))")
+        }
     }
 
     /// An evaluation of the checkpoint at `step`: `record` (the values and their protocol) as one
@@ -98,7 +108,7 @@ public final class RunDirectory {
         line["kind"] = "eval"
         line["step"] = step
         let encoded = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes])
-        try metrics.write(contentsOf: encoded + Data("\n".utf8))
+        try appendMetrics(encoded, step: step)
         try events.scalars(record.scalars, step: step)
         try events.flush()
     }
