@@ -10,7 +10,7 @@ TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torch
 SAGAN_CACHE_DIR := $(or $(SAGAN_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/sagan,$(HOME)/.cache/sagan))
 INCEPTION_FILES := $(SAGAN_CACHE_DIR)/inception-fid.safetensors $(SAGAN_CACHE_DIR)/fid-helper-default_1.pt
 
-.PHONY: demo test test-fast deps test-deps lint-deps build release bench format lint fuzz clean
+.PHONY: demo test test-fast test-faults deps test-deps lint-deps build release bench format lint fuzz clean
 
 # Installs the Debian packages named in $(1) that are not installed yet.
 define apt_install
@@ -59,6 +59,12 @@ test: test-deps
 test-fast: deps
 	$(SWIFT) build --build-tests -c release
 	SAGAN_SKIP_SLOW_TESTS=1 $(SWIFT) test -c release --skip-build
+
+## Fault injection: kill -9 during training and packing, two writers, damaged checkpoints, a NaN
+## rescue, a full disk; nothing may be lost (scripts/test_faults.sh, about 30 s).
+test-faults: deps
+	$(SWIFT) build -c release
+	scripts/test_faults.sh
 
 SWIFT_SOURCES := Sources Tests Package.swift Fuzz/Package.swift Fuzz/Sources
 C_SOURCES = $(shell git ls-files '*.c' '*.h')

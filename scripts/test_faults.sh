@@ -8,7 +8,7 @@
 #      file and holds the same images as an uninterrupted pack.
 #   3. two writers on one run folder: the second is refused with the first one's PID.
 #   4. every checkpoint damaged: --resume auto refuses and deletes nothing.
-#   5. a NaN stop, then a rescue from an earlier checkpoint.
+#   5. a NaN stop, then a rescue with lower learning rates.
 #   6. a full disk (an 8 MiB tmpfs; skipped when mounting is not allowed): exit 64 naming the file,
 #      the last checkpoint still readable.
 set -euo pipefail
@@ -101,30 +101,33 @@ $sagan "${train[@]}" --run-dir "$work/killed" --resume auto --steps 70 > "$work/
 [ "$(ls "$work/killed/checkpoints")" = "$before" ] || fail "checkpoints were deleted"
 echo "ok: --resume auto refuses when every checkpoint is damaged and deletes nothing"
 
-# 5. A NaN stop, then a rescue: learning rates of 1e30 from step 10 blow up; the run stops with
-#    the state before the failing step saved, and resuming from the healthy step-10 checkpoint with
-#    the original rates finishes.
+# 5. A NaN stop, then the rescue the message suggests: learning rates of 1e30 from step 10 blow up;
+#    the run stops with the state before the failing step saved, and resuming with the original
+#    rates finishes. run.json records both changes.
 $sagan "${train[@]}" --steps 10 --run-dir "$work/nan" > /dev/null
 status=0
 $sagan "${train[@]}" --steps 30 --run-dir "$work/nan" --resume auto --lr-d 1e30 --lr-g 1e30 > "$work/nan.log" 2>&1 \
     || status=$?
 [ "$status" = 64 ] && grep -q "the last good state is saved in" "$work/nan.log" \
     || fail "a NaN did not stop with a saved state: status $status, $(tail -2 "$work/nan.log")"
-$sagan "${train[@]}" --steps 30 --run-dir "$work/nan" --resume "$work/nan/checkpoints/step-000010.safetensors" \
-    > "$work/rescue.log" 2>&1 || fail "the rescue failed: $(tail -3 "$work/rescue.log")"
-grep -q '"learningRateD"' "$work/nan/run.json" || fail "run.json does not record the changed learning rates"
-echo "ok: a NaN stop saves the last good state, and a resume with the original rates finishes"
+$sagan "${train[@]}" --steps 30 --run-dir "$work/nan" --resume auto --lr-d 4e-4 --lr-g 1e-4 > "$work/rescue.log" 2>&1 \
+    || fail "the rescue failed: $(tail -3 "$work/rescue.log")"
+[ "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["resumes"]))' "$work/nan/run.json")" = 2 ] \
+    || fail "run.json does not record both resumes"
+echo "ok: a NaN stop saves the last good state, and a resume with lower learning rates finishes"
 
 # 6. A full disk.
 mkdir "$work/full"
 if mount -t tmpfs -o size=8m tmpfs "$work/full" 2> /dev/null; then
     status=0
-    $sagan "${train[@]}" --steps 1000 --run-dir "$work/full/run" > "$work/full.log" 2>&1 || status=$?
+    $sagan train --data "$pack" --config "$config" --batch 8 --checkpoint-every 1 --keep 1000 --steps 1000 \
+        --run-dir "$work/full/run" > "$work/full.log" 2>&1 || status=$?
     [ "$status" = 64 ] && grep -q "$work/full/run/" "$work/full.log" \
         || fail "a full disk was not a clear error: status $status, $(tail -3 "$work/full.log")"
     newest=$(ls "$work/full/run/checkpoints"/step-*.safetensors | sort | tail -1)
     $sagan inspect model --checkpoint "$newest" > /dev/null || fail "the last checkpoint on a full disk is unreadable"
     echo "ok: a full disk stops with a message naming the file; the last checkpoint is intact"
+    echo "    ($(grep '^Error' "$work/full.log"))"
 else
     echo "skipped: a full disk (mounting a tmpfs is not allowed here)"
 fi

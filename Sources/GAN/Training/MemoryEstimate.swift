@@ -17,9 +17,9 @@ public struct MemoryEstimate: Sendable, Equatable {
     static let margin = 1.25
 
     /// Measures the estimate for `config` at its batch size.
-    public static func measure(_ config: TrainConfig) throws -> MemoryEstimate {
-        let small = try peak(config, batch: 2)
-        let large = try peak(config, batch: 4)
+    public static func measure(_ config: TrainConfig) -> MemoryEstimate {
+        let small = peak(config, batch: 2)
+        let large = peak(config, batch: 4)
         let perImage = max(0, (large - small) / 2)
         let fixed = max(0, small - 2 * perImage)
         let bytes = Int(Double(fixed + perImage * config.batchSize) * margin)
@@ -39,10 +39,14 @@ public struct MemoryEstimate: Sendable, Equatable {
     }
 
     /// Peak tensor bytes of one training step at `batch` on synthetic images.
-    static func peak(_ config: TrainConfig, batch: Int) throws -> Int {
+    static func peak(_ config: TrainConfig, batch: Int) -> Int {
         var small = config
         small.batchSize = batch
         small.sampleCount = 1
+        // Memory does not depend on the learning rates; the run's own (perhaps huge, being rescued)
+        // could make the throwaway step non-finite before it allocated everything.
+        small.learningRateG = 1e-4
+        small.learningRateD = 1e-4
         let trainer = Trainer(config: small)
         var random = RandomGenerator(seed: 5)
         let side = config.model.resolution
@@ -50,6 +54,6 @@ public struct MemoryEstimate: Sendable, Equatable {
             [batch, config.model.imageChannels, side, side], low: -1, high: 1, generator: &random)
         let labels = config.model.classCount > 0 ? [Int](repeating: 0, count: batch) : nil
         let synthetic = Batch(images: images, labels: labels, cursor: LoaderCursor())
-        return try Engine.peakTensorBytes { try trainer.trainStep { synthetic } }.bytes
+        return Engine.peakTensorBytes { _ = try? trainer.trainStep { synthetic } }.bytes
     }
 }

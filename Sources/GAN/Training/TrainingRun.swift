@@ -289,7 +289,7 @@ public final class TrainingRun {
     /// middle of a step would end the process without a checkpoint.
     public func checkMemory() throws {
         guard !memoryChecked else { return }
-        let estimate = try MemoryEstimate.measure(trainer.config)
+        let estimate = MemoryEstimate.measure(trainer.config)
         memoryChecked = true
         guard !estimate.fits, let available = estimate.availableBytes else { return }
         throw TrainingRunError.notEnoughMemory(
@@ -299,7 +299,7 @@ public final class TrainingRun {
 
     /// Trains a few steps to measure their cost, writing nothing (the trainer's state moves on).
     public func dryRun(steps: Int = 4) throws -> DryRunReport {
-        let memory = try MemoryEstimate.measure(trainer.config)
+        let memory = MemoryEstimate.measure(trainer.config)
         let loader = try batches()
         var times: [Double] = []
         for _ in 0..<max(steps, 2) { times.append(try trainer.trainStep { try loader.next() }.seconds) }
