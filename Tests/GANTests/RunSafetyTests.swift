@@ -234,6 +234,15 @@ struct RunSafetyTests {
         var infinite = base
         infinite.learningRateG = .infinity
         #expect(throws: ConfigurationError.self) { try infinite.validate() }
+        // A FuzzConfig finding: a negative sample count crashed validate() (the square root of a
+        // negative number converted to Int).
+        let negative = try base.applying(jsonDifferences: Data(#"{"sampleCount": -3}"#.utf8), source: "fuzz")
+        #expect(
+            throws: ConfigurationError.invalidSetting(
+                "sampleCount", "sample count -3 must be a square number (for the grid)")
+        ) {
+            try negative.validate()
+        }
     }
 
     @Test func gridsMustFitTheirImages() throws {

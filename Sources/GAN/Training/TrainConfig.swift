@@ -198,7 +198,7 @@ public struct TrainConfig: Codable, Hashable, Sendable {
             logEvery >= 1 && sampleEvery >= 1 && checkpointEvery >= 1,
             "log, sample and checkpoint intervals must be at least 1")
         try check("keepCheckpoints", keepCheckpoints >= 1, "keep at least one checkpoint")
-        let side = Int(Double(sampleCount).squareRoot())
+        let side = sampleCount >= 1 ? Int(Double(sampleCount).squareRoot()) : 0
         try check(
             "sampleCount", sampleCount >= 1 && side * side == sampleCount,
             "sample count \(sampleCount) must be a square number (for the grid)")
