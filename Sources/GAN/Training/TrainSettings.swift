@@ -60,13 +60,7 @@ extension TrainConfig {
             )
         }
         var settings = try TrainConfig.preset(preset, resolution: dataset.height, imageChannels: dataset.channels)
-        if let configFile {
-            let source = "--config \(configFile.relativePath)"
-            guard let contents = try? Data(contentsOf: configFile) else {
-                throw ConfigurationError.configFile(source, "cannot read the file")
-            }
-            settings = try settings.applying(jsonDifferences: contents, source: source)
-        }
+        if let configFile { settings = try settings.applying(configFile: configFile) }
         overrides.apply(to: &settings)
         if conditional {
             guard dataset.hasLabels, dataset.labelNames.count >= 2 else {
@@ -83,6 +77,17 @@ extension TrainConfig {
                 "batch size \(settings.batchSize) is larger than the dataset (\(dataset.count) images)")
         }
         return settings
+    }
+}
+
+extension TrainConfig {
+    /// These settings with the differences in a `--config` JSON file applied.
+    public func applying(configFile: URL) throws -> TrainConfig {
+        let source = "--config \(configFile.relativePath)"
+        guard let contents = try? Data(contentsOf: configFile) else {
+            throw ConfigurationError.configFile(source, "cannot read the file")
+        }
+        return try applying(jsonDifferences: contents, source: source)
     }
 }
 

@@ -229,14 +229,8 @@ public final class TrainingRun {
     private static func adoptOverrides(_ options: TrainingRunOptions, trainer: Trainer) throws -> [String: String] {
         let saved = trainer.config
         var requested = saved
-        if let configFile = options.configFile {
-            // The same --config again is fine; only the settings that may change can differ.
-            let source = "--config \(configFile.relativePath)"
-            guard let contents = try? Data(contentsOf: configFile) else {
-                throw ConfigurationError.configFile(source, "cannot read the file")
-            }
-            requested = try requested.applying(jsonDifferences: contents, source: source)
-        }
+        // The same --config again is fine; only the settings that may change can differ.
+        if let configFile = options.configFile { requested = try requested.applying(configFile: configFile) }
         options.overrides.apply(to: &requested)
         func fixed<T: Equatable>(_ setting: String, _ path: KeyPath<TrainConfig, T>) throws {
             guard requested[keyPath: path] != saved[keyPath: path] else { return }
