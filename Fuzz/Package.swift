@@ -8,7 +8,7 @@ import PackageDescription
 let package = Package(
     name: "sagan-fuzz",
     dependencies: [.package(name: "sagan", path: "..")],
-    targets: ["FuzzSafeTensors", "FuzzImages", "FuzzIDX", "FuzzConfig"].map { name in
+    targets: ["FuzzSafeTensors", "FuzzImages", "FuzzIDX", "FuzzConfig", "FuzzRunInfo"].map { name in
         .executableTarget(name: name, dependencies: [.product(name: "SaganLibrary", package: "sagan")])
     }
 )

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-600}
 jobs=${FUZZ_JOBS:-2}
-targets=(FuzzSafeTensors FuzzImages FuzzIDX FuzzConfig)
+targets=(FuzzSafeTensors FuzzImages FuzzIDX FuzzConfig FuzzRunInfo)
 (cd Fuzz && swift build -c release --sanitize fuzzer --sanitize address \
     -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address)
 run() {

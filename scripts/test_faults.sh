@@ -10,7 +10,7 @@
 #   4. every checkpoint damaged: --resume auto refuses and deletes nothing.
 #   5. a NaN stop, then a rescue with lower learning rates.
 #   6. a full disk (an 8 MiB tmpfs; skipped when mounting is not allowed): exit 64 naming the file,
-#      the last checkpoint still readable.
+#      the last checkpoint still readable; and a read-only filesystem: exit 64 naming the folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sagan=$PWD/.build/release/sagan
@@ -128,6 +128,14 @@ if mount -t tmpfs -o size=8m tmpfs "$work/full" 2> /dev/null; then
     $sagan inspect model --checkpoint "$newest" > /dev/null || fail "the last checkpoint on a full disk is unreadable"
     echo "ok: a full disk stops with a message naming the file; the last checkpoint is intact"
     echo "    ($(grep '^Error' "$work/full.log"))"
+    umount "$work/full"
+    # A read-only folder: the run is refused before it starts, naming the folder.
+    mount -t tmpfs -o size=1m,ro tmpfs "$work/full"
+    status=0
+    $sagan "${train[@]}" --steps 1 --run-dir "$work/full/run" > "$work/readonly.log" 2>&1 || status=$?
+    [ "$status" = 64 ] && grep -q -- "--run-dir $work/full/run: cannot create it" "$work/readonly.log" \
+        || fail "a read-only folder was not a clear error: status $status, $(tail -2 "$work/readonly.log")"
+    echo "ok: a run folder on a read-only filesystem is refused, naming it"
 else
-    echo "skipped: a full disk (mounting a tmpfs is not allowed here)"
+    echo "skipped: a full disk and a read-only filesystem (mounting a tmpfs is not allowed here)"
 fi

@@ -35,27 +35,41 @@ public final class RunDirectory {
         commandLine: [String], config: TrainConfig, datasetPath: String, datasetDigest: String,
         resumedAt step: Int? = nil, changes: [String: String] = [:]
     ) throws {
-        let encodedConfig = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(config))
-        let now = ISO8601DateFormatter().string(from: Date())
         let file = url.appendingPathComponent("run.json")
-        var info: [String: Any] = [
-            "command_line": commandLine, "config": encodedConfig, "seed": config.seed, "dataset": datasetPath,
-            "dataset_digest": datasetDigest, "tool_version": ProjectInfo.version, "started": now,
-        ]
-        if let step, let data = try? Data(contentsOf: file),
-            let previous = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        {
-            info["command_line"] = previous["command_line"] ?? commandLine
-            info["started"] = previous["started"] ?? now
-            let resume: [String: Any] = ["step": step, "started": now, "command_line": commandLine, "changes": changes]
-            info["resumes"] = (previous["resumes"] as? [Any] ?? []) + [resume]
-        }
-        try writeAtomically(
-            try JSONSerialization.data(
-                withJSONObject: info, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
-            to: file)
+        let previous = step == nil ? nil : try? Data(contentsOf: file)
+        let info = try Self.runInfo(
+            previous: previous, commandLine: commandLine, config: config, datasetPath: datasetPath,
+            datasetDigest: datasetDigest, resumedAt: step, changes: changes)
+        try writeAtomically(info, to: file)
         try events.text(tag: "config", String(decoding: try JSONEncoder.sorted.encode(config), as: UTF8.self), step: 0)
         try events.text(tag: "command_line", commandLine.joined(separator: " "), step: 0)
+    }
+
+    /// The bytes of run.json, given what the file held before (`previous`, read back on resume; any
+    /// bytes at all, since the file may have been damaged or edited).
+    public static func runInfo(
+        previous: Data?, commandLine: [String], config: TrainConfig, datasetPath: String, datasetDigest: String,
+        resumedAt step: Int?, changes: [String: String], now: Date = Date()
+    ) throws -> Data {
+        let encodedConfig = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(config))
+        let started = ISO8601DateFormatter().string(from: now)
+        var info: [String: Any] = [
+            "command_line": commandLine, "config": encodedConfig, "seed": config.seed, "dataset": datasetPath,
+            "dataset_digest": datasetDigest, "tool_version": ProjectInfo.version, "started": started,
+        ]
+        if let step {
+            // A damaged or edited run.json loses its history, not this entry.
+            let old = previous.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
+            info["command_line"] = (old["command_line"] as? [String]) ?? commandLine
+            info["started"] = (old["started"] as? String) ?? started
+            let resume: [String: Any] = [
+                "step": step, "started": started, "command_line": commandLine, "changes": changes,
+            ]
+            let history = (old["resumes"] as? [[String: Any]] ?? []).filter(JSONSerialization.isValidJSONObject)
+            info["resumes"] = history + [resume]
+        }
+        return try JSONSerialization.data(
+            withJSONObject: info, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
     }
 
     /// Drops the training rows of metrics.jsonl after `step` (and any half-written last line), so a
