@@ -70,6 +70,15 @@ public enum Engine {
         sagan_fma_peak_gflops(Int32(threads), seconds)
     }
 
+    /// The instruction set oneDNN's kernels use here ("avx512_core_bf16", …), if oneDNN runs.
+    public static var oneDNNInstructionSet: String? { OneDNNBackend.shared?.instructionSet }
+
+    /// The bf16 instructions this CPU (and its OS) offers: "avx512_bf16" (dot products) and
+    /// "amx_bf16" (tiles). Without either, bf16 would be emulated.
+    public static var bf16Instructions: [String] {
+        (sagan_cpu_has_avx512_bf16() != 0 ? ["avx512_bf16"] : []) + (sagan_cpu_has_amx_bf16() != 0 ? ["amx_bf16"] : [])
+    }
+
     /// The vector instructions the peak measurement used: "avx512", "avx2" or "scalar".
     public static var peakInstructionSet: String { String(cString: sagan_fma_instruction_set()) }
 

@@ -131,3 +131,28 @@ void sagan_keep_freed_buffers_mapped(void) {
     mallopt(M_MMAP_THRESHOLD, 32 << 20); /* glibc's largest allowed threshold */
     mallopt(M_TRIM_THRESHOLD, INT_MAX);
 }
+
+// CPUID leaf 7: sub-leaf 1 EAX bit 5 is AVX512_BF16; sub-leaf 0 EDX bits 22 and 24 are AMX-BF16
+// and AMX-TILE. The OS must also save the state (XCR0): the AVX-512 bits 5-7 for AVX512_BF16, the
+// tile bits 17-18 for AMX (Linux additionally grants AMX per process on request).
+#include <cpuid.h>
+
+static unsigned long long xcr0(void) {
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return 0; // no OSXSAVE
+    unsigned int low, high;
+    __asm__ volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
+    return ((unsigned long long)high << 32) | low;
+}
+
+int sagan_cpu_has_avx512_bf16(void) {
+    unsigned int a, b, c, d;
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
+    return (a & (1u << 5)) && (xcr0() & 0xE0) == 0xE0;
+}
+
+int sagan_cpu_has_amx_bf16(void) {
+    unsigned int a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (d & (1u << 22)) && (d & (1u << 24)) && (xcr0() & 0x60000) == 0x60000;
+}

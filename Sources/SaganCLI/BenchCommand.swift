@@ -182,6 +182,7 @@ struct TrainBench: ParsableCommand {
             print(
                 "\(result.preset) batch \(result.batch), \(threads), backend \(result.backend): "
                     + String(format: "%.1f GFLOP per iteration", result.gflopPerIteration))
+            printInstructionSets()
             let peakSource = peak == nil ? "measured by an \(result.peakSource) FMA loop" : "given"
             print(
                 String(
@@ -222,4 +223,12 @@ struct TrainBench: ParsableCommand {
                         100 * rate / result.peakGFLOPS))
         }
     }
+}
+
+/// oneDNN's instruction set here and the CPU's bf16 instructions (what bf16 training would use).
+func printInstructionSets() {
+    let bf16 = Engine.bf16Instructions
+    print(
+        "  oneDNN kernels: \(Engine.oneDNNInstructionSet ?? "none (reference backend only)"); bf16 instructions: "
+            + (bf16.isEmpty ? "none (bf16 would be emulated)" : bf16.joined(separator: ", ")))
 }

@@ -1,4 +1,5 @@
 import Autodiff
+import Foundation
 import Testing
 
 /// The engine configuration API and the kernel benchmarks built on it.
@@ -43,5 +44,20 @@ struct EngineTests {
         #expect(!profile.kernels.isEmpty && profile.kernels.allSatisfy { $0.calls >= 1 })
         profiler.reset()
         #expect(profiler.profile.kernels.isEmpty)
+    }
+
+    /// The bf16 instructions found through CPUID agree with the kernel's view in /proc/cpuinfo, and
+    /// oneDNN picks its bf16 kernels exactly when the CPU has them.
+    @Test func bf16InstructionsMatchTheCPU() throws {
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        let flags = Set(
+            cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? []
+        )
+        #expect(Engine.bf16Instructions.contains("avx512_bf16") == flags.contains("avx512_bf16"))
+        #expect(
+            Engine.bf16Instructions.contains("amx_bf16") == (flags.contains("amx_bf16") && flags.contains("amx_tile")))
+        if let isa = Engine.oneDNNInstructionSet {
+            #expect((isa.contains("bf16") || isa.contains("amx")) == !Engine.bf16Instructions.isEmpty, "\(isa)")
+        }
     }
 }

@@ -18,4 +18,8 @@ void sagan_thread_allow_all_cpus(void);
 /// training step stay mapped for the next instead of costing page faults and zeroing again.
 void sagan_keep_freed_buffers_mapped(void);
 
+/// Whether the CPU has AVX512_BF16 (bf16 dot products, `vdpbf16ps`) and the OS saves AVX-512 state.
+int sagan_cpu_has_avx512_bf16(void);
+/// Whether the CPU has AMX with bf16 tiles and the OS saves tile state.
+int sagan_cpu_has_amx_bf16(void);
 #endif
