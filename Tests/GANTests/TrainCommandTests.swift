@@ -18,17 +18,24 @@ struct TrainCommandTests {
     }
 
     /// Runs `sagan` with its output in a temporary file; with `signalAfter`, sends the signal once
-    /// the output contains the marker (or fails after a minute).
-    static func sagan(_ arguments: [String], signalAfter: (String, Int32)? = nil, environment: [String: String] = [:])
-        throws -> Outcome
-    {
+    /// the output contains the marker (or fails after a minute); with `addressSpaceKiB`, under that
+    /// `ulimit -v`.
+    static func sagan(
+        _ arguments: [String], signalAfter: (String, Int32)? = nil, environment: [String: String] = [:],
+        addressSpaceKiB: Int? = nil
+    ) throws -> Outcome {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("sagan-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
         let output = try FileHandle(forWritingTo: log)
         let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
+        if let addressSpaceKiB {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -v \(addressSpaceKiB); exec \"$@\"", "sh", executable.path] + arguments
+        } else {
+            process.executableURL = executable
+            process.arguments = arguments
+        }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = output
         process.standardError = output
@@ -193,19 +200,11 @@ struct TrainCommandTests {
         let work = try folder("memory")
         defer { try? FileManager.default.removeItem(at: work) }
         let run = work.appendingPathComponent("run")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = [
-            "-c", "ulimit -v 8000000; exec \"$0\" train --preset tiny32 --batch 50000 --steps 1 --run-dir \"$1\"",
-            Self.executable.path, run.path,
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 64 && text.contains("batch 50000 needs about"), "\(text)")
+        let outcome = try Self.sagan(
+            ["train", "--preset", "tiny32", "--batch", "50000", "--steps", "1", "--run-dir", run.path],
+            addressSpaceKiB: 8_000_000)
+        let text = outcome.output
+        #expect(outcome.status == 64 && text.contains("batch 50000 needs about"), "\(text)")
         #expect(text.contains("MiB are available") && !FileManager.default.fileExists(atPath: run.path), "\(text)")
     }
 
