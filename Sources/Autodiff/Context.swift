@@ -1,5 +1,8 @@
 import Kernels
 
+/// The number formats operations can compute in (Kernels' `Precision`, named here for the layers above).
+public typealias Precision = Kernels.Precision
+
 /// Task-local engine settings: which backend computes, and whether operations are recorded for
 /// differentiation. Task-local rather than global so that concurrent work can choose differently.
 public enum EngineContext {
@@ -10,6 +13,10 @@ public enum EngineContext {
     /// False inside `noGrad { }`: operations then record nothing.
     @TaskLocal public static var isRecording = true
 
+    /// The format of the products of convolutions, linear layers and attention started now (see
+    /// `Precision`); their gradients run in the format of their forward.
+    @TaskLocal public static var precision = Precision.fp32
+
     /// The fastest backend available on this machine.
     public static let defaultBackend: any Backend = BackendRegistry.fastest
 }
@@ -17,6 +24,11 @@ public enum EngineContext {
 /// Runs `body` with operations computed by `backend`.
 public func withBackend<R>(_ backend: any Backend, _ body: () throws -> R) rethrows -> R {
     try EngineContext.$backend.withValue(backend) { try body() }
+}
+
+/// Runs `body` with convolutions, linear layers and attention computed in `precision`.
+public func withPrecision<R>(_ precision: Precision, _ body: () throws -> R) rethrows -> R {
+    try EngineContext.$precision.withValue(precision) { try body() }
 }
 
 /// Runs `body` without recording operations: nothing inside can be differentiated, and no

@@ -6,17 +6,20 @@ import Kernels
     import Glibc
 #endif
 
-/// How the engine computes: which backend and how many threads. Commands build one from their
-/// flags (`EngineOptions`); a Swift user builds one directly. nil fields keep the defaults.
+/// How the engine computes: which backend, how many threads, in what precision. Commands build one
+/// from their flags (`EngineOptions`); a Swift user builds one directly. nil fields keep the defaults.
 public struct EngineConfiguration: Sendable, Equatable {
     /// "onednn" or "reference"; nil: the fastest backend available here.
     public var backend: String?
     /// Threads for oneDNN's kernels; nil: all cores.
     public var threads: Int?
+    /// The format of convolutions, linear layers and attention (see `Precision`).
+    public var precision: Precision
 
-    public init(backend: String? = nil, threads: Int? = nil) {
+    public init(backend: String? = nil, threads: Int? = nil, precision: Precision = .fp32) {
         self.backend = backend
         self.threads = threads
+        self.precision = precision
     }
 }
 
@@ -26,6 +29,8 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     case invalidThreadCount(_ count: Int)
     /// A benchmark or kernel shape that does not make sense (the geometry check's message).
     case invalidShape(_ message: String)
+    /// bf16 asked of oneDNN on a CPU without bf16 instructions.
+    case bf16Unsupported(instructionSet: String)
 
     public var description: String {
         switch self {
@@ -33,6 +38,10 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
             return "backend \(name) is not available here; available: \(available.joined(separator: ", "))"
         case .invalidThreadCount(let count): return "threads must be at least 1, got \(count)"
         case .invalidShape(let message): return message
+        case .bf16Unsupported(let instructionSet):
+            return "precision bf16 needs a CPU with AVX512_BF16 or AMX-BF16 instructions; this one has neither "
+                + "(oneDNN runs \(instructionSet) here), and oneDNN would emulate bf16 more slowly than fp32 runs: "
+                + "use --precision fp32"
         }
     }
 }
@@ -56,11 +65,25 @@ public enum Engine {
             guard threads >= 1 else { throw EngineError.invalidThreadCount(threads) }
             _ = OneDNNBackend.shared?.setThreadCount(threads)
         }
-        guard let name = configuration.backend else { return try body() }
-        guard let backend = BackendRegistry.named(name) else {
-            throw EngineError.unknownBackend(name, available: availableBackends)
+        var backend = EngineContext.backend
+        if let name = configuration.backend {
+            guard let named = BackendRegistry.named(name) else {
+                throw EngineError.unknownBackend(name, available: availableBackends)
+            }
+            backend = named
         }
-        return try withBackend(backend, body)
+        try checkPrecision(configuration.precision, backend: backend.name, bf16Instructions: bf16Instructions)
+        return try withBackend(backend) { try withPrecision(configuration.precision, body) }
+    }
+
+    /// The precision the engine runs in now.
+    public static var precision: Precision { EngineContext.precision }
+
+    /// Refuses bf16 on oneDNN without bf16 instructions: oneDNN would emulate it, slower than fp32.
+    /// The reference backend rounds in software and runs bf16 anywhere (it is the oracle).
+    public static func checkPrecision(_ precision: Precision, backend: String, bf16Instructions: [String]) throws {
+        guard precision == .bf16, backend == OneDNNBackend.shared?.name, bf16Instructions.isEmpty else { return }
+        throw EngineError.bf16Unsupported(instructionSet: oneDNNInstructionSet ?? "an unknown instruction set")
     }
 
     /// GFLOP/s of independent FMA chains on `threads` threads for about `seconds`: the machine's
@@ -69,6 +92,18 @@ public enum Engine {
     public static func measurePeakGFLOPS(threads: Int, seconds: Double = 0.5) -> Double {
         sagan_fma_peak_gflops(Int32(threads), seconds)
     }
+
+    /// GFLOP/s of independent bf16 dot-product chains (`vdpbf16ps`) on `threads` threads: the bf16
+    /// peak that bf16 benchmarks also report a percentage of; nil without AVX512_BF16. Measure it
+    /// before any oneDNN work, as the fp32 peak.
+    public static func measureBF16PeakGFLOPS(threads: Int, seconds: Double = 0.5) -> Double? {
+        let peak = sagan_bf16_peak_gflops(Int32(threads), seconds)
+        return peak > 0 ? peak : nil
+    }
+
+    /// The implementations oneDNN chose for the primitives created so far, by kind of primitive
+    /// ("convolution forward": ["jit_bf16:avx512_core_bf16": 12]); empty without oneDNN.
+    public static var oneDNNImplementations: [String: [String: Int]] { OneDNNBackend.shared?.implementations ?? [:] }
 
     /// The instruction set oneDNN's kernels use here ("avx512_core_bf16", …), if oneDNN runs.
     public static var oneDNNInstructionSet: String? { OneDNNBackend.shared?.instructionSet }

@@ -52,6 +52,19 @@ static double chains_scalar(long rounds) {
     return sink;
 }
 
+/* vdpbf16ps: per lane, acc += a[2i]·b[2i] + a[2i+1]·b[2i+1], 32 multiply-adds per instruction. */
+__attribute__((target("avx512f,avx512bf16"))) static double chains_bf16(long rounds) {
+    __m512 acc[12];
+    __m512bh a = (__m512bh)_mm512_set1_epi16(0x3A83); /* about 0.001 */
+    __m512bh b = (__m512bh)_mm512_set1_epi16(0x3F80); /* 1.0 */
+    for (int k = 0; k < 12; k++) acc[k] = _mm512_set1_ps((float)k);
+    for (long i = 0; i < rounds; i++)
+        for (int k = 0; k < 12; k++) acc[k] = _mm512_dpbf16_ps(acc[k], a, b);
+    float sink = 0;
+    for (int k = 0; k < 12; k++) sink += _mm512_reduce_add_ps(acc[k]);
+    return sink;
+}
+
 static int lanes(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return 16;
@@ -64,12 +77,21 @@ const char *sagan_fma_instruction_set(void) {
     return width == 16 ? "avx512" : (width == 8 ? "avx2" : "scalar");
 }
 
-static double run(long rounds) {
+enum kind { FMA, BF16_DOT };
+
+static double run(enum kind kind, long rounds) {
+    if (kind == BF16_DOT) return chains_bf16(rounds);
     int width = lanes();
     return width == 16 ? chains_avx512(rounds) : (width == 8 ? chains_avx2(rounds) : chains_scalar(rounds));
 }
 
+/* FLOPs of one round of twelve chains. */
+static double flops_per_round(enum kind kind) {
+    return kind == BF16_DOT ? 12.0 * 16 * 2 * 2 : 12.0 * lanes() * 2;
+}
+
 typedef struct {
+    enum kind kind;
     long rounds;
     double sink;
     int cpu;
@@ -83,11 +105,11 @@ static void *worker(void *argument) {
     CPU_ZERO(&set);
     CPU_SET(work->cpu, &set);
     pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-    work->sink = run(work->rounds);
+    work->sink = run(work->kind, work->rounds);
     return 0;
 }
 
-double sagan_fma_peak_gflops(int threads, double seconds) {
+static double peak_gflops(enum kind kind, int threads, double seconds) {
     if (threads < 1) threads = 1;
     if (threads > 256) threads = 256;
     // Calibrate the round count on one thread, then run all threads together.
@@ -95,7 +117,7 @@ double sagan_fma_peak_gflops(int threads, double seconds) {
     double elapsed = 0;
     while (1) {
         double start = now();
-        volatile double sink = run(rounds);
+        volatile double sink = run(kind, rounds);
         (void)sink;
         elapsed = now() - start;
         if (elapsed > 0.05 || rounds > (1L << 34)) break;
@@ -109,14 +131,22 @@ double sagan_fma_peak_gflops(int threads, double seconds) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (cpus < 1) cpus = 1;
     for (int t = 0; t < threads; t++) {
+        jobs[t].kind = kind;
         jobs[t].rounds = rounds;
         jobs[t].cpu = (int)(t % cpus);
         pthread_create(&ids[t], 0, worker, &jobs[t]);
     }
     for (int t = 0; t < threads; t++) pthread_join(ids[t], 0);
     double wall = now() - start;
-    double flops = (double)rounds * 12.0 * lanes() * 2.0 * threads;
-    return flops / wall / 1e9;
+    return (double)rounds * flops_per_round(kind) * threads / wall / 1e9;
+}
+
+double sagan_fma_peak_gflops(int threads, double seconds) {
+    return peak_gflops(FMA, threads, seconds);
+}
+
+double sagan_bf16_peak_gflops(int threads, double seconds) {
+    return sagan_cpu_has_avx512_bf16() ? peak_gflops(BF16_DOT, threads, seconds) : 0;
 }
 
 void sagan_thread_allow_all_cpus(void) {

@@ -39,8 +39,13 @@ public final class InceptionV3: Module {
         ]
     }
 
-    /// Pool3 features: images (N, 3, 299, 299) in [−1, 1) → (N, 2048).
+    /// Pool3 features: images (N, 3, 299, 299) in [−1, 1) → (N, 2048). Always in Float32, whatever
+    /// the engine's precision: the metrics must not depend on the precision the images were made in.
     public func callAsFunction(_ images: Tensor) -> Tensor {
+        withPrecision(.fp32) { features(images) }
+    }
+
+    private func features(_ images: Tensor) -> Tensor {
         var x = conv2(conv1(conv(images)))  // (N, 64, 147, 147)
         x = x.maxPool2d(window: 3, stride: 2)  // (N, 64, 73, 73)
         x = conv4(conv3(x)).maxPool2d(window: 3, stride: 2)  // (N, 192, 35, 35)

@@ -31,6 +31,8 @@ public struct Conv2DGeometry: Hashable, Sendable, CustomStringConvertible {
     public let paddingWidth: Int
     public let outHeight: Int
     public let outWidth: Int
+    /// The format of the products (see `Precision`); the gradients run in the forward's.
+    public var precision = Precision.fp32
 
     public init(
         batch: Int, inChannels: Int, outChannels: Int, inHeight: Int, inWidth: Int,
@@ -91,7 +93,7 @@ public struct Conv2DGeometry: Hashable, Sendable, CustomStringConvertible {
         let padding = paddingHeight == paddingWidth ? "\(paddingHeight)" : "\(paddingHeight)x\(paddingWidth)"
         return
             "conv \(inputShape)→\(outputShape) kernel \(kernelHeight)x\(kernelWidth) stride \(stride) padding "
-            + "\(padding)"
+            + "\(padding)\(precision == .fp32 ? "" : " \(precision)")"
     }
 }
 
@@ -136,6 +138,8 @@ public struct MatmulGeometry: Hashable, Sendable {
     public let transposeB: Bool
     public let batchA: Int
     public let batchB: Int
+    /// The format of the products (see `Precision`).
+    public var precision = Precision.fp32
 
     public init(
         batchA: Int, batchB: Int, m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false
@@ -229,6 +233,8 @@ public struct AttentionGeometry: Hashable, Sendable {
     public let valueChannels: Int
     public let queries: Int
     public let keys: Int
+    /// The format of the two products qᵀk and v·Pᵀ (see `Precision`); the softmax is Float32.
+    public var precision = Precision.fp32
 
     public init(batch: Int, keyChannels: Int, valueChannels: Int, queries: Int, keys: Int) throws(ShapeError) {
         guard batch > 0, keyChannels > 0, valueChannels > 0, queries > 0, keys > 0 else {

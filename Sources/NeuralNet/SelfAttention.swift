@@ -59,10 +59,11 @@ public final class PaperSelfAttention: SelfAttentionLayer {
         let values = h(x).reshaped(to: [batch, channels, positions])  // (B, C, N)
         let attended: Tensor  // (B, C, N)
         if recordsAttention {
+            let precision = EngineContext.precision  // as the fused kernel's products
             // (B, N queries, N keys), rows sum to 1
-            let attention = Tensor.matmul(queries, keys, transposeA: true).softmax()
+            let attention = Tensor.matmul(queries, keys, transposeA: true, precision: precision).softmax()
             lastAttention = attention.detached()
-            attended = Tensor.matmul(values, attention, transposeB: true)
+            attended = Tensor.matmul(values, attention, transposeB: true, precision: precision)
         } else {
             attended = Tensor.attention(queries: queries, keys: keys, values: values)  // the N×N map is never stored
         }
@@ -121,9 +122,11 @@ public final class BigGANSelfAttention: SelfAttentionLayer {
         let values = g(x).maxPool2d(window: 2).reshaped(to: [batch, channels / 2, positions / 4])  // (B, C/2, N/4)
         let attended: Tensor  // (B, C/2, N)
         if recordsAttention {
-            let attention = Tensor.matmul(queries, keys, transposeA: true).softmax()  // (B, N, N/4)
+            let precision = EngineContext.precision  // as the fused kernel's products
+            // (B, N, N/4)
+            let attention = Tensor.matmul(queries, keys, transposeA: true, precision: precision).softmax()
             lastAttention = attention.detached()
-            attended = Tensor.matmul(values, attention, transposeB: true)
+            attended = Tensor.matmul(values, attention, transposeB: true, precision: precision)
         } else {
             attended = Tensor.attention(queries: queries, keys: keys, values: values)
         }

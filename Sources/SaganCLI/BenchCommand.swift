@@ -180,9 +180,10 @@ struct TrainBench: ParsableCommand {
         } else {
             let threads = "\(result.threads) thread\(result.threads == 1 ? "" : "s")"
             print(
-                "\(result.preset) batch \(result.batch), \(threads), backend \(result.backend): "
+                "\(result.preset) batch \(result.batch), \(threads), backend \(result.backend) in \(result.precision): "
                     + String(format: "%.1f GFLOP per iteration", result.gflopPerIteration))
             printInstructionSets()
+            printImplementations()
             let peakSource = peak == nil ? "measured by an \(result.peakSource) FMA loop" : "given"
             print(
                 String(
@@ -190,7 +191,12 @@ struct TrainBench: ParsableCommand {
                         + "%.1f GFLOP/s = %.1f%% of peak %.0f GFLOP/s ", result.msMedian, result.iterations,
                     result.msMin,
                     result.imagesPerSecond, result.gflops, result.percentOfPeak, result.peakGFLOPS)
-                    + "(\(peakSource)); peak RSS \(result.peakRSSMiB) MiB")
+                    + "(\(peakSource))"
+                    + (result.bf16PeakGFLOPS.map { bf16 in
+                        String(
+                            format: ", %.1f%% of the bf16 peak %.0f GFLOP/s (a vdpbf16ps loop)",
+                            result.percentOfBF16Peak ?? 0, bf16)
+                    } ?? "") + "; peak RSS \(result.peakRSSMiB) MiB")
         }
         if let profile = result.profile { printProfile(profile, result) }
     }
@@ -222,6 +228,15 @@ struct TrainBench: ParsableCommand {
                         format: "%8.1f ms  %6d  %8.1f  %6.1f%%", entry.seconds * 1e3, entry.calls, rate,
                         100 * rate / result.peakGFLOPS))
         }
+    }
+}
+
+/// The implementations oneDNN chose for the convolutions and products run so far.
+func printImplementations() {
+    let kinds = Engine.oneDNNImplementations.filter { $0.key.hasPrefix("convolution") || $0.key == "matmul" }
+    for (kind, implementations) in kinds.sorted(by: { $0.key < $1.key }) {
+        let chosen = implementations.sorted { $0.value > $1.value }.map { "\($0.key) ×\($0.value)" }
+        print("  \(kind): \(chosen.joined(separator: ", "))")
     }
 }
 

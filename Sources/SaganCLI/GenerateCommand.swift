@@ -46,6 +46,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .customLong("class"), help: "The class to draw, for class-conditional models.") var classIndex: Int?
     @Option(help: "Also write the latent codes used, as a safetensors file with one tensor \"z\" (N, latent size).")
     var saveZ: String?
+    @OptionGroup var engine: EngineOptions
 
     func validate() throws {
         guard (out == nil) != (outdir == nil) else {
@@ -62,6 +63,10 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
+        try engine.run { try generate() }
+    }
+
+    func generate() throws {
         let loaded = try loadGenerator(checkpoint, ema: ema)
         let config = loaded.config
         try loaded.checkClass(classIndex)

@@ -96,7 +96,8 @@ struct TrainCommand: ParsableCommand {
                 "training \(config.preset.rawValue) (G \(trainer.generator.parameterCount), "
                     + "D \(trainer.discriminator.parameterCount) parameters) on \(describe(dataset)), batch "
                     + "\(config.batchSize), "
-                    + "\(config.steps) steps, backend \(Engine.backendName); run folder \(run.folder.path)")
+                    + "\(config.steps) steps, backend \(Engine.backendName) in \(Engine.precision); run folder "
+                    + run.folder.path)
             TrainingRun.stopOnSignals()
             let outcome: TrainingOutcome
             do {

@@ -16,6 +16,35 @@ struct EngineTests {
         #expect(throws: EngineError.invalidThreadCount(0)) { try Engine.run(EngineConfiguration(threads: 0)) {} }
     }
 
+    @Test func aConfigurationSetsThePrecisionForItsBodyOnly() throws {
+        #expect(Engine.precision == .fp32)
+        let inside = try Engine.run(EngineConfiguration(backend: "reference", precision: .bf16)) { Engine.precision }
+        #expect(inside == .bf16 && Engine.precision == .fp32)
+    }
+
+    /// Where the CPU has no bf16 instructions, oneDNN would emulate them: bf16 is refused there, with
+    /// a message saying what is missing; the reference backend (software rounding) runs it anywhere.
+    @Test func bf16IsRefusedOnOneDNNWithoutBF16Instructions() throws {
+        let onednn = try #require(Engine.availableBackends.last { $0 != "reference" })
+        #expect(throws: EngineError.self) {
+            try Engine.checkPrecision(.bf16, backend: onednn, bf16Instructions: [])
+        }
+        do {
+            try Engine.checkPrecision(.bf16, backend: onednn, bf16Instructions: [])
+        } catch {
+            let message = "\(error)"
+            #expect(message.contains("AVX512_BF16") && message.contains("AMX") && message.contains("emulate"))
+        }
+        try Engine.checkPrecision(.bf16, backend: onednn, bf16Instructions: ["avx512_bf16"])
+        try Engine.checkPrecision(.bf16, backend: "reference", bf16Instructions: [])
+        try Engine.checkPrecision(.fp32, backend: onednn, bf16Instructions: [])
+        if Engine.bf16Instructions.isEmpty {
+            #expect(throws: EngineError.self) { try Engine.run(EngineConfiguration(precision: .bf16)) {} }
+        } else {
+            #expect(try Engine.run(EngineConfiguration(precision: .bf16)) { Engine.precision } == .bf16)
+        }
+    }
+
     @Test func kernelBenchmarksTimeEachPassWithItsFlops() throws {
         let result = try Engine.run(EngineConfiguration(backend: "reference")) {
             try KernelBenchmark.convolution(

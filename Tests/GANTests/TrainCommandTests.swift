@@ -1,5 +1,6 @@
 import Autodiff
 import Datasets
+import FileFormats
 import Foundation
 import GAN
 import TestSupport
@@ -111,6 +112,39 @@ struct TrainCommandTests {
         #expect(
             try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path)
                 .contains("step-000008.safetensors"))
+    }
+
+    /// Checkpoints are Float32 whatever the precision: a bf16 run resumes in fp32 and back, and
+    /// run.json says which precision each part ran in.
+    @Test func aBF16RunResumesInFP32AndBack() throws {
+        let work = try folder("bf16")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let dataset = try makeBlobPack(work, count: 24)
+        let run = work.appendingPathComponent("run")
+        let common = [
+            "train", "--data", dataset.url.path, "--run-dir", run.path, "--batch", "4", "--log-every", "1",
+            "--sample-every", "100", "--checkpoint-every", "2",
+        ]
+        for (precision, steps) in [("bf16", 2), ("fp32", 4), ("bf16", 6)] {
+            let resume = steps == 2 ? [] : ["--resume", "auto"]
+            let outcome = try Self.sagan(common + ["--precision", precision, "--steps", "\(steps)"] + resume)
+            #expect(outcome.status == 0, "\(outcome.output)")
+            #expect(outcome.output.contains("in \(precision);"), "\(outcome.output)")
+            let checkpoint = try SafeTensorsFile(
+                contentsOf: run.appendingPathComponent(String(format: "checkpoints/step-%06d.safetensors", steps)))
+            let types = Set(checkpoint.entries.values.map(\.dtype))
+            #expect(types.isSubset(of: [.F32, .I64, .U8]), "checkpoint after \(precision): \(types)")
+            #expect(checkpoint.entries.values.contains { $0.dtype == .F32 })
+        }
+        let info =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("run.json")))
+            as! [String: Any]
+        #expect(info["precision"] as? String == "bf16")
+        let resumes = try #require(info["resumes"] as? [[String: Any]])
+        #expect(resumes.map { $0["precision"] as? String } == ["fp32", "bf16"])
+        let steps = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+            .split(separator: "\n").filter { $0.contains("\"Loss/D\"") }
+        #expect(steps.count == 6, "one metrics row per step across the three parts")
     }
 
     @Test func badInputExitsWith64AndOneClearLine() throws {

@@ -9,7 +9,7 @@ let config = try! TrainConfig.preset(.tiny32, resolution: 32, imageChannels: 1)
 public func fuzz(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let written = try! RunDirectory.runInfo(
         previous: Data(bytes: bytes, count: count), commandLine: ["fuzz"], config: config, datasetPath: "data",
-        datasetDigest: "digest", resumedAt: 1, changes: ["steps": "1 → 2"])
+        datasetDigest: "digest", precision: .bf16, resumedAt: 1, changes: ["steps": "1 → 2"])
     let info = try! JSONSerialization.jsonObject(with: written) as! [String: Any]
     precondition((info["resumes"] as? [Any])?.isEmpty == false, "run.json lost its resumes")
     return 0

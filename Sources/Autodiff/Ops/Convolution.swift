@@ -27,13 +27,14 @@ extension Tensor {
         require(
             bias == nil || bias!.shape == [weight.shape[0]],
             "conv2d: bias shape \(bias?.shape ?? []) does not match \(weight.shape[0]) output channels")
-        let g = validated {
+        var g = validated {
             try Conv2DGeometry(
                 batch: input.shape[0], inChannels: input.shape[1], outChannels: weight.shape[0],
                 inHeight: input.shape[2], inWidth: input.shape[3], kernelHeight: weight.shape[2],
                 kernelWidth: weight.shape[3], stride: stride, paddingHeight: padding.height, paddingWidth: padding.width
             )
         }
+        g.precision = EngineContext.precision
         let backend = EngineContext.backend
         let x = input.storage
         let w = weight.storage
@@ -84,12 +85,13 @@ extension Tensor {
                 + "an empty output"
         )
         // The convolution that maps this op's output back to its input.
-        let g = validated {
+        var g = validated {
             try Conv2DGeometry(
                 batch: input.shape[0], inChannels: weight.shape[1], outChannels: weight.shape[0],
                 inHeight: outHeight, inWidth: outWidth, kernelHeight: weight.shape[2], kernelWidth: weight.shape[3],
                 stride: stride, padding: padding)
         }
+        g.precision = EngineContext.precision
         require(
             g.outHeight == input.shape[2] && g.outWidth == input.shape[3],
             "convTranspose2d: input \(input.shape) is inconsistent with stride \(stride), padding \(padding), kernel "

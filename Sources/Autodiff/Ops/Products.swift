@@ -6,7 +6,11 @@ import Kernels
 extension Tensor {
     /// op(a) · op(b) for matrices (m, k)·(k, n) or batches (B, m, k)·(B, k, n); a batch of 1 in one
     /// operand broadcasts over the other's. `transposeA`/`transposeB` read that operand's last two axes swapped.
-    public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+    /// Float32 unless `precision` says otherwise (layers pass `EngineContext.precision`; metrics and
+    /// spectral norm keep Float32); the gradients use the same precision.
+    public static func matmul(
+        _ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false, precision: Precision = .fp32
+    ) -> Tensor {
         require(
             (a.rank == 2 || a.rank == 3) && (b.rank == 2 || b.rank == 3),
             "matmul: operands must be matrices or batches of matrices, got \(a.shape) and \(b.shape)")
@@ -21,10 +25,11 @@ extension Tensor {
             "matmul: inner dimensions differ: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "")")
         let batchA = a.rank == 3 ? a.shape[0] : 1
         let batchB = b.rank == 3 ? b.shape[0] : 1
-        let g = validated {
+        var g = validated {
             try MatmulGeometry(
                 batchA: batchA, batchB: batchB, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
         }
+        g.precision = precision
         let outputShape = a.rank == 3 || b.rank == 3 ? [g.batch, m, n] : [m, n]
         let output = EngineContext.backend.matmul(g, a.storage, b.storage)
         let aValue = a.detached()
@@ -35,14 +40,14 @@ extension Tensor {
             if wanted[0] {
                 da =
                     transposeA
-                    ? matmul(bValue, dc, transposeA: transposeB, transposeB: true)
-                    : matmul(dc, bValue, transposeB: !transposeB)
+                    ? matmul(bValue, dc, transposeA: transposeB, transposeB: true, precision: precision)
+                    : matmul(dc, bValue, transposeB: !transposeB, precision: precision)
             }
             if wanted[1] {
                 db =
                     transposeB
-                    ? matmul(dc, aValue, transposeA: true, transposeB: transposeA)
-                    : matmul(aValue, dc, transposeA: !transposeA)
+                    ? matmul(dc, aValue, transposeA: true, transposeB: transposeA, precision: precision)
+                    : matmul(aValue, dc, transposeA: !transposeA, precision: precision)
             }
             return [da.map { reduceBatch($0, to: aValue.shape) }, db.map { reduceBatch($0, to: bValue.shape) }]
         }
@@ -54,14 +59,14 @@ extension Tensor {
         return gradient.sum(alongAxes: [0], keepingDimensions: shape.count == 3).reshaped(to: shape)
     }
 
-    /// x (N, in) · weightᵀ (in, out) + bias (out).
+    /// x (N, in) · weightᵀ (in, out) + bias (out), the product in the engine's precision.
     public static func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
         require(
             input.rank == 2 && weight.rank == 2 && input.shape[1] == weight.shape[1],
             "linear: input \(input.shape) does not match weight \(weight.shape) (expects (N, "
                 + "\(weight.rank == 2 ? weight.shape[1] : -1)))"
         )
-        let product = matmul(input, weight, transposeB: true)
+        let product = matmul(input, weight, transposeB: true, precision: EngineContext.precision)
         guard let bias else { return product }
         require(
             bias.shape == [weight.shape[0]],
@@ -125,7 +130,8 @@ extension Tensor {
 extension Tensor {
     /// Fused softmax attention: queries (B, Ck, N), keys (B, Ck, M), values (B, Cv, M) →
     /// (B, Cv, N) with output[:, n] = Σ_m softmax_m(queries[:, n]ᵀ keys[:, m]) values[:, m].
-    /// The same as `matmul(values, matmul(queries, keys, transposeA: true).softmax(), transposeB: true)`,
+    /// The same as `matmul(values, matmul(queries, keys, transposeA: true).softmax(), transposeB: true)`
+    /// (both products in the engine's precision),
     /// but the N×M attention map is never stored, forward or backward.
     public static func attention(queries: Tensor, keys: Tensor, values: Tensor) -> Tensor {
         require(
@@ -135,11 +141,12 @@ extension Tensor {
             "attention: queries (B, Ck, N), keys (B, Ck, M) and values (B, Cv, M) do not fit: \(queries.shape), "
                 + "\(keys.shape), \(values.shape)"
         )
-        let g = validated {
+        var g = validated {
             try AttentionGeometry(
                 batch: queries.shape[0], keyChannels: queries.shape[1], valueChannels: values.shape[1],
                 queries: queries.shape[2], keys: keys.shape[2])
         }
+        g.precision = EngineContext.precision
         let backend = EngineContext.backend
         let (q, k, v) = (queries.storage, keys.storage, values.storage)
         let output = backend.attention(g, queries: q, keys: k, values: v)

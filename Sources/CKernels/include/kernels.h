@@ -117,4 +117,13 @@ void sagan_direct_convolution_weight_gradient_portable(const struct sagan_direct
                                                        const float *input, const float *outputGradient,
                                                        float *weightGradient, float *biasGradient);
 
+/// Rounds each element to the nearest bf16 value (ties to even), in place and still as Float32:
+/// a Float32 product of two such values is exact, so Float32 kernels on rounded operands compute
+/// what bf16 dot products with Float32 accumulation compute.
+void sagan_round_bf16(float *data, long count);
+
+/// tile[i, j] = bf16(tile[i, j] · scales[j]) for a row-major (rows, columns) tile with row stride
+/// `stride`: the attention's normalised Pᵀ as the operand of its bf16 products.
+void sagan_scale_columns_round_bf16(float *tile, int rows, int columns, int stride, const float *scales);
+
 #endif

@@ -7,6 +7,10 @@
 /// using the widest vector unit the CPU supports (AVX-512, AVX2 + FMA, or scalar).
 double sagan_fma_peak_gflops(int threads, double seconds);
 
+/// GFLOP/s of independent bf16 dot-product chains (`vdpbf16ps`, two multiply-adds per Float32 lane)
+/// on `threads` threads for about `seconds`: the bf16 peak. 0 without AVX512_BF16.
+double sagan_bf16_peak_gflops(int threads, double seconds);
+
 /// The instruction set the measurement used: "avx512", "avx2" or "scalar".
 const char *sagan_fma_instruction_set(void);
 

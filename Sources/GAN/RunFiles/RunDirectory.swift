@@ -29,8 +29,8 @@ public final class RunDirectory {
     deinit { try? metrics.close() }
 
     /// run.json: what produced this run. A resumed run (`resumedAt` its step) keeps the file's first
-    /// command line and start time and adds an entry to `resumes`: when, at which step, with which
-    /// command line and which settings changed.
+    /// command line, precision and start time and adds an entry to `resumes`: when, at which step,
+    /// with which command line, in which precision and which settings changed.
     public func writeRunInfo(
         commandLine: [String], config: TrainConfig, datasetPath: String, datasetDigest: String,
         resumedAt step: Int? = nil, changes: [String: String] = [:]
@@ -39,7 +39,7 @@ public final class RunDirectory {
         let previous = step == nil ? nil : try? Data(contentsOf: file)
         let info = try Self.runInfo(
             previous: previous, commandLine: commandLine, config: config, datasetPath: datasetPath,
-            datasetDigest: datasetDigest, resumedAt: step, changes: changes)
+            datasetDigest: datasetDigest, precision: Engine.precision, resumedAt: step, changes: changes)
         try writeAtomically(info, to: file)
         try events.text(tag: "config", String(decoding: try JSONEncoder.sorted.encode(config), as: UTF8.self), step: 0)
         try events.text(tag: "command_line", commandLine.joined(separator: " "), step: 0)
@@ -49,21 +49,24 @@ public final class RunDirectory {
     /// bytes at all, since the file may have been damaged or edited).
     public static func runInfo(
         previous: Data?, commandLine: [String], config: TrainConfig, datasetPath: String, datasetDigest: String,
-        resumedAt step: Int?, changes: [String: String], now: Date = Date()
+        precision: Precision, resumedAt step: Int?, changes: [String: String], now: Date = Date()
     ) throws -> Data {
         let encodedConfig = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(config))
         let started = ISO8601DateFormatter().string(from: now)
         var info: [String: Any] = [
             "command_line": commandLine, "config": encodedConfig, "seed": config.seed, "dataset": datasetPath,
             "dataset_digest": datasetDigest, "tool_version": ProjectInfo.version, "started": started,
+            "precision": precision.rawValue,
         ]
         if let step {
             // A damaged or edited run.json loses its history, not this entry.
             let old = previous.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
             info["command_line"] = (old["command_line"] as? [String]) ?? commandLine
             info["started"] = (old["started"] as? String) ?? started
+            info["precision"] = (old["precision"] as? String) ?? precision.rawValue
             let resume: [String: Any] = [
                 "step": step, "started": started, "command_line": commandLine, "changes": changes,
+                "precision": precision.rawValue,
             ]
             let history = (old["resumes"] as? [[String: Any]] ?? []).filter(JSONSerialization.isValidJSONObject)
             info["resumes"] = history + [resume]

@@ -28,6 +28,13 @@ public struct MemoryEstimate: Sendable, Equatable {
             availableBytes: Engine.availableMemoryBytes)
     }
 
+    /// The same measurement extrapolated to another batch size.
+    public func atBatchSize(_ batch: Int) -> MemoryEstimate {
+        MemoryEstimate(
+            bytes: bytes + bytesPerImage * (batch - batchSize), bytesPerImage: bytesPerImage, batchSize: batch,
+            availableBytes: availableBytes)
+    }
+
     /// Whether the estimate fits in the memory left.
     public var fits: Bool { availableBytes.map { bytes <= $0 } ?? true }
 

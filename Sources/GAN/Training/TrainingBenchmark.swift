@@ -24,6 +24,8 @@ public struct TrainingBenchmarkResult: Sendable, Encodable {
     public let threads: Int
     public let iterations: Int
     public let backend: String
+    /// "fp32" or "bf16".
+    public let precision: String
     public let msMedian: Double
     public let msMin: Double
     public let imagesPerSecond: Double
@@ -31,6 +33,9 @@ public struct TrainingBenchmarkResult: Sendable, Encodable {
     public let gflops: Double
     public let peakGFLOPS: Double
     public let percentOfPeak: Double
+    /// The bf16 dot-product peak and the share of it reached, for bf16 runs on CPUs with AVX512_BF16.
+    public let bf16PeakGFLOPS: Double?
+    public let percentOfBF16Peak: Double?
     public let peakRSSMiB: Int
     /// How the peak was found: "avx512", "avx2" or "scalar" for a measured FMA loop, or "given".
     public let peakSource: String
@@ -41,7 +46,7 @@ public struct TrainingBenchmarkResult: Sendable, Encodable {
     public let iterationSeconds: [Double]
 
     enum CodingKeys: String, CodingKey {
-        case preset, batch, threads, iterations, backend
+        case preset, batch, threads, iterations, backend, precision
         case msMedian = "ms_median"
         case msMin = "ms_min"
         case imagesPerSecond = "images_per_second"
@@ -49,12 +54,14 @@ public struct TrainingBenchmarkResult: Sendable, Encodable {
         case gflops
         case peakGFLOPS = "peak_gflops"
         case percentOfPeak = "percent_of_peak"
+        case bf16PeakGFLOPS = "bf16_peak_gflops"
+        case percentOfBF16Peak = "percent_of_bf16_peak"
         case peakRSSMiB = "peak_rss_mib"
     }
 
     init(
         options: TrainingBenchmarkOptions, threads: Int, seconds: [Double], flops: Double, peak: Double,
-        peakSource: String, profile: EngineProfile?
+        bf16Peak: Double?, peakSource: String, profile: EngineProfile?
     ) {
         let sorted = seconds.sorted()
         let median = sorted[sorted.count / 2]
@@ -63,6 +70,7 @@ public struct TrainingBenchmarkResult: Sendable, Encodable {
         self.threads = threads
         iterations = seconds.count
         backend = Engine.backendName
+        precision = Engine.precision.rawValue
         msMedian = median * 1e3
         msMin = sorted[0] * 1e3
         imagesPerSecond = Double(options.batchSize) / median
@@ -71,6 +79,8 @@ public struct TrainingBenchmarkResult: Sendable, Encodable {
         peakGFLOPS = peak
         self.peakSource = peakSource
         percentOfPeak = 100 * gflops / peak
+        bf16PeakGFLOPS = bf16Peak
+        percentOfBF16Peak = bf16Peak.map { 100 * flops / median / 1e9 / $0 }
         peakRSSMiB = Engine.peakResidentMegabytes
         self.profile = profile
         iterationSeconds = seconds
@@ -93,6 +103,7 @@ public enum TrainingBenchmark {
         // Measured before any engine work: oneDNN's idle OpenMP threads would take cores from the loop.
         let peak = options.peakGFLOPS ?? Engine.measurePeakGFLOPS(threads: threads)
         let peakSource = options.peakGFLOPS == nil ? Engine.peakInstructionSet : "given"
+        let bf16Peak = Engine.precision == .bf16 ? Engine.measureBF16PeakGFLOPS(threads: threads) : nil
         var config = try TrainConfig.preset(
             options.preset, resolution: options.preset.defaultResolution, imageChannels: options.imageChannels)
         config.batchSize = options.batchSize
@@ -123,7 +134,7 @@ public enum TrainingBenchmark {
             discriminatorMACs: trainer.discriminator.summary().reduce(0) { $0 + $1.multiplyAccumulates },
             batch: options.batchSize)
         return TrainingBenchmarkResult(
-            options: options, threads: threads, seconds: seconds, flops: flops, peak: peak, peakSource: peakSource,
-            profile: profiler?.profile)
+            options: options, threads: threads, seconds: seconds, flops: flops, peak: peak, bf16Peak: bf16Peak,
+            peakSource: peakSource, profile: profiler?.profile)
     }
 }

@@ -22,23 +22,28 @@ enum MemoryDescriptor {
         return strided(shape, ShapeMath.strides(shape))
     }
 
-    static func strided(_ dims: [Int], _ strides: [Int]) -> dnnl_memory_desc_t {
+    static func strided(_ dims: [Int], _ strides: [Int], _ type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
         let dims64 = dims.map(Int64.init)
         let strides64 = strides.map(Int64.init)
         dnnlCheck(
-            dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), dims64, dnnl_f32, strides64),
+            dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), dims64, type, strides64),
             "memory descriptor \(dims) strides \(strides)")
         return md
     }
 
     /// A descriptor that lets the primitive choose its preferred (usually blocked) layout.
-    static func any(_ dims: [Int]) -> dnnl_memory_desc_t {
+    static func any(_ dims: [Int], _ type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
         dnnlCheck(
-            dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims.map(Int64.init), dnnl_f32, dnnl_format_tag_any),
+            dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims.map(Int64.init), type, dnnl_format_tag_any),
             "memory descriptor \(dims) (any layout)")
         return md
+    }
+
+    /// What a product's operands are read as in `precision`: the primitive converts Float32 inputs.
+    static func operandType(_ precision: Precision) -> dnnl_data_type_t {
+        precision == .bf16 ? dnnl_bf16 : dnnl_f32
     }
 }
 
@@ -48,6 +53,10 @@ enum MemoryDescriptor {
 final class CompiledPrimitive: @unchecked Sendable {
     let descriptor: dnnl_primitive_desc_t
     let primitive: dnnl_primitive_t
+    /// What the primitive does ("convolution forward", …).
+    let what: String
+    /// oneDNN's name for the implementation it chose ("jit_bf16:avx512_core_bf16", "brg:avx512_core", …).
+    let implementation: String
     private unowned let runtime: DNNLRuntime
 
     /// Creates the primitive for `operation` (a pointer to a oneDNN op descriptor).
@@ -61,6 +70,11 @@ final class CompiledPrimitive: @unchecked Sendable {
         var primitive: dnnl_primitive_t?
         dnnlCheck(dnnl_primitive_create(&primitive, descriptor), "\(what): primitive")
         self.primitive = primitive!
+        self.what = what
+        var name: UnsafePointer<CChar>?
+        implementation =
+            dnnl_primitive_desc_query(descriptor, dnnl_query_impl_info_str, 0, &name) == dnnl_success
+            ? name.map { String(cString: $0) } ?? "unknown" : "unknown"
     }
 
     deinit {
@@ -367,6 +381,9 @@ final class DNNLRuntime: @unchecked Sendable {
     }
 
     var cachedPrimitiveCount: Int { cache.withLock { $0.count } }
+
+    /// The primitives created so far.
+    var cachedPrimitives: [CompiledPrimitive] { cache.withLock { Array($0.values) } }
 
     /// Sets the OpenMP thread count of Debian's oneDNN build. OpenMP reads OMP_NUM_THREADS when the
     /// library loads, so a later setenv has no effect; libgomp's own call, found at run time

@@ -46,7 +46,31 @@ public final class OneDNNBackend: Backend {
     /// Primitives created so far (one per operation and shape).
     public var cachedPrimitiveCount: Int { runtime.cachedPrimitiveCount }
 
+    /// The implementations oneDNN chose for the primitives created so far, with how many use each,
+    /// by kind of primitive: ["convolution forward": ["jit_bf16:avx512_core_bf16": 12], …].
+    public var implementations: [String: [String: Int]] {
+        var result: [String: [String: Int]] = [:]
+        for compiled in runtime.cachedPrimitives {
+            // The name up to its shape: "convolution forward conv [2, 3, …" → "convolution forward".
+            let shape = [" conv ", " pool ", " [", " ("].compactMap { compiled.what.firstRange(of: $0)?.lowerBound }
+                .min()
+            let kind = String(compiled.what[..<(shape ?? compiled.what.endIndex)])
+            result[kind, default: [:]][compiled.implementation, default: 0] += 1
+        }
+        return result
+    }
+
     func plain(_ storage: Storage) -> Storage { storage.rowMajor() }
+
+    /// `storage` row-major, rounded to bf16 under bf16 (then a copy): what our Float32 kernels read
+    /// to compute bf16 products exactly (see `sagan_round_bf16`).
+    func operand(_ storage: Storage, _ precision: Precision) -> Storage {
+        guard precision == .bf16 else { return plain(storage) }
+        let copy = Storage(uninitializedCount: storage.count)
+        copy.pointer.update(from: storage.rowMajor().pointer, count: storage.count)
+        sagan_round_bf16(copy.pointer, storage.count)
+        return copy
+    }
 
     /// `storage` as a primitive can read it for `dims`: as it is when row-major or in a oneDNN
     /// layout that describes these dims (a convolution's output, maybe reshaped), otherwise a
@@ -64,8 +88,9 @@ public final class OneDNNBackend: Backend {
 
     func convolutionForwardPrimitive(_ g: Conv2DGeometry, bias: Bool) -> CompiledPrimitive {
         runtime.primitive(.convolutionForward(g, bias: bias)) {
-            var source = MemoryDescriptor.any(g.inputShape)
-            var weights = MemoryDescriptor.any(g.weightShape)
+            let operand = MemoryDescriptor.operandType(g.precision)
+            var source = MemoryDescriptor.any(g.inputShape, operand)
+            var weights = MemoryDescriptor.any(g.weightShape, operand)
             var biasDescriptor = MemoryDescriptor.plain([g.outChannels])
             var destination = MemoryDescriptor.any(g.outputShape)
             let (strides, padding) = convolutionDescriptors(g)
@@ -103,9 +128,10 @@ public final class OneDNNBackend: Backend {
         }
         let hint = convolutionForwardPrimitive(g, bias: false)
         let compiled = runtime.primitive(.convolutionBackwardData(g)) {
+            let operand = MemoryDescriptor.operandType(g.precision)
             var sourceGradient = MemoryDescriptor.any(g.inputShape)
-            var weights = MemoryDescriptor.any(g.weightShape)
-            var destinationGradient = MemoryDescriptor.any(g.outputShape)
+            var weights = MemoryDescriptor.any(g.weightShape, operand)
+            var destinationGradient = MemoryDescriptor.any(g.outputShape, operand)
             let (strides, padding) = convolutionDescriptors(g)
             var operation = dnnl_convolution_desc_t()
             dnnlCheck(
@@ -139,10 +165,11 @@ public final class OneDNNBackend: Backend {
         }
         let hint = convolutionForwardPrimitive(g, bias: withBias)
         let compiled = runtime.primitive(.convolutionBackwardWeights(g, bias: withBias)) {
-            var source = MemoryDescriptor.any(g.inputShape)
+            let operand = MemoryDescriptor.operandType(g.precision)
+            var source = MemoryDescriptor.any(g.inputShape, operand)
             var weightsGradient = MemoryDescriptor.any(g.weightShape)
             var biasGradient = MemoryDescriptor.plain([g.outChannels])
-            var destinationGradient = MemoryDescriptor.any(g.outputShape)
+            var destinationGradient = MemoryDescriptor.any(g.outputShape, operand)
             let (strides, padding) = convolutionDescriptors(g)
             var operation = dnnl_convolution_desc_t()
             dnnlCheck(
@@ -542,7 +569,7 @@ public final class OneDNNBackend: Backend {
     public func matmul(_ g: MatmulGeometry, _ a: Storage, _ b: Storage) -> Storage {
         let left = plain(a)
         let right = plain(b)
-        if g.batch == 1 {
+        if g.batch == 1 && g.precision == .fp32 {
             // One product (spectral norm's matrix-vector steps, most of them): sgemm directly, without
             // the primitive's per-call memory objects, which cost more than these small products.
             let c = Storage(uninitializedCount: g.m * g.n)
@@ -561,11 +588,18 @@ public final class OneDNNBackend: Backend {
         let aDims = [g.batchA, g.m, g.k]
         let bDims = [g.batchB, g.k, g.n]
         let cDims = [g.batch, g.m, g.n]
-        // Transposed operands are described by strides over their stored layout.
-        let aLayout = MemoryDescriptor.strided(aDims, g.transposeA ? [g.m * g.k, 1, g.m] : [g.m * g.k, g.k, 1])
-        let bLayout = MemoryDescriptor.strided(bDims, g.transposeB ? [g.k * g.n, 1, g.k] : [g.k * g.n, g.n, 1])
+        // Transposed operands are described by strides over their stored layout; under bf16 the
+        // primitive reads them converted (the execution makes bf16 copies with the same strides).
+        let (aStrides, bStrides) = (
+            g.transposeA ? [g.m * g.k, 1, g.m] : [g.m * g.k, g.k, 1],
+            g.transposeB ? [g.k * g.n, 1, g.k] : [g.k * g.n, g.n, 1]
+        )
+        let aLayout = MemoryDescriptor.strided(aDims, aStrides)
+        let bLayout = MemoryDescriptor.strided(bDims, bStrides)
         let compiled = runtime.primitive(.matmul(g)) {
-            var (source, weights) = (aLayout, bLayout)
+            let operand = MemoryDescriptor.operandType(g.precision)
+            var source = MemoryDescriptor.strided(aDims, aStrides, operand)
+            var weights = MemoryDescriptor.strided(bDims, bStrides, operand)
             var destination = MemoryDescriptor.plain(cDims)
             var operation = dnnl_matmul_desc_t()
             dnnlCheck(dnnl_matmul_desc_init(&operation, &source, &weights, nil, &destination), "matmul \(g)")

@@ -33,7 +33,7 @@ extension OneDNNBackend {
     func directConvolutionForward(_ g: Conv2DGeometry, input: Storage, weight: Storage, bias: Storage?) -> Storage {
         var convolution = description(g)
         let x = ImageOperand(input, g.inputShape)
-        let w = plain(weight)
+        let w = operand(weight, g.precision)
         let b = bias.map(plain)
         let y = Storage(uninitializedCount: ShapeMath.count(g.outputShape))
         let (imageFloats, outputFloats) = (
@@ -44,6 +44,7 @@ extension OneDNNBackend {
             runtime.forEachItemInParallel(g.batch) { n, worker, stream in
                 let image = work.pointer + worker * imageFloats
                 x.gather(image: n, into: image, channelStride: convolution.inputChannelStride, runtime, stream)
+                if g.precision == .bf16 { sagan_round_bf16(image, imageFloats) }
                 sagan_direct_convolution_forward(
                     &convolution, image, w.pointer, b?.pointer, y.pointer + n * outputFloats)
             }
@@ -61,7 +62,7 @@ extension OneDNNBackend {
             outputChannelStride: paddedPlane(g.inHeight, g.inWidth), kernelHeight: g.kernelHeight,
             kernelWidth: g.kernelWidth,
             padHeight: g.kernelHeight - 1 - g.paddingHeight, padWidth: g.kernelWidth - 1 - g.paddingWidth)
-        let w = plain(weight)
+        let w = operand(weight, g.precision)
         let flipped = Storage(uninitializedCount: w.count)  // (Cin, Cout, kh, kw)
         let (kh, kw) = (g.kernelHeight, g.kernelWidth)
         for o in 0..<g.outChannels {
@@ -74,10 +75,13 @@ extension OneDNNBackend {
                 }
             }
         }
-        let dy = plain(outputGradient)
+        let dy = operand(outputGradient, g.precision)
+        var float32 = g  // dx is Float32, in the layout a Float32 convolution would read x in
+        float32.precision = .fp32
         let dx = ImageOperand(
             output: g.inputShape,
-            layout: runtime.layout(g.inputShape, convolutionForwardPrimitive(g, bias: false).layout(of: DNNL_ARG_SRC)))
+            layout: runtime.layout(
+                g.inputShape, convolutionForwardPrimitive(float32, bias: false).layout(of: DNNL_ARG_SRC)))
         let (gradientFloats, resultFloats) = (
             g.outChannels * g.outHeight * g.outWidth, g.inChannels * convolution.outputChannelStride
         )
@@ -99,7 +103,7 @@ extension OneDNNBackend {
     {
         var convolution = description(g)
         let x = ImageOperand(input, g.inputShape)
-        let dy = plain(outputGradient)
+        let dy = operand(outputGradient, g.precision)
         let weightCount = ShapeMath.count(g.weightShape)
         let partials = Storage(uninitializedCount: g.batch * (weightCount + g.outChannels))
         let (imageFloats, gradientFloats) = (
@@ -110,6 +114,7 @@ extension OneDNNBackend {
             runtime.forEachItemInParallel(g.batch) { n, worker, stream in
                 let image = work.pointer + worker * imageFloats
                 x.gather(image: n, into: image, channelStride: convolution.inputChannelStride, runtime, stream)
+                if g.precision == .bf16 { sagan_round_bf16(image, imageFloats) }
                 let weightPartial = partials.pointer + n * (weightCount + g.outChannels)
                 sagan_direct_convolution_weight_gradient(
                     &convolution, image, dy.pointer + n * gradientFloats, weightPartial,

@@ -1,8 +1,9 @@
 extension ReferenceKernels {
     /// o (B, Cv, N) = v · softmax(qᵀ k)ᵀ, one query tile at a time (the oracle for the fused kernels).
+    /// `operand` is applied to the attention row before it multiplies v (bf16 rounding under bf16).
     public static func attention<T: ReferenceScalar>(
         _ g: AttentionGeometry, o: UnsafeMutablePointer<T>, q: UnsafePointer<T>, k: UnsafePointer<T>,
-        v: UnsafePointer<T>
+        v: UnsafePointer<T>, operand: (T) -> T = { $0 }
     ) {
         let (n, m, ck, cv) = (g.queries, g.keys, g.keyChannels, g.valueChannels)
         var p = [T](repeating: 0, count: m)
@@ -10,6 +11,7 @@ extension ReferenceKernels {
             let (qb, kb, vb, ob) = (q + b * ck * n, k + b * ck * m, v + b * cv * m, o + b * cv * n)
             for query in 0..<n {
                 attentionRow(query, n: n, m: m, ck: ck, q: qb, k: kb, p: &p)
+                for key in 0..<m { p[key] = operand(p[key]) }
                 for c in 0..<cv {
                     var sum: T = 0
                     for key in 0..<m { sum += vb[c * m + key] * p[key] }
@@ -20,9 +22,11 @@ extension ReferenceKernels {
     }
 
     /// Gradients of `attention`: dq, dk, dv from dO, recomputing each query's attention row.
+    /// `operand` is applied to P and dS where they multiply (bf16 rounding under bf16).
     public static func attentionBackward<T: ReferenceScalar>(
         _ g: AttentionGeometry, dq: UnsafeMutablePointer<T>, dk: UnsafeMutablePointer<T>, dv: UnsafeMutablePointer<T>,
-        q: UnsafePointer<T>, k: UnsafePointer<T>, v: UnsafePointer<T>, dO: UnsafePointer<T>
+        q: UnsafePointer<T>, k: UnsafePointer<T>, v: UnsafePointer<T>, dO: UnsafePointer<T>,
+        operand: (T) -> T = { $0 }
     ) {
         let (n, m, ck, cv) = (g.queries, g.keys, g.keyChannels, g.valueChannels)
         dq.initialize(repeating: 0, count: g.batch * ck * n)
@@ -39,16 +43,17 @@ extension ReferenceKernels {
                 var dot: T = 0
                 for key in 0..<m {
                     var sum: T = 0
+                    let pOperand = operand(p[key])
                     for c in 0..<cv {
                         sum += dOb[c * n + query] * vb[c * m + key]
-                        dvb[c * m + key] += dOb[c * n + query] * p[key]
+                        dvb[c * m + key] += dOb[c * n + query] * pOperand
                     }
                     dp[key] = sum
                     dot += sum * p[key]
                 }
                 // dS = P ⊙ (dP − Σ dP ⊙ P);  dq[c, n] += Σ_m k[c, m] dS[m];  dk[c, m] += q[c, n] dS[m].
                 for key in 0..<m {
-                    let ds = p[key] * (dp[key] - dot)
+                    let ds = operand(p[key] * (dp[key] - dot))
                     for c in 0..<ck {
                         dqb[c * n + query] += kb[c * m + key] * ds
                         dkb[c * m + key] += qb[c * n + query] * ds

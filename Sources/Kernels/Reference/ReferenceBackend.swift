@@ -1,4 +1,7 @@
 /// The pure-Swift backend: `ReferenceKernels` in Float32 over row-major storages.
+///
+/// Under bf16 (a geometry's `precision`) it rounds the operands of each product to bf16, to
+/// nearest even, and accumulates in Float32: the oracle other backends' bf16 paths are held to.
 public final class ReferenceBackend: Backend {
     public let name = "reference"
 
@@ -6,9 +9,15 @@ public final class ReferenceBackend: Backend {
 
     func plain(_ s: Storage) -> UnsafePointer<Float> { UnsafePointer(s.rowMajor().pointer) }
 
-    /// Runs `body` with plain pointers; keeps the row-major copies alive for the duration.
-    private func reading<R>(_ storages: [Storage?], _ body: ([UnsafePointer<Float>?]) -> R) -> R {
-        let plainStorages = storages.map { $0?.rowMajor() }
+    /// Runs `body` with plain pointers; keeps the row-major copies alive for the duration. The
+    /// first `roundedOperands` storages are read rounded to bf16 when `precision` is bf16.
+    func reading<R>(
+        _ storages: [Storage?], roundedOperands: Int = 0, _ precision: Precision = .fp32,
+        _ body: ([UnsafePointer<Float>?]) -> R
+    ) -> R {
+        let plainStorages = storages.enumerated().map { index, storage in
+            index < roundedOperands && precision == .bf16 ? storage.map(roundedToBF16) : storage?.rowMajor()
+        }
         return withExtendedLifetime(plainStorages) {
             body(plainStorages.map { $0.map { UnsafePointer($0.pointer) } })
         }
@@ -16,7 +25,7 @@ public final class ReferenceBackend: Backend {
 
     public func conv2dForward(_ g: Conv2DGeometry, input: Storage, weight: Storage, bias: Storage?) -> Storage {
         let y = Storage(uninitializedCount: ShapeMath.count(g.outputShape))
-        reading([input, weight, bias]) { p in
+        reading([input, weight, bias], roundedOperands: 2, g.precision) { p in
             ReferenceKernels.conv2dForward(g, y: y.pointer, x: p[0]!, w: p[1]!, b: p[2])
         }
         return y
@@ -24,7 +33,7 @@ public final class ReferenceBackend: Backend {
 
     public func conv2dBackwardData(_ g: Conv2DGeometry, outputGradient: Storage, weight: Storage) -> Storage {
         let dx = Storage(uninitializedCount: ShapeMath.count(g.inputShape))
-        reading([outputGradient, weight]) { p in
+        reading([outputGradient, weight], roundedOperands: 2, g.precision) { p in
             ReferenceKernels.conv2dBackwardData(g, dx: dx.pointer, dy: p[0]!, w: p[1]!)
         }
         return dx
@@ -35,7 +44,7 @@ public final class ReferenceBackend: Backend {
     {
         let dw = Storage(uninitializedCount: ShapeMath.count(g.weightShape))
         let db = withBias ? Storage(uninitializedCount: g.outChannels) : nil
-        reading([outputGradient, input]) { p in
+        reading([outputGradient, input], roundedOperands: 2, g.precision) { p in
             ReferenceKernels.conv2dBackwardWeights(g, dw: dw.pointer, db: db?.pointer, dy: p[0]!, x: p[1]!)
         }
         return (dw, db)
@@ -128,7 +137,9 @@ public final class ReferenceBackend: Backend {
 
     public func matmul(_ g: MatmulGeometry, _ a: Storage, _ b: Storage) -> Storage {
         let c = Storage(uninitializedCount: g.batch * g.m * g.n)
-        reading([a, b]) { p in ReferenceKernels.matmul(g, c: c.pointer, a: p[0]!, b: p[1]!) }
+        reading([a, b], roundedOperands: 2, g.precision) { p in
+            ReferenceKernels.matmul(g, c: c.pointer, a: p[0]!, b: p[1]!)
+        }
         return c
     }
 
@@ -224,8 +235,9 @@ extension ReferenceBackend {
 extension ReferenceBackend {
     public func attention(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage) -> Storage {
         let o = Storage(uninitializedCount: g.batch * g.valueChannels * g.queries)
-        reading([queries, keys, values]) { p in
-            ReferenceKernels.attention(g, o: o.pointer, q: p[0]!, k: p[1]!, v: p[2]!)
+        reading([queries, keys, values], roundedOperands: 3, g.precision) { p in
+            ReferenceKernels.attention(
+                g, o: o.pointer, q: p[0]!, k: p[1]!, v: p[2]!, operand: Self.operandRounding(g.precision))
         }
         return o
     }
@@ -238,10 +250,27 @@ extension ReferenceBackend {
         let dq = Storage(uninitializedCount: queries.count)
         let dk = Storage(uninitializedCount: keys.count)
         let dv = Storage(uninitializedCount: values.count)
-        reading([queries, keys, values, outputGradient]) { p in
+        reading([queries, keys, values, outputGradient], roundedOperands: 4, g.precision) { p in
             ReferenceKernels.attentionBackward(
-                g, dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, q: p[0]!, k: p[1]!, v: p[2]!, dO: p[3]!)
+                g, dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, q: p[0]!, k: p[1]!, v: p[2]!, dO: p[3]!,
+                operand: Self.operandRounding(g.precision))
         }
         return (dq, dk, dv)
+    }
+}
+
+extension ReferenceBackend {
+    /// A row-major copy of `storage` with every element rounded to bf16.
+    func roundedToBF16(_ storage: Storage) -> Storage {
+        let copy = Storage(uninitializedCount: storage.count)
+        copy.pointer.update(from: storage.rowMajor().pointer, count: storage.count)
+        BFloat16.round(copy.pointer, count: storage.count)
+        return copy
+    }
+
+    /// How the attention kernels read the operands they compute inside (P, dS) in `precision`.
+    static func operandRounding(_ precision: Precision) -> (Float) -> Float {
+        if precision == .bf16 { return { (x: Float) -> Float in BFloat16.round(x) } }
+        return { (x: Float) -> Float in x }
     }
 }

@@ -1,0 +1,35 @@
+/// The number format of an operation's multiplications.
+///
+/// Under `bf16` the products that dominate a GAN step (convolutions, linear layers, the attention
+/// products) read their operands rounded to bfloat16 and accumulate in Float32; their results are
+/// Float32. Everything else (normalisation statistics, softmax, losses, optimiser state, spectral
+/// norm's power iteration) stays in Float32 whatever the precision. bf16 keeps Float32's 8-bit
+/// exponent, so no loss scaling is needed; it keeps 8 significant bits (7 stored), so one rounding
+/// moves a value by at most 2⁻⁹ of itself.
+public enum Precision: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
+    case fp32
+    case bf16
+
+    public var description: String { rawValue }
+}
+
+/// bfloat16 conversions: the upper 16 bits of a Float32.
+public enum BFloat16 {
+    /// The largest relative change one rounding to bf16 makes: half a unit in the 8th significant bit.
+    public static let unitRoundoff: Float = 1.0 / 512
+
+    /// `x` rounded to the nearest bf16 value, ties to even (what oneDNN's and the CPU's conversions
+    /// do). NaN stays NaN; values beyond the largest bf16 become infinite.
+    @inlinable
+    public static func round(_ x: Float) -> Float {
+        let bits = x.bitPattern
+        if x.isNaN { return Float(bitPattern: (bits | 0x0040_0000) & 0xFFFF_0000) }
+        let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
+        return Float(bitPattern: rounded & 0xFFFF_0000)
+    }
+
+    /// Rounds `count` elements at `pointer` in place.
+    public static func round(_ pointer: UnsafeMutablePointer<Float>, count: Int) {
+        for index in 0..<count { pointer[index] = round(pointer[index]) }
+    }
+}

@@ -1,0 +1,178 @@
+import CKernels
+import Kernels
+import Testing
+
+/// The bf16 paths: rounding, and every bf16 kernel of oneDNN against the reference backend's bf16 mode.
+///
+/// Tolerances. Both backends round the same operands to bf16 the same way (to nearest, ties to even),
+/// and a Float32 product of two bf16 values is exact, so they may differ only by the order of their
+/// Float32 sums: within `sameRounding` = 1e-4 of the output's scale, as the Float32 parity tests. A
+/// backend that skipped a rounding would be off by up to u·Σ|a·b| (u = 2⁻⁹, bf16's unit roundoff),
+/// about 1e-3 of the scale on these random operands: each test also checks that the bf16 result is
+/// that far from the Float32 one, so a test cannot pass on a path that silently ran in Float32.
+///
+/// The attention rounds operands it computes itself (P and dS) from a vectorised exp that is a few
+/// Float32 ulps from the reference's expf: the few elements that lie within that of a bf16 rounding
+/// boundary round the other way, each moving one product by 2⁻⁸ of itself. Its tolerance,
+/// `boundaryFlips` = 4e-4, stays below half of the measured bf16-to-Float32 distance.
+@Suite("bf16 kernels match the reference backend's bf16 mode")
+struct BF16ParityTests {
+    let reference = BackendRegistry.reference
+    static let sameRounding: Float = 1e-4
+    static let boundaryFlips: Float = 4e-4
+
+    func random(_ count: Int, seed: UInt64, scale: Float = 1) -> Storage {
+        var generator = TestRandom(seed: seed)
+        return Storage(generator.floats(count).map { $0 * scale })
+    }
+
+    /// The largest difference over the largest magnitude of `expected` (at least 1).
+    func scaledDifference(_ actual: Storage, _ expected: Storage) -> Float {
+        let (a, e) = (actual.elements, expected.elements)
+        let scale = max(1, e.map { Swift.abs($0) }.max() ?? 0)
+        return (zip(a, e).map { Swift.abs($0 - $1) }.max() ?? 0) / scale
+    }
+
+    /// `bf16` within `sameRounding` of the reference's bf16 result, and (when the operands are
+    /// large enough to tell) clearly apart from the Float32 result.
+    func expectBF16(
+        _ bf16: Storage?, reference expected: Storage?, fp32: Storage?, _ what: String, distinguishable: Bool = true,
+        tolerance: Float = sameRounding
+    ) {
+        guard let bf16, let expected, let fp32 else {
+            #expect(bf16 == nil && expected == nil, "\(what): one backend returned nothing")
+            return
+        }
+        let difference = scaledDifference(bf16, expected)
+        #expect(difference <= tolerance, "\(what): bf16 differs from the reference's bf16 by \(difference)")
+        if distinguishable {
+            let fromFloat32 = scaledDifference(bf16, fp32)
+            #expect(
+                fromFloat32 > 2 * max(tolerance, 2 * Self.sameRounding) && fromFloat32 < 8 * BFloat16.unitRoundoff,
+                "\(what): bf16 is \(fromFloat32) from Float32; a bf16 product should be about 1e-3 away")
+        }
+    }
+
+    var onednn: OneDNNBackend? { OneDNNBackend.shared }
+
+    @Test func roundingToNearestEven() {
+        let one = Float(1)
+        let half = Float(bitPattern: 0x0000_8000)  // the bit below bf16's last
+        #expect(BFloat16.round(one) == one)
+        #expect(BFloat16.round(Float(bitPattern: one.bitPattern | 0x8000)) == one, "a tie rounds to the even 1.0")
+        #expect(
+            BFloat16.round(Float(bitPattern: 0x3F81_8000)) == Float(bitPattern: 0x3F82_0000),
+            "a tie above an odd last bit rounds up")
+        #expect(BFloat16.round(Float(bitPattern: 0x3F80_8001)) == Float(bitPattern: 0x3F81_0000))
+        #expect(BFloat16.round(-.greatestFiniteMagnitude) == -.infinity, "beyond the largest bf16")
+        #expect(BFloat16.round(.infinity) == .infinity)
+        #expect(BFloat16.round(.nan).isNaN)
+        #expect(BFloat16.round(half) == 0, "the smallest subnormals tie to zero")
+        #expect(Swift.abs(BFloat16.round(0.1) - 0.1) <= 0.1 * BFloat16.unitRoundoff)
+    }
+
+    /// The C rounding that the oneDNN backend's own kernels use agrees with the Swift one bit for bit.
+    @Test func cRoundingMatchesSwift() {
+        var generator = TestRandom(seed: 7)
+        var values = (0..<4096).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: generator.next())) }
+        values += [0, -0, .infinity, -.infinity, .nan, .greatestFiniteMagnitude, .leastNonzeroMagnitude]
+        var rounded = values
+        sagan_round_bf16(&rounded, rounded.count)
+        for (value, result) in zip(values, rounded) {
+            let expected = BFloat16.round(value)
+            #expect(
+                expected.isNaN ? result.isNaN : expected.bitPattern == result.bitPattern,
+                "\(value) (0x\(String(value.bitPattern, radix: 16))): C \(result), Swift \(expected)")
+        }
+    }
+
+    /// The blog128 discriminator's 4x4 stride-2 layers and attention projections at batch 2,
+    /// awkward small shapes, and the generator's RGB layer (16 → 3, 3x3), which runs on our direct kernels.
+    static let convolutions: [(Int, Int, Int, Int, Int, Int, Int, Int)] = [
+        (1, 3, 4, 5, 7, 3, 1, 1), (3, 4, 2, 8, 8, 4, 2, 1), (2, 16, 32, 8, 8, 4, 2, 1), (2, 3, 32, 64, 64, 4, 2, 1),
+        (2, 32, 64, 32, 32, 4, 2, 1), (2, 256, 512, 8, 8, 4, 2, 1), (2, 64, 8, 32, 32, 1, 1, 0),
+        (2, 16, 3, 32, 32, 3, 1, 1),
+    ]
+
+    @Test(arguments: convolutions)
+    func convolution(_ shape: (Int, Int, Int, Int, Int, Int, Int, Int)) throws {
+        let onednn = try #require(onednn)
+        let (n, cin, cout, h, w, k, stride, padding) = shape
+        let fp32 = try Conv2DGeometry(
+            batch: n, inChannels: cin, outChannels: cout, inHeight: h, inWidth: w,
+            kernelHeight: k, kernelWidth: k, stride: stride, padding: padding)
+        var g = fp32
+        g.precision = .bf16
+        let x = random(ShapeMath.count(g.inputShape), seed: 1)
+        let weight = random(ShapeMath.count(g.weightShape), seed: 2)
+        let bias = random(cout, seed: 3)
+        let dy = random(ShapeMath.count(g.outputShape), seed: 4)
+        // Sums of a handful of products cannot tell bf16 from Float32 apart reliably.
+        let telling = cin * k * k >= 48
+        expectBF16(
+            onednn.conv2dForward(g, input: x, weight: weight, bias: bias),
+            reference: reference.conv2dForward(g, input: x, weight: weight, bias: bias),
+            fp32: reference.conv2dForward(fp32, input: x, weight: weight, bias: bias), "conv forward \(g)",
+            distinguishable: telling)
+        expectBF16(
+            onednn.conv2dBackwardData(g, outputGradient: dy, weight: weight),
+            reference: reference.conv2dBackwardData(g, outputGradient: dy, weight: weight),
+            fp32: reference.conv2dBackwardData(fp32, outputGradient: dy, weight: weight), "conv backward data \(g)",
+            distinguishable: cout * k * k >= 48)
+        let weights = onednn.conv2dBackwardWeights(g, outputGradient: dy, input: x, withBias: true)
+        let expected = reference.conv2dBackwardWeights(g, outputGradient: dy, input: x, withBias: true)
+        let float32 = reference.conv2dBackwardWeights(fp32, outputGradient: dy, input: x, withBias: true)
+        expectBF16(
+            weights.weight, reference: expected.weight, fp32: float32.weight, "conv backward weights \(g)",
+            distinguishable: n * g.outHeight * g.outWidth >= 48)
+        expectBF16(weights.bias, reference: expected.bias, fp32: float32.bias, "bias gradient", distinguishable: false)
+    }
+
+    @Test(arguments: [(1, 1, 16, 8, 12), (3, 3, 2, 7, 5), (2, 2, 64, 96, 128), (1, 1, 64, 8192, 128)])
+    func matmul(_ shape: (Int, Int, Int, Int, Int)) throws {
+        let onednn = try #require(onednn)
+        let (batchA, batchB, m, n, k) = shape
+        for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
+            let fp32 = try MatmulGeometry(
+                batchA: batchA, batchB: batchB, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
+            var g = fp32
+            g.precision = .bf16
+            let a = random(batchA * m * k, seed: 16)
+            let b = random(batchB * k * n, seed: 17)
+            expectBF16(
+                onednn.matmul(g, a, b), reference: reference.matmul(g, a, b), fp32: reference.matmul(fp32, a, b),
+                "matmul \(shape) transposes \(transposeA) \(transposeB)", distinguishable: k >= 48)
+        }
+    }
+
+    /// (batch, key channels, value channels, queries, keys), as in the Float32 parity tests.
+    @Test(arguments: [(1, 2, 3, 5, 4), (2, 8, 64, 300, 300), (2, 8, 32, 256, 64), (5, 4, 16, 130, 70)])
+    func fusedAttention(_ shape: (Int, Int, Int, Int, Int)) throws {
+        let onednn = try #require(onednn)
+        let (batch, ck, cv, n, m) = shape
+        let fp32 = try AttentionGeometry(batch: batch, keyChannels: ck, valueChannels: cv, queries: n, keys: m)
+        var g = fp32
+        g.precision = .bf16
+        let q = random(batch * ck * n, seed: 18, scale: 2)
+        let k = random(batch * ck * m, seed: 19)
+        let v = random(batch * cv * m, seed: 20)
+        let dO = random(batch * cv * n, seed: 21)
+        let telling = m >= 48
+        expectBF16(
+            onednn.attention(g, queries: q, keys: k, values: v),
+            reference: reference.attention(g, queries: q, keys: k, values: v),
+            fp32: reference.attention(fp32, queries: q, keys: k, values: v), "attention \(shape)",
+            distinguishable: telling, tolerance: Self.boundaryFlips)
+        let f = onednn.attentionBackward(g, queries: q, keys: k, values: v, outputGradient: dO)
+        let r = reference.attentionBackward(g, queries: q, keys: k, values: v, outputGradient: dO)
+        let r32 = reference.attentionBackward(fp32, queries: q, keys: k, values: v, outputGradient: dO)
+        for (name, actual, expected, float32) in [
+            ("dq", f.queries, r.queries, r32.queries), ("dk", f.keys, r.keys, r32.keys),
+            ("dv", f.values, r.values, r32.values),
+        ] {
+            expectBF16(
+                actual, reference: expected, fp32: float32, "attention \(name) \(shape)", distinguishable: telling,
+                tolerance: Self.boundaryFlips)
+        }
+    }
+}
