@@ -30,7 +30,7 @@ public enum KernelBenchmark {
         batch: Int, inChannels: Int, outChannels: Int, size: Int, kernel: Int, stride: Int, padding: Int,
         iterations: Int
     ) throws -> KernelBenchmarkResult {
-        let geometry: Conv2DGeometry
+        var geometry: Conv2DGeometry
         do {
             geometry = try Conv2DGeometry(
                 batch: batch, inChannels: inChannels, outChannels: outChannels, inHeight: size, inWidth: size,
@@ -38,6 +38,7 @@ public enum KernelBenchmark {
         } catch {
             throw EngineError.invalidShape(error.description)
         }
+        geometry.precision = EngineContext.precision
         let kernels = EngineContext.backend
         var generator = RandomGenerator(seed: 1)
         let input = Tensor.randomNormal(geometry.inputShape, generator: &generator).storage  // (B, Cin, S, S)
@@ -70,13 +71,14 @@ public enum KernelBenchmark {
     public static func attention(batch: Int, channels: Int, size: Int, iterations: Int) throws -> KernelBenchmarkResult
     {
         let positions = size * size
-        let geometry: AttentionGeometry
+        var geometry: AttentionGeometry
         do {
             geometry = try AttentionGeometry(
                 batch: batch, keyChannels: channels / 8, valueChannels: channels, queries: positions, keys: positions)
         } catch {
             throw EngineError.invalidShape(error.description)
         }
+        geometry.precision = EngineContext.precision
         let kernels = EngineContext.backend
         var generator = RandomGenerator(seed: 1)
         // (B, C/8, N)

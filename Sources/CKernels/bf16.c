@@ -1,25 +1,224 @@
-// bf16 helpers: rounding Float32 values to bf16 precision, kept in Float32.
+// bf16 helpers: rounding Float32 values to bf16, packing operands, and a matrix product on
+// AVX512_BF16's dot products (vdpbf16ps) with a plain C fallback.
 #include "kernels.h"
 
+#include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
 
+/* The bits of x rounded to bf16 (to nearest, ties to even), in the upper half of a Float32; a NaN
+   stays a (quiet) NaN. Plain integer arithmetic, which the compiler vectorises. */
+static inline uint32_t rounded_bits(float x) {
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    uint32_t isNaN = (bits & 0x7FFFFFFFu) > 0x7F800000u;
+    uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;
+    return isNaN ? (bits | 0x00400000u) & 0xFFFF0000u : rounded;
+}
+
 void sagan_round_bf16(float *data, long count) {
-    // Plain integer arithmetic the compiler vectorises; NaN payloads keep their quiet bit set.
     for (long i = 0; i < count; i++) {
-        uint32_t bits;
-        memcpy(&bits, &data[i], sizeof bits);
-        uint32_t isNaN = (bits & 0x7FFFFFFFu) > 0x7F800000u;
-        uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;
-        uint32_t result = isNaN ? (bits | 0x00400000u) & 0xFFFF0000u : rounded;
+        uint32_t result = rounded_bits(data[i]);
         memcpy(&data[i], &result, sizeof result);
     }
 }
 
-void sagan_scale_columns_round_bf16(float *tile, int rows, int columns, int stride, const float *scales) {
-    for (int i = 0; i < rows; i++) {
-        float *row = tile + (long)i * stride;
-        for (int j = 0; j < columns; j++) row[j] *= scales[j];
-        sagan_round_bf16(row, columns);
+#define AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
+
+static void convert_bf16_portable(const float *source, long rows, long columns, long sourceStride, const float *scales,
+                                  uint16_t *destination, long destinationStride) {
+    for (long i = 0; i < rows; i++) {
+        const float *from = source + i * sourceStride;
+        uint16_t *to = destination + i * destinationStride;
+        for (long j = 0; j < columns; j++) to[j] = (uint16_t)(rounded_bits(from[j] * (scales ? scales[j] : 1)) >> 16);
+        for (long j = columns; j < destinationStride; j++) to[j] = 0;
     }
+}
+
+/* vcvtne2ps2bf16 rounds to nearest even, as rounded_bits does (it also flushes subnormals to zero). */
+AVX512_BF16 static void convert_bf16_avx512(const float *source, long rows, long columns, long sourceStride,
+                                            const float *scales, uint16_t *destination, long destinationStride) {
+    for (long i = 0; i < rows; i++) {
+        const float *from = source + i * sourceStride;
+        uint16_t *to = destination + i * destinationStride;
+        for (long j = 0; j < destinationStride; j += 32) {
+            long left = columns - j;
+            __mmask16 lowMask = left >= 16 ? 0xFFFF : (left > 0 ? (__mmask16)((1u << left) - 1) : 0);
+            __mmask16 highMask = left >= 32 ? 0xFFFF : (left > 16 ? (__mmask16)((1u << (left - 16)) - 1) : 0);
+            __m512 low = _mm512_maskz_loadu_ps(lowMask, from + j);
+            __m512 high = _mm512_maskz_loadu_ps(highMask, from + j + 16);
+            if (scales) {
+                low = _mm512_mul_ps(low, _mm512_maskz_loadu_ps(lowMask, scales + j));
+                high = _mm512_mul_ps(high, _mm512_maskz_loadu_ps(highMask, scales + j + 16));
+            }
+            __m512i both = (__m512i)_mm512_cvtne2ps_pbh(high, low);
+            long count = destinationStride - j < 32 ? destinationStride - j : 32;
+            _mm512_mask_storeu_epi16(to + j, (__mmask32)(count == 32 ? 0xFFFFFFFFu : (1u << count) - 1), both);
+        }
+    }
+}
+
+void sagan_convert_bf16(const float *source, long rows, long columns, long sourceStride, const float *scales,
+                        uint16_t *destination, long destinationStride) {
+    if (sagan_kernels_use_avx512_bf16())
+        convert_bf16_avx512(source, rows, columns, sourceStride, scales, destination, destinationStride);
+    else
+        convert_bf16_portable(source, rows, columns, sourceStride, scales, destination, destinationStride);
+}
+
+void sagan_pack_bf16_rows_portable(const float *source, long depth, long columns, long sourceStride,
+                                   const float *scales, uint32_t *packed) {
+    for (long p = 0; p < (depth + 1) / 2; p++) {
+        const float *low = source + 2 * p * sourceStride;
+        const float *high = 2 * p + 1 < depth ? low + sourceStride : 0;
+        uint32_t *to = packed + p * columns;
+        for (long j = 0; j < columns; j++) {
+            float scale = scales ? scales[j] : 1.0f;
+            uint32_t first = rounded_bits(low[j] * scale) >> 16;
+            uint32_t second = high ? rounded_bits(high[j] * scale) : 0;
+            to[j] = first | second;
+        }
+    }
+}
+
+/* Two rows rounded together (vcvtne2ps2bf16), then their bf16 halves interleaved into pairs (vpermw). */
+AVX512_BF16 static void pack_bf16_rows_avx512(const float *source, long depth, long columns, long sourceStride,
+                                              const float *scales, uint32_t *packed) {
+    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
+                                                6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    for (long p = 0; p < (depth + 1) / 2; p++) {
+        const float *low = source + 2 * p * sourceStride;
+        const float *high = low + sourceStride;
+        int hasHigh = 2 * p + 1 < depth;
+        uint32_t *to = packed + p * columns;
+        for (long j = 0; j < columns; j += 16) {
+            __mmask16 mask = columns - j >= 16 ? 0xFFFF : (__mmask16)((1u << (columns - j)) - 1);
+            __m512 first = _mm512_maskz_loadu_ps(mask, low + j);
+            __m512 second = hasHigh ? _mm512_maskz_loadu_ps(mask, high + j) : _mm512_setzero_ps();
+            if (scales) {
+                __m512 scale = _mm512_maskz_loadu_ps(mask, scales + j);
+                first = _mm512_mul_ps(first, scale);
+                if (hasHigh) second = _mm512_mul_ps(second, scale); /* past the depth: +0, not 0·(−s) */
+            }
+            __m512i halves = (__m512i)_mm512_cvtne2ps_pbh(second, first);
+            _mm512_mask_storeu_epi32(to + j, mask, _mm512_permutexvar_epi16(interleave, halves));
+        }
+    }
+}
+
+void sagan_pack_bf16_rows(const float *source, long depth, long columns, long sourceStride, const float *scales,
+                          uint32_t *packed) {
+    if (sagan_kernels_use_avx512_bf16())
+        pack_bf16_rows_avx512(source, depth, columns, sourceStride, scales, packed);
+    else
+        sagan_pack_bf16_rows_portable(source, depth, columns, sourceStride, scales, packed);
+}
+
+/* The bf16 value in the low (which = 0) or high half of a pair, as a Float32. */
+static inline float half_of(uint32_t pair, int which) {
+    uint32_t bits = which ? pair & 0xFFFF0000u : pair << 16;
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+void sagan_gemm_bf16_portable(long m, long n, long pairs, const uint32_t *a, long rowStride, long pairStride,
+                              const uint32_t *packedB, float *c, long ldc, int accumulate) {
+    for (long i = 0; i < m; i++) {
+        for (long j = 0; j < n; j++) {
+            float sum = accumulate ? c[i * ldc + j] : 0.0f;
+            for (long p = 0; p < pairs; p++) {
+                uint32_t left = a[i * rowStride + p * pairStride];
+                uint32_t right = packedB[p * n + j];
+                sum += half_of(left, 1) * half_of(right, 1); /* vdpbf16ps's order: high half first */
+                sum += half_of(left, 0) * half_of(right, 0);
+            }
+            c[i * ldc + j] = sum;
+        }
+    }
+}
+
+/* A block of R rows (R ≤ 6) and up to 64 columns of C: 4R accumulators kept in registers over the
+   whole depth, one broadcast of A's pair per row and four loads of B's pairs per step. */
+AVX512_BF16 __attribute__((always_inline)) static inline void
+block_bf16(int rows, long n, long pairs, const uint32_t *a, long rowStride, long pairStride, const uint32_t *b,
+           float *c, long ldc, int accumulate, const __mmask16 masks[4]) {
+    __m512 acc[6][4];
+    for (int r = 0; r < rows; r++)
+        for (int v = 0; v < 4; v++)
+            acc[r][v] = accumulate ? _mm512_maskz_loadu_ps(masks[v], c + r * ldc + 16 * v) : _mm512_setzero_ps();
+    for (long p = 0; p < pairs; p++) {
+        const uint32_t *row = b + p * n;
+        __m512i right[4];
+        for (int v = 0; v < 4; v++) right[v] = _mm512_maskz_loadu_epi32(masks[v], row + 16 * v);
+        for (int r = 0; r < rows; r++) {
+            __m512bh left = (__m512bh)_mm512_set1_epi32((int)a[r * rowStride + p * pairStride]);
+            for (int v = 0; v < 4; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], left, (__m512bh)right[v]);
+        }
+    }
+    for (int r = 0; r < rows; r++)
+        for (int v = 0; v < 4; v++) _mm512_mask_storeu_ps(c + r * ldc + 16 * v, masks[v], acc[r][v]);
+}
+
+#define BLOCK(R)                                                                                                       \
+    block_bf16(R, n, pairs, a + i0 * rowStride, rowStride, pairStride, b, c + i0 * ldc + j0, ldc, accumulate, masks)
+
+AVX512_BF16 static void gemm_bf16_avx512(long m, long n, long pairs, const uint32_t *a, long rowStride, long pairStride,
+                                         const uint32_t *packedB, float *c, long ldc, int accumulate) {
+    for (long j0 = 0; j0 < n; j0 += 64) {
+        __mmask16 masks[4];
+        for (int v = 0; v < 4; v++) {
+            long left = n - j0 - 16 * v;
+            masks[v] = left >= 16 ? (__mmask16)0xFFFF : (left > 0 ? (__mmask16)((1u << left) - 1) : 0);
+        }
+        const uint32_t *b = packedB + j0;
+        long i0 = 0;
+        for (; i0 + 6 <= m; i0 += 6) BLOCK(6);
+        switch (m - i0) {
+        case 5:
+            BLOCK(5);
+            break;
+        case 4:
+            BLOCK(4);
+            break;
+        case 3:
+            BLOCK(3);
+            break;
+        case 2:
+            BLOCK(2);
+            break;
+        case 1:
+            BLOCK(1);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+int sagan_kernels_use_avx512_bf16(void) {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512bf16");
+}
+
+void sagan_gemm_bf16(long m, long n, long pairs, const uint32_t *a, long rowStride, long pairStride,
+                     const uint32_t *packedB, float *c, long ldc, int accumulate) {
+    if (sagan_kernels_use_avx512_bf16())
+        gemm_bf16_avx512(m, n, pairs, a, rowStride, pairStride, packedB, c, ldc, accumulate);
+    else
+        sagan_gemm_bf16_portable(m, n, pairs, a, rowStride, pairStride, packedB, c, ldc, accumulate);
+}
+
+void sagan_transpose_pairs(const uint32_t *source, long rows, long columns, long sourceStride, uint32_t *destination,
+                           long destinationStride) {
+    for (long i = 0; i < rows; i++)
+        for (long j = 0; j < columns; j++) destination[j * destinationStride + i] = source[i * sourceStride + j];
+}
+
+void sagan_transpose(const float *source, long rows, long columns, long sourceStride, float *destination,
+                     long destinationStride) {
+    for (long i0 = 0; i0 < rows; i0 += 16)
+        for (long j = 0; j < columns; j++)
+            for (long i = i0; i < rows && i < i0 + 16; i++)
+                destination[j * destinationStride + i] = source[i * sourceStride + j];
 }

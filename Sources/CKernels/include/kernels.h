@@ -2,6 +2,8 @@
 #ifndef SAGAN_KERNELS_H
 #define SAGAN_KERNELS_H
 
+#include <stdint.h>
+
 /// Softmax down each column of a row-major (keys x queries) tile with row stride `stride`, in
 /// place: tile[:, j] = softmax over i of tile[i, j]. The attention kernel keeps Pᵀ tiles so that
 /// both of its large products are plain (untransposed) matrix products.
@@ -122,8 +124,38 @@ void sagan_direct_convolution_weight_gradient_portable(const struct sagan_direct
 /// what bf16 dot products with Float32 accumulation compute.
 void sagan_round_bf16(float *data, long count);
 
-/// tile[i, j] = bf16(tile[i, j] · scales[j]) for a row-major (rows, columns) tile with row stride
-/// `stride`: the attention's normalised Pᵀ as the operand of its bf16 products.
-void sagan_scale_columns_round_bf16(float *tile, int rows, int columns, int stride, const float *scales);
+/// Row-major Float32 (rows, columns), each column j scaled by scales[j] (unless NULL), to bf16
+/// (rounded to nearest even), rows `destinationStride` apart, zero-padded from `columns` to the
+/// stride: an A operand of sagan_gemm_bf16.
+void sagan_convert_bf16(const float *source, long rows, long columns, long sourceStride, const float *scales,
+                        uint16_t *destination, long destinationStride);
+
+/// A B operand of sagan_gemm_bf16 from row-major Float32 (depth, columns) with row stride
+/// `sourceStride`, each column j scaled by scales[j] (unless NULL) and rounded: packed (⌈depth/2⌉,
+/// columns) pairs, packed[p][j] = bf16(source[2p][j]) | bf16(source[2p+1][j]) << 16 (0 past depth).
+void sagan_pack_bf16_rows(const float *source, long depth, long columns, long sourceStride, const float *scales,
+                          uint32_t *packed);
+
+/// C (m, n; row stride ldc) = A · B, or C += A · B when `accumulate`, with bf16 operands and Float32
+/// accumulation. A is m rows of `pairs` bf16 pairs (the depth, two by two), pair p of row i at
+/// a[i·rowStride + p·pairStride]: a row-major bf16 matrix of even row length 2·rowStride has
+/// pairStride 1; a matrix packed as sagan_pack_bf16_rows writes it, read transposed, has rowStride 1
+/// and pairStride its column count. B is packed pairs (pairs, n) as sagan_pack_bf16_rows writes
+/// them. Runs on vdpbf16ps where the CPU has AVX512_BF16.
+void sagan_gemm_bf16(long m, long n, long pairs, const uint32_t *a, long rowStride, long pairStride,
+                     const uint32_t *packedB, float *c, long ldc, int accumulate);
+
+/// destination[j][i] = source[i][j] for 32-bit elements (bf16 pairs) or Float32s.
+void sagan_transpose_pairs(const uint32_t *source, long rows, long columns, long sourceStride, uint32_t *destination,
+                           long destinationStride);
+void sagan_transpose(const float *source, long rows, long columns, long sourceStride, float *destination,
+                     long destinationStride);
+
+/// The plain C versions, whatever the CPU (the tests compare both), and whether the CPU runs the others.
+void sagan_pack_bf16_rows_portable(const float *source, long depth, long columns, long sourceStride,
+                                   const float *scales, uint32_t *packed);
+void sagan_gemm_bf16_portable(long m, long n, long pairs, const uint32_t *a, long rowStride, long pairStride,
+                              const uint32_t *packedB, float *c, long ldc, int accumulate);
+int sagan_kernels_use_avx512_bf16(void);
 
 #endif

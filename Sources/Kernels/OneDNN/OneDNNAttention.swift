@@ -10,14 +10,11 @@ import CKernels
 /// kept transposed (Eᵀ, keys × queries) so that both large products (v · Eᵀ forward, vᵀ · dO
 /// backward) are plain matrix products, which sgemm runs about 1.5x faster than transposed ones;
 /// the softmax's normalisation is never applied to a tile but folded into the (smaller) output
-/// columns forward and into the softmax backward and dO's columns backward.
-///
-/// Under bf16 every operand of a product is rounded to bf16 (the images as they are gathered, Pᵀ
-/// and dSᵀ as they are formed, normalised first, as the reference defines them); sgemm then
-/// computes the exact products with Float32 accumulation.
+/// columns forward and into the softmax backward and dO's columns backward. Under bf16 the products
+/// run on our bf16 kernels instead (OneDNNAttentionBF16.swift).
 extension OneDNNBackend {
     /// Row-major C = op(A) · op(B) (+ C when `accumulate`).
-    private func gemm(
+    func gemm(
         _ transposeA: Bool, _ transposeB: Bool, m: Int, n: Int, k: Int,
         _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, accumulate: Bool = false
@@ -30,12 +27,12 @@ extension OneDNNBackend {
     }
 
     public func attention(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage) -> Storage {
+        if g.precision == .bf16 { return attentionBF16(g, queries: queries, keys: keys, values: values) }
         let (n, m, ck, cv) = (g.queries, g.keys, g.keyChannels, g.valueChannels)
         let q = ImageOperand(queries, [g.batch, ck, n])
         let k = ImageOperand(keys, [g.batch, ck, m])
         let v = ImageOperand(values, [g.batch, cv, m])
         let o = ImageOperand(output: [g.batch, cv, n], like: values)
-        let bf16 = g.precision == .bf16
         // Per worker: the Eᵀ tile and its column scales, then q, k, v and o of one image as row-major matrices.
         let (block, image) = (g.tile * m + g.tile, ck * n + ck * m + cv * m + cv * n)
         let work = Storage(uninitializedCount: min(g.batch, threadCount ?? 1) * (block + image))
@@ -50,17 +47,11 @@ extension OneDNNBackend {
                 q.gather(image: b, into: qb, runtime, stream)
                 k.gather(image: b, into: kb, runtime, stream)
                 v.gather(image: b, into: vb, runtime, stream)
-                if bf16 { sagan_round_bf16(qb, ck * n + ck * m + cv * m) }
                 for t0 in stride(from: 0, to: n, by: g.tile) {
                     let rows = min(g.tile, n - t0)
                     // Eᵀ = exp(kᵀ q − column max), Pᵀ = Eᵀ scaled by column: o[:, tile] = (v · Eᵀ) scaled by column.
                     gemm(true, false, m: m, n: rows, k: ck, kb, m, qb + t0, n, et, rows)
                     sagan_softmax_columns_unnormalized(et, Int32(m), Int32(rows), Int32(rows), inverseSums)
-                    if bf16 {
-                        sagan_scale_columns_round_bf16(et, Int32(m), Int32(rows), Int32(rows), inverseSums)
-                        gemm(false, false, m: cv, n: rows, k: m, vb, m, et, rows, ob + t0, n)
-                        continue
-                    }
                     gemm(false, false, m: cv, n: rows, k: m, vb, m, et, rows, ob + t0, n)
                     for channel in 0..<cv { sagan_scale_row(ob + channel * n + t0, inverseSums, Int32(rows)) }
                 }
@@ -75,6 +66,10 @@ extension OneDNNBackend {
     )
         -> (queries: Storage, keys: Storage, values: Storage)
     {
+        if g.precision == .bf16 {
+            return attentionBackwardBF16(
+                g, queries: queries, keys: keys, values: values, outputGradient: outputGradient)
+        }
         let (n, m, ck, cv) = (g.queries, g.keys, g.keyChannels, g.valueChannels)
         let q = ImageOperand(queries, [g.batch, ck, n])
         let k = ImageOperand(keys, [g.batch, ck, m])
@@ -84,7 +79,6 @@ extension OneDNNBackend {
         let dq = ImageOperand(output: [g.batch, ck, n], like: queries)
         let dk = ImageOperand(output: [g.batch, ck, m], like: keys)
         let dv = ImageOperand(output: [g.batch, cv, m], like: values)
-        let bf16 = g.precision == .bf16
         // Per worker: Eᵀ, dPᵀ then dSᵀ, E's column scales and dO's tile scaled by them, then q, k, v,
         // dO, dq, dk, dv of one image as row-major matrices.
         let (block, image) = (g.tile * m, g.tile + cv * g.tile + 2 * (ck * n + ck * m + cv * m) + cv * n)
@@ -106,7 +100,6 @@ extension OneDNNBackend {
                 k.gather(image: b, into: kb, runtime, stream)
                 v.gather(image: b, into: vb, runtime, stream)
                 dO.gather(image: b, into: dOb, runtime, stream)
-                if bf16 { sagan_round_bf16(qb, ck * n + ck * m + cv * m + cv * n) }
                 for t0 in stride(from: 0, to: n, by: g.tile) {
                     let rows = min(g.tile, n - t0)
                     let first = t0 == 0
@@ -117,16 +110,9 @@ extension OneDNNBackend {
                     gemm(true, false, m: m, n: rows, k: cv, vb, m, dOb + t0, n, dst, rows)
                     sagan_softmax_columns_backward_unnormalized(
                         et, dst, Int32(m), Int32(rows), Int32(rows), inverseSums)
-                    if bf16 { sagan_round_bf16(dst, m * rows) }
                     // dq_tile = k · dSᵀ;  dk += q_tile · dS;  dv += dO_tile · P = (dO_tile scaled by column) · E.
                     gemm(false, false, m: ck, n: rows, k: m, kb, m, dst, rows, dqb + t0, n)
                     gemm(false, true, m: ck, n: m, k: rows, qb + t0, n, dst, rows, dkb, m, accumulate: !first)
-                    if bf16 {
-                        // dv += dO_tile · P with P normalised and rounded, as the reference reads it.
-                        sagan_scale_columns_round_bf16(et, Int32(m), Int32(rows), Int32(rows), inverseSums)
-                        gemm(false, true, m: cv, n: m, k: rows, dOb + t0, n, et, rows, dvb, m, accumulate: !first)
-                        continue
-                    }
                     for channel in 0..<cv {
                         (scaledGradient + channel * rows).update(from: dOb + channel * n + t0, count: rows)
                         sagan_scale_row(scaledGradient + channel * rows, inverseSums, Int32(rows))

@@ -1,0 +1,130 @@
+import CKernels
+
+/// The fused attention in bf16: the same tiles as the Float32 kernel (OneDNNAttention.swift), with
+/// the large products on `sagan_gemm_bf16` (vdpbf16ps) over operands rounded to bf16 as the
+/// reference backend defines them: q, k, v and dO as they are gathered, Pᵀ normalised and dSᵀ as
+/// they are formed. The scores kᵀq (depth C/8, a small share of the work) stay on sgemm over the
+/// rounded q and k, which computes the same exact products. Softmax statistics stay Float32.
+extension OneDNNBackend {
+    private func pairs(_ pointer: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt32> {
+        UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt32.self)
+    }
+
+    private func halves(_ pointer: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt16> {
+        UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt16.self)
+    }
+
+    func attentionBF16(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage) -> Storage {
+        let (n, m, ck, cv) = (g.queries, g.keys, g.keyChannels, g.valueChannels)
+        let q = ImageOperand(queries, [g.batch, ck, n])
+        let k = ImageOperand(keys, [g.batch, ck, m])
+        let v = ImageOperand(values, [g.batch, cv, m])
+        let o = ImageOperand(output: [g.batch, cv, n], like: values)
+        // Per worker: Eᵀ, its column scales and Pᵀ packed; then q, k, v and o of one image as
+        // row-major Float32 matrices, and v in bf16 (rows of m rounded up to even).
+        let mPairs = (m + 1) / 2
+        let block = g.tile * m + g.tile + mPairs * g.tile
+        let image = ck * n + ck * m + cv * m + cv * n + cv * mPairs
+        let work = Storage(uninitializedCount: min(g.batch, threadCount ?? 1) * (block + image))
+        withExtendedLifetime((q, k, v, o, work)) {
+            runtime.forEachItemInParallel(g.batch) { b, worker, stream in
+                let et = work.pointer + worker * (block + image)
+                let inverseSums = et + g.tile * m
+                let packedP = pairs(inverseSums + g.tile)  // (m/2, tile) pairs
+                let qb = et + block
+                let kb = qb + ck * n
+                let vb = kb + ck * m
+                let ob = vb + cv * m
+                let vbf = ob + cv * n  // (Cv, m/2) pairs
+                q.gather(image: b, into: qb, runtime, stream)
+                k.gather(image: b, into: kb, runtime, stream)
+                v.gather(image: b, into: vb, runtime, stream)
+                sagan_round_bf16(qb, ck * n + ck * m)
+                sagan_convert_bf16(vb, cv, m, m, nil, halves(vbf), 2 * mPairs)
+                for t0 in stride(from: 0, to: n, by: g.tile) {
+                    let rows = min(g.tile, n - t0)
+                    // Eᵀ = exp(kᵀ q − column max); Pᵀ = Eᵀ scaled by column, rounded; o[:, tile] = v · Pᵀ.
+                    gemm(true, false, m: m, n: rows, k: ck, kb, m, qb + t0, n, et, rows)
+                    sagan_softmax_columns_unnormalized(et, Int32(m), Int32(rows), Int32(rows), inverseSums)
+                    sagan_pack_bf16_rows(et, m, rows, rows, inverseSums, packedP)
+                    sagan_gemm_bf16(cv, rows, mPairs, pairs(vbf), mPairs, 1, packedP, ob + t0, n, 0)
+                }
+                o.scatter(image: b, from: ob, runtime, stream)
+            }
+        }
+        return o.storage
+    }
+
+    /// dPᵀ = vᵀ · dO and dvᵀ = Pᵀ · dOᵀ (the large products) run in bf16; dq = k · dSᵀ and dk = q · dS
+    /// (depth C/8) on sgemm over rounded operands.
+    func attentionBackwardBF16(
+        _ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage, outputGradient: Storage
+    ) -> (queries: Storage, keys: Storage, values: Storage) {
+        let (n, m, ck, cv) = (g.queries, g.keys, g.keyChannels, g.valueChannels)
+        let q = ImageOperand(queries, [g.batch, ck, n])
+        let k = ImageOperand(keys, [g.batch, ck, m])
+        let v = ImageOperand(values, [g.batch, cv, m])
+        let dO = ImageOperand(outputGradient, [g.batch, cv, n])
+        let dq = ImageOperand(output: [g.batch, ck, n], like: queries)
+        let dk = ImageOperand(output: [g.batch, ck, m], like: keys)
+        let dv = ImageOperand(output: [g.batch, cv, m], like: values)
+        let (nPairs, cvPairs, tilePairs) = ((n + 1) / 2, (cv + 1) / 2, (g.tile + 1) / 2)
+        // Per worker: Eᵀ, dPᵀ then dSᵀ, E's column scales, a packed operand and Pᵀ in bf16; then q, k,
+        // v, dO, dq, dk, dvᵀ, dv of one image as row-major Float32 matrices, v packed and dO in bf16.
+        let block = 2 * g.tile * m + g.tile + max(cvPairs * g.tile, tilePairs * cv) + m * tilePairs
+        let image = 2 * (ck * n + ck * m) + 2 * cv * n + 3 * cv * m + cvPairs * m + cv * nPairs
+        let work = Storage(uninitializedCount: min(g.batch, threadCount ?? 1) * (block + image))
+        withExtendedLifetime((q, k, v, dO, dq, dk, dv, work)) {
+            runtime.forEachItemInParallel(g.batch) { b, worker, stream in
+                let et = work.pointer + worker * (block + image)
+                let dst = et + g.tile * m
+                let inverseSums = dst + g.tile * m
+                let operand = pairs(inverseSums + g.tile)
+                let ptbf = inverseSums + g.tile + max(cvPairs * g.tile, tilePairs * cv)  // (m, tile/2) pairs
+                let qb = et + block
+                let kb = qb + ck * n
+                let vb = kb + ck * m
+                let dOb = vb + cv * m
+                let dqb = dOb + cv * n
+                let dkb = dqb + ck * n
+                let dvt = dkb + ck * m  // dvᵀ (m, Cv)
+                let dvb = dvt + m * cv
+                let vpk = pairs(dvb + cv * m)  // (Cv/2, m) pairs
+                let dObf = vpk + cvPairs * m  // (Cv, n/2) pairs
+                q.gather(image: b, into: qb, runtime, stream)
+                k.gather(image: b, into: kb, runtime, stream)
+                v.gather(image: b, into: vb, runtime, stream)
+                dO.gather(image: b, into: dOb, runtime, stream)
+                sagan_round_bf16(qb, ck * n + ck * m)
+                sagan_pack_bf16_rows(vb, cv, m, m, nil, vpk)
+                sagan_convert_bf16(
+                    dOb, cv, n, n, nil, UnsafeMutableRawPointer(dObf).assumingMemoryBound(to: UInt16.self), 2 * nPairs)
+                for t0 in stride(from: 0, to: n, by: g.tile) {
+                    let (rows, first) = (min(g.tile, n - t0), t0 == 0)
+                    let rowPairs = (rows + 1) / 2
+                    // The forward's tile again: Eᵀ = exp(kᵀ q − column max).
+                    gemm(true, false, m: m, n: rows, k: ck, kb, m, qb + t0, n, et, rows)
+                    sagan_softmax_columns_unnormalized(et, Int32(m), Int32(rows), Int32(rows), inverseSums)
+                    // dPᵀ = vᵀ · dO_tile;  dSᵀ = Pᵀ ⊙ (dPᵀ − colsum(dPᵀ ⊙ Pᵀ)) in Float32, then rounded.
+                    sagan_pack_bf16_rows(dOb + t0, cv, rows, n, nil, operand)
+                    sagan_gemm_bf16(m, rows, cvPairs, vpk, 1, m, operand, dst, rows, 0)
+                    sagan_softmax_columns_backward_unnormalized(
+                        et, dst, Int32(m), Int32(rows), Int32(rows), inverseSums)
+                    sagan_round_bf16(dst, m * rows)
+                    // dq_tile = k · dSᵀ;  dk += q_tile · dS.
+                    gemm(false, false, m: ck, n: rows, k: m, kb, m, dst, rows, dqb + t0, n)
+                    gemm(false, true, m: ck, n: m, k: rows, qb + t0, n, dst, rows, dkb, m, accumulate: !first)
+                    // dvᵀ += Pᵀ · dO_tileᵀ, with Pᵀ normalised and rounded.
+                    sagan_convert_bf16(et, m, rows, rows, inverseSums, halves(ptbf), 2 * rowPairs)
+                    sagan_transpose_pairs(dObf + t0 / 2, cv, rowPairs, nPairs, operand, cv)
+                    sagan_gemm_bf16(m, cv, rowPairs, pairs(ptbf), rowPairs, 1, operand, dvt, cv, first ? 0 : 1)
+                }
+                sagan_transpose(dvt, m, cv, cv, dvb, m)
+                dq.scatter(image: b, from: dqb, runtime, stream)
+                dk.scatter(image: b, from: dkb, runtime, stream)
+                dv.scatter(image: b, from: dvb, runtime, stream)
+            }
+        }
+        return (dq.storage, dk.storage, dv.storage)
+    }
+}

@@ -1,0 +1,99 @@
+import CKernels
+import Kernels
+import Testing
+
+/// Our bf16 C kernels (the attention's products) against their plain C versions and the Swift rounding.
+/// On a CPU without AVX512_BF16 both sides are the plain versions, and only the rounding checks bite.
+@Suite("bf16 C kernels")
+struct BF16KernelTests {
+    func floats(_ count: Int, seed: UInt64) -> [Float] {
+        var generator = TestRandom(seed: seed)
+        return generator.floats(count).map { $0 * 3 }
+    }
+
+    /// bf16 pairs of random values, as the packers would make them.
+    func pairs(_ count: Int, seed: UInt64) -> [UInt32] {
+        let values = floats(2 * count, seed: seed).map { BFloat16.round($0).bitPattern >> 16 }
+        return (0..<count).map { values[2 * $0] | values[2 * $0 + 1] << 16 }
+    }
+
+    /// (m, n, pairs, A read transposed): register-block tails in rows (6) and columns (64), odd depths.
+    @Test(arguments: [
+        (1, 1, 1, false), (6, 64, 8, false), (7, 65, 5, true), (13, 130, 33, false), (64, 128, 512, true),
+    ])
+    func matrixProductMatchesPlainC(_ shape: (Int, Int, Int, Bool)) {
+        let (m, n, depthPairs, transposed) = shape
+        let a = pairs(m * depthPairs, seed: 1)
+        let b = pairs(depthPairs * n, seed: 2)
+        let (rowStride, pairStride) = transposed ? (1, m) : (depthPairs, 1)
+        for accumulate in [Int32(0), 1] {
+            var fast = floats(m * n, seed: 3)
+            var plain = fast
+            sagan_gemm_bf16(m, n, depthPairs, a, rowStride, pairStride, b, &fast, n, accumulate)
+            sagan_gemm_bf16_portable(m, n, depthPairs, a, rowStride, pairStride, b, &plain, n, accumulate)
+            let scale = max(1, plain.map { Swift.abs($0) }.max() ?? 0)
+            let worst = zip(fast, plain).map { Swift.abs($0 - $1) }.max() ?? 0
+            // The same exact products, summed in another order.
+            #expect(
+                worst <= 1e-5 * scale * Float(depthPairs).squareRoot(), "\(shape) accumulate \(accumulate): \(worst)")
+        }
+    }
+
+    @Test(arguments: [(1, 1), (7, 33), (64, 128), (9, 16)])
+    func packingMatchesTheRounding(_ shape: (Int, Int)) {
+        let (depth, columns) = shape
+        let stride = columns + 3
+        let source = floats(depth * stride, seed: 4)
+        let scales = floats(columns, seed: 5)
+        for withScales in [false, true] {
+            let pairCount = (depth + 1) / 2 * columns
+            var fast = [UInt32](repeating: 7, count: pairCount)
+            var plain = fast
+            scales.withUnsafeBufferPointer { s in
+                let given = withScales ? s.baseAddress : nil
+                sagan_pack_bf16_rows(source, depth, columns, stride, given, &fast)
+                sagan_pack_bf16_rows_portable(source, depth, columns, stride, given, &plain)
+            }
+            #expect(fast == plain, "pack \(shape) scales \(withScales)")
+            for p in 0..<(depth + 1) / 2 {
+                for j in 0..<columns {
+                    let scale = withScales ? scales[j] : 1
+                    let low = BFloat16.round(source[2 * p * stride + j] * scale).bitPattern >> 16
+                    let high =
+                        2 * p + 1 < depth ? BFloat16.round(source[(2 * p + 1) * stride + j] * scale).bitPattern : 0
+                    #expect(plain[p * columns + j] == low | high, "pair \(p), column \(j)")
+                }
+            }
+        }
+    }
+
+    @Test func conversionRoundsAndPads() {
+        let (rows, columns, stride) = (5, 37, 40)
+        let source = floats(rows * columns, seed: 6)
+        let scales = floats(columns, seed: 7)
+        var converted = [UInt16](repeating: 0xFFFF, count: rows * stride)
+        sagan_convert_bf16(source, rows, columns, columns, scales, &converted, stride)
+        for i in 0..<rows {
+            for j in 0..<stride {
+                let expected =
+                    j < columns ? UInt16(BFloat16.round(source[i * columns + j] * scales[j]).bitPattern >> 16) : 0
+                #expect(converted[i * stride + j] == expected, "row \(i), column \(j)")
+            }
+        }
+    }
+
+    @Test func transposes() {
+        let (rows, columns) = (19, 37)
+        let source = floats(rows * columns, seed: 8)
+        var transposed = [Float](repeating: 0, count: rows * columns)
+        sagan_transpose(source, rows, columns, columns, &transposed, rows)
+        var pairsTransposed = [UInt32](repeating: 0, count: rows * columns)
+        sagan_transpose_pairs(source.map(\.bitPattern), rows, columns, columns, &pairsTransposed, rows)
+        for i in 0..<rows {
+            for j in 0..<columns {
+                #expect(transposed[j * rows + i] == source[i * columns + j])
+                #expect(pairsTransposed[j * rows + i] == source[i * columns + j].bitPattern)
+            }
+        }
+    }
+}
