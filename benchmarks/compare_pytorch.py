@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
-"""Times the same SAGAN training iteration in PyTorch and in sagan, in one invocation, same batch and threads.
+"""Times the same SAGAN training iteration in sagan, PyTorch and TensorFlow, in fp32 and bf16, in one invocation.
 
-    python3 benchmarks/compare_pytorch.py --preset blog128 --batch 16 --threads 2 [--iters 5] [--sagan .build/release/sagan]
+    python3 benchmarks/compare_pytorch.py --preset blog128 --batch 16 --threads 2 [--iters 5]
+        [--sagan .build/release/sagan] [--tf-python /opt/bench-venv/bin/python] [--json]
 
 The PyTorch side is Tests/Reference/sagan_reference.py (the parity-tested reference model: SN on
 every layer, paper attention, BN shift-only in G, leaky ReLU 0.02 in D) trained as `sagan train` does:
 hinge loss, Adam (0, 0.9), lr D 4e-4 / G 1e-4, a D step on real and detached fake images then a G
-step with fresh z, synthetic data. Use whichever PyTorch the interpreter has: Debian's python3-torch
-1.13 (/usr/bin/python3) or PyTorch 2.x CPU in a virtual environment
-(pip install "torch==2.13.0+cpu" --index-url https://download.pytorch.org/whl/cpu). Prints both
-timings, the ratio and peak memory; --json prints one object.
+step with fresh z, synthetic data; its bf16 run puts the forward passes under
+`torch.autocast("cpu", dtype=torch.bfloat16)`. The TensorFlow side is benchmarks/tf_sagan.py, the same
+model in TF 2 with tf.function, fp32 and with the casts of Keras's mixed_bfloat16 policy; it runs in
+the interpreter --tf-python names (pip install "tensorflow-cpu==2.21.*" in a virtual environment) and
+is left out when that has no TensorFlow. PyTorch comes from --torch-python (Debian's python3-torch
+1.13 by default, or an interpreter with a PyTorch 2.x CPU wheel). Every framework runs in its own child process, so its threads and memory
+are its own. bf16 rows are left out where the CPU has no bf16 instructions. Prints ms per iteration,
+% of the fp32 peak, peak memory, and how much faster sagan in the same precision is; --json prints
+one object.
 """
 import argparse
 import json
@@ -39,9 +45,16 @@ def model_config(preset, channels):
     }
 
 
-def time_pytorch(config, batch, iterations, warmup):
+def time_pytorch(config, batch, iterations, warmup, precision="fp32"):
+    import contextlib
+
     import torch
     from sagan_reference import Discriminator, Generator, hinge_d, hinge_g
+
+    def autocast():
+        if precision == "bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     torch.manual_seed(0)
     G, D = Generator(config), Discriminator(config)
@@ -52,13 +65,15 @@ def time_pytorch(config, batch, iterations, warmup):
     times = []
     for iteration in range(warmup + iterations):
         start = time.perf_counter()
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             fake = G(torch.randn(batch, 128))
-        loss_d = hinge_d(D(real), D(fake))
+        with autocast():
+            loss_d = hinge_d(D(real).float(), D(fake).float())
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
-        loss_g = hinge_g(D(G(torch.randn(batch, 128))))
+        with autocast():
+            loss_g = hinge_g(D(G(torch.randn(batch, 128))).float())
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -66,6 +81,35 @@ def time_pytorch(config, batch, iterations, warmup):
             times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"version": torch.__version__, "ms_median": 1e3 * statistics.median(times), "ms_min": 1e3 * min(times), "peak_rss_mib": peak}
+
+
+def time_tensorflow(config, batch, iterations, warmup, threads, precision):
+    from tf_sagan import time_training
+
+    times, version = time_training(config, batch, iterations, warmup, threads, precision)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"version": version, "ms_median": 1e3 * statistics.median(times), "ms_min": 1e3 * min(times), "peak_rss_mib": peak}
+
+
+def child(python, function, args, precision):
+    """One framework's timing in a child process of `python`, as a dict."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    call = (f"import json, sys; sys.path.insert(0, {here!r}); import compare_pytorch as c; "
+            f"print('RESULT ' + json.dumps(c.{function}))")
+    environment = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if function.startswith("time_pytorch"):
+        call = f"import torch; torch.set_num_threads({args.threads}); " + call
+    completed = subprocess.run([python, "-c", call], capture_output=True, text=True, env=environment)
+    if completed.returncode != 0:
+        sys.exit(f"{python} failed:\n{completed.stderr}")
+    line = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+def has_module(python, name):
+    return os.path.exists(python) and subprocess.run(
+        [python, "-c", f"import {name}"], capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    ).returncode == 0
 
 
 def main():
@@ -77,35 +121,61 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--channels", type=int, default=3)
     parser.add_argument("--sagan", default=os.path.join(os.path.dirname(__file__), "..", ".build", "release", "sagan"))
+    parser.add_argument("--torch-python", default="/usr/bin/python3", help="an interpreter with PyTorch")
+    parser.add_argument("--tf-python", default="/opt/bench-venv/bin/python", help="an interpreter with TensorFlow")
+    parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    config = model_config(args.preset, args.channels)
+    rows, notes = [], []
 
-    ours = json.loads(subprocess.run(
-        [args.sagan, "bench", "--preset", args.preset, "--batch", str(args.batch), "--threads", str(args.threads),
-         "--iters", str(args.iters), "--warmup", str(args.warmup), "--channels", str(args.channels), "--json"],
-        check=True, capture_output=True, text=True).stdout)
-    # PyTorch in a child process, so its threads and memory are its own.
-    child = subprocess.run(
-        [sys.executable, "-c",
-         "import json, sys; sys.path.insert(0, sys.argv[1]); import torch; torch.set_num_threads(int(sys.argv[2]));"
-         "import compare_pytorch as c; print(json.dumps(c.time_pytorch(json.loads(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))))",
-         os.path.dirname(os.path.abspath(__file__)), str(args.threads), json.dumps(model_config(args.preset, args.channels)),
-         str(args.batch), str(args.iters), str(args.warmup)],
-        check=True, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
-    theirs = json.loads(child.stdout)
-    result = {
-        "preset": args.preset, "batch": args.batch, "threads": args.threads, "sagan_ms": ours["ms_median"], "pytorch_ms": theirs["ms_median"],
-        "pytorch_version": theirs["version"], "speedup": theirs["ms_median"] / ours["ms_median"], "sagan_percent_of_peak": ours["percent_of_peak"],
-        "pytorch_percent_of_peak": ours["percent_of_peak"] * ours["ms_median"] / theirs["ms_median"], "peak_gflops": ours["peak_gflops"],
-        "sagan_peak_rss_mib": ours["peak_rss_mib"], "pytorch_peak_rss_mib": theirs["peak_rss_mib"],
-    }
+    def sagan(precision):
+        completed = subprocess.run(
+            [args.sagan, "bench", "--preset", args.preset, "--batch", str(args.batch), "--threads", str(args.threads),
+             "--iters", str(args.iters), "--warmup", str(args.warmup), "--channels", str(args.channels),
+             "--precision", precision, "--json"], capture_output=True, text=True)
+        if completed.returncode != 0:
+            notes.append(f"sagan {precision}: {completed.stderr.strip()}")
+            return None
+        return json.loads(completed.stdout)
+
+    tensorflow = has_module(args.tf_python, "tensorflow")
+    if not tensorflow:
+        notes.append(f"TensorFlow: not importable by {args.tf_python}; left out")
+    peak, gflop = None, None
+    for precision in args.precisions.split(","):
+        ours = sagan(precision)
+        if ours is None:
+            continue
+        peak, gflop = peak or ours["peak_gflops"], gflop or ours["gflop_per_iteration"]
+        rows.append({"framework": "sagan", "precision": precision, "version": "", "ms_median": ours["ms_median"],
+                     "ms_min": ours["ms_min"], "peak_rss_mib": ours["peak_rss_mib"],
+                     "percent_of_bf16_peak": ours.get("percent_of_bf16_peak")})
+        arguments = f"json.loads({json.dumps(json.dumps(config))}), {args.batch}, {args.iters}, {args.warmup}"
+        theirs = child(args.torch_python, f"time_pytorch({arguments}, {precision!r})", args, precision)
+        rows.append({"framework": "PyTorch", "precision": precision, **theirs})
+        if tensorflow:
+            theirs = child(args.tf_python, f"time_tensorflow({arguments}, {args.threads}, {precision!r})", args,
+                           precision)
+            rows.append({"framework": "TensorFlow", "precision": precision, **theirs})
+    fastest = min((row["ms_median"] for row in rows if row["framework"] == "sagan"), default=None)
+    for row in rows:
+        # The same FLOP model for everyone: sagan's count of one iteration's multiply-adds.
+        row["percent_of_fp32_peak"] = 100 * gflop / (row["ms_median"] / 1e3) / peak if peak else None
+        row["sagan_speedup"] = row["ms_median"] / fastest if fastest else None
+    result = {"preset": args.preset, "batch": args.batch, "threads": args.threads, "peak_gflops": peak, "rows": rows,
+              "notes": notes}
     if args.json:
         print(json.dumps(result, sort_keys=True))
         return
-    print(f"{args.preset} batch {args.batch}, {args.threads} threads (peak {ours['peak_gflops']:.0f} GFLOP/s)")
-    print(f"  sagan          {ours['ms_median']:8.1f} ms/iteration  {result['sagan_percent_of_peak']:5.1f}% of peak  {ours['peak_rss_mib']:6.0f} MiB")
-    print(f"  PyTorch {theirs['version']:<7}{theirs['ms_median']:8.1f} ms/iteration  {result['pytorch_percent_of_peak']:5.1f}% of peak  {theirs['peak_rss_mib']:6.0f} MiB")
-    print(f"  speed-up {result['speedup']:.2f}x")
+    print(f"{args.preset} batch {args.batch}, {args.threads} threads (fp32 peak {peak or 0:.0f} GFLOP/s)")
+    print("  framework            precision  ms/iteration  % of fp32 peak  peak MiB  sagan's fastest is faster by")
+    for row in rows:
+        name = f"{row['framework']} {row['version']}".strip()
+        print(f"  {name:<21}{row['precision']:<11}{row['ms_median']:>12.1f}{row['percent_of_fp32_peak'] or 0:>15.1f}"
+              f"{row['peak_rss_mib']:>10.0f}  {row['sagan_speedup'] or 0:.2f}x")
+    for note in notes:
+        print(f"  note: {note}")
 
 
 if __name__ == "__main__":
