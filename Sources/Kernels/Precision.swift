@@ -5,7 +5,7 @@
 /// Float32. Everything else (normalisation statistics, softmax, losses, optimiser state, spectral
 /// norm's power iteration) stays in Float32 whatever the precision. bf16 keeps Float32's 8-bit
 /// exponent, so no loss scaling is needed; it keeps 8 significant bits (7 stored), so one rounding
-/// moves a value by at most 2⁻⁹ of itself.
+/// moves a value by at most 2⁻⁹ of itself. Where exactly values are rounded: docs/model.md §9.
 public enum Precision: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
     case fp32
     case bf16

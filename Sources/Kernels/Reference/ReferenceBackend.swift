@@ -1,7 +1,8 @@
 /// The pure-Swift backend: `ReferenceKernels` in Float32 over row-major storages.
 ///
 /// Under bf16 (a geometry's `precision`) it rounds the operands of each product to bf16, to
-/// nearest even, and accumulates in Float32: the oracle other backends' bf16 paths are held to.
+/// nearest even, and accumulates in Float32: the oracle other backends' bf16 paths are held to
+/// (docs/model.md §9 lists the rounded operands).
 public final class ReferenceBackend: Backend {
     public let name = "reference"
 
