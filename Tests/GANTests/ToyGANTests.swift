@@ -47,7 +47,14 @@ struct ToyGANTests {
         return Tensor(shape: [count, 2], scalars: points)
     }
 
-    @Test func coversAtLeastSixOfEightModes() throws {
+    /// In fp32 and in bf16 (the linear layers' products with bf16 operands), where the CPU has bf16.
+    @Test(arguments: [Precision.fp32, .bf16])
+    func coversAtLeastSixOfEightModes(_ precision: Precision) throws {
+        guard precision == .fp32 || !Engine.bf16Instructions.isEmpty else { return }  // refused there
+        try Engine.run(EngineConfiguration(precision: precision)) { try train() }
+    }
+
+    func train() throws {
         var random = RandomGenerator(seed: 2)
         let g = MLP([8, 128, 128, 2], slope: 0.2, generator: &random)
         let d = MLP([2, 128, 128, 1], slope: 0.2, generator: &random)
@@ -83,7 +90,10 @@ struct ToyGANTests {
         }
         let covered = counts.filter { $0 >= 20 }.count  // at least 1% of the samples each
         #expect(
-            covered >= 6, "modes covered: \(covered), samples per mode \(counts), \(near) of 2000 within 0.5 of a mode")
+            covered >= 6,
+            "\(Engine.precision): modes covered: \(covered), samples per mode \(counts), \(near) of 2000 within "
+                + "0.5 of a mode"
+        )
         // Spread evenly over the ring's square, about 17% of points would lie this close to a mode by chance.
         #expect(near > 700, "only \(near) of 2000 samples lie near a mode")
     }
