@@ -107,7 +107,8 @@ public enum KernelBenchmark {
                 ),
             ], iterations: iterations)
         let shape =
-            "attention batch \(batch), \(positions) queries and keys, \(geometry.keyChannels)/\(channels) channels"
+            "attention batch \(batch), \(positions) queries and keys, \(geometry.keyChannels)/\(channels) channels, "
+            + "\(geometry.precision)"
         return KernelBenchmarkResult(
             backend: kernels.name, threads: Engine.threadCount, shape: shape, flopsPerPass: forwardFlops, passes: passes
         )

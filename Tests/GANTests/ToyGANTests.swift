@@ -89,11 +89,8 @@ struct ToyGANTests {
             }
         }
         let covered = counts.filter { $0 >= 20 }.count  // at least 1% of the samples each
-        #expect(
-            covered >= 6,
-            "\(Engine.precision): modes covered: \(covered), samples per mode \(counts), \(near) of 2000 within "
-                + "0.5 of a mode"
-        )
+        let near05 = "\(near) of 2000 within 0.5 of a mode"
+        #expect(covered >= 6, "\(Engine.precision): modes covered: \(covered), samples per mode \(counts), \(near05)")
         // Spread evenly over the ring's square, about 17% of points would lie this close to a mode by chance.
         #expect(near > 700, "only \(near) of 2000 samples lie near a mode")
     }

@@ -10,8 +10,8 @@ extension OneDNNBackend {
         UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt32.self)
     }
 
-    private func halves(_ pointer: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt16> {
-        UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt16.self)
+    private func halves(_ pointer: UnsafeMutableRawPointer) -> UnsafeMutablePointer<UInt16> {
+        pointer.assumingMemoryBound(to: UInt16.self)
     }
 
     func attentionBF16(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage) -> Storage {
@@ -72,7 +72,7 @@ extension OneDNNBackend {
         // Per worker: Eᵀ, dPᵀ then dSᵀ, E's column scales, a packed operand and Pᵀ in bf16; then q, k,
         // v, dO, dq, dk, dvᵀ, dv of one image as row-major Float32 matrices, v packed and dO in bf16.
         let block = 2 * g.tile * m + g.tile + max(cvPairs * g.tile, tilePairs * cv) + m * tilePairs
-        let image = 2 * (ck * n + ck * m) + 2 * cv * n + 3 * cv * m + cvPairs * m + cv * nPairs
+        let image = 2 * (ck * n + ck * m) + cv * n + 3 * cv * m + cvPairs * m + cv * nPairs
         let work = Storage(uninitializedCount: min(g.batch, threadCount ?? 1) * (block + image))
         withExtendedLifetime((q, k, v, dO, dq, dk, dv, work)) {
             runtime.forEachItemInParallel(g.batch) { b, worker, stream in
@@ -97,8 +97,7 @@ extension OneDNNBackend {
                 dO.gather(image: b, into: dOb, runtime, stream)
                 sagan_round_bf16(qb, ck * n + ck * m)
                 sagan_pack_bf16_rows(vb, cv, m, m, nil, vpk)
-                sagan_convert_bf16(
-                    dOb, cv, n, n, nil, UnsafeMutableRawPointer(dObf).assumingMemoryBound(to: UInt16.self), 2 * nPairs)
+                sagan_convert_bf16(dOb, cv, n, n, nil, halves(dObf), 2 * nPairs)
                 for t0 in stride(from: 0, to: n, by: g.tile) {
                     let (rows, first) = (min(g.tile, n - t0), t0 == 0)
                     let rowPairs = (rows + 1) / 2
