@@ -124,6 +124,7 @@ def main():
     parser.add_argument("--torch-python", default="/usr/bin/python3", help="an interpreter with PyTorch")
     parser.add_argument("--tf-python", default="/opt/bench-venv/bin/python", help="an interpreter with TensorFlow")
     parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument("--frameworks", default="pytorch,tensorflow", help="the others to time beside sagan")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     config = model_config(args.preset, args.channels)
@@ -139,8 +140,9 @@ def main():
             return None
         return json.loads(completed.stdout)
 
-    tensorflow = has_module(args.tf_python, "tensorflow")
-    if not tensorflow:
+    frameworks = args.frameworks.split(",")
+    tensorflow = "tensorflow" in frameworks and has_module(args.tf_python, "tensorflow")
+    if "tensorflow" in frameworks and not tensorflow:
         notes.append(f"TensorFlow: not importable by {args.tf_python}; left out")
     peak, gflop = None, None
     for precision in args.precisions.split(","):
@@ -152,8 +154,9 @@ def main():
                      "ms_min": ours["ms_min"], "peak_rss_mib": ours["peak_rss_mib"],
                      "percent_of_bf16_peak": ours.get("percent_of_bf16_peak")})
         arguments = f"json.loads({json.dumps(json.dumps(config))}), {args.batch}, {args.iters}, {args.warmup}"
-        theirs = child(args.torch_python, f"time_pytorch({arguments}, {precision!r})", args, precision)
-        rows.append({"framework": "PyTorch", "precision": precision, **theirs})
+        if "pytorch" in frameworks:
+            theirs = child(args.torch_python, f"time_pytorch({arguments}, {precision!r})", args, precision)
+            rows.append({"framework": "PyTorch", "precision": precision, **theirs})
         if tensorflow:
             theirs = child(args.tf_python, f"time_tensorflow({arguments}, {args.threads}, {precision!r})", args,
                            precision)
