@@ -29,9 +29,7 @@ extension OneDNNBackend {
     public func attention(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage) -> Storage {
         if g.precision == .bf16 { return attentionBF16(g, queries: queries, keys: keys, values: values) }
         let (n, m, ck, cv) = (g.queries, g.keys, g.keyChannels, g.valueChannels)
-        let q = ImageOperand(queries, [g.batch, ck, n])
-        let k = ImageOperand(keys, [g.batch, ck, m])
-        let v = ImageOperand(values, [g.batch, cv, m])
+        let (q, k, v) = AttentionOperands.inputs(g, queries: queries, keys: keys, values: values)
         let o = ImageOperand(output: [g.batch, cv, n], like: values)
         // Per worker: the Eᵀ tile and its column scales, then q, k, v and o of one image as row-major matrices.
         let (block, image) = (g.tile * m + g.tile, ck * n + ck * m + cv * m + cv * n)
@@ -71,14 +69,9 @@ extension OneDNNBackend {
                 g, queries: queries, keys: keys, values: values, outputGradient: outputGradient)
         }
         let (n, m, ck, cv) = (g.queries, g.keys, g.keyChannels, g.valueChannels)
-        let q = ImageOperand(queries, [g.batch, ck, n])
-        let k = ImageOperand(keys, [g.batch, ck, m])
-        let v = ImageOperand(values, [g.batch, cv, m])
+        let (q, k, v) = AttentionOperands.inputs(g, queries: queries, keys: keys, values: values)
         let dO = ImageOperand(outputGradient, [g.batch, cv, n])
-        // Gradients in the layouts of their forward inputs: the convolutions that made those read them as they are.
-        let dq = ImageOperand(output: [g.batch, ck, n], like: queries)
-        let dk = ImageOperand(output: [g.batch, ck, m], like: keys)
-        let dv = ImageOperand(output: [g.batch, cv, m], like: values)
+        let (dq, dk, dv) = AttentionOperands.gradients(g, queries: queries, keys: keys, values: values)
         // Per worker: Eᵀ, dPᵀ then dSᵀ, E's column scales and dO's tile scaled by them, then q, k, v,
         // dO, dq, dk, dv of one image as row-major matrices.
         let (block, image) = (g.tile * m, g.tile + cv * g.tile + 2 * (ck * n + ck * m + cv * m) + cv * n)
@@ -125,5 +118,30 @@ extension OneDNNBackend {
             }
         }
         return (dq.storage, dk.storage, dv.storage)
+    }
+}
+
+/// The fused attention's operands, one image at a time (Float32 and bf16 kernels alike).
+enum AttentionOperands {
+    /// q (B, Ck, N), k (B, Ck, M), v (B, Cv, M) in the layouts they came in.
+    static func inputs(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage)
+        -> (ImageOperand, ImageOperand, ImageOperand)
+    {
+        (
+            ImageOperand(queries, [g.batch, g.keyChannels, g.queries]),
+            ImageOperand(keys, [g.batch, g.keyChannels, g.keys]),
+            ImageOperand(values, [g.batch, g.valueChannels, g.keys])
+        )
+    }
+
+    /// dq, dk, dv in the layouts of their forward inputs: the convolutions that made those read them as they are.
+    static func gradients(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage)
+        -> (ImageOperand, ImageOperand, ImageOperand)
+    {
+        (
+            ImageOperand(output: [g.batch, g.keyChannels, g.queries], like: queries),
+            ImageOperand(output: [g.batch, g.keyChannels, g.keys], like: keys),
+            ImageOperand(output: [g.batch, g.valueChannels, g.keys], like: values)
+        )
     }
 }

@@ -16,9 +16,7 @@ extension OneDNNBackend {
 
     func attentionBF16(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage) -> Storage {
         let (n, m, ck, cv) = (g.queries, g.keys, g.keyChannels, g.valueChannels)
-        let q = ImageOperand(queries, [g.batch, ck, n])
-        let k = ImageOperand(keys, [g.batch, ck, m])
-        let v = ImageOperand(values, [g.batch, cv, m])
+        let (q, k, v) = AttentionOperands.inputs(g, queries: queries, keys: keys, values: values)
         let o = ImageOperand(output: [g.batch, cv, n], like: values)
         // Per worker: Eᵀ, its column scales and Pᵀ packed; then q, k, v and o of one image as
         // row-major Float32 matrices, and v in bf16 (rows of m rounded up to even).
@@ -61,13 +59,9 @@ extension OneDNNBackend {
         _ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage, outputGradient: Storage
     ) -> (queries: Storage, keys: Storage, values: Storage) {
         let (n, m, ck, cv) = (g.queries, g.keys, g.keyChannels, g.valueChannels)
-        let q = ImageOperand(queries, [g.batch, ck, n])
-        let k = ImageOperand(keys, [g.batch, ck, m])
-        let v = ImageOperand(values, [g.batch, cv, m])
+        let (q, k, v) = AttentionOperands.inputs(g, queries: queries, keys: keys, values: values)
         let dO = ImageOperand(outputGradient, [g.batch, cv, n])
-        let dq = ImageOperand(output: [g.batch, ck, n], like: queries)
-        let dk = ImageOperand(output: [g.batch, ck, m], like: keys)
-        let dv = ImageOperand(output: [g.batch, cv, m], like: values)
+        let (dq, dk, dv) = AttentionOperands.gradients(g, queries: queries, keys: keys, values: values)
         let (nPairs, cvPairs, tilePairs) = ((n + 1) / 2, (cv + 1) / 2, (g.tile + 1) / 2)
         // Per worker: Eᵀ, dPᵀ then dSᵀ, E's column scales, a packed operand and Pᵀ in bf16; then q, k,
         // v, dO, dq, dk, dvᵀ, dv of one image as row-major Float32 matrices, v packed and dO in bf16.
