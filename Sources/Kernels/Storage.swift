@@ -76,6 +76,15 @@ public final class Storage: @unchecked Sendable {
         return plain
     }
 
+    /// A row-major storage of these elements that the caller owns and may overwrite: the
+    /// conversion itself when the layout is opaque (no second copy), otherwise a copy.
+    public func ownedRowMajorCopy() -> Storage {
+        if layout != nil { return rowMajor() }
+        let copy = Storage(uninitializedCount: count)
+        copy.pointer.update(from: pointer, count: count)
+        return copy
+    }
+
     /// The elements in row-major order.
     public var elements: [Float] {
         let plain = rowMajor()

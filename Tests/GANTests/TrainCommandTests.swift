@@ -57,6 +57,13 @@ struct TrainCommandTests {
         return Outcome(status: process.terminationStatus, output: (try? String(contentsOf: log, encoding: .utf8)) ?? "")
     }
 
+    /// Whether Debian's Fashion-MNIST files are at `path`; records an issue when not.
+    static func fashionMNISTInstalled(at path: String) -> Bool {
+        if FileManager.default.fileExists(atPath: path) { return true }
+        Issue.record("Debian's dataset-fashion-mnist is not installed (make test installs it)")
+        return false
+    }
+
     func folder(_ name: String) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
@@ -227,10 +234,7 @@ struct TrainCommandTests {
     /// Issue 14, case 4: a batch that cannot fit is refused before anything is written, with the
     /// memory it needs and the memory there is, instead of a crash in the middle of a step.
     @Test func aBatchThatCannotFitIsRefusedUpFront() throws {
-        guard FileManager.default.fileExists(atPath: DefaultDataset.packageFolder) else {
-            Issue.record("Debian's dataset-fashion-mnist is not installed (make test installs it)")
-            return
-        }
+        guard Self.fashionMNISTInstalled(at: DefaultDataset.packageFolder) else { return }
         let work = try folder("memory")
         defer { try? FileManager.default.removeItem(at: work) }
         let run = work.appendingPathComponent("run")
@@ -245,10 +249,7 @@ struct TrainCommandTests {
     /// Issue 14, case 6: SIGTERM during `dataset pack` leaves neither the pack nor a partial file.
     @Test func sigtermStopsAPackWithoutLeavingFiles() throws {
         let source = DefaultDataset.packageFolder + "/" + DefaultDataset.trainImages
-        guard FileManager.default.fileExists(atPath: source) else {
-            Issue.record("Debian's dataset-fashion-mnist is not installed (make test installs it)")
-            return
-        }
+        guard Self.fashionMNISTInstalled(at: source) else { return }
         let work = try folder("pack-signal")
         defer { try? FileManager.default.removeItem(at: work) }
         let destination = work.appendingPathComponent("fm.safetensors")
@@ -263,10 +264,7 @@ struct TrainCommandTests {
     }
 
     @Test func sagan32RunsOnFashionMNIST() throws {
-        guard FileManager.default.fileExists(atPath: DefaultDataset.packageFolder) else {
-            Issue.record("Debian's dataset-fashion-mnist is not installed (make test installs it)")
-            return
-        }
+        guard Self.fashionMNISTInstalled(at: DefaultDataset.packageFolder) else { return }
         let work = try folder("fashion")
         defer { try? FileManager.default.removeItem(at: work) }
         let outcome = try Self.sagan([

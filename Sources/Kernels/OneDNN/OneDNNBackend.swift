@@ -66,8 +66,7 @@ public final class OneDNNBackend: Backend {
     /// to compute bf16 products exactly (see `sagan_round_bf16`).
     func operand(_ storage: Storage, _ precision: Precision) -> Storage {
         guard precision == .bf16 else { return plain(storage) }
-        let copy = Storage(uninitializedCount: storage.count)
-        copy.pointer.update(from: storage.rowMajor().pointer, count: storage.count)
+        let copy = storage.ownedRowMajorCopy()
         sagan_round_bf16(copy.pointer, storage.count)
         return copy
     }

@@ -263,8 +263,7 @@ extension ReferenceBackend {
 extension ReferenceBackend {
     /// A row-major copy of `storage` with every element rounded to bf16.
     func roundedToBF16(_ storage: Storage) -> Storage {
-        let copy = Storage(uninitializedCount: storage.count)
-        copy.pointer.update(from: storage.rowMajor().pointer, count: storage.count)
+        let copy = storage.ownedRowMajorCopy()
         BFloat16.round(copy.pointer, count: storage.count)
         return copy
     }
