@@ -1,6 +1,7 @@
 import ArgumentParser
 import Autodiff
 import Datasets
+import Evaluation
 import Foundation
 import GAN
 
@@ -9,7 +10,9 @@ import GAN
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure throughput on this machine.",
-        subcommands: [TrainBench.self, ConvolutionBench.self, AttentionBench.self, LoaderBench.self],
+        subcommands: [
+            TrainBench.self, ConvolutionBench.self, AttentionBench.self, InceptionBench.self, LoaderBench.self,
+        ],
         defaultSubcommand: TrainBench.self)
 }
 
@@ -198,35 +201,81 @@ struct TrainBench: ParsableCommand {
                             result.percentOfBF16Peak ?? 0, bf16)
                     } ?? "") + "; peak RSS \(result.peakRSSMiB) MiB")
         }
-        if let profile = result.profile { printProfile(profile, result) }
+        if let profile = result.profile {
+            printProfile(
+                profile, over: "\(iters) iterations", seconds: result.iterationSeconds.reduce(0, +), repeats: iters,
+                peakGFLOPS: result.peakGFLOPS)
+        }
+    }
+}
+
+/// Time per kernel and per convolution shape, with the share of the machine's peak each shape reached.
+func printProfile(_ profile: EngineProfile, over what: String, seconds: Double, repeats: Int, peakGFLOPS: Double) {
+    let total = profile.kernels.reduce(0) { $0 + $1.seconds }
+    let mebibyte = Double(1 << 20)
+    print(
+        "kernel time over \(what) (\(String(format: "%.0f", total * 1e3)) ms in kernels, "
+            + "\(String(format: "%.0f", (seconds - total) * 1e3)) ms elsewhere); tensor memory: at most "
+            + "\(String(format: "%.0f", Double(profile.peakLiveBytes) / mebibyte)) MiB alive at once:")
+    print("  kernel                          time   share    calls   allocated per repeat")
+    for entry in profile.kernels.prefix(25) {
+        print(
+            "  " + entry.kernel.padding(toLength: 28, withPad: " ", startingAt: 0)
+                + String(
+                    format: "%8.1f ms  %5.1f%%  %6d  %9.1f MiB", entry.seconds * 1e3,
+                    100 * entry.seconds / max(total, 1e-9),
+                    entry.calls, Double(entry.allocatedBytes) / mebibyte / Double(repeats)))
+    }
+    print("convolutions by shape (in→out channels, input size, kernel, stride, batch):")
+    print("  kernel and shape                                          time   calls   GFLOP/s   of peak")
+    for entry in profile.convolutions.prefix(25) {
+        let rate = entry.flops / entry.seconds / 1e9
+        print(
+            "  " + entry.kernel.padding(toLength: 52, withPad: " ", startingAt: 0)
+                + String(
+                    format: "%8.1f ms  %6d  %8.1f  %6.1f%%", entry.seconds * 1e3, entry.calls, rate,
+                    100 * rate / peakGFLOPS))
+    }
+}
+
+/// Images per second through the FID network: the cost of KID and FID per image.
+struct InceptionBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inception",
+        abstract: "Images/s and GFLOP/s of the InceptionV3 that KID and FID use (per image, resize excluded).")
+
+    @Option(help: "Images per batch (sagan eval's default).") var batch = 25
+    @Option(help: "Timed batches (after one warm-up).") var iterations = 4
+    @Option(help: "The machine's peak in GFLOP/s (default: measured with an FMA loop).") var peak: Double?
+    @Flag(help: "Print time per kernel.") var profile = false
+    @OptionGroup var engine: EngineOptions
+
+    func validate() throws {
+        for (name, value) in [("--batch", batch), ("--iterations", iterations)] where value < 1 {
+            throw ValidationError("\(name) must be at least 1, got \(value)")
+        }
     }
 
-    func printProfile(_ profile: EngineProfile, _ result: TrainingBenchmarkResult) {
-        let total = profile.kernels.reduce(0) { $0 + $1.seconds }
-        let elsewhere = result.iterationSeconds.reduce(0, +) - total
-        let mebibyte = Double(1 << 20)
-        print(
-            "kernel time over \(iters) iterations (\(String(format: "%.0f", total * 1e3)) ms in kernels, "
-                + "\(String(format: "%.0f", elsewhere * 1e3)) ms elsewhere); tensor memory: at most "
-                + "\(String(format: "%.0f", Double(profile.peakLiveBytes) / mebibyte)) MiB alive at once:")
-        print("  kernel                          time   share    calls   allocated per iteration")
-        for entry in profile.kernels.prefix(25) {
-            print(
-                "  " + entry.kernel.padding(toLength: 28, withPad: " ", startingAt: 0)
-                    + String(
-                        format: "%8.1f ms  %5.1f%%  %6d  %9.1f MiB", entry.seconds * 1e3,
-                        100 * entry.seconds / max(total, 1e-9),
-                        entry.calls, Double(entry.allocatedBytes) / mebibyte / Double(iters)))
+    func run() throws {
+        let (result, peakGFLOPS) = try engine.run {
+            let peakGFLOPS = peak ?? Engine.measurePeakGFLOPS(threads: Engine.threadCount ?? 1)
+            return (try InceptionBenchmark.run(batch: batch, iterations: iterations, profile: profile), peakGFLOPS)
         }
-        print("convolutions by shape (in→out channels, input size, kernel, stride, batch):")
-        print("  kernel and shape                                          time   calls   GFLOP/s   of peak")
-        for entry in profile.convolutions.prefix(25) {
-            let rate = entry.flops / entry.seconds / 1e9
-            print(
-                "  " + entry.kernel.padding(toLength: 52, withPad: " ", startingAt: 0)
-                    + String(
-                        format: "%8.1f ms  %6d  %8.1f  %6.1f%%", entry.seconds * 1e3, entry.calls, rate,
-                        100 * rate / result.peakGFLOPS))
+        let weights = result.trainedWeights ? "FID weights" : "random weights (no converted FID weights here)"
+        print(
+            "InceptionV3 batch \(result.batch), \(result.threads) threads, backend \(result.backend), \(weights): "
+                + String(format: "%.2f GFLOP per image", result.flopsPerImage / 1e9))
+        printImplementations()
+        print(
+            String(
+                format: "  %.1f ms per batch (median of %d), %.1f images/s (%.1f ms per image), %.1f GFLOP/s = "
+                    + "%.1f%% of peak %.0f GFLOP/s", result.medianSeconds * 1e3, result.batchSeconds.count,
+                result.imagesPerSecond, 1e3 / result.imagesPerSecond, result.gflops,
+                100 * result.gflops / peakGFLOPS, peakGFLOPS))
+        if let profile = result.profile {
+            printProfile(
+                profile, over: "\(iterations) batches", seconds: result.batchSeconds.reduce(0, +),
+                repeats: iterations, peakGFLOPS: peakGFLOPS)
         }
     }
 }

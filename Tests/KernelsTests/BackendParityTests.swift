@@ -81,6 +81,33 @@ struct BackendParityTests {
             "\(op) pool backward \(g)")
     }
 
+    /// A convolution's output reaches the pool in oneDNN's blocked layout (InceptionV3's stem). The
+    /// pool reads it as it is when the layout is dense (32 channels) and a row-major copy when it is
+    /// padded (19); either way it gives the reference's values, and backward reads the blocked input.
+    @Test(arguments: [(PoolOperation.max, 32), (.max, 19), (.average, 32), (.average, 19)])
+    func poolingOnBlockedInput(_ setting: (PoolOperation, Int)) throws {
+        let (op, channels) = setting
+        let stem = try Conv2DGeometry(
+            batch: 2, inChannels: 3, outChannels: channels, inHeight: 19, inWidth: 18,
+            kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
+        let x = fast.conv2dForward(
+            stem, input: random(ShapeMath.count(stem.inputShape), seed: 60),
+            weight: random(ShapeMath.count(stem.weightShape), seed: 61), bias: nil)
+        #expect(x.layout != nil, "the stem convolution should hand over a blocked layout")
+        let plainX = x.rowMajor()
+        for (window, stride, padding) in [(3, 2, 0), (3, 1, 1)] {
+            let g = try Pool2DGeometry(
+                batch: 2, channels: channels, inHeight: 19, inWidth: 18, window: window, stride: stride,
+                padding: padding)
+            expectClose(fast.pool2d(op, g, x), reference.pool2d(op, g, plainX), "\(op) pool of a blocked input \(g)")
+            let dy = random(ShapeMath.count(g.outputShape), seed: 62)
+            expectClose(
+                fast.pool2dBackward(op, g, input: x, outputGradient: dy),
+                reference.pool2dBackward(op, g, input: plainX, outputGradient: dy),
+                "\(op) pool backward of a blocked input \(g)")
+        }
+    }
+
     func checkConvolution(_ g: Conv2DGeometry) throws {
         let cout = g.outChannels
         let x = random(ShapeMath.count(g.inputShape), seed: 1)

@@ -63,16 +63,19 @@ extension Tensor {
             shift: shift?.storage)
         let channelShape = input.rank == 4 ? [1, g.channels, 1, 1] : [1, g.channels]
         let reduceAxes = input.rank == 4 ? [0, 2, 3] : [0]
-        let inverseDeviation = (variance.detached() + epsilon).sqrt().reshaped(to: channelShape)
-        let normalized = (input.detached() - mean.detached().reshaped(to: channelShape)) / inverseDeviation
+        let (inputValue, meanValue, varianceValue) = (input.detached(), mean.detached(), variance.detached())
         let scaleValue = scale?.detached()
         let inputs = [input] + (scale.map { [$0] } ?? []) + (shift.map { [$0] } ?? [])
+        // The backward's terms are formed only when it runs: under noGrad (Inception) they would cost
+        // two full passes over every activation.
         return record("batchNormInference", shape: input.shape, storage: output, inputs: inputs) { gradient, wanted in
             var gradients: [Tensor?] = []
-            let gain = scaleValue.map { $0.reshaped(to: channelShape) / inverseDeviation } ?? (1 / inverseDeviation)
+            let deviation = (varianceValue + epsilon).sqrt().reshaped(to: channelShape)  // (1, C, 1, 1) or (1, C)
+            let gain = scaleValue.map { $0.reshaped(to: channelShape) / deviation } ?? (1 / deviation)
             gradients.append(wanted[0] ? gradient * gain : nil)
             if scaleValue != nil {
-                gradients.append(wanted[1] ? (gradient * normalized).sum(alongAxes: reduceAxes) : nil)
+                let normalized = wanted[1] ? (inputValue - meanValue.reshaped(to: channelShape)) / deviation : nil
+                gradients.append(normalized.map { (gradient * $0).sum(alongAxes: reduceAxes) })
             }
             if wanted.count > gradients.count {
                 gradients.append(wanted[gradients.count] ? gradient.sum(alongAxes: reduceAxes) : nil)

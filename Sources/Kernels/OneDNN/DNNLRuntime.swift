@@ -496,7 +496,7 @@ enum PrimitiveKey: Hashable {
     case softmaxForward(rows: Int, columns: Int)
     case softmaxBackward(rows: Int, columns: Int)
     case matmul(MatmulGeometry)
-    case pooling(PoolOperation, Pool2DGeometry)
+    case pooling(PoolOperation, Pool2DGeometry, layout: LayoutKey?)
 }
 
 /// Runs independent pieces of work (images of a batch) on OpenMP's threads, each running oneDNN

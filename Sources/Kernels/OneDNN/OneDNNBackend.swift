@@ -645,10 +645,13 @@ public final class OneDNNBackend: Backend {
 
     // MARK: Pooling (forward on oneDNN; backward, only SAGAN's BigGAN attention needs it, as reference loops)
 
+    /// Pools in the input's dense blocked layout when it has one (a convolution's output), writing
+    /// the output in the same layout: no reorder on either side, and oneDNN's blocked pooling kernels.
     public func pool2d(_ op: PoolOperation, _ g: Pool2DGeometry, _ x: Storage) -> Storage {
-        let compiled = runtime.primitive(.pooling(op, g)) {
-            var source = MemoryDescriptor.plain(g.inputShape)
-            var destination = MemoryDescriptor.plain(g.outputShape)
+        let data = OperandLayout([x], rowMajorDims: g.inputShape) { $0 == g.inputShape }
+        let compiled = runtime.primitive(.pooling(op, g, layout: data.key)) {
+            var source = data.descriptor
+            var destination = MemoryDescriptor.any(g.outputShape)
             let window = [Int64(g.window), Int64(g.window)]
             let stride = [Int64(g.stride), Int64(g.stride)]
             let padding = [Int64(g.padding), Int64(g.padding)]
@@ -663,14 +666,14 @@ public final class OneDNNBackend: Backend {
                 "pooling \(g)")
             return CompiledPrimitive("pooling \(g)", runtime: runtime, operation: &operation)
         }
-        let input = plain(x)
-        let y = Storage(uninitializedCount: ShapeMath.count(g.outputShape))
+        let input = data.fitted(x)
+        let y = runtime.storage(g.outputShape, layout: compiled.layout(of: DNNL_ARG_DST))
         withExtendedLifetime(input) {
             runtime.execute(
                 compiled,
                 [
-                    PrimitiveArgument(DNNL_ARG_SRC, g.inputShape, input.pointer),
-                    PrimitiveArgument(DNNL_ARG_DST, g.outputShape, y.pointer),
+                    PrimitiveArgument(DNNL_ARG_SRC, g.inputShape, input),
+                    PrimitiveArgument(DNNL_ARG_DST, g.outputShape, y),
                 ])
         }
         return y
