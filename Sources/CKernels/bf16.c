@@ -16,11 +16,35 @@ static inline uint32_t rounded_bits(float x) {
     return isNaN ? (bits | 0x00400000u) & 0xFFFF0000u : rounded;
 }
 
-void sagan_round_bf16(float *data, long count) {
+void sagan_round_bf16_portable(float *data, long count) {
     for (long i = 0; i < count; i++) {
         uint32_t result = rounded_bits(data[i]);
         memcpy(&data[i], &result, sizeof result);
     }
+}
+
+/* rounded_bits on 16 lanes: the same integer arithmetic, so subnormals round as they do there
+   (vcvtneps2bf16 would flush them). The attention rounds each dSᵀ tile with it. */
+__attribute__((target("avx512f"))) static void round_bf16_avx512(float *data, long count) {
+    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7FFF);
+    const __m512i upper = _mm512_set1_epi32((int)0xFFFF0000u), quiet = _mm512_set1_epi32(0x00400000);
+    const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF), infinity = _mm512_set1_epi32(0x7F800000);
+    for (long i = 0; i < count; i += 16) {
+        __mmask16 mask = count - i >= 16 ? 0xFFFF : (__mmask16)((1u << (count - i)) - 1);
+        __m512i bits = _mm512_maskz_loadu_epi32(mask, data + i);
+        __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), one);
+        __m512i rounded = _mm512_and_si512(_mm512_add_epi32(_mm512_add_epi32(bits, bias), lsb), upper);
+        __mmask16 isNaN = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, magnitude), infinity);
+        rounded = _mm512_mask_mov_epi32(rounded, isNaN, _mm512_and_si512(_mm512_or_si512(bits, quiet), upper));
+        _mm512_mask_storeu_epi32(data + i, mask, rounded);
+    }
+}
+
+void sagan_round_bf16(float *data, long count) {
+    if (sagan_kernels_use_avx512())
+        round_bf16_avx512(data, count);
+    else
+        sagan_round_bf16_portable(data, count);
 }
 
 #define AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))

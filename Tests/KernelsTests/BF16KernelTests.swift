@@ -39,6 +39,26 @@ struct BF16KernelTests {
         }
     }
 
+    /// In-place rounding: random values, ties both ways, subnormals (kept, not flushed), infinities
+    /// and NaNs, over lengths with and without a ragged last vector.
+    @Test(arguments: [6, 22, 37, 1000])
+    func roundingMatchesPlainCAndSwift(_ count: Int) {
+        let specials: [Float] = [
+            .nan, -.infinity, .infinity, 0, -0, .leastNonzeroMagnitude, -.leastNormalMagnitude / 3,
+            Float(bitPattern: 0x3F80_8000), Float(bitPattern: 0x3F81_8000), .greatestFiniteMagnitude,
+        ]
+        let values = specials + floats(count, seed: 9)
+        var fast = values
+        var plain = fast
+        sagan_round_bf16(&fast, fast.count)
+        sagan_round_bf16_portable(&plain, plain.count)
+        #expect(fast.map(\.bitPattern) == plain.map(\.bitPattern), "round \(count)")
+        let swift = values.map { BFloat16.round($0) }
+        #expect(
+            zip(fast, swift).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) },
+            "the C rounding should be BFloat16.round")
+    }
+
     @Test(arguments: [(1, 1), (7, 33), (64, 128), (9, 16)])
     func packingMatchesTheRounding(_ shape: (Int, Int)) {
         let (depth, columns) = shape

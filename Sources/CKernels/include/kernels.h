@@ -123,6 +123,8 @@ void sagan_direct_convolution_weight_gradient_portable(const struct sagan_direct
 /// a Float32 product of two such values is exact, so Float32 kernels on rounded operands compute
 /// what bf16 dot products with Float32 accumulation compute.
 void sagan_round_bf16(float *data, long count);
+/// sagan_round_bf16 in plain C: what the AVX-512 version is tested against.
+void sagan_round_bf16_portable(float *data, long count);
 
 /// Row-major Float32 (rows, columns), each column j scaled by scales[j] (unless NULL), to bf16
 /// (rounded to nearest even), rows `destinationStride` apart, zero-padded from `columns` to the
