@@ -1,7 +1,9 @@
 # The two commands of the Quick start. Both install what is missing (as root, on Debian 12).
 SWIFT ?= swift
-# What the tool links against, and the embedded default dataset (Fashion-MNIST, MIT licence).
-APT_PACKAGES := libdnnl-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev dataset-fashion-mnist
+# What the tool links against (Open MPI for data-parallel training, found through pkg-config; mpirun
+# from openmpi-bin), and the embedded default dataset (Fashion-MNIST, MIT licence).
+APT_PACKAGES := libdnnl-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev libopenmpi-dev openmpi-bin pkg-config \
+	dataset-fashion-mnist
 # What the tests need besides: PyTorch loads Swift-written checkpoints into the reference model;
 # the tensorboard Python package (pip) reads our event files back.
 TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torch

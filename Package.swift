@@ -39,10 +39,14 @@ let package = Package(
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]),
         .target(name: "Datasets", dependencies: ["FileFormats", "Autodiff", "CImageCodecs", "CMachine"]),
         .target(name: "CMachine"),
+        .systemLibrary(
+            name: "COpenMPI", path: "Sources/COpenMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .target(name: "CCollectives", dependencies: ["COpenMPI"]),
+        .target(name: "Collectives", dependencies: ["Autodiff", "CCollectives"]),
         .executableTarget(
             name: "SaganCLI",
             dependencies: [
-                "FileFormats", "Autodiff", "NeuralNet", "Optimizers", "GAN", "Datasets", "Evaluation",
+                "FileFormats", "Autodiff", "NeuralNet", "Optimizers", "GAN", "Datasets", "Evaluation", "Collectives",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Test helpers shared by the test targets (the `slow` tag); not part of any product.

@@ -205,6 +205,10 @@ public final class BatchNorm2d: Layer {
     public let runningVar: Buffer
     public let momentum: Float
     public let epsilon: Float
+    /// With a group, training mode normalises with the statistics of every rank's batch together
+    /// (synchronised batch norm), so a distributed step is the single-process step at the same
+    /// global batch; nil: this process's batch only (PyTorch DDP's default).
+    public var synchronization: (any ProcessGroup)?
 
     /// `momentum` is PyTorch's (the weight of the new batch); Keras's momentum 0.99 is 0.01 here.
     public init(channels: Int, affine: Affine = .scaleAndShift, momentum: Float = 0.1, epsilon: Float = 1e-5) {
@@ -222,15 +226,33 @@ public final class BatchNorm2d: Layer {
                 x, mean: runningMean.value, variance: runningVar.value,
                 scale: weight?.value, shift: bias?.value, epsilon: epsilon)
         }
-        let (output, mean, variance) = Tensor.batchNormTraining(
-            x, scale: weight?.value, shift: bias?.value, epsilon: epsilon)
-        let reduced = Float(x.count / x.shape[1])
+        let (output, mean, variance) =
+            synchronization.map { synchronizedTraining(x, $0) }
+            ?? Tensor.batchNormTraining(x, scale: weight?.value, shift: bias?.value, epsilon: epsilon)
+        let reduced = Float(x.count / x.shape[1] * (synchronization?.size ?? 1))
         noGrad {
             let unbiased = variance * (reduced / max(reduced - 1, 1))
             runningMean.assign(runningMean.value * (1 - momentum) + mean * momentum)
             runningVar.assign(runningVar.value * (1 - momentum) + unbiased * momentum)
         }
         return output
+    }
+
+    /// Training mode over the batches of all ranks, from differentiable ops: the channel means, then
+    /// the mean squared deviations from them (two passes, as precise as the fused kernel), each summed
+    /// across ranks. The backward sums the two reduced terms across ranks through the same op.
+    func synchronizedTraining(_ x: Tensor, _ group: any ProcessGroup) -> (Tensor, Tensor, Tensor) {
+        let channels = x.shape[1]
+        let axes = x.rank == 4 ? [0, 2, 3] : [0]
+        let channelShape = x.rank == 4 ? [1, channels, 1, 1] : [1, channels]
+        let count = Float(x.count / channels * group.size)
+        let mean = x.sum(alongAxes: axes).summedAcrossRanks(group) / count  // (C)
+        let centered = x - mean.reshaped(to: channelShape)  // like x
+        let variance = (centered * centered).sum(alongAxes: axes).summedAcrossRanks(group) / count  // (C)
+        var output = centered / (variance + epsilon).sqrt().reshaped(to: channelShape)  // like x
+        if let weight { output = output * weight.value.reshaped(to: channelShape) }
+        if let bias { output = output + bias.value.reshaped(to: channelShape) }
+        return (output, mean.detached(), variance.detached())
     }
 }
 

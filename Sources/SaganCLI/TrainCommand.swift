@@ -1,5 +1,6 @@
 import ArgumentParser
 import Autodiff
+import Collectives
 import Datasets
 import Foundation
 import GAN
@@ -52,6 +53,12 @@ struct TrainCommand: ParsableCommand {
     var onNaN: TrainConfig.NonFinitePolicy?
     @Flag(help: "Class-conditional training (conditional batch norm in G, projection D); needs a dataset with labels.")
     var conditional = false
+    @Flag(
+        inversion: .prefixedNo,
+        help: ArgumentHelp(
+            "Under MPI: batch norm statistics over the whole global batch (a step equals the single-process "
+                + "step); --no-sync-bn: each rank's slice only, as PyTorch DDP."))
+    var syncBN = true
     @OptionGroup var engine: EngineOptions
 
     /// The flags as run options.
@@ -80,24 +87,54 @@ struct TrainCommand: ParsableCommand {
         overrides.dequantize = dequantize
         overrides.onNonFinite = onNaN
         options.overrides = overrides
+        options.synchronizedBatchNorm = syncBN
         return options
     }
 
     func run() throws {
+        // Under an MPI launcher every rank runs this; rank 0 alone prints and writes files.
+        let group = try MPIProcessGroup.joinIfLaunched()
+        defer { group?.finalize() }
+        do {
+            try train(group: group.flatMap { $0.size > 1 ? $0 : nil })
+        } catch let error as TrainingRunError where (group?.rank ?? 0) != 0 {
+            // Rank 0 reports a start-up failure; the other ranks end quietly with the same status.
+            if case .rankFailed = error { throw ExitCode(64) }
+            throw TrainingRunError.rankFailed(rank: group?.rank ?? 0, message: error.description)
+        }
+    }
+
+    func train(group: MPIProcessGroup?) throws {
         try engine.run {
-            let dataset = try openDataset()
+            let isPrinting = (group?.rank ?? 0) == 0
             var progress = ProgressLine(plainInterval: 10)
-            let run = try TrainingRun(options, dataset: dataset) { show($0, &progress) }
-            if dryRun { return try report(try run.dryRun(), dataset) }
-            try run.checkMemory()
+            var options = options
+            options.group = group
+            let run = try agreeingOnStart(group) {
+                let dataset = try openDataset()
+                let run = try TrainingRun(options, dataset: dataset) { if isPrinting { show($0, &progress) } }
+                try run.checkMemory()
+                return run
+            }
+            let dataset = run.dataset
+            if dryRun {
+                let measured = try run.dryRun()
+                return isPrinting ? try report(measured, dataset) : ()
+            }
+            guard isPrinting else {
+                TrainingRun.stopOnSignals()
+                _ = try run.train(commandLine: CommandLine.arguments)
+                return
+            }
             let trainer = run.trainer
             let config = trainer.config
             print(
                 "training \(config.preset.rawValue) (G \(trainer.generator.parameterCount), "
                     + "D \(trainer.discriminator.parameterCount) parameters) on \(describe(dataset)), batch "
                     + "\(config.batchSize), "
-                    + "\(config.steps) steps, backend \(Engine.backendName) in \(Engine.precision); run folder "
-                    + run.folder.path)
+                    + "\(config.steps) steps, backend \(Engine.backendName) in \(Engine.precision)"
+                    + (group.map { " on \($0.size) ranks (\(config.batchSize / $0.size) images each)" } ?? "")
+                    + "; run folder " + run.folder.path)
             TrainingRun.stopOnSignals()
             let outcome: TrainingOutcome
             do {

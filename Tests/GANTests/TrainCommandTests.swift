@@ -20,10 +20,10 @@ struct TrainCommandTests {
 
     /// Runs `sagan` with its output in a temporary file; with `signalAfter`, sends the signal once
     /// the output contains the marker (or fails after a minute); with `addressSpaceKiB`, under that
-    /// `ulimit -v`.
+    /// `ulimit -v`; with a `launcher` (mpirun and its flags), as the launcher's program.
     static func sagan(
         _ arguments: [String], signalAfter: (String, Int32)? = nil, environment: [String: String] = [:],
-        addressSpaceKiB: Int? = nil
+        addressSpaceKiB: Int? = nil, launcher: [String] = []
     ) throws -> Outcome {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("sagan-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -33,6 +33,9 @@ struct TrainCommandTests {
         if let addressSpaceKiB {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", "ulimit -v \(addressSpaceKiB); exec \"$@\"", "sh", executable.path] + arguments
+        } else if let program = launcher.first {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = Array(launcher.dropFirst()) + [executable.path] + arguments
         } else {
             process.executableURL = executable
             process.arguments = arguments

@@ -33,13 +33,14 @@ public final class RunDirectory {
     /// with which command line, in which precision and which settings changed.
     public func writeRunInfo(
         commandLine: [String], config: TrainConfig, datasetPath: String, datasetDigest: String,
-        resumedAt step: Int? = nil, changes: [String: String] = [:]
+        resumedAt step: Int? = nil, changes: [String: String] = [:], worldSize: Int = 1
     ) throws {
         let file = url.appendingPathComponent("run.json")
         let previous = step == nil ? nil : try? Data(contentsOf: file)
         let info = try Self.runInfo(
             previous: previous, commandLine: commandLine, config: config, datasetPath: datasetPath,
-            datasetDigest: datasetDigest, precision: Engine.precision, resumedAt: step, changes: changes)
+            datasetDigest: datasetDigest, precision: Engine.precision, worldSize: worldSize, resumedAt: step,
+            changes: changes)
         try writeAtomically(info, to: file)
         try events.text(tag: "config", String(decoding: try JSONEncoder.sorted.encode(config), as: UTF8.self), step: 0)
         try events.text(tag: "command_line", commandLine.joined(separator: " "), step: 0)
@@ -49,14 +50,14 @@ public final class RunDirectory {
     /// bytes at all, since the file may have been damaged or edited).
     public static func runInfo(
         previous: Data?, commandLine: [String], config: TrainConfig, datasetPath: String, datasetDigest: String,
-        precision: Precision, resumedAt step: Int?, changes: [String: String], now: Date = Date()
+        precision: Precision, worldSize: Int = 1, resumedAt step: Int?, changes: [String: String], now: Date = Date()
     ) throws -> Data {
         let encodedConfig = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(config))
         let started = ISO8601DateFormatter().string(from: now)
         var info: [String: Any] = [
             "command_line": commandLine, "config": encodedConfig, "seed": config.seed, "dataset": datasetPath,
             "dataset_digest": datasetDigest, "tool_version": ProjectInfo.version, "started": started,
-            "precision": precision.rawValue,
+            "precision": precision.rawValue, "world_size": worldSize,
         ]
         if let step {
             // A damaged or edited run.json loses its history, not this entry.
@@ -64,9 +65,10 @@ public final class RunDirectory {
             info["command_line"] = (old["command_line"] as? [String]) ?? commandLine
             info["started"] = (old["started"] as? String) ?? started
             info["precision"] = (old["precision"] as? String) ?? precision.rawValue
+            info["world_size"] = (old["world_size"] as? Int) ?? worldSize
             let resume: [String: Any] = [
                 "step": step, "started": started, "command_line": commandLine, "changes": changes,
-                "precision": precision.rawValue,
+                "precision": precision.rawValue, "world_size": worldSize,
             ]
             let history = (old["resumes"] as? [[String: Any]] ?? []).filter(JSONSerialization.isValidJSONObject)
             info["resumes"] = history + [resume]

@@ -63,6 +63,8 @@ public final class Trainer {
     private let weightLayersD: [(name: String, layer: any WeightLayer)]
     fileprivate let allParameters: [Parameter]
     fileprivate let allBuffers: [Buffer]
+    /// The ranks that share each batch (data-parallel training); nil: this process alone.
+    public private(set) var group: (any ProcessGroup)?
 
     public init(config: TrainConfig) {
         self.config = config
@@ -123,22 +125,80 @@ public final class Trainer {
         return changes
     }
 
-    func latent() -> Tensor { Tensor.randomNormal([config.batchSize, config.model.latentSize], generator: &noise) }
+    /// Shares every step with the other ranks of `group`: each takes its contiguous slice of each
+    /// global batch and of the global z, gradients are averaged across ranks before Adam, and batch
+    /// norm uses the whole batch's statistics when `synchronizedBatchNorm`. A group of one changes
+    /// nothing. Throws when the batch does not divide among the ranks.
+    public func distribute(over group: any ProcessGroup, synchronizedBatchNorm: Bool) throws {
+        guard group.size > 1 else { return }
+        guard config.batchSize % group.size == 0 else {
+            throw ConfigurationError.invalidArgument(
+                "--batch",
+                "--batch \(config.batchSize) does not divide among \(group.size) ranks: use a multiple of "
+                    + "\(group.size) (each rank takes an equal slice of the global batch)")
+        }
+        self.group = group
+        for module in [generator as any Module, discriminator] {
+            for (_, layer) in module.namedModules() {
+                (layer as? BatchNorm2d)?.synchronization = synchronizedBatchNorm ? group : nil
+            }
+        }
+    }
 
-    /// Uniform random classes for generated images, in a class-conditional model.
+    /// This rank's rows of a global-batch tensor: rows rank·B/N ..< (rank+1)·B/N.
+    func localSlice(_ global: Tensor) -> Tensor {
+        guard let group else { return global }
+        let rows = global.shape[0] / group.size
+        return global.sliced(alongAxis: 0, group.rank * rows..<(group.rank + 1) * rows)
+    }
+
+    /// This rank's entries of a global-batch list.
+    func localSlice<T>(_ global: [T]?) -> [T]? {
+        guard let group, let global else { return global }
+        let rows = global.count / group.size
+        return Array(global[group.rank * rows..<(group.rank + 1) * rows])
+    }
+
+    /// This rank's z: every rank draws the whole batch's z from the same stream and keeps its rows,
+    /// so the ranks' slices side by side are the single-process z.
+    func latent() -> Tensor {
+        localSlice(Tensor.randomNormal([config.batchSize, config.model.latentSize], generator: &noise))
+    }
+
+    /// Uniform random classes for generated images, in a class-conditional model (this rank's slice).
     func fakeLabels() -> [Int]? {
         let classes = config.model.classCount
         guard classes > 0 else { return nil }
-        return noise.uniform(count: config.batchSize).map { min(Int($0 * Float(classes)), classes - 1) }
+        return localSlice(noise.uniform(count: config.batchSize).map { min(Int($0 * Float(classes)), classes - 1) })
     }
 
-    /// The real batch's labels, which a class-conditional model needs.
+    /// The real batch's labels, which a class-conditional model needs (this rank's slice).
     func realLabels(_ batch: Batch) throws -> [Int]? {
         guard config.model.classCount > 0 else { return nil }
         guard let labels = batch.labels else {
             throw TrainingError.missingLabels
         }
-        return labels
+        return localSlice(labels)
+    }
+
+    /// Averages values (losses, logit means) and gradients over the ranks, so every rank applies the
+    /// same update: the gradient of the global batch's mean loss. One flat buffer per network.
+    func averaged(_ values: [Float], _ gradients: Gradients, _ parameters: [Parameter]) -> ([Float], Gradients) {
+        guard let group else { return (values, gradients) }
+        let present = parameters.filter { gradients[$0] != nil }
+        var flat = values
+        for parameter in present { flat += gradients[parameter]!.scalars }
+        let scale = 1 / Float(group.size)
+        flat = group.sum(flat).map { $0 * scale }
+        var averaged = Gradients()
+        var offset = values.count
+        for parameter in present {
+            let shape = gradients[parameter]!.shape
+            let count = shape.reduce(1, *)
+            averaged[parameter] = Tensor(shape: shape, scalars: Array(flat[offset..<offset + count]))
+            offset += count
+        }
+        return (Array(flat[0..<values.count]), averaged)
     }
 
     /// One iteration. `nextBatch` supplies real images. A non-finite loss, gradient or σ leaves
@@ -181,27 +241,32 @@ public final class Trainer {
             let batch = try nextBatch()
             let labels = try realLabels(batch)
             let generatedLabels = fakeLabels()
-            let fake = noGrad { generator(latent(), labels: generatedLabels) }  // (B, C, R, R)
+            let fake = noGrad { generator(latent(), labels: generatedLabels) }  // (B/N, C, R, R)
+            let images = localSlice(batch.images)  // (B/N, C, R, R)
             var real = Tensor(0)
             var fakeLogits = Tensor(0)
-            let (value, gradients) = valueAndGradients(
+            let (localLoss, localGradients) = valueAndGradients(
                 of: {
-                    real = discriminator(batch.images, labels: labels)
+                    real = discriminator(images, labels: labels)
                     fakeLogits = discriminator(fake, labels: generatedLabels)
                     return GANLoss.discriminator(config.loss, real: real, fake: fakeLogits)
                 }, wrt: optimizerD.parameters)
-            try guardFinite(value, gradients, "D", namedParametersD, weightLayersD, cursor: batch.cursor)
+            let (values, gradients) = averaged(
+                [localLoss, real.mean().scalar, fakeLogits.mean().scalar], localGradients, optimizerD.parameters)
+            try guardFinite(values[0], gradients, "D", namedParametersD, weightLayersD, cursor: batch.cursor)
             optimizerD.step(gradients)
-            (lossD, realLogit, fakeLogit) = (value, real.mean().scalar, fakeLogits.mean().scalar)
+            (lossD, realLogit, fakeLogit) = (values[0], values[1], values[2])
             cursor = batch.cursor
             imagesSeen += config.batchSize
         }
         let z = latent()
         let labels = fakeLabels()
-        let (lossG, gradients) = valueAndGradients(
+        let (localLoss, localGradients) = valueAndGradients(
             of: {
                 GANLoss.generator(config.loss, fake: discriminator(generator(z, labels: labels), labels: labels))
             }, wrt: optimizerG.parameters)
+        let (values, gradients) = averaged([localLoss], localGradients, optimizerG.parameters)
+        let lossG = values[0]
         try guardFinite(lossG, gradients, "G", namedParametersG, weightLayersG, cursor: nil)
         optimizerG.step(gradients)
         return StepReport(
@@ -214,31 +279,34 @@ public final class Trainer {
         let z = latent()
         let labels = try realLabels(batch)
         let generatedLabels = fakeLabels()
+        let images = localSlice(batch.images)  // (B/N, C, R, R)
         var real = Tensor(0)
         var fakeLogits = Tensor(0)
         var lossG = Tensor(0)
         let (lossD, all) = Autodiff.valueAndGradients(
             of: {
-                real = discriminator(batch.images, labels: labels)
+                real = discriminator(images, labels: labels)
                 fakeLogits = discriminator(generator(z, labels: generatedLabels), labels: generatedLabels)
                 lossG = GANLoss.generator(config.loss, fake: fakeLogits)
                 return GANLoss.discriminator(config.loss, real: real, fake: fakeLogits)
             }, wrt: optimizerD.parameters.map(\.value))
         let gradientsG = Autodiff.gradients(of: lossG, wrt: optimizerG.parameters.map(\.value))
-        var forD = Gradients()
-        var forG = Gradients()
-        for (parameter, gradient) in zip(optimizerD.parameters, all) { forD[parameter] = gradient }
-        for (parameter, gradient) in zip(optimizerG.parameters, gradientsG) { forG[parameter] = gradient }
-        try guardFinite(lossD.scalar, forD, "D", namedParametersD, weightLayersD, cursor: batch.cursor)
-        try guardFinite(lossG.scalar, forG, "G", namedParametersG, weightLayersG, cursor: batch.cursor)
+        var localD = Gradients()
+        var localG = Gradients()
+        for (parameter, gradient) in zip(optimizerD.parameters, all) { localD[parameter] = gradient }
+        for (parameter, gradient) in zip(optimizerG.parameters, gradientsG) { localG[parameter] = gradient }
+        let (values, forD) = averaged(
+            [lossD.scalar, lossG.scalar, real.mean().scalar, fakeLogits.mean().scalar], localD, optimizerD.parameters)
+        let (_, forG) = averaged([], localG, optimizerG.parameters)
+        try guardFinite(values[0], forD, "D", namedParametersD, weightLayersD, cursor: batch.cursor)
+        try guardFinite(values[1], forG, "G", namedParametersG, weightLayersG, cursor: batch.cursor)
         optimizerD.step(forD)
         optimizerG.step(forG)
         cursor = batch.cursor
         imagesSeen += config.batchSize
         return StepReport(
-            lossD: lossD.scalar, lossG: lossG.scalar, realLogit: real.mean().scalar,
-            fakeLogit: fakeLogits.mean().scalar,
-            gammas: gammas(), seconds: 0)
+            lossD: values[0], lossG: values[1], realLogit: values[2], fakeLogit: values[3], gammas: gammas(),
+            seconds: 0)
     }
 
     /// γ of every attention block of G and D.

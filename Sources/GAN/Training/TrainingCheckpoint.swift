@@ -11,18 +11,7 @@ import Optimizers
 /// cursor, the resolved config and the dataset digest. Restoring it continues bit for bit.
 public enum TrainingCheckpoint {
     public static func save(_ trainer: Trainer, datasetDigest: String, commandLine: String, to url: URL) throws {
-        var tensors = trainer.generator.stateTensors(prefix: "G.") + trainer.discriminator.stateTensors(prefix: "D.")
-        if let ema = trainer.generatorEMA { tensors += ema.stateTensors(prefix: "G_ema.") }
-        for (prefix, module, optimizer) in [
-            ("opt_G", trainer.generator as any Module, trainer.optimizerG),
-            ("opt_D", trainer.discriminator as any Module, trainer.optimizerD),
-        ] {
-            for (name, parameter) in module.namedParameters() {
-                guard let (first, second) = optimizer.moments(of: parameter) else { continue }
-                tensors.append(("\(prefix).m.\(name)", first))
-                tensors.append(("\(prefix).v.\(name)", second))
-            }
-        }
+        let tensors = trainer.stateTensors()
         let encoder = JSONEncoder.sorted
         var metadata = try ModelCheckpoint.metadata(for: trainer.config.model, preset: trainer.config.preset.rawValue)
         metadata["kind"] = "training"
@@ -103,5 +92,24 @@ public enum TrainingCheckpoint {
         trainer.noise = try json("rng_state", RandomGenerator.self)
         trainer.cursor = try json("data_cursor", LoaderCursor.self)
         return (trainer, file.metadata["dataset_digest"] ?? "")
+    }
+}
+
+extension Trainer {
+    /// Every tensor of the training state by its name in a checkpoint: G's, D's and G-EMA's
+    /// parameters and buffers, then both Adams' moments.
+    public func stateTensors() -> [(String, Tensor)] {
+        var tensors = generator.stateTensors(prefix: "G.") + discriminator.stateTensors(prefix: "D.")
+        if let generatorEMA { tensors += generatorEMA.stateTensors(prefix: "G_ema.") }
+        for (prefix, module, optimizer) in [
+            ("opt_G", generator as any Module, optimizerG), ("opt_D", discriminator as any Module, optimizerD),
+        ] {
+            for (name, parameter) in module.namedParameters() {
+                guard let (first, second) = optimizer.moments(of: parameter) else { continue }
+                tensors.append(("\(prefix).m.\(name)", first))
+                tensors.append(("\(prefix).v.\(name)", second))
+            }
+        }
+        return tensors
     }
 }

@@ -30,6 +30,12 @@ public struct TrainingRunOptions: Sendable {
     public var folder: URL?
     public var runsFolder = URL(fileURLWithPath: "runs")
     public var resume: ResumeSource?
+    /// The ranks of a data-parallel job (`mpirun -np N sagan train`); nil: this process alone.
+    public var group: (any ProcessGroup)?
+    /// Under a group, batch norm uses the statistics of the whole global batch (`--sync-bn`).
+    public var synchronizedBatchNorm = true
+    /// Under a group, steps between the ranks' comparison of every parameter, buffer and Adam moment.
+    public var replicaCheckEvery = 100
 
     public init() {}
 }
@@ -55,6 +61,10 @@ public enum TrainingRunError: Error, Equatable, CustomStringConvertible {
     case folderHoldsRun(_ folder: String, checkpoints: Int)
     /// The run folder cannot be made or written.
     case folderUnusable(_ folder: String, reason: String)
+    /// Another rank of the job could not start; the message is that rank's.
+    case rankFailed(rank: Int, message: String)
+    /// The ranks' copies of the training state differ (a bug, or ranks that resumed from different files).
+    case replicasDiverged(step: Int, tensor: String)
     /// Training at this batch would need more memory than the process may take.
     case notEnoughMemory(neededMiB: Int, availableMiB: Int, batch: Int, largestBatch: Int?)
     /// `onNonFinite = .skip` dropped this many steps in a row; the state before them was saved.
@@ -77,6 +87,10 @@ public enum TrainingRunError: Error, Equatable, CustomStringConvertible {
             return "--resume: \(setting) is \(checkpoint) in the checkpoint and cannot change within a run "
                 + "(asked for \(requested)); what may change: --steps, --lr-g, --lr-d, --on-nan, --log-every, "
                 + "--sample-every, --checkpoint-every, --keep"
+        case .rankFailed(let rank, let message): return "rank \(rank): \(message)"
+        case .replicasDiverged(let step, let tensor):
+            return "step \(step): the ranks' copies of \(tensor) differ; stopped (a run resumed on several "
+                + "machines needs the same run folder on each, for example on a shared file system)"
         case .folderInUse(let folder, let pid):
             return "--run-dir \(folder) is in use by process \(pid); wait for it or stop it, or use another --run-dir"
         case .folderUnusable(let folder, let reason): return "--run-dir \(folder): \(reason)"
@@ -166,19 +180,31 @@ public final class TrainingRun {
     ) throws {
         self.dataset = dataset
         folder = options.folder ?? Self.nextFolder(in: options.runsFolder, preset: options.preset ?? .tiny32)
+        replicaCheckEvery = options.replicaCheckEvery
         if let resume = options.resume, let found = try Self.resumed(resume, options, dataset, folder, notify) {
             (trainer, resumedFrom) = found
             resumeChanges = try Self.adoptOverrides(options, trainer: trainer)
-            return
+        } else {
+            let existing = RunDirectory.checkpointFiles(in: folder.appendingPathComponent("checkpoints"))
+            guard existing.isEmpty else {
+                throw TrainingRunError.folderHoldsRun(folder.path, checkpoints: existing.count)
+            }
+            trainer = Trainer(
+                config: try TrainConfig.resolve(
+                    preset: options.preset ?? .tiny32, dataset: dataset, configFile: options.configFile,
+                    overrides: options.overrides, conditional: options.conditional))
+            resumedFrom = nil
         }
-        let existing = RunDirectory.checkpointFiles(in: folder.appendingPathComponent("checkpoints"))
-        guard existing.isEmpty else { throw TrainingRunError.folderHoldsRun(folder.path, checkpoints: existing.count) }
-        trainer = Trainer(
-            config: try TrainConfig.resolve(
-                preset: options.preset ?? .tiny32, dataset: dataset, configFile: options.configFile,
-                overrides: options.overrides, conditional: options.conditional))
-        resumedFrom = nil
+        if let group = options.group {
+            try trainer.distribute(over: group, synchronizedBatchNorm: options.synchronizedBatchNorm)
+        }
     }
+
+    /// Under a group, steps between replica comparisons.
+    private let replicaCheckEvery: Int
+
+    /// Whether this process writes the run's files: rank 0, or the only process.
+    public var writesFiles: Bool { (trainer.group?.rank ?? 0) == 0 }
 
     /// The trainer of the checkpoint to resume and its file, or nil when `.auto` finds none.
     private static func resumed(
@@ -313,6 +339,7 @@ public final class TrainingRun {
     /// state and throws `TrainingRunError.nonFinite`.
     public func train(commandLine: [String], notify: (TrainingRunEvent) -> Void = { _ in }) throws -> TrainingOutcome {
         try checkMemory()
+        guard writesFiles else { return try trainWithoutFiles() }
         let lock = try RunFolderLock(folder)
         defer { withExtendedLifetime(lock) {} }
         removeStaleTemporaries(in: folder.appendingPathComponent("checkpoints"))
@@ -327,7 +354,7 @@ public final class TrainingRun {
         try run.writeRunInfo(
             commandLine: commandLine, config: trainer.config, datasetPath: dataset.url.path,
             datasetDigest: dataset.sourceDigest, resumedAt: resumedFrom == nil ? nil : trainer.step,
-            changes: resumeChanges)
+            changes: resumeChanges, worldSize: trainer.group?.size ?? 1)
         let config = trainer.config
         let joinedCommandLine = commandLine.joined(separator: " ")
         func saveCheckpoint() throws -> URL {
@@ -341,10 +368,12 @@ public final class TrainingRun {
         let firstStep = trainer.step
         var recent: [Double] = []
         var skippedInARow = 0
-        while trainer.step < config.steps && !isStopRequested {
+        try checkReplicas()
+        while trainer.step < config.steps && !shouldStop() {
             let report: StepReport
             do {
                 report = try trainer.trainStep { try loader.next() }
+                try checkReplicas()
             } catch let error as TrainingError {
                 guard case .nonFinite = error else { throw error }
                 throw TrainingRunError.nonFinite(error.description, savedIn: try saveCheckpoint().path)
@@ -378,12 +407,57 @@ public final class TrainingRun {
                         imagesPerSecond: Double((step - firstStep) * config.batchSize) / max(elapsed, 1e-6),
                         secondsLeft: Double(config.steps - step) * secondsPerStep, report: report)))
         }
-        if isStopRequested {
+        if trainer.step < config.steps {
             let file = try saveCheckpoint()
             try run.writeSamples(trainer.samples(), step: trainer.step)
             return .stopped(step: trainer.step, checkpoint: file)
         }
         return .finished(steps: trainer.step, seconds: (clock.now - start).seconds)
+    }
+
+    /// The training loop of a rank other than 0: the same steps and collectives as rank 0's, and
+    /// no files. Non-finite steps stop every rank alike (their losses and gradients are the same).
+    private func trainWithoutFiles() throws -> TrainingOutcome {
+        let config = trainer.config
+        let loader = try batches()
+        let clock = ContinuousClock()
+        let start = clock.now
+        var skippedInARow = 0
+        try checkReplicas()
+        while trainer.step < config.steps && !shouldStop() {
+            let report = try trainer.trainStep { try loader.next() }
+            try checkReplicas()
+            skippedInARow = report.skipped == nil ? 0 : skippedInARow + 1
+            if skippedInARow >= maximumConsecutiveSkips {
+                throw TrainingRunError.tooManySkips(skippedInARow, savedIn: "rank 0's run folder")
+            }
+        }
+        if trainer.step < config.steps {
+            return .stopped(step: trainer.step, checkpoint: folder.appendingPathComponent("checkpoints"))
+        }
+        return .finished(steps: trainer.step, seconds: (clock.now - start).seconds)
+    }
+
+    /// Whether to stop before the next step: on every rank at the same step, when any rank was asked.
+    private func shouldStop() -> Bool {
+        guard let group = trainer.group else { return isStopRequested }
+        return group.any(isStopRequested)
+    }
+
+    /// Under a group, every `replicaCheckEvery` steps (and at the start): compares a checksum of each
+    /// parameter, buffer and Adam moment across ranks, and throws naming the first that differs.
+    private func checkReplicas() throws {
+        guard let group = trainer.group, trainer.step % replicaCheckEvery == 0 else { return }
+        let state = trainer.stateTensors()
+        let checksums = state.map { _, tensor in
+            var crc = CRC32C()
+            tensor.scalars.withUnsafeBytes { crc.update($0) }
+            return crc.value
+        }
+        let (minimum, maximum) = group.extremes(checksums)
+        if let index = checksums.indices.first(where: { minimum[$0] != maximum[$0] }) {
+            throw TrainingRunError.replicasDiverged(step: trainer.step, tensor: state[index].0)
+        }
     }
 
     // MARK: Stopping

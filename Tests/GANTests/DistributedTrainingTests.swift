@@ -1,0 +1,172 @@
+import FileFormats
+import Foundation
+import GAN
+import TestSupport
+import Testing
+
+/// Data-parallel training as users run it: `mpirun -np 2 sagan train` (Debian's Open MPI, which
+/// `make test` installs), compared with `sagan train` in one process.
+@Suite("sagan train under mpirun", .serialized, .tags(.slow), .skippedInFastRuns)
+struct DistributedTrainingTests {
+    /// As root, mpirun runs only when told twice; two ranks on two cores need --oversubscribe
+    /// when the machine reports fewer slots.
+    static let environment = ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"]
+    static let mpirun = ["/usr/bin/mpirun", "--oversubscribe"]
+
+    static func ranks(_ count: Int, _ arguments: [String]) throws -> TrainCommandTests.Outcome {
+        try TrainCommandTests.sagan(arguments, environment: environment, launcher: mpirun + ["-np", "\(count)"])
+    }
+
+    static func single(_ arguments: [String]) throws -> TrainCommandTests.Outcome {
+        try TrainCommandTests.sagan(arguments)
+    }
+
+    /// A small tiny32 (base width 128, attention at 16x16 in G and D, BN in G) on 40 blob images.
+    struct Setup {
+        let work: URL
+        let common: [String]
+
+        init(_ name: String) throws {
+            work = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+            let dataset = try makeBlobPack(work, count: 40)
+            let config = work.appendingPathComponent("small.json")
+            let settings =
+                #"{"model": {"baseWidth": 128, "generatorAttentionSides": [16], "discriminatorAttentionSides": [16]}, "#
+                + #""sampleCount": 4}"#
+            try Data(settings.utf8).write(to: config)
+            common = [
+                "train", "--data", dataset.url.path, "--config", config.path, "--batch", "8", "--checkpoint-every", "1",
+                "--keep", "10", "--sample-every", "100", "--log-every", "1",
+            ]
+        }
+
+        func run(_ name: String) -> URL { work.appendingPathComponent(name) }
+
+        func checkpoint(_ run: String, step: Int) throws -> SafeTensorsFile {
+            try SafeTensorsFile(
+                contentsOf: work.appendingPathComponent(run).appendingPathComponent(
+                    String(format: "checkpoints/step-%06d.safetensors", step)))
+        }
+    }
+
+    /// Per tensor ‖a − b‖ / ‖b‖ at most `tolerance`, for the tensors whose names pass `include`;
+    /// returns the worst relative difference, the largest element difference and how many elements
+    /// differ by more than 1e-5 (Adam's first step is lr·sign(g): an element within rounding of zero
+    /// may flip between two summation orders, so elements are reported, norms are compared). The
+    /// attention's key bias f.bias has no relative error to speak of: its gradient is zero (softmax
+    /// over keys ignores a term that is the same for every key), so it and its moments hold only
+    /// rounding noise, of order 1e-7 and below. Those tensors are compared absolutely
+    /// (‖a − b‖ ≤ 1e-6) and listed in `noise`.
+    @discardableResult
+    static func expectClose(
+        _ a: SafeTensorsFile, _ b: SafeTensorsFile, tolerance: Double, _ include: (String) -> Bool
+    ) throws -> (worst: Double, largest: Float, over: Int, tensors: Int, noise: [String]) {
+        var (worst, largest, over, tensors, noise) = (0.0, Float(0), 0, 0, [String]())
+        for name in b.names.sorted() where include(name) {
+            let (x, y) = (try a.f32Scalars(name), try b.f32Scalars(name))
+            #expect(x.count == y.count, "\(name)")
+            let difference = zip(x, y).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }.squareRoot()
+            let norm = y.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()
+            if name.hasSuffix(".f.bias") {
+                #expect(difference <= 1e-6, "\(name): ‖a − b‖ = \(difference), ‖b‖ = \(norm)")
+                noise.append(name)
+            } else {
+                let relative = norm > 0 ? difference / norm : difference  // D's head bias starts with a zero gradient
+                #expect(relative <= tolerance, "\(name): ‖a − b‖/‖b‖ = \(relative)")
+                worst = max(worst, relative)
+            }
+            for (u, v) in zip(x, y) {
+                largest = max(largest, Swift.abs(u - v))
+                if Swift.abs(u - v) > 1e-5 { over += 1 }
+            }
+            tensors += 1
+        }
+        return (worst, largest, over, tensors, noise)
+    }
+
+    /// 2 ranks × 4 images against 1 process × 8 (sync BN): after one step every gradient (Adam's
+    /// first moment, which is the gradient when β₁ = 0) agrees within 1e-5; after three steps every
+    /// parameter, buffer and Adam moment within 1e-4.
+    @Test func twoRanksTakeTheSingleProcessSteps() throws {
+        let setup = try Setup("mpi-equal")
+        defer { try? FileManager.default.removeItem(at: setup.work) }
+        let one = try Self.single(setup.common + ["--steps", "3", "--run-dir", setup.run("one").path])
+        #expect(one.status == 0, "\(one.output)")
+        let two = try Self.ranks(2, setup.common + ["--steps", "3", "--run-dir", setup.run("two").path])
+        #expect(two.status == 0, "\(two.output)")
+        #expect(two.output.contains("on 2 ranks (4 images each)"), "\(two.output)")
+        let gradients = try Self.expectClose(
+            try setup.checkpoint("two", step: 1), try setup.checkpoint("one", step: 1), tolerance: 1e-5
+        ) { $0.hasPrefix("opt_G.m.") || $0.hasPrefix("opt_D.m.") }
+        #expect(gradients.tensors > 20)
+        let state = try Self.expectClose(
+            try setup.checkpoint("two", step: 3), try setup.checkpoint("one", step: 3), tolerance: 1e-4
+        ) { _ in true }
+        print(
+            "2 ranks vs 1 process: step 1 gradients \(gradients.tensors) tensors, worst relative "
+                + "\(gradients.worst), largest element difference \(gradients.largest), \(gradients.over) elements "
+                + "over 1e-5; step 3 state \(state.tensors) tensors, worst relative \(state.worst), largest element "
+                + "difference \(state.largest), \(state.over) elements over 1e-5; compared absolutely (zero "
+                + "gradient): \((gradients.noise + state.noise).joined(separator: ", "))")
+        let info =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: setup.run("two").appendingPathComponent("run.json")))
+            as? [String: Any]
+        #expect(info?["world_size"] as? Int == 2)
+    }
+
+    /// Checkpoints do not depend on the world size: 2 ranks then 1 process, and 1 process then 2
+    /// ranks, each end where 4 uninterrupted single-process steps end.
+    @Test func aRunResumesOnAnotherNumberOfRanks() throws {
+        let setup = try Setup("mpi-resume")
+        defer { try? FileManager.default.removeItem(at: setup.work) }
+        let straight = try Self.single(setup.common + ["--steps", "4", "--run-dir", setup.run("straight").path])
+        #expect(straight.status == 0, "\(straight.output)")
+        for (name, first, second) in [("two-then-one", 2, 1), ("one-then-two", 1, 2)] {
+            let folder = setup.run(name).path
+            let start = try Self.launch(first, setup.common + ["--steps", "2", "--run-dir", folder])
+            #expect(start.status == 0, "\(name): \(start.output)")
+            let resumed = try Self.launch(
+                second, setup.common + ["--steps", "4", "--run-dir", folder, "--resume", "auto"])
+            #expect(resumed.status == 0, "\(name): \(resumed.output)")
+            #expect(resumed.output.contains("at step 2"), "\(name): \(resumed.output)")
+            try Self.expectClose(
+                try setup.checkpoint(name, step: 4), try setup.checkpoint("straight", step: 4), tolerance: 1e-4
+            ) { _ in true }
+        }
+    }
+
+    static func launch(_ ranks: Int, _ arguments: [String]) throws -> TrainCommandTests.Outcome {
+        ranks == 1 ? try single(arguments) : try Self.ranks(ranks, arguments)
+    }
+
+    /// Rank 1 is given its own run folder (mpirun's MPMD form): it must stay unmade, while rank 0's
+    /// holds everything.
+    @Test func onlyRankZeroWritesFiles() throws {
+        let setup = try Setup("mpi-writes")
+        defer { try? FileManager.default.removeItem(at: setup.work) }
+        let (zero, one) = (setup.run("rank0"), setup.run("rank1"))
+        // mpirun -np 1 sagan ARGUMENTS-0 : -np 1 sagan ARGUMENTS-1
+        let arguments =
+            setup.common + ["--steps", "2", "--run-dir", zero.path, ":", "-np", "1", TrainCommandTests.executable.path]
+            + setup.common + ["--steps", "2", "--run-dir", one.path]
+        let outcome = try TrainCommandTests.sagan(
+            arguments, environment: Self.environment, launcher: Self.mpirun + ["-np", "1"])
+        #expect(outcome.status == 0, "\(outcome.output)")
+        #expect(!FileManager.default.fileExists(atPath: one.path), "rank 1 wrote \(one.path)")
+        let written = try FileManager.default.contentsOfDirectory(atPath: zero.path)
+        #expect(written.contains("run.json") && written.contains("metrics.jsonl") && written.contains("checkpoints"))
+    }
+
+    @Test func aBatchThatDoesNotDivideIsRefused() throws {
+        let setup = try Setup("mpi-batch")
+        defer { try? FileManager.default.removeItem(at: setup.work) }
+        let outcome = try Self.ranks(
+            2, setup.common + ["--steps", "2", "--batch", "9", "--run-dir", setup.run("r").path])
+        #expect(outcome.status != 0)
+        let message = "--batch 9 does not divide among 2 ranks"
+        #expect(outcome.output.components(separatedBy: message).count == 2, "\(outcome.output)")
+        #expect(!FileManager.default.fileExists(atPath: setup.run("r").path))
+    }
+}
