@@ -4,8 +4,11 @@ import Synchronization
     import Glibc
 #endif
 
-/// SIGINT and SIGTERM as a request to stop cleanly: long jobs (training, packing) check
-/// `received` between units of work, finish the current one, leave no partial file, and exit.
+/// SIGINT, SIGTERM, SIGUSR1 and SIGUSR2 as a request to stop cleanly: long jobs (training, packing)
+/// check `received` between units of work, finish the current one, leave no partial file, and exit.
+/// Open MPI's mpirun passes SIGUSR1 and SIGUSR2 on to every rank, but treats SIGINT and SIGTERM as
+/// an abort (it kills the ranks a second later), so the USR signals are how a distributed run is
+/// stopped cleanly.
 public enum StopSignals {
     private static let signal = Atomic<Int32>(0)
 
@@ -15,15 +18,15 @@ public enum StopSignals {
         return value == 0 ? nil : value
     }
 
-    /// Catches SIGINT and SIGTERM. They are unblocked first: a parent (a test runner, a supervisor)
+    /// Catches the four signals. They are unblocked first: a parent (a test runner, a supervisor)
     /// may have passed on a mask that blocks them.
     public static func install() {
         var signals = sigset_t()
         sigemptyset(&signals)
-        sigaddset(&signals, SIGINT)
-        sigaddset(&signals, SIGTERM)
+        let numbers = [SIGINT, SIGTERM, SIGUSR1, SIGUSR2]
+        for number in numbers { sigaddset(&signals, number) }
         pthread_sigmask(SIG_UNBLOCK, &signals, nil)
-        for number in [SIGINT, SIGTERM] {
+        for number in numbers {
             Glibc.signal(number) { received in StopSignals.signal.store(received, ordering: .relaxed) }
         }
     }

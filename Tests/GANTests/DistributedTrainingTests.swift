@@ -159,6 +159,39 @@ struct DistributedTrainingTests {
         #expect(written.contains("run.json") && written.contains("metrics.jsonl") && written.contains("checkpoints"))
     }
 
+    /// The process of `rank` whose command line mentions `folder`, found through /proc.
+    static func rankProcess(_ rank: Int, runningIn folder: URL) -> Int32? {
+        let processes = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for pid in processes.compactMap(Int32.init) {
+            guard let commandLine = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                String(decoding: commandLine, as: UTF8.self).contains(folder.path),
+                let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ")
+            else { continue }
+            let variables = environment.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if variables.contains("OMPI_COMM_WORLD_RANK=\(rank)") { return pid }
+        }
+        return nil
+    }
+
+    /// kill -9 of rank 1 mid-run: mpirun ends the job within seconds, names the lost rank, and every
+    /// checkpoint rank 0 wrote stays readable.
+    @Test func aKilledRankEndsTheJob() throws {
+        let setup = try Setup("mpi-kill")
+        defer { try? FileManager.default.removeItem(at: setup.work) }
+        let run = setup.run("run")
+        let start = Date()
+        let outcome = try TrainCommandTests.sagan(
+            setup.common + ["--steps", "100000", "--run-dir", run.path, "--checkpoint-every", "2"],
+            signalAfter: ("step 6/", SIGKILL), environment: Self.environment, launcher: Self.mpirun + ["-np", "2"],
+            signalTarget: { Self.rankProcess(1, runningIn: run) })
+        #expect(outcome.status != 0)
+        #expect(outcome.output.contains("rank 1"), "\(outcome.output)")
+        #expect(Date().timeIntervalSince(start) < 60)
+        let checkpoints = RunDirectory.checkpointFiles(in: run.appendingPathComponent("checkpoints"))
+        #expect(!checkpoints.isEmpty)
+        for file in checkpoints { #expect(throws: Never.self) { try SafeTensorsFile(contentsOf: file).verifyChecksum() } }
+    }
+
     @Test func aBatchThatDoesNotDivideIsRefused() throws {
         let setup = try Setup("mpi-batch")
         defer { try? FileManager.default.removeItem(at: setup.work) }

@@ -20,10 +20,11 @@ struct TrainCommandTests {
 
     /// Runs `sagan` with its output in a temporary file; with `signalAfter`, sends the signal once
     /// the output contains the marker (or fails after a minute); with `addressSpaceKiB`, under that
-    /// `ulimit -v`; with a `launcher` (mpirun and its flags), as the launcher's program.
+    /// `ulimit -v`; with a `launcher` (mpirun and its flags), as the launcher's program; with a
+    /// `signalTarget`, the signal goes to the process it names (a rank) instead.
     static func sagan(
         _ arguments: [String], signalAfter: (String, Int32)? = nil, environment: [String: String] = [:],
-        addressSpaceKiB: Int? = nil, launcher: [String] = []
+        addressSpaceKiB: Int? = nil, launcher: [String] = [], signalTarget: (() -> Int32?)? = nil
     ) throws -> Outcome {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("sagan-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -47,8 +48,10 @@ struct TrainCommandTests {
         if let (marker, signalNumber) = signalAfter {
             let deadline = Date().addingTimeInterval(60)
             while process.isRunning && Date() < deadline {
-                if let text = try? String(contentsOf: log, encoding: .utf8), text.contains(marker) {
-                    kill(process.processIdentifier, signalNumber)
+                if let text = try? String(contentsOf: log, encoding: .utf8), text.contains(marker),
+                    let target = signalTarget.map({ $0() }) ?? process.processIdentifier
+                {
+                    kill(target, signalNumber)
                     break
                 }
                 usleep(50_000)

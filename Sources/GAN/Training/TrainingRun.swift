@@ -138,7 +138,7 @@ public struct TrainingProgress: Sendable {
 public enum TrainingOutcome: Sendable, Equatable {
     /// Every step ran.
     case finished(steps: Int, seconds: Double)
-    /// A stop was requested (SIGINT, SIGTERM, `requestStop()`); one checkpoint was saved.
+    /// A stop was requested (a signal of `StopSignals`, `requestStop()`); one checkpoint was saved.
     case stopped(step: Int, checkpoint: URL)
 }
 
@@ -465,9 +465,9 @@ public final class TrainingRun {
     /// Asks the run to finish its step, save a checkpoint and return `.stopped` (from any thread).
     public func requestStop() { stopFlag.store(true, ordering: .relaxed) }
 
-    /// Whether this run was asked to stop, or the process got SIGINT or SIGTERM.
+    /// Whether this run was asked to stop, or the process got a stop signal (`StopSignals`).
     public var isStopRequested: Bool { stopFlag.load(ordering: .relaxed) || StopSignals.received != nil }
 
-    /// Makes SIGINT and SIGTERM stop every run in this process (see `StopSignals`).
+    /// Makes SIGINT, SIGTERM, SIGUSR1 and SIGUSR2 stop every run in this process (see `StopSignals`).
     public static func stopOnSignals() { StopSignals.install() }
 }
