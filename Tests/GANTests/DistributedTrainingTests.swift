@@ -189,7 +189,9 @@ struct DistributedTrainingTests {
         #expect(Date().timeIntervalSince(start) < 60)
         let checkpoints = RunDirectory.checkpointFiles(in: run.appendingPathComponent("checkpoints"))
         #expect(!checkpoints.isEmpty)
-        for file in checkpoints { #expect(throws: Never.self) { try SafeTensorsFile(contentsOf: file).verifyChecksum() } }
+        for file in checkpoints {
+            #expect(throws: Never.self) { try SafeTensorsFile(contentsOf: file).verifyChecksum() }
+        }
     }
 
     @Test func aBatchThatDoesNotDivideIsRefused() throws {
