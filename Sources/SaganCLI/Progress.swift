@@ -4,11 +4,14 @@
 
 /// A progress display: one line redrawn in place on a terminal, plain periodic lines otherwise.
 struct ProgressLine {
-    let isTerminal = isatty(STDOUT_FILENO) != 0
+    let isTerminal: Bool
     private var lastPlainLine = -1.0
     private let plainInterval: Double
 
-    init(plainInterval: Double = 5) { self.plainInterval = plainInterval }
+    init(plainInterval: Double = 5, isTerminal: Bool = isatty(STDOUT_FILENO) != 0) {
+        self.plainInterval = plainInterval
+        self.isTerminal = isTerminal
+    }
 
     /// Shows `text`; on a terminal always, otherwise at most every `plainInterval` seconds or when `force`.
     mutating func update(_ text: String, force: Bool = false) {

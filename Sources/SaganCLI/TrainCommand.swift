@@ -92,6 +92,9 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Before MPI starts: a stop signal during start-up must not kill a rank (USR1's default
+        // action), but stop the run before its first step, with a checkpoint.
+        TrainingRun.stopOnSignals()
         // Under an MPI launcher every rank runs this; rank 0 alone prints and writes files.
         let group = try MPIProcessGroup.joinIfLaunched()
         defer { group?.finalize() }
@@ -107,7 +110,11 @@ struct TrainCommand: ParsableCommand {
     func train(group: MPIProcessGroup?) throws {
         try engine.run {
             let isPrinting = (group?.rank ?? 0) == 0
+            let launcher = group == nil ? nil : MPILauncher.parent()
             var progress = ProgressLine(plainInterval: 10)
+            if group != nil {
+                progress = ProgressLine(plainInterval: 10, isTerminal: launcher?.writesToTerminal ?? false)
+            }
             var options = options
             options.group = group
             let run = try agreeingOnStart(group) {
@@ -122,7 +129,6 @@ struct TrainCommand: ParsableCommand {
                 return isPrinting ? try report(measured, dataset) : ()
             }
             guard isPrinting else {
-                TrainingRun.stopOnSignals()
                 _ = try run.train(commandLine: CommandLine.arguments)
                 return
             }
@@ -135,7 +141,10 @@ struct TrainCommand: ParsableCommand {
                     + "\(config.steps) steps, backend \(Engine.backendName) in \(Engine.precision)"
                     + (group.map { " on \($0.size) ranks (\(config.batchSize / $0.size) images each)" } ?? "")
                     + "; run folder " + run.folder.path)
-            TrainingRun.stopOnSignals()
+            if let launcher {
+                // mpirun passes SIGUSR1 on to the ranks, but answers Ctrl-C and SIGTERM by killing them.
+                print("to stop with a checkpoint: kill -USR1 \(launcher.pid)")
+            }
             let outcome: TrainingOutcome
             do {
                 outcome = try run.train(commandLine: CommandLine.arguments) { show($0, &progress) }

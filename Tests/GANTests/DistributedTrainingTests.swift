@@ -182,7 +182,8 @@ struct DistributedTrainingTests {
         let start = Date()
         let outcome = try TrainCommandTests.sagan(
             setup.common + ["--steps", "100000", "--run-dir", run.path, "--checkpoint-every", "2"],
-            signalAfter: ("step 6/", SIGKILL), environment: Self.environment, launcher: Self.mpirun + ["-np", "2"],
+            signal: (SIGKILL, .file(run.appendingPathComponent("checkpoints/step-000006.safetensors"))),
+            environment: Self.environment, launcher: Self.mpirun + ["-np", "2"],
             signalTarget: { Self.rankProcess(1, runningIn: run) })
         #expect(outcome.status != 0)
         #expect(outcome.output.contains("rank 1"), "\(outcome.output)")
@@ -192,6 +193,29 @@ struct DistributedTrainingTests {
         for file in checkpoints {
             #expect(throws: Never.self) { try SafeTensorsFile(contentsOf: file).verifyChecksum() }
         }
+    }
+
+    /// The two clean stops of a distributed run: SIGUSR1 to mpirun (which passes it on to every
+    /// rank), and SIGTERM to one rank alone (Slurm's scancel signals the ranks themselves, not
+    /// necessarily at the same instant). Either way every rank stops after the same step, rank 0
+    /// saves exactly one checkpoint there, and the job exits 0.
+    @Test(arguments: [("mpirun", SIGUSR1), ("rank 1", SIGTERM)])
+    func aStopSignalSavesOneCheckpoint(target: String, signal: Int32) throws {
+        let setup = try Setup("mpi-stop")
+        defer { try? FileManager.default.removeItem(at: setup.work) }
+        let run = setup.run("run")
+        let outcome = try TrainCommandTests.sagan(
+            setup.common + ["--steps", "100000", "--run-dir", run.path, "--checkpoint-every", "1000"],
+            signal: (signal, .file(run.appendingPathComponent("metrics.jsonl"))), environment: Self.environment,
+            launcher: Self.mpirun + ["-np", "2"],
+            signalTarget: target == "mpirun" ? nil : { Self.rankProcess(1, runningIn: run) }, timeLimit: 120)
+        #expect(outcome.status == 0, "\(target): \(outcome.output)")
+        let checkpoints = RunDirectory.checkpointFiles(in: run.appendingPathComponent("checkpoints"))
+        #expect(checkpoints.count == 1, "\(target): \(checkpoints)")
+        for file in checkpoints {
+            #expect(throws: Never.self) { try SafeTensorsFile(contentsOf: file).verifyChecksum() }
+        }
+        #expect(outcome.output.contains("stopped at step"), "\(target): \(outcome.output)")
     }
 
     @Test func aBatchThatDoesNotDivideIsRefused() throws {

@@ -18,13 +18,21 @@ struct TrainCommandTests {
         let output: String
     }
 
-    /// Runs `sagan` with its output in a temporary file; with `signalAfter`, sends the signal once
-    /// the output contains the marker (or fails after a minute); with `addressSpaceKiB`, under that
+    /// When a test sends its signal: once the output contains a text, or once a file exists.
+    enum SignalMoment {
+        case output(String)
+        case file(URL)
+    }
+
+    /// Runs `sagan` with its output in a temporary file; with `signal`, sends it at its moment (or
+    /// kills the process when that has not come within a minute); with `addressSpaceKiB`, under that
     /// `ulimit -v`; with a `launcher` (mpirun and its flags), as the launcher's program; with a
-    /// `signalTarget`, the signal goes to the process it names (a rank) instead.
+    /// `signalTarget`, the signal goes to the process it names (a rank) instead. A process still
+    /// running after `timeLimit` seconds is killed and recorded as an issue: a test never hangs.
     static func sagan(
-        _ arguments: [String], signalAfter: (String, Int32)? = nil, environment: [String: String] = [:],
-        addressSpaceKiB: Int? = nil, launcher: [String] = [], signalTarget: (() -> Int32?)? = nil
+        _ arguments: [String], signal: (Int32, SignalMoment)? = nil, environment: [String: String] = [:],
+        addressSpaceKiB: Int? = nil, launcher: [String] = [], signalTarget: (() -> Int32?)? = nil,
+        timeLimit: TimeInterval = 900
     ) throws -> Outcome {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("sagan-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -44,13 +52,17 @@ struct TrainCommandTests {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = output
         process.standardError = output
-        try process.run()
-        if let (marker, signalNumber) = signalAfter {
+        try spawningWithStopSignalsUnblocked { try process.run() }
+        if let (signalNumber, moment) = signal {
             let deadline = Date().addingTimeInterval(60)
+            func hasCome() -> Bool {
+                switch moment {
+                case .output(let marker): (try? String(contentsOf: log, encoding: .utf8))?.contains(marker) ?? false
+                case .file(let url): FileManager.default.fileExists(atPath: url.path)
+                }
+            }
             while process.isRunning && Date() < deadline {
-                if let text = try? String(contentsOf: log, encoding: .utf8), text.contains(marker),
-                    let target = signalTarget.map({ $0() }) ?? process.processIdentifier
-                {
+                if hasCome(), let target = signalTarget.map({ $0() }) ?? process.processIdentifier {
                     kill(target, signalNumber)
                     break
                 }
@@ -58,9 +70,29 @@ struct TrainCommandTests {
             }
             if Date() >= deadline { kill(process.processIdentifier, SIGKILL) }
         }
+        let limit = Date().addingTimeInterval(timeLimit)
+        while process.isRunning && Date() < limit { usleep(50_000) }
+        if process.isRunning {
+            Issue.record("sagan \(arguments.prefix(1)) still ran after \(Int(timeLimit)) s; killed")
+            kill(process.processIdentifier, SIGKILL)
+        }
         process.waitUntilExit()
         try output.close()
         return Outcome(status: process.terminationStatus, output: (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+    }
+
+    /// Runs `body` (which starts a process) with SIGINT, SIGTERM, SIGUSR1 and SIGUSR2 unblocked in
+    /// this thread: a child inherits the starting thread's signal mask, and the test runner's worker
+    /// threads block them. sagan unblocks them itself, but mpirun does not, and would never see the
+    /// SIGUSR1 a test sends it.
+    static func spawningWithStopSignalsUnblocked(_ body: () throws -> Void) rethrows {
+        var stopSignals = sigset_t()
+        var previous = sigset_t()
+        sigemptyset(&stopSignals)
+        for number in [SIGINT, SIGTERM, SIGUSR1, SIGUSR2] { sigaddset(&stopSignals, number) }
+        pthread_sigmask(SIG_UNBLOCK, &stopSignals, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        try body()
     }
 
     /// Whether Debian's Fashion-MNIST files are at `path`; records an issue when not.
@@ -226,7 +258,7 @@ struct TrainCommandTests {
             [
                 "train", "--data", dataset.url.path, "--run-dir", run.path, "--config", config.path, "--batch", "4",
                 "--steps", "100000", "--checkpoint-every", "100000",
-            ], signalAfter: ("step 1/", SIGTERM))
+            ], signal: (SIGTERM, .output("step 1/")))
         #expect(outcome.status == 0, "\(outcome.output)")
         #expect(outcome.output.contains("stopped at step"), "\(outcome.output)")
         let checkpoints = RunDirectory.checkpointFiles(in: run.appendingPathComponent("checkpoints"))
@@ -264,7 +296,7 @@ struct TrainCommandTests {
                 "dataset", "pack", "--source", source, "--dest", destination.path, "--resolution", "32", "--channels",
                 "1",
             ],
-            signalAfter: ("packing ", SIGTERM))
+            signal: (SIGTERM, .output("packing ")))
         #expect(outcome.status == 128 + SIGTERM && outcome.output.contains("was not written"), "\(outcome.output)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: work.path).isEmpty)
     }
