@@ -12,7 +12,7 @@ TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torch
 SAGAN_CACHE_DIR := $(or $(SAGAN_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/sagan,$(HOME)/.cache/sagan))
 INCEPTION_FILES := $(SAGAN_CACHE_DIR)/inception-fid.safetensors $(SAGAN_CACHE_DIR)/fid-helper-default_1.pt
 
-.PHONY: demo test test-fast test-faults deps test-deps lint-deps build release bench format lint fuzz clean
+.PHONY: demo test test-fast test-faults test-multihost deps test-deps lint-deps build release bench format lint fuzz clean
 
 # Installs the Debian packages named in $(1) that are not installed yet.
 define apt_install
@@ -67,6 +67,12 @@ test-fast: deps
 test-faults: deps
 	$(SWIFT) build -c release
 	scripts/test_faults.sh
+
+## Two hosts as network namespaces joined by a veth pair: trains over TCP between them with mpirun,
+## resumes the run in one process, and times allreduce over the pair (root; needs ip netns).
+test-multihost: deps
+	$(SWIFT) build -c release
+	scripts/test_multihost.sh
 
 SWIFT_SOURCES := Sources Tests Package.swift Fuzz/Package.swift Fuzz/Sources
 C_SOURCES = $(shell git ls-files '*.c' '*.h')

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Autodiff
+import Collectives
 import Datasets
 import Evaluation
 import Foundation
@@ -12,6 +13,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench", abstract: "Measure throughput on this machine.",
         subcommands: [
             TrainBench.self, ConvolutionBench.self, AttentionBench.self, InceptionBench.self, LoaderBench.self,
+            AllreduceBench.self,
         ],
         defaultSubcommand: TrainBench.self)
 }
@@ -164,7 +166,11 @@ struct TrainBench: ParsableCommand {
     @OptionGroup var engine: EngineOptions
 
     func run() throws {
+        // Under mpirun: every rank takes its slice of the batch; rank 0 prints.
+        let group = try MPIProcessGroup.joinIfLaunched()
+        defer { group?.finalize() }
         var options = TrainingBenchmarkOptions()
+        options.group = group.flatMap { $0.size > 1 ? $0 : nil }
         options.preset = preset
         options.batchSize = batch
         options.imageChannels = channels
@@ -176,12 +182,15 @@ struct TrainBench: ParsableCommand {
         do { result = try engine.run { try TrainingBenchmark.run(options) } } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }
+        if (group?.rank ?? 0) != 0 { return }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             print(String(decoding: try encoder.encode(result), as: UTF8.self))
         } else {
-            let threads = "\(result.threads) thread\(result.threads == 1 ? "" : "s")"
+            let threads =
+                "\(result.threads) thread\(result.threads == 1 ? "" : "s")"
+                + (result.ranks > 1 ? " × \(result.ranks) ranks" : "")
             print(
                 "\(result.preset) batch \(result.batch), \(threads), backend \(result.backend) in \(result.precision): "
                     + String(format: "%.1f GFLOP per iteration", result.gflopPerIteration))
@@ -199,7 +208,8 @@ struct TrainBench: ParsableCommand {
                         String(
                             format: ", %.1f%% of the bf16 peak %.0f GFLOP/s (a vdpbf16ps loop)",
                             result.percentOfBF16Peak ?? 0, bf16)
-                    } ?? "") + "; peak RSS \(result.peakRSSMiB) MiB")
+                    } ?? "") + "; peak RSS \(result.peakRSSMiB) MiB"
+                    + (result.ranks > 1 ? String(format: " per rank; %.1f ms in allreduce", result.msAllreduce) : ""))
         }
         if let profile = result.profile {
             printProfile(
@@ -295,4 +305,50 @@ func printInstructionSets() {
     print(
         "  oneDNN kernels: \(Engine.oneDNNInstructionSet ?? "none (reference backend only)"); bf16 instructions: "
             + (bf16.isEmpty ? "none (bf16 would be emulated)" : bf16.joined(separator: ", ")))
+}
+
+/// Allreduce time across the ranks of `mpirun -np N sagan bench allreduce`: the communication cost
+/// of data-parallel training, from one float up to a preset's gradients.
+struct AllreduceBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "allreduce",
+        abstract:
+            "Time allreduce (sum of fp32 buffers) across the ranks of an MPI job, up to the size of a preset's G and D "
+            + "gradients.")
+
+    @Option(help: "The preset whose G and D parameter count is the largest buffer.") var preset: ModelPreset = .blog128
+    @Option(help: "Timed allreduces per size (after two warm-up ones).") var iterations = 20
+    @Flag(help: "Print one JSON object per size instead of text.") var json = false
+
+    func validate() throws {
+        if iterations < 1 { throw ValidationError("--iterations must be at least 1, got \(iterations)") }
+    }
+
+    func run() throws {
+        guard let group = try MPIProcessGroup.joinIfLaunched() else {
+            throw ValidationError(
+                "sagan bench allreduce runs under an MPI launcher: mpirun -np 2 sagan bench allreduce")
+        }
+        defer { group.finalize() }
+        let config = try TrainConfig.preset(preset, resolution: preset.defaultResolution, imageChannels: 3)
+        var random = RandomGenerator(seed: 0)
+        let parameters =
+            Generator(config: config.model, generator: &random).parameterCount
+            + Discriminator(config: config.model, generator: &random).parameterCount
+        let sizes = [1, 256, 16_384, 262_144, 1_048_576, parameters].filter { $0 <= parameters }
+        let timings = sizes.map { AllreduceBenchmark.run(group, floats: $0, iterations: iterations) }
+        guard group.rank == 0 else { return }
+        if !json { print("allreduce (sum, fp32) on \(group.size) ranks; the last size is \(preset.rawValue)'s G + D:") }
+        for timing in timings {
+            if json {
+                print(String(decoding: try JSONEncoder().encode(timing), as: UTF8.self))
+                continue
+            }
+            print(
+                String(
+                    format: "  %10d floats %9.3f MB  median %9.3f ms  best %9.3f ms  %7.2f GB/s  bus %7.2f GB/s",
+                    timing.floats, Double(timing.bytes) / 1e6, timing.medianSeconds * 1e3, timing.bestSeconds * 1e3,
+                    timing.algorithmBandwidth / 1e9, timing.busBandwidth / 1e9))
+        }
+    }
 }

@@ -218,6 +218,31 @@ struct DistributedTrainingTests {
         #expect(outcome.output.contains("stopped at step"), "\(target): \(outcome.output)")
     }
 
+    /// `sagan bench allreduce` times every size up to blog128's G + D gradients (6,657,574 floats)
+    /// and refuses to run without a launcher; `sagan bench train` under mpirun divides the batch.
+    @Test func benchmarksRunOnRanks() throws {
+        let allreduce = try Self.ranks(2, ["bench", "allreduce", "--iterations", "2", "--json"])
+        #expect(allreduce.status == 0, "\(allreduce.output)")
+        let timings = allreduce.output.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(timings.map { $0["floats"] as? Int } == [1, 256, 16_384, 262_144, 1_048_576, 6_657_574])
+        #expect(timings.allSatisfy { ($0["ranks"] as? Int) == 2 && ($0["median_seconds"] as? Double ?? 0) > 0 })
+        let alone = try Self.single(["bench", "allreduce"])
+        #expect(alone.status == 64 && alone.output.contains("mpirun -np 2 sagan bench allreduce"), "\(alone.output)")
+        let train = try Self.ranks(
+            2,
+            [
+                "bench", "train", "--preset", "tiny32", "--batch", "8", "--iters", "1", "--warmup", "1", "--peak",
+                "100",
+                "--json",
+            ])
+        #expect(train.status == 0, "\(train.output)")
+        let result = try JSONSerialization.jsonObject(with: Data(train.output.utf8)) as? [String: Any]
+        #expect(result?["ranks"] as? Int == 2 && result?["batch"] as? Int == 8, "\(train.output)")
+        #expect((result?["ms_allreduce"] as? Double ?? 0) > 0, "\(train.output)")
+    }
+
     @Test func aBatchThatDoesNotDivideIsRefused() throws {
         let setup = try Setup("mpi-batch")
         defer { try? FileManager.default.removeItem(at: setup.work) }

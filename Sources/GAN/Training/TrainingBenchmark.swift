@@ -13,6 +13,9 @@ public struct TrainingBenchmarkOptions: Sendable {
     public var peakGFLOPS: Double?
     /// Also time every kernel (`EngineProfile`).
     public var profile = false
+    /// The ranks of a data-parallel job (`batchSize` is then the global batch, divided among them,
+    /// with synchronised batch norm); nil: one process.
+    public var group: (any ProcessGroup)?
 
     public init() {}
 }
@@ -21,7 +24,10 @@ public struct TrainingBenchmarkOptions: Sendable {
 public struct TrainingBenchmarkResult: Sendable, Encodable {
     public let preset: String
     public let batch: Int
+    /// Threads per rank.
     public let threads: Int
+    /// Processes of the data-parallel job (1 without MPI).
+    public let ranks: Int
     public let iterations: Int
     public let backend: String
     /// "fp32" or "bf16".
@@ -37,6 +43,8 @@ public struct TrainingBenchmarkResult: Sendable, Encodable {
     public let bf16PeakGFLOPS: Double?
     public let percentOfBF16Peak: Double?
     public let peakRSSMiB: Int
+    /// Median milliseconds per iteration spent in allreduce (gradients, synchronised batch norm).
+    public let msAllreduce: Double
     /// How the peak was found: "avx512", "avx2" or "scalar" for a measured FMA loop, or "given".
     public let peakSource: String
     /// Kernel times over the timed iterations, when asked for. This and the fields below are not
@@ -46,7 +54,8 @@ public struct TrainingBenchmarkResult: Sendable, Encodable {
     public let iterationSeconds: [Double]
 
     enum CodingKeys: String, CodingKey {
-        case preset, batch, threads, iterations, backend, precision
+        case preset, batch, threads, ranks, iterations, backend, precision
+        case msAllreduce = "ms_allreduce"
         case msMedian = "ms_median"
         case msMin = "ms_min"
         case imagesPerSecond = "images_per_second"
@@ -60,14 +69,16 @@ public struct TrainingBenchmarkResult: Sendable, Encodable {
     }
 
     init(
-        options: TrainingBenchmarkOptions, threads: Int, seconds: [Double], flops: Double, peak: Double,
-        bf16Peak: Double?, peakSource: String, profile: EngineProfile?
+        options: TrainingBenchmarkOptions, threads: Int, seconds: [Double], allreduceSeconds: [Double],
+        flops: Double, peak: Double, bf16Peak: Double?, peakSource: String, profile: EngineProfile?
     ) {
         let sorted = seconds.sorted()
         let median = sorted[sorted.count / 2]
         preset = options.preset.rawValue
         batch = options.batchSize
         self.threads = threads
+        ranks = options.group?.size ?? 1
+        msAllreduce = allreduceSeconds.sorted()[allreduceSeconds.count / 2] * 1e3
         iterations = seconds.count
         backend = Engine.backendName
         precision = Engine.precision.rawValue
@@ -78,9 +89,10 @@ public struct TrainingBenchmarkResult: Sendable, Encodable {
         gflops = flops / median / 1e9
         peakGFLOPS = peak
         self.peakSource = peakSource
-        percentOfPeak = 100 * gflops / peak
+        percentOfPeak = 100 * gflops / (peak * Double(ranks))
         bf16PeakGFLOPS = bf16Peak
-        percentOfBF16Peak = bf16Peak.map { 100 * flops / median / 1e9 / $0 }
+        let rankCount = Double(options.group?.size ?? 1)
+        percentOfBF16Peak = bf16Peak.map { 100 * flops / median / 1e9 / ($0 * rankCount) }
         peakRSSMiB = Engine.peakResidentMegabytes
         self.profile = profile
         iterationSeconds = seconds
@@ -97,7 +109,8 @@ public enum TrainingBenchmark {
         2.0 * Double(batch) * Double(4 * generatorMACs + 8 * discriminatorMACs)
     }
 
-    /// Runs the benchmark on the configured engine.
+    /// Runs the benchmark on the configured engine; under a group, every rank calls it, and the
+    /// peaks are per rank (each rank's share of the machine).
     public static func run(_ options: TrainingBenchmarkOptions) throws -> TrainingBenchmarkResult {
         let threads = Engine.threadCount ?? 1
         // Measured before any engine work: oneDNN's idle OpenMP threads would take cores from the loop.
@@ -110,6 +123,8 @@ public enum TrainingBenchmark {
         config.sampleCount = 1
         try config.validate()
         let trainer = Trainer(config: config)
+        let group = options.group.map(TimedProcessGroup.init)
+        if let group { try trainer.distribute(over: group, synchronizedBatchNorm: true) }
         var random = RandomGenerator(seed: 9)
         let side = config.model.resolution
         let images = Tensor.randomUniform(  // (B, C, R, R)
@@ -118,8 +133,10 @@ public enum TrainingBenchmark {
         let profiler = options.profile ? EngineProfiler() : nil
         let clock = ContinuousClock()
         var seconds: [Double] = []
+        var allreduceSeconds: [Double] = []
         for iteration in 0..<(options.warmup + options.iterations) {
             if iteration == options.warmup { profiler?.reset() }
+            let communicationBefore = group?.seconds ?? 0
             let elapsed = try clock.measure {
                 if let profiler {
                     _ = try profiler.run { try trainer.trainStep { synthetic } }
@@ -127,14 +144,18 @@ public enum TrainingBenchmark {
                     _ = try trainer.trainStep { synthetic }
                 }
             }
-            if iteration >= options.warmup { seconds.append(elapsed.seconds) }
+            if iteration >= options.warmup {
+                seconds.append(elapsed.seconds)
+                allreduceSeconds.append((group?.seconds ?? 0) - communicationBefore)
+            }
         }
         let flops = flopsPerIteration(
             generatorMACs: trainer.generator.summary().reduce(0) { $0 + $1.multiplyAccumulates },
             discriminatorMACs: trainer.discriminator.summary().reduce(0) { $0 + $1.multiplyAccumulates },
             batch: options.batchSize)
         return TrainingBenchmarkResult(
-            options: options, threads: threads, seconds: seconds, flops: flops, peak: peak, bf16Peak: bf16Peak,
+            options: options, threads: threads, seconds: seconds, allreduceSeconds: allreduceSeconds, flops: flops,
+            peak: peak, bf16Peak: bf16Peak,
             peakSource: peakSource, profile: profiler?.profile)
     }
 }
