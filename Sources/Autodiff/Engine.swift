@@ -119,10 +119,12 @@ public enum Engine {
 
     /// Restarts this process once with OMP_PROC_BIND=true unless the user chose a binding. Debian's
     /// oneDNN runs its threads on OpenMP, which reads its settings once, when the process starts;
-    /// unpinned threads made some primitives about 15x slower on these machines. Call it first thing
+    /// unpinned threads made some primitives about 15x slower on these machines. The CPUs the process
+    /// started with (a launcher's binding) are remembered for threads of our own. Call it first thing
     /// in `main`, before any thread starts; it returns only if no restart was needed (or it failed).
     public static func restartWithPinnedThreads() {
         guard getenv("OMP_PROC_BIND") == nil else { return }
+        sagan_remember_process_cpus()
         setenv("OMP_PROC_BIND", "true", 1)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
     }

@@ -9,6 +9,8 @@
 #include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 static double now(void) {
@@ -109,6 +111,35 @@ static void *worker(void *argument) {
     return 0;
 }
 
+/* The CPUs of the process: SAGAN_PROCESS_CPUS ("0,1,5"), else every online CPU. */
+static int process_cpus(int *cpus, int capacity) {
+    int count = 0;
+    const char *list = getenv("SAGAN_PROCESS_CPUS");
+    while (list && *list && count < capacity) {
+        char *end;
+        long cpu = strtol(list, &end, 10);
+        if (end == list || cpu < 0 || cpu >= CPU_SETSIZE) break;
+        cpus[count++] = (int)cpu;
+        list = *end == ',' ? end + 1 : end;
+    }
+    if (count > 0) return count;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    for (long cpu = 0; cpu < online && count < capacity; cpu++) cpus[count++] = (int)cpu;
+    return count > 0 ? count : 1;
+}
+
+void sagan_remember_process_cpus(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return;
+    char list[8 * CPU_SETSIZE];
+    size_t length = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &set)) continue;
+        length += (size_t)snprintf(list + length, sizeof list - length, length ? ",%d" : "%d", cpu);
+    }
+    if (length > 0) setenv("SAGAN_PROCESS_CPUS", list, 1);
+}
+
 static double peak_gflops(enum kind kind, int threads, double seconds) {
     if (threads < 1) threads = 1;
     if (threads > 256) threads = 256;
@@ -128,12 +159,12 @@ static double peak_gflops(enum kind kind, int threads, double seconds) {
     pthread_t ids[256];
     job jobs[256];
     double start = now();
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cpus < 1) cpus = 1;
+    int cpus[CPU_SETSIZE];
+    int count = process_cpus(cpus, CPU_SETSIZE);
     for (int t = 0; t < threads; t++) {
         jobs[t].kind = kind;
         jobs[t].rounds = rounds;
-        jobs[t].cpu = (int)(t % cpus);
+        jobs[t].cpu = cpus[t % count];
         pthread_create(&ids[t], 0, worker, &jobs[t]);
     }
     for (int t = 0; t < threads; t++) pthread_join(ids[t], 0);
@@ -149,11 +180,12 @@ double sagan_bf16_peak_gflops(int threads, double seconds) {
     return sagan_cpu_has_avx512_bf16() ? peak_gflops(BF16_DOT, threads, seconds) : 0;
 }
 
-void sagan_thread_allow_all_cpus(void) {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+void sagan_thread_allow_process_cpus(void) {
+    int cpus[CPU_SETSIZE];
+    int count = process_cpus(cpus, CPU_SETSIZE);
     cpu_set_t set;
     CPU_ZERO(&set);
-    for (long cpu = 0; cpu < cpus && cpu < CPU_SETSIZE; cpu++) CPU_SET(cpu, &set);
+    for (int k = 0; k < count; k++) CPU_SET(cpus[k], &set);
     pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 

@@ -82,7 +82,7 @@ public final class BatchLoader: @unchecked Sendable {
         self.options = options
         producerCursor = cursor
         let thread = Thread { [weak self] in
-            ThreadAffinity.allowAllCPUs()
+            ThreadAffinity.allowProcessCPUs()
             self?.produce()
         }
         thread.name = "sagan batch loader"

@@ -178,7 +178,7 @@ func parallelMap<T: Sendable>(
         let done = DispatchSemaphore(value: 0)
         for worker in 0..<2 {
             let thread = Thread {
-                ThreadAffinity.allowAllCPUs()
+                ThreadAffinity.allowProcessCPUs()
                 for index in stride(from: first + worker, to: end, by: 2) { results.set(index, work(index)) }
                 done.signal()
             }

@@ -227,8 +227,10 @@ public final class BatchNorm2d: Layer {
                 scale: weight?.value, shift: bias?.value, epsilon: epsilon)
         }
         let (output, mean, variance) =
-            synchronization.map { synchronizedTraining(x, $0) }
-            ?? Tensor.batchNormTraining(x, scale: weight?.value, shift: bias?.value, epsilon: epsilon)
+            synchronization.map {
+                Tensor.synchronizedBatchNormTraining(
+                    x, scale: weight?.value, shift: bias?.value, epsilon: epsilon, group: $0)
+            } ?? Tensor.batchNormTraining(x, scale: weight?.value, shift: bias?.value, epsilon: epsilon)
         let reduced = Float(x.count / x.shape[1] * (synchronization?.size ?? 1))
         noGrad {
             let unbiased = variance * (reduced / max(reduced - 1, 1))
@@ -236,23 +238,6 @@ public final class BatchNorm2d: Layer {
             runningVar.assign(runningVar.value * (1 - momentum) + unbiased * momentum)
         }
         return output
-    }
-
-    /// Training mode over the batches of all ranks, from differentiable ops: the channel means, then
-    /// the mean squared deviations from them (two passes, as precise as the fused kernel), each summed
-    /// across ranks. The backward sums the two reduced terms across ranks through the same op.
-    func synchronizedTraining(_ x: Tensor, _ group: any ProcessGroup) -> (Tensor, Tensor, Tensor) {
-        let channels = x.shape[1]
-        let axes = x.rank == 4 ? [0, 2, 3] : [0]
-        let channelShape = x.rank == 4 ? [1, channels, 1, 1] : [1, channels]
-        let count = Float(x.count / channels * group.size)
-        let mean = x.sum(alongAxes: axes).summedAcrossRanks(group) / count  // (C)
-        let centered = x - mean.reshaped(to: channelShape)  // like x
-        let variance = (centered * centered).sum(alongAxes: axes).summedAcrossRanks(group) / count  // (C)
-        var output = centered / (variance + epsilon).sqrt().reshaped(to: channelShape)  // like x
-        if let weight { output = output * weight.value.reshaped(to: channelShape) }
-        if let bias { output = output + bias.value.reshaped(to: channelShape) }
-        return (output, mean.detached(), variance.detached())
     }
 }
 

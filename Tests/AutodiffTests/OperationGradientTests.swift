@@ -109,6 +109,15 @@ struct OperationGradientTests {
         checkGradients([sample.tensor([5, 3])]) {
             Tensor.batchNormTraining($0[0], scale: nil, shift: nil, epsilon: 1e-3).output
         }
+        // On one rank the synchronised op's combined statistics and backward correction are exact
+        // no-ops; several ranks are compared with the fused kernel in SynchronizedBatchNormTests.
+        checkGradients([x, scale, shift]) {
+            Tensor.synchronizedBatchNormTraining($0[0], scale: $0[1], shift: $0[2], epsilon: 1e-3, group: OneRank())
+                .output
+        }
+        checkGradients([sample.tensor([5, 3])]) {
+            Tensor.synchronizedBatchNormTraining($0[0], scale: nil, shift: nil, epsilon: 1e-3, group: OneRank()).output
+        }
         let mean = sample.tensor([2])
         let variance = sample.positive([2])
         checkGradients([x, scale, shift]) {
@@ -253,4 +262,13 @@ struct OperationGradientTests {
         checkGradients([a]) { $0[0].l2Normalized() }
         checkGradients([a, b]) { Tensor.dot($0[0], $0[1]) }
     }
+}
+
+/// A process group of one rank: collectives return their input.
+final class OneRank: ProcessGroup {
+    let rank = 0
+    let size = 1
+    func sum(_ values: UnsafeMutableBufferPointer<Float>) {}
+    func extremes(_ values: [UInt32]) -> (minimum: [UInt32], maximum: [UInt32]) { (values, values) }
+    func gather(_ bytes: [UInt8]) -> [[UInt8]] { [bytes] }
 }

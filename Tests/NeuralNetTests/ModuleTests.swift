@@ -86,47 +86,6 @@ struct ModuleTests {
         for (a, b) in zip(y, expected) { #expect(Swift.abs(a - b) < 1e-5) }
     }
 
-    /// A group of one: what synchronised batch norm computes on a single rank.
-    final class OneRank: ProcessGroup {
-        let rank = 0
-        let size = 1
-        func sum(_ values: UnsafeMutableBufferPointer<Float>) {}
-        func extremes(_ values: [UInt32]) -> (minimum: [UInt32], maximum: [UInt32]) { (values, values) }
-        func gather(_ bytes: [UInt8]) -> [[UInt8]] { [bytes] }
-    }
-
-    /// Synchronised batch norm builds its statistics from differentiable ops (so its backward sums
-    /// across ranks); on one rank it must give the fused kernel's output, running statistics and
-    /// gradients. The 2-rank case runs under mpirun (DistributedTrainingTests).
-    @Test(arguments: [BatchNorm2d.Affine.scaleAndShift, .shiftOnly, .none])
-    func synchronizedBatchNormOnOneRankIsTheFusedKernel(_ affine: BatchNorm2d.Affine) {
-        var generator = RandomGenerator(seed: 12)
-        let x = Tensor.randomNormal([3, 5, 4, 6], generator: &generator) * 2 + 0.5  // (N, C, H, W)
-        let upstream = Tensor.randomNormal([3, 5, 4, 6], generator: &generator)  // like x
-        func run(_ synchronized: Bool) -> (output: [Float], running: [Float], gradients: [[Float]]) {
-            let norm = BatchNorm2d(channels: 5, affine: affine)
-            norm.synchronization = synchronized ? OneRank() : nil
-            let leaves = [x.trackingGradients()] + [norm.weight, norm.bias].compactMap { $0?.value }
-            var output = Tensor(0)
-            let (_, gradients) = valueAndGradients(
-                of: {
-                    output = norm(leaves[0])
-                    return (output * upstream).sum()
-                }, wrt: leaves)
-            let running = norm.runningMean.value.scalars + norm.runningVar.value.scalars
-            return (output.scalars, running, gradients.map(\.scalars))
-        }
-        let (fused, synchronized) = (run(false), run(true))
-        func close(_ a: [Float], _ b: [Float]) -> Bool {
-            zip(a, b).allSatisfy { Swift.abs($0 - $1) <= 1e-4 * max(1, Swift.abs($1)) } && a.count == b.count
-        }
-        #expect(close(synchronized.output, fused.output), "output")
-        #expect(close(synchronized.running, fused.running), "running statistics")
-        for (index, (a, b)) in zip(synchronized.gradients, fused.gradients).enumerated() {
-            #expect(close(a, b), "gradient \(index)")
-        }
-    }
-
     @Test func adamTakesThePyTorchFirstStep() {
         let parameter = Parameter(Tensor(shape: [2], scalars: [1, -1]))
         var adam = Adam(parameters: [parameter], learningRate: 0.1, beta1: 0, beta2: 0.9)
