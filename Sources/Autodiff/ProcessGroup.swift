@@ -13,6 +13,8 @@ public protocol ProcessGroup: AnyObject, Sendable {
     func extremes(_ values: [UInt32]) -> (minimum: [UInt32], maximum: [UInt32])
     /// Every rank's bytes, in rank order (all the same length).
     func gather(_ bytes: [UInt8]) -> [[UInt8]]
+    /// `root`'s bytes, on every rank: each passes a buffer of the same size, overwritten except on root.
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, from root: Int)
 }
 
 extension ProcessGroup {
@@ -20,6 +22,15 @@ extension ProcessGroup {
     public func sum(_ values: [Float]) -> [Float] {
         var result = values
         result.withUnsafeMutableBufferPointer { sum($0) }
+        return result
+    }
+
+    /// `root`'s bytes (of any length), on every rank; the others pass nil.
+    public func broadcast(_ bytes: [UInt8]?, from root: Int) -> [UInt8] {
+        var count = UInt64(bytes?.count ?? 0)
+        withUnsafeMutableBytes(of: &count) { broadcast($0, from: root) }
+        var result = rank == root ? (bytes ?? []) : [UInt8](repeating: 0, count: Int(count))
+        result.withUnsafeMutableBytes { broadcast($0, from: root) }
         return result
     }
 

@@ -48,6 +48,11 @@ public final class MPIProcessGroup: ProcessGroup {
         return (0..<size).map { Array(all[$0 * bytes.count..<($0 + 1) * bytes.count]) }
     }
 
+    public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, from root: Int) {
+        guard let base = buffer.baseAddress else { return }
+        check(sagan_mpi_broadcast_bytes(base, buffer.count, Int32(root)), "broadcast")
+    }
+
     /// Waits for every rank.
     public func barrier() { check(sagan_mpi_barrier(), "barrier") }
 

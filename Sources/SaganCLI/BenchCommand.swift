@@ -209,7 +209,10 @@ struct TrainBench: ParsableCommand {
                             format: ", %.1f%% of the bf16 peak %.0f GFLOP/s (a vdpbf16ps loop)",
                             result.percentOfBF16Peak ?? 0, bf16)
                     } ?? "") + "; peak RSS \(result.peakRSSMiB) MiB"
-                    + (result.ranks > 1 ? String(format: " per rank; %.1f ms in allreduce", result.msAllreduce) : ""))
+                    + (result.ranks > 1
+                        ? String(
+                            format: " per rank; %.1f ms in %d collectives", result.msCollectives,
+                            result.collectivesPerIteration) : ""))
         }
         if let profile = result.profile {
             printProfile(

@@ -117,12 +117,7 @@ struct TrainCommand: ParsableCommand {
             }
             var options = options
             options.group = group
-            let run = try agreeingOnStart(group) {
-                let dataset = try openDataset()
-                let run = try TrainingRun(options, dataset: dataset) { if isPrinting { show($0, &progress) } }
-                try run.checkMemory()
-                return run
-            }
+            let run = try TrainingRun.starting(options, dataset: openDataset) { if isPrinting { show($0, &progress) } }
             let dataset = run.dataset
             if dryRun {
                 let measured = try run.dryRun()

@@ -271,4 +271,5 @@ final class OneRank: ProcessGroup {
     func sum(_ values: UnsafeMutableBufferPointer<Float>) {}
     func extremes(_ values: [UInt32]) -> (minimum: [UInt32], maximum: [UInt32]) { (values, values) }
     func gather(_ bytes: [UInt8]) -> [[UInt8]] { [bytes] }
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, from root: Int) {}
 }

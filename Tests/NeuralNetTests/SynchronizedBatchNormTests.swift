@@ -66,6 +66,11 @@ final class ThreadRanks: ProcessGroup, @unchecked Sendable {
 
     func gather(_ bytes: [UInt8]) -> [[UInt8]] { rendezvous.exchange(rank, bytes) }
 
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, from root: Int) {
+        let sent = gather(Array(buffer))[root]
+        if rank != root { buffer.copyBytes(from: sent) }
+    }
+
     /// Runs `body` once per rank, each on its own thread, and returns the results in rank order.
     static func run<R>(_ size: Int, _ body: @escaping @Sendable (ThreadRanks) -> R) -> [R] {
         let rendezvous = Rendezvous(size: size)

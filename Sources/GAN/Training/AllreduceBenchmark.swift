@@ -50,24 +50,34 @@ public enum AllreduceBenchmark {
     }
 }
 
-/// A process group that also adds up the time spent in `sum`: the communication share of a
-/// distributed training step (gradient averaging and synchronised batch norm).
+/// A process group that also adds up the time spent in collectives and counts them: the
+/// communication share of a distributed training step (gradient averaging, synchronised batch norm).
 final class TimedProcessGroup: ProcessGroup {
     let inner: any ProcessGroup
     private let nanoseconds = Atomic<Int>(0)
+    private let calls = Atomic<Int>(0)
 
     init(_ inner: any ProcessGroup) { self.inner = inner }
 
     var rank: Int { inner.rank }
     var size: Int { inner.size }
-    /// Seconds spent in `sum` so far.
+    /// Seconds spent in collectives so far.
     var seconds: Double { Double(nanoseconds.load(ordering: .relaxed)) * 1e-9 }
+    /// Collectives called so far.
+    var count: Int { calls.load(ordering: .relaxed) }
 
-    func sum(_ values: UnsafeMutableBufferPointer<Float>) {
-        let elapsed = ContinuousClock().measure { inner.sum(values) }
-        nanoseconds.add(Int(elapsed.seconds * 1e9), ordering: .relaxed)
+    private func timed<R>(_ body: () -> R) -> R {
+        let start = ContinuousClock.now
+        let result = body()
+        nanoseconds.add(Int((ContinuousClock.now - start).seconds * 1e9), ordering: .relaxed)
+        calls.add(1, ordering: .relaxed)
+        return result
     }
 
-    func extremes(_ values: [UInt32]) -> (minimum: [UInt32], maximum: [UInt32]) { inner.extremes(values) }
-    func gather(_ bytes: [UInt8]) -> [[UInt8]] { inner.gather(bytes) }
+    func sum(_ values: UnsafeMutableBufferPointer<Float>) { timed { inner.sum(values) } }
+    func extremes(_ values: [UInt32]) -> (minimum: [UInt32], maximum: [UInt32]) { timed { inner.extremes(values) } }
+    func gather(_ bytes: [UInt8]) -> [[UInt8]] { timed { inner.gather(bytes) } }
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, from root: Int) {
+        timed { inner.broadcast(buffer, from: root) }
+    }
 }

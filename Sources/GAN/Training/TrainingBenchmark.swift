@@ -43,8 +43,10 @@ public struct TrainingBenchmarkResult: Sendable, Encodable {
     public let bf16PeakGFLOPS: Double?
     public let percentOfBF16Peak: Double?
     public let peakRSSMiB: Int
-    /// Median milliseconds per iteration spent in allreduce (gradients, synchronised batch norm).
-    public let msAllreduce: Double
+    /// Median milliseconds per iteration spent in collectives (gradient allreduce, synchronised batch
+    /// norm), waiting for the slowest rank included, and how many collectives an iteration calls.
+    public let msCollectives: Double
+    public let collectivesPerIteration: Int
     /// How the peak was found: "avx512", "avx2" or "scalar" for a measured FMA loop, or "given".
     public let peakSource: String
     /// Kernel times over the timed iterations, when asked for. This and the fields below are not
@@ -55,7 +57,8 @@ public struct TrainingBenchmarkResult: Sendable, Encodable {
 
     enum CodingKeys: String, CodingKey {
         case preset, batch, threads, ranks, iterations, backend, precision
-        case msAllreduce = "ms_allreduce"
+        case msCollectives = "ms_collectives"
+        case collectivesPerIteration = "collectives_per_iteration"
         case msMedian = "ms_median"
         case msMin = "ms_min"
         case imagesPerSecond = "images_per_second"
@@ -69,7 +72,8 @@ public struct TrainingBenchmarkResult: Sendable, Encodable {
     }
 
     init(
-        options: TrainingBenchmarkOptions, threads: Int, seconds: [Double], allreduceSeconds: [Double],
+        options: TrainingBenchmarkOptions, threads: Int, seconds: [Double], collectiveSeconds: [Double],
+        collectivesPerIteration: Int,
         flops: Double, peak: Double, bf16Peak: Double?, peakSource: String, profile: EngineProfile?
     ) {
         let sorted = seconds.sorted()
@@ -78,7 +82,8 @@ public struct TrainingBenchmarkResult: Sendable, Encodable {
         batch = options.batchSize
         self.threads = threads
         ranks = options.group?.size ?? 1
-        msAllreduce = allreduceSeconds.sorted()[allreduceSeconds.count / 2] * 1e3
+        msCollectives = collectiveSeconds.sorted()[collectiveSeconds.count / 2] * 1e3
+        self.collectivesPerIteration = collectivesPerIteration
         iterations = seconds.count
         backend = Engine.backendName
         precision = Engine.precision.rawValue
@@ -133,10 +138,11 @@ public enum TrainingBenchmark {
         let profiler = options.profile ? EngineProfiler() : nil
         let clock = ContinuousClock()
         var seconds: [Double] = []
-        var allreduceSeconds: [Double] = []
+        var collectiveSeconds: [Double] = []
+        var collectiveCounts: [Int] = []
         for iteration in 0..<(options.warmup + options.iterations) {
             if iteration == options.warmup { profiler?.reset() }
-            let communicationBefore = group?.seconds ?? 0
+            let (secondsBefore, countBefore) = (group?.seconds ?? 0, group?.count ?? 0)
             let elapsed = try clock.measure {
                 if let profiler {
                     _ = try profiler.run { try trainer.trainStep { synthetic } }
@@ -146,7 +152,8 @@ public enum TrainingBenchmark {
             }
             if iteration >= options.warmup {
                 seconds.append(elapsed.seconds)
-                allreduceSeconds.append((group?.seconds ?? 0) - communicationBefore)
+                collectiveSeconds.append((group?.seconds ?? 0) - secondsBefore)
+                collectiveCounts.append((group?.count ?? 0) - countBefore)
             }
         }
         let flops = flopsPerIteration(
@@ -154,7 +161,8 @@ public enum TrainingBenchmark {
             discriminatorMACs: trainer.discriminator.summary().reduce(0) { $0 + $1.multiplyAccumulates },
             batch: options.batchSize)
         return TrainingBenchmarkResult(
-            options: options, threads: threads, seconds: seconds, allreduceSeconds: allreduceSeconds, flops: flops,
+            options: options, threads: threads, seconds: seconds, collectiveSeconds: collectiveSeconds,
+            collectivesPerIteration: collectiveCounts.max() ?? 0, flops: flops,
             peak: peak, bf16Peak: bf16Peak,
             peakSource: peakSource, profile: profiler?.profile)
     }

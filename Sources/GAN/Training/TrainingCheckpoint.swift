@@ -44,7 +44,24 @@ public enum TrainingCheckpoint {
 
     /// A trainer in exactly the saved state. Every tensor is checked before anything is used.
     public static func load(_ url: URL) throws -> (trainer: Trainer, datasetDigest: String) {
-        let file = try SafeTensorsFile(contentsOf: url)
+        try load(try SafeTensorsFile(contentsOf: url), source: url)
+    }
+
+    /// The same from a checkpoint file's bytes, read elsewhere (rank 0 sends them to the other ranks).
+    public static func load(_ data: Data, source url: URL) throws -> (trainer: Trainer, datasetDigest: String) {
+        let file: SafeTensorsFile
+        do {
+            file = try SafeTensorsFile(data)
+            try file.verifyChecksum()
+        } catch let error as SafeTensorsError {
+            throw error.inFile(url.path)
+        }
+        return try load(file, source: url)
+    }
+
+    private static func load(_ file: SafeTensorsFile, source url: URL) throws -> (
+        trainer: Trainer, datasetDigest: String
+    ) {
         let config = try config(of: file, source: url.path)
         do { try file.checkFinite() } catch let error as SafeTensorsError { throw error.inFile(url.path) }
         let trainer = Trainer(config: config)

@@ -14,6 +14,9 @@ public enum ResumeSource: Sendable, Equatable {
     case auto
     /// This checkpoint file.
     case checkpoint(URL)
+    /// The bytes of this checkpoint file, as another process read them (`TrainingRun.starting`
+    /// sends rank 0's to the other ranks).
+    case received(Data, from: URL)
 }
 
 /// What a run is asked to do: the settings of a new run, or where to resume one.
@@ -185,7 +188,10 @@ public final class TrainingRun {
             (trainer, resumedFrom) = found
             resumeChanges = try Self.adoptOverrides(options, trainer: trainer)
         } else {
-            let existing = RunDirectory.checkpointFiles(in: folder.appendingPathComponent("checkpoints"))
+            // Only rank 0 writes: the other ranks' view of the folder (another machine's) does not matter.
+            let existing =
+                (options.group?.rank ?? 0) == 0
+                ? RunDirectory.checkpointFiles(in: folder.appendingPathComponent("checkpoints")) : []
             guard existing.isEmpty else {
                 throw TrainingRunError.folderHoldsRun(folder.path, checkpoints: existing.count)
             }
@@ -207,7 +213,7 @@ public final class TrainingRun {
     public var writesFiles: Bool { (trainer.group?.rank ?? 0) == 0 }
 
     /// The trainer of the checkpoint to resume and its file, or nil when `.auto` finds none.
-    private static func resumed(
+    static func resumed(
         _ resume: ResumeSource, _ options: TrainingRunOptions, _ dataset: PackedDataset, _ folder: URL,
         _ notify: (TrainingRunEvent) -> Void
     ) throws -> (Trainer, URL)? {
@@ -219,13 +225,18 @@ public final class TrainingRun {
                 throw TrainingRunError.noCheckpoint(file.path)
             }
             candidates = [file]
+        case .received(_, let file): candidates = [file]
         }
         var unreadable: [String] = []
         for candidate in candidates {
             let trainer: Trainer
             let digest: String
             do {
-                (trainer, digest) = try TrainingCheckpoint.load(candidate)
+                if case .received(let data, _) = resume {
+                    (trainer, digest) = try TrainingCheckpoint.load(data, source: candidate)
+                } else {
+                    (trainer, digest) = try TrainingCheckpoint.load(candidate)
+                }
             } catch let error as SafeTensorsError {
                 guard resume == .auto else { throw TrainingRunError.unreadableCheckpoint(error) }
                 notify(.skippedCheckpoint(candidate, reason: error.description))
