@@ -197,17 +197,20 @@ struct TrainBench: ParsableCommand {
             printInstructionSets()
             printImplementations()
             let peakSource = peak == nil ? "measured by an \(result.peakSource) FMA loop" : "given"
+            // Under ranks the peaks are per rank; the job's is their sum.
+            let ranks = result.ranks > 1 ? "\(result.ranks) ranks × \(Int(result.peakGFLOPS.rounded())), " : ""
+            let peaks = Double(result.ranks)
             print(
                 String(
                     format: "  %.1f ms per iteration (median of %d; best %.1f ms), %.1f images/s, "
                         + "%.1f GFLOP/s = %.1f%% of peak %.0f GFLOP/s ", result.msMedian, result.iterations,
                     result.msMin,
-                    result.imagesPerSecond, result.gflops, result.percentOfPeak, result.peakGFLOPS)
-                    + "(\(peakSource))"
+                    result.imagesPerSecond, result.gflops, result.percentOfPeak, result.peakGFLOPS * peaks)
+                    + "(\(ranks)\(peakSource))"
                     + (result.bf16PeakGFLOPS.map { bf16 in
                         String(
                             format: ", %.1f%% of the bf16 peak %.0f GFLOP/s (a vdpbf16ps loop)",
-                            result.percentOfBF16Peak ?? 0, bf16)
+                            result.percentOfBF16Peak ?? 0, bf16 * peaks)
                     } ?? "") + "; peak RSS \(result.peakRSSMiB) MiB"
                     + (result.ranks > 1
                         ? String(
