@@ -39,9 +39,11 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
         case .invalidThreadCount(let count): return "threads must be at least 1, got \(count)"
         case .invalidShape(let message): return message
         case .bf16Unsupported(let instructionSet):
+            let fallback =
+                instructionSet.hasPrefix("avx512")
+                ? "oneDNN would emulate bf16 more slowly than fp32 runs" : "oneDNN has no bf16 kernels for it"
             return "precision bf16 needs a CPU with AVX512_BF16 or AMX-BF16 instructions; this one has neither "
-                + "(oneDNN runs \(instructionSet) here), and oneDNN would emulate bf16 more slowly than fp32 runs: "
-                + "use --precision fp32"
+                + "(oneDNN runs \(instructionSet) here), and \(fallback): use --precision fp32"
         }
     }
 }

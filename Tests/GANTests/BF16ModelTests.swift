@@ -20,7 +20,9 @@ import Testing
 ///
 /// That the bf16 path ran is checked over the whole pass: oneDNN's bf16 results lie, on average
 /// over the tensors, less than half as far from the reference's bf16 results as from Float32's.
-@Suite("bf16 models match the reference backend's bf16 mode", .tags(.slow), .skippedInFastRuns)
+@Suite(
+    "bf16 models match the reference backend's bf16 mode", .tags(.slow), .skippedInFastRuns,
+    .enabled(if: !Engine.bf16Instructions.isEmpty, "oneDNN runs bf16 only on CPUs with AVX512_BF16 or AMX"))
 struct BF16ModelTests {
     static let tolerance: Float = 1e-2
 

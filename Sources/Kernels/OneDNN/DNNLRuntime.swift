@@ -57,16 +57,20 @@ final class CompiledPrimitive: @unchecked Sendable {
     let what: String
     /// oneDNN's name for the implementation it chose ("jit_bf16:avx512_core_bf16", "brg:avx512_core", …).
     let implementation: String
+    let scratchpad: Scratchpad
     private unowned let runtime: DNNLRuntime
 
     /// Creates the primitive for `operation` (a pointer to a oneDNN op descriptor).
     init(_ what: String, runtime: DNNLRuntime, operation: UnsafeRawPointer, hint: dnnl_primitive_desc_t? = nil) {
         self.runtime = runtime
         var descriptor: dnnl_primitive_desc_t?
-        dnnlCheck(
-            dnnl_primitive_desc_create(&descriptor, operation, nil, runtime.engine, hint),
-            "\(what): primitive descriptor")
+        Scratchpad.withUserMode { attributes in
+            dnnlCheck(
+                dnnl_primitive_desc_create(&descriptor, operation, attributes, runtime.engine, hint),
+                "\(what): primitive descriptor")
+        }
         self.descriptor = descriptor!
+        scratchpad = Scratchpad(of: descriptor!)
         var primitive: dnnl_primitive_t?
         dnnlCheck(dnnl_primitive_create(&primitive, descriptor), "\(what): primitive")
         self.primitive = primitive!
@@ -141,30 +145,109 @@ final class CompiledPrimitive: @unchecked Sendable {
             } else if isOutput {
                 let reorder = runtime.reorder(from: expected, to: given)
                 outputReorders.append {
-                    Self.run(
-                        reorder, stream,
+                    reorder.run(
+                        stream,
                         [
                             dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: chosen),
                             dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: user),
                         ])
                 }
             } else {
-                Self.run(
-                    runtime.reorder(from: given, to: expected), stream,
+                runtime.reorder(from: given, to: expected).run(
+                    stream,
                     [
                         dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: user),
                         dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: chosen),
                     ])
             }
         }
-        Self.run(primitive, stream, execArguments)
+        scratchpad.run(primitive, stream, execArguments, runtime.engine)
         dnnlCheck(dnnl_stream_wait(stream), "stream wait")
         for move in outputReorders { move() }
         dnnlCheck(dnnl_stream_wait(stream), "stream wait")
     }
 
-    static func run(_ primitive: dnnl_primitive_t, _ stream: dnnl_stream_t, _ arguments: [dnnl_exec_arg_t]) {
-        dnnlCheck(dnnl_primitive_execute(primitive, stream, Int32(arguments.count), arguments), "execute")
+}
+
+/// The scratch memory of one primitive, which we hand it at every execution. oneDNN's default
+/// ("library") scratchpad is one buffer per thread that grows when a primitive is *created* on it,
+/// but a primitive reads the buffer of the thread that *executes* it: one created on one thread and
+/// run on another (our primitives are cached and shared) wrote through a null or short buffer
+/// wherever its implementation needs scratch (the gemm convolutions oneDNN picks on AVX2).
+struct Scratchpad {
+    /// nil when the primitive needs no scratch memory.
+    let descriptor: dnnl_memory_desc_t?
+
+    /// The scratchpad `descriptor` (created under `withUserMode`) asks for.
+    init(of descriptor: dnnl_primitive_desc_t) {
+        guard var needed = dnnl_primitive_desc_query_md(descriptor, dnnl_query_scratchpad_md, 0)?.pointee,
+            dnnl_memory_desc_get_size(&needed) > 0
+        else {
+            self.descriptor = nil
+            return
+        }
+        self.descriptor = needed
+    }
+
+    /// Primitive attributes that leave the scratchpad to us.
+    static func withUserMode(_ body: (dnnl_primitive_attr_t?) -> Void) {
+        var attributes: dnnl_primitive_attr_t?
+        dnnlCheck(dnnl_primitive_attr_create(&attributes), "primitive attributes")
+        defer { dnnl_primitive_attr_destroy(attributes) }
+        dnnlCheck(dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user), "scratchpad mode")
+        body(attributes)
+    }
+
+    /// Executes `primitive` with `arguments` and, when it needs one, a scratchpad from the buffer pool.
+    func run(
+        _ primitive: dnnl_primitive_t, _ stream: dnnl_stream_t, _ arguments: [dnnl_exec_arg_t], _ engine: dnnl_engine_t
+    ) {
+        guard var descriptor else {
+            dnnlCheck(dnnl_primitive_execute(primitive, stream, Int32(arguments.count), arguments), "execute")
+            return
+        }
+        let bytes = dnnl_memory_desc_get_size(&descriptor)
+        let buffer = BufferPool.shared.allocate(bytes)
+        var memory: dnnl_memory_t?
+        dnnlCheck(dnnl_memory_create(&memory, &descriptor, engine, buffer), "scratchpad memory")
+        defer {
+            dnnl_memory_destroy(memory)
+            BufferPool.shared.release(buffer, bytes: bytes)
+        }
+        let all = arguments + [dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: memory)]
+        dnnlCheck(dnnl_primitive_execute(primitive, stream, Int32(all.count), all), "execute")
+        // The buffer goes back to the pool only once the primitive has finished with it.
+        dnnlCheck(dnnl_stream_wait(stream), "stream wait")
+    }
+}
+
+/// A cached reorder primitive and its scratchpad.
+final class Reorder: @unchecked Sendable {
+    let primitive: dnnl_primitive_t
+    let scratchpad: Scratchpad
+    private let engine: dnnl_engine_t
+
+    init(from: dnnl_memory_desc_t, to: dnnl_memory_desc_t, engine: dnnl_engine_t) {
+        var (source, destination) = (from, to)
+        var descriptor: dnnl_primitive_desc_t?
+        Scratchpad.withUserMode { attributes in
+            dnnlCheck(
+                dnnl_reorder_primitive_desc_create(&descriptor, &source, engine, &destination, engine, attributes),
+                "reorder descriptor")
+        }
+        defer { dnnl_primitive_desc_destroy(descriptor) }
+        scratchpad = Scratchpad(of: descriptor!)
+        var primitive: dnnl_primitive_t?
+        dnnlCheck(dnnl_primitive_create(&primitive, descriptor), "reorder primitive")
+        self.primitive = primitive!
+        self.engine = engine
+    }
+
+    deinit { dnnl_primitive_destroy(primitive) }
+
+    /// Runs the reorder on `stream` with DNNL_ARG_FROM and DNNL_ARG_TO in `arguments`.
+    func run(_ stream: dnnl_stream_t, _ arguments: [dnnl_exec_arg_t]) {
+        scratchpad.run(primitive, stream, arguments, engine)
     }
 }
 
@@ -406,8 +489,8 @@ final class DNNLRuntime: @unchecked Sendable {
         executionLock.withLock { _ in compiled.execute(stream, arguments) }
     }
 
-    /// Reorder primitives by layouts, as addresses (plain integers can cross into the lock).
-    private let reorders = Mutex<[ReorderKey: Int]>([:])
+    /// Reorder primitives by layouts.
+    private let reorders = Mutex<[ReorderKey: Reorder]>([:])
 
     private struct ReorderKey: Hashable {
         let from: LayoutKey
@@ -415,25 +498,15 @@ final class DNNLRuntime: @unchecked Sendable {
     }
 
     /// The reorder primitive between two layouts of the same dims, created on first use and kept.
-    func reorder(from: dnnl_memory_desc_t, to: dnnl_memory_desc_t) -> dnnl_primitive_t {
+    func reorder(from: dnnl_memory_desc_t, to: dnnl_memory_desc_t) -> Reorder {
         let key = ReorderKey(from: LayoutKey(from), to: LayoutKey(to))
-        if let found = reorders.withLock({ $0[key] }) { return OpaquePointer(bitPattern: found)! }
-        var (source, destination) = (from, to)
-        var descriptor: dnnl_primitive_desc_t?
-        dnnlCheck(
-            dnnl_reorder_primitive_desc_create(&descriptor, &source, engine, &destination, engine, nil),
-            "reorder descriptor")
-        var primitive: dnnl_primitive_t?
-        dnnlCheck(dnnl_primitive_create(&primitive, descriptor), "reorder primitive")
-        dnnl_primitive_desc_destroy(descriptor)
-        let created = Int(bitPattern: primitive)
-        let kept = reorders.withLock { cache in
+        if let found = reorders.withLock({ $0[key] }) { return found }
+        let created = Reorder(from: from, to: to, engine: engine)
+        return reorders.withLock { cache in
             if let raced = cache[key] { return raced }
             cache[key] = created
             return created
         }
-        if kept != created { dnnl_primitive_destroy(primitive) }
-        return OpaquePointer(bitPattern: kept)!
     }
 
     /// Copies `source` in layout `from` to `destination` in layout `to`.
@@ -450,7 +523,7 @@ final class DNNLRuntime: @unchecked Sendable {
         _ destination: UnsafeMutablePointer<Float>,
         on stream: dnnl_stream_t
     ) {
-        let primitive = reorder(from: from, to: to)
+        let reorder = reorder(from: from, to: to)
         var (fromDescriptor, toDescriptor) = (from, to)
         var input: dnnl_memory_t?
         var output: dnnl_memory_t?
@@ -461,8 +534,8 @@ final class DNNLRuntime: @unchecked Sendable {
             dnnl_memory_destroy(input)
             dnnl_memory_destroy(output)
         }
-        CompiledPrimitive.run(
-            primitive, stream,
+        reorder.run(
+            stream,
             [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: input), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: output)])
         dnnlCheck(dnnl_stream_wait(stream), "stream wait")
     }

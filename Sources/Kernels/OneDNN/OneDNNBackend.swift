@@ -43,6 +43,10 @@ public final class OneDNNBackend: Backend {
         }
     }
 
+    /// Whether oneDNN has native bf16 kernels here (AVX512_BF16 or AMX). Without them oneDNN 2.6
+    /// emulates bf16 on AVX-512 and has no bf16 primitives at all below it.
+    public var runsBF16Natively: Bool { instructionSet.contains("bf16") || instructionSet.contains("amx") }
+
     /// Primitives created so far (one per operation and shape).
     public var cachedPrimitiveCount: Int { runtime.cachedPrimitiveCount }
 
