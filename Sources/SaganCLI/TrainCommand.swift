@@ -59,7 +59,15 @@ struct TrainCommand: ParsableCommand {
             "Under MPI: batch norm statistics over the whole global batch (a step equals the single-process "
                 + "step); --no-sync-bn: each rank's slice only, as PyTorch DDP."))
     var syncBN = true
+    @Option(help: "Under MPI: steps between the ranks' comparison of checksums of their whole state.")
+    var replicaCheckEvery = 100
     @OptionGroup var engine: EngineOptions
+
+    func validate() throws {
+        if replicaCheckEvery < 1 {
+            throw ValidationError("--replica-check-every must be at least 1, got \(replicaCheckEvery)")
+        }
+    }
 
     /// The flags as run options.
     var options: TrainingRunOptions {
@@ -88,6 +96,7 @@ struct TrainCommand: ParsableCommand {
         overrides.onNonFinite = onNaN
         options.overrides = overrides
         options.synchronizedBatchNorm = syncBN
+        options.replicaCheckEvery = replicaCheckEvery
         return options
     }
 

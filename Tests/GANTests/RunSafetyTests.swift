@@ -163,8 +163,12 @@ struct RunSafetyTests {
         let options = try trained(work, steps: 6, every: 4)
         let checkpoints = options.folder!.appendingPathComponent("checkpoints")
         try FileManager.default.removeItem(at: checkpoints.appendingPathComponent("step-000006.safetensors"))
-        let stale = checkpoints.appendingPathComponent(".step-000006.safetensors.999999.tmp")
-        try Data(repeating: 0, count: 64).write(to: stale)
+        let stale = [
+            checkpoints.appendingPathComponent(".step-000006.safetensors.999999.tmp"),
+            options.folder!.appendingPathComponent(".run.json.999999.tmp"),
+            options.folder!.appendingPathComponent("samples/.step-000006.png.999999.tmp"),
+        ]
+        for file in stale { try Data(repeating: 0, count: 64).write(to: file) }
         var handle = try FileHandle(forWritingTo: options.folder!.appendingPathComponent("metrics.jsonl"))
         try handle.seekToEnd()
         try handle.write(contentsOf: Data("{\"step\": 7, \"Loss/D\"".utf8))  // a row cut off by the kill
@@ -176,7 +180,7 @@ struct RunSafetyTests {
         resume.resume = .auto
         _ = try TrainingRun(resume, dataset: work.dataset).train(commandLine: ["resume"])
         #expect(try metricSteps(options.folder!) == [1, 2, 3, 4, 5, 6])
-        #expect(!FileManager.default.fileExists(atPath: stale.path))
+        for file in stale { #expect(!FileManager.default.fileExists(atPath: file.path), "\(file.lastPathComponent)") }
         handle = try FileHandle(forReadingFrom: options.folder!.appendingPathComponent("metrics.jsonl"))
         #expect(try handle.readToEnd()?.last == UInt8(ascii: "\n"))
     }

@@ -183,6 +183,10 @@ public final class TrainingRun {
     ) throws {
         self.dataset = dataset
         folder = options.folder ?? Self.nextFolder(in: options.runsFolder, preset: options.preset ?? .tiny32)
+        guard options.replicaCheckEvery >= 1 else {
+            throw ConfigurationError.invalidArgument(
+                "--replica-check-every", "--replica-check-every must be at least 1, got \(options.replicaCheckEvery)")
+        }
         replicaCheckEvery = options.replicaCheckEvery
         if let resume = options.resume, let found = try Self.resumed(resume, options, dataset, folder, notify) {
             (trainer, resumedFrom) = found
@@ -353,7 +357,10 @@ public final class TrainingRun {
         guard writesFiles else { return try trainWithoutFiles() }
         let lock = try RunFolderLock(folder)
         defer { withExtendedLifetime(lock) {} }
-        removeStaleTemporaries(in: folder.appendingPathComponent("checkpoints"))
+        // A writer killed between writing and renaming leaves `.NAME.PID.tmp` in any of these folders.
+        for subfolder in ["", "samples", "checkpoints"] {
+            removeStaleTemporaries(in: folder.appendingPathComponent(subfolder))
+        }
         // Rows after the checkpoint (or, for a new run, any rows of a run that never checkpointed) go.
         try RunDirectory.truncateMetrics(in: folder, after: trainer.step)
         let run: RunDirectory
