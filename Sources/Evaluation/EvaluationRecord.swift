@@ -30,6 +30,15 @@ public struct EvaluationRecord: Sendable, Equatable {
         self.seed = seed
     }
 
+    /// One number per metric, lower is better for each: KID's mean, FID, SWD's average over levels.
+    public func value(of metric: Metric) -> Double? {
+        switch metric {
+        case .kid: return kid?.mean
+        case .fid: return fid
+        case .swd: return swd?.average
+        }
+    }
+
     /// The values as TensorBoard scalars: Metrics/KID, Metrics/FID, Metrics/SWDx1e3_<level> and _avg.
     public var scalars: [(tag: String, value: Float)] {
         var scalars: [(tag: String, value: Float)] = []

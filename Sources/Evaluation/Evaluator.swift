@@ -75,10 +75,15 @@ public enum EvaluationEvent: Sendable {
 /// a reader needs to know about the numbers (`notes`).
 public struct Evaluator {
     public let options: EvaluationOptions
+    /// The Inception network, loaded once when KID or FID is chosen (a training run evaluates often).
+    private let model: InceptionV3?
 
     public init(_ options: EvaluationOptions) throws {
         try options.validate()
         self.options = options
+        model =
+            options.metrics.contains(.kid) || options.metrics.contains(.fid)
+            ? try InceptionWeights.load(from: options.weights ?? InceptionWeights.defaultURL) : nil
     }
 
     /// Warnings about how far the numbers can be trusted at these settings, and how sets differ.
@@ -128,8 +133,7 @@ public struct Evaluator {
         record.notes = notes(realChannels: real.channels, fakeChannels: fake.channels)
         let realIndices = real.selection(num, seed: seed)
         let fakeIndices = Array(0..<num)
-        if options.metrics.contains(.kid) || options.metrics.contains(.fid) {
-            let model = try InceptionWeights.load(from: options.weights ?? InceptionWeights.defaultURL)
+        if let model {
             let extractor = InceptionFeatureExtractor(model: model, batchSize: options.batchSize)
             let key = ReferenceFeatures.key(contentDigest: try real.contentDigest(), count: num, seed: seed)
             let cache = options.cacheFolder ?? DefaultDataset.cacheFolder

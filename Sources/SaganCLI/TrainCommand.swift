@@ -2,6 +2,7 @@ import ArgumentParser
 import Autodiff
 import Collectives
 import Datasets
+import Evaluation
 import Foundation
 import GAN
 
@@ -61,12 +62,42 @@ struct TrainCommand: ParsableCommand {
     var syncBN = true
     @Option(help: "Under MPI: steps between the ranks' comparison of checksums of their whole state.")
     var replicaCheckEvery = 100
+    @Option(
+        help: ArgumentHelp(
+            "Steps between evaluations of G (G-EMA with --ema) while training, as sagan eval computes them; "
+                + "the best keeps checkpoints/best.safetensors."))
+    var evalEvery: Int?
+    @Option(help: "Metrics of those evaluations, comma-separated (swd, kid, fid); the first picks the best.")
+    var evalMetrics = "kid"
+    @Option(help: "Images per side in those evaluations.") var evalNum = 2000
+    @Option(help: "Real images of those evaluations (default: the training set).") var evalReal: String?
     @OptionGroup var engine: EngineOptions
 
     func validate() throws {
         if replicaCheckEvery < 1 {
             throw ValidationError("--replica-check-every must be at least 1, got \(replicaCheckEvery)")
         }
+        if let evalEvery, evalEvery < 1 { throw ValidationError("--eval-every must be at least 1, got \(evalEvery)") }
+        if evalEvery == nil && (evalReal != nil || evalMetrics != "kid" || evalNum != 2000) {
+            throw ValidationError("--eval-metrics, --eval-num and --eval-real need --eval-every")
+        }
+    }
+
+    /// The `--eval-*` flags as options, with the metric named first deciding the best checkpoint.
+    func evaluationOptions() throws -> PeriodicEvaluationOptions? {
+        guard let evalEvery else { return nil }
+        var options = PeriodicEvaluationOptions(every: evalEvery)
+        do {
+            options.evaluation.metrics = try Metric.parseList(evalMetrics)
+            options.bestBy = try Metric.parseList(String(evalMetrics.split(separator: ",").first ?? ""))[0]
+        } catch let error as EvaluationError {
+            throw ValidationError(
+                "--eval-metrics: " + error.description.replacingOccurrences(of: "--metrics: ", with: ""))
+        }
+        options.evaluation.count = evalNum
+        guard evalNum >= 2 else { throw ValidationError("--eval-num must be at least 2, got \(evalNum)") }
+        options.realPath = evalReal
+        return options
     }
 
     /// The flags as run options.
@@ -126,6 +157,7 @@ struct TrainCommand: ParsableCommand {
             }
             var options = options
             options.group = group
+            options.evaluation = try evaluationOptions()
             let run = try TrainingRun.starting(options, dataset: openDataset) { if isPrinting { show($0, &progress) } }
             let dataset = run.dataset
             if dryRun {
@@ -172,6 +204,15 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
+    /// "KID 0.01234 ± 0.00100, FID 45.678, SWD×10³ 3.21": the metrics of one evaluation.
+    func summary(_ record: EvaluationRecord) -> String {
+        var parts: [String] = []
+        if let kid = record.kid { parts.append(String(format: "KID %.5f ± %.5f", kid.mean, kid.standardDeviation)) }
+        if let fid = record.fid { parts.append(String(format: "FID %.3f", fid)) }
+        if let swd = record.swd { parts.append(String(format: "SWD×10³ %.2f", swd.average)) }
+        return parts.joined(separator: ", ")
+    }
+
     func openDataset() throws -> PackedDataset {
         let url: URL
         if let data {
@@ -206,14 +247,22 @@ struct TrainCommand: ParsableCommand {
             print("warning: step \(step): \(reason)")
         case .progress(let state):
             let report = state.report
+            let quality = state.lastEvaluation.map {
+                String(format: "  %@ %.4g @%d", $0.metric.rawValue.uppercased(), $0.value, $0.step)
+            }
             progress.update(
                 "step \(state.step)/\(state.steps)  " + String(format: "%.1f", state.imagesPerSecond)
                     + " images/s  ETA "
                     + formatDuration(state.secondsLeft)
                     + String(
                         format: "  loss D %.3f G %.3f  D(real) %.2f D(fake) %.2f", report.lossD, report.lossG,
-                        report.realLogit, report.fakeLogit),
+                        report.realLogit, report.fakeLogit) + (quality ?? ""),
                 force: state.step == state.steps)
+        case .evaluating(let step):
+            progress.update("step \(step): evaluating \(evalMetrics) at N = \(evalNum)", force: true)
+        case .evaluated(let record, let step, let isBest):
+            progress.finish()
+            print("step \(step): \(summary(record))" + (isBest ? " (best so far: checkpoints/best.safetensors)" : ""))
         }
     }
 

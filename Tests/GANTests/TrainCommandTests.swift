@@ -214,6 +214,12 @@ struct TrainCommandTests {
         #expect(preset.status == 64 && preset.output.contains("nonsense"), "\(preset.output)")
         let check = try Self.sagan(["train", "--replica-check-every", "0", "--run-dir", work.path])
         #expect(check.status == 64 && check.output.contains("--replica-check-every"), "\(check.output)")
+        let evalEvery = try Self.sagan(["train", "--eval-every", "0", "--run-dir", work.path])
+        #expect(evalEvery.status == 64 && evalEvery.output.contains("--eval-every"), "\(evalEvery.output)")
+        let evalAlone = try Self.sagan(["train", "--eval-num", "100", "--run-dir", work.path])
+        #expect(evalAlone.status == 64 && evalAlone.output.contains("need --eval-every"), "\(evalAlone.output)")
+        let evalMetric = try Self.sagan(["train", "--eval-every", "5", "--eval-metrics", "is", "--run-dir", work.path])
+        #expect(evalMetric.status == 64 && evalMetric.output.contains("--eval-metrics"), "\(evalMetric.output)")
 
         // Issue 14, case 8: each of these was exit status 1 with raw Foundation text.
         let infinite = work.appendingPathComponent("infinite")

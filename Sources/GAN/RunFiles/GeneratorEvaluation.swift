@@ -71,13 +71,27 @@ extension LoadedGenerator {
     /// The generator's images for seeds 0..<`count` (classes seed mod K for conditional models),
     /// quantised to 8 bits as saved images would be.
     public func imageSet(name: String, count: Int) -> ImageSet {
-        let classes = config.classCount
+        generator.imageSet(name: name, count: count, digest: metadata["created"] ?? name)
+    }
+}
+
+extension Generator {
+    /// Images for seeds 0..<`count` (classes seed mod K for conditional models), quantised to 8
+    /// bits, made in evaluation mode (BN running statistics, no power iteration) and handing the
+    /// mode back after each batch: a training run evaluates its live G without changing it, and
+    /// gets the images `sagan eval` gets from the checkpoint of that step.
+    public func imageSet(name: String, count: Int, digest: String) -> ImageSet {
+        let (classes, latentSize) = (config.classCount, config.latentSize)
         return ImageSet(
             name: name, count: count, side: config.resolution, channels: config.imageChannels,
             fetch: { seeds in
-                let codes = seeds.map { LatentCodes.z(seed: $0, size: config.latentSize) }
-                let images = self.images(codes, labels: classes > 0 ? seeds.map { $0 % classes } : nil)  // (B, C, R, R)
+                let wasTraining = self.isTraining
+                self.setTraining(false)
+                defer { self.setTraining(wasTraining) }
+                let codes = seeds.flatMap { LatentCodes.z(seed: $0, size: latentSize) }
+                let z = Tensor(shape: [seeds.count, latentSize], scalars: codes)  // (B, latent)
+                let images = noGrad { self(z, labels: classes > 0 ? seeds.map { $0 % classes } : nil) }  // (B, C, R, R)
                 return seeds.indices.map { SampleGrid.image(images.sliced(alongAxis: 0, $0..<($0 + 1)), gap: 0) }
-            }, digest: { metadata["created"] ?? name })
+            }, digest: { digest })
     }
 }

@@ -72,20 +72,24 @@ public final class RunDirectory {
             ]
             let history = (old["resumes"] as? [[String: Any]] ?? []).filter(JSONSerialization.isValidJSONObject)
             info["resumes"] = history + [resume]
+            if let best = old["best"] as? [String: Any], JSONSerialization.isValidJSONObject(best) {
+                info["best"] = best
+            }
         }
         return try JSONSerialization.data(
             withJSONObject: info, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
     }
 
-    /// Drops the training rows of metrics.jsonl after `step` (and any half-written last line), so a
-    /// run resumed from the checkpoint at `step` logs each step once. Evaluation rows stay.
+    /// Drops the rows of metrics.jsonl after `step` (and any half-written last line), so a run resumed
+    /// from the checkpoint at `step` logs each step and each evaluation once: the states after `step`
+    /// are computed again.
     public static func truncateMetrics(in folder: URL, after step: Int) throws {
         let file = folder.appendingPathComponent("metrics.jsonl")
         guard let data = try? Data(contentsOf: file) else { return }
         let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
         let kept = lines.filter { line in
             guard let row = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { return false }
-            return row["kind"] != nil || (row["step"] as? Int ?? 0) <= step
+            return (row["step"] as? Int ?? 0) <= step
         }
         guard kept.count != lines.count || data.last != UInt8(ascii: "\n") && !data.isEmpty else { return }
         var trimmed = Data()
@@ -177,6 +181,39 @@ public final class RunDirectory {
         try TrainingCheckpoint.save(trainer, datasetDigest: datasetDigest, commandLine: commandLine, to: file)
         for old in checkpointFiles().dropFirst(keep) { try? FileManager.default.removeItem(at: old) }
         return file
+    }
+
+    /// checkpoints/best.safetensors: the state at the best evaluation so far, written atomically,
+    /// never pruned by `keep` nor taken by `--resume auto`; run.json records it under "best".
+    @discardableResult
+    public func saveBest(
+        _ trainer: Trainer, _ best: BestEvaluation, datasetDigest: String, commandLine: String
+    ) throws -> URL {
+        let file = checkpoints.appendingPathComponent("best.safetensors")
+        let encoded = String(decoding: try JSONEncoder.sorted.encode(best), as: UTF8.self)
+        try TrainingCheckpoint.save(
+            trainer, datasetDigest: datasetDigest, commandLine: commandLine,
+            extraMetadata: [BestEvaluation.metadataKey: encoded], to: file)
+        let runFile = url.appendingPathComponent("run.json")
+        var info = (try? JSONSerialization.jsonObject(with: Data(contentsOf: runFile))) as? [String: Any] ?? [:]
+        info["best"] = [
+            "step": best.step, "metric": best.metric.rawValue, "value": best.value,
+            "comparable_under": best.comparableUnder, "file": "checkpoints/best.safetensors",
+        ]
+        try writeAtomically(
+            try JSONSerialization.data(
+                withJSONObject: info, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
+            to: runFile)
+        return file
+    }
+
+    /// The best evaluation recorded in `folder`/checkpoints/best.safetensors, if that file is readable.
+    public static func bestEvaluation(in folder: URL) -> BestEvaluation? {
+        let file = folder.appendingPathComponent("checkpoints/best.safetensors")
+        guard FileManager.default.fileExists(atPath: file.path),
+            let encoded = (try? SafeTensorsFile(contentsOf: file))?.metadata[BestEvaluation.metadataKey]
+        else { return nil }
+        return try? JSONDecoder().decode(BestEvaluation.self, from: Data(encoded.utf8))
     }
 
     /// The checkpoint files, newest step first.

@@ -10,7 +10,11 @@ import Optimizers
 /// the metadata the step, images seen, optimiser steps and learning rates, the z generator, the data
 /// cursor, the resolved config and the dataset digest. Restoring it continues bit for bit.
 public enum TrainingCheckpoint {
-    public static func save(_ trainer: Trainer, datasetDigest: String, commandLine: String, to url: URL) throws {
+    /// Writes the state to `url` atomically; `extraMetadata` adds keys (the best evaluation's).
+    public static func save(
+        _ trainer: Trainer, datasetDigest: String, commandLine: String, extraMetadata: [String: String] = [:],
+        to url: URL
+    ) throws {
         let tensors = trainer.stateTensors()
         let encoder = JSONEncoder.sorted
         var metadata = try ModelCheckpoint.metadata(for: trainer.config.model, preset: trainer.config.preset.rawValue)
@@ -27,6 +31,7 @@ public enum TrainingCheckpoint {
         metadata["dataset_digest"] = datasetDigest
         metadata["command_line"] = commandLine
         metadata["created"] = ISO8601DateFormatter().string(from: Date())
+        metadata.merge(extraMetadata) { _, extra in extra }
         try SafeTensorsFile.write(tensors, metadata: metadata, checksum: true, to: url)
     }
 

@@ -1,5 +1,6 @@
 import Autodiff
 import Datasets
+import Evaluation
 import FileFormats
 import Foundation
 import Synchronization
@@ -39,6 +40,8 @@ public struct TrainingRunOptions: Sendable {
     public var synchronizedBatchNorm = true
     /// Under a group, steps between the ranks' comparison of every parameter, buffer and Adam moment.
     public var replicaCheckEvery = 100
+    /// Quality measured while training (`--eval-every`), with the best checkpoint kept; nil: none.
+    public var evaluation: PeriodicEvaluationOptions?
 
     public init() {}
 }
@@ -124,6 +127,10 @@ public enum TrainingRunEvent: Sendable {
     case skippedStep(step: Int, reason: String)
     /// A step finished.
     case progress(TrainingProgress)
+    /// The generator is being evaluated at this step (`--eval-every`).
+    case evaluating(step: Int)
+    /// An evaluation finished; `isBest` when it replaced checkpoints/best.safetensors.
+    case evaluated(EvaluationRecord, step: Int, isBest: Bool)
 }
 
 /// Where a run stands after a step.
@@ -135,6 +142,8 @@ public struct TrainingProgress: Sendable {
     /// Seconds left at the mean time of the last 20 steps.
     public let secondsLeft: Double
     public let report: StepReport
+    /// The latest evaluation's deciding metric and value, and its step (`--eval-every`).
+    public let lastEvaluation: (step: Int, metric: Metric, value: Double)?
 }
 
 /// How `TrainingRun.train` ended.
@@ -208,7 +217,15 @@ public final class TrainingRun {
         if let group = options.group {
             try trainer.distribute(over: group, synchronizedBatchNorm: options.synchronizedBatchNorm)
         }
+        if let evaluation = options.evaluation, (options.group?.rank ?? 0) == 0 {
+            periodicEvaluator = try PeriodicEvaluator(
+                evaluation, dataset: dataset,
+                previous: resumedFrom == nil ? nil : RunDirectory.bestEvaluation(in: folder))
+        }
     }
+
+    /// Rank 0's evaluator when `--eval-every` was given.
+    private var periodicEvaluator: PeriodicEvaluator?
 
     /// Under a group, steps between replica comparisons.
     private let replicaCheckEvery: Int
@@ -386,6 +403,8 @@ public final class TrainingRun {
         let firstStep = trainer.step
         var recent: [Double] = []
         var skippedInARow = 0
+        var (evaluationSeconds, lastEvaluationSeconds) = (0.0, 0.0)
+        var lastEvaluation: (step: Int, metric: Metric, value: Double)?
         try checkReplicas()
         while trainer.step < config.steps && !shouldStop() {
             let report: StepReport
@@ -417,13 +436,31 @@ public final class TrainingRun {
                 if let picture = trainer.attentionPicture() { try run.writeAttention(picture, step: step) }
             }
             if step % config.checkpointEvery == 0 || isLast { _ = try saveCheckpoint() }
-            let elapsed = (clock.now - start).seconds
+            if let evaluator = periodicEvaluator, evaluator.isDue(step: step, lastStep: config.steps) {
+                let began = clock.now
+                notify(.evaluating(step: step))
+                let (record, newBest) = try evaluator.evaluate(trainer)
+                try run.logEvaluation(step: step, record: record)
+                if let newBest {
+                    try run.saveBest(
+                        trainer, newBest, datasetDigest: dataset.sourceDigest, commandLine: joinedCommandLine)
+                }
+                let metric = evaluator.options.bestBy
+                lastEvaluation = record.value(of: metric).map { (step, metric, $0) }
+                notify(.evaluated(record, step: step, isBest: newBest != nil))
+                lastEvaluationSeconds = (clock.now - began).seconds
+                evaluationSeconds += lastEvaluationSeconds
+            }
+            let trainingSeconds = (clock.now - start).seconds - evaluationSeconds
+            let evaluationsLeft = periodicEvaluator?.evaluations(after: step, lastStep: config.steps) ?? 0
             notify(
                 .progress(
                     TrainingProgress(
                         step: step, steps: config.steps,
-                        imagesPerSecond: Double((step - firstStep) * config.batchSize) / max(elapsed, 1e-6),
-                        secondsLeft: Double(config.steps - step) * secondsPerStep, report: report)))
+                        imagesPerSecond: Double((step - firstStep) * config.batchSize) / max(trainingSeconds, 1e-6),
+                        secondsLeft: Double(config.steps - step) * secondsPerStep
+                            + Double(evaluationsLeft) * lastEvaluationSeconds, report: report,
+                        lastEvaluation: lastEvaluation)))
         }
         if trainer.step < config.steps {
             let file = try saveCheckpoint()
