@@ -274,7 +274,7 @@ def load_safetensors(path):
     tensors = {}
     for name, entry in header.items():
         begin, end = entry["data_offsets"]
-        dtype = {"F32": torch.float32, "U8": torch.uint8}.get(entry["dtype"])
+        dtype = {"F32": torch.float32, "U8": torch.uint8, "I64": torch.int64}.get(entry["dtype"])
         assert dtype is not None, f"{name}: dtype {entry['dtype']}"
         tensors[name] = torch.frombuffer(bytearray(buffer[begin:end]), dtype=dtype).reshape(entry["shape"])
     return tensors, metadata
