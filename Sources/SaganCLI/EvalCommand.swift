@@ -69,13 +69,18 @@ struct EvalCommand: ParsableCommand {
             let evaluation = try GeneratorEvaluation(real: real, fake: fakeImages, options: try options())
             if !json { for note in evaluation.notes { print(note) } }
             var line = ProgressLine()
-            let start = ContinuousClock.now
+            // Each stage (real, then fake features) is timed from its own start (the previous stage's
+            // last report), for its estimate.
+            var stageStart = (name: "", time: ContinuousClock.now)
+            var lastReport = ContinuousClock.now
             let record = try evaluation.run { event in
                 guard !json else { return }
                 switch event {
                 case .referenceCached(let file): print("real features: cached (\(file.path))")
                 case .extracting(let stage, let done, let total):
-                    let elapsed = (ContinuousClock.now - start).seconds
+                    if stage != stageStart.name { stageStart = (stage, lastReport) }
+                    lastReport = ContinuousClock.now
+                    let elapsed = (lastReport - stageStart.time).seconds
                     let remaining = elapsed / Double(done) * Double(total - done)
                     line.update(
                         String(

@@ -438,16 +438,7 @@ public final class TrainingRun {
             if step % config.checkpointEvery == 0 || isLast { _ = try saveCheckpoint() }
             if let evaluator = periodicEvaluator, evaluator.isDue(step: step, lastStep: config.steps) {
                 let began = clock.now
-                notify(.evaluating(step: step))
-                let (record, newBest) = try evaluator.evaluate(trainer)
-                try run.logEvaluation(step: step, record: record)
-                if let newBest {
-                    try run.saveBest(
-                        trainer, newBest, datasetDigest: dataset.sourceDigest, commandLine: joinedCommandLine)
-                }
-                let metric = evaluator.options.bestBy
-                lastEvaluation = record.value(of: metric).map { (step, metric, $0) }
-                notify(.evaluated(record, step: step, isBest: newBest != nil))
+                lastEvaluation = try evaluate(with: evaluator, in: run, commandLine: joinedCommandLine, notify)
                 lastEvaluationSeconds = (clock.now - began).seconds
                 evaluationSeconds += lastEvaluationSeconds
             }
@@ -468,6 +459,24 @@ public final class TrainingRun {
             return .stopped(step: trainer.step, checkpoint: file)
         }
         return .finished(steps: trainer.step, seconds: (clock.now - start).seconds)
+    }
+
+    /// Evaluates the generator now (`--eval-every`): the record goes to metrics.jsonl and TensorBoard,
+    /// and a new best to checkpoints/best.safetensors and run.json. Returns the deciding value.
+    private func evaluate(
+        with evaluator: PeriodicEvaluator, in run: RunDirectory, commandLine: String,
+        _ notify: (TrainingRunEvent) -> Void
+    ) throws -> (step: Int, metric: Metric, value: Double)? {
+        let step = trainer.step
+        notify(.evaluating(step: step))
+        let (record, newBest) = try evaluator.evaluate(trainer)
+        try run.logEvaluation(step: step, record: record)
+        if let newBest {
+            try run.saveBest(trainer, newBest, datasetDigest: dataset.sourceDigest, commandLine: commandLine)
+        }
+        notify(.evaluated(record, step: step, isBest: newBest != nil))
+        let metric = evaluator.options.bestBy
+        return record.value(of: metric).map { (step, metric, $0) }
     }
 
     /// The training loop of a rank other than 0: the same steps and collectives as rank 0's, and
