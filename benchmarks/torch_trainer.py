@@ -106,7 +106,8 @@ def main():
         seconds = time.perf_counter() - began
         if not (torch.isfinite(loss_d) and torch.isfinite(loss_g)):
             sys.exit(f"error: step {step}: a loss is not finite (D {loss_d.item()}, G {loss_g.item()})")
-        log.write(json.dumps({"step": step, "loss_d": loss_d.item(), "loss_g": loss_g.item(), "seconds": seconds}) + "\n")
+        row = {"step": step, "loss_d": loss_d.item(), "loss_g": loss_g.item(), "seconds": seconds}
+        log.write(json.dumps(row) + "\n")
         if step in save_at:
             log.flush()
             state = {f"G.{k}": v for k, v in G.state_dict().items()}

@@ -111,7 +111,8 @@ def main():
                 per_step = seconds_per_step(trainer, folder)
                 for step in args.eval_at:
                     name = f"step-{step:06d}.safetensors"
-                    checkpoint = os.path.join(folder, "checkpoints", name) if trainer == "sagan" else os.path.join(folder, name)
+                    checkpoints = os.path.join(folder, "checkpoints") if trainer == "sagan" else folder
+                    checkpoint = os.path.join(checkpoints, name)
                     results.append({"preset": preset, "trainer": trainer, "seed": seed, "step": step,
                                     "batch": batch, "seconds_per_step": per_step, **evaluate(args, cache, checkpoint)})
                     print(json.dumps(results[-1]), flush=True)
@@ -140,7 +141,8 @@ def report(args, results):
             inside = abs(ours - theirs) <= 2 * std
             print(f"{preset} {metric} at step {args.steps}: sagan {ours:.4f} {'within' if inside else 'OUTSIDE'} "
                   f"PyTorch's {theirs:.4f} ± 2·{std:.4f}")
-        speeds = {t: statistics.mean([r["seconds_per_step"] for r in mine if r["trainer"] == t]) for t in ("sagan", "torch")}
+        speeds = {trainer: statistics.mean([r["seconds_per_step"] for r in mine if r["trainer"] == trainer])
+                  for trainer in ("sagan", "torch")}
         batch = mine[0]["batch"]
         print(f"{preset} images/s (training steps alone, batch {batch}): sagan {batch / speeds['sagan']:.1f}, "
               f"PyTorch {batch / speeds['torch']:.1f} ({speeds['torch'] / speeds['sagan']:.2f}x)")

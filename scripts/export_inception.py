@@ -86,7 +86,8 @@ def torchscript_parameters(path):
         if name.startswith(f"{root}/code/") and name.endswith(".py"):
             module = name[len(f"{root}/code/"):-3].replace("/", ".")
             source = archive.read(name).decode()
-            for cls, listed in re.findall(r"^class (\w+)\(.*?\):\n(?:  .*\n)*?  __parameters__ = \[(.*?)\]", source, re.M):
+            pattern = r"^class (\w+)\(.*?\):\n(?:  .*\n)*?  __parameters__ = \[(.*?)\]"
+            for cls, listed in re.findall(pattern, source, re.M):
                 parameters_of[f"{module}.{cls}"] = re.findall(r'"(\w+)"', listed)
 
     class ScriptObject:
