@@ -13,6 +13,15 @@ import Testing
 struct PeriodicEvaluationTests {
     typealias Workspace = TrainingRunTests.Workspace
 
+    /// Whether the FID Inception weights are in the cache; records an issue when they are not.
+    func weightsArePresent() -> Bool {
+        guard FileManager.default.fileExists(atPath: InceptionWeights.defaultURL.path) else {
+            Issue.record("the FID Inception weights are missing: run `make test-deps` (scripts/export_inception.py)")
+            return false
+        }
+        return true
+    }
+
     /// KID on N = 8 (subsets of 4), features cached inside the workspace.
     func evaluation(_ work: Workspace, every: Int) -> PeriodicEvaluationOptions {
         var options = PeriodicEvaluationOptions(every: every)
@@ -56,10 +65,7 @@ struct PeriodicEvaluationTests {
     }
 
     @Test func evaluatingLeavesTrainingUnchangedAndKeepsTheBest() throws {
-        guard FileManager.default.fileExists(atPath: InceptionWeights.defaultURL.path) else {
-            Issue.record("the FID Inception weights are missing: run `make test-deps` (scripts/export_inception.py)")
-            return
-        }
+        guard weightsArePresent() else { return }
         let work = try Workspace("periodic")
         defer { work.remove() }
         let plain = try run(work, "plain", steps: 5, evaluation: nil)
@@ -108,10 +114,7 @@ struct PeriodicEvaluationTests {
     }
 
     @Test func badEvaluationSettingsNameTheirFlag() throws {
-        guard FileManager.default.fileExists(atPath: InceptionWeights.defaultURL.path) else {
-            Issue.record("the FID Inception weights are missing: run `make test-deps` (scripts/export_inception.py)")
-            return
-        }
+        guard weightsArePresent() else { return }
         let work = try Workspace("periodic-bad")
         defer { work.remove() }
         var tooMany = evaluation(work, every: 2)

@@ -190,16 +190,15 @@ public final class RunDirectory {
         _ trainer: Trainer, _ best: BestEvaluation, datasetDigest: String, commandLine: String
     ) throws -> URL {
         let file = checkpoints.appendingPathComponent("best.safetensors")
-        let encoded = String(decoding: try JSONEncoder.sorted.encode(best), as: UTF8.self)
+        let encoded = try JSONEncoder.sorted.encode(best)
         try TrainingCheckpoint.save(
             trainer, datasetDigest: datasetDigest, commandLine: commandLine,
-            extraMetadata: [BestEvaluation.metadataKey: encoded], to: file)
+            extraMetadata: [BestEvaluation.metadataKey: String(decoding: encoded, as: UTF8.self)], to: file)
         let runFile = url.appendingPathComponent("run.json")
         var info = (try? JSONSerialization.jsonObject(with: Data(contentsOf: runFile))) as? [String: Any] ?? [:]
-        info["best"] = [
-            "step": best.step, "metric": best.metric.rawValue, "value": best.value,
-            "comparable_under": best.comparableUnder, "file": "checkpoints/best.safetensors",
-        ]
+        var entry = try JSONSerialization.jsonObject(with: encoded) as? [String: Any] ?? [:]
+        entry["file"] = "checkpoints/best.safetensors"
+        info["best"] = entry
         try writeAtomically(
             try JSONSerialization.data(
                 withJSONObject: info, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
