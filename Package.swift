@@ -1,9 +1,10 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // The SAGAN engine and tool. Targets are layered bottom-up; each imports only those below it:
 // CDNNL (system oneDNN), CKernels (hand-vectorised C) and CMachine (machine facts) → Kernels (backend seam);
 // FileFormats (safetensors, atomic writes, checks) → Autodiff (tensor, tape, engine configuration) → NeuralNet →
 // Optimizers; Datasets (decoding through CImageCodecs, packing, loading) and Evaluation (InceptionV3, FID, KID,
-// SWD) sit on NeuralNet; GAN (models, training runs, evaluation of generators) on all of them; then `sagan`.
+// SWD) sit on NeuralNet; GAN (models, training runs, evaluation of generators) on all of them; Studio (the
+// web page of `sagan studio`, on Hummingbird) on GAN; then `sagan`.
 // Nothing above Autodiff imports Kernels.
 import PackageDescription
 
@@ -21,7 +22,9 @@ let package = Package(
             targets: ["FileFormats", "Autodiff", "NeuralNet", "Optimizers", "Datasets", "Evaluation", "GAN"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Without its default traits: no swift-configuration to build, and nothing here needs them.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0", traits: []),
     ],
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
@@ -32,6 +35,16 @@ let package = Package(
         .target(name: "NeuralNet", dependencies: ["FileFormats", "Autodiff"]),
         .target(name: "Optimizers", dependencies: ["NeuralNet"]),
         .target(name: "GAN", dependencies: ["FileFormats", "NeuralNet", "Optimizers", "Datasets", "Evaluation"]),
+        // The page's HTML, CSS and JavaScript are compiled into the binary: `sagan studio` needs no files.
+        .target(
+            name: "Studio",
+            dependencies: [
+                "FileFormats", "Autodiff", "NeuralNet", "Datasets", "GAN",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            resources: [
+                .embedInCode("Page/index.html"), .embedInCode("Page/studio.css"), .embedInCode("Page/studio.js"),
+            ]),
         .target(
             name: "Evaluation", dependencies: ["FileFormats", "NeuralNet", "Datasets"], swiftSettings: kernelSettings),
         .target(
@@ -47,6 +60,7 @@ let package = Package(
             name: "SaganCLI",
             dependencies: [
                 "FileFormats", "Autodiff", "NeuralNet", "Optimizers", "GAN", "Datasets", "Evaluation", "Collectives",
+                "Studio", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Test helpers shared by the test targets (the `slow` tag); not part of any product.
@@ -59,5 +73,6 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["FileFormats", "Datasets"]),
         .testTarget(name: "EvaluationTests", dependencies: ["TestSupport", "FileFormats", "Evaluation"]),
+        .testTarget(name: "StudioTests", dependencies: ["TestSupport", "FileFormats", "Datasets", "GAN", "Studio"]),
     ]
 )

@@ -12,7 +12,8 @@ the same Inception for both). Prints, per preset and step, KID and FID as mean Â
 deviation over the seeds for each trainer, whether our mean lies within PyTorch's seed-to-seed
 spread (mean Â± 2 std), each trainer's images per second (training steps alone), and the comparison
 at equal CPU time: the step sagan reaches in the time PyTorch takes for its last step, and its KID
-there. Trained runs and finished evaluations are kept in --work, so an interrupted study continues.
+there. All runs train before any evaluation, and the last step is evaluated first. Trained runs and
+finished evaluations are kept in --work, so an interrupted study continues where it stopped.
 Not a test: at N = 10,000 each evaluation is an hour on a 40 GFLOP/s machine.
 """
 import argparse
@@ -101,21 +102,23 @@ def main():
     cache_file = os.path.join(args.work, "evaluations.json")
     cache = json.load(open(cache_file)) if os.path.exists(cache_file) else {}
     seeds = [int(seed) for seed in args.seeds.split(",")]
-    results = []
+    # Every run trains first, then the evaluations go last step first: an interrupted study has
+    # the comparison at the final step before the curves.
+    runs = []
     for preset in args.presets.split(","):
         for seed in seeds:
             folders = {"sagan": sagan_run(args, preset, seed)}
             folders["torch"] = torch_run(args, preset, seed, folders["sagan"])
             batch = json.load(open(os.path.join(folders["sagan"], "run.json")))["config"]["batchSize"]
-            for trainer, folder in folders.items():
-                per_step = seconds_per_step(trainer, folder)
-                for step in args.eval_at:
-                    name = f"step-{step:06d}.safetensors"
-                    checkpoints = os.path.join(folder, "checkpoints") if trainer == "sagan" else folder
-                    checkpoint = os.path.join(checkpoints, name)
-                    results.append({"preset": preset, "trainer": trainer, "seed": seed, "step": step,
-                                    "batch": batch, "seconds_per_step": per_step, **evaluate(args, cache, checkpoint)})
-                    print(json.dumps(results[-1]), flush=True)
+            runs += [(preset, seed, trainer, folder, batch) for trainer, folder in folders.items()]
+    results = []
+    for step in reversed(args.eval_at):
+        for preset, seed, trainer, folder, batch in runs:
+            checkpoints = os.path.join(folder, "checkpoints") if trainer == "sagan" else folder
+            checkpoint = os.path.join(checkpoints, f"step-{step:06d}.safetensors")
+            results.append({"preset": preset, "trainer": trainer, "seed": seed, "step": step, "batch": batch,
+                            "seconds_per_step": seconds_per_step(trainer, folder), **evaluate(args, cache, checkpoint)})
+            print(json.dumps(results[-1]), flush=True)
     if args.json:
         with open(args.json, "w") as file:
             json.dump(results, file, indent=1)

@@ -18,7 +18,7 @@ struct Sagan: ParsableCommand {
         version: ProjectInfo.version,
         subcommands: [
             TrainCommand.self, GenerateCommand.self, EvalCommand.self, ExportCommand.self, DatasetCommand.self,
-            InspectCommand.self, BenchCommand.self,
+            InspectCommand.self, BenchCommand.self, StudioCommand.self,
         ])
 }
 

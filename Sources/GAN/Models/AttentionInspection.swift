@@ -11,6 +11,86 @@ public enum AttentionSubject {
     case discriminator(image: Tensor)
 }
 
+/// One attention layer's weights from a recorded forward pass.
+public struct RecordedAttention: Sendable {
+    /// "G.blocks.2": the network and the block's index, as in metrics.jsonl's γ tags.
+    public let name: String
+    public let gamma: Float
+    /// The query grid's side (the layer's feature map) and the key grid's (pooled for BigGAN's variant).
+    public let querySide: Int
+    public let keySide: Int
+    /// Row-major (queries, keys): row q is where query position q draws from.
+    public let weights: [Float]
+
+    /// Each query's row as a square map over the key grid. Queries are in pixels of an image of side
+    /// `resolution`; each falls in the query cell that covers it.
+    public func maps(queries: [(x: Int, y: Int)], resolution: Int) throws -> [[Float]] {
+        let keyCount = keySide * keySide
+        return try queries.map { query in
+            guard (0..<resolution).contains(query.x), (0..<resolution).contains(query.y) else {
+                throw ConfigurationError.invalidArgument(
+                    "--query", "--query \(query.x),\(query.y) is outside the \(resolution)x\(resolution) image")
+            }
+            let row = (query.y * querySide / resolution) * querySide + query.x * querySide / resolution
+            return Array(weights[(row * keyCount)..<((row + 1) * keyCount)])
+        }
+    }
+}
+
+/// Every attention layer of G while it draws an image, or of D while it judges one, recorded in
+/// one forward pass: what `sagan inspect attention` and `sagan studio` draw their maps from.
+public struct AttentionRecording: Sendable {
+    /// The image looked at, (C, R, R) in [−1, 1].
+    public let image: Tensor
+    /// The network's attention layers in order.
+    public let layers: [RecordedAttention]
+
+    /// Runs G (for `.generator`, with `truncation` if given) or D once with every attention layer
+    /// recording. `classIndex` conditions class-conditional models (default class 0).
+    public init(
+        _ loaded: LoadedGenerator, subject: AttentionSubject, truncation: Float? = nil, classIndex: Int? = nil
+    ) throws {
+        let config = loaded.config
+        let labels: [Int]? = config.classCount > 0 ? [classIndex ?? 0] : nil
+        let network: String
+        let blocks: [any Layer]
+        switch subject {
+        case .discriminator(let picture):
+            guard let discriminator = loaded.discriminator else {
+                throw ConfigurationError.invalidArgument("--image", "--image: the checkpoint holds no discriminator")
+            }
+            (network, blocks) = ("D", discriminator.blocks)
+            Self.setRecording(true, blocks)
+            defer { Self.setRecording(false, blocks) }
+            _ = noGrad { discriminator(picture.reshaped(to: [1] + picture.shape), labels: labels) }
+            image = picture
+        case .generator(let seed):
+            (network, blocks) = ("G", loaded.generator.blocks)
+            Self.setRecording(true, blocks)
+            defer { Self.setRecording(false, blocks) }
+            let z = LatentCodes.z(seed: seed, size: config.latentSize, truncation: truncation)
+            image = loaded.images([z], labels: labels).reshaped(  // (C, R, R)
+                to: [config.imageChannels, config.resolution, config.resolution])
+        }
+        layers = try blocks.enumerated().compactMap { index, block in
+            guard let attention = block as? any SelfAttentionLayer else { return nil }
+            guard let weights = attention.lastAttention else {
+                throw ConfigurationError.invalidArgument("--layer", "the attention layer recorded no maps")
+            }
+            // (1, queries, keys)
+            let (queryCount, keyCount) = (weights.shape[1], weights.shape[2])
+            return RecordedAttention(
+                name: "\(network).blocks.\(index)", gamma: attention.gamma.value.scalar,
+                querySide: Int(Double(queryCount).squareRoot()), keySide: Int(Double(keyCount).squareRoot()),
+                weights: weights.scalars)
+        }
+    }
+
+    static func setRecording(_ on: Bool, _ blocks: [any Layer]) {
+        for case let attention as any SelfAttentionLayer in blocks { attention.recordsAttention = on }
+    }
+}
+
 /// What an attention layer attended to: the image, the queries and one key-grid map per query.
 public struct AttentionInspection {
     /// The image looked at, (C, R, R) in [−1, 1].
@@ -24,41 +104,20 @@ public struct AttentionInspection {
         [(resolution / 4, resolution / 4), (resolution / 2, resolution / 2), (3 * resolution / 4, 3 * resolution / 4)]
     }
 
-    /// Runs G or D once with `layer` (counted from 0 in that network) recording its attention.
-    /// `classIndex` conditions class-conditional models (default class 0).
+    /// Records G or D once and keeps `layer`'s maps (layers counted from 0 in that network).
     public init(
         _ loaded: LoadedGenerator, subject: AttentionSubject, layer: Int, queries: [(x: Int, y: Int)],
         classIndex: Int? = nil
     ) throws {
-        let config = loaded.config
-        let labels: [Int]? = config.classCount > 0 ? [classIndex ?? 0] : nil
-        let attention: any SelfAttentionLayer
-        switch subject {
-        case .discriminator(let picture):
-            guard let discriminator = loaded.discriminator else {
-                throw ConfigurationError.invalidArgument("--image", "--image: the checkpoint holds no discriminator")
-            }
-            guard layer >= 0, layer < discriminator.attentionLayers.count else {
-                throw ConfigurationError.invalidArgument(
-                    "--layer", "--layer \(layer): D has \(discriminator.attentionLayers.count) attention layers")
-            }
-            attention = discriminator.attentionLayers[layer]
-            attention.recordsAttention = true
-            _ = noGrad { discriminator(picture.reshaped(to: [1] + picture.shape), labels: labels) }
-            image = picture
-        case .generator(let seed):
-            guard layer >= 0, layer < loaded.generator.attentionLayers.count else {
-                throw ConfigurationError.invalidArgument(
-                    "--layer", "--layer \(layer): G has \(loaded.generator.attentionLayers.count) attention layers")
-            }
-            attention = loaded.generator.attentionLayers[layer]
-            attention.recordsAttention = true
-            let z = LatentCodes.z(seed: seed, size: config.latentSize)
-            image = loaded.images([z], labels: labels).reshaped(  // (C, R, R)
-                to: [config.imageChannels, config.resolution, config.resolution])
+        let recording = try AttentionRecording(loaded, subject: subject, classIndex: classIndex)
+        guard layer >= 0, layer < recording.layers.count else {
+            let network = if case .generator = subject { "G" } else { "D" }
+            throw ConfigurationError.invalidArgument(
+                "--layer", "--layer \(layer): \(network) has \(recording.layers.count) attention layers")
         }
+        image = recording.image
         self.queries = queries
-        maps = try AttentionPicture.maps(attention, queries: queries, resolution: config.resolution)
+        maps = try recording.layers[layer].maps(queries: queries, resolution: loaded.config.resolution)
     }
 
     /// The image with the query points and each map as a heatmap beside it.
@@ -72,7 +131,12 @@ public struct AttentionInspection {
     /// A real image as a model sees it: decoded, converted to `channels`, centre-cropped and resized
     /// to `resolution`, in [−1, 1], shaped (C, R, R).
     public static func modelInput(contentsOf path: String, resolution: Int, channels: Int) throws -> Tensor {
-        var image = try ImageCodec.decodeFile(path).image.converted(toChannels: channels)
+        modelInput(try ImageCodec.decodeFile(path).image, resolution: resolution, channels: channels)
+    }
+
+    /// A decoded image as a model sees it (see `modelInput(contentsOf:resolution:channels:)`).
+    public static func modelInput(_ picture: PixelImage, resolution: Int, channels: Int) -> Tensor {
+        var image = picture.converted(toChannels: channels)
         let box = CropPolicy.center.box(width: image.width, height: image.height)
         image = Resampling.resize(
             image.cropped(left: box.left, top: box.top, width: box.width, height: box.height), width: resolution,

@@ -19,18 +19,13 @@ public enum AttentionPicture {
         guard let attention = layer.lastAttention else {
             throw ConfigurationError.invalidArgument("--layer", "the attention layer recorded no maps")
         }
+        // (N, queries, keys)
         let (queryCount, keyCount) = (attention.shape[1], attention.shape[2])
-        let querySide = Int(Double(queryCount).squareRoot())
-        let values = attention.scalars
-        return try queries.map { query in
-            guard (0..<resolution).contains(query.x), (0..<resolution).contains(query.y) else {
-                throw ConfigurationError.invalidArgument(
-                    "--query", "--query \(query.x),\(query.y) is outside the \(resolution)x\(resolution) image")
-            }
-            let row = (query.y * querySide / resolution) * querySide + query.x * querySide / resolution
-            let start = (index * queryCount + row) * keyCount
-            return Array(values[start..<(start + keyCount)])
-        }
+        let recorded = RecordedAttention(
+            name: "", gamma: layer.gamma.value.scalar, querySide: Int(Double(queryCount).squareRoot()),
+            keySide: Int(Double(keyCount).squareRoot()),
+            weights: attention.sliced(alongAxis: 0, index..<(index + 1)).scalars)
+        return try recorded.maps(queries: queries, resolution: resolution)
     }
 
     /// (C, R, R) in [−1, 1] → an RGB image.

@@ -1,0 +1,788 @@
+// sagan studio: the page. No libraries: charts are SVG drawn here, maps are canvas pixels.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const colours = ["#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#0a7ea4", "#bf3989", "#57606a"];
+const dashes = ["", "6 3", "2 3", "8 3 2 3"];
+
+// ---- Talking to the server ----------------------------------------------------------------------
+
+/** JSON from the API; a failure throws an Error carrying the server's message. */
+async function api(path, options) {
+  const response = await fetch(path, options);
+  if (!response.ok) throw new Error(await errorText(response));
+  return response.json();
+}
+
+/** An image from the API as an object URL (so that it can also be downloaded). */
+async function apiImage(path) {
+  const response = await fetch(path);
+  if (!response.ok) throw new Error(await errorText(response));
+  return URL.createObjectURL(await response.blob());
+}
+
+async function errorText(response) {
+  try {
+    const body = await response.json();
+    return body.error?.message || response.statusText;
+  } catch {
+    return `${response.status} ${response.statusText}`;
+  }
+}
+
+function query(parameters) {
+  return new URLSearchParams(Object.entries(parameters).filter(([, v]) => v !== null && v !== undefined)).toString();
+}
+
+function status(text) { $("status").textContent = text; }
+
+function format(value, digits = 4) {
+  if (value === null || value === undefined || value === "") return "";
+  if (typeof value !== "number") return String(value);
+  if (Number.isInteger(value)) return value.toLocaleString("en");
+  return Math.abs(value) >= 100 ? value.toFixed(1) : value.toPrecision(digits);
+}
+
+function ago(seconds) {
+  if (seconds === null || seconds === undefined) return "";
+  if (seconds < 90) return `${Math.round(seconds)} s ago`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 172800) return `${Math.round(seconds / 3600)} h ago`;
+  return `${Math.round(seconds / 86400)} days ago`;
+}
+
+// ---- Metrics: the log's rows as series ----------------------------------------------------------
+
+/** Training rows and evaluation rows of metrics.jsonl, kept in step order as they arrive. */
+class Metrics {
+  constructor() { this.training = []; this.evaluations = []; }
+
+  add(rows) {
+    for (const row of rows) (row.kind === "eval" ? this.evaluations : this.training).push(row);
+  }
+
+  /** [[step, value]] of one tag; values logged as strings ("nan") are left out. */
+  series(tag) {
+    const rows = tag.startsWith("eval:") ? this.evaluations : this.training;
+    const key = tag.startsWith("eval:") ? tag.slice(5) : tag;
+    return rows.filter((row) => typeof row[key] === "number").map((row) => [row.step, row[key]]);
+  }
+
+  tags() {
+    const seen = new Set();
+    for (const row of this.training) for (const key of Object.keys(row)) seen.add(key);
+    for (const row of this.evaluations) for (const key of Object.keys(row)) seen.add("eval:" + key);
+    return seen;
+  }
+}
+
+/** The charts of a run: each a title and the tags it draws (those present). */
+function chartPlan(tags) {
+  const plan = [
+    { title: "Loss", tags: ["Loss/D", "Loss/G"] },
+    { title: "D outputs", tags: ["D/real", "D/fake"] },
+    { title: "Attention γ", tags: [...tags].filter((tag) => tag.startsWith("Attn/")).sort() },
+    { title: "Seconds per step", tags: ["Time/sec_per_step"] },
+    { title: "KID", tags: ["eval:kid"] },
+    { title: "FID", tags: ["eval:fid"] },
+    { title: "SWD ×10³", tags: ["eval:swd_x1e3_avg"] },
+  ];
+  return plan.map((chart) => ({ ...chart, tags: chart.tags.filter((tag) => tags.has(tag)) }))
+    .filter((chart) => chart.tags.length > 0);
+}
+
+function label(tag) {
+  return tag.replace(/^eval:/, "").replace(/^Attn\/(.*)\/gamma$/, "γ $1");
+}
+
+/** TensorBoard's smoothing: an exponential moving average, debiased at the start. */
+function smooth(points, weight) {
+  if (weight <= 0) return points;
+  let last = 0;
+  let count = 0;
+  return points.map(([x, y]) => {
+    last = last * weight + (1 - weight) * y;
+    count += 1;
+    return [x, last / (1 - Math.pow(weight, count))];
+  });
+}
+
+// ---- Charts -------------------------------------------------------------------------------------
+
+const svgNS = "http://www.w3.org/2000/svg";
+
+function svgElement(name, attributes, parent) {
+  const element = document.createElementNS(svgNS, name);
+  for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, value);
+  if (parent) parent.appendChild(element);
+  return element;
+}
+
+/** About `count` round tick values covering [low, high]. */
+function ticks(low, high, count) {
+  if (!(high > low)) return [low];
+  const raw = (high - low) / count;
+  const power = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw);
+  const values = [];
+  for (let v = Math.ceil(low / step) * step; v <= high + step * 1e-9; v += step) values.push(+v.toPrecision(12));
+  return values;
+}
+
+/** At most about `limit` points: every k-th, always keeping the last. */
+function thin(points, limit) {
+  if (points.length <= limit) return points;
+  const every = Math.ceil(points.length / limit);
+  const kept = points.filter((_, index) => index % every === 0);
+  if (kept[kept.length - 1] !== points[points.length - 1]) kept.push(points[points.length - 1]);
+  return kept;
+}
+
+/**
+ * One chart: `lines` are {name, points, colour, dash}; `zoom` the shared step range or null.
+ * Dragging selects a step range (onZoom), double-click resets, hovering shows the values.
+ */
+function drawChart(container, title, lines, zoom, onZoom) {
+  container.innerHTML = "";
+  container.className = "chart";
+  const heading = document.createElement("h3");
+  heading.textContent = title;
+  container.appendChild(heading);
+  const width = 560;
+  const height = 220;
+  const margin = { left: 52, right: 12, top: 8, bottom: 22 };
+  const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none" }, container);
+  const all = lines.flatMap((line) => line.points);
+  svg.dataset.points = String(all.length);
+  if (all.length === 0) return;
+  const xs = all.map((p) => p[0]);
+  let [x0, x1] = zoom || [Math.min(...xs), Math.max(...xs)];
+  if (x1 <= x0) x1 = x0 + 1;
+  const visible = all.filter(([x]) => x >= x0 && x <= x1).map((p) => p[1]);
+  let y0 = Math.min(...(visible.length ? visible : [0]));
+  let y1 = Math.max(...(visible.length ? visible : [1]));
+  if (y1 <= y0) { y0 -= 0.5; y1 += 0.5; }
+  const pad = (y1 - y0) * 0.06;
+  y0 -= pad; y1 += pad;
+  const px = (x) => margin.left + (x - x0) / (x1 - x0) * (width - margin.left - margin.right);
+  const py = (y) => height - margin.bottom - (y - y0) / (y1 - y0) * (height - margin.top - margin.bottom);
+  const axis = svgElement("g", { class: "axis" }, svg);
+  for (const y of ticks(y0, y1, 4)) {
+    svgElement("line", { x1: margin.left, x2: width - margin.right, y1: py(y), y2: py(y) }, axis);
+    svgElement("text", { x: margin.left - 4, y: py(y) + 3, "text-anchor": "end" }, axis).textContent = format(y, 3);
+  }
+  for (const x of ticks(x0, x1, 6)) {
+    svgElement("text", { x: px(x), y: height - 6, "text-anchor": "middle" }, axis).textContent = format(x);
+  }
+  const clip = `clip-${Math.random().toString(36).slice(2)}`;
+  const defs = svgElement("defs", {}, svg);
+  svgElement("rect", {
+    x: margin.left, y: margin.top, width: width - margin.left - margin.right,
+    height: height - margin.top - margin.bottom,
+  }, svgElement("clipPath", { id: clip }, defs));
+  for (const line of lines) {
+    const points = thin(line.points.filter(([x]) => x >= x0 && x <= x1), 1500);
+    if (points.length === 0) continue;
+    const attributes = {
+      points: points.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(" "),
+      fill: "none", stroke: line.colour, "stroke-width": 1.6, "stroke-dasharray": line.dash,
+      "clip-path": `url(#${clip})`, "data-name": line.name,
+    };
+    svgElement(points.length === 1 ? "polyline" : "polyline", attributes, svg);
+    if (points.length < 30) {
+      for (const [x, y] of points) svgElement("circle", { cx: px(x), cy: py(y), r: 2.5, fill: line.colour }, svg);
+    }
+  }
+  const legend = document.createElement("div");
+  legend.className = "legend";
+  for (const line of lines) {
+    const item = document.createElement("span");
+    item.style.setProperty("--swatch", line.colour);
+    item.textContent = line.name;
+    legend.appendChild(item);
+  }
+  container.appendChild(legend);
+
+  // Hover: a vertical rule and each line's value at the nearest logged step.
+  const rule = svgElement("line", { y1: margin.top, y2: height - margin.bottom, stroke: "#999", visibility: "hidden" },
+    svg);
+  const selection = svgElement("rect", { y: margin.top, height: height - margin.top - margin.bottom,
+    fill: "rgba(31,111,235,0.15)", visibility: "hidden" }, svg);
+  const tip = document.createElement("div");
+  tip.className = "tip";
+  tip.hidden = true;
+  container.appendChild(tip);
+  const stepAt = (event) => {
+    const box = svg.getBoundingClientRect();
+    const sx = (event.clientX - box.left) / box.width * width;
+    return { sx, step: x0 + (sx - margin.left) / (width - margin.left - margin.right) * (x1 - x0) };
+  };
+  let dragStart = null;
+  svg.addEventListener("mousedown", (event) => { dragStart = stepAt(event); });
+  svg.addEventListener("mousemove", (event) => {
+    const { sx, step } = stepAt(event);
+    rule.setAttribute("x1", sx);
+    rule.setAttribute("x2", sx);
+    rule.setAttribute("visibility", "visible");
+    if (dragStart) {
+      selection.setAttribute("x", Math.min(sx, dragStart.sx));
+      selection.setAttribute("width", Math.abs(sx - dragStart.sx));
+      selection.setAttribute("visibility", "visible");
+    }
+    const rows = lines.map((line) => {
+      let best = null;
+      for (const point of line.points) if (!best || Math.abs(point[0] - step) < Math.abs(best[0] - step)) best = point;
+      return best ? `${line.name}: ${format(best[1])} @ ${format(best[0])}` : null;
+    }).filter(Boolean);
+    tip.textContent = "";
+    for (const row of rows) {
+      const div = document.createElement("div");
+      div.textContent = row;
+      tip.appendChild(div);
+    }
+    tip.hidden = rows.length === 0;
+    tip.style.left = `${Math.min(event.offsetX + 14, container.clientWidth - 180)}px`;
+    tip.style.top = `${event.offsetY + 20}px`;
+  });
+  svg.addEventListener("mouseleave", () => {
+    rule.setAttribute("visibility", "hidden");
+    selection.setAttribute("visibility", "hidden");
+    tip.hidden = true;
+    dragStart = null;
+  });
+  svg.addEventListener("mouseup", (event) => {
+    const end = stepAt(event);
+    if (dragStart && Math.abs(end.sx - dragStart.sx) > 4) {
+      onZoom([Math.min(dragStart.step, end.step), Math.max(dragStart.step, end.step)]);
+    }
+    dragStart = null;
+    selection.setAttribute("visibility", "hidden");
+  });
+  svg.addEventListener("dblclick", () => onZoom(null));
+}
+
+// ---- The list of runs ---------------------------------------------------------------------------
+
+let runsTimer = null;
+
+async function showRuns() {
+  $("runs-view").hidden = false;
+  $("run-view").hidden = true;
+  $("where").textContent = "";
+  const refresh = async () => {
+    try {
+      renderRuns(await api("/api/runs"));
+      status(`updated ${new Date().toLocaleTimeString()}`);
+    } catch (error) {
+      status(error.message);
+    }
+  };
+  await refresh();
+  runsTimer = setInterval(refresh, 5000);
+}
+
+function renderRuns(runs) {
+  const body = $("runs-table").querySelector("tbody");
+  const ticked = new Set([...body.querySelectorAll("input:checked")].map((box) => box.value));
+  body.innerHTML = "";
+  $("no-runs").hidden = runs.length > 0;
+  for (const run of runs) {
+    const row = document.createElement("tr");
+    const cells = [
+      null, null, run.preset ?? "", run.resolution ? `${run.resolution}×${run.resolution}×${run.imageChannels}` : "",
+      `${format(run.step ?? 0)} / ${format(run.steps ?? 0)}`, format(run.imagesSeen), format(run.lossD),
+      format(run.lossG), format(run.realLogit), format(run.fakeLogit), format(run.kid), format(run.fid),
+      ago(run.secondsSinceUpdate),
+    ];
+    cells.forEach((text, index) => {
+      const cell = document.createElement("td");
+      if (index === 0) {
+        const box = document.createElement("input");
+        box.type = "checkbox";
+        box.value = run.id;
+        box.checked = ticked.has(run.id);
+        box.addEventListener("change", updateCompareButton);
+        cell.appendChild(box);
+      } else if (index === 1) {
+        const link = document.createElement("a");
+        link.href = `#/run/${encodeURIComponent(run.id)}`;
+        link.textContent = run.name;
+        cell.appendChild(link);
+      } else {
+        cell.textContent = text;
+      }
+      if (index === 12 && run.secondsSinceUpdate < 120) cell.className = "live";
+      row.appendChild(cell);
+    });
+    body.appendChild(row);
+  }
+  updateCompareButton();
+}
+
+function updateCompareButton() {
+  const ticked = [...document.querySelectorAll("#runs-table input:checked")].map((box) => box.value);
+  $("compare").disabled = ticked.length < 1;
+  $("compare").onclick = () => {
+    location.hash = `#/run/${encodeURIComponent(ticked[0])}?overlay=${ticked.slice(1).map(encodeURIComponent)
+      .join(",")}`;
+  };
+}
+
+// ---- A run's page -------------------------------------------------------------------------------
+
+/** The state of the open run page. */
+const page = {
+  run: null, details: null, metrics: new Metrics(), overlays: new Map(), zoom: null, events: null,
+  pictures: { samples: [], attention: [] }, followLatest: true,
+};
+
+async function showRun(id, overlayIDs) {
+  $("runs-view").hidden = true;
+  $("run-view").hidden = false;
+  Object.assign(page, { run: id, metrics: new Metrics(), overlays: new Map(), zoom: null, followLatest: true });
+  $("where").textContent = id;
+  try {
+    page.details = await api(`/api/run?${query({ run: id })}`);
+  } catch (error) {
+    $("run-title").textContent = id;
+    $("run-summary").textContent = error.message;
+    return;
+  }
+  const summary = page.details.summary;
+  $("run-title").textContent = summary.name;
+  $("run-summary").textContent = [
+    summary.preset, summary.resolution && `${summary.resolution}×${summary.resolution}×${summary.imageChannels}`,
+    `step ${format(summary.step ?? 0)} of ${format(summary.steps ?? 0)}`,
+    summary.imagesSeen && `${format(summary.imagesSeen)} images seen`,
+  ].filter(Boolean).join(" · ");
+  const metrics = await api(`/api/metrics?${query({ run: id })}`);
+  page.metrics.add(metrics.rows);
+  await loadOverlayChoices(id, overlayIDs);
+  drawCharts();
+  setPictures(page.details.pictures);
+  setCheckpoints(page.details.checkpoints, summary.classCount);
+  listen(id, metrics.length);
+}
+
+async function loadOverlayChoices(id, chosen) {
+  const select = $("overlay");
+  select.innerHTML = "";
+  const runs = await api("/api/runs");
+  for (const run of runs.filter((run) => run.id !== id)) {
+    const option = document.createElement("option");
+    option.value = run.id;
+    option.textContent = run.name;
+    option.selected = chosen.includes(run.id);
+    select.appendChild(option);
+  }
+  select.size = Math.min(4, Math.max(1, select.options.length));
+  await loadOverlays(chosen);
+}
+
+async function loadOverlays(ids) {
+  page.overlays = new Map();
+  for (const other of ids) {
+    try {
+      const metrics = new Metrics();
+      metrics.add((await api(`/api/metrics?${query({ run: other })}`)).rows);
+      page.overlays.set(other, metrics);
+    } catch (error) {
+      status(`${other}: ${error.message}`);
+    }
+  }
+}
+
+function drawCharts() {
+  const weight = +$("smoothing").value;
+  const runs = [[page.run, page.metrics], ...page.overlays];
+  const tags = new Set();
+  for (const [, metrics] of runs) for (const tag of metrics.tags()) tags.add(tag);
+  const container = $("charts");
+  container.innerHTML = "";
+  for (const chart of chartPlan(tags)) {
+    const lines = [];
+    runs.forEach(([id, metrics], runIndex) => {
+      chart.tags.forEach((tag, tagIndex) => {
+        const points = metrics.series(tag);
+        if (points.length === 0) return;
+        const smoothed = tag.startsWith("eval:") ? points : smooth(points, weight);
+        lines.push({
+          name: runs.length > 1 ? `${id}: ${label(tag)}` : label(tag), points: smoothed,
+          colour: colours[tagIndex % colours.length], dash: dashes[runIndex % dashes.length],
+        });
+      });
+    });
+    const box = document.createElement("div");
+    container.appendChild(box);
+    drawChart(box, chart.title, lines, page.zoom, (zoom) => { page.zoom = zoom; drawCharts(); });
+  }
+}
+
+/** Live updates of the open run: new rows, pictures and checkpoints, without reloading. */
+function listen(id, from) {
+  if (page.events) page.events.close();
+  const events = new EventSource(`/api/events?${query({ run: id, from })}`);
+  page.events = events;
+  events.addEventListener("metrics", (event) => {
+    page.metrics.add(JSON.parse(event.data).rows);
+    drawCharts();
+    status(`live · ${new Date().toLocaleTimeString()}`);
+  });
+  events.addEventListener("reset", async () => {
+    page.metrics = new Metrics();
+    page.metrics.add((await api(`/api/metrics?${query({ run: id })}`)).rows);
+    drawCharts();
+  });
+  events.addEventListener("pictures", (event) => setPictures(JSON.parse(event.data)));
+  events.addEventListener("checkpoints", async () => {
+    const details = await api(`/api/run?${query({ run: id })}`);
+    setCheckpoints(details.checkpoints, details.summary.classCount, true);
+  });
+}
+
+// ---- Sample grids and attention pictures on a step slider ---------------------------------------
+
+function setPictures(pictures) {
+  page.pictures = pictures;
+  const slider = $("sample-slider");
+  const atEnd = +slider.value >= +slider.max;
+  slider.max = String(Math.max(0, pictures.samples.length - 1));
+  if (atEnd || page.followLatest) slider.value = slider.max;
+  showPictures();
+}
+
+function showPictures() {
+  const { samples, attention } = page.pictures;
+  const index = +$("sample-slider").value;
+  page.followLatest = index >= samples.length - 1;
+  if (samples.length === 0) {
+    $("sample-step").textContent = "no sample grids yet";
+    return;
+  }
+  const step = samples[Math.min(index, samples.length - 1)];
+  $("sample-step").textContent = `step ${format(step)}`;
+  const file = (name) => `/api/file?${query({ run: page.run, path: name })}`;
+  $("sample-image").src = file(`samples/step-${String(step).padStart(6, "0")}.png`);
+  $("sample-image").dataset.step = String(step);
+  const shown = attention.filter((s) => s <= step).pop();
+  $("attention-image").hidden = shown === undefined;
+  $("attention-caption").hidden = shown === undefined;
+  if (shown !== undefined) {
+    $("attention-image").src = file(`samples/attention-step-${String(shown).padStart(6, "0")}.png`);
+    $("attention-caption").textContent = `attention of G's first layer, step ${format(shown)}`;
+  }
+}
+
+// ---- Generator playground -----------------------------------------------------------------------
+
+function setCheckpoints(checkpoints, classCount, keepChoice = false) {
+  const select = $("checkpoint");
+  const previous = select.value;
+  select.innerHTML = "";
+  for (const checkpoint of checkpoints) {
+    const option = document.createElement("option");
+    option.value = checkpoint.file;
+    const name = checkpoint.file === "best.safetensors" ? "best" : "step";
+    option.textContent = `${name} ${format(checkpoint.step ?? 0)}`;
+    option.dataset.ema = String(checkpoint.hasEMA);
+    option.dataset.discriminator = String(checkpoint.hasDiscriminator);
+    select.appendChild(option);
+  }
+  if (keepChoice && [...select.options].some((option) => option.value === previous)) select.value = previous;
+  $("class-label").hidden = !(classCount > 0);
+  $("class").innerHTML = "";
+  for (let index = 0; index < classCount; index += 1) {
+    const option = document.createElement("option");
+    option.value = String(index);
+    option.textContent = String(index);
+    $("class").appendChild(option);
+  }
+  if (!keepChoice || previous !== select.value) checkpointChanged();
+}
+
+function checkpointChanged() {
+  const option = $("checkpoint").selectedOptions[0];
+  const hasEMA = option?.dataset.ema === "true";
+  $("ema-choice").disabled = !hasEMA;
+  if (!hasEMA) document.querySelector('input[name="network"][value="0"]').checked = true;
+  const hasD = option?.dataset.discriminator === "true";
+  for (const choice of $("attention-net").options) choice.disabled = choice.value !== "G" && !hasD;
+  if (!hasD) $("attention-net").value = "G";
+  generate();
+}
+
+/** The playground's current choices, as query parameters. */
+function modelParameters() {
+  return {
+    run: page.run, checkpoint: $("checkpoint").value,
+    ema: document.querySelector('input[name="network"]:checked').value,
+    truncation: $("truncate").checked ? $("truncation").value : null,
+    class: $("class-label").hidden ? null : $("class").value,
+  };
+}
+
+const playground = { upload: null, pinned: null, imageSide: 0, pending: false, next: null };
+
+async function generate() {
+  if (!$("checkpoint").value) {
+    $("generated-caption").textContent = "no checkpoints yet";
+    return;
+  }
+  const seed = +$("seed").value;
+  const started = performance.now();
+  try {
+    const url = await apiImage(`/api/generate?${query({ ...modelParameters(), seed })}`);
+    setGenerated(url, `seed ${seed} · ${Math.round(performance.now() - started)} ms`, `seed-${seed}.png`);
+  } catch (error) {
+    $("generated-caption").textContent = error.message;
+  }
+}
+
+function setGenerated(url, caption, fileName) {
+  const image = $("generated");
+  image.onload = () => {
+    playground.imageSide = image.naturalWidth;
+    image.dataset.ready = "true";
+    refreshAttention();
+  };
+  image.dataset.ready = "false";
+  image.src = url;
+  $("generated-caption").textContent = caption;
+  $("download-generated").href = url;
+  $("download-generated").download = fileName;
+}
+
+async function interpolate() {
+  const parameters = { ...modelParameters(), from: $("seed").value, to: $("seed-b").value,
+    count: $("strip-count").value };
+  try {
+    const url = await apiImage(`/api/interpolate?${query(parameters)}`);
+    $("strip").src = url;
+    $("strip").hidden = false;
+    $("download-strip").href = url;
+    $("download-strip").hidden = false;
+    $("download-strip").download = `interpolation-${parameters.from}-${parameters.to}.png`;
+  } catch (error) {
+    status(error.message);
+  }
+}
+
+async function makeGrid() {
+  try {
+    const seed = $("seed").value;
+    const url = await apiImage(`/api/grid?${query({ ...modelParameters(), seed, count: 16 })}`);
+    $("grid").src = url;
+    $("grid").hidden = false;
+    $("download-grid").href = url;
+    $("download-grid").hidden = false;
+    $("download-grid").download = `grid-${seed}.png`;
+  } catch (error) {
+    status(error.message);
+  }
+}
+
+// ---- Attention explorer -------------------------------------------------------------------------
+
+/** The image pixel under a mouse event on the generated image. */
+function pixelAt(event) {
+  const box = $("generated").getBoundingClientRect();
+  const side = playground.imageSide || 1;
+  const x = Math.floor((event.clientX - box.left) / box.width * side);
+  const y = Math.floor((event.clientY - box.top) / box.height * side);
+  return { x: Math.max(0, Math.min(side - 1, x)), y: Math.max(0, Math.min(side - 1, y)) };
+}
+
+function refreshAttention() {
+  const point = playground.pinned || { x: playground.imageSide >> 1, y: playground.imageSide >> 1 };
+  requestAttention(point);
+}
+
+/** Asks for the maps of `point`; while one request runs, only the latest point waits. */
+async function requestAttention(point) {
+  if (playground.pending) {
+    playground.next = point;
+    return;
+  }
+  playground.pending = true;
+  drawMarker(point);
+  const net = $("attention-net").value;
+  const parameters = { ...modelParameters(), x: point.x, y: point.y, net: net === "upload" ? "D" : net,
+    seed: $("seed").value, upload: net === "upload" ? playground.upload : null };
+  try {
+    if (net === "upload" && !playground.upload) throw new Error("choose an image to upload");
+    const answer = await api(`/api/attention?${query(parameters)}`);
+    drawMaps(answer);
+    $("attention-error").hidden = true;
+  } catch (error) {
+    $("attention-error").textContent = error.message;
+    $("attention-error").hidden = false;
+  }
+  playground.pending = false;
+  if (playground.next) {
+    const next = playground.next;
+    playground.next = null;
+    requestAttention(next);
+  }
+}
+
+function drawMarker(point) {
+  const canvas = $("query-marker");
+  const side = playground.imageSide || 1;
+  const scale = 8;
+  canvas.width = side * scale;
+  canvas.height = side * scale;
+  const context = canvas.getContext("2d");
+  context.clearRect(0, 0, canvas.width, canvas.height);
+  const cx = (point.x + 0.5) * scale;
+  const cy = (point.y + 0.5) * scale;
+  context.lineWidth = 3;
+  context.strokeStyle = "black";
+  context.strokeRect(cx - 10, cy - 10, 20, 20);
+  context.lineWidth = 1.5;
+  context.strokeStyle = playground.pinned ? "#ff3b30" : "white";
+  context.strokeRect(cx - 10, cy - 10, 20, 20);
+}
+
+/** One canvas per layer: the image in grey under the query's map, as SAGAN's figures draw it. */
+function drawMaps(answer) {
+  const container = $("attention-maps");
+  container.innerHTML = "";
+  const image = $("generated");
+  const side = answer.resolution;
+  const source = document.createElement("canvas");
+  source.width = side;
+  source.height = side;
+  const sourceContext = source.getContext("2d");
+  sourceContext.drawImage(image, 0, 0, side, side);
+  const pixels = sourceContext.getImageData(0, 0, side, side).data;
+  for (const layer of answer.layers) {
+    const canvas = document.createElement("canvas");
+    canvas.width = side;
+    canvas.height = side;
+    const context = canvas.getContext("2d");
+    const output = context.createImageData(side, side);
+    const peak = Math.max(...layer.map) || 1;
+    for (let y = 0; y < side; y += 1) {
+      for (let x = 0; x < side; x += 1) {
+        const at = (y * side + x) * 4;
+        const weight = layer.map[Math.floor(y * layer.keySide / side) * layer.keySide
+          + Math.floor(x * layer.keySide / side)] / peak;
+        const grey = 0.45 * (0.299 * pixels[at] + 0.587 * pixels[at + 1] + 0.114 * pixels[at + 2]);
+        const heat = heatColour(weight);
+        output.data[at] = (1 - 0.85 * weight) * grey + 0.85 * weight * heat[0];
+        output.data[at + 1] = (1 - 0.85 * weight) * grey + 0.85 * weight * heat[1];
+        output.data[at + 2] = (1 - 0.85 * weight) * grey + 0.85 * weight * heat[2];
+        output.data[at + 3] = 255;
+      }
+    }
+    context.putImageData(output, 0, 0);
+    context.fillStyle = "#00e5ff";
+    context.fillRect(answer.x, answer.y, 1, 1);
+    canvas.dataset.layer = layer.name;
+    canvas.dataset.query = `${answer.x},${answer.y}`;
+    canvas.dataset.peak = String(layer.map.indexOf(Math.max(...layer.map)));
+    const figure = document.createElement("figure");
+    figure.appendChild(canvas);
+    const caption = document.createElement("figcaption");
+    caption.textContent = `${layer.name} · γ ${format(layer.gamma, 3)} · keys ${layer.keySide}×${layer.keySide}`;
+    figure.appendChild(caption);
+    container.appendChild(figure);
+  }
+}
+
+/** Black-body colours: dark red to yellow to white as the weight grows. */
+function heatColour(weight) {
+  const w = Math.max(0, Math.min(1, weight));
+  return [255 * Math.min(1, w * 2.2), 255 * Math.max(0, Math.min(1, w * 2.2 - 0.7)), 255 * Math.max(0, w * 3 - 2)];
+}
+
+async function uploadImage(file) {
+  try {
+    const answer = await api(`/api/upload?${query({ run: page.run, checkpoint: $("checkpoint").value })}`,
+      { method: "POST", body: file });
+    playground.upload = answer.id;
+    playground.pinned = null;
+    setGenerated(`data:image/png;base64,${answer.png}`, `${file.name} as D sees it`, "upload.png");
+    $("attention-error").hidden = true;
+  } catch (error) {
+    $("attention-error").textContent = error.message;
+    $("attention-error").hidden = false;
+  }
+}
+
+// ---- Wiring -------------------------------------------------------------------------------------
+
+function route() {
+  clearInterval(runsTimer);
+  if (page.events) {
+    page.events.close();
+    page.events = null;
+  }
+  const match = location.hash.match(/^#\/run\/([^?]*)(?:\?overlay=(.*))?$/);
+  if (match) {
+    const overlays = (match[2] || "").split(",").filter(Boolean).map(decodeURIComponent);
+    showRun(decodeURIComponent(match[1]), overlays);
+  } else {
+    showRuns();
+  }
+}
+
+function wire() {
+  $("smoothing").addEventListener("input", () => {
+    $("smoothing-value").textContent = (+$("smoothing").value).toFixed(2);
+    drawCharts();
+  });
+  $("reset-zoom").addEventListener("click", () => { page.zoom = null; drawCharts(); });
+  $("overlay").addEventListener("change", async () => {
+    await loadOverlays([...$("overlay").selectedOptions].map((option) => option.value));
+    drawCharts();
+  });
+  $("sample-slider").addEventListener("input", showPictures);
+  $("checkpoint").addEventListener("change", checkpointChanged);
+  for (const choice of document.querySelectorAll('input[name="network"]')) choice.addEventListener("change", generate);
+  $("seed").addEventListener("change", generate);
+  $("random-seed").addEventListener("click", () => {
+    $("seed").value = String(Math.floor(Math.random() * 2147483647));
+    generate();
+  });
+  $("truncate").addEventListener("change", () => {
+    $("truncation").disabled = !$("truncate").checked;
+    $("truncation-value").textContent = $("truncate").checked ? $("truncation").value : "off";
+    generate();
+  });
+  $("truncation").addEventListener("change", () => {
+    $("truncation-value").textContent = $("truncation").value;
+    generate();
+  });
+  $("class").addEventListener("change", generate);
+  $("interpolate").addEventListener("click", interpolate);
+  $("make-grid").addEventListener("click", makeGrid);
+  $("attention-net").addEventListener("change", () => {
+    const upload = $("attention-net").value === "upload";
+    $("upload").hidden = !upload;
+    if (upload) {
+      $("upload").click();
+    } else {
+      playground.upload = null;
+      generate();
+    }
+  });
+  $("upload").addEventListener("change", () => {
+    if ($("upload").files[0]) uploadImage($("upload").files[0]);
+  });
+  const stack = $("generated-stack");
+  stack.addEventListener("mousemove", (event) => {
+    if (!playground.pinned && playground.imageSide) requestAttention(pixelAt(event));
+  });
+  stack.addEventListener("click", (event) => {
+    if (!playground.imageSide) return;
+    const point = pixelAt(event);
+    const same = playground.pinned && playground.pinned.x === point.x && playground.pinned.y === point.y;
+    playground.pinned = same ? null : point;
+    requestAttention(point);
+  });
+  window.addEventListener("hashchange", route);
+  route();
+}
+
+wire();

@@ -1,0 +1,165 @@
+import FileFormats
+import Foundation
+import GAN
+
+/// The training runs under one folder, read from their files on every request (a run that is
+/// still training changes between two requests): run.json, metrics.jsonl, samples/ and checkpoints/.
+public struct RunCatalog: Sendable {
+    /// The folder `sagan studio --runs` names; nothing outside it is ever read or served.
+    public let root: URL
+    /// How deep below the root runs are looked for (runs/study/tiny32-seed1 is two levels).
+    static let searchDepth = 3
+
+    public init(root: URL) {
+        self.root = root.standardizedFileURL.resolvingSymlinksInPath()
+    }
+
+    /// Every run's id: its path relative to the root ("." when the root is a run itself), sorted.
+    public func runIDs() -> [String] {
+        var found: [String] = []
+        func visit(_ folder: URL, _ id: String, depth: Int) {
+            if isRun(folder) {
+                found.append(id)
+                return
+            }
+            guard depth < Self.searchDepth,
+                let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path)
+            else { return }
+            for name in names.sorted() where !name.hasPrefix(".") {
+                let child = folder.appendingPathComponent(name)
+                var isFolder: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: child.path, isDirectory: &isFolder), isFolder.boolValue,
+                    (try? SafePath.resolve(id == "." ? name : id + "/" + name, under: root)) != nil
+                else { continue }
+                visit(child, id == "." ? name : id + "/" + name, depth: depth + 1)
+            }
+        }
+        visit(root, ".", depth: 0)
+        return found
+    }
+
+    func isRun(_ folder: URL) -> Bool {
+        FileManager.default.fileExists(atPath: folder.appendingPathComponent("run.json").path)
+            || FileManager.default.fileExists(atPath: folder.appendingPathComponent("metrics.jsonl").path)
+    }
+
+    /// The folder of run `id`, or nil (never a folder outside the root, nor one that is not a run).
+    public func folder(of id: String) -> URL? {
+        guard let folder = try? SafePath.resolve(id, under: root), isRun(folder) else { return nil }
+        return folder
+    }
+
+    /// The run's settings and its latest numbers, for the list of runs.
+    public func summary(of id: String) -> RunSummary? {
+        guard let folder = folder(of: id) else { return nil }
+        let info =
+            (try? JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("run.json"))))
+            as? [String: Any] ?? [:]
+        let config = info["config"] as? [String: Any] ?? [:]
+        let model = config["model"] as? [String: Any] ?? [:]
+        let log = MetricsLog(contentsOf: folder.appendingPathComponent("metrics.jsonl"))
+        let last = log.rows.last { $0["kind"] == nil }
+        let lastEval = log.rows.last { ($0["kind"] as? String) == "eval" }
+        let modified =
+            (try? FileManager.default.attributesOfItem(
+                atPath: folder.appendingPathComponent("metrics.jsonl").path)[.modificationDate]) as? Date
+        return RunSummary(
+            id: id, name: id == "." ? root.lastPathComponent : id,
+            preset: config["preset"] as? String, resolution: model["resolution"] as? Int,
+            imageChannels: model["imageChannels"] as? Int, steps: config["steps"] as? Int,
+            step: last?["step"] as? Int, imagesSeen: last?["images_seen"] as? Int,
+            lossD: last?["Loss/D"] as? Double, lossG: last?["Loss/G"] as? Double,
+            realLogit: last?["D/real"] as? Double, fakeLogit: last?["D/fake"] as? Double,
+            kid: lastEval?["kid"] as? Double, fid: lastEval?["fid"] as? Double, evalStep: lastEval?["step"] as? Int,
+            classCount: model["classCount"] as? Int ?? 0,
+            secondsSinceUpdate: modified.map { max(0, Date().timeIntervalSince($0)) })
+    }
+
+    /// The run's sample grids and attention pictures by step, oldest first.
+    public func pictures(of id: String) -> RunPictures? {
+        guard let folder = folder(of: id) else { return nil }
+        let names =
+            (try? FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("samples").path))
+            ?? []
+        func steps(_ prefix: String) -> [Int] {
+            names.compactMap { name in
+                guard name.hasPrefix(prefix), name.hasSuffix(".png") else { return nil }
+                return Int(name.dropFirst(prefix.count).dropLast(4))
+            }.sorted()
+        }
+        return RunPictures(samples: steps("step-"), attention: steps("attention-step-"))
+    }
+
+    /// The run's checkpoint files (newest step first, then best.safetensors), with what each holds.
+    public func checkpoints(of id: String) -> [CheckpointEntry]? {
+        guard let folder = folder(of: id) else { return nil }
+        let checkpoints = folder.appendingPathComponent("checkpoints")
+        var files = RunDirectory.checkpointFiles(in: checkpoints)
+        let best = checkpoints.appendingPathComponent("best.safetensors")
+        if FileManager.default.fileExists(atPath: best.path) { files.append(best) }
+        return files.compactMap { file in
+            guard let header = try? SafeTensorsFile(contentsOf: file) else { return nil }
+            return CheckpointEntry(
+                file: file.lastPathComponent, step: Int(header.metadata["step"] ?? ""),
+                hasEMA: header.names.contains { $0.hasPrefix("G_ema.") },
+                hasDiscriminator: header.names.contains { $0.hasPrefix("D.") })
+        }
+    }
+}
+
+/// One line of the list of runs.
+public struct RunSummary: Codable, Sendable, Equatable {
+    public let id: String
+    public let name: String
+    public let preset: String?
+    public let resolution: Int?
+    public let imageChannels: Int?
+    /// The steps the run was started for, and the last step it logged.
+    public let steps: Int?
+    public let step: Int?
+    public let imagesSeen: Int?
+    public let lossD: Double?
+    public let lossG: Double?
+    public let realLogit: Double?
+    public let fakeLogit: Double?
+    /// The last evaluation's KID and FID, and its step.
+    public let kid: Double?
+    public let fid: Double?
+    public let evalStep: Int?
+    public let classCount: Int
+    /// Since metrics.jsonl last changed: a run that is training changes it every few seconds.
+    public let secondsSinceUpdate: Double?
+}
+
+/// The steps that have a sample grid (samples/step-N.png) and an attention picture.
+public struct RunPictures: Codable, Sendable, Equatable {
+    public let samples: [Int]
+    public let attention: [Int]
+}
+
+/// A checkpoint file of a run, as the generator playground offers it.
+public struct CheckpointEntry: Codable, Sendable, Equatable {
+    public let file: String
+    public let step: Int?
+    public let hasEMA: Bool
+    public let hasDiscriminator: Bool
+}
+
+/// metrics.jsonl's complete lines as JSON objects (a half-written last line is left for later).
+public struct MetricsLog {
+    public private(set) var rows: [[String: Any]] = []
+    /// Bytes of complete lines read.
+    public private(set) var length = 0
+
+    public init(contentsOf file: URL) {
+        self.init((try? Data(contentsOf: file)) ?? Data())
+    }
+
+    public init(_ data: Data) {
+        guard let end = data.lastIndex(of: UInt8(ascii: "\n")) else { return }
+        length = end + 1 - data.startIndex
+        for line in data[data.startIndex..<end].split(separator: UInt8(ascii: "\n")) {
+            if let row = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] { rows.append(row) }
+        }
+    }
+}
