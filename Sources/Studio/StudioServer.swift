@@ -1,6 +1,7 @@
 import Autodiff
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 
 /// What `sagan studio` serves and where.
@@ -67,6 +68,8 @@ public enum StudioServer {
         _ options: StudioOptions, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         try options.validate()
+        var logger = Logger(label: "sagan-studio")
+        logger.logLevel = .warning
         let router = Router()
         router.add(middleware: ErrorMessages())
         router.add(
@@ -77,6 +80,7 @@ public enum StudioServer {
         return Application(
             router: router,
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "sagan-studio"),
-            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? options.port) })
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? options.port) },
+            logger: logger)
     }
 }

@@ -4,6 +4,7 @@ import FileFormats
 import Foundation
 import GAN
 import NeuralNet
+import TestSupport
 import Testing
 
 @Suite("Generation, attention pictures and export")

@@ -2,6 +2,7 @@ import Datasets
 import FileFormats
 import Foundation
 import GAN
+import TestSupport
 import Testing
 
 /// The policies of a training run, called from Swift: settings resolution, resume, cadence, stop.

@@ -1,0 +1,309 @@
+import Datasets
+import FileFormats
+import Foundation
+import GAN
+import Studio
+import TestSupport
+import Testing
+
+/// A studio server started in this process on a free port, over a runs folder holding one small
+/// trained run ("blobs": 4 steps, checkpoints at 2 and 4, with G-EMA).
+final class RunningStudio: Sendable {
+    let root: URL
+    let port: Int
+    let task: Task<Void, any Error>
+    var client: HTTPClient { HTTPClient(port: port) }
+    var checkpoint: URL { root.appendingPathComponent("blobs/checkpoints/step-000004.safetensors") }
+
+    init(root: URL, port: Int, task: Task<Void, any Error>) {
+        (self.root, self.port, self.task) = (root, port, task)
+    }
+
+    static func start(token: String? = nil, uploadLimit: Int = 1 << 20) async throws -> RunningStudio {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("studio-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        try trainRun(in: root)
+        var options = StudioOptions(runs: root)
+        (options.port, options.token, options.uploadLimit) = (0, token, uploadLimit)
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let application = try StudioServer.application(options) { continuation.yield($0) }
+        let task = Task { try await application.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw HTTPClient.Failure(description: "no port") }
+        return RunningStudio(root: root, port: port, task: task)
+    }
+
+    static func trainRun(in root: URL) throws {
+        let data = root.appendingPathComponent("data-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        let dataset = try makeBlobPack(data, count: 16)
+        var options = TrainingRunOptions()
+        options.folder = root.appendingPathComponent("blobs")
+        options.preset = .tiny32
+        options.overrides.steps = 4
+        options.overrides.batchSize = 4
+        options.overrides.sampleEvery = 2
+        options.overrides.checkpointEvery = 2
+        options.overrides.logEvery = 1
+        options.overrides.ema = true
+        _ = try TrainingRun(options, dataset: dataset).train(commandLine: ["sagan", "train", "--steps", "4"])
+        try? FileManager.default.removeItem(at: data)
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = try? await task.value
+        try? FileManager.default.removeItem(at: root)
+    }
+}
+
+@Suite("sagan studio's HTTP API", .serialized, .tags(.slow), .skippedInFastRuns)
+struct StudioServerTests {
+    @Test func listsRunsAndServesTheirFiles() async throws {
+        let studio = try await RunningStudio.start()
+        defer { Task { await studio.stop() } }
+        let client = studio.client
+        let page = try await client.get("/")
+        #expect(page.status == 200 && page.text.contains("<title>sagan studio</title>"))
+        #expect(page.headers["content-security-policy"]?.contains("default-src 'self'") == true)
+        #expect(try await client.get("/studio.js").text.contains("drawChart"))
+
+        let runs = try #require(try await client.get("/api/runs").json() as? [[String: Any]])
+        #expect(runs.count == 1 && runs[0]["id"] as? String == "blobs" && runs[0]["step"] as? Int == 4)
+        #expect(runs[0]["preset"] as? String == "tiny32" && runs[0]["resolution"] as? Int == 32)
+
+        let details = try #require(try await client.get("/api/run?run=blobs").json() as? [String: Any])
+        let checkpoints = try #require(details["checkpoints"] as? [[String: Any]])
+        #expect(checkpoints.map { $0["file"] as? String } == ["step-000004.safetensors", "step-000002.safetensors"])
+        #expect(checkpoints.allSatisfy { $0["hasEMA"] as? Bool == true && $0["hasDiscriminator"] as? Bool == true })
+        let pictures = try #require(details["pictures"] as? [String: [Int]])
+        #expect(pictures["samples"] == [2, 4] && pictures["attention"] == [2, 4])
+
+        let metrics = try #require(try await client.get("/api/metrics?run=blobs").json() as? [String: Any])
+        let log = try Data(contentsOf: studio.root.appendingPathComponent("blobs/metrics.jsonl"))
+        #expect((metrics["rows"] as? [[String: Any]])?.count == 4 && metrics["length"] as? Int == log.count)
+
+        let sample = try await client.get("/api/file?run=blobs&path=samples/step-000002.png")
+        #expect(sample.status == 200 && sample.headers["content-type"] == "image/png")
+        #expect(
+            sample.body == (try Data(contentsOf: studio.root.appendingPathComponent("blobs/samples/step-000002.png"))))
+    }
+
+    /// The playground's images are `sagan generate`'s: the same seeds give the same PNG bytes.
+    @Test func imagesAreTheGeneratorsOwn() async throws {
+        let studio = try await RunningStudio.start()
+        defer { Task { await studio.stop() } }
+        let base = "run=blobs&checkpoint=step-000004.safetensors"
+        for ema in [false, true] {
+            let loaded = try LoadedGenerator(contentsOf: studio.checkpoint, ema: ema)
+            let size = loaded.config.latentSize
+            let flag = ema ? "1" : "0"
+            let image = try await studio.client.get("/api/generate?\(base)&ema=\(flag)&seed=7")
+            #expect(image.status == 200 && image.headers["content-type"] == "image/png")
+            let expected = try ImageCodec.encodePNG(loaded.pictures([LatentCodes.z(seed: 7, size: size)])[0])
+            #expect(image.body == expected)
+
+            let truncated = try await studio.client.get("/api/generate?\(base)&ema=\(flag)&seed=7&truncation=0.5")
+            let z = LatentCodes.z(seed: 7, size: size, truncation: 0.5)
+            #expect(truncated.body == (try ImageCodec.encodePNG(loaded.pictures([z])[0])))
+
+            let grid = try await studio.client.get("/api/grid?\(base)&ema=\(flag)&seed=3&count=16")
+            let codes = (3..<19).map { LatentCodes.z(seed: $0, size: size) }
+            #expect(grid.body == (try ImageCodec.encodePNG(loaded.grid(codes, columns: 4))))
+
+            let strip = try await studio.client.get("/api/interpolate?\(base)&ema=\(flag)&from=1&to=2&count=5")
+            let (a, b) = (LatentCodes.z(seed: 1, size: size), LatentCodes.z(seed: 2, size: size))
+            let path = (0..<5).map { LatentCodes.slerp(a, b, Float($0) / 4) }
+            #expect(strip.body == (try ImageCodec.encodePNG(loaded.grid(path, columns: 5))))
+        }
+    }
+
+    /// The attention explorer's maps are the numbers `sagan inspect attention` draws.
+    @Test func attentionMapsAreInspectAttentionsNumbers() async throws {
+        let studio = try await RunningStudio.start()
+        defer { Task { await studio.stop() } }
+        let loaded = try LoadedGenerator(contentsOf: studio.checkpoint, ema: false)
+        let base = "/api/attention?run=blobs&checkpoint=step-000004.safetensors&seed=5"
+        var previous: [Float]?
+        for (x, y) in [(3, 4), (25, 20)] {
+            let answer = try #require(try await studio.client.get("\(base)&x=\(x)&y=\(y)").json() as? [String: Any])
+            let layers = try #require(answer["layers"] as? [[String: Any]])
+            #expect(layers.count == loaded.generator.attentionLayers.count)
+            let map = try #require((layers[0]["map"] as? [NSNumber])?.map(\.floatValue))
+            let inspection = try AttentionInspection(
+                loaded, subject: .generator(seed: 5), layer: 0, queries: [(x: x, y: y)])
+            #expect(map == inspection.maps[0])
+            #expect(layers[0]["name"] as? String == "G.blocks.2" && layers[0]["keySide"] as? Int == 16)
+            #expect(map != previous)
+            previous = map
+        }
+        // D's attention while it judges the generated image of the seed.
+        let answer = try #require(try await studio.client.get("\(base)&net=D&x=10&y=10").json() as? [String: Any])
+        let map = try #require(((answer["layers"] as? [[String: Any]])?[0]["map"] as? [NSNumber])?.map(\.floatValue))
+        let image = loaded.images([LatentCodes.z(seed: 5, size: loaded.config.latentSize)])  // (1, 1, 32, 32)
+        let inspection = try AttentionInspection(
+            loaded, subject: .discriminator(image: image.reshaped(to: [1, 32, 32])), layer: 0,
+            queries: [(x: 10, y: 10)])
+        #expect(map == inspection.maps[0])
+    }
+
+    /// An uploaded image is decoded by our codecs and judged by D, as `--image` does; bad ones get 4xx.
+    @Test func uploadsAreCheckedAndJudged() async throws {
+        let studio = try await RunningStudio.start(uploadLimit: 64 << 10)
+        defer { Task { await studio.stop() } }
+        let loaded = try LoadedGenerator(contentsOf: studio.checkpoint, ema: false)
+        var pixels = [UInt8](repeating: 0, count: 48 * 40 * 3)
+        for index in pixels.indices { pixels[index] = UInt8((index * 7) % 251) }
+        let png = try ImageCodec.encodePNG(PixelImage(width: 48, height: 40, channels: 3, pixels: pixels))
+        let target = "/api/upload?run=blobs&checkpoint=step-000004.safetensors"
+        let reply = try await studio.client.request("POST", target, body: png)
+        let upload = try #require(try reply.json() as? [String: Any])
+        let id = try #require(upload["id"] as? String)
+        #expect(upload["width"] as? Int == 32 && upload["height"] as? Int == 32)
+
+        let base = "/api/attention?run=blobs&checkpoint=step-000004.safetensors&upload=\(id)&x=9&y=14"
+        let answer = try #require(try await studio.client.get(base).json() as? [String: Any])
+        let map = try #require(((answer["layers"] as? [[String: Any]])?[0]["map"] as? [NSNumber])?.map(\.floatValue))
+        let file = studio.root.appendingPathComponent("upload.png")
+        try png.write(to: file)
+        let input = try AttentionInspection.modelInput(contentsOf: file.path, resolution: 32, channels: 1)
+        let inspection = try AttentionInspection(
+            loaded, subject: .discriminator(image: input), layer: 0, queries: [(x: 9, y: 14)])
+        #expect(map == inspection.maps[0])
+
+        let text = try await studio.client.request("POST", target, body: Data("not an image".utf8))
+        #expect(text.status == 422 && text.message?.contains("the uploaded image: not a JPEG, PNG") == true)
+        let large = try await studio.client.request("POST", target, body: Data(count: 65 << 10))
+        #expect(large.status == 413 && large.message?.contains("upload limit") == true)
+        let gone = try await studio.client.get(base.replacingOccurrences(of: id, with: "0123"))
+        #expect(gone.status == 410)
+    }
+
+    /// Only files under --runs: traversal, absolute paths and symlinks that leave the folder get 404.
+    @Test func nothingOutsideTheRunsFolderIsServed() async throws {
+        let studio = try await RunningStudio.start()
+        defer { Task { await studio.stop() } }
+        let outside = FileManager.default.temporaryDirectory.appendingPathComponent("outside-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: outside) }
+        try Data("top-secret-content".utf8).write(to: outside.appendingPathComponent("secret.txt"))
+        try Data("{}".utf8).write(to: outside.appendingPathComponent("run.json"))
+        let samples = studio.root.appendingPathComponent("blobs/samples")
+        try FileManager.default.createSymbolicLink(
+            at: samples.appendingPathComponent("escape.txt"),
+            withDestinationURL: outside.appendingPathComponent("secret.txt"))
+        try FileManager.default.createSymbolicLink(
+            at: studio.root.appendingPathComponent("linked"), withDestinationURL: outside)
+        let name = outside.lastPathComponent
+        for target in [
+            "/api/file?run=blobs&path=../../\(name)/secret.txt", "/api/file?run=blobs&path=%2e%2e/run.json",
+            "/api/file?run=blobs&path=\(outside.path)/secret.txt", "/api/file?run=blobs&path=samples/escape.txt",
+            "/api/file?run=../\(name)&path=secret.txt", "/api/file?run=linked&path=secret.txt",
+            "/api/file?run=blobs&path=samples", "/api/run?run=linked", "/api/metrics?run=%2Ftmp",
+            "/api/generate?run=blobs&checkpoint=../run.json&seed=1", "/../../etc/passwd", "/api/file?run=blobs",
+        ] {
+            let reply = try await studio.client.get(target)
+            #expect(reply.status == 404 || reply.status == 400, "\(target): \(reply.status)")
+            #expect(!reply.text.contains("top-secret-content"), "\(target)")
+        }
+        let runs = try await studio.client.get("/api/runs")
+        #expect(!runs.text.contains("linked"))
+    }
+
+    @Test func aTokenGuardsEveryRequest() async throws {
+        var exposed = StudioOptions(runs: FileManager.default.temporaryDirectory)
+        exposed.host = "0.0.0.0"
+        #expect(throws: StudioError.self) { try exposed.validate() }
+        exposed.token = "short"
+        #expect(throws: StudioError.self) { try exposed.validate() }
+        exposed.token = "a-long-enough-secret"
+        try exposed.validate()
+
+        let token = "studio-test-token-1234"
+        let studio = try await RunningStudio.start(token: token)
+        defer { Task { await studio.stop() } }
+        let client = studio.client
+        #expect(try await client.get("/api/runs").status == 401)
+        #expect(try await client.get("/").status == 401)
+        #expect(try await client.get("/api/runs?token=wrong-token-123456").status == 401)
+        let opened = try await client.get("/?token=\(token)")
+        #expect(opened.status == 200 && opened.headers["set-cookie"]?.hasPrefix("sagan_token=\(token)") == true)
+        #expect(try await client.get("/api/runs", headers: ["Cookie": "a=b; sagan_token=\(token)"]).status == 200)
+        #expect(try await client.get("/api/runs", headers: ["Authorization": "Bearer \(token)"]).status == 200)
+        // With a token, other Host names are fine: the token is the guard.
+        #expect(try await client.get("/api/runs?token=\(token)", headers: ["Host": "studio.example"]).status == 200)
+    }
+
+    /// Malformed requests get a 4xx with a message, and the server goes on answering.
+    @Test func malformedRequestsGetMessages() async throws {
+        let studio = try await RunningStudio.start()
+        defer { Task { await studio.stop() } }
+        let client = studio.client
+        let base = "/api/generate?run=blobs&checkpoint=step-000004.safetensors"
+        let cases: [(String, Int, String)] = [
+            ("\(base)", 400, "seed: missing"), ("\(base)&seed=x", 400, "seed: \"x\" is not an integer"),
+            ("\(base)&seed=-1", 400, "seed"), ("\(base)&seed=1&truncation=0", 400, "truncation"),
+            ("\(base)&seed=1&ema=maybe", 400, "ema"), ("\(base)&seed=1&class=3", 422, "not class-conditional"),
+            ("/api/generate?run=blobs&checkpoint=nope.safetensors&seed=1", 404, "checkpoint nope.safetensors"),
+            ("/api/attention?run=blobs&checkpoint=step-000004.safetensors&seed=1&x=40&y=1", 400, "outside the 32x32"),
+            ("/api/attention?run=blobs&checkpoint=step-000004.safetensors&seed=1&x=1&y=1&net=Q", 400, "net"),
+            ("/api/run?run=missing", 404, "run missing"), ("/api/run", 400, "run: missing"),
+        ]
+        for (target, status, message) in cases {
+            let reply = try await client.get(target)
+            #expect(reply.status == status, "\(target)")
+            #expect(reply.message?.contains(message) == true, "\(target): \(reply.message ?? reply.text)")
+        }
+        #expect(try await client.get("/api/runs", headers: ["Host": "evil.example"]).status == 403)
+        #expect(try await client.get("/nothing-here").status == 404)
+        // A damaged checkpoint: 422 naming the problem, not a crash.
+        let damaged = studio.root.appendingPathComponent("blobs/checkpoints/step-000009.safetensors")
+        try Data("garbage".utf8).write(to: damaged)
+        let broken = try await client.get("/api/generate?run=blobs&checkpoint=step-000009.safetensors&seed=1")
+        #expect(broken.status == 422 && broken.message?.isEmpty == false)
+        // Bytes that are not HTTP, then a normal request: the server is still there.
+        _ = try? await client.exchange(Data("\u{1}\u{2}garbage\r\n\r\n".utf8))
+        _ = try? await client.exchange(Data("GET /api/runs HTTP/1.1\r\nContent-Length: x\r\n\r\n".utf8))
+        #expect(try await client.get("/api/runs").status == 200)
+    }
+
+    /// A run that is still training: new rows arrive as server-sent events.
+    @Test func liveUpdatesCarryNewRows() async throws {
+        let studio = try await RunningStudio.start()
+        defer { Task { await studio.stop() } }
+        let log = studio.root.appendingPathComponent("blobs/metrics.jsonl")
+        let length = try Data(contentsOf: log).count
+        let request = "GET /api/events?run=blobs&from=\(length) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        async let stream = studio.client.exchange(Data(request.utf8), until: "\"step\":5")
+        try await Task.sleep(for: .milliseconds(700))
+        let handle = try FileHandle(forWritingTo: log)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("{\"Loss/D\":1.5,\"step\":5}\n".utf8))
+        try handle.close()
+        let text = String(decoding: try await stream, as: UTF8.self)
+        #expect(text.contains("content-type: text/event-stream") || text.contains("Content-Type: text/event-stream"))
+        #expect(text.contains("event: metrics\nid: \(length + 24)\ndata: {\"from\":\(length)"))
+        #expect(!text.contains("\"step\":4"))
+    }
+
+    /// Requests beyond what the CPU can serve at once wait their turn; all are answered.
+    @Test func concurrentRequestsQueue() async throws {
+        let studio = try await RunningStudio.start()
+        defer { Task { await studio.stop() } }
+        let client = studio.client
+        let replies = try await withThrowingTaskGroup(of: (Int, HTTPReply).self) { group in
+            for seed in 0..<12 {
+                group.addTask {
+                    (
+                        seed,
+                        try await client.get("/api/generate?run=blobs&checkpoint=step-000004.safetensors&seed=\(seed)")
+                    )
+                }
+            }
+            return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        #expect(replies.count == 12 && replies.values.allSatisfy { $0.status == 200 })
+        let alone = try await client.get("/api/generate?run=blobs&checkpoint=step-000004.safetensors&seed=3")
+        #expect(replies[3]?.body == alone.body)
+    }
+}
