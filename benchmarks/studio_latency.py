@@ -138,8 +138,11 @@ def main():
     for row in rows:
         cells = []
         for framework, python in (("pytorch", args.torch_python), ("tensorflow", args.tf_python)):
-            result = framework_forward(python, framework, row["config"], args.threads) if frameworks[framework] else None
-            cells.append(f"{result[0]:.1f} ({framework} {result[1]})" if result and result[0] else "not installed")
+            if not frameworks[framework]:
+                cells.append("not installed")
+                continue
+            milliseconds, detail = framework_forward(python, framework, row["config"], args.threads)
+            cells.append(f"{milliseconds:.1f} ({framework} {detail})" if milliseconds else f"failed: {detail}")
         print(f"| {row['run']} | {row['resolution']} | {row['first_load_ms']:.0f} | "
               f"{row['image_ms'][0]:.1f} / {row['image_ms'][1]:.1f} | "
               f"{row['first_click_ms'][0]:.1f} / {row['first_click_ms'][1]:.1f} | "
