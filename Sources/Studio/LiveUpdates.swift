@@ -4,7 +4,8 @@ import NIOCore
 
 /// Server-sent events for a run that may still be training: new rows of metrics.jsonl as they are
 /// appended ("metrics"), the picture and checkpoint lists when they change ("pictures",
-/// "checkpoints"), and "reset" when the log was cut back (a resume drops the rows after its step).
+/// "checkpoints"), and "reset" with the whole log when it was cut back (a resume drops the rows after
+/// its step).
 /// Each metrics event's id is the log's length so far; a browser reconnecting sends it back as
 /// Last-Event-ID and continues from there. A stream lasts `lifetime` seconds, then the browser
 /// reconnects: a stopping server never waits long for it.
@@ -15,19 +16,29 @@ struct LiveUpdates: Sendable {
     var interval: Duration = .milliseconds(500)
     var lifetime: Duration = .seconds(20)
 
-    /// The JSON {"from", "length", "rows"} of the complete lines of `data` after byte `from`; rows are
-    /// the log's own lines, not re-encoded.
-    static func metricsJSON(_ data: Data, from: Int) -> (json: Data, length: Int) {
-        let start = data.startIndex + min(max(0, from), data.count)
-        let end = data[start...].lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? start
-        let lines = data[start..<end].split(separator: UInt8(ascii: "\n")).filter { $0.first == UInt8(ascii: "{") }
-        var json = Data("{\"from\":\(start - data.startIndex),\"length\":\(end - data.startIndex),\"rows\":[".utf8)
+    /// The JSON {"from", "length", "rows"} of the complete lines in `bytes`, which start at byte `from`
+    /// of the log; rows are the log's own lines, not re-encoded. `length` is where the next read starts.
+    static func metricsJSON(_ bytes: Data, from: Int) -> (json: Data, length: Int) {
+        let end = bytes.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? bytes.startIndex
+        let lines = bytes[bytes.startIndex..<end].split(separator: UInt8(ascii: "\n"))
+            .filter { $0.first == UInt8(ascii: "{") }
+        let length = from + (end - bytes.startIndex)
+        var json = Data("{\"from\":\(from),\"length\":\(length),\"rows\":[".utf8)
         for (index, line) in lines.enumerated() {
             if index > 0 { json.append(UInt8(ascii: ",")) }
             json.append(contentsOf: line)
         }
         json.append(contentsOf: Data("]}".utf8))
-        return (json, end - data.startIndex)
+        return (json, length)
+    }
+
+    /// The log's size and the bytes after `offset` (empty when it has not grown).
+    static func read(_ file: URL, after offset: Int) -> (size: Int, bytes: Data) {
+        guard let handle = try? FileHandle(forReadingFrom: file) else { return (0, Data()) }
+        defer { try? handle.close() }
+        let size = Int((try? handle.seekToEnd()) ?? 0)
+        guard size > offset, (try? handle.seek(toOffset: UInt64(offset))) != nil else { return (size, Data()) }
+        return (size, (try? handle.readToEnd()) ?? Data())
     }
 
     func response(resumingAt from: Int?) -> Response {
@@ -41,13 +52,13 @@ struct LiveUpdates: Sendable {
             let end = clock.now + updates.lifetime
             try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
             while clock.now < end {
-                let data = (try? Data(contentsOf: metrics)) ?? Data()
-                if data.count < offset {
-                    offset = 0
-                    try await writer.write(ByteBuffer(string: "event: reset\ndata: {}\n\n"))
-                }
-                let (json, length) = Self.metricsJSON(data, from: offset)
-                if length > offset {
+                let (size, bytes) = Self.read(metrics, after: offset)
+                if size < offset {
+                    // Cut back by a resume: the whole log again, which replaces what the page has.
+                    let (json, length) = Self.metricsJSON(Self.read(metrics, after: 0).bytes, from: 0)
+                    offset = length
+                    try await writer.write(Self.event("reset", json, id: length))
+                } else if case (let json, let length) = Self.metricsJSON(bytes, from: offset), length > offset {
                     offset = length
                     try await writer.write(Self.event("metrics", json, id: length))
                 }

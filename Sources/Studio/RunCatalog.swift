@@ -1,17 +1,23 @@
 import FileFormats
 import Foundation
 import GAN
+import Synchronization
 
 /// The training runs under one folder, read from their files on every request (a run that is
-/// still training changes between two requests): run.json, metrics.jsonl, samples/ and checkpoints/.
-public struct RunCatalog: Sendable {
+/// still training changes between two requests): run.json, metrics.jsonl, samples/ and checkpoints/;
+/// only what the list shows of each log is kept, while the log stays the same.
+public final class RunCatalog: Sendable {
     /// The folder `sagan studio --runs` names; nothing outside it is ever read or served.
     public let root: URL
     /// How deep below the root runs are looked for (runs/study/tiny32-seed1 is two levels).
     static let searchDepth = 3
+    /// What the list needs from each log, read again only when the log changes.
+    private let digests = Mutex<[String: LogDigest]>([:])
 
     public init(root: URL) {
-        self.root = root.standardizedFileURL.resolvingSymlinksInPath()
+        let resolved = realpath(root.path, nil)
+        defer { free(resolved) }
+        self.root = resolved.map { URL(fileURLWithPath: String(cString: $0)) } ?? root.standardizedFileURL
     }
 
     /// Every run's id: its path relative to the root ("." when the root is a run itself), sorted.
@@ -57,21 +63,21 @@ public struct RunCatalog: Sendable {
             as? [String: Any] ?? [:]
         let config = info["config"] as? [String: Any] ?? [:]
         let model = config["model"] as? [String: Any] ?? [:]
-        let log = MetricsLog(contentsOf: folder.appendingPathComponent("metrics.jsonl"))
-        let last = log.rows.last { $0["kind"] == nil }
-        let lastEval = log.rows.last { ($0["kind"] as? String) == "eval" }
-        let modified =
-            (try? FileManager.default.attributesOfItem(
-                atPath: folder.appendingPathComponent("metrics.jsonl").path)[.modificationDate]) as? Date
+        let file = folder.appendingPathComponent("metrics.jsonl")
+        let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
+        let modified = attributes?[.modificationDate] as? Date
+        let size = attributes?[.size] as? Int ?? 0
+        let digest =
+            digests.withLock { $0[id] }.flatMap { $0.size == size && $0.modified == modified ? $0 : nil }
+            ?? LogDigest(MetricsLog(contentsOf: file), size: size, modified: modified)
+        digests.withLock { $0[id] = digest }
         return RunSummary(
             id: id, name: id == "." ? root.lastPathComponent : id,
             preset: config["preset"] as? String, resolution: model["resolution"] as? Int,
             imageChannels: model["imageChannels"] as? Int, steps: config["steps"] as? Int,
-            step: last?["step"] as? Int, imagesSeen: last?["images_seen"] as? Int,
-            lossD: last?["Loss/D"] as? Double, lossG: last?["Loss/G"] as? Double,
-            realLogit: last?["D/real"] as? Double, fakeLogit: last?["D/fake"] as? Double,
-            kid: lastEval?["kid"] as? Double, fid: lastEval?["fid"] as? Double, evalStep: lastEval?["step"] as? Int,
-            classCount: model["classCount"] as? Int ?? 0,
+            step: digest.step, imagesSeen: digest.imagesSeen, lossD: digest.lossD, lossG: digest.lossG,
+            realLogit: digest.realLogit, fakeLogit: digest.fakeLogit, kid: digest.kid, fid: digest.fid,
+            evalStep: digest.evalStep, classCount: model["classCount"] as? Int ?? 0,
             secondsSinceUpdate: modified.map { max(0, Date().timeIntervalSince($0)) })
     }
 
@@ -143,6 +149,33 @@ public struct CheckpointEntry: Codable, Sendable, Equatable {
     public let step: Int?
     public let hasEMA: Bool
     public let hasDiscriminator: Bool
+}
+
+/// The last training row's numbers and the last evaluation of a log of `size` bytes.
+struct LogDigest: Sendable {
+    let size: Int
+    let modified: Date?
+    let step: Int?
+    let imagesSeen: Int?
+    let lossD: Double?
+    let lossG: Double?
+    let realLogit: Double?
+    let fakeLogit: Double?
+    let kid: Double?
+    let fid: Double?
+    let evalStep: Int?
+
+    init(_ log: MetricsLog, size: Int, modified: Date?) {
+        let last = log.rows.last { $0["kind"] == nil }
+        let evaluation = log.rows.last { ($0["kind"] as? String) == "eval" }
+        (self.size, self.modified) = (size, modified)
+        (step, imagesSeen) = (last?["step"] as? Int, last?["images_seen"] as? Int)
+        (lossD, lossG) = (last?["Loss/D"] as? Double, last?["Loss/G"] as? Double)
+        (realLogit, fakeLogit) = (last?["D/real"] as? Double, last?["D/fake"] as? Double)
+        (kid, fid, evalStep) = (
+            evaluation?["kid"] as? Double, evaluation?["fid"] as? Double, evaluation?["step"] as? Int
+        )
+    }
 }
 
 /// metrics.jsonl's complete lines as JSON objects (a half-written last line is left for later).

@@ -33,10 +33,10 @@ struct StudioAPI: Sendable {
         }
         router.get("/api/metrics") { request, _ in
             let folder = try runFolder(request)
-            let data = (try? Data(contentsOf: folder.appendingPathComponent("metrics.jsonl"))) ?? Data()
+            let log = LiveUpdates.read(folder.appendingPathComponent("metrics.jsonl"), after: 0).bytes
             return Response(
                 status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                body: .init(byteBuffer: ByteBuffer(data: LiveUpdates.metricsJSON(data, from: 0).json)))
+                body: .init(byteBuffer: ByteBuffer(data: LiveUpdates.metricsJSON(log, from: 0).json)))
         }
         router.get("/api/events") { request, _ in
             let folder = try runFolder(request)

@@ -9,7 +9,7 @@ and checks what a user does: the run list shows the run; its page draws curves w
 slider changes the picture; the playground generates an image; a click on a pixel shows G's attention
 maps, and a click elsewhere shows different ones; the interpolation strip and the grid appear; a run that
 trains while the page is open gains points without a reload. Saves screenshots of the run list, the run
-page and the attention explorer. Exits 0 when every check passed; stops the server and the browser.
+page and the attention explorer, and of the curves and the playground alone. Exits 0 when every check passed; stops the server and the browser.
 """
 import argparse
 import os
@@ -145,6 +145,7 @@ def run_checks(driver, address, run, check, shots, live=None):
     check.expect(bool(first) and bool(second) and first[0]["pixels"] != second[0]["pixels"],
                  f"another pixel ({query_b}) shows a different map")
     driver.save_screenshot(os.path.join(shots, "studio-attention.png"))
+    driver.find_element(By.CSS_SELECTOR, ".playground").screenshot(os.path.join(shots, "studio-playground.png"))
 
     driver.find_element(By.ID, "interpolate").click()
     strip = wait(driver, lambda d: d.execute_script(
@@ -156,6 +157,7 @@ def run_checks(driver, address, run, check, shots, live=None):
     check.expect(bool(grid), "the grid of 16 appears")
     driver.execute_script("window.scrollTo(0, 0)")
     driver.save_screenshot(os.path.join(shots, "studio-run.png"))
+    driver.find_element(By.ID, "charts").screenshot(os.path.join(shots, "studio-curves.png"))
 
     if live:
         before = sum(chart_points(driver))

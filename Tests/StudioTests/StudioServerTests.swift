@@ -329,6 +329,12 @@ struct StudioServerTests {
         #expect(text.contains("content-type: text/event-stream") || text.contains("Content-Type: text/event-stream"))
         #expect(text.contains("event: metrics\nid: \(length + 24)\ndata: {\"from\":\(length)"))
         #expect(!text.contains("\"step\":4"))
+        // A log shorter than where the page stopped (a resume cut it back): the whole log again.
+        let cut = "GET /api/events?run=blobs&from=999999 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        let reset = String(
+            decoding: try await studio.client.exchange(Data(cut.utf8), until: "step\":5}"), as: UTF8.self)
+        #expect(reset.contains("event: reset\nid: \(length + 24)\ndata: {\"from\":0,"))
+        #expect(reset.contains("\"step\":1,") && reset.contains("\"step\":5}"))
     }
 
     /// Requests beyond what the CPU can serve at once wait their turn; all are answered.

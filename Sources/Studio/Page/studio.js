@@ -428,9 +428,9 @@ function listen(id, from) {
     drawCharts();
     status(`live · ${new Date().toLocaleTimeString()}`);
   });
-  events.addEventListener("reset", async () => {
+  events.addEventListener("reset", (event) => {
     page.metrics = new Metrics();
-    page.metrics.add((await api(`/api/metrics?${query({ run: id })}`)).rows);
+    page.metrics.add(JSON.parse(event.data).rows);
     drawCharts();
   });
   events.addEventListener("pictures", (event) => setPictures(JSON.parse(event.data)));
