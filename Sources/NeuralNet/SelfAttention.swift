@@ -17,7 +17,8 @@ public protocol SelfAttentionLayer: Layer {
     var gamma: Parameter { get }
     /// The attention maps of the last forward, (N, queries, keys), when `recordsAttention` is set.
     var lastAttention: Tensor? { get }
-    /// Keep the attention maps of each forward (for pictures; costs N×N floats per image).
+    /// Keep the attention maps of each forward (for pictures; costs N×N floats per image); turning it
+    /// off drops the maps kept.
     var recordsAttention: Bool { get set }
 }
 
@@ -31,7 +32,9 @@ public final class PaperSelfAttention: SelfAttentionLayer {
     /// Values, C → C.
     public let h: Conv2d
     public let gamma: Parameter
-    public var recordsAttention = false
+    public var recordsAttention = false {
+        didSet { if !recordsAttention { lastAttention = nil } }
+    }
     public private(set) var lastAttention: Tensor?
 
     public init(
@@ -91,7 +94,9 @@ public final class BigGANSelfAttention: SelfAttentionLayer {
     /// Output projection, C/2 → C.
     public let o: Conv2d
     public let gamma: Parameter
-    public var recordsAttention = false
+    public var recordsAttention = false {
+        didSet { if !recordsAttention { lastAttention = nil } }
+    }
     public private(set) var lastAttention: Tensor?
 
     public init(

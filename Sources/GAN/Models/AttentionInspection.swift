@@ -52,22 +52,22 @@ public struct AttentionRecording: Sendable {
     ) throws {
         let config = loaded.config
         let labels: [Int]? = config.classCount > 0 ? [classIndex ?? 0] : nil
-        let network: String
-        let blocks: [any Layer]
+        let (network, blocks): (String, [any Layer])
         switch subject {
-        case .discriminator(let picture):
+        case .discriminator:
             guard let discriminator = loaded.discriminator else {
                 throw ConfigurationError.invalidArgument("--image", "--image: the checkpoint holds no discriminator")
             }
             (network, blocks) = ("D", discriminator.blocks)
-            Self.setRecording(true, blocks)
-            defer { Self.setRecording(false, blocks) }
-            _ = noGrad { discriminator(picture.reshaped(to: [1] + picture.shape), labels: labels) }
+        case .generator: (network, blocks) = ("G", loaded.generator.blocks)
+        }
+        Self.setRecording(true, blocks)
+        defer { Self.setRecording(false, blocks) }  // and so drop the maps the layers keep
+        switch subject {
+        case .discriminator(let picture):
+            _ = noGrad { loaded.discriminator!(picture.reshaped(to: [1] + picture.shape), labels: labels) }
             image = picture
         case .generator(let seed):
-            (network, blocks) = ("G", loaded.generator.blocks)
-            Self.setRecording(true, blocks)
-            defer { Self.setRecording(false, blocks) }
             let z = LatentCodes.z(seed: seed, size: config.latentSize, truncation: truncation)
             image = loaded.images([z], labels: labels).reshaped(  // (C, R, R)
                 to: [config.imageChannels, config.resolution, config.resolution])
