@@ -10,6 +10,8 @@ public struct DataError: Error, CustomStringConvertible, Equatable, Sendable {
         case unsupported
         case wrongExtension = "wrong extension"
         case invalidArgument = "invalid argument"
+        /// A readable file of another kind than the flag needs (a checkpoint given as images).
+        case wrongKind = "wrong kind"
     }
 
     public let kind: Kind

@@ -9,6 +9,15 @@ public enum IDX {
         public let values: [UInt8]
     }
 
+    /// Whether `head` starts like an IDX file: two zero bytes, an element type (0x08 bytes, 0x09
+    /// signed bytes, 0x0B shorts, 0x0C ints, 0x0D floats, 0x0E doubles) and 1 to 4 dimensions.
+    public static func hasMagic(_ head: Data) -> Bool {
+        let bytes = [UInt8](head.prefix(4))
+        return bytes.count == 4 && bytes[0] == 0 && bytes[1] == 0
+            && [0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E].contains(bytes[2])
+            && (1...4).contains(bytes[3])
+    }
+
     /// Reads an IDX file of unsigned bytes (type 0x08).
     public static func read(_ path: String) throws -> Array {
         let raw: Data

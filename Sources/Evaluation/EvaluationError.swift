@@ -28,7 +28,10 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
             return message
         case .unreadableImages(let path, let reason), .invalidWeights(let path, let reason): return "\(path): \(reason)"
         case .dataset(let error, let hint): return error.description + (hint.map { " (\($0))" } ?? "")
-        case .forFlag(let flag, let error): return "\(flag): \(error.description)"
+        case .forFlag(let flag, let error):
+            // Messages that already name the flag ("x is a checkpoint; --real needs …") stand alone.
+            let message = error.description
+            return message.contains(flag) ? message : "\(flag): \(message)"
         case .missingWeights(let path):
             return "the FID Inception weights are not at \(path): \(InceptionWeights.howToGetThem)"
         }

@@ -24,13 +24,18 @@ public struct ImageSet {
         )
     }
 
-    /// A packed dataset (.safetensors from `sagan dataset pack`), an image folder, or an IDX file.
-    public static func open(_ path: String) throws -> ImageSet {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw EvaluationError.unreadableImages(path, "no such file or folder")
+    /// A packed dataset (from `sagan dataset pack`), an image folder, or an IDX file, told apart by
+    /// their content; `flag` names the option that gave the path, for the message when it is none.
+    public static func open(_ path: String, flag: String = "--real") throws -> ImageSet {
+        let kind: InputKind
+        do {
+            kind = try InputKind.require(path, flag: flag, needs: "a pack, an image folder or an IDX file") {
+                $0.isImageSet
+            }
+        } catch let error as DataError {
+            throw EvaluationError.dataset(error)
         }
-        if !isDirectory.boolValue, path.hasSuffix(".safetensors") {
+        if kind == .pack {
             let pack: PackedDataset
             do { pack = try PackedDataset(contentsOf: URL(fileURLWithPath: path)) } catch let error as DataError {
                 throw EvaluationError.dataset(error)
@@ -47,7 +52,7 @@ public struct ImageSet {
         }
         let source: DatasetSource
         do {
-            source = try DatasetSource(path: path)
+            source = try DatasetSource(path: path, flag: flag)
         } catch let error as DataError {
             throw EvaluationError.dataset(error, hint: "give a packed dataset, an image folder or an IDX file")
         }

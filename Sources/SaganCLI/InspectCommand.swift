@@ -30,6 +30,9 @@ struct InspectModel: ParsableCommand {
     func run() throws {
         let (config, generator, discriminator): (ModelConfig, Generator, Discriminator)
         if let checkpoint {
+            try requireKind(checkpoint, flag: "--checkpoint", needs: "a training or model checkpoint") {
+                $0 == .trainingCheckpoint || $0 == .modelCheckpoint || $0 == .other
+            }
             (config, generator, discriminator) = try ModelCheckpoint.load(from: URL(fileURLWithPath: checkpoint))
         } else {
             do {
@@ -139,7 +142,7 @@ struct InspectAttention: ParsableCommand {
                     image: try AttentionInspection.modelInput(
                         contentsOf: image, resolution: config.resolution, channels: config.imageChannels))
             } catch let error as DataError {
-                throw ValidationError("--image: \(error.description)")
+                throw flagged("--image", error)
             }
         } else {
             subject = .generator(seed: seed)

@@ -224,10 +224,15 @@ struct TrainCommand: ParsableCommand {
             }
             progress.finish()
         }
+        if let data {
+            try requireKind(data, flag: "--data", needs: "a pack (make one with sagan dataset pack)") {
+                $0 == .pack || $0 == .other  // other: the pack reader says what is wrong with it
+            }
+        }
         do {
             return try PackedDataset(contentsOf: url)
         } catch let error as DataError {
-            throw ValidationError("--data: \(error.description)")
+            throw flagged("--data", error)
         }
     }
 

@@ -131,7 +131,11 @@ public struct AttentionInspection {
     /// A real image as a model sees it: decoded, converted to `channels`, centre-cropped and resized
     /// to `resolution`, in [−1, 1], shaped (C, R, R).
     public static func modelInput(contentsOf path: String, resolution: Int, channels: Int) throws -> Tensor {
-        modelInput(try ImageCodec.decodeFile(path).image, resolution: resolution, channels: channels)
+        try InputKind.require(path, flag: "--image", needs: "a JPEG, PNG, PGM or PPM image") { kind in
+            if case .image = kind { return true }
+            return kind == .other  // the decoder says what is wrong with it
+        }
+        return modelInput(try ImageCodec.decodeFile(path).image, resolution: resolution, channels: channels)
     }
 
     /// A decoded image as a model sees it (see `modelInput(contentsOf:resolution:channels:)`).

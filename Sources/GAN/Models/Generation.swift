@@ -69,6 +69,7 @@ public struct LoadedGenerator {
     public let discriminator: Discriminator?
 
     public init(contentsOf url: URL, ema: Bool) throws {
+        try Self.requireGenerator(url, flag: "--checkpoint")
         let file = try SafeTensorsFile(contentsOf: url)
         do { try file.checkFinite() } catch let error as SafeTensorsError { throw error.inFile(url.path) }
         guard let encoded = file.metadata["model_config"],
@@ -104,6 +105,17 @@ public struct LoadedGenerator {
         self.metadata = file.metadata
         self.file = file
         self.discriminator = discriminator
+    }
+
+    /// Refuses files of another kind (a pack, an image, …) by their content, naming `flag`; damaged
+    /// files go on to the reader, whose message says what is wrong with them.
+    static func requireGenerator(_ url: URL, flag: String, needsDiscriminator: Bool = false) throws {
+        let needs =
+            needsDiscriminator ? "a training or model checkpoint" : "a training checkpoint, model checkpoint or export"
+        try InputKind.require(url.path, flag: flag, needs: needs) { kind in
+            kind == .other
+                || (needsDiscriminator ? [.trainingCheckpoint, .modelCheckpoint].contains(kind) : kind.holdsGenerator)
+        }
     }
 
     /// Images (N, C, R, R) in [−1, 1] for the given latent codes (and classes).

@@ -26,7 +26,7 @@ public struct GeneratorEvaluation {
 
     public init(real realPath: String, fake: FakeImages, options: EvaluationOptions) throws {
         evaluator = try Evaluator(options)
-        do { real = try ImageSet.open(realPath) } catch let error as EvaluationError {
+        do { real = try ImageSet.open(realPath, flag: "--real") } catch let error as EvaluationError {
             throw EvaluationError.forFlag("--real", error)
         }
         guard real.count >= options.count else {
@@ -43,7 +43,7 @@ public struct GeneratorEvaluation {
             runFolder = RunDirectory.containing(checkpoint: URL(fileURLWithPath: path))
             fakeFlag = "--checkpoint"
         case .set(let path):
-            do { self.fake = try ImageSet.open(path) } catch let error as EvaluationError {
+            do { self.fake = try ImageSet.open(path, flag: "--fake") } catch let error as EvaluationError {
                 throw EvaluationError.forFlag("--fake", error)
             }
             fakeName = path

@@ -63,7 +63,7 @@ final class PeriodicEvaluator {
         self.options = options
         evaluator = try Evaluator(options.evaluation)
         let path = options.realPath ?? dataset.url.path
-        do { real = try ImageSet.open(path) } catch let error as EvaluationError {
+        do { real = try ImageSet.open(path, flag: "--eval-real") } catch let error as EvaluationError {
             throw EvaluationError.forFlag("--eval-real", error)
         }
         let count = options.evaluation.count
