@@ -1,4 +1,5 @@
 import Autodiff
+import Datasets
 import FileFormats
 import Foundation
 import GAN
@@ -46,8 +47,10 @@ struct CheckpointTests {
         let url = folder.appendingPathComponent("other.safetensors")
         try SafeTensorsFile.write([("G.project.weight", Tensor.zeros([2, 2]))], metadata: ["format": "pt"], to: url)
         #expect(
-            throws: SafeTensorsError.wrongKind(
-                "no model_config in the metadata; not a sagan checkpoint", file: url.path)
+            throws: DataError(
+                .wrongKind, "",
+                "\(url.path) is a safetensors file that is not a sagan pack, checkpoint or export; --checkpoint "
+                    + "needs a training or model checkpoint")
         ) {
             _ = try ModelCheckpoint.load(from: url)
         }
