@@ -203,7 +203,9 @@ public final class BatchNorm2d: Layer {
     public let bias: Parameter?
     public let runningMean: Buffer
     public let runningVar: Buffer
-    public let momentum: Float
+    /// The weight of a new batch in the running statistics; 1/k for the k-th batch makes them a plain
+    /// average (standing statistics).
+    public var momentum: Float
     public let epsilon: Float
     /// With a group, training mode normalises with the statistics of every rank's batch together
     /// (synchronised batch norm), so a distributed step is the single-process step at the same

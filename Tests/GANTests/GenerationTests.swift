@@ -48,6 +48,33 @@ struct GenerationTests {
         #expect(try LoadedGenerator(contentsOf: checkpoint, ema: true).images(z).scalars != first.images(z).scalars)
     }
 
+    /// Standing statistics replace G's BN running statistics and nothing else, the same for a seed.
+    @Test func standingStatisticsRecomputeOnlyBatchNorm() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let checkpoint = try trainedCheckpoint(folder)
+        let (first, again) = (
+            try LoadedGenerator(contentsOf: checkpoint, ema: false),
+            try LoadedGenerator(contentsOf: checkpoint, ema: false)
+        )
+        let before = Dictionary(
+            uniqueKeysWithValues: first.generator.stateTensors().map { ($0.name, $0.tensor.scalars) })
+        let norms = first.generator.namedModules().compactMap { $0.module as? BatchNorm2d }
+        #expect(!norms.isEmpty)
+        let momenta = norms.map(\.momentum)
+        first.useStandingStatistics(batches: 3, batchSize: 8, seed: 4)
+        again.useStandingStatistics(batches: 3, batchSize: 8, seed: 4)
+        #expect(norms.map(\.momentum) == momenta)
+        #expect(first.generator.namedModules().allSatisfy { !$0.module.isTraining })
+        for (name, tensor) in first.generator.stateTensors() {
+            let isStatistic = name.hasSuffix("running_mean") || name.hasSuffix("running_var")
+            #expect((tensor.scalars != before[name]) == isStatistic, "\(name)")
+        }
+        #expect(
+            first.generator.stateTensors().map(\.tensor.scalars) == again.generator.stateTensors().map(\.tensor.scalars)
+        )
+    }
+
     @Test func latentCodeTools() throws {
         let truncated = LatentCodes.z(seed: 3, size: 1000, truncation: 0.5)
         #expect(

@@ -118,6 +118,28 @@ public struct LoadedGenerator {
         }
     }
 
+    /// BigGAN's standing statistics: replaces G's batch-norm running means and variances by their
+    /// averages over `batches` batches of `batchSize` fresh z (and random classes), computed by G in
+    /// evaluation mode but for its batch norms. The exponential averages of training lag behind
+    /// weights that still move; these describe the weights as they are. Deterministic in `seed`.
+    public func useStandingStatistics(batches: Int = 16, batchSize: Int = 64, seed: UInt64 = 0) {
+        let norms = generator.namedModules().compactMap { $0.module as? BatchNorm2d }
+        guard !norms.isEmpty, batches > 0 else { return }
+        let momenta = norms.map(\.momentum)
+        defer {
+            for (norm, momentum) in zip(norms, momenta) { (norm.momentum, norm.isTraining) = (momentum, false) }
+        }
+        var random = RandomGenerator(seed: seed).derived(purpose: 0x57A4D)
+        let (size, classes) = (config.latentSize, config.classCount)
+        for batch in 1...batches {
+            for norm in norms { (norm.momentum, norm.isTraining) = (1 / Float(batch), true) }
+            let z = Tensor(shape: [batchSize, size], scalars: random.normal(count: batchSize * size))
+            let labels =
+                classes > 0 ? random.uniform(count: batchSize).map { min(Int($0 * Float(classes)), classes - 1) } : nil
+            _ = noGrad { generator(z, labels: labels) }
+        }
+    }
+
     /// Images (N, C, R, R) in [−1, 1] for the given latent codes (and classes).
     public func images(_ codes: [[Float]], labels: [Int]? = nil) -> Tensor {
         let z = Tensor(shape: [codes.count, config.latentSize], scalars: codes.flatMap { $0 })
