@@ -7,10 +7,10 @@
 Trains a small run (unless --runs names a folder of runs to show), starts `sagan studio` on a free port,
 and checks what a user does: the run list shows the run; its page draws curves with points; the sample
 slider changes the picture; the playground generates an image; a click on a pixel shows G's attention
-maps, and a click elsewhere shows different ones; the interpolation strip and the grid appear; a run that
-trains while the page is open gains points without a reload. Saves screenshots of the run list, the run
-page and the attention explorer, and of the curves and the playground alone. Exits 0 when every check
-passed; stops the server and the browser.
+maps, and a click elsewhere shows different ones; D's maps show for that image and for an uploaded one;
+the interpolation strip and the grid appear; a run that trains while the page is open gains points
+without a reload. Saves screenshots of the run list, the run page and the attention explorer, and of
+the curves and the playground alone. Exits 0 when every check passed; stops the server and the browser.
 """
 import argparse
 import os
@@ -25,7 +25,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -105,7 +105,7 @@ def click_pixel(driver, x, y):
     ActionChains(driver).move_to_element_with_offset(image, offset_x, offset_y).click().perform()
 
 
-def run_checks(driver, address, run, check, shots, live=None):
+def run_checks(driver, address, run, check, shots, upload, live=None):
     driver.get(address)
     rows = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#runs-table tbody tr"), "the run list")
     names = [row.text for row in rows or []]
@@ -150,6 +150,19 @@ def run_checks(driver, address, run, check, shots, live=None):
                  f"another pixel ({query_b}) shows a different map")
     driver.save_screenshot(os.path.join(shots, "studio-attention.png"))
     driver.find_element(By.CSS_SELECTOR, ".playground").screenshot(os.path.join(shots, "studio-playground.png"))
+
+    # D's attention on the same image, then on an uploaded one (a sample grid of the run).
+    Select(driver.find_element(By.ID, "attention-net")).select_by_value("D")
+    judged = wait(driver, lambda d: [m for m in maps(d) if m["layer"].startswith("D.")] or None, "D's maps")
+    check.expect(bool(judged), f"D's attention on the generated image ({len(judged or [])} layers)")
+    Select(driver.find_element(By.ID, "attention-net")).select_by_value("upload")
+    driver.find_element(By.ID, "upload").send_keys(upload)
+    seen = wait(driver, lambda d: "as D sees it" in d.find_element(By.ID, "generated-caption").text or None, "upload")
+    click_pixel(driver, 5, 7)
+    uploaded = wait(driver, lambda d: [m for m in maps(d) if m["query"] == "5,7" and m["layer"].startswith("D.")]
+                    or None, "maps on the upload")
+    check.expect(bool(seen) and bool(uploaded), "an uploaded image shows D's attention for a clicked pixel")
+    Select(driver.find_element(By.ID, "attention-net")).select_by_value("G")
 
     driver.find_element(By.ID, "interpolate").click()
     strip = wait(driver, lambda d: d.execute_script(
@@ -200,7 +213,8 @@ def main():
     driver = None
     try:
         driver = browser()
-        run_checks(driver, address, run, check, args.screenshots, live)
+        upload = os.path.join(runs, run, "samples", sorted(os.listdir(os.path.join(runs, run, "samples")))[-1])
+        run_checks(driver, address, run, check, args.screenshots, upload, live)
     finally:
         if driver:
             driver.quit()
