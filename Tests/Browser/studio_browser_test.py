@@ -118,6 +118,19 @@ def run_checks(driver, address, run, check, shots, upload, live=None):
     lines = driver.find_elements(By.CSS_SELECTOR, "#charts polyline")
     check.expect(len(lines) >= 4, f"the charts have lines ({len(lines)} polylines)")
 
+    # Drag across the first chart to zoom into its middle steps (every chart follows); double-click resets.
+    chart = driver.find_element(By.CSS_SELECTOR, "#charts svg")
+    full = chart.get_attribute("data-range")
+    width = chart.size["width"]
+    ActionChains(driver).move_to_element_with_offset(chart, -width * 0.2, 0).click_and_hold() \
+        .move_by_offset(width * 0.3, 0).release().perform()
+    zoomed = driver.find_element(By.CSS_SELECTOR, "#charts svg").get_attribute("data-range")
+    (a, b), (c, d) = (map(float, full.split(",")), map(float, zoomed.split(",")))
+    check.expect(a < c < d < b, f"dragging across a chart zooms into steps {zoomed} of {full}")
+    ActionChains(driver).double_click(driver.find_element(By.CSS_SELECTOR, "#charts svg")).perform()
+    reset = driver.find_element(By.CSS_SELECTOR, "#charts svg").get_attribute("data-range")
+    check.expect(reset == full, f"a double-click shows all steps again ({reset})")
+
     slider = driver.find_element(By.ID, "sample-slider")
     wait(driver, lambda d: d.find_element(By.ID, "sample-image").get_attribute("src"), "a sample grid")
     if int(slider.get_attribute("max")) > 0:

@@ -158,6 +158,7 @@ function drawChart(container, title, lines, zoom, onZoom) {
   const xs = all.map((p) => p[0]);
   let [x0, x1] = zoom || [Math.min(...xs), Math.max(...xs)];
   if (x1 <= x0) x1 = x0 + 1;
+  svg.dataset.range = `${x0},${x1}`;
   const visible = all.filter(([x]) => x >= x0 && x <= x1).map((p) => p[1]);
   let y0 = Math.min(...(visible.length ? visible : [0]));
   let y1 = Math.max(...(visible.length ? visible : [1]));
