@@ -138,7 +138,8 @@ struct StudioAPI: Sendable {
             try loaded.checkClass(classIndex)
             return try body(
                 PlaygroundModel(
-                    loaded: loaded, key: "\(checkpoint.path)|\(ema)", truncation: truncation, classIndex: classIndex))
+                    loaded: loaded, key: StudioModels.key(checkpoint, ema: ema), truncation: truncation,
+                    classIndex: classIndex))
         }
     }
 

@@ -10,22 +10,25 @@ final class StudioModels: @unchecked Sendable {
     private var generators: LeastRecentlyUsed<String, LoadedGenerator>
     private var recordings: LeastRecentlyUsed<String, AttentionRecording>
     private var uploads = LeastRecentlyUsed<String, Tensor>(budget: 64 << 20)
-    /// Loads so far, for tests of the cache.
-    private(set) var loads = 0
 
     init(memoryBudget: Int) {
         generators = LeastRecentlyUsed(budget: memoryBudget)
         recordings = LeastRecentlyUsed(budget: memoryBudget / 2)
     }
 
-    /// G (or G-EMA) and D of a checkpoint, loaded once while the file stays the same.
-    func generator(_ file: URL, ema: Bool) throws -> LoadedGenerator {
+    /// Names a checkpoint's G or G-EMA as the file is now: a file written again (best.safetensors
+    /// during training) is another model, and its recordings are other recordings.
+    static func key(_ file: URL, ema: Bool) -> String {
         let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
         let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-        let key = "\(file.path)|\(ema)|\(modified)|\(attributes?[.size] as? Int ?? 0)"
+        return "\(file.path)|\(ema)|\(modified)|\(attributes?[.size] as? Int ?? 0)"
+    }
+
+    /// G (or G-EMA) and D of a checkpoint, loaded once while the file stays the same.
+    func generator(_ file: URL, ema: Bool) throws -> LoadedGenerator {
+        let key = Self.key(file, ema: ema)
         if let cached = generators[key] { return cached }
         let loaded = try LoadedGenerator(contentsOf: file, ema: ema)
-        loads += 1
         let floats = [loaded.generator as any Module, loaded.discriminator as (any Module)?].compactMap { $0 }
             .reduce(0) { total, module in total + module.stateTensors(prefix: "").reduce(0) { $0 + $1.tensor.count } }
         generators.insert(loaded, for: key, cost: 4 * floats)
