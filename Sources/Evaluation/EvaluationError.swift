@@ -29,9 +29,9 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
         case .unreadableImages(let path, let reason), .invalidWeights(let path, let reason): return "\(path): \(reason)"
         case .dataset(let error, let hint): return error.description + (hint.map { " (\($0))" } ?? "")
         case .forFlag(let flag, let error):
-            // Messages that already name the flag ("x is a checkpoint; --real needs …") stand alone.
-            let message = error.description
-            return message.contains(flag) ? message : "\(flag): \(message)"
+            // A file of the wrong kind is said as "x is a checkpoint; --real needs …", naming the flag.
+            if case .dataset(let inner, _) = error, inner.kind == .wrongKind { return error.description }
+            return "\(flag): \(error.description)"
         case .missingWeights(let path):
             return "the FID Inception weights are not at \(path): \(InceptionWeights.howToGetThem)"
         }

@@ -5,14 +5,6 @@ import FileFormats
 import Foundation
 import GAN
 
-/// Refuses `path` when its content is of a kind `flag` does not take, with the message as the user
-/// typed the path: "fm.bin is a packed dataset; --checkpoint needs …" (exit status 64).
-func requireKind(_ path: String, flag: String, needs: String, accepts: (InputKind) -> Bool) throws {
-    do { try InputKind.require(path, flag: flag, needs: needs, accepts: accepts) } catch let error as DataError {
-        throw flagged(flag, error)
-    }
-}
-
 /// A data error as the message for `flag`: messages that name the flag stand alone.
 func flagged(_ flag: String, _ error: DataError) -> ValidationError {
     ValidationError(error.kind == .wrongKind ? error.description : "\(flag): \(error.description)")
@@ -31,9 +23,6 @@ struct QueryPoint: ExpressibleByArgument {
 
 /// Opens a checkpoint or export for sampling, as a one-line error when it cannot.
 func loadGenerator(_ path: String, ema: Bool) throws -> LoadedGenerator {
-    try requireKind(path, flag: "--checkpoint", needs: "a training checkpoint, model checkpoint or export") {
-        $0.holdsGenerator || $0 == .other  // other: the reader says what is wrong with it
-    }
     do {
         return try LoadedGenerator(contentsOf: URL(fileURLWithPath: path), ema: ema)
     } catch let error as SafeTensorsError {
@@ -90,7 +79,7 @@ struct GenerateCommand: ParsableCommand {
         if !interpolate.isEmpty {
             let a = LatentCodes.z(seed: interpolate[0], size: config.latentSize, truncation: truncation)
             let b = LatentCodes.z(seed: interpolate[1], size: config.latentSize, truncation: truncation)
-            codes = (0..<steps).map { LatentCodes.slerp(a, b, Float($0) / Float(steps - 1)) }
+            codes = LatentCodes.interpolation(a, b, count: steps)
         } else {
             let seedList = try LatentCodes.parseSeeds(seeds)
             codes = seedList.map { LatentCodes.z(seed: $0, size: config.latentSize, truncation: truncation) }

@@ -30,9 +30,6 @@ struct InspectModel: ParsableCommand {
     func run() throws {
         let (config, generator, discriminator): (ModelConfig, Generator, Discriminator)
         if let checkpoint {
-            try requireKind(checkpoint, flag: "--checkpoint", needs: "a training or model checkpoint") {
-                $0 == .trainingCheckpoint || $0 == .modelCheckpoint || $0 == .other
-            }
             (config, generator, discriminator) = try ModelCheckpoint.load(from: URL(fileURLWithPath: checkpoint))
         } else {
             do {

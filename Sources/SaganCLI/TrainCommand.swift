@@ -224,12 +224,12 @@ struct TrainCommand: ParsableCommand {
             }
             progress.finish()
         }
-        if let data {
-            try requireKind(data, flag: "--data", needs: "a pack (make one with sagan dataset pack)") {
-                $0 == .pack || $0 == .other  // other: the pack reader says what is wrong with it
-            }
-        }
         do {
+            if let data {
+                try InputKind.require(data, flag: "--data", needs: "a pack (make one with sagan dataset pack)") {
+                    $0 == .pack || $0 == .other  // other: the pack reader says what is wrong with it
+                }
+            }
             return try PackedDataset(contentsOf: url)
         } catch let error as DataError {
             throw flagged("--data", error)

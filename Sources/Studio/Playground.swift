@@ -24,8 +24,7 @@ struct PlaygroundModel {
 
     /// `count` images from seed `from` to seed `to` along the great circle between their z (slerp), in a row.
     func interpolation(from: Int, to: Int, count: Int) throws -> Data {
-        let (a, b) = (z(from), z(to))
-        let codes = (0..<count).map { LatentCodes.slerp(a, b, Float($0) / Float(count - 1)) }
+        let codes = LatentCodes.interpolation(z(from), z(to), count: count)
         return try ImageCodec.encodePNG(loaded.grid(codes, columns: count, classIndex: classIndex))
     }
 

@@ -220,14 +220,21 @@ struct Parameters {
         return value
     }
 
-    func optionalInt(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
+    /// The parameter as a number in `range` (`what` names the kind in the message), nil when absent.
+    func optionalNumber<Number: LosslessStringConvertible & Comparable>(
+        _ name: String, in range: ClosedRange<Number>, what: String
+    ) throws -> Number? {
         guard let text = optionalString(name) else { return nil }
-        guard let value = Int(text), range.contains(value) else {
+        guard let value = Number(text), range.contains(value) else {
             throw HTTPError(
                 .badRequest,
-                message: "\(name): \"\(text)\" is not an integer from \(range.lowerBound) to \(range.upperBound)")
+                message: "\(name): \"\(text)\" is not \(what) from \(range.lowerBound) to \(range.upperBound)")
         }
         return value
+    }
+
+    func optionalInt(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
+        try optionalNumber(name, in: range, what: "an integer")
     }
 
     func int(_ name: String, in range: ClosedRange<Int>, default fallback: Int? = nil) throws -> Int {
@@ -238,13 +245,7 @@ struct Parameters {
     }
 
     func optionalFloat(_ name: String, in range: ClosedRange<Float>) throws -> Float? {
-        guard let text = optionalString(name) else { return nil }
-        guard let value = Float(text), range.contains(value) else {
-            throw HTTPError(
-                .badRequest,
-                message: "\(name): \"\(text)\" is not a number from \(range.lowerBound) to \(range.upperBound)")
-        }
-        return value
+        try optionalNumber(name, in: range, what: "a number")
     }
 
     func bool(_ name: String) throws -> Bool {

@@ -37,6 +37,11 @@ public enum LatentCodes {
         return zip(a, b).map { wa * $0 + wb * $1 }
     }
 
+    /// `count` codes from `a` to `b` (both included) at equal steps along the great circle between them.
+    public static func interpolation(_ a: [Float], _ b: [Float], count: Int) -> [[Float]] {
+        (0..<count).map { slerp(a, b, Float($0) / Float(max(count - 1, 1))) }
+    }
+
     /// Parses "0-63", "7", "1,5,9" or "0-3,10" into seeds.
     public static func parseSeeds(_ text: String) throws -> [Int] {
         var seeds: [Int] = []
@@ -112,7 +117,8 @@ public struct LoadedGenerator {
     static func requireGenerator(_ url: URL, flag: String, needsDiscriminator: Bool = false) throws {
         let needs =
             needsDiscriminator ? "a training or model checkpoint" : "a training checkpoint, model checkpoint or export"
-        try InputKind.require(url.path, flag: flag, needs: needs) { kind in
+        // relativePath: the path as the user gave it, for the message.
+        try InputKind.require(url.relativePath, flag: flag, needs: needs) { kind in
             kind == .other
                 || (needsDiscriminator ? [.trainingCheckpoint, .modelCheckpoint].contains(kind) : kind.holdsGenerator)
         }
