@@ -68,6 +68,7 @@ let package = Package(
         // Test helpers shared by the test targets (the `slow` tag); not part of any product.
         .target(name: "TestSupport", dependencies: ["Autodiff", "Datasets"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"]),
+        .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats"]),
         .testTarget(name: "AutodiffTests", dependencies: ["TestSupport", "Autodiff"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NeuralNetTests", dependencies: ["FileFormats", "NeuralNet", "Optimizers"]),
         .testTarget(

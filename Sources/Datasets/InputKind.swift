@@ -47,11 +47,11 @@ public enum InputKind: Equatable, Sendable, CustomStringConvertible {
         }
         guard length >= 2, length <= 100_000_000, (try? handle.seek(toOffset: 8)) != nil,
             let bytes = try? handle.read(upToCount: Int(length)), bytes.count == Int(length),
-            let header = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any]
+            let header = (try? JSONValue(parsing: bytes))?.object
         else { return nil }
-        let metadata = header["__metadata__"] as? [String: Any] ?? [:]
-        if metadata["format"] as? String == PackedDataset.formatName { return .pack }
-        switch metadata["kind"] as? String {
+        let metadata = header["__metadata__"]?.object ?? [:]
+        if metadata["format"]?.string == PackedDataset.formatName { return .pack }
+        switch metadata["kind"]?.string {
         case "training": return .trainingCheckpoint
         case "checkpoint": return metadata["model_config"] == nil ? .safetensors : .modelCheckpoint
         case "export": return .export

@@ -180,7 +180,7 @@ public final class PackedDatasetWriter {
         fields["channels"] = String(channels)
         fields["label_count"] = String(labelNames.count)
         fields["label_names"] = String(decoding: try JSONEncoder().encode(labelNames), as: UTF8.self)
-        let encodedMetadata = try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+        let encodedMetadata = JSONValue.object(fields.mapValues(JSONValue.string)).serialized()
         var header = Array("{\"__metadata__\":".utf8) + Array(encodedMetadata) + Array(",\(tensors)}".utf8)
         guard header.count <= Self.reservedHeader else {
             throw DataError(.invalidArgument, destination.path, "dataset metadata is too large (\(header.count) bytes)")

@@ -114,8 +114,7 @@ public struct SafeTensorsFile: Sendable {
         guard headerBytes.first == UInt8(ascii: "{") else {
             throw SafeTensorsError.malformed("header does not start with '{'")
         }
-        guard let json = try? JSONSerialization.jsonObject(with: headerBytes), let header = json as? [String: Any]
-        else {
+        guard let header = (try? JSONValue(parsing: headerBytes))?.object else {
             throw SafeTensorsError.malformed("header is not a JSON object")
         }
         let bufferCount = data.count - headerEnd
@@ -123,7 +122,9 @@ public struct SafeTensorsFile: Sendable {
         var entries: [String: Entry] = [:]
         for (name, value) in header {
             if name == "__metadata__" {
-                guard let strings = value as? [String: String] else {
+                guard let fields = value.object, let strings = Optional(fields.compactMapValues(\.string)),
+                    strings.count == fields.count
+                else {
                     throw SafeTensorsError.malformed("__metadata__ must map strings to strings")
                 }
                 metadata = strings
@@ -158,22 +159,22 @@ public struct SafeTensorsFile: Sendable {
         self.dataStart = data.startIndex + headerEnd
     }
 
-    private static func entry(_ name: String, _ value: Any) throws -> Entry {
-        guard let fields = value as? [String: Any] else {
+    private static func entry(_ name: String, _ value: JSONValue) throws -> Entry {
+        guard let fields = value.object else {
             throw SafeTensorsError.malformed("tensor \"\(name)\": description is not a JSON object")
         }
-        guard let dtypeName = fields["dtype"] as? String else {
+        guard let dtypeName = fields["dtype"]?.string else {
             throw SafeTensorsError.malformed("tensor \"\(name)\": missing dtype")
         }
         guard let dtype = DType(rawValue: dtypeName) else {
             throw SafeTensorsError.malformed("tensor \"\(name)\": unknown dtype \"\(dtypeName)\"")
         }
-        guard let shapeValues = fields["shape"] as? [Any], let shape = integers(shapeValues),
+        guard let shapeValues = fields["shape"]?.array, let shape = integers(shapeValues),
             shape.allSatisfy({ $0 >= 0 })
         else {
             throw SafeTensorsError.malformed("tensor \"\(name)\": shape must be a list of non-negative integers")
         }
-        guard let offsetValues = fields["data_offsets"] as? [Any], let offsets = integers(offsetValues),
+        guard let offsetValues = fields["data_offsets"]?.array, let offsets = integers(offsetValues),
             offsets.count == 2,
             offsets[0] >= 0, offsets[0] <= offsets[1]
         else {
@@ -196,13 +197,11 @@ public struct SafeTensorsFile: Sendable {
     }
 
     /// Integers from JSON numbers, or nil if any is not a whole number.
-    private static func integers(_ values: [Any]) -> [Int]? {
+    private static func integers(_ values: [JSONValue]) -> [Int]? {
         var result: [Int] = []
         for value in values {
-            guard let number = value as? NSNumber, number.doubleValue == number.doubleValue.rounded(),
-                number.doubleValue >= -9e15, number.doubleValue <= 9e15
-            else { return nil }
-            result.append(number.intValue)
+            guard let number = value.int, abs(number) <= 9_000_000_000_000_000 else { return nil }
+            result.append(number)
         }
         return result
     }

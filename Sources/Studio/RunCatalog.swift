@@ -58,11 +58,9 @@ public final class RunCatalog: Sendable {
     /// The run's settings and its latest numbers, for the list of runs.
     public func summary(of id: String) -> RunSummary? {
         guard let folder = folder(of: id) else { return nil }
-        let info =
-            (try? JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("run.json"))))
-            as? [String: Any] ?? [:]
-        let config = info["config"] as? [String: Any] ?? [:]
-        let model = config["model"] as? [String: Any] ?? [:]
+        let info = try? JSONValue(parsing: Data(contentsOf: folder.appendingPathComponent("run.json")))
+        let config = info?["config"]
+        let model = config?["model"]
         let file = folder.appendingPathComponent("metrics.jsonl")
         let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
         let modified = attributes?[.modificationDate] as? Date
@@ -73,11 +71,11 @@ public final class RunCatalog: Sendable {
         digests.withLock { $0[id] = digest }
         return RunSummary(
             id: id, name: id == "." ? root.lastPathComponent : id,
-            preset: config["preset"] as? String, resolution: model["resolution"] as? Int,
-            imageChannels: model["imageChannels"] as? Int, steps: config["steps"] as? Int,
+            preset: config?["preset"]?.string, resolution: model?["resolution"]?.int,
+            imageChannels: model?["imageChannels"]?.int, steps: config?["steps"]?.int,
             step: digest.step, imagesSeen: digest.imagesSeen, lossD: digest.lossD, lossG: digest.lossG,
             realLogit: digest.realLogit, fakeLogit: digest.fakeLogit, kid: digest.kid, fid: digest.fid,
-            evalStep: digest.evalStep, classCount: model["classCount"] as? Int ?? 0,
+            evalStep: digest.evalStep, classCount: model?["classCount"]?.int ?? 0,
             secondsSinceUpdate: modified.map { max(0, Date().timeIntervalSince($0)) })
     }
 
@@ -167,20 +165,18 @@ struct LogDigest: Sendable {
 
     init(_ log: MetricsLog, size: Int, modified: Date?) {
         let last = log.rows.last { $0["kind"] == nil }
-        let evaluation = log.rows.last { ($0["kind"] as? String) == "eval" }
+        let evaluation = log.rows.last { $0["kind"]?.string == "eval" }
         (self.size, self.modified) = (size, modified)
-        (step, imagesSeen) = (last?["step"] as? Int, last?["images_seen"] as? Int)
-        (lossD, lossG) = (last?["Loss/D"] as? Double, last?["Loss/G"] as? Double)
-        (realLogit, fakeLogit) = (last?["D/real"] as? Double, last?["D/fake"] as? Double)
-        (kid, fid, evalStep) = (
-            evaluation?["kid"] as? Double, evaluation?["fid"] as? Double, evaluation?["step"] as? Int
-        )
+        (step, imagesSeen) = (last?["step"]?.int, last?["images_seen"]?.int)
+        (lossD, lossG) = (last?["Loss/D"]?.double, last?["Loss/G"]?.double)
+        (realLogit, fakeLogit) = (last?["D/real"]?.double, last?["D/fake"]?.double)
+        (kid, fid, evalStep) = (evaluation?["kid"]?.double, evaluation?["fid"]?.double, evaluation?["step"]?.int)
     }
 }
 
 /// metrics.jsonl's complete lines as JSON objects (a half-written last line is left for later).
 public struct MetricsLog {
-    public private(set) var rows: [[String: Any]] = []
+    public private(set) var rows: [JSONValue] = []
     /// Bytes of complete lines read.
     public private(set) var length = 0
 
@@ -192,7 +188,7 @@ public struct MetricsLog {
         guard let end = data.lastIndex(of: UInt8(ascii: "\n")) else { return }
         length = end + 1 - data.startIndex
         for line in data[data.startIndex..<end].split(separator: UInt8(ascii: "\n")) {
-            if let row = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] { rows.append(row) }
+            if let row = try? JSONValue(parsing: line), row.object != nil { rows.append(row) }
         }
     }
 }

@@ -1,6 +1,7 @@
 import Autodiff
 import Datasets
 import Evaluation
+import FileFormats
 import Foundation
 import Testing
 
@@ -77,7 +78,7 @@ struct EvaluatorTests {
         #expect(record.scalars.map(\.tag) == ["Metrics/SWDx1e3_32", "Metrics/SWDx1e3_16", "Metrics/SWDx1e3_avg"])
 
         let line = try record.jsonLine()
-        let object = try #require(try JSONSerialization.jsonObject(with: line) as? [String: Any])
+        let object = try #require(try JSONValue(parsing: line).object)
         #expect(
             Set(object.keys) == [
                 "real", "fake", "n_real", "n_fake", "seed", "swd_x1e3_32", "swd_x1e3_16", "swd_x1e3_avg", "notes",

@@ -1,5 +1,6 @@
 import Autodiff
 import Datasets
+import FileFormats
 import Foundation
 import GAN
 import TestSupport
@@ -37,23 +38,26 @@ struct EvalCommandTests {
         let first = try TrainCommandTests.sagan(arguments, environment: cache)
         #expect(first.status == 0, "\(first.output)")
         let line = try #require(first.output.split(separator: "\n").first { $0.hasPrefix("{") }, "\(first.output)")
-        let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
-        #expect(record["n_real"] as? Int == 10 && record["n_fake"] as? Int == 10 && record["seed"] as? Int == 0)
-        #expect((record["fid"] as? Double).map { $0 > 0 } == true, "\(record)")
-        #expect(record["kid"] is Double && record["kid_subsets"] as? String == "5 x 5")
-        #expect(record["swd_x1e3_32"] is Double && record["swd_x1e3_16"] is Double && record["swd_x1e3_avg"] is Double)
+        let record = try JSONValue(parsing: String(line))
+        #expect(record["n_real"]?.int == 10 && record["n_fake"]?.int == 10 && record["seed"]?.int == 0)
+        #expect(record["fid"]?.double.map { $0 > 0 } == true, "\(record)")
+        #expect(record["kid"]?.double != nil && record["kid_subsets"]?.string == "5 x 5")
         #expect(
-            record["feature_extractor_sha256"] as? String
+            record["swd_x1e3_32"]?.double != nil && record["swd_x1e3_16"]?.double != nil
+                && record["swd_x1e3_avg"]?.double != nil)
+        #expect(
+            record["feature_extractor_sha256"]?.string
                 == "cbb17ff6082c569be8414cbccb4aad09fe977bb6c1bc1b1ed862f3db3cd1b383")
-        #expect(record["resize"] as? String == "nv_bilinear 299, p/128-1" && record["checkpoint_step"] as? Int == 0)
-        #expect((record["notes"] as? [String])?.contains { $0.contains("FID from N = 10") } == true)
+        #expect(record["resize"]?.string == "nv_bilinear 299, p/128-1" && record["checkpoint_step"]?.int == 0)
+        #expect(record["notes"]?.strings?.contains { $0.contains("FID from N = 10") } == true)
         let metrics = try String(contentsOf: run.url.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
         #expect(metrics.contains("\"kind\":\"eval\"") && metrics.contains("\"fid\":"))
 
         // The real set's features come from the cache the second time, and give the same numbers.
         let second = try TrainCommandTests.sagan(Array(arguments.dropLast()), environment: cache)
         #expect(second.status == 0 && second.output.contains("real features: cached"), "\(second.output)")
-        #expect(second.output.contains(String(format: "FID  %.3f", record["fid"] as! Double)), "\(second.output)")
+        let fid = try #require(record["fid"]?.double)
+        #expect(second.output.contains(String(format: "FID  %.3f", fid)), "\(second.output)")
     }
 
     @Test func badRequestsAreRefusedWithTheReason() throws {

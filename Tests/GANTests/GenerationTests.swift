@@ -122,10 +122,10 @@ struct GenerationTests {
             #expect(
                 file.metadata["kind"] == "export"
                     && file.names.allSatisfy { $0.hasPrefix("G.") && !$0.contains("weight_u") })
-            let card = try JSONSerialization.jsonObject(with: Data(file.metadata["model_card"]!.utf8)) as! [String: Any]
+            let card = try JSONValue(parsing: try #require(file.metadata["model_card"]))
             #expect(
-                card["training_steps"] as? Int == 3 && card["latent_size"] as? Int == 128
-                    && card["attention_variant"] as? String == "paper")
+                card["training_steps"]?.int == 3 && card["latent_size"]?.int == 128
+                    && card["attention_variant"]?.string == "paper")
             let reloaded = try LoadedGenerator(contentsOf: export, ema: false)
             #expect(!reloaded.config.spectralNorm && reloaded.discriminator == nil)
             let z = (0..<3).map { LatentCodes.z(seed: $0, size: 128) }

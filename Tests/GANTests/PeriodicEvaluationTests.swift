@@ -57,10 +57,9 @@ struct PeriodicEvaluationTests {
     func evaluationRows(_ folder: URL) throws -> [(step: Int, kid: Double)] {
         try String(contentsOf: folder.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
             .split(separator: "\n").compactMap { line in
-                guard let row = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                    row["kind"] as? String == "eval"
-                else { return nil }
-                return (row["step"] as! Int, row["kid"] as! Double)
+                let row = try JSONValue(parsing: String(line))
+                guard row["kind"]?.string == "eval" else { return nil }
+                return (try #require(row["step"]?.int), try #require(row["kid"]?.double))
             }
     }
 
@@ -93,11 +92,9 @@ struct PeriodicEvaluationTests {
         #expect(recorded.step == best.step && recorded.value == best.kid && recorded.metric == .kid)
         #expect(try TrainingCheckpoint.load(bestFile).trainer.step == best.step)
         #expect(RunDirectory.checkpointFiles(in: evaluated.appendingPathComponent("checkpoints")).count == 1)
-        let info =
-            try JSONSerialization.jsonObject(with: Data(contentsOf: evaluated.appendingPathComponent("run.json")))
-            as! [String: Any]
-        let bestInfo = try #require(info["best"] as? [String: Any])
-        #expect(bestInfo["step"] as? Int == best.step && bestInfo["file"] as? String == "checkpoints/best.safetensors")
+        let info = try JSONValue(parsing: Data(contentsOf: evaluated.appendingPathComponent("run.json")))
+        let bestInfo = try #require(info["best"])
+        #expect(bestInfo["step"]?.int == best.step && bestInfo["file"]?.string == "checkpoints/best.safetensors")
 
         // Resumed from step 4 after a kill that lost step 5's checkpoint: step 5 is evaluated again,
         // logged once, with the same KID, and the best of the first part carries over.
@@ -107,10 +104,8 @@ struct PeriodicEvaluationTests {
         #expect(again.map(\.step) == [2, 4, 5])
         #expect(again.map(\.kid) == rows.map(\.kid), "the resumed run evaluates as the first did")
         #expect(RunDirectory.bestEvaluation(in: resumed) == recorded)
-        let resumedInfo =
-            try JSONSerialization.jsonObject(with: Data(contentsOf: resumed.appendingPathComponent("run.json")))
-            as! [String: Any]
-        #expect((resumedInfo["best"] as? [String: Any])?["step"] as? Int == best.step)
+        let resumedInfo = try JSONValue(parsing: Data(contentsOf: resumed.appendingPathComponent("run.json")))
+        #expect(resumedInfo["best"]?["step"]?.int == best.step)
     }
 
     @Test func badEvaluationSettingsNameTheirFlag() throws {

@@ -25,7 +25,7 @@ struct RunSafetyTests {
     func metricSteps(_ folder: URL) throws -> [Int] {
         try String(contentsOf: folder.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
             .split(separator: "\n").compactMap {
-                (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["step"] as? Int
+                (try? JSONValue(parsing: String($0)))?["step"]?.int
             }
     }
 
@@ -87,13 +87,11 @@ struct RunSafetyTests {
         #expect(
             run.resumeChanges == ["steps": "2 → 3", "learningRateD": "0.0004 → 0.0001", "onNonFinite": "stop → skip"])
         _ = try run.train(commandLine: ["resume"])
-        let info = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: run.folder.appendingPathComponent("run.json")))
-                as? [String: Any])
-        let resumes = try #require(info["resumes"] as? [[String: Any]])
-        #expect(resumes.count == 1 && resumes[0]["step"] as? Int == 2)
-        #expect((resumes[0]["changes"] as? [String: String])?["learningRateD"] == "0.0004 → 0.0001")
-        #expect(info["command_line"] as? [String] == ["test"], "the first command line stays")
+        let info = try JSONValue(parsing: Data(contentsOf: run.folder.appendingPathComponent("run.json")))
+        let resumes = try #require(info["resumes"]?.array)
+        #expect(resumes.count == 1 && resumes[0]["step"]?.int == 2)
+        #expect(resumes[0]["changes"]?["learningRateD"]?.string == "0.0004 → 0.0001")
+        #expect(info["command_line"]?.strings == ["test"], "the first command line stays")
 
         resume.overrides = TrainOverrides()
         resume.overrides.batchSize = 8
@@ -225,7 +223,7 @@ struct RunSafetyTests {
             (#"{"batchSize": 16"#, "not valid JSON"),
             (#"[1, 2]"#, "not a JSON object"),
             (#"{"batchSize": 16.5}"#, #""batchSize": 16.5 is not a whole number"#),
-            (#"{"learningRateG": 1e39}"#, #""learningRateG": 1e+39 is not a number within the 32-bit float range"#),
+            (#"{"learningRateG": 1e39}"#, #""learningRateG": 1e39 is not a number within the 32-bit float range"#),
             (#"{"model": {"baseWidth": "wide"}}"#, #""model.baseWidth": wide is not a whole number"#),
             (#"{"loss": "square"}"#, #""loss": square is not one of the names Loss takes"#),
         ]

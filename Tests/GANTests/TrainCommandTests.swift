@@ -141,12 +141,10 @@ struct TrainCommandTests {
             metrics.count == 3 && metrics[0].contains("\"Loss/D\"") && metrics[0].contains("\"Attn/G.blocks.2/gamma\""))
         let sample = try ImageCodec.decodeFile(run.appendingPathComponent("samples/step-000006.png").path)
         #expect(sample.image.width == 2 * 32 + 3 * 2 && sample.image.channels == 1)
-        let info =
-            try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("run.json")))
-            as! [String: Any]
+        let info = try JSONValue(parsing: Data(contentsOf: run.appendingPathComponent("run.json")))
         #expect(
-            info["dataset_digest"] as? String == dataset.sourceDigest
-                && (info["command_line"] as? [String])?.contains("--steps") == true)
+            info["dataset_digest"]?.string == dataset.sourceDigest
+                && info["command_line"]?.strings?.contains("--steps") == true)
 
         // A corrupt newest checkpoint is skipped with a warning; training resumes from the one before.
         try Data("garbage".utf8).write(to: run.appendingPathComponent("checkpoints/step-000009.safetensors"))
@@ -190,12 +188,10 @@ struct TrainCommandTests {
             #expect(types.isSubset(of: [.F32, .I64, .U8]), "checkpoint after \(precision): \(types)")
             #expect(checkpoint.entries.values.contains { $0.dtype == .F32 })
         }
-        let info =
-            try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("run.json")))
-            as! [String: Any]
-        #expect(info["precision"] as? String == "bf16")
-        let resumes = try #require(info["resumes"] as? [[String: Any]])
-        #expect(resumes.map { $0["precision"] as? String } == ["fp32", "bf16"])
+        let info = try JSONValue(parsing: Data(contentsOf: run.appendingPathComponent("run.json")))
+        #expect(info["precision"]?.string == "bf16")
+        let resumes = try #require(info["resumes"]?.array)
+        #expect(resumes.map { $0["precision"]?.string } == ["fp32", "bf16"])
         let steps = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
             .split(separator: "\n").filter { $0.contains("\"Loss/D\"") }
         #expect(steps.count == 6, "one metrics row per step across the three parts")

@@ -94,10 +94,7 @@ struct TrainingRunTests {
         }
         #expect(progressSteps == [1, 2, 3, 4, 5])
         let metrics = try String(contentsOf: run.folder.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
-        let steps = metrics.split(separator: "\n").map {
-            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-        }
-        .map { $0?["step"] as? Int }
+        let steps = metrics.split(separator: "\n").map { (try? JSONValue(parsing: String($0)))?["step"]?.int }
         #expect(steps == [2, 4, 5])
         let samples = try FileManager.default.contentsOfDirectory(
             atPath: run.folder.appendingPathComponent("samples").path)

@@ -1,3 +1,4 @@
+import FileFormats
 import Foundation
 
 #if canImport(Glibc)
@@ -14,11 +15,10 @@ struct HTTPReply {
 
     /// The server's {"error": {"message"}}.
     var message: String? {
-        let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any]
-        return (object?["error"] as? [String: Any])?["message"] as? String
+        (try? JSONValue(parsing: body))?["error"]?["message"]?.string
     }
 
-    func json() throws -> Any { try JSONSerialization.jsonObject(with: body) }
+    func json() throws -> JSONValue { try JSONValue(parsing: body) }
 }
 
 /// HTTP/1.1 over a plain socket, one request per connection: the tests send exactly the bytes they

@@ -77,20 +77,20 @@ struct StudioServerTests {
         #expect(page.headers["content-security-policy"]?.contains("default-src 'self'") == true)
         #expect(try await client.get("/studio.js").text.contains("drawChart"))
 
-        let runs = try #require(try await client.get("/api/runs").json() as? [[String: Any]])
-        #expect(runs.count == 1 && runs[0]["id"] as? String == "blobs" && runs[0]["step"] as? Int == 4)
-        #expect(runs[0]["preset"] as? String == "tiny32" && runs[0]["resolution"] as? Int == 32)
+        let runs = try #require(try await client.get("/api/runs").json().array)
+        #expect(runs.count == 1 && runs[0]["id"]?.string == "blobs" && runs[0]["step"]?.int == 4)
+        #expect(runs[0]["preset"]?.string == "tiny32" && runs[0]["resolution"]?.int == 32)
 
-        let details = try #require(try await client.get("/api/run?run=blobs").json() as? [String: Any])
-        let checkpoints = try #require(details["checkpoints"] as? [[String: Any]])
-        #expect(checkpoints.map { $0["file"] as? String } == ["step-000004.safetensors", "step-000002.safetensors"])
-        #expect(checkpoints.allSatisfy { $0["hasEMA"] as? Bool == true && $0["hasDiscriminator"] as? Bool == true })
-        let pictures = try #require(details["pictures"] as? [String: [Int]])
+        let details = try await client.get("/api/run?run=blobs").json()
+        let checkpoints = try #require(details["checkpoints"]?.array)
+        #expect(checkpoints.map { $0["file"]?.string } == ["step-000004.safetensors", "step-000002.safetensors"])
+        #expect(checkpoints.allSatisfy { $0["hasEMA"]?.bool == true && $0["hasDiscriminator"]?.bool == true })
+        let pictures = try #require(details["pictures"])
         #expect(pictures["samples"] == [2, 4] && pictures["attention"] == [2, 4])
 
-        let metrics = try #require(try await client.get("/api/metrics?run=blobs").json() as? [String: Any])
+        let metrics = try await client.get("/api/metrics?run=blobs").json()
         let log = try Data(contentsOf: studio.root.appendingPathComponent("blobs/metrics.jsonl"))
-        #expect((metrics["rows"] as? [[String: Any]])?.count == 4 && metrics["length"] as? Int == log.count)
+        #expect(metrics["rows"]?.array?.count == 4 && metrics["length"]?.int == log.count)
 
         let sample = try await client.get("/api/file?run=blobs&path=samples/step-000002.png")
         #expect(sample.status == 200 && sample.headers["content-type"] == "image/png")
@@ -135,20 +135,20 @@ struct StudioServerTests {
         let base = "/api/attention?run=blobs&checkpoint=step-000004.safetensors&seed=5"
         var previous: [Float]?
         for (x, y) in [(3, 4), (25, 20)] {
-            let answer = try #require(try await studio.client.get("\(base)&x=\(x)&y=\(y)").json() as? [String: Any])
-            let layers = try #require(answer["layers"] as? [[String: Any]])
+            let answer = try await studio.client.get("\(base)&x=\(x)&y=\(y)").json()
+            let layers = try #require(answer["layers"]?.array)
             #expect(layers.count == loaded.generator.attentionLayers.count)
-            let map = try #require((layers[0]["map"] as? [NSNumber])?.map(\.floatValue))
+            let map = try #require(layers[0]["map"]?.array?.compactMap { $0.float })
             let inspection = try AttentionInspection(
                 loaded, subject: .generator(seed: 5), layer: 0, queries: [(x: x, y: y)])
             #expect(map == inspection.maps[0])
-            #expect(layers[0]["name"] as? String == "G.blocks.2" && layers[0]["keySide"] as? Int == 16)
+            #expect(layers[0]["name"]?.string == "G.blocks.2" && layers[0]["keySide"]?.int == 16)
             #expect(map != previous)
             previous = map
         }
         // D's attention while it judges the generated image of the seed.
-        let answer = try #require(try await studio.client.get("\(base)&net=D&x=10&y=10").json() as? [String: Any])
-        let map = try #require(((answer["layers"] as? [[String: Any]])?[0]["map"] as? [NSNumber])?.map(\.floatValue))
+        let answer = try await studio.client.get("\(base)&net=D&x=10&y=10").json()
+        let map = try #require(answer["layers"]?.array?.first?["map"]?.array?.compactMap { $0.float })
         let image = loaded.images([LatentCodes.z(seed: 5, size: loaded.config.latentSize)])  // (1, 1, 32, 32)
         let inspection = try AttentionInspection(
             loaded, subject: .discriminator(image: image.reshaped(to: [1, 32, 32])), layer: 0,
@@ -165,12 +165,12 @@ struct StudioServerTests {
         let checkpoint = studio.root.appendingPathComponent("pooled/checkpoints/step-000004.safetensors")
         let loaded = try LoadedGenerator(contentsOf: checkpoint, ema: false)
         let target = "/api/attention?run=pooled&checkpoint=step-000004.safetensors&seed=2&x=17&y=6"
-        let answer = try #require(try await studio.client.get(target).json() as? [String: Any])
-        let layer = try #require((answer["layers"] as? [[String: Any]])?.first)
-        let map = try #require((layer["map"] as? [NSNumber])?.map(\.floatValue))
+        let answer = try await studio.client.get(target).json()
+        let layer = try #require(answer["layers"]?.array?.first)
+        let map = try #require(layer["map"]?.array?.compactMap { $0.float })
         let inspection = try AttentionInspection(
             loaded, subject: .generator(seed: 2), layer: 0, queries: [(x: 17, y: 6)])
-        #expect(layer["keySide"] as? Int == 8 && layer["querySide"] as? Int == 16 && map == inspection.maps[0])
+        #expect(layer["keySide"]?.int == 8 && layer["querySide"]?.int == 16 && map == inspection.maps[0])
     }
 
     /// A class-conditional run: the class picks the images, and a class is required.
@@ -180,8 +180,8 @@ struct StudioServerTests {
         try RunningStudio.trainRun(in: studio.root, name: "classes", conditional: true)
         let checkpoint = studio.root.appendingPathComponent("classes/checkpoints/step-000004.safetensors")
         let loaded = try LoadedGenerator(contentsOf: checkpoint, ema: false)
-        let summary = try #require(try await studio.client.get("/api/run?run=classes").json() as? [String: Any])
-        #expect((summary["summary"] as? [String: Any])?["classCount"] as? Int == 2)
+        let summary = try await studio.client.get("/api/run?run=classes").json()
+        #expect(summary["summary"]?["classCount"]?.int == 2)
         let base = "/api/generate?run=classes&checkpoint=step-000004.safetensors&seed=4"
         let z = [LatentCodes.z(seed: 4, size: loaded.config.latentSize)]
         for classIndex in 0..<2 {
@@ -202,13 +202,13 @@ struct StudioServerTests {
         let png = try ImageCodec.encodePNG(PixelImage(width: 48, height: 40, channels: 3, pixels: pixels))
         let target = "/api/upload?run=blobs&checkpoint=step-000004.safetensors"
         let reply = try await studio.client.request("POST", target, body: png)
-        let upload = try #require(try reply.json() as? [String: Any])
-        let id = try #require(upload["id"] as? String)
-        #expect(upload["width"] as? Int == 32 && upload["height"] as? Int == 32)
+        let upload = try reply.json()
+        let id = try #require(upload["id"]?.string)
+        #expect(upload["width"]?.int == 32 && upload["height"]?.int == 32)
 
         let base = "/api/attention?run=blobs&checkpoint=step-000004.safetensors&upload=\(id)&x=9&y=14"
-        let answer = try #require(try await studio.client.get(base).json() as? [String: Any])
-        let map = try #require(((answer["layers"] as? [[String: Any]])?[0]["map"] as? [NSNumber])?.map(\.floatValue))
+        let answer = try await studio.client.get(base).json()
+        let map = try #require(answer["layers"]?.array?.first?["map"]?.array?.compactMap { $0.float })
         let file = studio.root.appendingPathComponent("upload.png")
         try png.write(to: file)
         let input = try AttentionInspection.modelInput(contentsOf: file.path, resolution: 32, channels: 1)
@@ -334,7 +334,7 @@ struct StudioServerTests {
         let reset = String(
             decoding: try await studio.client.exchange(Data(cut.utf8), until: "step\":5}"), as: UTF8.self)
         #expect(reset.contains("event: reset\nid: \(length + 24)\ndata: {\"from\":0,"))
-        #expect(reset.contains("\"step\":1,") && reset.contains("\"step\":5}"))
+        #expect(reset.contains("\"step\":1}") && reset.contains("\"step\":5}"))
     }
 
     /// Requests beyond what the CPU can serve at once wait their turn; all are answered.

@@ -1,3 +1,4 @@
+import FileFormats
 import Foundation
 import GAN
 
@@ -10,7 +11,7 @@ public func fuzz(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let written = try! RunDirectory.runInfo(
         previous: Data(bytes: bytes, count: count), commandLine: ["fuzz"], config: config, datasetPath: "data",
         datasetDigest: "digest", precision: .bf16, resumedAt: 1, changes: ["steps": "1 → 2"])
-    let info = try! JSONSerialization.jsonObject(with: written) as! [String: Any]
-    precondition((info["resumes"] as? [Any])?.isEmpty == false, "run.json lost its resumes")
+    let info = try! JSONValue(parsing: written)
+    precondition(info["resumes"]?.array?.isEmpty == false, "run.json lost its resumes")
     return 0
 }

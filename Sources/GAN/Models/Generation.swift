@@ -208,20 +208,19 @@ public enum GeneratorExport {
             }
             for (name, buffer) in plain.namedBuffers() { buffer.assign(sourceBuffers[name]!.value) }
         }
-        let card: [String: Any] = [
-            "preset": loaded.metadata["preset"] ?? "", "resolution": folded.resolution,
-            "image_channels": folded.imageChannels,
-            "latent_size": folded.latentSize, "attention_variant": folded.attentionVariant.rawValue,
-            "class_count": folded.classCount, "training_steps": Int(loaded.metadata["step"] ?? "") ?? 0,
-            "dataset_digest": loaded.metadata["dataset_digest"] ?? "", "moving_average": ema,
+        let card: JSONValue = [
+            "preset": JSONValue(loaded.metadata["preset"] ?? ""), "resolution": JSONValue(folded.resolution),
+            "image_channels": JSONValue(folded.imageChannels), "latent_size": JSONValue(folded.latentSize),
+            "attention_variant": JSONValue(folded.attentionVariant.rawValue),
+            "class_count": JSONValue(folded.classCount),
+            "training_steps": JSONValue(Int(loaded.metadata["step"] ?? "") ?? 0),
+            "dataset_digest": JSONValue(loaded.metadata["dataset_digest"] ?? ""), "moving_average": .bool(ema),
             "spectral_norm": loaded.config.spectralNorm ? "folded into the weights" : "none",
             "z": "N(0, I) of latent_size; output (N, C, H, W) in [-1, 1] after tanh",
         ]
         var metadata = try ModelCheckpoint.metadata(for: folded, preset: loaded.metadata["preset"])
         metadata["kind"] = "export"
-        metadata["model_card"] = String(
-            decoding: try JSONSerialization.data(
-                withJSONObject: card, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+        metadata["model_card"] = String(decoding: card.serialized(), as: UTF8.self)
         if let step = loaded.metadata["step"] { metadata["step"] = step }
         if let digest = loaded.metadata["dataset_digest"] { metadata["dataset_digest"] = digest }
         try SafeTensorsFile.write(plain.stateTensors(prefix: "G."), metadata: metadata, checksum: true, to: url)

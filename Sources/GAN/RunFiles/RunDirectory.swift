@@ -52,32 +52,31 @@ public final class RunDirectory {
         previous: Data?, commandLine: [String], config: TrainConfig, datasetPath: String, datasetDigest: String,
         precision: Precision, worldSize: Int = 1, resumedAt step: Int?, changes: [String: String], now: Date = Date()
     ) throws -> Data {
-        let encodedConfig = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(config))
         let started = ISO8601DateFormatter().string(from: now)
-        var info: [String: Any] = [
-            "command_line": commandLine, "config": encodedConfig, "seed": config.seed, "dataset": datasetPath,
-            "dataset_digest": datasetDigest, "tool_version": ProjectInfo.version, "started": started,
-            "precision": precision.rawValue, "world_size": worldSize,
+        var info: [String: JSONValue] = [
+            "command_line": JSONValue(commandLine), "config": try JSONValue(encoding: config),
+            "seed": .number(String(config.seed)), "dataset": JSONValue(datasetPath),
+            "dataset_digest": JSONValue(datasetDigest), "tool_version": JSONValue(ProjectInfo.version),
+            "started": JSONValue(started), "precision": JSONValue(precision.rawValue),
+            "world_size": JSONValue(worldSize),
         ]
         if let step {
             // A damaged or edited run.json loses its history, not this entry.
-            let old = previous.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
-            info["command_line"] = (old["command_line"] as? [String]) ?? commandLine
-            info["started"] = (old["started"] as? String) ?? started
-            info["precision"] = (old["precision"] as? String) ?? precision.rawValue
-            info["world_size"] = (old["world_size"] as? Int) ?? worldSize
-            let resume: [String: Any] = [
-                "step": step, "started": started, "command_line": commandLine, "changes": changes,
-                "precision": precision.rawValue, "world_size": worldSize,
+            let old = previous.flatMap { try? JSONValue(parsing: $0) }?.object ?? [:]
+            info["command_line"] = old["command_line"]?.strings.map { JSONValue($0) } ?? info["command_line"]
+            info["started"] = old["started"]?.string.map(JSONValue.string) ?? info["started"]
+            info["precision"] = old["precision"]?.string.map(JSONValue.string) ?? info["precision"]
+            info["world_size"] = old["world_size"]?.int.map { JSONValue($0) } ?? info["world_size"]
+            let resume: JSONValue = [
+                "step": JSONValue(step), "started": JSONValue(started), "command_line": JSONValue(commandLine),
+                "changes": .object(changes.mapValues(JSONValue.string)), "precision": JSONValue(precision.rawValue),
+                "world_size": JSONValue(worldSize),
             ]
-            let history = (old["resumes"] as? [[String: Any]] ?? []).filter(JSONSerialization.isValidJSONObject)
-            info["resumes"] = history + [resume]
-            if let best = old["best"] as? [String: Any], JSONSerialization.isValidJSONObject(best) {
-                info["best"] = best
-            }
+            let history = (old["resumes"]?.array ?? []).filter { $0.object != nil }
+            info["resumes"] = .array(history + [resume])
+            if let best = old["best"], best.object != nil { info["best"] = best }
         }
-        return try JSONSerialization.data(
-            withJSONObject: info, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return JSONValue.object(info).serialized(pretty: true)
     }
 
     /// Drops the rows of metrics.jsonl after `step` (and any half-written last line), so a run resumed
@@ -88,8 +87,8 @@ public final class RunDirectory {
         guard let data = try? Data(contentsOf: file) else { return }
         let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
         let kept = lines.filter { line in
-            guard let row = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { return false }
-            return (row["step"] as? Int ?? 0) <= step
+            guard let row = try? JSONValue(parsing: line), row.object != nil else { return false }
+            return (row["step"]?.int ?? 0) <= step
         }
         guard kept.count != lines.count || data.last != UInt8(ascii: "\n") && !data.isEmpty else { return }
         var trimmed = Data()
@@ -105,10 +104,11 @@ public final class RunDirectory {
         ]
         scalars += report.gammas.map { ("Attn/\($0.name)/gamma", $0.value) }
         scalars.append(("Time/sec_per_step", Float(secondsPerStep)))
-        var line: [String: Any] = ["step": step, "images_seen": imagesSeen]
-        for (tag, value) in scalars { line[tag] = value.isFinite ? Double(value) : String(describing: value) }
-        try appendMetrics(
-            JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes]), step: step)
+        var line: [String: JSONValue] = ["step": JSONValue(step), "images_seen": JSONValue(imagesSeen)]
+        for (tag, value) in scalars {
+            line[tag] = JSONValue(exactly: Double(value)) ?? JSONValue(String(describing: value))
+        }
+        try appendMetrics(JSONValue.object(line).serialized(), step: step)
         try events.scalars(scalars.map { (tag: $0.0, value: $0.1) }, step: step)
         try events.flush()
     }
@@ -127,11 +127,10 @@ public final class RunDirectory {
     /// An evaluation of the checkpoint at `step`: `record` (the values and their protocol) as one
     /// line of metrics.jsonl with "kind": "eval", and `scalars` in TensorBoard at that step.
     public func logEvaluation(step: Int, record: EvaluationRecord) throws {
-        guard var line = try JSONSerialization.jsonObject(with: try record.jsonLine()) as? [String: Any] else { return }
+        guard var line = try JSONValue(encoding: record).object else { return }
         line["kind"] = "eval"
-        line["step"] = step
-        let encoded = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes])
-        try appendMetrics(encoded, step: step)
+        line["step"] = JSONValue(step)
+        try appendMetrics(JSONValue.object(line).serialized(), step: step)
         try events.scalars(record.scalars, step: step)
         try events.flush()
     }
@@ -195,14 +194,11 @@ public final class RunDirectory {
             trainer, datasetDigest: datasetDigest, commandLine: commandLine,
             extraMetadata: [BestEvaluation.metadataKey: String(decoding: encoded, as: UTF8.self)], to: file)
         let runFile = url.appendingPathComponent("run.json")
-        var info = (try? JSONSerialization.jsonObject(with: Data(contentsOf: runFile))) as? [String: Any] ?? [:]
-        var entry = try JSONSerialization.jsonObject(with: encoded) as? [String: Any] ?? [:]
+        var info = (try? JSONValue(parsing: Data(contentsOf: runFile)))?.object ?? [:]
+        var entry = try JSONValue(parsing: encoded).object ?? [:]
         entry["file"] = "checkpoints/best.safetensors"
-        info["best"] = entry
-        try writeAtomically(
-            try JSONSerialization.data(
-                withJSONObject: info, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
-            to: runFile)
+        info["best"] = .object(entry)
+        try writeAtomically(JSONValue.object(info).serialized(pretty: true), to: runFile)
         return file
     }
 

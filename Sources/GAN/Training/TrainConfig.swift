@@ -1,3 +1,4 @@
+import FileFormats
 import Foundation
 import NeuralNet
 
@@ -78,20 +79,19 @@ public struct TrainConfig: Codable, Hashable, Sendable {
     /// A value of the wrong type or out of range is an error naming the key, the value and the type
     /// the setting needs.
     public func applying(jsonDifferences data: Data, source: String) throws -> TrainConfig {
-        let parsed: Any
+        let parsed: JSONValue
         do {
-            parsed = try JSONSerialization.jsonObject(with: data)
-        } catch {
-            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey].map { ": \($0)" } ?? ""
-            throw ConfigurationError.configFile(source, "not valid JSON\(detail)")
+            parsed = try JSONValue(parsing: data)
+        } catch let error as JSONParseError {
+            throw ConfigurationError.configFile(source, "not valid JSON: \(error)")
         }
-        guard let differences = parsed as? [String: Any] else {
+        guard let differences = parsed.object else {
             throw ConfigurationError.configFile(source, "not a JSON object ({ \"setting\": value, … })")
         }
-        var base = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(self)) as! [String: Any]
+        var base = try JSONValue(encoding: self).object ?? [:]
         try Self.merge(differences, into: &base, path: "", source: source)
         do {
-            return try JSONDecoder().decode(TrainConfig.self, from: try JSONSerialization.data(withJSONObject: base))
+            return try JSONValue.object(base).decode(TrainConfig.self)
         } catch let error as DecodingError {
             throw ConfigurationError.configFile(source, try culprit(of: differences) ?? Self.describe(error))
         }
@@ -99,15 +99,15 @@ public struct TrainConfig: Codable, Hashable, Sendable {
 
     /// The first key of `differences` that cannot be decoded on its own, described with its value and
     /// the type of the setting (the decoder's own message does not always name the key).
-    private func culprit(of differences: [String: Any], path: String = "") throws -> String? {
-        let defaults = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(self)) as! [String: Any]
+    private func culprit(of differences: [String: JSONValue]) throws -> String? {
+        let defaults = try JSONValue(encoding: self).object ?? [:]
         for (key, value) in differences.sorted(by: { $0.key < $1.key }) {
-            if key == "model", let nested = value as? [String: Any] {
+            if key == "model", let nested = value.object {
                 for (modelKey, modelValue) in nested.sorted(by: { $0.key < $1.key }) {
-                    var model = defaults["model"] as! [String: Any]
+                    var model = defaults["model"]?.object ?? [:]
                     model[modelKey] = modelValue
                     var single = defaults
-                    single["model"] = model
+                    single["model"] = .object(model)
                     if !Self.decodes(single) {
                         return Self.badValue("model.\(modelKey)", modelValue, Mirror(reflecting: self.model), modelKey)
                     }
@@ -121,12 +121,11 @@ public struct TrainConfig: Codable, Hashable, Sendable {
         return nil
     }
 
-    private static func decodes(_ object: [String: Any]) -> Bool {
-        guard let data = try? JSONSerialization.data(withJSONObject: object) else { return false }
-        return (try? JSONDecoder().decode(TrainConfig.self, from: data)) != nil
+    private static func decodes(_ object: [String: JSONValue]) -> Bool {
+        (try? JSONValue.object(object).decode(TrainConfig.self)) != nil
     }
 
-    private static func badValue(_ name: String, _ value: Any, _ mirror: Mirror, _ label: String) -> String {
+    private static func badValue(_ name: String, _ value: JSONValue, _ mirror: Mirror, _ label: String) -> String {
         let expected = mirror.children.first { $0.label == label }.map { child -> String in
             switch child.value {
             case is Int, is UInt64: return "a whole number"
@@ -137,21 +136,20 @@ public struct TrainConfig: Codable, Hashable, Sendable {
             default: return "a value of type \(type(of: child.value))"
             }
         }
-        return "\"\(name)\": \(value) is not \(expected ?? "valid here")"
+        return "\"\(name)\": \(value.displayText) is not \(expected ?? "valid here")"
     }
 
     private static func merge(
-        _ differences: [String: Any], into base: inout [String: Any], path: String, source: String
+        _ differences: [String: JSONValue], into base: inout [String: JSONValue], path: String, source: String
     ) throws {
         for (key, value) in differences {
             guard let existing = base[key] else {
                 throw ConfigurationError.configFile(
                     source, "unknown setting \"\(path)\(key)\"; known: \(base.keys.sorted().joined(separator: ", "))")
             }
-            if var nested = existing as? [String: Any], let nestedDifferences = value as? [String: Any], key == "model"
-            {
+            if var nested = existing.object, let nestedDifferences = value.object, key == "model" {
                 try merge(nestedDifferences, into: &nested, path: "\(path)\(key).", source: source)
-                base[key] = nested
+                base[key] = .object(nested)
             } else {
                 base[key] = value
             }

@@ -304,12 +304,11 @@ public final class TrainingRun {
         try fixed("--flip", \.horizontalFlip)
         try fixed("--dequantize", \.dequantize)
         if requested.model != saved.model {
-            let old = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(saved.model)) as? [String: Any]
-            let new =
-                try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(requested.model)) as? [String: Any]
-            let key = (old ?? [:]).keys.sorted().first { "\(old?[$0] ?? "")" != "\(new?[$0] ?? "")" } ?? "model"
+            let old = try JSONValue(encoding: saved.model).object ?? [:]
+            let new = try JSONValue(encoding: requested.model).object ?? [:]
+            let key = old.keys.sorted().first { old[$0] != new[$0] } ?? "model"
             throw TrainingRunError.settingFixed(
-                "model.\(key)", checkpoint: "\(old?[key] ?? "?")", requested: "\(new?[key] ?? "?")")
+                "model.\(key)", checkpoint: old[key]?.displayText ?? "?", requested: new[key]?.displayText ?? "?")
         }
         try fixed("sampleCount", \.sampleCount)
         try fixed("Adam's settings", \.beta1)
