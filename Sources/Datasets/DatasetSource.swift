@@ -115,9 +115,8 @@ public struct DatasetSource: Sendable {
     }
 
     static func looksLikeImage(_ url: URL) -> Bool {
-        guard let handle = try? FileHandle(forReadingFrom: url) else { return false }
-        defer { try? handle.close() }
-        return ImageFormat.sniff((try? handle.read(upToCount: 8)) ?? Data()) != nil
+        if case .image = InputKind.of(url.path) { return true }
+        return false
     }
 
     /// Item `index`, decoded (files by content, with their EXIF orientation applied).

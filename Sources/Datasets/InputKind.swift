@@ -31,8 +31,10 @@ public enum InputKind: Equatable, Sendable, CustomStringConvertible {
         guard let handle = FileHandle(forReadingAtPath: path) else { return .other }
         defer { try? handle.close() }
         let head = (try? handle.read(upToCount: 64)) ?? Data()
-        if let format = ImageFormat.sniff(head) { return .image(format) }
+        // Structure before short magic numbers: a safetensors file's first 8 bytes are its header's
+        // length, which can spell "P5" (a header of 0x3550 bytes) or an IDX magic.
         if let kind = safetensorsKind(handle, head: head) { return kind }
+        if let format = ImageFormat.sniff(head) { return .image(format) }
         if IDX.hasMagic(head) { return .idx(compressed: false) }
         // The only compressed files sagan reads are gzipped IDX files; the IDX reader checks the rest.
         if Gzip.isCompressed(head) { return .idx(compressed: true) }

@@ -81,6 +81,51 @@ struct InputRecognitionTests {
         #expect(InputKind.of(noise) == .other)
     }
 
+    /// A safetensors file begins with its header's length as a little-endian u64, which can spell
+    /// a short magic number: 0x3550 bytes of header begin "P5" (a PGM), 0x03080000 begin like an IDX
+    /// array. Each such length, padded into a checkpoint's or an export's header (JSON allows the
+    /// trailing spaces), is still recognised by its structure, and still loads.
+    @Test func headerLengthsThatSpellMagicNumbersAreStillSafetensors() throws {
+        let inputs = try Inputs()
+        defer { inputs.remove() }
+        let magics: [(String, [UInt8])] = [
+            ("P1", [0x50, 0x31]), ("P2", [0x50, 0x32]), ("P3", [0x50, 0x33]), ("P4", [0x50, 0x34]),
+            ("P5", [0x50, 0x35]), ("P6", [0x50, 0x36]), ("IDX labels", [0, 0, 0x08, 0x01]),
+            ("IDX images", [0, 0, 0x08, 0x03]), ("JPEG", [0xFF, 0xD8, 0xFF]), ("gzip", [0x1F, 0x8B, 0x08]),
+        ]
+        for (name, magic) in magics {
+            let length = magic.enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+            // The smallest of our files whose own header fits in `length` bytes.
+            let candidates: [(String, InputKind)] = [
+                (inputs.checkpointPNG, .trainingCheckpoint), (inputs.exportBin, .export),
+                (inputs.latentCodes, .safetensors),
+            ]
+            var written = false
+            for (source, kind) in candidates {
+                let bytes = try Data(contentsOf: URL(fileURLWithPath: source))
+                let header = bytes[8..<8 + bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.1) << (8 * $1.0) }]
+                let json = header.prefix { _ in true }.reversed().drop { $0 == UInt8(ascii: " ") }.reversed()
+                guard json.count <= length else { continue }
+                var padded = Data(withUnsafeBytes(of: UInt64(length).littleEndian) { Array($0) })
+                padded += Array(json) + [UInt8](repeating: UInt8(ascii: " "), count: length - json.count)
+                padded += bytes[(8 + header.count)...]
+                #expect(Array(padded.prefix(magic.count)) == magic)
+                let file = inputs.path("magic-\(name.replacingOccurrences(of: " ", with: "-")).pgm")
+                try padded.write(to: URL(fileURLWithPath: file))
+                #expect(InputKind.of(file) == kind, "\(name): \(InputKind.of(file))")
+                let reread = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: file))
+                #expect(
+                    reread.names.sorted()
+                        == (try SafeTensorsFile(contentsOf: URL(fileURLWithPath: source))).names.sorted())
+                if kind == .trainingCheckpoint { _ = try TrainingCheckpoint.load(URL(fileURLWithPath: file)) }
+                try FileManager.default.removeItem(atPath: file)
+                written = true
+                break
+            }
+            #expect(written, "\(name): no file's header fits in \(length) bytes")
+        }
+    }
+
     /// What a command did with one input: worked (exit 0), or refused it naming its kind and the flag.
     enum Expected {
         case works
