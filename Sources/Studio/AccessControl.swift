@@ -40,13 +40,26 @@ struct AccessControl<Context: RequestContext>: RouterMiddleware {
         return response
     }
 
-    /// "localhost:7860", "127.0.0.1", "[::1]:80" → true.
+    /// "localhost:7860", "127.0.0.1", "[::1]:80" → true; "localhost:evil.example", "localhost:" and
+    /// "[::1]x" → false: what follows the name must be nothing or ":" and a port number.
     static func isLoopback(host: String) -> Bool {
-        var name = host.lowercased()
-        if name.hasPrefix("["), let end = name.firstIndex(of: "]") {
-            name = String(name[name.index(after: name.startIndex)..<end])
-        } else if let colon = name.lastIndex(of: ":") {
-            name = String(name[..<colon])
+        let text = host.lowercased()
+        var name = text
+        var port: Substring?
+        if text.hasPrefix("[") {
+            guard let end = text.firstIndex(of: "]") else { return false }
+            name = String(text[text.index(after: text.startIndex)..<end])
+            let rest = text[text.index(after: end)...]
+            if !rest.isEmpty {
+                guard rest.hasPrefix(":") else { return false }
+                port = rest.dropFirst()
+            }
+        } else if let colon = text.firstIndex(of: ":") {
+            name = String(text[..<colon])
+            port = text[text.index(after: colon)...]
+        }
+        if let port, port.isEmpty || port.count > 5 || !port.allSatisfy(\.isASCII) || UInt16(port) == nil {
+            return false
         }
         return StudioOptions.loopbackHosts.contains(name)
     }
@@ -65,6 +78,41 @@ struct AccessControl<Context: RequestContext>: RouterMiddleware {
         let (x, y) = (Array(a.utf8), Array(b.utf8))
         guard x.count == y.count else { return false }
         return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
+
+/// What a browser must not be able to do to the studio from another site, and what every answer
+/// tells the browser: state-changing requests (POST) whose `Origin` or `Sec-Fetch-Site` says they
+/// come from another site get 403 (a form or script elsewhere could otherwise post to it; a plain
+/// client sends neither header); every response carries the content security policy and nosniff.
+struct BrowserSafety<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        if request.method != .get && request.method != .head {
+            let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!]
+            let origin = request.headers[HTTPField.Name("Origin")!]
+            let own = request.head.authority.map { "http://" + $0.lowercased() }
+            if site.map({ $0 != "same-origin" && $0 != "none" }) == true
+                || origin.map({ $0.lowercased() != own }) == true
+            {
+                throw HTTPError(.forbidden, message: "requests from another site may not change anything here")
+            }
+        }
+        do {
+            var response = try await next(request, context)
+            Self.addHeaders(&response.headers)
+            return response
+        } catch let error as any HTTPResponseError {
+            var response = try error.response(from: request, context: context)
+            Self.addHeaders(&response.headers)
+            return response
+        }
+    }
+
+    static func addHeaders(_ headers: inout HTTPFields) {
+        if headers[.contentSecurityPolicy] == nil { headers[.contentSecurityPolicy] = StudioPage.policy }
+        headers[.xContentTypeOptions] = "nosniff"
     }
 }
 

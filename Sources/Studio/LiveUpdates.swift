@@ -32,9 +32,10 @@ struct LiveUpdates: Sendable {
         return (json, length)
     }
 
-    /// The log's size and the bytes after `offset` (empty when it has not grown).
-    static func read(_ file: URL, after offset: Int) -> (size: Int, bytes: Data) {
-        guard let handle = try? FileHandle(forReadingFrom: file) else { return (0, Data()) }
+    /// The log's size and the bytes after `offset` (empty when it has not grown, or is not there).
+    static func read(_ file: URL?, after offset: Int) -> (size: Int, bytes: Data) {
+        guard offset >= 0, let file, SafePath.isRegularFile(file), let handle = try? FileHandle(forReadingFrom: file)
+        else { return (0, Data()) }
         defer { try? handle.close() }
         let size = Int((try? handle.seekToEnd()) ?? 0)
         guard size > offset, (try? handle.seek(toOffset: UInt64(offset))) != nil else { return (size, Data()) }
@@ -44,7 +45,8 @@ struct LiveUpdates: Sendable {
     func response(resumingAt from: Int?) -> Response {
         let updates = self
         let body = ResponseBody { writer in
-            let metrics = updates.folder.appendingPathComponent("metrics.jsonl")
+            // Resolved on every read: the log may appear later, and must stay a regular file in the run.
+            let metrics = { updates.catalog.file("metrics.jsonl", of: updates.folder) }
             var offset = from ?? 0
             var pictures = updates.catalog.pictures(of: updates.run)
             var checkpoints = updates.checkpointNames()
@@ -52,10 +54,10 @@ struct LiveUpdates: Sendable {
             let end = clock.now + updates.lifetime
             try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
             while clock.now < end {
-                let (size, bytes) = Self.read(metrics, after: offset)
+                let (size, bytes) = Self.read(metrics(), after: offset)
                 if size < offset {
                     // Cut back by a resume: the whole log again, which replaces what the page has.
-                    let (json, length) = Self.metricsJSON(Self.read(metrics, after: 0).bytes, from: 0)
+                    let (json, length) = Self.metricsJSON(Self.read(metrics(), after: 0).bytes, from: 0)
                     offset = length
                     try await writer.write(Self.event("reset", json, id: length))
                 } else if case (let json, let length) = Self.metricsJSON(bytes, from: offset), length > offset {

@@ -55,19 +55,26 @@ public final class RunCatalog: Sendable {
         return folder
     }
 
+    /// `name` (a path in a run folder) when it is a regular file inside the run: never a file a
+    /// symlink leads to outside, nor a FIFO (reading one waits forever), a device or a socket.
+    public func file(_ name: String, of folder: URL) -> URL? {
+        guard let file = try? SafePath.resolve(name, under: folder), SafePath.isRegularFile(file) else { return nil }
+        return file
+    }
+
     /// The run's settings and its latest numbers, for the list of runs.
     public func summary(of id: String) -> RunSummary? {
         guard let folder = folder(of: id) else { return nil }
-        let info = try? JSONValue(parsing: Data(contentsOf: folder.appendingPathComponent("run.json")))
+        let info = file("run.json", of: folder).flatMap { try? JSONValue(parsing: Data(contentsOf: $0)) }
         let config = info?["config"]
         let model = config?["model"]
-        let file = folder.appendingPathComponent("metrics.jsonl")
-        let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
+        let log = file("metrics.jsonl", of: folder)
+        let attributes = log.flatMap { try? FileManager.default.attributesOfItem(atPath: $0.path) }
         let modified = attributes?[.modificationDate] as? Date
         let size = attributes?[.size] as? Int ?? 0
         let digest =
             digests.withLock { $0[id] }.flatMap { $0.size == size && $0.modified == modified ? $0 : nil }
-            ?? LogDigest(MetricsLog(contentsOf: file), size: size, modified: modified)
+            ?? LogDigest(log.map(MetricsLog.init(contentsOf:)) ?? MetricsLog(Data()), size: size, modified: modified)
         digests.withLock { $0[id] = digest }
         return RunSummary(
             id: id, name: id == "." ? root.lastPathComponent : id,
@@ -98,11 +105,14 @@ public final class RunCatalog: Sendable {
     public func checkpoints(of id: String) -> [CheckpointEntry]? {
         guard let folder = folder(of: id) else { return nil }
         let checkpoints = folder.appendingPathComponent("checkpoints")
-        var files = RunDirectory.checkpointFiles(in: checkpoints)
-        let best = checkpoints.appendingPathComponent("best.safetensors")
-        if FileManager.default.fileExists(atPath: best.path) { files.append(best) }
-        return files.compactMap { file in
-            guard let header = try? SafeTensorsFile(contentsOf: file) else { return nil }
+        var names = RunDirectory.checkpointFiles(in: checkpoints).map(\.lastPathComponent)
+        if FileManager.default.fileExists(atPath: checkpoints.appendingPathComponent("best.safetensors").path) {
+            names.append("best.safetensors")
+        }
+        return names.compactMap { name in
+            guard let file = self.file("checkpoints/" + name, of: folder),
+                let header = try? SafeTensorsFile(contentsOf: file)
+            else { return nil }
             return CheckpointEntry(
                 file: file.lastPathComponent, step: Int(header.metadata["step"] ?? ""),
                 hasEMA: header.names.contains { $0.hasPrefix("G_ema.") },

@@ -33,21 +33,21 @@ struct StudioAPI: Sendable {
         }
         router.get("/api/metrics") { request, _ in
             let folder = try runFolder(request)
-            let log = LiveUpdates.read(folder.appendingPathComponent("metrics.jsonl"), after: 0).bytes
+            let log = LiveUpdates.read(catalog.file("metrics.jsonl", of: folder), after: 0).bytes
             return Response(
                 status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                 body: .init(byteBuffer: ByteBuffer(data: LiveUpdates.metricsJSON(log, from: 0).json)))
         }
         router.get("/api/events") { request, _ in
             let folder = try runFolder(request)
-            let resumed = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int($0) }
-            let from = try resumed ?? Parameters(request).optionalInt("from", in: 0...Int.max)
+            let parameters = try Parameters(request)
+            let from = try parameters.lastEventID(request) ?? parameters.optionalInt("from", in: 0...Int.max)
             return LiveUpdates(run: try runID(request), folder: folder, catalog: catalog).response(resumingAt: from)
         }
         router.get("/api/file") { request, _ in
             let folder = try runFolder(request)
             let path = try Parameters(request).string("path")
-            guard let file = try? SafePath.resolve(path, under: folder), Self.isRegularFile(file) else {
+            guard let file = try? SafePath.resolve(path, under: folder), SafePath.isRegularFile(file) else {
                 throw notFound("file \(path)")
             }
             let data = try Data(contentsOf: file, options: .alwaysMapped)
@@ -155,14 +155,9 @@ struct StudioAPI: Sendable {
         let folder = try runFolder(request)
         let name = try Parameters(request).string("checkpoint")
         guard !name.contains("/"),
-            let file = try? SafePath.resolve("checkpoints/" + name, under: folder), Self.isRegularFile(file)
+            let file = try? SafePath.resolve("checkpoints/" + name, under: folder), SafePath.isRegularFile(file)
         else { throw notFound("checkpoint \(name)") }
         return file
-    }
-
-    static func isRegularFile(_ file: URL) -> Bool {
-        var isFolder: ObjCBool = false
-        return FileManager.default.fileExists(atPath: file.path, isDirectory: &isFolder) && !isFolder.boolValue
     }
 
     static func contentType(_ pathExtension: String) -> String {
@@ -209,6 +204,16 @@ struct Parameters {
         var values: [String: String] = [:]
         for (key, value) in request.uri.queryParameters { values[String(key)] = String(value) }
         self.values = values
+    }
+
+    /// The `Last-Event-ID` header a reconnecting browser sends: the byte offset of the log it had
+    /// read (our event ids), nil when absent; anything else is a 400 naming the header.
+    func lastEventID(_ request: Request) throws -> Int? {
+        guard let text = request.headers[HTTPField.Name("Last-Event-ID")!] else { return nil }
+        guard let offset = Int(text), offset >= 0 else {
+            throw HTTPError(.badRequest, message: "Last-Event-ID: \"\(text.prefix(40))\" is not a byte offset")
+        }
+        return offset
     }
 
     func optionalString(_ name: String) -> String? { values[name].flatMap { $0.isEmpty ? nil : $0 } }

@@ -18,6 +18,9 @@ public struct StudioOptions: Sendable {
     public var uploadLimit = 8 << 20
     /// Memory for cached models (and half as much for attention recordings), in bytes.
     public var modelMemory = 1 << 30
+    /// A connection that sends nothing for this long is closed (a client that connects and says
+    /// nothing must not hold a connection for ever); a response being written keeps it open.
+    public var idleTimeout: Duration = .seconds(60)
 
     public init(runs: URL) { self.runs = runs }
 
@@ -61,6 +64,13 @@ public enum StudioError: Error, CustomStringConvertible {
     }
 }
 
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
+
 /// The studio's web server: the page, its JSON API and the live updates.
 public enum StudioServer {
     /// The server for `options`, not yet running; `onRunning` gets the port it listens on.
@@ -71,6 +81,7 @@ public enum StudioServer {
         var logger = Logger(label: "sagan-studio")
         logger.logLevel = .warning
         let router = Router()
+        router.add(middleware: BrowserSafety())
         router.add(middleware: ErrorMessages())
         router.add(
             middleware: AccessControl(
@@ -79,6 +90,7 @@ public enum StudioServer {
         StudioAPI(options: options).addRoutes(to: router)
         return Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: TimeAmount(options.idleTimeout))),
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "sagan-studio"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? options.port) },
             logger: logger)

@@ -68,25 +68,28 @@ struct HTTPClient {
 
     /// `send` on a thread of its own, off Swift's cooperative threads, which the server in the same
     /// process needs (and off Dispatch's, which grow slowly when their threads block).
-    func exchange(_ raw: Data, until marker: String? = nil) async throws -> Data {
+    func exchange(_ raw: Data, until marker: String? = nil, timeout: Double = 60) async throws -> Data {
         try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try send(raw, until: marker) }) }.start()
+            Thread { continuation.resume(with: Result { try send(raw, until: marker, timeout: timeout) }) }.start()
         }
     }
 
     func request(
-        _ method: String, _ target: String, headers: [String: String] = [:], body: Data = Data()
+        _ method: String, _ target: String, headers: [String: String] = [:], body: Data = Data(),
+        until marker: String? = nil, timeout: Double = 60
     ) async throws -> HTTPReply {
         var head = "\(method) \(target) HTTP/1.1\r\n"
         if headers["Host"] == nil { head += "Host: 127.0.0.1:\(port)\r\n" }
         head += "Connection: close\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         if !body.isEmpty || method == "POST" { head += "Content-Length: \(body.count)\r\n" }
-        return try Self.parse(await exchange(Data((head + "\r\n").utf8) + body))
+        return try Self.parse(await exchange(Data((head + "\r\n").utf8) + body, until: marker, timeout: timeout))
     }
 
-    func get(_ target: String, headers: [String: String] = [:]) async throws -> HTTPReply {
-        try await request("GET", target, headers: headers)
+    func get(
+        _ target: String, headers: [String: String] = [:], until marker: String? = nil, timeout: Double = 60
+    ) async throws -> HTTPReply {
+        try await request("GET", target, headers: headers, until: marker, timeout: timeout)
     }
 
     /// Status, headers and body (de-chunked) of a complete response.

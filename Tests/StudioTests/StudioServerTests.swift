@@ -19,12 +19,14 @@ final class RunningStudio: Sendable {
         (self.root, self.port, self.task) = (root, port, task)
     }
 
-    static func start(token: String? = nil, uploadLimit: Int = 1 << 20) async throws -> RunningStudio {
+    static func start(
+        token: String? = nil, uploadLimit: Int = 1 << 20, idleTimeout: Duration = .seconds(60)
+    ) async throws -> RunningStudio {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("studio-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         try trainRun(in: root)
         var options = StudioOptions(runs: root)
-        (options.port, options.token, options.uploadLimit) = (0, token, uploadLimit)
+        (options.port, options.token, options.uploadLimit, options.idleTimeout) = (0, token, uploadLimit, idleTimeout)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let application = try StudioServer.application(options) { continuation.yield($0) }
         let task = Task { try await application.run() }
@@ -277,6 +279,99 @@ struct StudioServerTests {
         #expect(try await client.get("/api/runs", headers: ["Authorization": "Bearer \(token)"]).status == 200)
         // With a token, other Host names are fine: the token is the guard.
         #expect(try await client.get("/api/runs?token=\(token)", headers: ["Host": "studio.example"]).status == 200)
+    }
+
+    /// One header cannot end the server, a Host that only begins like localhost is refused, answers
+    /// carry the page's security headers, other sites cannot post, and a silent client is let go.
+    @Test func hostileRequestsAreRefused() async throws {
+        let studio = try await RunningStudio.start(idleTimeout: .seconds(1))
+        defer { Task { await studio.stop() } }
+        let client = studio.client
+        for id in ["-1", "x", "99999999999999999999999", ""] {
+            let reply = try await client.get("/api/events?run=blobs", headers: ["Last-Event-ID": id], timeout: 10)
+            #expect(reply.status == 400 && reply.message?.contains("Last-Event-ID") == true, "\(id): \(reply.text)")
+        }
+        for host in ["localhost:evil.example", "localhost:", "127.0.0.1:80x", "[::1]evil", "[::1", "localhost:99999"] {
+            #expect(try await client.get("/api/runs", headers: ["Host": host]).status == 403, "\(host)")
+        }
+        #expect(try await client.get("/api/runs", headers: ["Host": "LOCALHOST:7860"]).status == 200)
+        #expect(try await client.get("/api/runs", headers: ["Host": "[::1]:7860"]).status == 200)
+        for target in [
+            "/api/runs", "/api/run?run=missing", "/api/generate?run=blobs&checkpoint=step-000004.safetensors",
+        ] {
+            let reply = try await client.get(target)
+            #expect(reply.headers["x-content-type-options"] == "nosniff", "\(target)")
+            #expect(reply.headers["content-security-policy"]?.contains("default-src 'self'") == true, "\(target)")
+        }
+
+        let png = try ImageCodec.encodePNG(PixelImage(width: 8, height: 8, channels: 1, pixels: Array(0..<64)))
+        let upload = "/api/upload?run=blobs&checkpoint=step-000004.safetensors"
+        for headers in [
+            ["Origin": "http://evil.example", "Content-Type": "text/plain"], ["Sec-Fetch-Site": "cross-site"],
+            ["Origin": "null"], ["Origin": "http://127.0.0.1:\(studio.port).evil.example"],
+        ] {
+            let reply = try await client.request("POST", upload, headers: headers, body: png)
+            #expect(reply.status == 403 && reply.message?.contains("another site") == true, "\(headers)")
+        }
+        let own = ["Origin": "http://127.0.0.1:\(studio.port)", "Sec-Fetch-Site": "same-origin"]
+        #expect(try await client.request("POST", upload, headers: own, body: png).status == 200)
+        #expect(
+            try await client.request("POST", upload, body: png).status == 200, "a client without a browser's headers")
+
+        // A client that connects and sends nothing is disconnected after the idle timeout.
+        let began = ContinuousClock.now
+        let silent = try await client.exchange(Data(), timeout: 20)
+        #expect(silent.isEmpty && ContinuousClock.now - began < .seconds(10), "\(ContinuousClock.now - began)")
+        #expect(try await client.get("/api/runs").status == 200, "the server still answers")
+    }
+
+    /// Links out of --runs are not followed and special files are not opened (a FIFO named like a
+    /// log or a checkpoint would make every reader wait for a writer): the run's other files still
+    /// answer, the special ones are 404 or left out.
+    @Test func linksAndSpecialFilesInTheRunsFolder() async throws {
+        let studio = try await RunningStudio.start()
+        defer { Task { await studio.stop() } }
+        let outside = FileManager.default.temporaryDirectory.appendingPathComponent("outside-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: outside) }
+        try Data("{\"step\":999,\"Loss/D\":1.5}\n".utf8).write(to: outside.appendingPathComponent("metrics.jsonl"))
+        try FileManager.default.copyItem(
+            at: studio.checkpoint, to: outside.appendingPathComponent("secret.safetensors"))
+        try Data(#"{"config": {"preset": "secret-preset"}}"#.utf8).write(to: outside.appendingPathComponent("run.json"))
+        let (linked, special) = (studio.root.appendingPathComponent("r2"), studio.root.appendingPathComponent("r3"))
+        for run in [linked, special] {
+            try FileManager.default.createDirectory(
+                at: run.appendingPathComponent("checkpoints"), withIntermediateDirectories: true)
+        }
+        for name in ["metrics.jsonl", "run.json"] {
+            try FileManager.default.createSymbolicLink(
+                at: linked.appendingPathComponent(name), withDestinationURL: outside.appendingPathComponent(name))
+        }
+        try FileManager.default.createSymbolicLink(
+            at: linked.appendingPathComponent("checkpoints/step-000001.safetensors"),
+            withDestinationURL: outside.appendingPathComponent("secret.safetensors"))
+        for name in ["metrics.jsonl", "run.json", "checkpoints/step-000099.safetensors", "samples.png"] {
+            #expect(mkfifo(special.appendingPathComponent(name).path, 0o600) == 0, "mkfifo \(name)")
+        }
+
+        let runs = try await studio.client.get("/api/runs", timeout: 10)
+        #expect(runs.status == 200 && !runs.text.contains("999") && !runs.text.contains("secret-preset"))
+        for run in ["r2", "r3"] {
+            let metrics = try await studio.client.get("/api/metrics?run=\(run)", timeout: 10)
+            #expect(try metrics.status == 200 && metrics.json()["rows"] == [], "\(run): \(metrics.text)")
+            let details = try await studio.client.get("/api/run?run=\(run)", timeout: 10)
+            #expect(try details.status == 200 && details.json()["checkpoints"] == [], "\(run): \(details.text)")
+            let events = try await studio.client.get("/api/events?run=\(run)", until: "retry", timeout: 10)
+            #expect(events.status == 200 && !events.text.contains("999"), "\(run)")
+        }
+        for target in [
+            "/api/file?run=r3&path=metrics.jsonl", "/api/file?run=r3&path=samples.png",
+            "/api/file?run=r2&path=metrics.jsonl", "/api/generate?run=r3&checkpoint=step-000099.safetensors&seed=1",
+            "/api/generate?run=r2&checkpoint=step-000001.safetensors&seed=1",
+        ] {
+            let reply = try await studio.client.get(target, timeout: 10)
+            #expect(reply.status == 404, "\(target): \(reply.status)")
+        }
     }
 
     /// Malformed requests get a 4xx with a message, and the server goes on answering.
