@@ -130,7 +130,7 @@ public enum DatasetPacker {
             let list = destination.path + ".skipped.txt"
             let lines =
                 summary.skipped.map { "\($0.path)\t\($0.kind.rawValue)\t\($0.reason)" }.joined(separator: "\n") + "\n"
-            try Data(lines.utf8).write(to: URL(fileURLWithPath: list), options: .atomic)
+            try writeAtomically(Data(lines.utf8), to: URL(fileURLWithPath: list))
             summary.skippedListPath = list
         }
         return summary

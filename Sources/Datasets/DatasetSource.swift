@@ -1,3 +1,4 @@
+import FileFormats
 import Foundation
 
 #if canImport(Glibc)
@@ -249,7 +250,7 @@ struct FolderWalk {
             switch target.st_mode & S_IFMT {
             case S_IFDIR: try visit(entry, relative: relative + [name])
             case S_IFREG: files.append((relative + [name], entry))
-            default: continue
+            default: unfollowed.append((entry.path, PathKind(entry.path).notAFile ?? "not a regular file"))
             }
         }
     }

@@ -1,4 +1,5 @@
 import CImageCodecs
+import FileFormats
 import Foundation
 
 /// The image file formats the tool reads.
@@ -133,6 +134,7 @@ public enum ImageCodec {
 
     /// Reads and decodes a file.
     public static func decodeFile(_ path: String) throws -> DecodedImage {
+        if let reason = PathKind(path).notAFile { throw DataError(.unreadable, path, "it is \(reason)") }
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)

@@ -20,14 +20,19 @@ public enum InputKind: Equatable, Sendable, CustomStringConvertible {
     case idx(compressed: Bool)
     /// A JPEG, PNG, PGM or PPM image.
     case image(ImageFormat)
+    /// A FIFO, a device or a socket: never opened (reading one may wait or never end).
+    case special(String)
     /// None of these (or unreadable).
     case other
 
     /// The kind of `path`: folders by the file system, files by their first bytes.
     public static func of(_ path: String) -> InputKind {
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { return .missing }
-        if isFolder.boolValue { return .folder }
+        switch PathKind(path) {
+        case .missing: return .missing
+        case .folder: return .folder
+        case .special(let name): return .special(name)
+        case .regularFile: break
+        }
         guard let handle = FileHandle(forReadingAtPath: path) else { return .other }
         defer { try? handle.close() }
         let head = (try? handle.read(upToCount: 64)) ?? Data()
@@ -73,6 +78,7 @@ public enum InputKind: Equatable, Sendable, CustomStringConvertible {
         case .safetensors: return "a safetensors file that is not a sagan pack, checkpoint or export"
         case .idx(let compressed): return compressed ? "a gzip-compressed file (read as IDX)" : "an IDX file"
         case .image(let format): return "a \(format.rawValue.uppercased()) image"
+        case .special(let name): return "\(name), not a file"
         case .other: return "not a file sagan reads (not an image, IDX, pack, checkpoint or export)"
         }
     }

@@ -129,6 +129,7 @@ public final class PackedDatasetWriter {
         self.height = height
         self.width = width
         self.channels = channels
+        try checkReplaceable(destination)
         temporary = destination.deletingLastPathComponent().appendingPathComponent(
             ".\(destination.lastPathComponent).\(getpid()).partial")
         guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
@@ -191,6 +192,7 @@ public final class PackedDatasetWriter {
         try handle.write(contentsOf: header)
         try handle.synchronize()
         try handle.close()
+        try checkReplaceable(destination)
         guard rename(temporary.path, destination.path) == 0 else {
             throw DataError(.unreadable, destination.path, "cannot rename the packed file into place (errno \(errno))")
         }

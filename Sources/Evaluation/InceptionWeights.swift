@@ -20,10 +20,17 @@ public enum InceptionWeights {
     /// InceptionV3 with the weights from `url`, after checking the file's digest and that every
     /// tensor has the name and shape the network expects.
     public static func load(from url: URL = defaultURL) throws -> InceptionV3 {
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw EvaluationError.missingWeights(url.path)
+        switch PathKind(url.path) {
+        case .missing: throw EvaluationError.missingWeights(url.path)
+        case .regularFile: break
+        case let kind: throw EvaluationError.invalidWeights(url.path, "it is \(kind.notAFile!)")
         }
-        let data = try Data(contentsOf: url, options: .alwaysMapped)
+        let data: Data
+        do {
+            data = try Data(contentsOf: url, options: .alwaysMapped)
+        } catch {
+            throw EvaluationError.invalidWeights(url.path, "cannot read it (\(error.localizedDescription))")
+        }
         var hasher = SHA256()
         data.withUnsafeBytes { hasher.update($0) }
         let digest = hasher.finalize()

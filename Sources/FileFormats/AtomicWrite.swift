@@ -5,9 +5,11 @@ import Foundation
 #endif
 
 /// Writes `data` to `url` through a temporary file in the same folder that is fsynced and renamed,
-/// so readers see either the old file or the complete new one. Failures (a missing folder, no
+/// so readers see either the old file or the complete new one. Only a new name or a regular file is
+/// replaced (`checkReplaceable`): never a device, FIFO or folder. Failures (a missing folder, no
 /// permission, a full disk) are `FileWriteError`s naming the file, and leave no temporary behind.
 public func writeAtomically(_ data: Data, to url: URL) throws {
+    try checkReplaceable(url)
     let folder = url.deletingLastPathComponent()
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {

@@ -50,6 +50,9 @@ public struct SafeTensorsFile: Sendable {
 
     /// Reads and validates `url`.
     public init(contentsOf url: URL) throws {
+        if let reason = PathKind(url.path).notAFile {
+            throw SafeTensorsError.unreadable("it is \(reason)", file: url.path)
+        }
         let data: Data
         do {
             data = try Data(contentsOf: url, options: .alwaysMapped)

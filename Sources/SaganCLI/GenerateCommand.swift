@@ -72,6 +72,14 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func generate() throws {
+        let inputs = [URL(fileURLWithPath: checkpoint)]
+        for output in [out, saveZ].compactMap({ $0 }) {
+            try checkDistinct(output: URL(fileURLWithPath: output), from: inputs)
+        }
+        if let outdir, case let kind = PathKind(outdir), kind != .folder && kind != .missing {
+            throw ValidationError(
+                "--outdir \(outdir) is \(kind == .regularFile ? "a file" : kind.notAFile!): give a folder")
+        }
         let loaded = try loadGenerator(checkpoint, ema: ema)
         let config = loaded.config
         try loaded.checkClass(classIndex)
@@ -120,6 +128,7 @@ struct ExportCommand: ParsableCommand {
     @Flag(help: "Export the moving average of G.") var ema = false
 
     func run() throws {
+        try checkDistinct(output: URL(fileURLWithPath: out), from: [URL(fileURLWithPath: checkpoint)])
         let loaded = try loadGenerator(checkpoint, ema: ema)
         try GeneratorExport.write(loaded, ema: ema, to: URL(fileURLWithPath: out))
         print("wrote G (\(loaded.generator.parameterCount) parameters) to \(out)")

@@ -119,6 +119,9 @@ struct InspectAttention: ParsableCommand {
     @Option(name: .customLong("class"), help: "The class, for class-conditional models.") var classIndex: Int?
 
     func run() throws {
+        try checkDistinct(
+            output: URL(fileURLWithPath: out),
+            from: ([checkpoint] + [image].compactMap { $0 }).map(URL.init(fileURLWithPath:)))
         let loaded = try loadGenerator(checkpoint, ema: ema)
         let config = loaded.config
         let queries =

@@ -1,4 +1,5 @@
 import Datasets
+import FileFormats
 import Foundation
 
 /// Settings given on top of a preset and a config file (the `train` flags). nil and false leave
@@ -84,6 +85,9 @@ extension TrainConfig {
     /// These settings with the differences in a `--config` JSON file applied.
     public func applying(configFile: URL) throws -> TrainConfig {
         let source = "--config \(configFile.relativePath)"
+        if let reason = PathKind(configFile.path).notAFile {
+            throw ConfigurationError.configFile(source, "it is \(reason)")
+        }
         guard let contents = try? Data(contentsOf: configFile) else {
             throw ConfigurationError.configFile(source, "cannot read the file")
         }
