@@ -268,6 +268,9 @@ struct TrainCommand: ParsableCommand {
         case .evaluated(let record, let step, let isBest):
             progress.finish()
             print("step \(step): \(summary(record))" + (isBest ? " (best so far: checkpoints/best.safetensors)" : ""))
+        case .setAsideBest(let file, let reason):
+            progress.finish()
+            print("warning: checkpoints/best.safetensors is \(reason); kept as \(file.path)")
         }
     }
 

@@ -108,6 +108,69 @@ struct PeriodicEvaluationTests {
         #expect(resumedInfo["best"]?["step"]?.int == best.step)
     }
 
+    /// A run killed while evaluating step 4 (its checkpoint saved, its row not): the resume
+    /// evaluates step 4 first, so the rows and the best are those of a run never interrupted.
+    @Test func aResumeEvaluatesTheStepWhoseEvaluationWasCut() throws {
+        guard weightsArePresent() else { return }
+        let work = try Workspace("periodic-cut")
+        defer { work.remove() }
+        let straight = try run(work, "straight", steps: 6, evaluation: evaluation(work, every: 2))
+        _ = try run(work, "cut", steps: 2, evaluation: evaluation(work, every: 2))
+        _ = try run(work, "cut", steps: 4, evaluation: nil, resume: true)  // step 4 saved, not evaluated
+        let cut = try run(work, "cut", steps: 6, evaluation: evaluation(work, every: 2), resume: true)
+        let expected = try evaluationRows(straight)
+        #expect(expected.map(\.step) == [2, 4, 6])
+        let rows = try evaluationRows(cut)
+        #expect(rows.map(\.step) == expected.map(\.step) && rows.map(\.kid) == expected.map(\.kid))
+        #expect(RunDirectory.bestEvaluation(in: cut) == RunDirectory.bestEvaluation(in: straight))
+    }
+
+    /// A best measured another way (another N), or damaged, is moved aside and reported, never
+    /// silently replaced; run.json says where it went.
+    @Test func aBestThatCannotStayIsMovedAside() throws {
+        guard weightsArePresent() else { return }
+        let work = try Workspace("periodic-aside")
+        defer { work.remove() }
+        let folder = try run(work, "run", steps: 2, evaluation: evaluation(work, every: 2))
+        let first = try #require(RunDirectory.bestEvaluation(in: folder))
+        let bestFile = folder.appendingPathComponent("checkpoints/best.safetensors")
+        let firstBytes = try Data(contentsOf: bestFile)
+        var other = evaluation(work, every: 2)
+        other.evaluation.count = 6
+        var events: [String] = []
+        var options = work.options(steps: 4, run: "run")
+        (options.overrides.ema, options.overrides.checkpointEvery, options.overrides.keepCheckpoints) = (true, 2, 1)
+        (options.evaluation, options.resume) = (other, .auto)
+        _ = try TrainingRun(options, dataset: work.dataset).train(commandLine: ["test"]) { event in
+            if case .setAsideBest(let file, let reason) = event {
+                events.append("\(file.lastPathComponent): \(reason)")
+            }
+        }
+        let aside = folder.appendingPathComponent("checkpoints/best-kid-n8-seed0-step-000002.safetensors")
+        #expect(try Data(contentsOf: aside) == firstBytes, "\(events)")
+        #expect(events.count == 1 && events[0].contains("N=8") && events[0].contains("N=6"), "\(events)")
+        let now = try #require(RunDirectory.bestEvaluation(in: folder))
+        #expect(now.comparableUnder.contains("N=6") && first.comparableUnder.contains("N=8"))
+        let info = try JSONValue(parsing: Data(contentsOf: folder.appendingPathComponent("run.json")))
+        #expect(info["set_aside"]?.array?.first?["file"]?.string == "checkpoints/" + aside.lastPathComponent)
+        #expect(info["best"]?["comparableUnder"]?.string == now.comparableUnder)
+
+        // A damaged best: one flipped byte in its tensor data.
+        var damaged = try Data(contentsOf: bestFile)
+        damaged[damaged.count - 3] ^= 0x40
+        try damaged.write(to: bestFile)
+        events = []
+        options.overrides.steps = 6
+        _ = try TrainingRun(options, dataset: work.dataset).train(commandLine: ["test"]) { event in
+            if case .setAsideBest(let file, let reason) = event {
+                events.append("\(file.lastPathComponent): \(reason)")
+            }
+        }
+        #expect(events.count == 1 && events[0].hasPrefix("best-damaged.safetensors: damaged"), "\(events)")
+        #expect(try Data(contentsOf: folder.appendingPathComponent("checkpoints/best-damaged.safetensors")) == damaged)
+        #expect(RunDirectory.bestEvaluation(in: folder) != nil, "a new best after the damaged one")
+    }
+
     @Test func badEvaluationSettingsNameTheirFlag() throws {
         guard weightsArePresent() else { return }
         let work = try Workspace("periodic-bad")

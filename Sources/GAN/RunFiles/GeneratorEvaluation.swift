@@ -62,7 +62,9 @@ public struct GeneratorEvaluation {
         record.fake = fakeName
         record.checkpointStep = checkpointStep
         record.toolVersion = ProjectInfo.version
-        if let runFolder { try RunDirectory(runFolder).logEvaluation(step: checkpointStep ?? 0, record: record) }
+        if let runFolder {
+            try RunDirectory(runFolder).logEvaluation(step: checkpointStep ?? 0, record: record, source: "sagan eval")
+        }
         return record
     }
 }

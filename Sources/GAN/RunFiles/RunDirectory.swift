@@ -10,23 +10,18 @@ public final class RunDirectory {
     public let events: EventWriter
     public var samples: URL { url.appendingPathComponent("samples") }
     public var checkpoints: URL { url.appendingPathComponent("checkpoints") }
-    private let metrics: FileHandle
+    public var metrics: URL { url.appendingPathComponent("metrics.jsonl") }
 
     public init(_ url: URL) throws {
         self.url = url
         for folder in [url, url.appendingPathComponent("samples"), url.appendingPathComponent("checkpoints")] {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         }
-        let metricsURL = url.appendingPathComponent("metrics.jsonl")
-        if !FileManager.default.fileExists(atPath: metricsURL.path) {
-            FileManager.default.createFile(atPath: metricsURL.path, contents: nil)
-        }
-        metrics = try FileHandle(forWritingTo: metricsURL)
-        try metrics.seekToEnd()
+        let metrics = url.appendingPathComponent("metrics.jsonl")
+        try checkReplaceable(metrics)
+        if PathKind(metrics.path) == .missing { FileManager.default.createFile(atPath: metrics.path, contents: nil) }
         events = try EventWriter(folder: url)
     }
-
-    deinit { try? metrics.close() }
 
     /// run.json: what produced this run. A resumed run (`resumedAt` its step) keeps the file's first
     /// command line, precision and start time and adds an entry to `resumes`: when, at which step,
@@ -75,25 +70,16 @@ public final class RunDirectory {
             let history = (old["resumes"]?.array ?? []).filter { $0.object != nil }
             info["resumes"] = .array(history + [resume])
             if let best = old["best"], best.object != nil { info["best"] = best }
+            if let setAside = old["set_aside"]?.array { info["set_aside"] = .array(setAside) }
         }
         return JSONValue.object(info).serialized(pretty: true)
     }
 
-    /// Drops the rows of metrics.jsonl after `step` (and any half-written last line), so a run resumed
-    /// from the checkpoint at `step` logs each step and each evaluation once: the states after `step`
-    /// are computed again.
+    /// Drops the trainer's rows of metrics.jsonl after `step` (and any half-written last line), so a
+    /// run resumed from the checkpoint at `step` logs each step and each evaluation once: the states
+    /// after `step` are computed again. Rows another command wrote (`sagan eval`) stay.
     public static func truncateMetrics(in folder: URL, after step: Int) throws {
-        let file = folder.appendingPathComponent("metrics.jsonl")
-        guard let data = try? Data(contentsOf: file) else { return }
-        let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
-        let kept = lines.filter { line in
-            guard let row = try? JSONValue(parsing: line), row.object != nil else { return false }
-            return (row["step"]?.int ?? 0) <= step
-        }
-        guard kept.count != lines.count || data.last != UInt8(ascii: "\n") && !data.isEmpty else { return }
-        var trimmed = Data()
-        for line in kept { trimmed += line + [UInt8(ascii: "\n")] }
-        try writeAtomically(trimmed, to: file)
+        try MetricsFile.truncate(folder.appendingPathComponent("metrics.jsonl")) { ($0["step"]?.int ?? 0) <= step }
     }
 
     /// One line of metrics.jsonl and the same scalars in TensorBoard.
@@ -108,29 +94,30 @@ public final class RunDirectory {
         for (tag, value) in scalars {
             line[tag] = JSONValue(exactly: Double(value)) ?? JSONValue(String(describing: value))
         }
-        try appendMetrics(JSONValue.object(line).serialized(), step: step)
+        try appendMetrics(.object(line), step: step)
         try events.scalars(scalars.map { (tag: $0.0, value: $0.1) }, step: step)
         try events.flush()
     }
 
-    /// Appends one line to metrics.jsonl; a failure (a full disk) names the file and the step.
-    private func appendMetrics(_ line: Data, step: Int) throws {
+    /// Appends one row to metrics.jsonl; a failure (a full disk) names the file and the step.
+    private func appendMetrics(_ row: JSONValue, step: Int) throws {
         do {
-            try metrics.write(contentsOf: line + Data("\n".utf8))
-        } catch {
-            throw FileWriteError(
-                file: url.appendingPathComponent("metrics.jsonl").path,
-                reason: "cannot append the row of step \(step) (\(error.localizedDescription))")
+            try MetricsFile.append(row, to: metrics)
+        } catch let error as FileWriteError {
+            throw FileWriteError(file: error.file, reason: "the row of step \(step): \(error.reason)")
         }
     }
 
     /// An evaluation of the checkpoint at `step`: `record` (the values and their protocol) as one
     /// line of metrics.jsonl with "kind": "eval", and `scalars` in TensorBoard at that step.
-    public func logEvaluation(step: Int, record: EvaluationRecord) throws {
+    /// `source` names the command when it is not the trainer (`sagan eval`): its rows outlive a
+    /// resume's truncation, since the trainer will not write them again.
+    public func logEvaluation(step: Int, record: EvaluationRecord, source: String? = nil) throws {
         guard var line = try JSONValue(encoding: record).object else { return }
         line["kind"] = "eval"
         line["step"] = JSONValue(step)
-        try appendMetrics(JSONValue.object(line).serialized(), step: step)
+        if let source { line[MetricsFile.sourceKey] = JSONValue(source) }
+        try appendMetrics(.object(line), step: step)
         try events.scalars(record.scalars, step: step)
         try events.flush()
     }
@@ -204,11 +191,55 @@ public final class RunDirectory {
 
     /// The best evaluation recorded in `folder`/checkpoints/best.safetensors, if that file is readable.
     public static func bestEvaluation(in folder: URL) -> BestEvaluation? {
+        if case .valid(let best) = bestFile(in: folder) { return best }
+        return nil
+    }
+
+    /// What checkpoints/best.safetensors holds: nothing, a readable best, or a damaged file (which
+    /// must be reported and kept, not silently replaced).
+    public enum BestFile: Equatable {
+        case none
+        case valid(BestEvaluation)
+        case damaged(String)
+    }
+
+    public static func bestFile(in folder: URL) -> BestFile {
         let file = folder.appendingPathComponent("checkpoints/best.safetensors")
-        guard FileManager.default.fileExists(atPath: file.path),
-            let encoded = (try? SafeTensorsFile(contentsOf: file))?.metadata[BestEvaluation.metadataKey]
-        else { return nil }
-        return try? JSONDecoder().decode(BestEvaluation.self, from: Data(encoded.utf8))
+        guard PathKind(file.path) != .missing else { return .none }
+        do {
+            let header = try SafeTensorsFile(contentsOf: file)
+            guard let encoded = header.metadata[BestEvaluation.metadataKey] else {
+                return .damaged("its metadata has no \(BestEvaluation.metadataKey)")
+            }
+            return .valid(try JSONDecoder().decode(BestEvaluation.self, from: Data(encoded.utf8)))
+        } catch {
+            return .damaged("\(error)")
+        }
+    }
+
+    /// Moves checkpoints/best.safetensors aside to best-`tag`-step-NNNNNN.safetensors (a free name),
+    /// and moves run.json's "best" entry to "set_aside" with the new file and `reason`. Returns the
+    /// new file.
+    public func setAsideBest(tag: String, step: Int?, reason: String) throws -> URL {
+        let file = checkpoints.appendingPathComponent("best.safetensors")
+        let stem = "best-\(tag)" + (step.map { String(format: "-step-%06d", $0) } ?? "")
+        var target = checkpoints.appendingPathComponent(stem + ".safetensors")
+        var number = 2
+        while PathKind(target.path) != .missing {
+            target = checkpoints.appendingPathComponent("\(stem)-\(number).safetensors")
+            number += 1
+        }
+        guard rename(file.path, target.path) == 0 else {
+            throw FileWriteError(file: file.path, reason: "cannot move it to \(target.lastPathComponent)")
+        }
+        let runFile = url.appendingPathComponent("run.json")
+        var info = (try? JSONValue(parsing: Data(contentsOf: runFile)))?.object ?? [:]
+        var entry = info.removeValue(forKey: "best")?.object ?? [:]
+        entry["file"] = JSONValue("checkpoints/" + target.lastPathComponent)
+        entry["reason"] = JSONValue(reason)
+        info["set_aside"] = .array((info["set_aside"]?.array ?? []) + [.object(entry)])
+        try writeAtomically(JSONValue.object(info).serialized(pretty: true), to: runFile)
+        return target
     }
 
     /// The checkpoint files, newest step first.

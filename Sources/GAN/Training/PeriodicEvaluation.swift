@@ -43,6 +43,12 @@ public struct BestEvaluation: Sendable, Equatable, Codable {
 
     /// Metadata keys of checkpoints/best.safetensors.
     static let metadataKey = "best_evaluation"
+
+    /// A file-name part for a protocol: "kid N=500 seed=0 real=…" → "kid-n500-seed0".
+    static func tag(_ comparableUnder: String) -> String {
+        comparableUnder.split(separator: " ").filter { !$0.hasPrefix("real=") }
+            .map { $0.lowercased().replacingOccurrences(of: "=", with: "") }.joined(separator: "-")
+    }
 }
 
 /// Evaluates a training run's live generator (G-EMA when the run keeps one) against the real set,

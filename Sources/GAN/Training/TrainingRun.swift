@@ -131,6 +131,9 @@ public enum TrainingRunEvent: Sendable {
     case evaluating(step: Int)
     /// An evaluation finished; `isBest` when it replaced checkpoints/best.safetensors.
     case evaluated(EvaluationRecord, step: Int, isBest: Bool)
+    /// checkpoints/best.safetensors could not stay this run's best (damaged, or measured another
+    /// way) and was moved to this file.
+    case setAsideBest(URL, reason: String)
 }
 
 /// Where a run stands after a step.
@@ -218,11 +221,29 @@ public final class TrainingRun {
             try trainer.distribute(over: group, synchronizedBatchNorm: options.synchronizedBatchNorm)
         }
         if let evaluation = options.evaluation, (options.group?.rank ?? 0) == 0 {
-            periodicEvaluator = try PeriodicEvaluator(
-                evaluation, dataset: dataset,
-                previous: resumedFrom == nil ? nil : RunDirectory.bestEvaluation(in: folder))
+            let best = RunDirectory.bestFile(in: folder)
+            let previous: BestEvaluation? = if case .valid(let found) = best, resumedFrom != nil { found } else { nil }
+            let evaluator = try PeriodicEvaluator(evaluation, dataset: dataset, previous: previous)
+            periodicEvaluator = evaluator
+            switch best {
+            case .none: break
+            case .damaged(let reason):
+                bestToSetAside = (tag: "damaged", step: nil, reason: "damaged: \(reason)")
+            case .valid(let found) where resumedFrom == nil:
+                bestToSetAside = (tag: "earlier-run", step: found.step, reason: "the best of an earlier run here")
+            case .valid(let found) where found.comparableUnder != evaluator.comparableUnder:
+                bestToSetAside = (
+                    tag: BestEvaluation.tag(found.comparableUnder), step: found.step,
+                    reason: "measured as \(found.comparableUnder), not as \(evaluator.comparableUnder)"
+                )
+            case .valid: break
+            }
         }
     }
+
+    /// checkpoints/best.safetensors when this run cannot keep it as its best (damaged, or measured
+    /// another way): moved aside, never replaced.
+    private var bestToSetAside: (tag: String, step: Int?, reason: String)?
 
     /// Rank 0's evaluator when `--eval-every` was given.
     private var periodicEvaluator: PeriodicEvaluator?
@@ -405,6 +426,23 @@ public final class TrainingRun {
         var (evaluationSeconds, lastEvaluationSeconds) = (0.0, 0.0)
         var lastEvaluation: (step: Int, metric: Metric, value: Double)?
         try checkReplicas()
+        if let (tag, step, reason) = bestToSetAside {
+            let moved = try run.setAsideBest(tag: tag, step: step, reason: reason)
+            notify(.setAsideBest(moved, reason: reason))
+            bestToSetAside = nil
+        }
+        // A resume from a checkpoint whose evaluation was cut short (killed while "evaluating")
+        // evaluates it first, so the best is the best of every evaluated step.
+        if let evaluator = periodicEvaluator, resumedFrom != nil, trainer.step > 0,
+            evaluator.isDue(step: trainer.step, lastStep: config.steps),
+            !MetricsFile.rows(run.metrics).contains(where: {
+                $0["kind"]?.string == "eval" && $0["step"]?.int == trainer.step && $0[MetricsFile.sourceKey] == nil
+            })
+        {
+            let began = clock.now
+            lastEvaluation = try evaluate(with: evaluator, in: run, commandLine: joinedCommandLine, notify)
+            evaluationSeconds += (clock.now - began).seconds
+        }
         while trainer.step < config.steps && !shouldStop() {
             let report: StepReport
             do {
