@@ -11,6 +11,15 @@
 #   5. a NaN stop, then a rescue with lower learning rates.
 #   6. a full disk (an 8 MiB tmpfs; skipped when mounting is not allowed): exit 64 naming the file,
 #      the last checkpoint still readable; and a read-only filesystem: exit 64 naming the folder.
+# Issue 27 added:
+#   7. 30 stops (SIGTERM) at random moments under a competing load: every one exits 0 with a
+#      readable checkpoint (a signal landing in a computing thread once corrupted the heap).
+#   8. a checkpoint whose header length spells "P5" is still recognised as a checkpoint.
+#   9. kill -9 while evaluating: the resume evaluates that step; the finished run has every
+#      evaluation row once and the best of them.
+#  10. three `sagan eval`s of a run's checkpoints while it trains with --log-every 1: every line of
+#      metrics.jsonl parses, every step is logged once and the three evaluation rows are there.
+#  11. FIFOs as inputs and outputs: exit 64 within seconds, the FIFO left as it was.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sagan=$PWD/.build/release/sagan
@@ -139,3 +148,95 @@ if mount -t tmpfs -o size=8m tmpfs "$work/full" 2> /dev/null; then
 else
     echo "skipped: a full disk and a read-only filesystem (mounting a tmpfs is not allowed here)"
 fi
+
+# 7. Stops at random moments under load: each ends with exit 0 and a checkpoint that loads.
+yes > /dev/null &
+load=$!
+for attempt in $(seq 30); do
+    rm -rf "$work/stopped"
+    "$sagan" "${train[@]}" --steps 1000 --run-dir "$work/stopped" > "$work/stop.log" 2>&1 &
+    pid=$!
+    sleep "$((RANDOM % 3)).$((RANDOM % 9 + 1))"  # 0.1 to 2.9 s, as the issue tried
+    kill -TERM "$pid" 2> /dev/null || true
+    status=0
+    wait "$pid" || status=$?
+    [ "$status" = 0 ] || { kill "$load"; fail "stop $attempt: exit $status: $(tail -3 "$work/stop.log")"; }
+    saved=$(ls "$work/stopped/checkpoints"/step-*.safetensors 2> /dev/null | sort | tail -1)
+    [ -n "$saved" ] && $sagan inspect model --checkpoint "$saved" > /dev/null \
+        || { kill "$load"; fail "stop $attempt saved no readable checkpoint: $(tail -2 "$work/stop.log")"; }
+done
+kill "$load"
+echo "ok: 30 stops at random moments under a competing load: exit 0 and a readable checkpoint each time"
+
+# 8. A checkpoint whose header length is 0x3550 bytes begins with "P5", a PGM's magic number.
+python3 - "$work/reference/checkpoints/step-000060.safetensors" "$work/p5.safetensors" << 'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+size = struct.unpack("<Q", data[:8])[0]
+header = data[8:8 + size].rstrip(b" ")
+target = 0x3550
+if len(header) > target:  # a smaller stand-in: the header of G's tensors alone would do, but keep it simple
+    sys.exit(f"the checkpoint's header ({len(header)} bytes) does not fit in {target}")
+open(sys.argv[2], "wb").write(struct.pack("<Q", target) + header + b" " * (target - len(header)) + data[8 + size:])
+PY
+[ "$(head -c 2 "$work/p5.safetensors")" = P5 ] || fail "the padded checkpoint does not begin with P5"
+$sagan inspect model --checkpoint "$work/p5.safetensors" > /dev/null \
+    || fail "a checkpoint whose header length spells P5 was not read as a checkpoint"
+echo "ok: a checkpoint whose header length spells \"P5\" is read as a checkpoint"
+
+# 9. kill -9 while evaluating, then resume: every evaluation row once, and the best of them.
+evaluated=(--eval-every 5 --eval-num 20 --checkpoint-every 5 --steps 20)
+for run in straight cut; do
+    folder=$work/eval-$run
+    if [ "$run" = cut ]; then
+        for attempt in 1 2 3; do
+            "$sagan" "${train[@]}" "${evaluated[@]}" --run-dir "$folder" --resume auto > "$work/eval.log" 2>&1 &
+            pid=$!
+            for _ in $(seq 600); do grep -q "evaluating" "$work/eval.log" && break; sleep 0.05; done
+            kill -9 "$pid" 2> /dev/null || true
+            wait "$pid" 2> /dev/null || true
+        done
+    fi
+    $sagan "${train[@]}" "${evaluated[@]}" --run-dir "$folder" --resume auto > /dev/null
+done
+rows() { python3 -c 'import json,sys; print(" ".join("%d:%s" % (r["step"], r["kid"]) for r in map(json.loads, open(sys.argv[1])) if r.get("kind") == "eval"))' "$1"; }
+[ "$(rows "$work/eval-cut/metrics.jsonl")" = "$(rows "$work/eval-straight/metrics.jsonl")" ] \
+    || fail "evaluations after kills: $(rows "$work/eval-cut/metrics.jsonl") instead of $(rows "$work/eval-straight/metrics.jsonl")"
+best() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["best"]["step"])' "$1"; }
+[ "$(best "$work/eval-cut/run.json")" = "$(best "$work/eval-straight/run.json")" ] || fail "another best after kills"
+echo "ok: kill -9 while evaluating, 3 times: the resumed run has every evaluation once and the same best"
+
+# 10. sagan eval of the run's checkpoints while it trains, logging every step.
+"$sagan" "${train[@]}" --steps 400 --checkpoint-every 20 --keep 100 --run-dir "$work/busy" > /dev/null 2>&1 &
+pid=$!
+for index in 1 2 3; do
+    for _ in $(seq 600); do [ -e "$work/busy/checkpoints/step-$(printf %06d $((index * 20))).safetensors" ] && break; sleep 0.1; done
+    $sagan eval --checkpoint "$work/busy/checkpoints/step-$(printf %06d $((index * 20))).safetensors" --real "$pack" \
+        --num 20 --metrics kid > /dev/null || { kill "$pid"; fail "sagan eval $index during training"; }
+done
+wait "$pid" || fail "the training run with evaluations beside it failed"
+python3 - "$work/busy/metrics.jsonl" << 'PY' || fail "metrics.jsonl written by two processes is damaged"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+steps = [r["step"] for r in rows if "kind" not in r]
+assert steps == list(range(1, 401)), f"training rows: {len(steps)}, not steps 1-400 once each"
+evaluations = [r for r in rows if r.get("kind") == "eval"]
+assert len(evaluations) == 3 and all(r.get("source") == "sagan eval" for r in evaluations), evaluations
+PY
+echo "ok: three sagan evals while the run trained: every row parses, steps 1-400 once, 3 evaluation rows"
+
+# 11. FIFOs where files are read or written.
+mkfifo "$work/fifo"
+for arguments in "generate --checkpoint $work/fifo --seeds 0-1 --out $work/g.png" \
+    "train --data $work/fifo --steps 1" "eval --real $work/fifo --fake $pack --num 10" \
+    "dataset pack --source $work/fifo --dest $work/p.safetensors --resolution 32" \
+    "generate --checkpoint $work/reference/checkpoints/step-000060.safetensors --seeds 0-1 --out $work/fifo" \
+    "dataset pack --source $source --dest $work/fifo --resolution 32 --channels 1"; do
+    status=0
+    # shellcheck disable=SC2086
+    timeout -s KILL 30 $sagan $arguments > "$work/fifo.log" 2>&1 || status=$?
+    [ "$status" = 64 ] && grep -q "a FIFO, not a file" "$work/fifo.log" \
+        || fail "$arguments: exit $status, $(tail -1 "$work/fifo.log")"
+    [ -p "$work/fifo" ] || fail "$arguments replaced the FIFO"
+done
+echo "ok: FIFOs as inputs and outputs: exit 64 at once, the FIFO left as it was"

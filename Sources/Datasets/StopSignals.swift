@@ -27,12 +27,32 @@ public enum StopSignals {
         return value == 0 ? nil : value
     }
 
-    /// Takes the four signals from now on (once per process; later calls do nothing).
-    public static func install() {
-        guard installed.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+    /// Blocks the four signals in the calling thread, so that one arriving before `install()` (while
+    /// a command starts up) waits for it instead of killing the process. Call first thing in main,
+    /// before any thread starts; commands that do not stop cleanly call `release()`.
+    public static func hold() {
+        var signals = set()
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+    }
+
+    /// Undoes `hold()` for a command that does not install: the signals act as they do by default
+    /// (one that arrived meanwhile acts now).
+    public static func release() {
+        var signals = set()
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+    }
+
+    static func set() -> sigset_t {
         var signals = sigset_t()
         sigemptyset(&signals)
         for number in numbers { sigaddset(&signals, number) }
+        return signals
+    }
+
+    /// Takes the four signals from now on (once per process; later calls do nothing).
+    public static func install() {
+        guard installed.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        var signals = set()
         // A thread that existed before and has the signals unblocked still records them, instead
         // of dying by their default action; the handler does nothing else.
         for number in numbers {
@@ -40,9 +60,7 @@ public enum StopSignals {
         }
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         let waiter = Thread {
-            var signals = sigset_t()
-            sigemptyset(&signals)
-            for number in StopSignals.numbers { sigaddset(&signals, number) }
+            var signals = StopSignals.set()
             while true {
                 var number: Int32 = 0
                 if sigwait(&signals, &number) == 0 { StopSignals.signal.store(number, ordering: .relaxed) }

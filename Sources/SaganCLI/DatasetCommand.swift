@@ -84,7 +84,7 @@ struct DatasetCheck: ParsableCommand {
     }
 }
 
-struct DatasetPack: ParsableCommand {
+struct DatasetPack: ParsableCommand, StopsOnSignals {
     static let configuration = CommandConfiguration(
         commandName: "pack", abstract: "Decode, convert, crop and resize images into one packed file for training.")
 

@@ -10,6 +10,9 @@ import GAN
     import Glibc
 #endif
 
+/// A command that finishes its unit of work and saves it when stopped by a signal (`StopSignals`).
+protocol StopsOnSignals {}
+
 /// The `sagan` tool: one executable, one subcommand per job.
 struct Sagan: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,6 +28,9 @@ struct Sagan: ParsableCommand {
 @main
 enum Entry {
     static func main() {
+        // A stop signal during start-up waits for the command that takes it (training, packing);
+        // the mask and the pending signal survive the restart below.
+        StopSignals.hold()
         Engine.restartWithPinnedThreads()
         Engine.keepFreedBuffersMapped()
         var command: ParsableCommand
@@ -33,6 +39,7 @@ enum Entry {
         } catch {
             Sagan.exit(withError: error)  // flag errors: the message and a usage hint, status 64
         }
+        if !(command is StopsOnSignals) { StopSignals.release() }
         do {
             try command.run()
         } catch {

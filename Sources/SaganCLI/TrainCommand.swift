@@ -11,7 +11,7 @@ extension TrainConfig.Update: ExpressibleByArgument {}
 extension TrainConfig.NonFinitePolicy: ExpressibleByArgument {}
 
 /// `sagan train`: the main job. The policies live in `TrainingRun`; this parses and prints.
-struct TrainCommand: ParsableCommand {
+struct TrainCommand: ParsableCommand, StopsOnSignals {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train a GAN; without --data, on Fashion-MNIST (Debian's dataset-fashion-mnist).",
