@@ -13,7 +13,7 @@ TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torch chromium chromium-driver
 SAGAN_CACHE_DIR := $(or $(SAGAN_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/sagan,$(HOME)/.cache/sagan))
 INCEPTION_FILES := $(SAGAN_CACHE_DIR)/inception-fid.safetensors $(SAGAN_CACHE_DIR)/fid-helper-default_1.pt
 
-.PHONY: demo test test-browser test-fast test-faults test-multihost deps test-deps inception-weights lint-deps build release bench format lint fuzz clean
+.PHONY: faces demo test test-browser test-fast test-faults test-multihost deps test-deps inception-weights lint-deps build release bench format lint fuzz clean
 
 # Installs the Debian packages named in $(1) that are not installed yet.
 define apt_install
@@ -62,12 +62,20 @@ demo: release inception-weights
 	.build/release/sagan train --steps $(DEMO_STEPS) --sample-every 250 --checkpoint-every 500 \
 	  --eval-every $(DEMO_STEPS) --eval-num 500
 
+## The article's task: SAGAN on CelebA faces at 64x64 (RESOLUTION=32: sagan32, the quick run).
+## CELEBA= a folder of CelebA's aligned faces; STEPS (10000), RUN (runs/faces-sagan64). Packs once,
+## prints how long it will take, trains with KID every 1,000 steps; the same command resumes.
+faces: release inception-weights
+	CELEBA="$(CELEBA)" STEPS="$(STEPS)" RUN="$(RUN)" RESOLUTION="$(RESOLUTION)" PRECISION="$(PRECISION)" \
+	  EVAL_NUM="$(EVAL_NUM)" EVAL_EVERY="$(EVAL_EVERY)" FACES_CACHE="$(FACES_CACHE)" scripts/faces.sh
+
 ## Builds and runs every test (in release: the numeric tests run 5-10x faster than in debug), then
 ## the studio's page in headless chromium (screenshots in .build/browser-test).
 test: test-deps
 	$(SWIFT) build --build-tests -c release
 	$(SWIFT) test -c release --skip-build
 	python3 Tests/Browser/studio_browser_test.py
+	scripts/test_faces.sh
 
 ## The studio's page in headless chromium: a run trains, `sagan studio` serves it, Selenium clicks through.
 test-browser: test-deps
