@@ -36,7 +36,10 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .unknownBackend(let name, let available):
             return "backend \(name) is not available here; available: \(available.joined(separator: ", "))"
-        case .invalidThreadCount(let count): return "threads must be at least 1, got \(count)"
+        case .invalidThreadCount(let count):
+            return
+                "threads must be 1 to \(Engine.maximumThreads) (\(Engine.threadsPerCPU) per CPU this process may use), "
+                + "got \(count)"
         case .invalidShape(let message): return message
         case .bf16Unsupported(let instructionSet):
             let fallback =
@@ -60,11 +63,18 @@ public enum Engine {
     /// oneDNN's thread count, if oneDNN runs here.
     public static var threadCount: Int? { OneDNNBackend.shared?.threadCount }
 
+    /// More threads than CPUs only wait for each other: beyond a few per CPU a step takes minutes,
+    /// and OpenMP fails outright long before 100,000 (a segfault in libgomp).
+    public static let threadsPerCPU = 4
+
+    /// The most threads a command may ask for: `threadsPerCPU` per CPU this process may run on.
+    public static var maximumThreads: Int { threadsPerCPU * max(1, ProcessInfo.processInfo.activeProcessorCount) }
+
     /// Runs `body` on the configured backend after setting the thread count. The thread count is
     /// process-wide (OpenMP's); the backend holds for `body` only.
     public static func run<R>(_ configuration: EngineConfiguration, _ body: () throws -> R) throws -> R {
         if let threads = configuration.threads {
-            guard threads >= 1 else { throw EngineError.invalidThreadCount(threads) }
+            guard threads >= 1, threads <= maximumThreads else { throw EngineError.invalidThreadCount(threads) }
             _ = OneDNNBackend.shared?.setThreadCount(threads)
         }
         var backend = EngineContext.backend

@@ -10,7 +10,9 @@ struct EngineOptions: ParsableArguments {
     var precision: Precision = .fp32
 
     func validate() throws {
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if let threads, threads < 1 || threads > Engine.maximumThreads {
+            throw ValidationError("--\(EngineError.invalidThreadCount(threads).description)")
+        }
     }
 
     var configuration: EngineConfiguration {

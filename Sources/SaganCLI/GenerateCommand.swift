@@ -60,7 +60,7 @@ struct GenerateCommand: ParsableCommand {
         if !interpolate.isEmpty {
             guard interpolate.count == 2 else { throw ValidationError("--interpolate takes two seeds, A B") }
             guard outdir == nil else { throw ValidationError("--interpolate writes one strip: use --out") }
-            guard steps >= 2 else { throw ValidationError("--steps must be at least 2") }
+            guard steps >= 2, steps <= 1024 else { throw ValidationError("--steps must be 2 to 1,024, got \(steps)") }
         }
         if let truncation, !(truncation > 0) {
             throw ValidationError("--truncation must be positive, got \(truncation)")
@@ -90,6 +90,7 @@ struct GenerateCommand: ParsableCommand {
             codes = LatentCodes.interpolation(a, b, count: steps)
         } else {
             let seedList = try LatentCodes.parseSeeds(seeds)
+            try LatentCodes.checkCount(seedList.count, of: config, flag: "--seeds")
             codes = seedList.map { LatentCodes.z(seed: $0, size: config.latentSize, truncation: truncation) }
             try saveCodes(codes, config.latentSize)
             if let outdir {

@@ -243,10 +243,39 @@ struct RunSafetyTests {
         let negative = try base.applying(jsonDifferences: Data(#"{"sampleCount": -3}"#.utf8), source: "fuzz")
         #expect(
             throws: ConfigurationError.invalidSetting(
-                "sampleCount", "sample count -3 must be a square number (for the grid)")
+                "sampleCount", "sampleCount -3 must be a square number up to 1,024 (a 32x32 grid)")
         ) {
             try negative.validate()
         }
+    }
+
+    /// Counts past what the machine can hold are refused naming the setting (issue 27): a base width
+    /// of 2^40 or 10^8 samples aborted with "failed to allocate", 100,000 threads crashed libgomp.
+    @Test func countsBeyondTheMachineAreRefusedByName() throws {
+        let base = try smallTrainConfig()
+        let cases: [(String, String)] = [
+            (#"{"model": {"baseWidth": 1099511627776}}"#, "model.baseWidth"),
+            (#"{"model": {"latentSize": 100000000}}"#, "model.latentSize"),
+            (#"{"model": {"classCount": 1000000000}}"#, "model.classCount"),
+            (#"{"sampleCount": 100000000}"#, "sampleCount"),
+        ]
+        for (json, key) in cases {
+            let config = try base.applying(jsonDifferences: Data(json.utf8), source: "--config c.json")
+            do {
+                try config.validate()
+                Issue.record("\(json) was accepted")
+            } catch ConfigurationError.invalidSetting(let setting, let message) {
+                #expect(setting == key && message.hasPrefix(key), "\(json): \(setting): \(message)")
+            }
+        }
+        #expect(throws: EngineError.invalidThreadCount(100_000)) {
+            try Engine.run(EngineConfiguration(threads: 100_000)) {}
+        }
+        #expect(throws: ConfigurationError.self) { try LatentCodes.parseSeeds("0-99998,0-99998") }
+        var model = base.model
+        model.resolution = 512
+        #expect(throws: ConfigurationError.self) { try LatentCodes.checkCount(100_000_000, of: model, flag: "--seeds") }
+        try LatentCodes.checkCount(64, of: model, flag: "--seeds")
     }
 
     @Test func gridsMustFitTheirImages() throws {

@@ -59,7 +59,26 @@ public enum LatentCodes {
             }
         }
         guard !seeds.isEmpty else { throw ConfigurationError.invalidArgument("--seeds", "--seeds: no seeds given") }
+        guard seeds.count <= 100_000 else {
+            throw ConfigurationError.invalidArgument(
+                "--seeds", "--seeds: \(seeds.count) seeds; at most 100,000 at once")
+        }
         return seeds
+    }
+
+    /// Refuses `count` images of `config`'s size at once when they would take more than half the
+    /// memory available (as floats and as pixels); `flag` names the setting at fault.
+    public static func checkCount(_ count: Int, of config: ModelConfig, flag: String) throws {
+        let bytes = count.multipliedReportingOverflow(
+            by: config.imageChannels * config.resolution * config.resolution * 5)
+        let available = Engine.availableMemoryBytes ?? (8 << 30)
+        guard !bytes.overflow, bytes.partialValue <= available / 2 else {
+            let most = available / 2 / (config.imageChannels * config.resolution * config.resolution * 5)
+            throw ConfigurationError.invalidArgument(
+                flag,
+                "\(flag): \(count) images of \(config.resolution)x\(config.resolution) at once do not fit in memory "
+                    + "(at most \(most) here)")
+        }
     }
 }
 

@@ -124,6 +124,11 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     public var discriminatorSides: [Int] { Array(sequence(first: resolution / 2, next: { $0 / 2 }).prefix { $0 >= 4 }) }
 
     /// Checks every setting; the error names the one at fault.
+    /// Bounds past which a model cannot be built in memory (the allocation would end the process).
+    static let largestBaseWidth = 16384
+    static let largestLatentSize = 4096
+    static let largestClassCount = 10000
+
     public func validate() throws {
         guard resolution >= 16, resolution <= 512, resolution & (resolution - 1) == 0 else {
             throw ConfigurationError.invalidSetting(
@@ -133,8 +138,15 @@ public struct ModelConfig: Codable, Hashable, Sendable {
             throw ConfigurationError.invalidSetting(
                 "model.imageChannels", "image channels \(imageChannels) must be 1 (grayscale) or 3 (RGB)")
         }
-        guard latentSize >= 1 else {
-            throw ConfigurationError.invalidSetting("model.latentSize", "latent size \(latentSize) must be positive")
+        guard latentSize >= 1, latentSize <= Self.largestLatentSize else {
+            throw ConfigurationError.invalidSetting(
+                "model.latentSize", "model.latentSize \(latentSize) must be 1 to \(Self.largestLatentSize)")
+        }
+        guard baseWidth <= Self.largestBaseWidth else {
+            throw ConfigurationError.invalidSetting(
+                "model.baseWidth",
+                "model.baseWidth \(baseWidth) is over \(Self.largestBaseWidth) (\(Self.largestBaseWidth / 4) channels at side 4, "
+                    + "about 100 M parameters): larger models do not fit in memory")
         }
         guard baseWidth >= resolution, baseWidth % resolution == 0 else {
             throw ConfigurationError.invalidSetting(
@@ -155,9 +167,10 @@ public struct ModelConfig: Codable, Hashable, Sendable {
             throw ConfigurationError.invalidSetting(
                 "model.batchNormEpsilon", "batch-norm epsilon \(batchNormEpsilon) must be positive")
         }
-        guard classCount >= 0, classCount != 1 else {
+        guard classCount >= 0, classCount != 1, classCount <= Self.largestClassCount else {
             throw ConfigurationError.invalidSetting(
-                "model.classCount", "class count \(classCount) must be 0 (unconditional) or at least 2")
+                "model.classCount",
+                "model.classCount \(classCount) must be 0 (unconditional) or 2 to \(Self.largestClassCount)")
         }
         if family == .dcgan && !(generatorAttentionSides.isEmpty && discriminatorAttentionSides.isEmpty) {
             throw ConfigurationError.invalidSetting(

@@ -198,7 +198,7 @@ public struct TrainConfig: Codable, Hashable, Sendable {
         try check("keepCheckpoints", keepCheckpoints >= 1, "keep at least one checkpoint")
         let side = sampleCount >= 1 ? Int(Double(sampleCount).squareRoot()) : 0
         try check(
-            "sampleCount", sampleCount >= 1 && side * side == sampleCount,
-            "sample count \(sampleCount) must be a square number (for the grid)")
+            "sampleCount", sampleCount >= 1 && side * side == sampleCount && sampleCount <= 1024,
+            "sampleCount \(sampleCount) must be a square number up to 1,024 (a 32x32 grid)")
     }
 }
