@@ -145,8 +145,8 @@ public struct ModelConfig: Codable, Hashable, Sendable {
         guard baseWidth <= Self.largestBaseWidth else {
             throw ConfigurationError.invalidSetting(
                 "model.baseWidth",
-                "model.baseWidth \(baseWidth) is over \(Self.largestBaseWidth) (\(Self.largestBaseWidth / 4) channels at "
-                    + "side 4, about 100 M parameters): larger models do not fit in memory")
+                "model.baseWidth \(baseWidth) is over \(Self.largestBaseWidth) (\(Self.largestBaseWidth / 4) "
+                    + "channels at side 4, about 100 M parameters): larger models do not fit in memory")
         }
         guard baseWidth >= resolution, baseWidth % resolution == 0 else {
             throw ConfigurationError.invalidSetting(
