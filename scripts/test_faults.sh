@@ -20,6 +20,8 @@
 #  10. three `sagan eval`s of a run's checkpoints while it trains with --log-every 1: every line of
 #      metrics.jsonl parses, every step is logged once and the three evaluation rows are there.
 #  11. FIFOs as inputs and outputs: exit 64 within seconds, the FIFO left as it was.
+#  12. rank 0 of `mpirun -np 2` on a full disk (tmpfs, where mounting is allowed): every rank ends
+#      with rank 0's message and exit 64 (the other rank waited in a collective for ever).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sagan=$PWD/.build/release/sagan
@@ -240,3 +242,17 @@ for arguments in "generate --checkpoint $work/fifo --seeds 0-1 --out $work/g.png
     [ -p "$work/fifo" ] || fail "$arguments replaced the FIFO"
 done
 echo "ok: FIFOs as inputs and outputs: exit 64 at once, the FIFO left as it was"
+
+# 12. A full disk under mpirun: rank 0's failure ends the whole job, with its message.
+if mount -t tmpfs -o size=8m tmpfs "$work/full" 2> /dev/null; then
+    status=0
+    OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout -s KILL 120 mpirun --oversubscribe -np 2 \
+        "$sagan" "${train[@]}" --steps 1000 --keep 1000 --run-dir "$work/full/run" > "$work/mpi-full.log" 2>&1 \
+        || status=$?
+    umount "$work/full"
+    [ "$status" = 64 ] && grep -q "Error: rank 0: $work/full/run/" "$work/mpi-full.log" \
+        || fail "a full disk under mpirun: status $status, $(tail -3 "$work/mpi-full.log")"
+    echo "ok: rank 0 on a full disk ends every rank with its message and exit 64"
+else
+    echo "skipped: a full disk under mpirun (mounting a tmpfs is not allowed here)"
+fi

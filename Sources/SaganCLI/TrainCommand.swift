@@ -165,7 +165,7 @@ struct TrainCommand: ParsableCommand, StopsOnSignals {
                 return isPrinting ? try report(measured, dataset) : ()
             }
             guard isPrinting else {
-                _ = try run.train(commandLine: CommandLine.arguments)
+                _ = try endingTheJobOnFailure(run, group) { try run.train(commandLine: CommandLine.arguments) }
                 return
             }
             let trainer = run.trainer
@@ -183,7 +183,9 @@ struct TrainCommand: ParsableCommand, StopsOnSignals {
             }
             let outcome: TrainingOutcome
             do {
-                outcome = try run.train(commandLine: CommandLine.arguments) { show($0, &progress) }
+                outcome = try endingTheJobOnFailure(run, group) {
+                    try run.train(commandLine: CommandLine.arguments) { show($0, &progress) }
+                }
             } catch {
                 progress.finish()
                 throw error
@@ -271,6 +273,20 @@ struct TrainCommand: ParsableCommand, StopsOnSignals {
         case .setAsideBest(let file, let reason):
             progress.finish()
             print("warning: checkpoints/best.safetensors is \(reason); kept as \(file.path)")
+        }
+    }
+
+    /// `body`, and when it fails on one rank of a group after training began (a full disk on rank 0),
+    /// the message and the end of the whole job: the other ranks wait in a collective for ever, and
+    /// MPI_Finalize would wait for them before the message was printed.
+    func endingTheJobOnFailure<T>(_ run: TrainingRun, _ group: MPIProcessGroup?, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            guard let group, group.size > 1, run.isTraining else { throw error }
+            let message = Entry.badInputMessage(error)
+            FileHandle.standardError.write(Data("Error: rank \(group.rank): \(message ?? "\(error)")\n".utf8))
+            group.abort(status: message == nil ? 1 : 64)
         }
     }
 

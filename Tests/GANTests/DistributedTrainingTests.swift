@@ -306,6 +306,40 @@ struct DistributedTrainingTests {
         #expect((result["collectives_per_iteration"]?.int ?? 0) > 2, "\(train.output)")
     }
 
+    /// A second `mpirun` on a run folder in use (a new run, or --resume auto) ends every rank with
+    /// rank 0's refusal and exit 64 at once; before, rank 1 waited in a collective for ever.
+    @Test func aFolderInUseEndsEveryRank() throws {
+        let setup = try Setup("mpi-in-use")
+        defer { try? FileManager.default.removeItem(at: setup.work) }
+        let folder = setup.run("busy")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.mpirun[0])
+        process.arguments =
+            Array(Self.mpirun.dropFirst()) + ["-np", "2", TrainCommandTests.executable.path] + setup.common
+            + ["--steps", "100000", "--run-dir", folder.path]
+        process.environment = ProcessInfo.processInfo.environment.merging(Self.environment) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try TrainCommandTests.spawningWithStopSignalsUnblocked { try process.run() }
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        let lock = folder.appendingPathComponent("checkpoints")
+        for _ in 0..<600 {
+            if FileManager.default.fileExists(atPath: lock.path) { break }
+            usleep(50_000)
+        }
+        for extra in [[], ["--resume", "auto"]] {
+            let began = Date()
+            let second = try Self.ranks(2, setup.common + ["--steps", "200000", "--run-dir", folder.path] + extra)
+            // A new run is refused as the folder holds one; a resume, as the folder is in use.
+            let refusal = extra.isEmpty ? "already holds a run" : "is in use by process"
+            #expect(second.status == 64 && second.output.contains(refusal), "\(extra): \(second.output)")
+            #expect(Date().timeIntervalSince(began) < 60, "\(extra): took \(Date().timeIntervalSince(began)) s")
+        }
+    }
+
     @Test func aBatchThatDoesNotDivideIsRefused() throws {
         let setup = try Setup("mpi-batch")
         defer { try? FileManager.default.removeItem(at: setup.work) }

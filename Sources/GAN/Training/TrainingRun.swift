@@ -384,16 +384,13 @@ public final class TrainingRun {
 
     // MARK: Training
 
-    /// Trains to the configured step count, or until a stop is requested. Writes run.json (with
-    /// `commandLine`), a metrics line every `logEvery` steps, samples and attention pictures every
-    /// `sampleEvery`, and a checkpoint every `checkpointEvery` (keeping `keepCheckpoints`); the last
-    /// step does all three. A non-finite step under `onNonFinite = .stop` saves the rolled-back
-    /// state and throws `TrainingRunError.nonFinite`.
-    public func train(commandLine: [String], notify: (TrainingRunEvent) -> Void = { _ in }) throws -> TrainingOutcome {
-        try checkMemory()
-        guard writesFiles else { return try trainWithoutFiles() }
+    /// Whether `train` is past its start (files agreed on by every rank): a failure from here on
+    /// leaves the other ranks of a group waiting in a collective, so the job must be ended.
+    public private(set) var isTraining = false
+
+    /// Takes the run folder (one writer), cleans it, and writes run.json.
+    private func prepareFiles(_ commandLine: [String]) throws -> (RunFolderLock, RunDirectory) {
         let lock = try RunFolderLock(folder)
-        defer { withExtendedLifetime(lock) {} }
         // A writer killed between writing and renaming leaves `.NAME.PID.tmp` in any of these folders.
         for subfolder in ["", "samples", "checkpoints"] {
             removeStaleTemporaries(in: folder.appendingPathComponent(subfolder))
@@ -410,6 +407,22 @@ public final class TrainingRun {
             commandLine: commandLine, config: trainer.config, datasetPath: dataset.url.path,
             datasetDigest: dataset.sourceDigest, resumedAt: resumedFrom == nil ? nil : trainer.step,
             changes: resumeChanges, worldSize: trainer.group?.size ?? 1)
+        return (lock, run)
+    }
+
+    /// Trains to the configured step count, or until a stop is requested. Writes run.json (with
+    /// `commandLine`), a metrics line every `logEvery` steps, samples and attention pictures every
+    /// `sampleEvery`, and a checkpoint every `checkpointEvery` (keeping `keepCheckpoints`); the last
+    /// step does all three. A non-finite step under `onNonFinite = .stop` saves the rolled-back
+    /// state and throws `TrainingRunError.nonFinite`.
+    public func train(commandLine: [String], notify: (TrainingRunEvent) -> Void = { _ in }) throws -> TrainingOutcome {
+        try checkMemory()
+        // Rank 0's files, agreed on by every rank: a folder in use or that cannot be written stops
+        // the whole job with rank 0's message, instead of leaving the others in a collective.
+        let files = try agreeingOnStart(trainer.group) { writesFiles ? try prepareFiles(commandLine) : nil }
+        isTraining = true
+        guard let (lock, run) = files else { return try trainWithoutFiles() }
+        defer { withExtendedLifetime(lock) {} }
         let config = trainer.config
         let joinedCommandLine = commandLine.joined(separator: " ")
         func saveCheckpoint() throws -> URL {
