@@ -1,10 +1,10 @@
 // swift-tools-version:6.1
 // The SAGAN engine and tool. Targets are layered bottom-up; each imports only those below it:
 // CDNNL (system oneDNN), CKernels (hand-vectorised C) and CMachine (machine facts) → Kernels (backend seam);
-// FileFormats (safetensors, atomic writes, checks) → Autodiff (tensor, tape, engine configuration) → NeuralNet →
-// Optimizers; Datasets (decoding through CImageCodecs, packing, loading) and Evaluation (InceptionV3, FID, KID,
-// SWD) sit on NeuralNet; GAN (models, training runs, evaluation of generators) on all of them; Studio (the
-// web page of `sagan studio`, on Hummingbird) on GAN; then `sagan`.
+// FileFormats (safetensors, exact JSON, atomic writes, file checks) → Autodiff (tensor, tape, engine
+// configuration) → NeuralNet → Optimizers; Datasets (decoding through CImageCodecs, packing, loading) and
+// Evaluation (InceptionV3, FID, KID, SWD) sit on NeuralNet; GAN (models, training runs, evaluation of
+// generators) on all of them; Studio (the web page of `sagan studio`, on Hummingbird) on GAN; then `sagan`.
 // Nothing above Autodiff imports Kernels.
 import PackageDescription
 
