@@ -51,28 +51,6 @@ public func checkReplaceable(_ url: URL) throws {
     }
 }
 
-/// Throws unless `url` is a regular file that can be read: the error says what is there instead.
-public func checkReadableFile(_ url: URL) throws {
-    switch PathKind(url.path) {
-    case .regularFile: return
-    case .missing: throw FileReadError(file: url.path, reason: "no such file")
-    case let kind: throw FileReadError(file: url.path, reason: "is \(kind.notAFile!)")
-    }
-}
-
-/// A file that could not be read as one; names the file and says why.
-public struct FileReadError: Error, Equatable, CustomStringConvertible {
-    public let file: String
-    public let reason: String
-
-    public init(file: String, reason: String) {
-        self.file = file
-        self.reason = reason
-    }
-
-    public var description: String { "\(file): \(reason)" }
-}
-
 /// Throws when `output` already exists as one of `inputs` (the same file under any name or link):
 /// writing it would destroy what is being read (`export --out` naming its own `--checkpoint`).
 public func checkDistinct(output: URL, from inputs: [URL]) throws {

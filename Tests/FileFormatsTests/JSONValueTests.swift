@@ -6,14 +6,16 @@ import Testing
 struct JSONValueTests {
     /// Finite Doubles from random bit patterns (every exponent, subnormals included) and the edges.
     static func doubles(count: Int, seed: UInt64) -> [Double] {
-        var generator = SplitMix(seed: seed)
         var values: [Double] = [
             0, -0.0, 1, -1, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .greatestFiniteMagnitude,
             -.greatestFiniteMagnitude, .leastNormalMagnitude, Double.leastNormalMagnitude.nextDown, .ulpOfOne,
             0.3737361402788131, 0.1, 1e23, 5e-324, 9_007_199_254_740_993,
         ]
+        // A Weyl sequence of bit patterns: every bit position varies, reproducibly.
+        var index = seed
         while values.count < count {
-            let value = Double(bitPattern: generator.next())
+            index &+= 1
+            let value = Double(bitPattern: index &* 0x9E37_79B9_7F4A_7C15)
             if value.isFinite { values.append(value) }
         }
         return values
@@ -42,9 +44,8 @@ struct JSONValueTests {
     }
 
     @Test func floatsReadWithoutDoubleRounding() throws {
-        var generator = SplitMix(seed: 5)
-        for _ in 0..<20_000 {
-            let value = Float(bitPattern: UInt32(truncatingIfNeeded: generator.next()))
+        for index in 1...UInt32(20_000) {
+            let value = Float(bitPattern: index &* 0x9E37_79B9)
             guard value.isFinite else { continue }
             let parsed = try JSONValue(parsing: value.description)
             #expect(parsed.float?.bitPattern == value.bitPattern, "\(value)")
@@ -79,18 +80,5 @@ struct JSONValueTests {
         #expect(throws: JSONParseError.self) { try JSONValue(parsing: deep) }
         let fine = String(repeating: "[", count: 500) + String(repeating: "]", count: 500)
         #expect((try? JSONValue(parsing: fine)) != nil)
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so a failure names a reproducible value.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
