@@ -203,11 +203,18 @@ struct RunSafetyTests {
 
     @Test func memoryIsEstimatedFromTwoSmallBatches() throws {
         var config = try smallTrainConfig(ema: false)
+        // Tensor memory is counted process-wide and other suites run alongside, adding their tensors
+        // to one peak or another: a disturbed pair of measurements is taken again (at most 5 times).
         config.batchSize = 8
-        let estimate = MemoryEstimate.measure(config)
-        // One measurement each: tensor memory is counted process-wide, and other tests run alongside.
-        config.batchSize = 64
-        let measured = MemoryEstimate.measure(config)
+        var estimate = MemoryEstimate.measure(config)
+        var measured = estimate
+        for _ in 0..<5 {
+            config.batchSize = 8
+            estimate = MemoryEstimate.measure(config)
+            config.batchSize = 64
+            measured = MemoryEstimate.measure(config)
+            if estimate.bytesPerImage > 0 && measured.bytes > estimate.bytes { break }
+        }
         #expect(estimate.bytesPerImage > 0 && measured.bytes > estimate.bytes)
         // Linear in the batch: 56 more images cost 56 times the per-image part.
         let larger = estimate.atBatchSize(64)
