@@ -1,3 +1,4 @@
+import FileFormats
 import Foundation
 import Hummingbird
 import NIOCore
@@ -34,7 +35,8 @@ struct LiveUpdates: Sendable {
 
     /// The log's size and the bytes after `offset` (empty when it has not grown, or is not there).
     static func read(_ file: URL?, after offset: Int) -> (size: Int, bytes: Data) {
-        guard offset >= 0, let file, SafePath.isRegularFile(file), let handle = try? FileHandle(forReadingFrom: file)
+        guard offset >= 0, let file, PathKind(file.path) == .regularFile,
+            let handle = try? FileHandle(forReadingFrom: file)
         else { return (0, Data()) }
         defer { try? handle.close() }
         let size = Int((try? handle.seekToEnd()) ?? 0)

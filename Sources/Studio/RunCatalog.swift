@@ -58,7 +58,9 @@ public final class RunCatalog: Sendable {
     /// `name` (a path in a run folder) when it is a regular file inside the run: never a file a
     /// symlink leads to outside, nor a FIFO (reading one waits forever), a device or a socket.
     public func file(_ name: String, of folder: URL) -> URL? {
-        guard let file = try? SafePath.resolve(name, under: folder), SafePath.isRegularFile(file) else { return nil }
+        guard let file = try? SafePath.resolve(name, under: folder), PathKind(file.path) == .regularFile else {
+            return nil
+        }
         return file
     }
 

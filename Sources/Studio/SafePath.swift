@@ -29,10 +29,4 @@ public enum SafePath {
         return URL(fileURLWithPath: resolved)
     }
 
-    /// Whether `file` is a regular file: FIFOs, devices and sockets are not (opening a FIFO to read
-    /// it would wait for a writer forever), nor folders.
-    public static func isRegularFile(_ file: URL) -> Bool {
-        var status = stat()
-        return stat(file.path, &status) == 0 && status.st_mode & S_IFMT == S_IFREG
-    }
 }

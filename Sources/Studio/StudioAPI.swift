@@ -1,5 +1,6 @@
 import Autodiff
 import Datasets
+import FileFormats
 import Foundation
 import GAN
 import HTTPTypes
@@ -47,7 +48,7 @@ struct StudioAPI: Sendable {
         router.get("/api/file") { request, _ in
             let folder = try runFolder(request)
             let path = try Parameters(request).string("path")
-            guard let file = try? SafePath.resolve(path, under: folder), SafePath.isRegularFile(file) else {
+            guard let file = try? SafePath.resolve(path, under: folder), PathKind(file.path) == .regularFile else {
                 throw notFound("file \(path)")
             }
             let data = try Data(contentsOf: file, options: .alwaysMapped)
@@ -155,7 +156,7 @@ struct StudioAPI: Sendable {
         let folder = try runFolder(request)
         let name = try Parameters(request).string("checkpoint")
         guard !name.contains("/"),
-            let file = try? SafePath.resolve("checkpoints/" + name, under: folder), SafePath.isRegularFile(file)
+            let file = try? SafePath.resolve("checkpoints/" + name, under: folder), PathKind(file.path) == .regularFile
         else { throw notFound("checkpoint \(name)") }
         return file
     }
