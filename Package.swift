@@ -66,11 +66,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Test helpers shared by the test targets (the `slow` tag); not part of any product.
-        .target(name: "TestSupport", dependencies: ["Autodiff", "Datasets"], path: "Tests/TestSupport"),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"]),
+        .target(name: "TestSupport", dependencies: ["Kernels", "Autodiff", "Datasets"], path: "Tests/TestSupport"),
+        .testTarget(name: "KernelsTests", dependencies: ["TestSupport", "Kernels", "CKernels"]),
         .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats"]),
         .testTarget(name: "AutodiffTests", dependencies: ["TestSupport", "Autodiff"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NeuralNetTests", dependencies: ["FileFormats", "NeuralNet", "Optimizers"]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["TestSupport", "FileFormats", "NeuralNet", "Optimizers"]),
         .testTarget(
             name: "GANTests", dependencies: ["TestSupport", "FileFormats", "GAN", "Datasets"],
             resources: [.copy("Fixtures")]),

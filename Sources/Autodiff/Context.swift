@@ -3,6 +3,9 @@ import Kernels
 /// The number formats operations can compute in (Kernels' `Precision`, named here for the layers above).
 public typealias Precision = Kernels.Precision
 
+/// A backend's name, as `--backend` spells it (Kernels' `BackendID`, named here for the layers above).
+public typealias BackendID = Kernels.BackendID
+
 /// Task-local engine settings: which backend computes, and whether operations are recorded for
 /// differentiation. Task-local rather than global so that concurrent work can choose differently.
 public enum EngineContext {

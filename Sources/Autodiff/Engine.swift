@@ -9,14 +9,15 @@ import Kernels
 /// How the engine computes: which backend, how many threads, in what precision. Commands build one
 /// from their flags (`EngineOptions`); a Swift user builds one directly. nil fields keep the defaults.
 public struct EngineConfiguration: Sendable, Equatable {
-    /// "onednn" or "reference"; nil: the fastest backend available here.
-    public var backend: String?
-    /// Threads for oneDNN's kernels; nil: all cores.
+    /// Which backend computes (`.oneDNN`, `.reference` or one registered with `BackendRegistry`);
+    /// nil: the fastest backend available here.
+    public var backend: BackendID?
+    /// Threads for the backends' kernels; nil: all cores.
     public var threads: Int?
     /// The format of convolutions, linear layers and attention (see `Precision`).
     public var precision: Precision
 
-    public init(backend: String? = nil, threads: Int? = nil, precision: Precision = .fp32) {
+    public init(backend: BackendID? = nil, threads: Int? = nil, precision: Precision = .fp32) {
         self.backend = backend
         self.threads = threads
         self.precision = precision
@@ -25,17 +26,18 @@ public struct EngineConfiguration: Sendable, Equatable {
 
 /// A configuration the engine cannot honour; the message names the setting.
 public enum EngineError: Error, Equatable, CustomStringConvertible {
-    case unknownBackend(_ name: String, available: [String])
+    case unknownBackend(_ id: BackendID, available: [BackendID])
     case invalidThreadCount(_ count: Int)
     /// A benchmark or kernel shape that does not make sense (the geometry check's message).
     case invalidShape(_ message: String)
-    /// bf16 asked of oneDNN on a CPU without bf16 instructions.
+    /// bf16 asked of a backend that would emulate it on this CPU (oneDNN without bf16 instructions).
     case bf16Unsupported(instructionSet: String)
 
     public var description: String {
         switch self {
         case .unknownBackend(let name, let available):
-            return "backend \(name) is not available here; available: \(available.joined(separator: ", "))"
+            return
+                "backend \(name) is not available here; available: \(available.map(\.rawValue).joined(separator: ", "))"
         case .invalidThreadCount(let count):
             return
                 "threads must be 1 to \(Engine.maximumThreads) (\(Engine.threadsPerCPU) per CPU this process may use), "
@@ -54,14 +56,14 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
 /// The one place where the engine is configured and where facts about it are read. Layers above
 /// Autodiff use this instead of reaching into the kernels.
 public enum Engine {
-    /// The names of the backends this build can run, the reference first.
-    public static var availableBackends: [String] { BackendRegistry.available.map(\.name) }
+    /// The backends this process can run, the reference first.
+    public static var availableBackends: [BackendID] { BackendRegistry.available.map(\.id) }
 
     /// The backend operations run on now.
     public static var backendName: String { EngineContext.backend.name }
 
-    /// oneDNN's thread count, if oneDNN runs here.
-    public static var threadCount: Int? { OneDNNBackend.shared?.threadCount }
+    /// The threads the current backend's kernels use, if it runs threads of its own.
+    public static var threadCount: Int? { EngineContext.backend.threadCount }
 
     /// More threads than CPUs only wait for each other: beyond a few per CPU a step takes minutes,
     /// and OpenMP fails outright long before 100,000 (a segfault in libgomp).
@@ -70,32 +72,36 @@ public enum Engine {
     /// The most threads a command may ask for: `threadsPerCPU` per CPU this process may run on.
     public static var maximumThreads: Int { threadsPerCPU * max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
-    /// Runs `body` on the configured backend after setting the thread count. The thread count is
-    /// process-wide (OpenMP's); the backend holds for `body` only.
+    /// Runs `body` on the configured backend after setting every backend's thread count. The thread
+    /// count is process-wide (OpenMP's); the backend holds for `body` only.
     public static func run<R>(_ configuration: EngineConfiguration, _ body: () throws -> R) throws -> R {
         if let threads = configuration.threads {
             guard threads >= 1, threads <= maximumThreads else { throw EngineError.invalidThreadCount(threads) }
-            _ = OneDNNBackend.shared?.setThreadCount(threads)
+            for backend in BackendRegistry.available { backend.setThreadCount(threads) }
         }
         var backend = EngineContext.backend
-        if let name = configuration.backend {
-            guard let named = BackendRegistry.named(name) else {
-                throw EngineError.unknownBackend(name, available: availableBackends)
+        if let id = configuration.backend {
+            guard let named = BackendRegistry.backend(id) else {
+                throw EngineError.unknownBackend(id, available: availableBackends)
             }
             backend = named
         }
-        try checkPrecision(configuration.precision, backend: backend.name, bf16Instructions: bf16Instructions)
+        try checkPrecision(configuration.precision, backend: backend.id, bf16Instructions: bf16Instructions)
         return try withBackend(backend) { try withPrecision(configuration.precision, body) }
     }
 
     /// The precision the engine runs in now.
     public static var precision: Precision { EngineContext.precision }
 
-    /// Refuses bf16 on oneDNN without bf16 instructions: oneDNN would emulate it, slower than fp32.
-    /// The reference backend rounds in software and runs bf16 anywhere (it is the oracle).
-    public static func checkPrecision(_ precision: Precision, backend: String, bf16Instructions: [String]) throws {
-        guard precision == .bf16, backend == OneDNNBackend.shared?.name, bf16Instructions.isEmpty else { return }
-        throw EngineError.bf16Unsupported(instructionSet: oneDNNInstructionSet ?? "an unknown instruction set")
+    /// Refuses bf16 where the backend needs bf16 instructions and the CPU has none (oneDNN would
+    /// emulate them, slower than fp32). The reference backend rounds in software and runs bf16
+    /// anywhere (it is the oracle).
+    public static func checkPrecision(_ precision: Precision, backend id: BackendID, bf16Instructions: [String]) throws
+    {
+        guard precision == .bf16, bf16Instructions.isEmpty, let backend = BackendRegistry.backend(id),
+            backend.needsBF16Instructions
+        else { return }
+        throw EngineError.bf16Unsupported(instructionSet: backend.instructionSet ?? "an unknown instruction set")
     }
 
     /// GFLOP/s of independent FMA chains on `threads` threads for about `seconds`: the machine's
@@ -113,12 +119,20 @@ public enum Engine {
         return peak > 0 ? peak : nil
     }
 
-    /// The implementations oneDNN chose for the primitives created so far, by kind of primitive
-    /// ("convolution forward": ["jit_bf16:avx512_core_bf16": 12]); empty without oneDNN.
-    public static var oneDNNImplementations: [String: [String: Int]] { OneDNNBackend.shared?.implementations ?? [:] }
+    /// The implementations a backend (default: the current one) chose for the kernels run so far, by kind
+    /// of kernel ("convolution forward": ["jit_bf16:avx512_core_bf16": 12]); empty for backends that do not
+    /// choose.
+    public static func kernelImplementations(of id: BackendID? = nil) -> [String: [String: Int]] {
+        backend(id)?.kernelImplementations ?? [:]
+    }
 
-    /// The instruction set oneDNN's kernels use here ("avx512_core_bf16", …), if oneDNN runs.
-    public static var oneDNNInstructionSet: String? { OneDNNBackend.shared?.instructionSet }
+    /// The instruction set a backend's kernels (default: the current one's) use here ("avx512_core_bf16",
+    /// …), if it compiles for the CPU (oneDNN does; the reference backend does not).
+    public static func kernelInstructionSet(of id: BackendID? = nil) -> String? { backend(id)?.instructionSet }
+
+    private static func backend(_ id: BackendID?) -> (any Backend)? {
+        id.map(BackendRegistry.backend) ?? EngineContext.backend
+    }
 
     /// The bf16 instructions this CPU (and its OS) offers: "avx512_bf16" (dot products) and
     /// "amx_bf16" (tiles). Without either, bf16 would be emulated.

@@ -55,13 +55,16 @@ public struct Tensor: @unchecked Sendable {
     /// The single element of a one-element tensor.
     public var scalar: Float {
         require(count == 1, "Tensor.scalar: tensor of shape \(shape) has \(count) elements")
-        return storage.rowMajor().pointer[0]
+        let plain = storage.onHost()
+        return withExtendedLifetime(plain) { plain.pointer[0] }
     }
 
     /// True when no element is NaN or infinite (read in place, without copying the elements).
     public var isFinite: Bool {
-        let plain = storage.rowMajor()
-        return UnsafeBufferPointer(start: plain.pointer, count: count).allSatisfy { $0.isFinite }
+        let plain = storage.onHost()
+        return withExtendedLifetime(plain) {
+            UnsafeBufferPointer(start: plain.pointer, count: count).allSatisfy { $0.isFinite }
+        }
     }
 
     /// True when gradients can flow to this tensor.
@@ -74,9 +77,6 @@ public struct Tensor: @unchecked Sendable {
 
     /// The same values, cut from the graph: no gradient flows through the result.
     public func detached() -> Tensor { Tensor(shape: shape, storage: storage, node: nil) }
-
-    /// Row-major storage of the elements (a copy only when the storage uses a backend layout).
-    var plainStorage: Storage { storage.rowMajor() }
 }
 
 extension Tensor: CustomStringConvertible {

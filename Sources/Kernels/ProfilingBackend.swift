@@ -8,7 +8,7 @@ import Synchronization
 /// allocated per kernel, for `sagan bench --profile`. Results are per process, not per tensor.
 public final class ProfilingBackend: Backend {
     public let inner: any Backend
-    public var name: String { inner.name }
+    public var id: BackendID { inner.id }
     private let totals = Mutex<[String: (calls: Int, seconds: Double, bytes: Int)]>([:])
     private let convolutionTotals = Mutex<[String: (calls: Int, seconds: Double, flops: Double)]>([:])
 
@@ -67,6 +67,16 @@ public final class ProfilingBackend: Backend {
         also(seconds)
         return result
     }
+
+    // Everything forwards to `inner`, the derived operations too: inheriting their defaults would
+    // profile the reference kernels instead of what `inner` runs.
+    public var device: Device { inner.device }
+    public func fromHost(_ storage: Storage) -> Storage { inner.fromHost(storage) }
+    public var threadCount: Int? { inner.threadCount }
+    public func setThreadCount(_ count: Int) -> Bool { inner.setThreadCount(count) }
+    public var instructionSet: String? { inner.instructionSet }
+    public var kernelImplementations: [String: [String: Int]] { inner.kernelImplementations }
+    public var needsBF16Instructions: Bool { inner.needsBF16Instructions }
 
     public func conv2dForward(_ g: Conv2DGeometry, input: Storage, weight: Storage, bias: Storage?) -> Storage {
         timedConvolution("conv forward", g) { inner.conv2dForward(g, input: input, weight: weight, bias: bias) }

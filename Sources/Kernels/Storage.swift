@@ -16,24 +16,39 @@ public protocol OpaqueLayout: AnyObject, Sendable {
     func reorderToRowMajor(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>)
 }
 
-/// The element memory of a tensor: 64-byte aligned Float32 on the CPU.
+/// The element memory of a tensor: 64-byte aligned Float32 in host memory, or elements in an
+/// accelerator's memory (`deviceMemory`) that only a copy brings to the host.
 ///
 /// A storage is written once, by the kernel that creates it, and is read-only afterwards; tensors
 /// share storages freely, which gives them value semantics without copies.
 public final class Storage: @unchecked Sendable {
     /// Logical element count (the product of the tensor's shape).
     public let count: Int
-    /// Where the elements live; row-major unless `layout` says otherwise.
-    public let pointer: UnsafeMutablePointer<Float>
     /// `nil` for dense row-major data, otherwise the backend layout of `pointer`.
     public let layout: OpaqueLayout?
+    /// The elements when they live on an accelerator; nil for host memory.
+    public let deviceMemory: (any DeviceMemory)?
+    private let hostPointer: UnsafeMutablePointer<Float>?
+
+    /// Where the elements live.
+    public var device: Device { deviceMemory?.device ?? .host }
+
+    /// The host memory of the elements, for host kernels; row-major unless `layout` says otherwise.
+    /// Device memory has no host address: code outside a device's kernels reads it with `onHost()`.
+    public var pointer: UnsafeMutablePointer<Float> {
+        guard let hostPointer else {
+            fatalError("Storage: \(count) elements live in \(device) memory; read them through onHost()")
+        }
+        return hostPointer
+    }
 
     /// Uninitialised row-major storage for `count` elements; the caller must write every element.
     public init(uninitializedCount count: Int) {
         if count < 0 { fatalError("Storage: negative element count \(count)") }
         self.count = count
         self.layout = nil
-        self.pointer = Storage.allocate(count)
+        self.deviceMemory = nil
+        self.hostPointer = Storage.allocate(count)
     }
 
     /// Uninitialised storage in a backend layout. A layout that pads (channels rounded up to a
@@ -43,8 +58,18 @@ public final class Storage: @unchecked Sendable {
     public init(count: Int, layout: OpaqueLayout) {
         self.count = count
         self.layout = layout
-        self.pointer = Storage.allocate(layout.capacity)
+        self.deviceMemory = nil
+        let pointer = Storage.allocate(layout.capacity)
         if layout.capacity > count { pointer.initialize(repeating: 0, count: layout.capacity) }
+        self.hostPointer = pointer
+    }
+
+    /// `count` elements that a device backend keeps in `memory`.
+    public init(count: Int, deviceMemory memory: any DeviceMemory) {
+        self.count = count
+        self.layout = nil
+        self.deviceMemory = memory
+        self.hostPointer = nil
     }
 
     /// Zero-filled row-major storage.
@@ -63,23 +88,30 @@ public final class Storage: @unchecked Sendable {
     }
 
     deinit {
+        guard let hostPointer else { return }
         let capacity = layout?.capacity ?? count
-        BufferPool.shared.release(pointer, bytes: max(capacity, 1) * MemoryLayout<Float>.stride)
+        BufferPool.shared.release(hostPointer, bytes: max(capacity, 1) * MemoryLayout<Float>.stride)
         StorageStatistics.released(capacity)
     }
 
-    /// This storage if it is row-major, otherwise a row-major copy.
-    public func rowMajor() -> Storage {
+    /// The elements as row-major host memory: this storage when it already is, otherwise a copy
+    /// (from a backend layout, or out of a device's memory). The one way to the host.
+    public func onHost() -> Storage {
+        if let deviceMemory {
+            let copy = Storage(uninitializedCount: count)
+            deviceMemory.copyToHost(copy.pointer, count: count)
+            return copy
+        }
         guard let layout else { return self }
         let plain = Storage(uninitializedCount: count)
         layout.reorderToRowMajor(pointer, plain.pointer)
         return plain
     }
 
-    /// A row-major storage of these elements that the caller owns and may overwrite: the
-    /// conversion itself when the layout is opaque (no second copy), otherwise a copy.
-    public func ownedRowMajorCopy() -> Storage {
-        if layout != nil { return rowMajor() }
+    /// A row-major host storage of these elements that the caller owns and may overwrite: the
+    /// conversion itself when one is needed (no second copy), otherwise a copy.
+    public func ownedHostCopy() -> Storage {
+        if layout != nil || deviceMemory != nil { return onHost() }
         let copy = Storage(uninitializedCount: count)
         copy.pointer.update(from: pointer, count: count)
         return copy
@@ -87,8 +119,8 @@ public final class Storage: @unchecked Sendable {
 
     /// The elements in row-major order.
     public var elements: [Float] {
-        let plain = rowMajor()
-        return Array(UnsafeBufferPointer(start: plain.pointer, count: count))
+        let plain = onHost()
+        return withExtendedLifetime(plain) { Array(UnsafeBufferPointer(start: plain.pointer, count: count)) }
     }
 
     private static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {

@@ -194,8 +194,8 @@ struct TrainBench: ParsableCommand {
             print(
                 "\(result.preset) batch \(result.batch), \(threads), backend \(result.backend) in \(result.precision): "
                     + String(format: "%.1f GFLOP per iteration", result.gflopPerIteration))
-            printInstructionSets()
-            printImplementations()
+            printInstructionSets(result.backend)
+            printImplementations(result.backend)
             let peakSource = peak == nil ? "measured by an \(result.peakSource) FMA loop" : "given"
             // Under ranks the peaks are per rank; the job's is their sum.
             let ranks = result.ranks > 1 ? "\(result.ranks) ranks × \(Int(result.peakGFLOPS.rounded())), " : ""
@@ -281,7 +281,7 @@ struct InceptionBench: ParsableCommand {
         print(
             "InceptionV3 batch \(result.batch), \(result.threads) threads, backend \(result.backend), \(weights): "
                 + String(format: "%.2f GFLOP per image", result.flopsPerImage / 1e9))
-        printImplementations()
+        printImplementations(result.backend)
         print(
             String(
                 format: "  %.1f ms per batch (median of %d), %.1f images/s (%.1f ms per image), %.1f GFLOP/s = "
@@ -296,20 +296,24 @@ struct InceptionBench: ParsableCommand {
     }
 }
 
-/// The implementations oneDNN chose for the convolutions and products run so far.
-func printImplementations() {
-    let kinds = Engine.oneDNNImplementations.filter { $0.key.hasPrefix("convolution") || $0.key == "matmul" }
+/// The implementations `backend` chose for the convolutions and products run so far.
+func printImplementations(_ backend: String) {
+    let kinds = Engine.kernelImplementations(of: BackendID(rawValue: backend)).filter {
+        $0.key.hasPrefix("convolution") || $0.key == "matmul"
+    }
     for (kind, implementations) in kinds.sorted(by: { $0.key < $1.key }) {
         let chosen = implementations.sorted { $0.value > $1.value }.map { "\($0.key) ×\($0.value)" }
         print("  \(kind): \(chosen.joined(separator: ", "))")
     }
 }
 
-/// oneDNN's instruction set here and the CPU's bf16 instructions (what bf16 training would use).
-func printInstructionSets() {
+/// The instruction set of `backend`'s kernels here and the CPU's bf16 instructions (what bf16 training
+/// would use).
+func printInstructionSets(_ backend: String) {
     let bf16 = Engine.bf16Instructions
+    let kernels = Engine.kernelInstructionSet(of: BackendID(rawValue: backend)) ?? "plain Swift, for any CPU"
     print(
-        "  oneDNN kernels: \(Engine.oneDNNInstructionSet ?? "none (reference backend only)"); bf16 instructions: "
+        "  \(backend) kernels: \(kernels); bf16 instructions: "
             + (bf16.isEmpty ? "none (bf16 would be emulated)" : bf16.joined(separator: ", ")))
 }
 

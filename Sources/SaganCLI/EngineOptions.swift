@@ -16,7 +16,7 @@ struct EngineOptions: ParsableArguments {
     }
 
     var configuration: EngineConfiguration {
-        EngineConfiguration(backend: backend, threads: threads, precision: precision)
+        EngineConfiguration(backend: backend.map(BackendID.init(rawValue:)), threads: threads, precision: precision)
     }
 
     /// Runs `body` on the engine these flags configure.

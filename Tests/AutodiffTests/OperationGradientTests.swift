@@ -1,5 +1,6 @@
 import Autodiff
 import Kernels
+import TestSupport
 import Testing
 
 @Suite("Every differentiable tensor operation passes a finite-difference check")
@@ -154,7 +155,7 @@ struct OperationGradientTests {
         let k = sample.tensor([2, 3, 5])
         let v = sample.tensor([2, 4, 5])
         checkGradients([q, k, v]) { Tensor.attention(queries: $0[0], keys: $0[1], values: $0[2]) }
-        for backend in BackendRegistry.available {
+        for backend in backendsUnderTest {
             withBackend(backend) {
                 let leaves = [q, k, v].map { $0.trackingGradients() }
                 var random = RandomGenerator(seed: 3)
@@ -205,7 +206,7 @@ struct OperationGradientTests {
         checkGradients([weight]) {
             Tensor.spectralNormalized($0[0], blocks: 3, u: u, v: v, powerIteration: false, epsilon: 1e-12).weight
         }
-        for backend in BackendRegistry.available {
+        for backend in backendsUnderTest {
             withBackend(backend) {
                 for powerIteration in [false, true] {
                     let leaf = weight.trackingGradients()

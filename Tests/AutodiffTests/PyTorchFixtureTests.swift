@@ -67,7 +67,7 @@ struct PyTorchFixtureTests {
         }
     }
 
-    static let backends: [any Backend] = BackendRegistry.available
+    static let backends: [any Backend] = backendsUnderTest
 
     @Test(arguments: backends)
     func convolution(backend: any Backend) throws {

@@ -18,12 +18,12 @@ import Testing
 @Suite("Models match the PyTorch reference", .tags(.slow), .skippedInFastRuns)
 struct ModelParityTests {
     static let cases: [(String, String)] = ["blog128", "sagan32", "sagan32_biggan_narrow"].flatMap { fixture in
-        BackendRegistry.available.map { (fixture, $0.name) }
+        backendsUnderTest.map { (fixture, $0.name) }
     }
 
     @Test(arguments: cases)
     func trainingAndEvaluationMatchPyTorch(fixtureName: String, backendName: String) throws {
-        try withBackend(BackendRegistry.named(backendName)!) { try runProtocol(fixtureName) }
+        try withBackend(BackendRegistry.backend(BackendID(rawValue: backendName))!) { try runProtocol(fixtureName) }
     }
 
     func runProtocol(_ fixtureName: String) throws {

@@ -86,6 +86,34 @@ struct TrainingTests {
         }
     }
 
+    /// A backend whose memory the host cannot address (the simulated device: reference kernels
+    /// behind device memory) trains exactly as the reference backend: nothing in the layers, the
+    /// optimisers or the trainer reaches a storage's elements except through `Storage.onHost()`.
+    @Test func aDeviceBackendTrainsBitIdenticallyToTheReference() throws {
+        let folder = try FileManager.default.temporaryDirectory.appendingPathComponent("device-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let dataset = try makeBlobPack(folder)
+        var config = try smallTrainConfig()
+        config.batchSize = 2
+        func train(on backend: any Backend) throws -> [String: [Float]] {
+            try withBackend(backend) {
+                let trainer = Trainer(config: config)
+                try run(trainer, dataset, steps: 3)
+                return fullState(trainer)
+            }
+        }
+        let device = SimulatedDeviceBackend.shared
+        let copiesBefore = device.copiesToDevice
+        let expected = try train(on: BackendRegistry.reference)
+        let actual = try train(on: device)
+        #expect(device.copiesToDevice > copiesBefore + 100, "the simulated device computed nothing")
+        #expect(Set(expected.keys) == Set(actual.keys) && expected.count > 50)
+        for (name, values) in expected {
+            #expect(actual[name]?.map(\.bitPattern) == values.map(\.bitPattern), "\(name) differs on the device")
+        }
+    }
+
     @Test func classConditionalTrainingUsesTheLabels() throws {
         let folder = try FileManager.default.temporaryDirectory.appendingPathComponent(
             "conditional-\(UUID().uuidString)")

@@ -2,18 +2,23 @@ import CKernels
 import Foundation
 import Kernels
 import Synchronization
+import TestSupport
 import Testing
 
-/// Every oneDNN kernel against the reference backend, forward and each backward, on awkward shapes.
-@Suite("oneDNN kernels match the reference backend")
+/// Every backend's kernels against the reference backend, forward and each backward, on awkward
+/// shapes: oneDNN within tolerances, and the simulated device (reference kernels behind device
+/// memory) bit for bit. The oneDNN-only tests check its blocked layouts and threads.
+@Suite("Backends match the reference backend")
 struct BackendParityTests {
     let reference = BackendRegistry.reference
-    var fast: any Backend {
-        guard let backend = OneDNNBackend.shared else {
-            Issue.record("oneDNN engine unavailable")
-            return reference
-        }
-        return backend
+
+    /// Every backend here but the reference: oneDNN where its engine starts, and the simulated device.
+    static let backends = backendsUnderTest.map(\.id).filter { $0 != .reference }
+
+    static func backend(_ id: BackendID) -> any Backend { BackendRegistry.backend(id)! }
+
+    @Test func oneDNNRunsHere() {
+        #expect(Self.backends.contains(.oneDNN), "oneDNN engine unavailable: the fast backend is not tested")
     }
 
     func random(_ count: Int, seed: UInt64, scale: Float = 1) -> Storage {
@@ -29,49 +34,94 @@ struct BackendParityTests {
         let a = actual.elements
         let e = expected.elements
         #expect(a.count == e.count, "\(what): \(a.count) vs \(e.count) elements")
+        if actual.device == SimulatedDeviceBackend.shared.device {
+            #expect(a.map(\.bitPattern) == e.map(\.bitPattern), "\(what): the simulated device differs in some bits")
+            return
+        }
         let scale = max(1, e.map { Swift.abs($0) }.max() ?? 0)
         let worst = zip(a, e).map { Swift.abs($0 - $1) }.max() ?? 0
         #expect(worst <= tolerance * scale, "\(what): worst difference \(worst) at scale \(scale)")
     }
 
-    /// (batch, in channels, out channels, height, width, kernel, stride, padding)
-    static let convolutions: [(Int, Int, Int, Int, Int, Int, Int, Int)] = [
-        (1, 3, 4, 5, 7, 3, 1, 1), (3, 3, 5, 5, 7, 3, 2, 1), (1, 2, 3, 5, 7, 1, 1, 0), (3, 4, 2, 8, 8, 4, 2, 1),
-        (1, 3, 8, 7, 5, 4, 2, 0), (3, 1, 3, 6, 6, 3, 1, 0), (2, 16, 32, 8, 8, 4, 2, 1), (1, 5, 3, 5, 7, 1, 2, 0),
+    static let convolutions: [Conv2DGeometry] = [
+        try! Conv2DGeometry(
+            batch: 1, inChannels: 3, outChannels: 4, inHeight: 5, inWidth: 7, kernelHeight: 3, kernelWidth: 3,
+            stride: 1, padding: 1),
+        try! Conv2DGeometry(
+            batch: 3, inChannels: 3, outChannels: 5, inHeight: 5, inWidth: 7, kernelHeight: 3, kernelWidth: 3,
+            stride: 2, padding: 1),
+        try! Conv2DGeometry(
+            batch: 1, inChannels: 2, outChannels: 3, inHeight: 5, inWidth: 7, kernelHeight: 1, kernelWidth: 1,
+            stride: 1, padding: 0),
+        try! Conv2DGeometry(
+            batch: 3, inChannels: 4, outChannels: 2, inHeight: 8, inWidth: 8, kernelHeight: 4, kernelWidth: 4,
+            stride: 2, padding: 1),
+        try! Conv2DGeometry(
+            batch: 1, inChannels: 3, outChannels: 8, inHeight: 7, inWidth: 5, kernelHeight: 4, kernelWidth: 4,
+            stride: 2, padding: 0),
+        try! Conv2DGeometry(
+            batch: 3, inChannels: 1, outChannels: 3, inHeight: 6, inWidth: 6, kernelHeight: 3, kernelWidth: 3,
+            stride: 1, padding: 0),
+        try! Conv2DGeometry(
+            batch: 2, inChannels: 16, outChannels: 32, inHeight: 8, inWidth: 8, kernelHeight: 4, kernelWidth: 4,
+            stride: 2, padding: 1),
+        try! Conv2DGeometry(
+            batch: 1, inChannels: 5, outChannels: 3, inHeight: 5, inWidth: 7, kernelHeight: 1, kernelWidth: 1,
+            stride: 2, padding: 0),
         // The blog128 discriminator's layers at batch 2.
-        (2, 3, 32, 128, 128, 4, 2, 1), (2, 32, 64, 64, 64, 4, 2, 1), (2, 64, 128, 32, 32, 4, 2, 1),
-        (2, 128, 256, 16, 16, 4, 2, 1), (2, 256, 512, 8, 8, 4, 2, 1), (2, 64, 8, 32, 32, 1, 1, 0),
-        (2, 64, 64, 32, 32, 1, 1, 0),
+        try! Conv2DGeometry(
+            batch: 2, inChannels: 3, outChannels: 32, inHeight: 128, inWidth: 128, kernelHeight: 4, kernelWidth: 4,
+            stride: 2, padding: 1),
+        try! Conv2DGeometry(
+            batch: 2, inChannels: 32, outChannels: 64, inHeight: 64, inWidth: 64, kernelHeight: 4, kernelWidth: 4,
+            stride: 2, padding: 1),
+        try! Conv2DGeometry(
+            batch: 2, inChannels: 64, outChannels: 128, inHeight: 32, inWidth: 32, kernelHeight: 4, kernelWidth: 4,
+            stride: 2, padding: 1),
+        try! Conv2DGeometry(
+            batch: 2, inChannels: 128, outChannels: 256, inHeight: 16, inWidth: 16, kernelHeight: 4, kernelWidth: 4,
+            stride: 2, padding: 1),
+        try! Conv2DGeometry(
+            batch: 2, inChannels: 256, outChannels: 512, inHeight: 8, inWidth: 8, kernelHeight: 4, kernelWidth: 4,
+            stride: 2, padding: 1),
+        try! Conv2DGeometry(
+            batch: 2, inChannels: 64, outChannels: 8, inHeight: 32, inWidth: 32, kernelHeight: 1, kernelWidth: 1,
+            stride: 1, padding: 0),
+        try! Conv2DGeometry(
+            batch: 2, inChannels: 64, outChannels: 64, inHeight: 32, inWidth: 32, kernelHeight: 1, kernelWidth: 1,
+            stride: 1, padding: 0),
     ]
 
-    @Test(arguments: convolutions)
-    func convolution(_ shape: (Int, Int, Int, Int, Int, Int, Int, Int)) throws {
-        let (n, cin, cout, h, w, k, stride, padding) = shape
-        try checkConvolution(
-            Conv2DGeometry(
-                batch: n, inChannels: cin, outChannels: cout, inHeight: h, inWidth: w,
-                kernelHeight: k, kernelWidth: k, stride: stride, padding: padding))
+    @Test(arguments: backends, convolutions)
+    func convolution(_ id: BackendID, _ g: Conv2DGeometry) throws {
+        try checkConvolution(Self.backend(id), g)
     }
 
     /// InceptionV3's rectangular kernels, each padding only its long axis, and a stride-2 3x3.
-    @Test(arguments: [(1, 7, 0, 3), (7, 1, 3, 0), (1, 3, 0, 1), (3, 1, 1, 0)])
-    func rectangularConvolution(_ kernel: (Int, Int, Int, Int)) throws {
+    @Test(arguments: backends, [(1, 7, 0, 3), (7, 1, 3, 0), (1, 3, 0, 1), (3, 1, 1, 0)])
+    func rectangularConvolution(_ id: BackendID, _ kernel: (Int, Int, Int, Int)) throws {
         let (kh, kw, padH, padW) = kernel
+        let fast = Self.backend(id)
         try checkConvolution(
+            fast,
             Conv2DGeometry(
                 batch: 2, inChannels: 5, outChannels: 6, inHeight: 9, inWidth: 8,
                 kernelHeight: kh, kernelWidth: kw, stride: 1, paddingHeight: padH, paddingWidth: padW))
         try checkConvolution(
+            fast,
             Conv2DGeometry(
                 batch: 2, inChannels: 5, outChannels: 6, inHeight: 9, inWidth: 8,
                 kernelHeight: kh, kernelWidth: kw, stride: 2, paddingHeight: padH, paddingWidth: padW))
     }
 
     /// Max and average (padding not counted) pools: SAGAN's 2x2, InceptionV3's 3x3 stride 2 and 3x3 stride 1 padded.
-    @Test(arguments: [
-        (PoolOperation.max, 2, 2, 0), (.max, 3, 2, 0), (.max, 3, 1, 1), (.average, 3, 1, 1), (.average, 8, 8, 0),
-    ])
-    func pooling(_ setting: (PoolOperation, Int, Int, Int)) throws {
+    @Test(
+        arguments: backends,
+        [
+            (PoolOperation.max, 2, 2, 0), (.max, 3, 2, 0), (.max, 3, 1, 1), (.average, 3, 1, 1), (.average, 8, 8, 0),
+        ])
+    func pooling(_ id: BackendID, _ setting: (PoolOperation, Int, Int, Int)) throws {
+        let fast = Self.backend(id)
         let (op, window, stride, padding) = setting
         let g = try Pool2DGeometry(
             batch: 2, channels: 19, inHeight: 17, inWidth: 16, window: window, stride: stride, padding: padding)
@@ -89,6 +139,7 @@ struct BackendParityTests {
     /// padded (19); either way it gives the reference's values, and backward reads the blocked input.
     @Test(arguments: [(PoolOperation.max, 32), (.max, 19), (.average, 32), (.average, 19)])
     func poolingOnBlockedInput(_ setting: (PoolOperation, Int)) throws {
+        let fast = try #require(OneDNNBackend.shared)
         let (op, channels) = setting
         let stem = try Conv2DGeometry(
             batch: 2, inChannels: 3, outChannels: channels, inHeight: 19, inWidth: 18,
@@ -97,7 +148,7 @@ struct BackendParityTests {
             stem, input: random(ShapeMath.count(stem.inputShape), seed: 60),
             weight: random(ShapeMath.count(stem.weightShape), seed: 61), bias: nil)
         #expect(x.layout != nil, "the stem convolution should hand over a blocked layout")
-        let plainX = x.rowMajor()
+        let plainX = x.onHost()
         for (window, stride, padding) in [(3, 2, 0), (3, 1, 1)] {
             let g = try Pool2DGeometry(
                 batch: 2, channels: channels, inHeight: 19, inWidth: 18, window: window, stride: stride,
@@ -111,7 +162,7 @@ struct BackendParityTests {
         }
     }
 
-    func checkConvolution(_ g: Conv2DGeometry) throws {
+    func checkConvolution(_ fast: any Backend, _ g: Conv2DGeometry) throws {
         let cout = g.outChannels
         let x = random(ShapeMath.count(g.inputShape), seed: 1)
         let weight = random(ShapeMath.count(g.weightShape), seed: 2)
@@ -134,6 +185,7 @@ struct BackendParityTests {
     /// The generator's RGB output layer (16 → 3, 3x3, padding 1) runs on the direct kernels. Its
     /// input arrives in oneDNN's blocked layout from the convolution before it, and dx leaves in one.
     @Test func directConvolutionOnBlockedInput() throws {
+        let fast = try #require(OneDNNBackend.shared)
         let stem = try Conv2DGeometry(
             batch: 3, inChannels: 5, outChannels: 16, inHeight: 37, inWidth: 70,
             kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
@@ -144,7 +196,7 @@ struct BackendParityTests {
         let g = try Conv2DGeometry(
             batch: 3, inChannels: 16, outChannels: 3, inHeight: 37, inWidth: 70,
             kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
-        let plainX = x.rowMajor()
+        let plainX = x.onHost()
         let weight = random(ShapeMath.count(g.weightShape), seed: 52)
         let bias = random(3, seed: 53)
         let dy = random(ShapeMath.count(g.outputShape), seed: 54)
@@ -160,8 +212,11 @@ struct BackendParityTests {
         expectClose(dx, reference.conv2dBackwardData(g, outputGradient: dy, weight: weight), "direct backward data")
     }
 
-    @Test(arguments: [(1, 3, 35, true, true), (3, 4, 1, false, true), (2, 5, 6, true, false), (4, 2, 9, false, false)])
-    func batchNormalization(_ shape: (Int, Int, Int, Bool, Bool)) throws {
+    @Test(
+        arguments: backends,
+        [(1, 3, 35, true, true), (3, 4, 1, false, true), (2, 5, 6, true, false), (4, 2, 9, false, false)])
+    func batchNormalization(_ id: BackendID, _ shape: (Int, Int, Int, Bool, Bool)) throws {
+        let fast = Self.backend(id)
         let (n, c, spatial, withScale, withShift) = shape
         let g = try BatchNormGeometry(batch: n, channels: c, spatial: spatial, epsilon: 1e-3)
         let x = random(g.count, seed: 5, scale: 3)
@@ -192,12 +247,12 @@ struct BackendParityTests {
         }
     }
 
-    @Test(arguments: KernelGradientTests.unaryOperations)
-    func pointwise(_ op: UnaryOperation) {
-        for count in [37, 2 * 64 * 32 * 32] { pointwise(op, count: count) }
+    @Test(arguments: backends, KernelGradientTests.unaryOperations)
+    func pointwise(_ id: BackendID, _ op: UnaryOperation) {
+        for count in [37, 2 * 64 * 32 * 32] { pointwise(Self.backend(id), op, count: count) }
     }
 
-    func pointwise(_ op: UnaryOperation, count: Int) {
+    func pointwise(_ fast: any Backend, _ op: UnaryOperation, count: Int) {
         let raw = random(count, seed: 9, scale: 2).elements
         let x = Storage(
             raw.map { v -> Float in
@@ -214,11 +269,14 @@ struct BackendParityTests {
             reference.unaryBackward(op, input: x, output: y, outputGradient: dy), "\(op) backward")
     }
 
-    @Test(arguments: [
-        ([2, 3, 4], [2, 3, 4]), ([2, 3, 4], [1, 3, 1]), ([1, 3, 1], [2, 3, 4]), ([3, 1], [1, 5]), ([1], [1]),
-        ([4, 5], [1, 1]),
-    ])
-    func binary(_ shapes: ([Int], [Int])) {
+    @Test(
+        arguments: backends,
+        [
+            ([2, 3, 4], [2, 3, 4]), ([2, 3, 4], [1, 3, 1]), ([1, 3, 1], [2, 3, 4]), ([3, 1], [1, 5]), ([1], [1]),
+            ([4, 5], [1, 1]),
+        ])
+    func binary(_ id: BackendID, _ shapes: ([Int], [Int])) {
+        let fast = Self.backend(id)
         let (aShape, bShape) = shapes
         let outputShape = ShapeMath.broadcast(aShape, bShape)!
         let a = random(ShapeMath.count(aShape), seed: 11)
@@ -230,11 +288,14 @@ struct BackendParityTests {
         }
     }
 
-    @Test(arguments: [
-        ([2, 3, 4], [1, 3, 1]), ([2, 3, 4], [1, 1, 1]), ([5, 7], [5, 1]), ([3, 2, 5, 7], [1, 2, 1, 1]),
-        ([2, 64, 32, 32], [1, 64, 1, 1]), ([2, 64, 32, 32], [1, 1, 1, 1]),
-    ])
-    func reduction(_ shapes: ([Int], [Int])) {
+    @Test(
+        arguments: backends,
+        [
+            ([2, 3, 4], [1, 3, 1]), ([2, 3, 4], [1, 1, 1]), ([5, 7], [5, 1]), ([3, 2, 5, 7], [1, 2, 1, 1]),
+            ([2, 64, 32, 32], [1, 64, 1, 1]), ([2, 64, 32, 32], [1, 1, 1, 1]),
+        ])
+    func reduction(_ id: BackendID, _ shapes: ([Int], [Int])) {
+        let fast = Self.backend(id)
         let (shape, outputShape) = shapes
         let x = random(ShapeMath.count(shape), seed: 13)
         for op in [ReductionOperation.sum, .mean, .max] {
@@ -244,8 +305,9 @@ struct BackendParityTests {
         }
     }
 
-    @Test(arguments: [(1, 5), (7, 3), (4, 33), (2, 1), (2048, 1024)])
-    func softmax(_ shape: (Int, Int)) {
+    @Test(arguments: backends, [(1, 5), (7, 3), (4, 33), (2, 1), (2048, 1024)])
+    func softmax(_ id: BackendID, _ shape: (Int, Int)) {
+        let fast = Self.backend(id)
         let (rows, columns) = shape
         let x = random(rows * columns, seed: 14, scale: 4)
         let dy = random(rows * columns, seed: 15)
@@ -259,9 +321,13 @@ struct BackendParityTests {
 
     /// (batch, key channels, value channels, queries, keys): tiles of 128 queries, a ragged last tile, pooled keys,
     /// a batch that does not divide among the threads. Run on one thread and on three (images spread over threads).
-    @Test(arguments: [(1, 2, 3, 5, 4), (2, 8, 64, 300, 300), (2, 8, 32, 256, 64), (1, 1, 1, 1, 1), (5, 4, 16, 130, 70)])
-    func fusedAttention(_ shape: (Int, Int, Int, Int, Int)) throws {
+    @Test(
+        arguments: backends,
+        [(1, 2, 3, 5, 4), (2, 8, 64, 300, 300), (2, 8, 32, 256, 64), (1, 1, 1, 1, 1), (5, 4, 16, 130, 70)]
+    )
+    func fusedAttention(_ id: BackendID, _ shape: (Int, Int, Int, Int, Int)) throws {
         let (batch, ck, cv, n, m) = shape
+        let fast = Self.backend(id)
         let g = try AttentionGeometry(batch: batch, keyChannels: ck, valueChannels: cv, queries: n, keys: m)
         let q = random(batch * ck * n, seed: 18, scale: 2)
         let k = random(batch * ck * m, seed: 19)
@@ -269,25 +335,27 @@ struct BackendParityTests {
         let dO = random(batch * cv * n, seed: 21)
         let expected = reference.attention(g, queries: q, keys: k, values: v)
         let r = reference.attentionBackward(g, queries: q, keys: k, values: v, outputGradient: dO)
-        let onednn = try #require(OneDNNBackend.shared)
-        let threads = try #require(onednn.threadCount)
-        defer { _ = onednn.setThreadCount(threads) }  // OpenMP's count is per thread: this one's
-        for count in [1, 3] {
-            #expect(onednn.setThreadCount(count))
-            expectClose(
-                fast.attention(g, queries: q, keys: k, values: v), expected, "attention \(shape), \(count) threads")
+        let threads = fast.threadCount
+        defer { if let threads { fast.setThreadCount(threads) } }  // OpenMP's count is per thread: this one's
+        for count in threads == nil ? [nil] : [1, 3] {
+            if let count { #expect(fast.setThreadCount(count)) }
+            let label = "\(shape), \(count.map { "\($0) threads" } ?? id.rawValue)"
+            expectClose(fast.attention(g, queries: q, keys: k, values: v), expected, "attention \(label)")
             let f = fast.attentionBackward(g, queries: q, keys: k, values: v, outputGradient: dO)
-            expectClose(f.queries, r.queries, "attention dq \(shape), \(count) threads")
-            expectClose(f.keys, r.keys, "attention dk \(shape), \(count) threads")
-            expectClose(f.values, r.values, "attention dv \(shape), \(count) threads")
+            expectClose(f.queries, r.queries, "attention dq \(label)")
+            expectClose(f.keys, r.keys, "attention dk \(label)")
+            expectClose(f.values, r.values, "attention dv \(label)")
         }
     }
 
-    @Test(arguments: [
-        (1, 1, 3, 5, 4), (3, 3, 2, 7, 5), (3, 1, 4, 3, 6), (1, 2, 5, 1, 3), (2, 2, 1024, 1024, 8),
-        (2, 2, 64, 1024, 1024),
-    ])
-    func matmul(_ shape: (Int, Int, Int, Int, Int)) throws {
+    @Test(
+        arguments: backends,
+        [
+            (1, 1, 3, 5, 4), (3, 3, 2, 7, 5), (3, 1, 4, 3, 6), (1, 2, 5, 1, 3), (2, 2, 1024, 1024, 8),
+            (2, 2, 64, 1024, 1024),
+        ])
+    func matmul(_ id: BackendID, _ shape: (Int, Int, Int, Int, Int)) throws {
+        let fast = Self.backend(id)
         let (batchA, batchB, m, n, k) = shape
         for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
             let g = try MatmulGeometry(
@@ -303,8 +371,9 @@ struct BackendParityTests {
     /// Spectral norm, forward with and without the power iteration and backward, on the blog128
     /// models' shapes: D's head (1 output), a 512-output convolution, G's 512x256 transposed
     /// convolution (512 blocks), G's projection (8192 outputs of 128), and a small odd one.
-    @Test(arguments: [(1, 1, 8192), (1, 512, 4096), (512, 256, 16), (1, 8192, 128), (3, 5, 7)])
-    func spectralNorm(_ shape: (Int, Int, Int)) throws {
+    @Test(arguments: backends, [(1, 1, 8192), (1, 512, 4096), (512, 256, 16), (1, 8192, 128), (3, 5, 7)])
+    func spectralNorm(_ id: BackendID, _ shape: (Int, Int, Int)) throws {
+        let fast = Self.backend(id)
         let (blocks, outputs, inner) = shape
         let g = try SpectralNormGeometry(blocks: blocks, outputs: outputs, inner: inner, epsilon: 1e-12)
         let weight = random(g.count, seed: 40, scale: 0.05)
@@ -332,6 +401,7 @@ struct BackendParityTests {
     /// (out, in) of a Conv2d weight, and a transposed convolution's (in, out) with one block per input channel.
     @Test(arguments: [(1, 64, 32), (32, 48, 64)])
     func spectrallyNormalisedConvolutionWeights(_ shape: (Int, Int, Int)) throws {
+        let fast = try #require(OneDNNBackend.shared)
         let (blocks, first, second) = shape
         let weightShape = [first, second, 4, 4]
         let outputs = blocks == 1 ? first : second
@@ -365,6 +435,7 @@ struct BackendParityTests {
     /// one: a convolution with 4 input channels takes the gemm kernel on AVX2, which needs scratch.
     /// Each shape runs first here and then on new threads, and must give the reference's result.
     @Test func aPrimitiveRunsOnThreadsOtherThanItsCreators() throws {
+        let fast = try #require(OneDNNBackend.shared)
         let conv = try Conv2DGeometry(
             batch: 4, inChannels: 4, outChannels: 8, inHeight: 32, inWidth: 32, kernelHeight: 4, kernelWidth: 4,
             stride: 2, padding: 1)
@@ -375,7 +446,7 @@ struct BackendParityTests {
             reference.conv2dForward(conv, input: x, weight: weight, bias: nil),
             reference.conv2dBackwardData(conv, outputGradient: dy, weight: weight)
         )
-        let backend = fast
+        let backend = fast as any Backend
         @Sendable func run() -> (Storage, Storage) {
             (
                 backend.conv2dForward(conv, input: x, weight: weight, bias: nil),
@@ -401,7 +472,9 @@ struct BackendParityTests {
 
     /// The fused Adam update against the reference loop, from zero moments and from given ones,
     /// on a size that splits into uneven chunks over the threads; and against the formula in Double.
-    @Test func adamUpdate() throws {
+    @Test(arguments: backends)
+    func adamUpdate(_ id: BackendID) throws {
+        let fast = Self.backend(id)
         let count = 200_003
         let step = AdamStep(
             learningRate: 4e-4, beta1: 0.5, beta2: 0.9, epsilon: 1e-8, correction1: 0.75, correction2: 0.19)

@@ -2,6 +2,7 @@ import Autodiff
 import Foundation
 import Kernels
 import NeuralNet
+import TestSupport
 import Testing
 
 /// Results written by several threads, read after they all finished.
@@ -123,7 +124,7 @@ struct SynchronizedBatchNormTests {
     /// sum of the ranks' losses). The channel means are far from zero, as after a convolution.
     @Test(arguments: [BatchNorm2d.Affine.scaleAndShift, .shiftOnly, .none], [1, 2, 3])
     func ranksTogetherNormaliseLikeOneBatch(_ affine: BatchNorm2d.Affine, ranks: Int) {
-        for backend in BackendRegistry.available {
+        for backend in backendsUnderTest {
             withBackend(backend) { Self.compare(affine, ranks: ranks, backend: backend) }
         }
     }

@@ -414,7 +414,7 @@ struct OperandLayout {
     }
 
     /// `storage` in this layout.
-    func fitted(_ storage: Storage) -> Storage { layout == nil ? storage.rowMajor() : storage }
+    func fitted(_ storage: Storage) -> Storage { layout == nil ? storage.onHost() : storage }
 
     /// An output of `count` elements in this layout.
     func output(count: Int) -> Storage {

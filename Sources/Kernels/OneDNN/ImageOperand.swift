@@ -28,7 +28,7 @@ struct ImageOperand {
         {
             self.init(storage: storage, dims: dims, image: image)
         } else {
-            self.init(storage: storage.rowMajor(), dims: dims, image: nil)
+            self.init(storage: storage.onHost(), dims: dims, image: nil)
         }
     }
 

@@ -3,17 +3,19 @@ import CKernels
 
 /// The default backend: oneDNN primitives (JIT kernels for this CPU's vector units) for
 /// convolutions, batch norm, pointwise ops, softmax, matrix products, pooling, broadcasting
-/// arithmetic and reductions; the fused attention on sgemm and our column softmax; pooling
-/// gradients and data movement (permute, slice, concat, expand) run the reference loops.
+/// arithmetic and reductions; the fused attention on sgemm and our column softmax. Pooling
+/// gradients and data movement (permute, slice, concat, expand) are the inherited defaults.
 ///
 /// Convolutions let oneDNN choose their blocked layouts and hand their outputs over in them (a
 /// `DNNLLayout` on the storage); batch norm and pointwise ops run in dense blocked layouts and keep
 /// them, so conv → BN → ReLU → conv chains never pass through row-major. Everything else reads
 /// row-major copies made on demand.
 public final class OneDNNBackend: Backend {
-    public let name = "onednn"
+    public let id = BackendID.oneDNN
     let runtime: DNNLRuntime
-    private let fallback = ReferenceBackend()
+
+    /// The default wherever its engine starts: faster than the reference on every CPU.
+    static let preference = 100
 
     /// The process-wide instance, or nil when the oneDNN engine cannot be created.
     public static let shared: OneDNNBackend? = DNNLRuntime().map(OneDNNBackend.init)
@@ -29,7 +31,9 @@ public final class OneDNNBackend: Backend {
 
     /// The most capable instruction set oneDNN's JIT kernels use on this CPU, in oneDNN's names
     /// ("avx512_core", "avx512_core_bf16", "avx512_core_amx", …).
-    public var instructionSet: String {
+    public var instructionSet: String? { isa }
+
+    private var isa: String {
         switch dnnl_get_effective_cpu_isa() {
         case dnnl_cpu_isa_sse41: return "sse41"
         case dnnl_cpu_isa_avx: return "avx"
@@ -45,14 +49,17 @@ public final class OneDNNBackend: Backend {
 
     /// Whether oneDNN has native bf16 kernels here (AVX512_BF16 or AMX). Without them oneDNN 2.6
     /// emulates bf16 on AVX-512 and has no bf16 primitives at all below it.
-    public var runsBF16Natively: Bool { instructionSet.contains("bf16") || instructionSet.contains("amx") }
+    public var runsBF16Natively: Bool { isa.contains("bf16") || isa.contains("amx") }
+
+    /// Without bf16 instructions oneDNN would emulate bf16, slower than fp32 runs.
+    public var needsBF16Instructions: Bool { true }
 
     /// Primitives created so far (one per operation and shape).
     public var cachedPrimitiveCount: Int { runtime.cachedPrimitiveCount }
 
     /// The implementations oneDNN chose for the primitives created so far, with how many use each,
     /// by kind of primitive: ["convolution forward": ["jit_bf16:avx512_core_bf16": 12], …].
-    public var implementations: [String: [String: Int]] {
+    public var kernelImplementations: [String: [String: Int]] {
         var result: [String: [String: Int]] = [:]
         for compiled in runtime.cachedPrimitives {
             // The name up to its shape: "convolution forward conv [2, 3, …" → "convolution forward".
@@ -64,13 +71,13 @@ public final class OneDNNBackend: Backend {
         return result
     }
 
-    func plain(_ storage: Storage) -> Storage { storage.rowMajor() }
+    func plain(_ storage: Storage) -> Storage { storage.onHost() }
 
     /// `storage` row-major, rounded to bf16 under bf16 (then a copy): what our Float32 kernels read
     /// to compute bf16 products exactly (see `sagan_round_bf16`).
     func operand(_ storage: Storage, _ precision: Precision) -> Storage {
         guard precision == .bf16 else { return plain(storage) }
-        let copy = storage.ownedRowMajorCopy()
+        let copy = storage.ownedHostCopy()
         sagan_round_bf16(copy.pointer, storage.count)
         return copy
     }
@@ -79,8 +86,8 @@ public final class OneDNNBackend: Backend {
     /// layout that describes these dims (a convolution's output, maybe reshaped), otherwise a
     /// row-major copy.
     func usable(_ storage: Storage, _ dims: [Int]) -> Storage {
-        guard let layout = storage.layout else { return storage }
-        return (layout as? DNNLLayout)?.descriptor(for: dims) != nil ? storage : storage.rowMajor()
+        guard let layout = storage.layout else { return storage.onHost() }
+        return (layout as? DNNLLayout)?.descriptor(for: dims) != nil ? storage : storage.onHost()
     }
 
     // MARK: Convolution
@@ -430,7 +437,7 @@ public final class OneDNNBackend: Backend {
                 return binary(op, b, bShape, a, aShape, outputShape: outputShape)
             }
             return binary(
-                op, fallback.expand(a, shape: aShape, outputShape: outputShape), outputShape, b, bShape,
+                op, expand(a, shape: aShape, outputShape: outputShape), outputShape, b, bShape,
                 outputShape: outputShape)
         }
         var dims = outputShape.isEmpty ? [1] : outputShape
@@ -481,7 +488,7 @@ public final class OneDNNBackend: Backend {
 
     public func reduce(_ op: ReductionOperation, _ x: Storage, shape: [Int], outputShape: [Int]) -> Storage {
         guard shape != outputShape, x.count > 0 else {
-            return fallback.reduce(op, x, shape: shape, outputShape: outputShape)
+            return BackendRegistry.reference.reduce(op, x, shape: shape, outputShape: outputShape)
         }
         let compiled = runtime.primitive(.reduction(op, shape: shape, output: outputShape)) {
             var source = MemoryDescriptor.plain(shape)
@@ -647,7 +654,7 @@ public final class OneDNNBackend: Backend {
         return (p, m, v)
     }
 
-    // MARK: Pooling (forward on oneDNN; backward, only SAGAN's BigGAN attention needs it, as reference loops)
+    // MARK: Pooling (forward on oneDNN; the backward, which only SAGAN's BigGAN attention needs, is the default)
 
     /// Pools in the input's dense blocked layout when it has one (a convolution's output), writing
     /// the output in the same layout: no reorder on either side, and oneDNN's blocked pooling kernels.
@@ -681,26 +688,5 @@ public final class OneDNNBackend: Backend {
                 ])
         }
         return y
-    }
-
-    public func pool2dBackward(_ op: PoolOperation, _ g: Pool2DGeometry, input: Storage, outputGradient: Storage)
-        -> Storage
-    {
-        fallback.pool2dBackward(op, g, input: input, outputGradient: outputGradient)
-    }
-
-    // MARK: Data movement (reference loops)
-
-    public func permute(_ x: Storage, shape: [Int], permutation: [Int]) -> Storage {
-        fallback.permute(x, shape: shape, permutation: permutation)
-    }
-    public func expand(_ x: Storage, shape: [Int], outputShape: [Int]) -> Storage {
-        fallback.expand(x, shape: shape, outputShape: outputShape)
-    }
-    public func slice(_ x: Storage, shape: [Int], axis: Int, range: Range<Int>) -> Storage {
-        fallback.slice(x, shape: shape, axis: axis, range: range)
-    }
-    public func concat(_ parts: [(storage: Storage, shape: [Int])], axis: Int) -> Storage {
-        fallback.concat(parts, axis: axis)
     }
 }
