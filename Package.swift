@@ -1,11 +1,13 @@
 // swift-tools-version:6.1
-// The SAGAN engine and tool. Targets are layered bottom-up; each imports only those below it:
-// CDNNL (system oneDNN), CKernels (hand-vectorised C) and CMachine (machine facts) → Kernels (backend seam);
-// FileFormats (safetensors, exact JSON, atomic writes, file checks) → Autodiff (tensor, tape, engine
-// configuration) → NeuralNet → Optimizers; Datasets (decoding through CImageCodecs, packing, loading) and
-// Evaluation (InceptionV3, FID, KID, SWD) sit on NeuralNet; GAN (models, training runs, evaluation of
-// generators) on all of them; Studio (the web page of `sagan studio`, on Hummingbird) on GAN; then `sagan`.
-// Nothing above Autodiff imports Kernels.
+// The SAGAN engine and tool. Targets are layered bottom-up; each imports only those below it and declares
+// every module it imports:
+// CDNNL (system oneDNN), CKernels (hand-vectorised C) → Kernels (the backend seam); FileFormats (safetensors,
+// exact JSON, atomic writes, file checks); CMachine (machine facts) → Autodiff (tensor, tape, engine
+// configuration) → NeuralNet → Optimizers; Datasets (decoding through CImageCodecs, packing, loading) on
+// Autodiff; Collectives (MPI through COpenMPI) on Autodiff; Evaluation (InceptionV3, FID, KID, SWD) on NeuralNet
+// and Datasets; GAN (models, training runs, evaluation of generators) on all of those but Collectives; Studio
+// (the web page of `sagan studio`, on Hummingbird) on GAN; then `sagan` (SaganCLI). Nothing above Autodiff
+// imports Kernels; Examples/ uses the libraries as a Swift program would.
 import PackageDescription
 
 /// Kernel loops are bounds-checked in debug builds and unchecked in release.
@@ -27,6 +29,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0", traits: []),
         // Hummingbird's logger, quietened to warnings for the studio.
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // Hummingbird's own dependencies, named because the studio uses their types (header fields, time amounts).
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
@@ -36,19 +41,24 @@ let package = Package(
         .target(name: "Autodiff", dependencies: ["FileFormats", "Kernels", "CMachine"]),
         .target(name: "NeuralNet", dependencies: ["FileFormats", "Autodiff"]),
         .target(name: "Optimizers", dependencies: ["NeuralNet"]),
-        .target(name: "GAN", dependencies: ["FileFormats", "NeuralNet", "Optimizers", "Datasets", "Evaluation"]),
+        .target(
+            name: "GAN",
+            dependencies: ["FileFormats", "Autodiff", "NeuralNet", "Optimizers", "Datasets", "Evaluation"]),
         // The page's HTML, CSS and JavaScript are compiled into the binary: `sagan studio` needs no files.
         .target(
             name: "Studio",
             dependencies: [
                 "FileFormats", "Autodiff", "NeuralNet", "Datasets", "GAN",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             resources: [
                 .embedInCode("Page/index.html"), .embedInCode("Page/studio.css"), .embedInCode("Page/studio.js"),
             ]),
         .target(
-            name: "Evaluation", dependencies: ["FileFormats", "NeuralNet", "Datasets"], swiftSettings: kernelSettings),
+            name: "Evaluation", dependencies: ["FileFormats", "Autodiff", "NeuralNet", "Datasets"],
+            swiftSettings: kernelSettings),
         .target(
             name: "CImageCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]),
@@ -66,16 +76,32 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Test helpers shared by the test targets (the `slow` tag); not part of any product.
-        .target(name: "TestSupport", dependencies: ["Kernels", "Autodiff", "Datasets"], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport", dependencies: ["Kernels", "Autodiff", "Datasets", "GAN"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["TestSupport", "Kernels", "CKernels"]),
         .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats"]),
-        .testTarget(name: "AutodiffTests", dependencies: ["TestSupport", "Autodiff"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NeuralNetTests", dependencies: ["TestSupport", "FileFormats", "NeuralNet", "Optimizers"]),
         .testTarget(
-            name: "GANTests", dependencies: ["TestSupport", "FileFormats", "GAN", "Datasets"],
+            name: "AutodiffTests", dependencies: ["TestSupport", "Kernels", "Autodiff"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "DatasetsTests", dependencies: ["FileFormats", "Datasets"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["TestSupport", "FileFormats", "Evaluation"]),
+        .testTarget(
+            name: "NeuralNetTests",
+            dependencies: ["TestSupport", "FileFormats", "Kernels", "Autodiff", "NeuralNet", "Optimizers"]),
+        .testTarget(
+            name: "GANTests",
+            dependencies: [
+                "TestSupport", "FileFormats", "Kernels", "Autodiff", "NeuralNet", "Optimizers", "Datasets",
+                "Evaluation",
+                "GAN",
+            ],
+            resources: [.copy("Fixtures")]),
+        .testTarget(name: "DatasetsTests", dependencies: ["FileFormats", "Autodiff", "Datasets"]),
+        .testTarget(
+            name: "EvaluationTests",
+            dependencies: ["TestSupport", "FileFormats", "Autodiff", "Datasets", "Evaluation"]),
+        // `sagan` itself, in child processes (and under mpirun).
+        .testTarget(
+            name: "SaganCLITests",
+            dependencies: ["TestSupport", "FileFormats", "Autodiff", "Datasets", "Evaluation", "GAN"]),
         .testTarget(name: "StudioTests", dependencies: ["TestSupport", "FileFormats", "Datasets", "GAN", "Studio"]),
     ]
 )

@@ -7,11 +7,14 @@ public protocol Layer: Module {
     func outputShape(forInput input: [Int]) -> [Int]
     /// Multiply-accumulates of one forward pass over an input of shape `input`.
     func multiplyAccumulates(forInput input: [Int]) -> Int
+    /// What the layer is, with its key settings, for model summaries: "SN Conv 4x4/2 → BN → LeakyReLU(0.1)".
+    var summary: String { get }
 }
 
 extension Layer {
     public func outputShape(forInput input: [Int]) -> [Int] { input }
     public func multiplyAccumulates(forInput input: [Int]) -> Int { 0 }
+    public var summary: String { String(describing: type(of: self)) }
 }
 
 /// A pointwise activation as a layer (no parameters, no multiply-accumulates counted).

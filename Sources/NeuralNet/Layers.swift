@@ -2,7 +2,7 @@ import Autodiff
 
 /// The spectral-normalisation state a weight layer carries when normalised: u and v as buffers
 /// named `weight_u` and `weight_v` (PyTorch's names), and the σ of the last forward for logging.
-public final class SpectralNormState: @unchecked Sendable {
+public final class SpectralNormState: StateGroup, @unchecked Sendable {
     public let normalizer: SpectralNormalizer
     public let u: Buffer
     public let v: Buffer
@@ -15,6 +15,15 @@ public final class SpectralNormState: @unchecked Sendable {
         self.u = Buffer(u)
         self.v = Buffer(v)
     }
+
+    /// The state of a layer made with `spectralNorm: enabled`: nil when it is not normalised.
+    static func make(
+        _ enabled: Bool, weight: Tensor, outputAxis: Int, generator: inout RandomGenerator
+    ) -> SpectralNormState? {
+        enabled ? SpectralNormState(weight: weight, outputAxis: outputAxis, generator: &generator) : nil
+    }
+
+    public var keyedState: [(key: String, state: AnyObject)] { [("weight_u", u), ("weight_v", v)] }
 
     func normalized(_ weight: Tensor, training: Bool) -> Tensor {
         let (result, sigma) = normalizer.normalize(weight, u: u, v: v, training: training)
@@ -37,6 +46,8 @@ extension WeightLayer {
     public var effectiveWeight: Tensor { spectralNorm?.normalized(weight.value, training: isTraining) ?? weight.value }
     /// σ of the last forward, for spectrally normalised layers.
     public var lastSigma: Float? { spectralNorm?.lastSigma }
+    /// "SN " for spectrally normalised layers, for summaries.
+    var normalizedMark: String { spectralNorm == nil ? "" : "SN " }
 }
 
 /// y = x Wᵀ + b. x (N, in) → (N, out); weight (out, in) as in PyTorch; optionally spectrally normalised.
@@ -44,8 +55,6 @@ public final class Linear: WeightLayer {
     public var isTraining = true
     public let weight: Parameter
     public let bias: Parameter?
-    public let weightU: Buffer?
-    public let weightV: Buffer?
     public let spectralNorm: SpectralNormState?
 
     public init(
@@ -55,13 +64,11 @@ public final class Linear: WeightLayer {
         let initial = initializer.make([outputs, inputs], fanIn: inputs, fanOut: outputs, generator: &generator)
         weight = Parameter(initial)
         self.bias = bias ? Parameter(.zeros([outputs])) : nil
-        self.spectralNorm =
-            spectralNorm ? SpectralNormState(weight: initial, outputAxis: 0, generator: &generator) : nil
-        weightU = self.spectralNorm?.u
-        weightV = self.spectralNorm?.v
+        self.spectralNorm = SpectralNormState.make(spectralNorm, weight: initial, outputAxis: 0, generator: &generator)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor { .linear(x, weight: effectiveWeight, bias: bias?.value) }
+    public var summary: String { "\(normalizedMark)Dense \(weight.shape[1])→\(weight.shape[0])" }
     public func outputShape(forInput input: [Int]) -> [Int] { [input[0], weight.shape[0]] }
     public func multiplyAccumulates(forInput input: [Int]) -> Int { input[0] * weight.value.count }
 }
@@ -71,8 +78,6 @@ public final class Conv2d: WeightLayer {
     public var isTraining = true
     public let weight: Parameter
     public let bias: Parameter?
-    public let weightU: Buffer?
-    public let weightV: Buffer?
     public let stride: Int
     /// Zero padding (rows, columns) on both sides.
     public let padding: (height: Int, width: Int)
@@ -104,15 +109,14 @@ public final class Conv2d: WeightLayer {
         self.bias = bias ? Parameter(.zeros([outputs])) : nil
         self.stride = stride
         self.padding = padding
-        self.spectralNorm =
-            spectralNorm ? SpectralNormState(weight: initial, outputAxis: 0, generator: &generator) : nil
-        weightU = self.spectralNorm?.u
-        weightV = self.spectralNorm?.v
+        self.spectralNorm = SpectralNormState.make(spectralNorm, weight: initial, outputAxis: 0, generator: &generator)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         .conv2d(x, weight: effectiveWeight, bias: bias?.value, stride: stride, padding: padding)
     }
+
+    public var summary: String { "\(normalizedMark)Conv \(weight.shape[2])x\(weight.shape[3])/\(stride)" }
 
     public func outputShape(forInput input: [Int]) -> [Int] {
         let (kernelHeight, kernelWidth) = (weight.shape[2], weight.shape[3])
@@ -135,8 +139,6 @@ public final class ConvTranspose2d: WeightLayer {
     public var isTraining = true
     public let weight: Parameter
     public let bias: Parameter?
-    public let weightU: Buffer?
-    public let weightV: Buffer?
     public let stride: Int
     public let padding: Int
     public let outputPadding: Int
@@ -156,11 +158,10 @@ public final class ConvTranspose2d: WeightLayer {
         self.stride = stride
         self.padding = padding
         self.outputPadding = outputPadding
-        self.spectralNorm =
-            spectralNorm ? SpectralNormState(weight: initial, outputAxis: 1, generator: &generator) : nil
-        weightU = self.spectralNorm?.u
-        weightV = self.spectralNorm?.v
+        self.spectralNorm = SpectralNormState.make(spectralNorm, weight: initial, outputAxis: 1, generator: &generator)
     }
+
+    public var summary: String { "\(normalizedMark)ConvTranspose \(weight.shape[2])x\(weight.shape[3])/\(stride)" }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         .convTranspose2d(

@@ -5,12 +5,21 @@ import Foundation
 ///
 /// Parameters, buffers and sub-modules are found from stored properties (of type `Parameter`,
 /// `Buffer`, a `Module`, an optional of those, or an array of modules) and named after the
-/// property in snake case, PyTorch-style: `blocks.2.conv.weight`, `norm.running_mean`.
+/// property in snake case, PyTorch-style: `blocks.2.conv.weight`, `norm.running_mean`. State whose
+/// checkpoint name is not a property name sits in a `StateGroup`, which names it explicitly.
 /// Each module has its own training flag.
 public protocol Module: AnyObject {
     /// Training mode: batch statistics, spectral-norm power iterations. Set per module;
     /// `setTraining(_:)` sets a whole subtree.
     var isTraining: Bool { get set }
+}
+
+/// Parameters and buffers a helper object keeps for its module, named by explicit keys (the
+/// checkpoint names) at the module's level rather than under the property that holds the helper:
+/// a layer's spectral-norm state gives `weight_u` and `weight_v`, as PyTorch names them.
+public protocol StateGroup: AnyObject {
+    /// Each key with its `Parameter` or `Buffer`.
+    var keyedState: [(key: String, state: AnyObject)] { get }
 }
 
 extension Module {
@@ -98,6 +107,10 @@ extension Module {
         for level in levels.reversed() {
             for child in level.children {
                 guard let label = child.label, let value = unwrapped(child.value) else { continue }
+                if let group = value as? any StateGroup {
+                    properties += group.keyedState.map { ($0.key, $0.state as Any) }
+                    continue
+                }
                 guard value is Parameter || value is Buffer || value is any Module || value is [any Module] else {
                     continue
                 }

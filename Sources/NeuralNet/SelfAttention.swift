@@ -15,11 +15,40 @@ public enum AttentionVariant: String, Codable, Sendable, CaseIterable {
 public protocol SelfAttentionLayer: Layer {
     /// The scalar γ scaling the attention output.
     var gamma: Parameter { get }
+    /// Whether the block keeps its attention maps, and the last ones it kept.
+    var recorder: AttentionRecorder { get }
+}
+
+extension SelfAttentionLayer {
     /// The attention maps of the last forward, (N, queries, keys), when `recordsAttention` is set.
-    var lastAttention: Tensor? { get }
+    public var lastAttention: Tensor? { recorder.last }
     /// Keep the attention maps of each forward (for pictures; costs N×N floats per image); turning it
     /// off drops the maps kept.
-    var recordsAttention: Bool { get set }
+    public var recordsAttention: Bool {
+        get { recorder.isOn }
+        set { recorder.isOn = newValue }
+    }
+}
+
+/// What an attention block keeps of its maps: nothing, or while `isOn`, those of the last forward.
+public final class AttentionRecorder {
+    public var isOn = false {
+        didSet { if !isOn { last = nil } }
+    }
+    public private(set) var last: Tensor?
+
+    init() {}
+
+    /// Each query's softmax over `keys`, applied to `values`: (B, Cv, N) from queries (B, Ck, N), keys
+    /// (B, Ck, M) and values (B, Cv, M). The fused kernel, which never stores the N×M map; while
+    /// recording, the map itself (kept) and two products in the fused kernel's precision.
+    func attend(queries: Tensor, keys: Tensor, values: Tensor) -> Tensor {
+        guard isOn else { return Tensor.attention(queries: queries, keys: keys, values: values) }
+        let precision = EngineContext.precision
+        let attention = Tensor.matmul(queries, keys, transposeA: true, precision: precision).softmax()  // (B, N, M)
+        last = attention.detached()
+        return Tensor.matmul(values, attention, transposeB: true, precision: precision)
+    }
 }
 
 /// The article's block (docs/model.md §6.1).
@@ -32,10 +61,7 @@ public final class PaperSelfAttention: SelfAttentionLayer {
     /// Values, C → C.
     public let h: Conv2d
     public let gamma: Parameter
-    public var recordsAttention = false {
-        didSet { if !recordsAttention { lastAttention = nil } }
-    }
-    public private(set) var lastAttention: Tensor?
+    public let recorder = AttentionRecorder()
 
     public init(
         channels: Int, spectralNorm: Bool = true, initializer: WeightInitializer = .glorotUniform,
@@ -60,18 +86,11 @@ public final class PaperSelfAttention: SelfAttentionLayer {
         let keys = f(x).reshaped(to: [batch, channels / 8, positions])  // (B, C/8, N)
         let queries = g(x).reshaped(to: [batch, channels / 8, positions])  // (B, C/8, N)
         let values = h(x).reshaped(to: [batch, channels, positions])  // (B, C, N)
-        let attended: Tensor  // (B, C, N)
-        if recordsAttention {
-            let precision = EngineContext.precision  // as the fused kernel's products
-            // (B, N queries, N keys), rows sum to 1
-            let attention = Tensor.matmul(queries, keys, transposeA: true, precision: precision).softmax()
-            lastAttention = attention.detached()
-            attended = Tensor.matmul(values, attention, transposeB: true, precision: precision)
-        } else {
-            attended = Tensor.attention(queries: queries, keys: keys, values: values)  // the N×N map is never stored
-        }
+        let attended = recorder.attend(queries: queries, keys: keys, values: values)  // (B, C, N)
         return attended.reshaped(to: x.shape) * gamma.value + x  // (B, C, H, W)
     }
+
+    public var summary: String { "SelfAttention(paper, C=\(h.weight.shape[0]))" }
 
     public func multiplyAccumulates(forInput input: [Int]) -> Int {
         let (batch, channels, positions) = (input[0], input[1], input[2] * input[3])
@@ -94,10 +113,7 @@ public final class BigGANSelfAttention: SelfAttentionLayer {
     /// Output projection, C/2 → C.
     public let o: Conv2d
     public let gamma: Parameter
-    public var recordsAttention = false {
-        didSet { if !recordsAttention { lastAttention = nil } }
-    }
-    public private(set) var lastAttention: Tensor?
+    public let recorder = AttentionRecorder()
 
     public init(
         channels: Int, spectralNorm: Bool = true, initializer: WeightInitializer = .glorotUniform,
@@ -125,19 +141,12 @@ public final class BigGANSelfAttention: SelfAttentionLayer {
         let queries = theta(x).reshaped(to: [batch, channels / 8, positions])  // (B, C/8, N)
         let keys = phi(x).maxPool2d(window: 2).reshaped(to: [batch, channels / 8, positions / 4])  // (B, C/8, N/4)
         let values = g(x).maxPool2d(window: 2).reshaped(to: [batch, channels / 2, positions / 4])  // (B, C/2, N/4)
-        let attended: Tensor  // (B, C/2, N)
-        if recordsAttention {
-            let precision = EngineContext.precision  // as the fused kernel's products
-            // (B, N, N/4)
-            let attention = Tensor.matmul(queries, keys, transposeA: true, precision: precision).softmax()
-            lastAttention = attention.detached()
-            attended = Tensor.matmul(values, attention, transposeB: true, precision: precision)
-        } else {
-            attended = Tensor.attention(queries: queries, keys: keys, values: values)
-        }
+        let attended = recorder.attend(queries: queries, keys: keys, values: values)  // (B, C/2, N)
         let output = o(attended.reshaped(to: [batch, channels / 2, height, width]))  // (B, C, H, W)
         return x + output * gamma.value
     }
+
+    public var summary: String { "SelfAttention(biggan, C=\(o.weight.shape[0]))" }
 
     public func multiplyAccumulates(forInput input: [Int]) -> Int {
         let (batch, channels, positions) = (input[0], input[1], input[2] * input[3])

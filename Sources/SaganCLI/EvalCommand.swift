@@ -62,7 +62,7 @@ struct EvalCommand: ParsableCommand {
         try engine.run {
             let fakeImages: FakeImages
             if let checkpoint {
-                fakeImages = .generator(try loadGenerator(checkpoint, ema: ema), path: checkpoint, ema: ema)
+                fakeImages = .generator(try GeneratorOptions.load(checkpoint, ema: ema), path: checkpoint, ema: ema)
             } else {
                 fakeImages = .set(path: fake!)
             }

@@ -21,25 +21,13 @@ struct QueryPoint: ExpressibleByArgument {
     }
 }
 
-/// Opens a checkpoint or export for sampling, as a one-line error when it cannot.
-func loadGenerator(_ path: String, ema: Bool) throws -> LoadedGenerator {
-    do {
-        return try LoadedGenerator(contentsOf: URL(fileURLWithPath: path), ema: ema)
-    } catch let error as SafeTensorsError {
-        throw ValidationError("--checkpoint: \(error.description)")
-    } catch let error as ConfigurationError {
-        throw ValidationError("--checkpoint: \(error.description)")
-    }
-}
-
 /// `sagan generate`: pictures from a trained generator; a seed always gives the same image.
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
         abstract: "Write images from a checkpoint or export: a grid, one file per seed, or an interpolation.")
 
-    @Option(help: "A training checkpoint, model checkpoint or export.") var checkpoint: String
-    @Flag(help: "Use the moving average of G (checkpoints trained with --ema).") var ema = false
+    @OptionGroup var model: GeneratorOptions
     @Option(help: "Seeds: 0-63, 5, or 1,5,9.") var seeds = "0-63"
     @Option(help: "Grid columns x rows (default: as square as the seed count allows).") var grid: String?
     @Option(help: "The grid (or interpolation strip) PNG to write.") var out: String?
@@ -72,7 +60,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func generate() throws {
-        let inputs = [URL(fileURLWithPath: checkpoint)]
+        let inputs = [URL(fileURLWithPath: model.checkpoint)]
         for output in [out, saveZ].compactMap({ $0 }) {
             try checkDistinct(output: URL(fileURLWithPath: output), from: inputs)
         }
@@ -80,7 +68,7 @@ struct GenerateCommand: ParsableCommand {
             throw ValidationError(
                 "--outdir \(outdir) is \(kind == .regularFile ? "a file" : kind.notAFile!): give a folder")
         }
-        let loaded = try loadGenerator(checkpoint, ema: ema)
+        let loaded = try model.load()
         let config = loaded.config
         try loaded.checkClass(classIndex)
         let codes: [[Float]]
@@ -114,24 +102,5 @@ struct GenerateCommand: ParsableCommand {
         guard let saveZ else { return }
         try SafeTensorsFile.write(
             [("z", Tensor(shape: [codes.count, size], scalars: codes.flatMap { $0 }))], to: URL(fileURLWithPath: saveZ))
-    }
-}
-
-/// `sagan export`: G alone, SN folded in, with a model card.
-struct ExportCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "export",
-        abstract:
-            "Write G alone (spectral norm folded into the weights) with a model card, for PyTorch and other tools.")
-
-    @Option(help: "A training or model checkpoint.") var checkpoint: String
-    @Option(help: "The safetensors file to write.") var out: String
-    @Flag(help: "Export the moving average of G.") var ema = false
-
-    func run() throws {
-        try checkDistinct(output: URL(fileURLWithPath: out), from: [URL(fileURLWithPath: checkpoint)])
-        let loaded = try loadGenerator(checkpoint, ema: ema)
-        try GeneratorExport.write(loaded, ema: ema, to: URL(fileURLWithPath: out))
-        print("wrote G (\(loaded.generator.parameterCount) parameters) to \(out)")
     }
 }

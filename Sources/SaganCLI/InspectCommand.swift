@@ -109,8 +109,7 @@ struct InspectAttention: ParsableCommand {
         commandName: "attention",
         abstract: "Draw an image with query points and, for each, the attention map of one layer as a heatmap.")
 
-    @Option(help: "A training checkpoint or model checkpoint (or an export, for G).") var checkpoint: String
-    @Flag(help: "Use the moving average of G.") var ema = false
+    @OptionGroup var model: GeneratorOptions
     @Option(help: "The seed of the generated image.") var seed = 0
     @Option(help: "A query pixel x,y (repeat for more).") var query: [QueryPoint] = []
     @Option(help: "Which attention layer, counting from 0 in G (or in D with --image).") var layer = 0
@@ -121,8 +120,8 @@ struct InspectAttention: ParsableCommand {
     func run() throws {
         try checkDistinct(
             output: URL(fileURLWithPath: out),
-            from: ([checkpoint] + [image].compactMap { $0 }).map(URL.init(fileURLWithPath:)))
-        let loaded = try loadGenerator(checkpoint, ema: ema)
+            from: ([model.checkpoint] + [image].compactMap { $0 }).map(URL.init(fileURLWithPath:)))
+        let loaded = try model.load()
         let config = loaded.config
         let queries =
             query.isEmpty

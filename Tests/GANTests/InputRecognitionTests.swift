@@ -133,7 +133,7 @@ struct InputRecognitionTests {
     }
 
     func check(_ arguments: [String], _ input: String, _ expected: Expected) throws {
-        let outcome = try TrainCommandTests.sagan(arguments)
+        let outcome = try SaganProcess.sagan(arguments)
         let name = (input as NSString).lastPathComponent
         switch expected {
         case .works:

@@ -4,6 +4,7 @@ import FileFormats
 import Foundation
 import GAN
 import NeuralNet
+import TestSupport
 import Testing
 
 /// A run folder that nothing can lose (issue 14): refusals instead of mixed runs, one writer, a

@@ -17,7 +17,7 @@ struct SpecialFileTests {
     typealias Inputs = InputRecognitionTests.Inputs
 
     func refused(_ arguments: [String], _ expected: String) throws {
-        let outcome = try TrainCommandTests.sagan(arguments, timeLimit: 60)
+        let outcome = try SaganProcess.sagan(arguments, timeLimit: 60)
         #expect(
             outcome.status == 64 && outcome.output.contains(expected),
             "\(arguments.prefix(2).joined(separator: " ")): exit \(outcome.status): \(outcome.output.suffix(300))")
@@ -97,10 +97,10 @@ struct SpecialFileTests {
         defer { inputs.remove() }
         let folder = inputs.imageFolder
         #expect(mkfifo(folder + "/waiting.png", 0o600) == 0)
-        let check = try TrainCommandTests.sagan(["dataset", "check", "--source", folder], timeLimit: 60)
+        let check = try SaganProcess.sagan(["dataset", "check", "--source", folder], timeLimit: 60)
         #expect(check.status == 0 && check.output.contains("waiting.png"), "\(check.output)")
         #expect(check.output.contains("a FIFO, not a file"), "\(check.output)")
-        let pack = try TrainCommandTests.sagan(
+        let pack = try SaganProcess.sagan(
             ["dataset", "pack", "--source", folder, "--dest", inputs.path("folder.safetensors"), "--resolution", "32"],
             timeLimit: 60)
         #expect(pack.status == 0 && pack.output.contains("8 images"), "\(pack.output)")

@@ -7,20 +7,6 @@ import NeuralNet
 import TestSupport
 import Testing
 
-/// A very small SAGAN for fast tests.
-func smallTrainConfig(ema: Bool = true, update: TrainConfig.Update = .alternating) throws -> TrainConfig {
-    var config = try TrainConfig.preset(.tiny32, resolution: 32, imageChannels: 1)
-    config.model.baseWidth = 128
-    config.model.generatorAttentionSides = [16]
-    config.model.discriminatorAttentionSides = [16]
-    config.batchSize = 4
-    config.ema = ema
-    config.update = update
-    config.sampleCount = 4
-    try config.validate()
-    return config
-}
-
 /// Every tensor of the trainer's state, by name, with the non-tensor state as strings.
 func fullState(_ trainer: Trainer) -> [String: [Float]] {
     var state: [String: [Float]] = [:]

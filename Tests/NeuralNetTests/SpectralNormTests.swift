@@ -85,14 +85,14 @@ struct SpectralNormTests {
         #expect(layer.namedBuffers().map(\.name) == ["weight_u", "weight_v"])
         #expect(layer.namedParameters().map(\.name) == ["weight", "bias"])
         let x = Tensor.randomNormal([2, 3, 5, 5], generator: &generator)
-        let initial = layer.weightU!.value.scalars
+        let initial = layer.spectralNorm!.u.value.scalars
         _ = noGrad { layer(x) }
-        let afterTraining = layer.weightU!.value.scalars
+        let afterTraining = layer.spectralNorm!.u.value.scalars
         #expect(afterTraining != initial)
         layer.isTraining = false
         let first = noGrad { layer(x) }.scalars
         let second = noGrad { layer(x) }.scalars
-        #expect(layer.weightU!.value.scalars == afterTraining)
+        #expect(layer.spectralNorm!.u.value.scalars == afterTraining)
         #expect(first == second)
     }
 
@@ -100,8 +100,8 @@ struct SpectralNormTests {
         var generator = RandomGenerator(seed: 3)
         let layer = ConvTranspose2d(
             inputs: 6, outputs: 3, kernel: 4, stride: 2, padding: 1, spectralNorm: true, generator: &generator)
-        #expect(layer.weightU!.shape == [3])
-        #expect(layer.weightV!.shape == [6 * 16])
+        #expect(layer.spectralNorm!.u.shape == [3])
+        #expect(layer.spectralNorm!.v.shape == [6 * 16])
         let x = Tensor.randomNormal([1, 6, 2, 2], generator: &generator)
         for _ in 0..<200 { _ = noGrad { layer(x) } }
         // σ of W viewed (out, in·kh·kw): permute [in, out, kh, kw] → [out, in, kh, kw] first.

@@ -42,6 +42,11 @@ public final class UpBlock: Layer {
     }
     public func outputShape(forInput input: [Int]) -> [Int] { conv.outputShape(forInput: input) }
     public func multiplyAccumulates(forInput input: [Int]) -> Int { conv.multiplyAccumulates(forInput: input) }
+
+    public var summary: String {
+        let batchNorm = classScale != nil ? "class-conditional BN" : "BN(\(norm.weight == nil ? "β" : "γ,β"))"
+        return "\(conv.summary) → \(batchNorm) → ReLU"
+    }
 }
 
 /// Conv 4x4 stride 2 (halving the side) → optional batch norm → leaky ReLU: one discriminator step down.
@@ -68,4 +73,5 @@ public final class DownBlock: Layer {
 
     public func outputShape(forInput input: [Int]) -> [Int] { conv.outputShape(forInput: input) }
     public func multiplyAccumulates(forInput input: [Int]) -> Int { conv.multiplyAccumulates(forInput: input) }
+    public var summary: String { "\(conv.summary)\(norm == nil ? "" : " → BN") → LeakyReLU(\(slope))" }
 }

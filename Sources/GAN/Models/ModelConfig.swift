@@ -56,59 +56,8 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     public var batchNormEpsilon: Float
     public var initializer: WeightInitializer
     /// Classes of a class-conditional model (conditional batch norm in G, a projection
-    /// discriminator); 0 for an unconditional one.
-    public var classCount: Int = 0
-
-    private enum CodingKeys: String, CodingKey {
-        case family, resolution, imageChannels, latentSize, baseWidth, generatorAttentionSides,
-            discriminatorAttentionSides
-        case attentionVariant, leakySlope, spectralNorm, generatorNormalization, batchNormMomentum, batchNormEpsilon,
-            initializer, classCount
-    }
-
-    public init(
-        family: Family, resolution: Int, imageChannels: Int, latentSize: Int, baseWidth: Int,
-        generatorAttentionSides: [Int],
-        discriminatorAttentionSides: [Int], attentionVariant: AttentionVariant, leakySlope: Float, spectralNorm: Bool,
-        generatorNormalization: BatchNorm2d.Affine, batchNormMomentum: Float, batchNormEpsilon: Float,
-        initializer: WeightInitializer, classCount: Int = 0
-    ) {
-        self.family = family
-        self.resolution = resolution
-        self.imageChannels = imageChannels
-        self.latentSize = latentSize
-        self.baseWidth = baseWidth
-        self.generatorAttentionSides = generatorAttentionSides
-        self.discriminatorAttentionSides = discriminatorAttentionSides
-        self.attentionVariant = attentionVariant
-        self.leakySlope = leakySlope
-        self.spectralNorm = spectralNorm
-        self.generatorNormalization = generatorNormalization
-        self.batchNormMomentum = batchNormMomentum
-        self.batchNormEpsilon = batchNormEpsilon
-        self.initializer = initializer
-        self.classCount = classCount
-    }
-
-    /// `classCount` may be absent (files written before conditional models existed).
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(
-            family: try c.decode(Family.self, forKey: .family), resolution: try c.decode(Int.self, forKey: .resolution),
-            imageChannels: try c.decode(Int.self, forKey: .imageChannels),
-            latentSize: try c.decode(Int.self, forKey: .latentSize),
-            baseWidth: try c.decode(Int.self, forKey: .baseWidth),
-            generatorAttentionSides: try c.decode([Int].self, forKey: .generatorAttentionSides),
-            discriminatorAttentionSides: try c.decode([Int].self, forKey: .discriminatorAttentionSides),
-            attentionVariant: try c.decode(AttentionVariant.self, forKey: .attentionVariant),
-            leakySlope: try c.decode(Float.self, forKey: .leakySlope),
-            spectralNorm: try c.decode(Bool.self, forKey: .spectralNorm),
-            generatorNormalization: try c.decode(BatchNorm2d.Affine.self, forKey: .generatorNormalization),
-            batchNormMomentum: try c.decode(Float.self, forKey: .batchNormMomentum),
-            batchNormEpsilon: try c.decode(Float.self, forKey: .batchNormEpsilon),
-            initializer: try c.decode(WeightInitializer.self, forKey: .initializer),
-            classCount: try c.decodeIfPresent(Int.self, forKey: .classCount) ?? 0)
-    }
+    /// discriminator); 0 for an unconditional one, and in files written before conditional models.
+    @ZeroIfAbsent public var classCount = 0
 
     /// Channels of a feature map of side `side`.
     public func channels(atSide side: Int) -> Int { baseWidth / side }
@@ -256,5 +205,27 @@ public enum ModelPreset: String, CaseIterable, Codable, Sendable {
         }
         try config.validate()
         return config
+    }
+}
+
+/// An Int field that files written before it existed lack: decoded as 0 when absent.
+@propertyWrapper
+public struct ZeroIfAbsent: Codable, Hashable, Sendable {
+    public var wrappedValue: Int
+
+    public init(wrappedValue: Int) { self.wrappedValue = wrappedValue }
+
+    public init(from decoder: Decoder) throws { wrappedValue = try decoder.singleValueContainer().decode(Int.self) }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(wrappedValue)
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// Synthesized decoders call this for `ZeroIfAbsent` fields: an absent key is 0, not an error.
+    public func decode(_ type: ZeroIfAbsent.Type, forKey key: Key) throws -> ZeroIfAbsent {
+        try decodeIfPresent(type, forKey: key) ?? ZeroIfAbsent(wrappedValue: 0)
     }
 }

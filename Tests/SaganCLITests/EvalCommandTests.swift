@@ -35,7 +35,7 @@ struct EvalCommandTests {
             "eval", "--checkpoint", checkpoint.path, "--real", dataset.url.path, "--num", "10", "--kid-subsets", "5",
             "--weights", Self.weights.path, "--json",
         ]
-        let first = try TrainCommandTests.sagan(arguments, environment: cache)
+        let first = try SaganProcess.sagan(arguments, environment: cache)
         #expect(first.status == 0, "\(first.output)")
         let line = try #require(first.output.split(separator: "\n").first { $0.hasPrefix("{") }, "\(first.output)")
         let record = try JSONValue(parsing: String(line))
@@ -54,7 +54,7 @@ struct EvalCommandTests {
         #expect(metrics.contains("\"kind\":\"eval\"") && metrics.contains("\"fid\":"))
 
         // The real set's features come from the cache the second time, and give the same numbers.
-        let second = try TrainCommandTests.sagan(Array(arguments.dropLast()), environment: cache)
+        let second = try SaganProcess.sagan(Array(arguments.dropLast()), environment: cache)
         #expect(second.status == 0 && second.output.contains("real features: cached"), "\(second.output)")
         let fid = try #require(record["fid"]?.double)
         #expect(second.output.contains(String(format: "FID  %.3f", fid)), "\(second.output)")
@@ -64,21 +64,21 @@ struct EvalCommandTests {
         let work = try folder("eval-bad")
         defer { try? FileManager.default.removeItem(at: work) }
         let dataset = try makeBlobPack(work, count: 24)
-        let tooMany = try TrainCommandTests.sagan([
+        let tooMany = try SaganProcess.sagan([
             "eval", "--fake", dataset.url.path, "--real", dataset.url.path, "--num", "50",
         ])
         #expect(
             tooMany.status == 64 && tooMany.output.contains("has 24 images; --num 50 needs at least as many"),
             "\(tooMany.output)")
-        let both = try TrainCommandTests.sagan(["eval", "--real", dataset.url.path])
+        let both = try SaganProcess.sagan(["eval", "--real", dataset.url.path])
         #expect(
             both.status == 64 && both.output.contains("exactly one of --checkpoint FILE and --fake DATA"),
             "\(both.output)")
-        let unknown = try TrainCommandTests.sagan([
+        let unknown = try SaganProcess.sagan([
             "eval", "--fake", dataset.url.path, "--real", dataset.url.path, "--metrics", "fid,is",
         ])
         #expect(unknown.status == 64 && unknown.output.contains("unknown metric \"is\""), "\(unknown.output)")
-        let noWeights = try TrainCommandTests.sagan([
+        let noWeights = try SaganProcess.sagan([
             "eval", "--fake", dataset.url.path, "--real", dataset.url.path, "--num", "4",
             "--metrics", "fid", "--weights", work.appendingPathComponent("none.safetensors").path,
         ])
@@ -92,7 +92,7 @@ struct EvalCommandTests {
                 PixelImage(width: 16, height: 16, channels: 1, pixels: .init(repeating: 9, count: 256)), label: nil)
         }
         try writer.finish(metadata: [:], labelNames: [])
-        let sizes = try TrainCommandTests.sagan([
+        let sizes = try SaganProcess.sagan([
             "eval", "--fake", work.appendingPathComponent("small.safetensors").path, "--real", dataset.url.path,
             "--num", "4", "--metrics", "swd",
         ])

@@ -9,99 +9,6 @@ import Testing
 /// `sagan train` as a user runs it: the built executable in a child process.
 @Suite("sagan train", .serialized, .tags(.slow), .skippedInFastRuns)
 struct TrainCommandTests {
-    static var executable: URL {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sagan")
-    }
-
-    struct Outcome {
-        let status: Int32
-        let output: String
-    }
-
-    /// When a test sends its signal: once the output contains a text, or once a file exists.
-    enum SignalMoment {
-        case output(String)
-        case file(URL)
-    }
-
-    /// Runs `sagan` with its output in a temporary file; with `signal`, sends it at its moment (or
-    /// kills the process when that has not come within a minute); with `addressSpaceKiB`, under that
-    /// `ulimit -v`; with a `launcher` (mpirun and its flags), as the launcher's program; with a
-    /// `signalTarget`, the signal goes to the process it names (a rank) instead. A process still
-    /// running after `timeLimit` seconds is killed and recorded as an issue: a test never hangs.
-    static func sagan(
-        _ arguments: [String], signal: (Int32, SignalMoment)? = nil, environment: [String: String] = [:],
-        addressSpaceKiB: Int? = nil, launcher: [String] = [], signalTarget: (() -> Int32?)? = nil,
-        timeLimit: TimeInterval = 900
-    ) throws -> Outcome {
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("sagan-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: log) }
-        let output = try FileHandle(forWritingTo: log)
-        let process = Process()
-        if let addressSpaceKiB {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "ulimit -v \(addressSpaceKiB); exec \"$@\"", "sh", executable.path] + arguments
-        } else if let program = launcher.first {
-            process.executableURL = URL(fileURLWithPath: program)
-            process.arguments = Array(launcher.dropFirst()) + [executable.path] + arguments
-        } else {
-            process.executableURL = executable
-            process.arguments = arguments
-        }
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardOutput = output
-        process.standardError = output
-        try spawningWithStopSignalsUnblocked { try process.run() }
-        if let (signalNumber, moment) = signal {
-            let deadline = Date().addingTimeInterval(60)
-            func hasCome() -> Bool {
-                switch moment {
-                case .output(let marker): (try? String(contentsOf: log, encoding: .utf8))?.contains(marker) ?? false
-                case .file(let url): FileManager.default.fileExists(atPath: url.path)
-                }
-            }
-            while process.isRunning && Date() < deadline {
-                if hasCome(), let target = signalTarget.map({ $0() }) ?? process.processIdentifier {
-                    kill(target, signalNumber)
-                    break
-                }
-                usleep(50_000)
-            }
-            if Date() >= deadline { kill(process.processIdentifier, SIGKILL) }
-        }
-        let limit = Date().addingTimeInterval(timeLimit)
-        while process.isRunning && Date() < limit { usleep(50_000) }
-        if process.isRunning {
-            Issue.record("sagan \(arguments.prefix(1)) still ran after \(Int(timeLimit)) s; killed")
-            kill(process.processIdentifier, SIGKILL)
-        }
-        process.waitUntilExit()
-        try output.close()
-        return Outcome(status: process.terminationStatus, output: (try? String(contentsOf: log, encoding: .utf8)) ?? "")
-    }
-
-    /// Runs `body` (which starts a process) with SIGINT, SIGTERM, SIGUSR1 and SIGUSR2 unblocked in
-    /// this thread: a child inherits the starting thread's signal mask, and the test runner's worker
-    /// threads block them. sagan unblocks them itself, but mpirun does not, and would never see the
-    /// SIGUSR1 a test sends it.
-    static func spawningWithStopSignalsUnblocked(_ body: () throws -> Void) rethrows {
-        var stopSignals = sigset_t()
-        var previous = sigset_t()
-        sigemptyset(&stopSignals)
-        for number in [SIGINT, SIGTERM, SIGUSR1, SIGUSR2] { sigaddset(&stopSignals, number) }
-        pthread_sigmask(SIG_UNBLOCK, &stopSignals, &previous)
-        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
-        try body()
-    }
-
-    /// Whether Debian's Fashion-MNIST files are at `path`; records an issue when not.
-    static func fashionMNISTInstalled(at path: String) -> Bool {
-        if FileManager.default.fileExists(atPath: path) { return true }
-        Issue.record("Debian's dataset-fashion-mnist is not installed (make test installs it)")
-        return false
-    }
-
     func folder(_ name: String) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
@@ -113,17 +20,13 @@ struct TrainCommandTests {
         defer { try? FileManager.default.removeItem(at: work) }
         let dataset = try makeBlobPack(work, count: 40)
         let run = work.appendingPathComponent("run")
-        let config = work.appendingPathComponent("small.json")
-        let settings =
-            #"{"model": {"baseWidth": 128, "generatorAttentionSides": [16], "discriminatorAttentionSides": [16]}, "#
-            + #""sampleCount": 4}"#
-        try Data(settings.utf8).write(to: config)
+        let config = try writeSmallConfigFile(in: work)
         let common = [
             "train", "--data", dataset.url.path, "--run-dir", run.path, "--config", config.path, "--batch", "4",
             "--log-every", "2",
             "--sample-every", "3", "--checkpoint-every", "3", "--keep", "2",
         ]
-        let first = try Self.sagan(common + ["--steps", "6"])
+        let first = try SaganProcess.sagan(common + ["--steps", "6"])
         #expect(first.status == 0, "\(first.output)")
         let names = try FileManager.default.contentsOfDirectory(atPath: run.path)
         #expect(
@@ -148,7 +51,7 @@ struct TrainCommandTests {
 
         // A corrupt newest checkpoint is skipped with a warning; training resumes from the one before.
         try Data("garbage".utf8).write(to: run.appendingPathComponent("checkpoints/step-000009.safetensors"))
-        let resumed = try Self.sagan(common + ["--steps", "8", "--resume", "auto"])
+        let resumed = try SaganProcess.sagan(common + ["--steps", "8", "--resume", "auto"])
         #expect(resumed.status == 0, "\(resumed.output)")
         #expect(resumed.output.contains("skipping unreadable checkpoint step-000009.safetensors"))
         #expect(resumed.output.contains("resuming from") && resumed.output.contains("at step 6"))
@@ -172,14 +75,15 @@ struct TrainCommandTests {
         // reference backend's bf16 mode, which rounds at the same points, stands in.
         var backend: [String] = []
         if Engine.bf16Instructions.isEmpty {
-            let refused = try Self.sagan(common + ["--precision", "bf16", "--steps", "2"])
+            let refused = try SaganProcess.sagan(common + ["--precision", "bf16", "--steps", "2"])
             #expect(refused.status == 64 && refused.output.contains("--precision: "), "\(refused.output)")
             #expect(!FileManager.default.fileExists(atPath: run.path), "a refused run creates no folder")
             backend = ["--backend", "reference"]
         }
         for (precision, steps) in [("bf16", 2), ("fp32", 4), ("bf16", 6)] {
             let resume = steps == 2 ? [] : ["--resume", "auto"]
-            let outcome = try Self.sagan(common + backend + ["--precision", precision, "--steps", "\(steps)"] + resume)
+            let outcome = try SaganProcess.sagan(
+                common + backend + ["--precision", precision, "--steps", "\(steps)"] + resume)
             #expect(outcome.status == 0, "\(outcome.output)")
             #expect(outcome.output.contains("in \(precision);"), "\(outcome.output)")
             let checkpoint = try SafeTensorsFile(
@@ -200,41 +104,43 @@ struct TrainCommandTests {
     @Test func badInputExitsWith64AndOneClearLine() throws {
         let work = try folder("bad")
         defer { try? FileManager.default.removeItem(at: work) }
-        let missing = try Self.sagan([
+        let missing = try SaganProcess.sagan([
             "train", "--data", work.appendingPathComponent("nope.safetensors").path, "--run-dir", work.path,
         ])
         #expect(missing.status == 64 && missing.output.contains("nope.safetensors"), "\(missing.output)")
-        let flag = try Self.sagan(["train", "--batch", "-3", "--run-dir", work.path])
+        let flag = try SaganProcess.sagan(["train", "--batch", "-3", "--run-dir", work.path])
         #expect(flag.status == 64, "\(flag.output)")
-        let preset = try Self.sagan(["train", "--preset", "nonsense"])
+        let preset = try SaganProcess.sagan(["train", "--preset", "nonsense"])
         #expect(preset.status == 64 && preset.output.contains("nonsense"), "\(preset.output)")
-        let check = try Self.sagan(["train", "--replica-check-every", "0", "--run-dir", work.path])
+        let check = try SaganProcess.sagan(["train", "--replica-check-every", "0", "--run-dir", work.path])
         #expect(check.status == 64 && check.output.contains("--replica-check-every"), "\(check.output)")
-        let evalEvery = try Self.sagan(["train", "--eval-every", "0", "--run-dir", work.path])
+        let evalEvery = try SaganProcess.sagan(["train", "--eval-every", "0", "--run-dir", work.path])
         #expect(evalEvery.status == 64 && evalEvery.output.contains("--eval-every"), "\(evalEvery.output)")
-        let evalAlone = try Self.sagan(["train", "--eval-num", "100", "--run-dir", work.path])
+        let evalAlone = try SaganProcess.sagan(["train", "--eval-num", "100", "--run-dir", work.path])
         #expect(evalAlone.status == 64 && evalAlone.output.contains("need --eval-every"), "\(evalAlone.output)")
-        let evalMetric = try Self.sagan(["train", "--eval-every", "5", "--eval-metrics", "is", "--run-dir", work.path])
+        let evalMetric = try SaganProcess.sagan([
+            "train", "--eval-every", "5", "--eval-metrics", "is", "--run-dir", work.path,
+        ])
         #expect(evalMetric.status == 64 && evalMetric.output.contains("--eval-metrics"), "\(evalMetric.output)")
 
         // Issue 14, case 8: each of these was exit status 1 with raw Foundation text.
         let infinite = work.appendingPathComponent("infinite")
-        let lr = try Self.sagan(["train", "--lr-g", "inf", "--run-dir", infinite.path, "--steps", "1"])
+        let lr = try SaganProcess.sagan(["train", "--lr-g", "inf", "--run-dir", infinite.path, "--steps", "1"])
         #expect(lr.status == 64 && lr.output.contains("learning rates must be positive and finite"), "\(lr.output)")
         #expect(!FileManager.default.fileExists(atPath: infinite.path), "no run folder for a refused run")
         let aFile = work.appendingPathComponent("a-file")
         try Data("x".utf8).write(to: aFile)
-        let fileAsRun = try Self.sagan(["train", "--run-dir", aFile.path, "--steps", "1"])
+        let fileAsRun = try SaganProcess.sagan(["train", "--run-dir", aFile.path, "--steps", "1"])
         #expect(fileAsRun.status == 64 && fileAsRun.output.contains("is a file, not a folder"), "\(fileAsRun.output)")
         let empty = work.appendingPathComponent("empty.safetensors")
         try Data().write(to: empty)
-        let zeroByte = try Self.sagan(["inspect", "model", "--checkpoint", empty.path])
+        let zeroByte = try SaganProcess.sagan(["inspect", "model", "--checkpoint", empty.path])
         #expect(zeroByte.status == 64 && zeroByte.output.contains(empty.path), "\(zeroByte.output)")
 
         // A second writer on a run folder is refused, naming the process that holds it.
         let locked = work.appendingPathComponent("locked")
         let lock = try RunFolderLock(locked)
-        let second = try Self.sagan(["train", "--run-dir", locked.path, "--steps", "1"])
+        let second = try SaganProcess.sagan(["train", "--run-dir", locked.path, "--steps", "1"])
         #expect(
             second.status == 64 && second.output.contains("is in use by process \(getpid())"), "\(second.output)")
         withExtendedLifetime(lock) {}
@@ -245,7 +151,7 @@ struct TrainCommandTests {
         let checkpoint = work.appendingPathComponent("tiny.safetensors")
         try TrainingCheckpoint.save(
             Trainer(config: config), datasetDigest: dataset.sourceDigest, commandLine: "", to: checkpoint)
-        let other = try Self.sagan([
+        let other = try SaganProcess.sagan([
             "train", "--preset", "sagan32", "--data", dataset.url.path, "--resume", checkpoint.path, "--run-dir",
             work.path,
         ])
@@ -253,7 +159,9 @@ struct TrainCommandTests {
             other.status == 64 && other.output.contains("was trained with preset tiny32, not sagan32"),
             "\(other.output)")
         let nowhere = work.appendingPathComponent("missing-folder/grid.png").path
-        let generate = try Self.sagan(["generate", "--checkpoint", checkpoint.path, "--seeds", "0-3", "--out", nowhere])
+        let generate = try SaganProcess.sagan([
+            "generate", "--checkpoint", checkpoint.path, "--seeds", "0-3", "--out", nowhere,
+        ])
         #expect(generate.status == 64 && generate.output.contains("\(nowhere): the folder"), "\(generate.output)")
     }
 
@@ -262,12 +170,8 @@ struct TrainCommandTests {
         defer { try? FileManager.default.removeItem(at: work) }
         let dataset = try makeBlobPack(work, count: 40)
         let run = work.appendingPathComponent("run")
-        let config = work.appendingPathComponent("small.json")
-        let settings =
-            #"{"model": {"baseWidth": 128, "generatorAttentionSides": [16], "discriminatorAttentionSides": [16]}, "#
-            + #""sampleCount": 4, "logEvery": 1}"#
-        try Data(settings.utf8).write(to: config)
-        let outcome = try Self.sagan(
+        let config = try writeSmallConfigFile(in: work, extra: #""logEvery": 1"#)
+        let outcome = try SaganProcess.sagan(
             [
                 "train", "--data", dataset.url.path, "--run-dir", run.path, "--config", config.path, "--batch", "4",
                 "--steps", "100000", "--checkpoint-every", "100000",
@@ -285,11 +189,11 @@ struct TrainCommandTests {
     /// Issue 14, case 4: a batch that cannot fit is refused before anything is written, with the
     /// memory it needs and the memory there is, instead of a crash in the middle of a step.
     @Test func aBatchThatCannotFitIsRefusedUpFront() throws {
-        guard Self.fashionMNISTInstalled(at: DefaultDataset.packageFolder) else { return }
+        guard SaganProcess.fashionMNISTInstalled(at: DefaultDataset.packageFolder) else { return }
         let work = try folder("memory")
         defer { try? FileManager.default.removeItem(at: work) }
         let run = work.appendingPathComponent("run")
-        let outcome = try Self.sagan(
+        let outcome = try SaganProcess.sagan(
             ["train", "--preset", "tiny32", "--batch", "50000", "--steps", "1", "--run-dir", run.path],
             addressSpaceKiB: 8_000_000)
         let text = outcome.output
@@ -300,11 +204,11 @@ struct TrainCommandTests {
     /// Issue 14, case 6: SIGTERM during `dataset pack` leaves neither the pack nor a partial file.
     @Test func sigtermStopsAPackWithoutLeavingFiles() throws {
         let source = DefaultDataset.packageFolder + "/" + DefaultDataset.trainImages
-        guard Self.fashionMNISTInstalled(at: source) else { return }
+        guard SaganProcess.fashionMNISTInstalled(at: source) else { return }
         let work = try folder("pack-signal")
         defer { try? FileManager.default.removeItem(at: work) }
         let destination = work.appendingPathComponent("fm.safetensors")
-        let outcome = try Self.sagan(
+        let outcome = try SaganProcess.sagan(
             [
                 "dataset", "pack", "--source", source, "--dest", destination.path, "--resolution", "32", "--channels",
                 "1",
@@ -315,10 +219,10 @@ struct TrainCommandTests {
     }
 
     @Test func sagan32RunsOnFashionMNIST() throws {
-        guard Self.fashionMNISTInstalled(at: DefaultDataset.packageFolder) else { return }
+        guard SaganProcess.fashionMNISTInstalled(at: DefaultDataset.packageFolder) else { return }
         let work = try folder("fashion")
         defer { try? FileManager.default.removeItem(at: work) }
-        let outcome = try Self.sagan([
+        let outcome = try SaganProcess.sagan([
             "train", "--preset", "sagan32", "--steps", "3", "--batch", "8", "--run-dir",
             work.appendingPathComponent("run").path,
             "--sample-every", "3", "--log-every", "1",

@@ -13,12 +13,12 @@ struct DistributedTrainingTests {
     static let environment = ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"]
     static let mpirun = ["/usr/bin/mpirun", "--oversubscribe"]
 
-    static func ranks(_ count: Int, _ arguments: [String]) throws -> TrainCommandTests.Outcome {
-        try TrainCommandTests.sagan(arguments, environment: environment, launcher: mpirun + ["-np", "\(count)"])
+    static func ranks(_ count: Int, _ arguments: [String]) throws -> SaganProcess.Outcome {
+        try SaganProcess.sagan(arguments, environment: environment, launcher: mpirun + ["-np", "\(count)"])
     }
 
-    static func single(_ arguments: [String]) throws -> TrainCommandTests.Outcome {
-        try TrainCommandTests.sagan(arguments)
+    static func single(_ arguments: [String]) throws -> SaganProcess.Outcome {
+        try SaganProcess.sagan(arguments)
     }
 
     /// A small tiny32 (base width 128, attention at 16x16 in G and D, BN in G) on 40 blob images.
@@ -30,11 +30,7 @@ struct DistributedTrainingTests {
             work = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
             let dataset = try makeBlobPack(work, count: 40)
-            let config = work.appendingPathComponent("small.json")
-            let settings =
-                #"{"model": {"baseWidth": 128, "generatorAttentionSides": [16], "discriminatorAttentionSides": [16]}, "#
-                + #""sampleCount": 4}"#
-            try Data(settings.utf8).write(to: config)
+            let config = try writeSmallConfigFile(in: work)
             common = [
                 "train", "--data", dataset.url.path, "--config", config.path, "--batch", "8", "--checkpoint-every", "1",
                 "--keep", "10", "--sample-every", "100", "--log-every", "1",
@@ -175,7 +171,7 @@ struct DistributedTrainingTests {
         }
     }
 
-    static func launch(_ ranks: Int, _ arguments: [String]) throws -> TrainCommandTests.Outcome {
+    static func launch(_ ranks: Int, _ arguments: [String]) throws -> SaganProcess.Outcome {
         ranks == 1 ? try single(arguments) : try Self.ranks(ranks, arguments)
     }
 
@@ -187,9 +183,9 @@ struct DistributedTrainingTests {
         let (zero, one) = (setup.run("rank0"), setup.run("rank1"))
         // mpirun -np 1 sagan ARGUMENTS-0 : -np 1 sagan ARGUMENTS-1
         let arguments =
-            setup.common + ["--steps", "2", "--run-dir", zero.path, ":", "-np", "1", TrainCommandTests.executable.path]
+            setup.common + ["--steps", "2", "--run-dir", zero.path, ":", "-np", "1", SaganProcess.executable.path]
             + setup.common + ["--steps", "2", "--run-dir", one.path]
-        let outcome = try TrainCommandTests.sagan(
+        let outcome = try SaganProcess.sagan(
             arguments, environment: Self.environment, launcher: Self.mpirun + ["-np", "1"])
         #expect(outcome.status == 0, "\(outcome.output)")
         #expect(!FileManager.default.fileExists(atPath: one.path), "rank 1 wrote \(one.path)")
@@ -210,9 +206,9 @@ struct DistributedTrainingTests {
         #expect(start.status == 0, "\(start.output)")
         let resume = ["--steps", "4", "--resume", "auto", "--run-dir"]
         let arguments =
-            setup.common + resume + [zero.path, ":", "-np", "1", TrainCommandTests.executable.path] + setup.common
+            setup.common + resume + [zero.path, ":", "-np", "1", SaganProcess.executable.path] + setup.common
             + resume + [elsewhere.path]
-        let resumed = try TrainCommandTests.sagan(
+        let resumed = try SaganProcess.sagan(
             arguments, environment: Self.environment, launcher: Self.mpirun + ["-np", "1"])
         #expect(resumed.status == 0, "\(resumed.output)")
         #expect(resumed.output.contains("at step 2"), "\(resumed.output)")
@@ -242,7 +238,7 @@ struct DistributedTrainingTests {
         defer { try? FileManager.default.removeItem(at: setup.work) }
         let run = setup.run("run")
         let start = Date()
-        let outcome = try TrainCommandTests.sagan(
+        let outcome = try SaganProcess.sagan(
             setup.common + ["--steps", "100000", "--run-dir", run.path, "--checkpoint-every", "2"],
             signal: (SIGKILL, .file(run.appendingPathComponent("checkpoints/step-000006.safetensors"))),
             environment: Self.environment, launcher: Self.mpirun + ["-np", "2"],
@@ -266,7 +262,7 @@ struct DistributedTrainingTests {
         let setup = try Setup("mpi-stop")
         defer { try? FileManager.default.removeItem(at: setup.work) }
         let run = setup.run("run")
-        let outcome = try TrainCommandTests.sagan(
+        let outcome = try SaganProcess.sagan(
             setup.common + ["--steps", "100000", "--run-dir", run.path, "--checkpoint-every", "1000"],
             signal: (signal, .file(run.appendingPathComponent("metrics.jsonl"))), environment: Self.environment,
             launcher: Self.mpirun + ["-np", "2"],
@@ -315,12 +311,12 @@ struct DistributedTrainingTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.mpirun[0])
         process.arguments =
-            Array(Self.mpirun.dropFirst()) + ["-np", "2", TrainCommandTests.executable.path] + setup.common
+            Array(Self.mpirun.dropFirst()) + ["-np", "2", SaganProcess.executable.path] + setup.common
             + ["--steps", "100000", "--run-dir", folder.path]
         process.environment = ProcessInfo.processInfo.environment.merging(Self.environment) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try TrainCommandTests.spawningWithStopSignalsUnblocked { try process.run() }
+        try SaganProcess.spawningWithStopSignalsUnblocked { try process.run() }
         defer {
             process.terminate()
             process.waitUntilExit()
