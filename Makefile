@@ -74,6 +74,7 @@ faces: release inception-weights
 test: test-deps
 	$(SWIFT) build --build-tests -c release
 	$(SWIFT) test -c release --skip-build
+	.build/release/sagan-examples "$$(mktemp -d)"
 	python3 Tests/Browser/studio_browser_test.py
 	scripts/test_faces.sh
 
@@ -99,7 +100,7 @@ test-multihost: deps
 	$(SWIFT) build -c release
 	scripts/test_multihost.sh
 
-SWIFT_SOURCES := Sources Tests Package.swift Fuzz/Package.swift Fuzz/Sources
+SWIFT_SOURCES := Sources Tests Examples Package.swift Fuzz/Package.swift Fuzz/Sources
 C_SOURCES = $(shell git ls-files '*.c' '*.h')
 
 ## Rewrites every Swift and C file in the project's style (.swift-format, .clang-format).
@@ -111,6 +112,7 @@ format: lint-deps
 lint: lint-deps
 	$(SWIFT) format lint --strict --recursive --parallel $(SWIFT_SOURCES)
 	clang-format --dry-run --Werror $(C_SOURCES)
+	python3 scripts/check_snippets.py
 	@long=$$(LC_ALL=C.UTF-8 grep -nP '^.{121,}' $$(git ls-files '*.swift' '*.c' '*.h')); \
 	if [ -n "$$long" ]; then echo "$$long"; echo "lines over 120 characters (above)"; exit 1; fi
 

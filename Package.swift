@@ -75,6 +75,11 @@ let package = Package(
                 "Studio", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The libraries used as a Swift program uses them; the README's snippets come from here.
+        .executableTarget(
+            name: "sagan-examples",
+            dependencies: ["Autodiff", "NeuralNet", "Optimizers", "Datasets", "Evaluation", "GAN"],
+            path: "Examples"),
         // Test helpers shared by the test targets (the `slow` tag); not part of any product.
         .target(
             name: "TestSupport", dependencies: ["Kernels", "Autodiff", "Datasets", "GAN"], path: "Tests/TestSupport"),
