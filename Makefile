@@ -113,6 +113,9 @@ lint: lint-deps
 	$(SWIFT) format lint --strict --recursive --parallel $(SWIFT_SOURCES)
 	clang-format --dry-run --Werror $(C_SOURCES)
 	python3 scripts/check_snippets.py
+	@flags=$$(grep -rn '"--' Sources/GAN Sources/Evaluation Sources/Datasets Sources/NeuralNet Sources/Optimizers \
+		Sources/Autodiff); if [ -n "$$flags" ]; then echo "$$flags"; \
+		echo "flag names in library code (above): name a Setting instead (docs/contributing.md)"; exit 1; fi
 	@long=$$(LC_ALL=C.UTF-8 grep -nP '^.{121,}' $$(git ls-files '*.swift' '*.c' '*.h')); \
 	if [ -n "$$long" ]; then echo "$$long"; echo "lines over 120 characters (above)"; exit 1; fi
 

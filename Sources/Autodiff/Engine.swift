@@ -1,4 +1,5 @@
 import CMachine
+import FileFormats
 import Foundation
 import Kernels
 
@@ -48,7 +49,7 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
                 instructionSet.hasPrefix("avx512")
                 ? "oneDNN would emulate bf16 more slowly than fp32 runs" : "oneDNN has no bf16 kernels for it"
             return "precision bf16 needs a CPU with AVX512_BF16 or AMX-BF16 instructions; this one has neither "
-                + "(oneDNN runs \(instructionSet) here), and \(fallback): use --precision fp32"
+                + "(oneDNN runs \(instructionSet) here), and \(fallback): use \(Setting.precision) fp32"
         }
     }
 }

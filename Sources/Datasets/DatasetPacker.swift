@@ -33,13 +33,13 @@ public struct PackOptions: Sendable {
 
     public func validate() throws {
         guard (4...4096).contains(resolution) else {
-            throw DataError(.invalidArgument, "--resolution", "resolution \(resolution) must be 4 to 4096")
+            throw DataError(.invalidArgument, "\(Setting.resolution)", "resolution \(resolution) must be 4 to 4096")
         }
         guard channels == 1 || channels == 3 else {
-            throw DataError(.invalidArgument, "--channels", "channels must be 1 or 3, got \(channels)")
+            throw DataError(.invalidArgument, "\(Setting.channels)", "channels must be 1 or 3, got \(channels)")
         }
         guard (0...1024).contains(padding) else {
-            throw DataError(.invalidArgument, "--pad", "padding \(padding) must be 0 to 1024")
+            throw DataError(.invalidArgument, "\(Setting.padding)", "padding \(padding) must be 0 to 1024")
         }
     }
 }

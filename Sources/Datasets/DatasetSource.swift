@@ -31,12 +31,12 @@ public struct DatasetSource: Sendable {
     public var isIDX: Bool { idx != nil }
 
     /// The images of `path`, which `flag` named (for the message when it is another kind of file).
-    public init(path: String, flag: String = "--source") throws {
+    public init(path: String, setting: Setting = .source) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw DataError(.unreadable, path, "no such file or folder")
         }
-        try InputKind.require(path, flag: flag, needs: "an image folder or an IDX file") { kind in
+        try InputKind.require(path, setting: setting, needs: "an image folder or an IDX file") { kind in
             if case .idx = kind { return true }
             return kind == .folder || kind == .other  // other: the IDX reader says what is wrong with it
         }

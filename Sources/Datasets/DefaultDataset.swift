@@ -1,3 +1,4 @@
+import FileFormats
 import Foundation
 
 /// The dataset `sagan train` uses without `--data`: Fashion-MNIST (MIT licence, © 2017 Zalando SE)
@@ -37,7 +38,7 @@ public enum DefaultDataset {
             throw DataError(
                 .unreadable, source,
                 "Fashion-MNIST is not installed. Install Debian's package with `apt-get install "
-                    + "dataset-fashion-mnist` (MIT licence), or pass --data with a packed dataset"
+                    + "dataset-fashion-mnist` (MIT licence), or pass \(Setting.data) with a packed dataset"
             )
         }
         let destination = cache.appendingPathComponent("fashion-mnist-train-32x32.safetensors")

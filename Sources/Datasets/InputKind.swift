@@ -98,12 +98,12 @@ public enum InputKind: Equatable, Sendable, CustomStringConvertible {
     /// (exit status 64 in `sagan`); "PATH: no such file or folder" when nothing is there.
     @discardableResult
     public static func require(
-        _ path: String, flag: String, needs: String, accepts: (InputKind) -> Bool
+        _ path: String, setting: Setting, needs: String, accepts: (InputKind) -> Bool
     ) throws -> InputKind {
         let kind = of(path)
         guard kind != .missing else { throw DataError(.unreadable, path, "no such file or folder") }
         guard accepts(kind) else {
-            throw DataError(.wrongKind, "", "\(path) is \(kind); \(flag) needs \(needs)")
+            throw DataError(.wrongKind, "", "\(path) is \(kind); \(setting) needs \(needs)")
         }
         return kind
     }

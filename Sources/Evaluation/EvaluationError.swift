@@ -1,4 +1,5 @@
 import Datasets
+import FileFormats
 
 /// Why an evaluation cannot go on. Each case names the flag or file at fault.
 public enum EvaluationError: Error, Equatable, CustomStringConvertible {
@@ -19,7 +20,7 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
     /// A numerical method failed on these features.
     case numerical(_ message: String)
     /// Another error, about the input given with `flag`.
-    indirect case forFlag(_ flag: String, _ error: EvaluationError)
+    indirect case forSetting(_ setting: Setting, _ error: EvaluationError)
 
     public var description: String {
         switch self {
@@ -28,10 +29,10 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
             return message
         case .unreadableImages(let path, let reason), .invalidWeights(let path, let reason): return "\(path): \(reason)"
         case .dataset(let error, let hint): return error.description + (hint.map { " (\($0))" } ?? "")
-        case .forFlag(let flag, let error):
+        case .forSetting(let setting, let error):
             // A file of the wrong kind is said as "x is a checkpoint; --real needs …", naming the flag.
             if case .dataset(let inner, _) = error, inner.kind == .wrongKind { return error.description }
-            return "\(flag): \(error.description)"
+            return "\(setting): \(error.description)"
         case .missingWeights(let path):
             return "the FID Inception weights are not at \(path): \(InceptionWeights.howToGetThem)"
         }

@@ -1,4 +1,5 @@
 import Datasets
+import FileFormats
 import Foundation
 
 /// The metrics `Evaluator` computes, in the order they are reported.
@@ -11,12 +12,13 @@ public enum Metric: String, CaseIterable, Codable, Sendable {
             .filter { !$0.isEmpty }
         let chosen = try names.map { name in
             guard let metric = Metric(rawValue: name) else {
-                throw EvaluationError.invalidOption("--metrics: unknown metric \"\(name)\"; choose from swd, kid, fid")
+                throw EvaluationError.invalidOption(
+                    "\(Setting.metrics): unknown metric \"\(name)\"; choose from swd, kid, fid")
             }
             return metric
         }
         guard !chosen.isEmpty else {
-            throw EvaluationError.invalidOption("--metrics: name at least one of swd, kid, fid")
+            throw EvaluationError.invalidOption("\(Setting.metrics): name at least one of swd, kid, fid")
         }
         return allCases.filter(chosen.contains)
     }
@@ -51,15 +53,15 @@ public struct EvaluationOptions: Sendable {
         func check(_ condition: Bool, _ message: String) throws {
             if !condition { throw EvaluationError.invalidOption(message) }
         }
-        try check(count >= 2, "--num must be at least 2, got \(count)")
-        try check(batchSize >= 1, "--batch must be at least 1, got \(batchSize)")
-        try check(kidSubsets >= 1, "--kid-subsets must be at least 1, got \(kidSubsets)")
+        try check(count >= 2, "\(Setting.count) must be at least 2, got \(count)")
+        try check(batchSize >= 1, "\(Setting.batchSize) must be at least 1, got \(batchSize)")
+        try check(kidSubsets >= 1, "\(Setting.kidSubsets) must be at least 1, got \(kidSubsets)")
         if let kidSubsetSize {
             try check(
                 (2...count).contains(kidSubsetSize),
-                "--kid-subset-size must be between 2 and --num (\(count)), got \(kidSubsetSize)")
+                "\(Setting.kidSubsetSize) must be between 2 and \(Setting.count) (\(count)), got \(kidSubsetSize)")
         }
-        try check(!metrics.isEmpty, "--metrics: name at least one of swd, kid, fid")
+        try check(!metrics.isEmpty, "\(Setting.metrics): name at least one of swd, kid, fid")
     }
 }
 
@@ -115,19 +117,23 @@ public struct Evaluator {
     }
 
     /// Evaluates `fake` against `real`. Real-set features are cached by content digest, N and seed.
-    /// `real` and `fake` name the sets in the record; `fakeFlag` names the fake set's flag in errors.
+    /// `real` and `fake` name the sets in the record; `fakeSetting` is where the fake set came from, for errors.
     public func evaluate(
-        real: ImageSet, fake: ImageSet, fakeFlag: String = "--fake", progress: (EvaluationEvent) -> Void = { _ in }
+        real: ImageSet, fake: ImageSet, fakeSetting: Setting = .fake, progress: (EvaluationEvent) -> Void = { _ in }
     ) throws -> EvaluationRecord {
         let num = options.count
         let seed = options.seed
         guard real.count >= num else {
             throw EvaluationError.tooFewImages(
-                "--real \(real.name) has \(real.count) images; --num \(num) needs at least as many (lower --num)")
+                "\(Setting.real) \(real.name) has \(real.count) images; \(Setting.count) \(num) needs at least as many "
+                    + "(lower \(Setting.count))"
+            )
         }
         guard fake.count >= num else {
             throw EvaluationError.tooFewImages(
-                "\(fakeFlag) \(fake.name) has \(fake.count) images; --num \(num) needs at least as many (lower --num)")
+                "\(fakeSetting) \(fake.name) has \(fake.count) images; \(Setting.count) \(num) needs at least as many "
+                    + "(lower \(Setting.count))"
+            )
         }
         var record = EvaluationRecord(real: real.name, fake: fake.name, count: num, seed: seed)
         record.notes = notes(realChannels: real.channels, fakeChannels: fake.channels)
@@ -165,7 +171,7 @@ public struct Evaluator {
             }
         }
         if options.metrics.contains(.swd) {
-            record.swd = try slicedWasserstein(real, realIndices, fake, fakeIndices, fakeFlag: fakeFlag)
+            record.swd = try slicedWasserstein(real, realIndices, fake, fakeIndices, fakeSetting: fakeSetting)
         }
         return record
     }
@@ -173,9 +179,9 @@ public struct Evaluator {
     /// SWD over Laplacian pyramids of square images of one size (seeds: seed+1 and +2 for the
     /// patches of each set, seed+3 for the directions).
     func slicedWasserstein(
-        _ real: ImageSet, _ realIndices: [Int], _ fake: ImageSet, _ fakeIndices: [Int], fakeFlag: String
+        _ real: ImageSet, _ realIndices: [Int], _ fake: ImageSet, _ fakeIndices: [Int], fakeSetting: Setting
     ) throws -> SlicedWasserstein.Result {
-        func load(_ set: ImageSet, _ indices: [Int], _ flag: String) throws -> [PixelImage] {
+        func load(_ set: ImageSet, _ indices: [Int], _ setting: Setting) throws -> [PixelImage] {
             var images: [PixelImage] = []
             for start in stride(from: 0, to: indices.count, by: 256) {
                 images += try set.images(Array(indices[start..<min(start + 256, indices.count)]))
@@ -184,13 +190,13 @@ public struct Evaluator {
             if side < 16 || images.contains(where: { $0.width != side || $0.height != side }) {
                 let odd = images.first { $0.width != side || $0.height != side } ?? images[0]
                 throw EvaluationError.unsuitableImages(
-                    "\(flag): SWD needs square images of one size, at least 16x16; found \(odd.width)x\(odd.height) "
+                    "\(setting): SWD needs square images of one size, at least 16x16; found \(odd.width)x\(odd.height) "
                         + "(pack the set with `sagan dataset pack --resolution R`)")
             }
             return images
         }
-        let realImages = try load(real, realIndices, "--real")
-        let fakeImages = try load(fake, fakeIndices, fakeFlag)
+        let realImages = try load(real, realIndices, .real)
+        let fakeImages = try load(fake, fakeIndices, fakeSetting)
         let realSide = realImages[0].width
         let fakeSide = fakeImages[0].width
         guard realSide == fakeSide else {
@@ -198,7 +204,7 @@ public struct Evaluator {
                 "SWD compares images of one resolution: real images are \(realSide)x\(realSide), fake "
                     + "\(fakeSide)x\(fakeSide); "
                     + "pack the real set at \(fakeSide) (sagan dataset pack --resolution \(fakeSide)) or leave swd "
-                    + "out of --metrics"
+                    + "out of \(Setting.metrics)"
             )
         }
         let resolutions = SlicedWasserstein.resolutions(side: realSide)

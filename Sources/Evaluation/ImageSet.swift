@@ -1,5 +1,6 @@
 import Autodiff
 import Datasets
+import FileFormats
 import Foundation
 
 /// Images to evaluate: a packed dataset, an image folder or IDX file, or (built by the caller) a
@@ -26,10 +27,10 @@ public struct ImageSet {
 
     /// A packed dataset (from `sagan dataset pack`), an image folder, or an IDX file, told apart by
     /// their content; `flag` names the option that gave the path, for the message when it is none.
-    public static func open(_ path: String, flag: String = "--real") throws -> ImageSet {
+    public static func open(_ path: String, setting: Setting = .real) throws -> ImageSet {
         let kind: InputKind
         do {
-            kind = try InputKind.require(path, flag: flag, needs: "a pack, an image folder or an IDX file") {
+            kind = try InputKind.require(path, setting: setting, needs: "a pack, an image folder or an IDX file") {
                 $0.isImageSet
             }
         } catch let error as DataError {
@@ -52,7 +53,7 @@ public struct ImageSet {
         }
         let source: DatasetSource
         do {
-            source = try DatasetSource(path: path, flag: flag)
+            source = try DatasetSource(path: path, setting: setting)
         } catch let error as DataError {
             throw EvaluationError.dataset(error, hint: "give a packed dataset, an image folder or an IDX file")
         }

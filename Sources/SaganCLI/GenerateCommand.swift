@@ -78,7 +78,7 @@ struct GenerateCommand: ParsableCommand {
             codes = LatentCodes.interpolation(a, b, count: steps)
         } else {
             let seedList = try LatentCodes.parseSeeds(seeds)
-            try LatentCodes.checkCount(seedList.count, of: config, flag: "--seeds")
+            try LatentCodes.checkCount(seedList.count, of: config, setting: .seeds)
             codes = seedList.map { LatentCodes.z(seed: $0, size: config.latentSize, truncation: truncation) }
             try saveCodes(codes, config.latentSize)
             if let outdir {

@@ -33,6 +33,7 @@ enum Entry {
         StopSignals.hold()
         Engine.restartWithPinnedThreads()
         Engine.keepFreedBuffersMapped()
+        Setting.useNames(flagNames)  // library messages name settings by the flags that set them
         var command: ParsableCommand
         do {
             command = try Sagan.parseAsRoot()

@@ -228,7 +228,7 @@ struct TrainCommand: ParsableCommand, StopsOnSignals {
         }
         do {
             if let data {
-                try InputKind.require(data, flag: "--data", needs: "a pack (make one with sagan dataset pack)") {
+                try InputKind.require(data, setting: .data, needs: "a pack (make one with sagan dataset pack)") {
                     $0 == .pack || $0 == .other  // other: the pack reader says what is wrong with it
                 }
             }

@@ -23,10 +23,10 @@ struct EvaluatorTests {
 
     @Test func metricListsParseInReportOrderAndNameTheFlagWhenWrong() throws {
         #expect(try Metric.parseList("fid, KID") == [.kid, .fid])
-        #expect(throws: EvaluationError.invalidOption("--metrics: unknown metric \"isx\"; choose from swd, kid, fid")) {
+        #expect(throws: EvaluationError.invalidOption("metrics: unknown metric \"isx\"; choose from swd, kid, fid")) {
             try Metric.parseList("kid,isx")
         }
-        #expect(throws: EvaluationError.invalidOption("--metrics: name at least one of swd, kid, fid")) {
+        #expect(throws: EvaluationError.invalidOption("metrics: name at least one of swd, kid, fid")) {
             try Metric.parseList(" ")
         }
     }
@@ -38,12 +38,12 @@ struct EvaluatorTests {
         options.count = 300
         #expect(options.resolvedKIDSubsetSize == 150)
         options.kidSubsetSize = 301
-        #expect(throws: EvaluationError.invalidOption("--kid-subset-size must be between 2 and --num (300), got 301")) {
+        #expect(throws: EvaluationError.invalidOption("kidSubsetSize must be between 2 and count (300), got 301")) {
             try Evaluator(options)
         }
         options.kidSubsetSize = nil
         options.count = 1
-        #expect(throws: EvaluationError.invalidOption("--num must be at least 2, got 1")) { try Evaluator(options) }
+        #expect(throws: EvaluationError.invalidOption("count must be at least 2, got 1")) { try Evaluator(options) }
     }
 
     @Test func notesWarnAboutSmallSamplesAndMixedChannels() throws {
@@ -94,7 +94,7 @@ struct EvaluatorTests {
         let enough = Self.randomSet("enough", count: 16, side: 32, seed: 1)
         #expect(
             throws: EvaluationError.tooFewImages(
-                "--fake small has 8 images; --num 16 needs at least as many (lower --num)")
+                "fake small has 8 images; count 16 needs at least as many (lower count)")
         ) {
             try Evaluator(options).evaluate(real: enough, fake: small)
         }

@@ -49,7 +49,7 @@ struct CheckpointTests {
         #expect(
             throws: DataError(
                 .wrongKind, "",
-                "\(url.path) is a safetensors file that is not a sagan pack, checkpoint or export; --checkpoint "
+                "\(url.path) is a safetensors file that is not a sagan pack, checkpoint or export; checkpoint "
                     + "needs a training or model checkpoint")
         ) {
             _ = try ModelCheckpoint.load(from: url)

@@ -181,13 +181,13 @@ struct PeriodicEvaluationTests {
         options.evaluation = tooMany
         #expect(throws: EvaluationError.self) { try TrainingRun(options, dataset: work.dataset) }
         do { _ = try TrainingRun(options, dataset: work.dataset) } catch {
-            #expect("\(error)".contains("--eval-num 17"), "\(error)")
+            #expect("\(error)".contains("evaluation.count 17"), "\(error)")
         }
         var missing = evaluation(work, every: 2)
         missing.realPath = work.folder.appendingPathComponent("nowhere").path
         options.evaluation = missing
         do { _ = try TrainingRun(options, dataset: work.dataset) } catch {
-            #expect("\(error)".contains("--eval-real") && "\(error)".contains("nowhere"), "\(error)")
+            #expect("\(error)".contains("evaluation.real") && "\(error)".contains("nowhere"), "\(error)")
         }
         var wrongBest = evaluation(work, every: 2)
         wrongBest.bestBy = .fid

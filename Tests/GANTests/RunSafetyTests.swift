@@ -96,7 +96,7 @@ struct RunSafetyTests {
 
         resume.overrides = TrainOverrides()
         resume.overrides.batchSize = 8
-        #expect(throws: TrainingRunError.settingFixed("--batch", checkpoint: "4", requested: "8")) {
+        #expect(throws: TrainingRunError.settingFixed("batchSize", checkpoint: "4", requested: "8")) {
             try TrainingRun(resume, dataset: work.dataset)
         }
         resume.overrides = TrainOverrides()
@@ -282,8 +282,8 @@ struct RunSafetyTests {
         #expect(throws: ConfigurationError.self) { try LatentCodes.parseSeeds("0-99998,0-99998") }
         var model = base.model
         model.resolution = 512
-        #expect(throws: ConfigurationError.self) { try LatentCodes.checkCount(100_000_000, of: model, flag: "--seeds") }
-        try LatentCodes.checkCount(64, of: model, flag: "--seeds")
+        #expect(throws: ConfigurationError.self) { try LatentCodes.checkCount(100_000_000, of: model, setting: .seeds) }
+        try LatentCodes.checkCount(64, of: model, setting: .seeds)
     }
 
     @Test func gridsMustFitTheirImages() throws {

@@ -57,7 +57,7 @@ struct TrainingRunTests {
             try TrainConfig.resolve(preset: .tiny32, dataset: work.dataset, overrides: overrides)
         }
         let missing = work.folder.appendingPathComponent("missing.json")
-        #expect(throws: ConfigurationError.configFile("--config \(missing.path)", "cannot read the file")) {
+        #expect(throws: ConfigurationError.configFile("configFile \(missing.path)", "cannot read the file")) {
             try TrainConfig.resolve(preset: .tiny32, dataset: work.dataset, configFile: missing)
         }
     }

@@ -1,5 +1,6 @@
 import Autodiff
 import Datasets
+import FileFormats
 import Foundation
 import NeuralNet
 
@@ -29,7 +30,7 @@ public struct RecordedAttention: Sendable {
         return try queries.map { query in
             guard (0..<resolution).contains(query.x), (0..<resolution).contains(query.y) else {
                 throw ConfigurationError.invalidArgument(
-                    "--query", "--query \(query.x),\(query.y) is outside the \(resolution)x\(resolution) image")
+                    .query, "\(Setting.query) \(query.x),\(query.y) is outside the \(resolution)x\(resolution) image")
             }
             let row = (query.y * querySide / resolution) * querySide + query.x * querySide / resolution
             return Array(weights[(row * keyCount)..<((row + 1) * keyCount)])
@@ -56,7 +57,8 @@ public struct AttentionRecording: Sendable {
         switch subject {
         case .discriminator:
             guard let discriminator = loaded.discriminator else {
-                throw ConfigurationError.invalidArgument("--image", "--image: the checkpoint holds no discriminator")
+                throw ConfigurationError.invalidArgument(
+                    .image, "\(Setting.image): the checkpoint holds no discriminator")
             }
             (network, blocks) = ("D", discriminator.blocks)
         case .generator: (network, blocks) = ("G", loaded.generator.blocks)
@@ -75,7 +77,7 @@ public struct AttentionRecording: Sendable {
         layers = try blocks.enumerated().compactMap { index, block in
             guard let attention = block as? any SelfAttentionLayer else { return nil }
             guard let weights = attention.lastAttention else {
-                throw ConfigurationError.invalidArgument("--layer", "the attention layer recorded no maps")
+                throw ConfigurationError.invalidArgument(.layer, "the attention layer recorded no maps")
             }
             // (1, queries, keys)
             let (queryCount, keyCount) = (weights.shape[1], weights.shape[2])
@@ -113,7 +115,7 @@ public struct AttentionInspection {
         guard layer >= 0, layer < recording.layers.count else {
             let network = if case .generator = subject { "G" } else { "D" }
             throw ConfigurationError.invalidArgument(
-                "--layer", "--layer \(layer): \(network) has \(recording.layers.count) attention layers")
+                .layer, "\(Setting.layer) \(layer): \(network) has \(recording.layers.count) attention layers")
         }
         image = recording.image
         self.queries = queries
@@ -131,7 +133,7 @@ public struct AttentionInspection {
     /// A real image as a model sees it: decoded, converted to `channels`, centre-cropped and resized
     /// to `resolution`, in [−1, 1], shaped (C, R, R).
     public static func modelInput(contentsOf path: String, resolution: Int, channels: Int) throws -> Tensor {
-        try InputKind.require(path, flag: "--image", needs: "a JPEG, PNG, PGM or PPM image") { kind in
+        try InputKind.require(path, setting: .image, needs: "a JPEG, PNG, PGM or PPM image") { kind in
             if case .image = kind { return true }
             return kind == .other  // the decoder says what is wrong with it
         }

@@ -1,5 +1,6 @@
 import Autodiff
 import Datasets
+import FileFormats
 import NeuralNet
 
 /// The SAGAN paper's picture: an image with query points marked and, beside it, each query's
@@ -17,7 +18,7 @@ public enum AttentionPicture {
         _ layer: any SelfAttentionLayer, index: Int = 0, queries: [(x: Int, y: Int)], resolution: Int
     ) throws -> [[Float]] {
         guard let attention = layer.lastAttention else {
-            throw ConfigurationError.invalidArgument("--layer", "the attention layer recorded no maps")
+            throw ConfigurationError.invalidArgument(.layer, "the attention layer recorded no maps")
         }
         // (N, queries, keys)
         let (queryCount, keyCount) = (attention.shape[1], attention.shape[2])

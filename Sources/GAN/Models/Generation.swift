@@ -55,28 +55,30 @@ public enum LatentCodes {
                 seeds += Array(low...high)
             } else {
                 throw ConfigurationError.invalidArgument(
-                    "--seeds", "--seeds: \"\(part)\" is not a seed or a range like 0-63")
+                    .seeds, "\(Setting.seeds): \"\(part)\" is not a seed or a range like 0-63")
             }
         }
-        guard !seeds.isEmpty else { throw ConfigurationError.invalidArgument("--seeds", "--seeds: no seeds given") }
+        guard !seeds.isEmpty else {
+            throw ConfigurationError.invalidArgument(.seeds, "\(Setting.seeds): no seeds given")
+        }
         guard seeds.count <= 100_000 else {
             throw ConfigurationError.invalidArgument(
-                "--seeds", "--seeds: \(seeds.count) seeds; at most 100,000 at once")
+                .seeds, "\(Setting.seeds): \(seeds.count) seeds; at most 100,000 at once")
         }
         return seeds
     }
 
     /// Refuses `count` images of `config`'s size at once when they would take more than half the
     /// memory available (as floats and as pixels); `flag` names the setting at fault.
-    public static func checkCount(_ count: Int, of config: ModelConfig, flag: String) throws {
+    public static func checkCount(_ count: Int, of config: ModelConfig, setting: Setting) throws {
         let bytes = count.multipliedReportingOverflow(
             by: config.imageChannels * config.resolution * config.resolution * 5)
         let available = Engine.availableMemoryBytes ?? (8 << 30)
         guard !bytes.overflow, bytes.partialValue <= available / 2 else {
             let most = available / 2 / (config.imageChannels * config.resolution * config.resolution * 5)
             throw ConfigurationError.invalidArgument(
-                flag,
-                "\(flag): \(count) images of \(config.resolution)x\(config.resolution) at once do not fit in memory "
+                setting,
+                "\(setting): \(count) images of \(config.resolution)x\(config.resolution) at once do not fit in memory "
                     + "(at most \(most) here)")
         }
     }
@@ -93,7 +95,7 @@ public struct LoadedGenerator {
     public let discriminator: Discriminator?
 
     public init(contentsOf url: URL, ema: Bool) throws {
-        try Self.requireGenerator(url, flag: "--checkpoint")
+        try Self.requireGenerator(url, setting: .checkpoint)
         let file = try SafeTensorsFile(contentsOf: url)
         do { try file.checkFinite() } catch let error as SafeTensorsError { throw error.inFile(url.path) }
         guard let encoded = file.metadata["model_config"],
@@ -107,7 +109,7 @@ public struct LoadedGenerator {
         if ema {
             guard file.names.contains(where: { $0.hasPrefix("G_ema.") }) else {
                 throw SafeTensorsError.wrongKind(
-                    "--ema: this file has no moving average of G (train with --ema)", file: url.path)
+                    "\(Setting.ema): this file has no moving average of G (train with \(Setting.ema))", file: url.path)
             }
             prefix = "G_ema."
         } else {
@@ -133,11 +135,11 @@ public struct LoadedGenerator {
 
     /// Refuses files of another kind (a pack, an image, …) by their content, naming `flag`; damaged
     /// files go on to the reader, whose message says what is wrong with them.
-    static func requireGenerator(_ url: URL, flag: String, needsDiscriminator: Bool = false) throws {
+    static func requireGenerator(_ url: URL, setting: Setting, needsDiscriminator: Bool = false) throws {
         let needs =
             needsDiscriminator ? "a training or model checkpoint" : "a training checkpoint, model checkpoint or export"
         // relativePath: the path as the user gave it, for the message.
-        try InputKind.require(url.relativePath, flag: flag, needs: needs) { kind in
+        try InputKind.require(url.relativePath, setting: setting, needs: needs) { kind in
             kind == .other
                 || (needsDiscriminator ? [.trainingCheckpoint, .modelCheckpoint].contains(kind) : kind.holdsGenerator)
         }
@@ -176,11 +178,14 @@ public struct LoadedGenerator {
         if config.classCount > 0 {
             guard let classIndex, (0..<config.classCount).contains(classIndex) else {
                 throw ConfigurationError.invalidArgument(
-                    "--class",
-                    "--class: this model is class-conditional; give a class from 0 to \(config.classCount - 1)")
+                    .classIndex,
+                    "\(Setting.classIndex): this model is class-conditional; give a class from 0 to "
+                        + "\(config.classCount - 1)"
+                )
             }
         } else if classIndex != nil {
-            throw ConfigurationError.invalidArgument("--class", "--class: this model is not class-conditional")
+            throw ConfigurationError.invalidArgument(
+                .classIndex, "\(Setting.classIndex): this model is not class-conditional")
         }
     }
 

@@ -47,7 +47,7 @@ public enum ModelCheckpoint {
     public static func load(from url: URL) throws -> (
         config: ModelConfig, generator: Generator, discriminator: Discriminator
     ) {
-        try LoadedGenerator.requireGenerator(url, flag: "--checkpoint", needsDiscriminator: true)
+        try LoadedGenerator.requireGenerator(url, setting: .checkpoint, needsDiscriminator: true)
         let file = try SafeTensorsFile(contentsOf: url)
         guard let encoded = file.metadata["model_config"] else {
             throw SafeTensorsError.wrongKind("no model_config in the metadata; not a sagan checkpoint", file: url.path)

@@ -1,3 +1,4 @@
+import FileFormats
 import NeuralNet
 
 /// Why settings cannot be used. Each case names what is at fault; the message says why, in words
@@ -6,12 +7,12 @@ public enum ConfigurationError: Error, Equatable, CustomStringConvertible {
     /// A setting, named as in a JSON config (`model.resolution`, `batchSize`), has a value the model
     /// or the training cannot use.
     case invalidSetting(_ setting: String, _ message: String)
-    /// A config file (`source` says which, as "--config PATH") cannot be read, parsed or applied.
+    /// A config file (`source` names the setting and the path) cannot be read, parsed or applied.
     case configFile(_ source: String, _ message: String)
     /// The dataset does not suit the settings.
     case dataset(_ message: String)
-    /// A command-line value does not fit the model; the message starts with the flag.
-    case invalidArgument(_ flag: String, _ message: String)
+    /// A value given for `setting` does not fit the model; the message starts with the setting.
+    case invalidArgument(_ setting: Setting, _ message: String)
 
     public var description: String {
         switch self {

@@ -1,6 +1,7 @@
 import Autodiff
 import Datasets
 import Evaluation
+import FileFormats
 import Foundation
 
 /// The images an evaluation compares with the real set.
@@ -22,17 +23,18 @@ public struct GeneratorEvaluation {
     public let checkpointStep: Int?
     /// The run folder the record is appended to, if the checkpoint sits in one.
     public let runFolder: URL?
-    private let fakeFlag: String
+    private let fakeSetting: Setting
 
     public init(real realPath: String, fake: FakeImages, options: EvaluationOptions) throws {
         evaluator = try Evaluator(options)
-        do { real = try ImageSet.open(realPath, flag: "--real") } catch let error as EvaluationError {
-            throw EvaluationError.forFlag("--real", error)
+        do { real = try ImageSet.open(realPath, setting: .real) } catch let error as EvaluationError {
+            throw EvaluationError.forSetting(.real, error)
         }
         guard real.count >= options.count else {
             throw EvaluationError.tooFewImages(
-                "--real \(realPath) has \(real.count) images; --num \(options.count) needs at least as many (lower "
-                    + "--num)"
+                "\(Setting.real) \(realPath) has \(real.count) images; \(Setting.count) \(options.count) needs at "
+                    + "least as many (lower "
+                    + "\(Setting.count))"
             )
         }
         switch fake {
@@ -41,15 +43,15 @@ public struct GeneratorEvaluation {
             fakeName = path + (ema ? " (EMA)" : "")
             checkpointStep = loaded.metadata["step"].flatMap(Int.init)
             runFolder = RunDirectory.containing(checkpoint: URL(fileURLWithPath: path))
-            fakeFlag = "--checkpoint"
+            fakeSetting = .checkpoint
         case .set(let path):
-            do { self.fake = try ImageSet.open(path, flag: "--fake") } catch let error as EvaluationError {
-                throw EvaluationError.forFlag("--fake", error)
+            do { self.fake = try ImageSet.open(path, setting: .fake) } catch let error as EvaluationError {
+                throw EvaluationError.forSetting(.fake, error)
             }
             fakeName = path
             checkpointStep = nil
             runFolder = nil
-            fakeFlag = "--fake"
+            fakeSetting = .fake
         }
     }
 
@@ -58,7 +60,7 @@ public struct GeneratorEvaluation {
 
     /// Evaluates, and appends the record to the run folder when there is one.
     public func run(progress: (EvaluationEvent) -> Void = { _ in }) throws -> EvaluationRecord {
-        var record = try evaluator.evaluate(real: real, fake: fake, fakeFlag: fakeFlag, progress: progress)
+        var record = try evaluator.evaluate(real: real, fake: fake, fakeSetting: fakeSetting, progress: progress)
         record.fake = fakeName
         record.checkpointStep = checkpointStep
         record.toolVersion = ProjectInfo.version

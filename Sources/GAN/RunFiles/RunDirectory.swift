@@ -262,11 +262,12 @@ public enum SampleGrid {
         let parts = layout.lowercased().split(separator: "x").compactMap { Int($0) }
         guard parts.count == 2, parts[0] > 0, parts[1] > 0, parts[0] * parts[1] >= count else {
             throw ConfigurationError.invalidArgument(
-                "--grid", "--grid \(layout): give columns x rows with room for \(count) images, e.g. 8x8")
+                .grid, "\(Setting.grid) \(layout): give columns x rows with room for \(count) images, e.g. 8x8")
         }
         guard parts[0] <= count, (parts[1] - 1) * parts[0] < count else {
             throw ConfigurationError.invalidArgument(
-                "--grid", "--grid \(layout): \(count) images fill at most \(count) columns and leave no row empty")
+                .grid, "\(Setting.grid) \(layout): \(count) images fill at most \(count) columns and leave no row empty"
+            )
         }
         return parts[0]
     }

@@ -23,11 +23,13 @@ public struct PeriodicEvaluationOptions: Sendable {
     /// Checks the settings; the message names the flag at fault.
     public func validate() throws {
         guard every >= 1 else {
-            throw ConfigurationError.invalidArgument("--eval-every", "--eval-every must be at least 1, got \(every)")
+            throw ConfigurationError.invalidArgument(
+                .evaluationEvery, "\(Setting.evaluationEvery) must be at least 1, got \(every)")
         }
         guard evaluation.metrics.contains(bestBy) else {
             throw ConfigurationError.invalidArgument(
-                "--eval-metrics", "--eval-metrics: the best checkpoint's metric \(bestBy.rawValue) is not among them")
+                .evaluationMetrics,
+                "\(Setting.evaluationMetrics): the best checkpoint's metric \(bestBy.rawValue) is not among them")
         }
     }
 }
@@ -69,14 +71,15 @@ final class PeriodicEvaluator {
         self.options = options
         evaluator = try Evaluator(options.evaluation)
         let path = options.realPath ?? dataset.url.path
-        do { real = try ImageSet.open(path, flag: "--eval-real") } catch let error as EvaluationError {
-            throw EvaluationError.forFlag("--eval-real", error)
+        do { real = try ImageSet.open(path, setting: .evaluationReal) } catch let error as EvaluationError {
+            throw EvaluationError.forSetting(.evaluationReal, error)
         }
         let count = options.evaluation.count
         guard real.count >= count else {
             throw EvaluationError.tooFewImages(
-                "--eval-real \(path) has \(real.count) images; --eval-num \(count) needs at least as many "
-                    + "(lower --eval-num)")
+                "\(Setting.evaluationReal) \(path) has \(real.count) images; \(Setting.evaluationCount) \(count) needs "
+                    + "at least as many "
+                    + "(lower \(Setting.evaluationCount))")
         }
         comparableUnder =
             "\(options.bestBy.rawValue) N=\(count) seed=\(options.evaluation.seed) real=\(try real.contentDigest())"

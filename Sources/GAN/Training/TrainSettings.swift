@@ -56,8 +56,9 @@ extension TrainConfig {
     ) throws -> TrainConfig {
         guard dataset.height == dataset.width else {
             throw ConfigurationError.dataset(
-                "--data: images are \(dataset.width)x\(dataset.height); training needs square images (repack with "
-                    + "--crop)"
+                "\(Setting.data): images are \(dataset.width)x\(dataset.height); training needs square images (repack "
+                    + "with "
+                    + "\(Setting.crop))"
             )
         }
         var settings = try TrainConfig.preset(preset, resolution: dataset.height, imageChannels: dataset.channels)
@@ -66,7 +67,8 @@ extension TrainConfig {
         if conditional {
             guard dataset.hasLabels, dataset.labelNames.count >= 2 else {
                 throw ConfigurationError.dataset(
-                    "--conditional: \(dataset.url.path) has no labels (pack a folder with one sub-folder per class, "
+                    "\(Setting.conditional): \(dataset.url.path) has no labels (pack a folder with one sub-folder per "
+                        + "class, "
                         + "or an IDX file with its labels)")
             }
             settings.model.classCount = dataset.labelNames.count
@@ -84,7 +86,7 @@ extension TrainConfig {
 extension TrainConfig {
     /// These settings with the differences in a `--config` JSON file applied.
     public func applying(configFile: URL) throws -> TrainConfig {
-        let source = "--config \(configFile.relativePath)"
+        let source = "\(Setting.config) \(configFile.relativePath)"
         if let reason = PathKind(configFile.path).notAFile {
             throw ConfigurationError.configFile(source, "it is \(reason)")
         }
@@ -100,7 +102,7 @@ extension ModelConfig {
     public func checkFits(_ dataset: PackedDataset) throws {
         guard resolution == dataset.height, resolution == dataset.width, imageChannels == dataset.channels else {
             throw ConfigurationError.dataset(
-                "--data: the dataset holds \(dataset.width)x\(dataset.height)x\(dataset.channels) images, "
+                "\(Setting.data): the dataset holds \(dataset.width)x\(dataset.height)x\(dataset.channels) images, "
                     + "the model makes \(resolution)x\(resolution)x\(imageChannels)")
         }
     }

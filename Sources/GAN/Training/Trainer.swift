@@ -1,5 +1,6 @@
 import Autodiff
 import Datasets
+import FileFormats
 import Foundation
 import NeuralNet
 import Optimizers
@@ -133,8 +134,8 @@ public final class Trainer {
         guard group.size > 1 else { return }
         guard config.batchSize % group.size == 0 else {
             throw ConfigurationError.invalidArgument(
-                "--batch",
-                "--batch \(config.batchSize) does not divide among \(group.size) ranks: use a multiple of "
+                .batchSize,
+                "\(Setting.batchSize) \(config.batchSize) does not divide among \(group.size) ranks: use a multiple of "
                     + "\(group.size) (each rank takes an equal slice of the global batch)")
         }
         self.group = group

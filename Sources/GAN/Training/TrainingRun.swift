@@ -79,33 +79,42 @@ public enum TrainingRunError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .presetMismatch(let checkpoint, let trained, let requested):
-            return "--resume: \(checkpoint) was trained with preset \(trained), not \(requested)"
-        case .noCheckpoint(let path): return "--resume: no checkpoint at \(path)"
-        case .unreadableCheckpoint(let error): return "--resume: \(error.description)"
+            return "\(Setting.resume): \(checkpoint) was trained with preset \(trained), not \(requested)"
+        case .noCheckpoint(let path): return "\(Setting.resume): no checkpoint at \(path)"
+        case .unreadableCheckpoint(let error): return "\(Setting.resume): \(error.description)"
         case .nonFinite(let reason, let savedIn):
-            return "\(reason); the last good state is saved in \(savedIn) (resume with a lower --lr-d/--lr-g, "
-                + "or --on-nan skip)"
+            return
+                "\(reason); the last good state is saved in \(savedIn) (resume with a lower "
+                + "\(Setting.learningRateD)/\(Setting.learningRateG), "
+                + "or \(Setting.onNonFinite) skip)"
         case .noReadableCheckpoint(let folder, let files):
-            return "--resume auto: none of the \(files.count) checkpoints in \(folder)/checkpoints can be read "
-                + "(\(files.joined(separator: ", "))); resume from a file with --resume FILE, or start a new run "
-                + "in another --run-dir"
+            return
+                "\(Setting.resume) auto: none of the \(files.count) checkpoints in \(folder)/checkpoints can be read "
+                + "(\(files.joined(separator: ", "))); resume from a file with \(Setting.resume) FILE, or start a new "
+                + "run in another \(Setting.folder)"
         case .settingFixed(let setting, let checkpoint, let requested):
-            return "--resume: \(setting) is \(checkpoint) in the checkpoint and cannot change within a run "
-                + "(asked for \(requested)); what may change: --steps, --lr-g, --lr-d, --on-nan, --log-every, "
-                + "--sample-every, --checkpoint-every, --keep"
+            return "\(Setting.resume): \(setting) is \(checkpoint) in the checkpoint and cannot change within a run "
+                + "(asked for \(requested)); what may change: \(Setting.steps), \(Setting.learningRateG), "
+                + "\(Setting.learningRateD), \(Setting.onNonFinite), \(Setting.logEvery), "
+                + "\(Setting.sampleEvery), \(Setting.checkpointEvery), \(Setting.keepCheckpoints)"
         case .rankFailed(let rank, let message): return "rank \(rank): \(message)"
         case .replicasDiverged(let step, let tensor):
             return "step \(step): the ranks' copies of \(tensor) differ; stopped (a run resumed on several "
                 + "machines needs the same run folder on each, for example on a shared file system)"
         case .folderInUse(let folder, let pid):
-            return "--run-dir \(folder) is in use by process \(pid); wait for it or stop it, or use another --run-dir"
-        case .folderUnusable(let folder, let reason): return "--run-dir \(folder): \(reason)"
+            return
+                "\(Setting.folder) \(folder) is in use by process \(pid); wait for it or stop it, or use another "
+                + "\(Setting.folder)"
+        case .folderUnusable(let folder, let reason): return "\(Setting.folder) \(folder): \(reason)"
         case .folderHoldsRun(let folder, let checkpoints):
-            return "--run-dir \(folder) already holds a run (\(checkpoints) checkpoint\(checkpoints == 1 ? "" : "s")); "
-                + "continue it with --resume auto, or start the new run in another --run-dir"
+            return
+                "\(Setting.folder) \(folder) already holds a run (\(checkpoints) "
+                + "checkpoint\(checkpoints == 1 ? "" : "s")); "
+                + "continue it with \(Setting.resume) auto, or start the new run in another \(Setting.folder)"
         case .notEnoughMemory(let needed, let available, let batch, let largest):
             return "batch \(batch) needs about \(needed) MiB of memory (measured on batches of 2 and 4), but only "
-                + "\(available) MiB are available\(largest.map { $0 >= 2 ? "; --batch \($0) would fit" : "" } ?? "")"
+                + "\(available) MiB are "
+                + "available\(largest.map { $0 >= 2 ? "; \(Setting.batchSize) \($0) would fit" : "" } ?? "")"
         case .tooManySkips(let count, let savedIn):
             return "\(count) steps in a row were not finite and were skipped; stopped with the state before them "
                 + "saved in \(savedIn) (lower the learning rates)"
@@ -197,7 +206,7 @@ public final class TrainingRun {
         folder = options.folder ?? Self.nextFolder(in: options.runsFolder, preset: options.preset ?? .tiny32)
         guard options.replicaCheckEvery >= 1 else {
             throw ConfigurationError.invalidArgument(
-                "--replica-check-every", "--replica-check-every must be at least 1, got \(options.replicaCheckEvery)")
+                .replicaCheckEvery, "\(Setting.replicaCheckEvery) must be at least 1, got \(options.replicaCheckEvery)")
         }
         replicaCheckEvery = options.replicaCheckEvery
         if let resume = options.resume, let found = try Self.resumed(resume, options, dataset, folder, notify) {
@@ -316,14 +325,14 @@ public final class TrainingRun {
             throw TrainingRunError.settingFixed(
                 setting, checkpoint: "\(saved[keyPath: path])", requested: "\(requested[keyPath: path])")
         }
-        try fixed("--batch", \.batchSize)
-        try fixed("--seed", \.seed)
-        try fixed("--d-steps", \.discriminatorSteps)
-        try fixed("--loss", \.loss)
-        try fixed("--update", \.update)
-        try fixed("--ema", \.ema)
-        try fixed("--flip", \.horizontalFlip)
-        try fixed("--dequantize", \.dequantize)
+        try fixed("\(Setting.batchSize)", \.batchSize)
+        try fixed("\(Setting.seed)", \.seed)
+        try fixed("\(Setting.discriminatorSteps)", \.discriminatorSteps)
+        try fixed("\(Setting.loss)", \.loss)
+        try fixed("\(Setting.update)", \.update)
+        try fixed("\(Setting.ema)", \.ema)
+        try fixed("\(Setting.horizontalFlip)", \.horizontalFlip)
+        try fixed("\(Setting.dequantize)", \.dequantize)
         if requested.model != saved.model {
             let old = try JSONValue(encoding: saved.model).object ?? [:]
             let new = try JSONValue(encoding: requested.model).object ?? [:]
@@ -336,7 +345,8 @@ public final class TrainingRun {
         try fixed("Adam's settings", \.beta2)
         try fixed("emaDecay", \.emaDecay)
         if options.conditional && saved.model.classCount == 0 {
-            throw TrainingRunError.settingFixed("--conditional", checkpoint: "unconditional", requested: "conditional")
+            throw TrainingRunError.settingFixed(
+                "\(Setting.conditional)", checkpoint: "unconditional", requested: "conditional")
         }
         try requested.validate()
         return trainer.adopt(requested)
