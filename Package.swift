@@ -48,7 +48,7 @@ let package = Package(
         .target(
             name: "Studio",
             dependencies: [
-                "FileFormats", "Autodiff", "NeuralNet", "Datasets", "GAN",
+                "FileFormats", "Autodiff", "NeuralNet", "Datasets", "Evaluation", "GAN",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -17,9 +17,8 @@ public struct EvaluationRecord: Sendable, Equatable {
     public var featureExtractorSHA256: String?
     public var resize: String?
     public var referenceKey: String?
-    public var kid: KernelInceptionDistance.Result?
-    public var fid: Double?
-    public var swd: SlicedWasserstein.Result?
+    /// Each metric's result (KID, FID, SWD, …; each metric's file adds a typed accessor).
+    public var values: [Metric: any MetricValue] = [:]
     /// What a reader needs to know about these numbers (small N, mixed channels).
     public var notes: [String] = []
 
@@ -30,25 +29,25 @@ public struct EvaluationRecord: Sendable, Equatable {
         self.seed = seed
     }
 
-    /// One number per metric, lower is better for each: KID's mean, FID, SWD's average over levels.
-    public func value(of metric: Metric) -> Double? {
-        switch metric {
-        case .kid: return kid?.mean
-        case .fid: return fid
-        case .swd: return swd?.average
-        }
+    /// The number that decides the best checkpoint, as the metric states it (lower is better for
+    /// distances, higher for scores: `Metric.definition.lowerIsBetter`).
+    public func value(of metric: Metric) -> Double? { values[metric]?.headline }
+
+    /// The results in report order.
+    public var orderedValues: [(metric: Metric, value: any MetricValue)] {
+        Metric.all.compactMap { metric in values[metric].map { (metric, $0) } }
     }
 
-    /// The values as TensorBoard scalars: Metrics/KID, Metrics/FID, Metrics/SWDx1e3_<level> and _avg.
-    public var scalars: [(tag: String, value: Float)] {
-        var scalars: [(tag: String, value: Float)] = []
-        if let kid { scalars.append(("Metrics/KID", Float(kid.mean))) }
-        if let fid { scalars.append(("Metrics/FID", Float(fid))) }
-        if let swd {
-            scalars += swd.levels.map { ("Metrics/SWDx1e3_\($0.resolution)", Float($0.value)) }
-            scalars.append(("Metrics/SWDx1e3_avg", Float(swd.average)))
-        }
-        return scalars
+    /// The values as TensorBoard scalars: Metrics/KID, Metrics/FID, Metrics/SWDx1e3_<level> and _avg, ….
+    public var scalars: [(tag: String, value: Float)] { orderedValues.flatMap(\.value.scalars) }
+
+    public static func == (a: EvaluationRecord, b: EvaluationRecord) -> Bool {
+        guard a.real == b.real, a.fake == b.fake, a.count == b.count, a.seed == b.seed,
+            a.checkpointStep == b.checkpointStep, a.toolVersion == b.toolVersion,
+            a.featureExtractorSHA256 == b.featureExtractorSHA256, a.resize == b.resize,
+            a.referenceKey == b.referenceKey, a.notes == b.notes, Set(a.values.keys) == Set(b.values.keys)
+        else { return false }
+        return a.values.allSatisfy { metric, value in b.values[metric].map(value.isEqual(to:)) ?? false }
     }
 
     /// The record as one line of JSON (sorted keys, slashes unescaped).
@@ -81,15 +80,13 @@ extension EvaluationRecord: Codable {
         try container.encodeIfPresent(featureExtractorSHA256, forKey: Key("feature_extractor_sha256"))
         try container.encodeIfPresent(resize, forKey: Key("resize"))
         try container.encodeIfPresent(referenceKey, forKey: Key("reference_key"))
-        if let kid {
-            try container.encode(kid.mean, forKey: Key("kid"))
-            try container.encode(kid.standardDeviation, forKey: Key("kid_std"))
-            try container.encode("\(kid.subsets) x \(kid.subsetSize)", forKey: Key("kid_subsets"))
-        }
-        try container.encodeIfPresent(fid, forKey: Key("fid"))
-        if let swd {
-            for level in swd.levels { try container.encode(level.value, forKey: Key("swd_x1e3_\(level.resolution)")) }
-            try container.encode(swd.average, forKey: Key("swd_x1e3_avg"))
+        for (_, value) in orderedValues {
+            for (key, entry) in value.entries {
+                switch entry {
+                case .number(let number): try container.encode(number, forKey: Key(key))
+                case .text(let text): try container.encode(text, forKey: Key(key))
+                }
+            }
         }
         if !notes.isEmpty { try container.encode(notes, forKey: Key("notes")) }
     }
@@ -107,27 +104,13 @@ extension EvaluationRecord: Codable {
         featureExtractorSHA256 = try container.decodeIfPresent(String.self, forKey: Key("feature_extractor_sha256"))
         resize = try container.decodeIfPresent(String.self, forKey: Key("resize"))
         referenceKey = try container.decodeIfPresent(String.self, forKey: Key("reference_key"))
-        if let mean = try container.decodeIfPresent(Double.self, forKey: Key("kid")) {
-            let subsets = try container.decode(String.self, forKey: Key("kid_subsets"))
-            let parts = subsets.split(separator: "x").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard parts.count == 2 else {
-                throw DecodingError.dataCorruptedError(
-                    forKey: Key("kid_subsets"), in: container,
-                    debugDescription: "\"\(subsets)\" is not \"SUBSETS x SIZE\"")
-            }
-            kid = KernelInceptionDistance.Result(
-                mean: mean, standardDeviation: try container.decode(Double.self, forKey: Key("kid_std")),
-                subsets: parts[0],
-                subsetSize: parts[1])
+        let entries = RecordEntries(
+            keys: container.allKeys.map(\.stringValue),
+            number: { try container.decodeIfPresent(Double.self, forKey: Key($0)) },
+            text: { try container.decodeIfPresent(String.self, forKey: Key($0)) })
+        for metric in Metric.all {
+            if let value = try metric.definition.decode(entries) { values[metric] = value }
         }
-        fid = try container.decodeIfPresent(Double.self, forKey: Key("fid"))
-        let levels = try container.allKeys.compactMap { key -> (resolution: Int, value: Double)? in
-            guard key.stringValue.hasPrefix("swd_x1e3_"), let resolution = Int(key.stringValue.dropFirst(9)) else {
-                return nil
-            }
-            return (resolution, try container.decode(Double.self, forKey: key))
-        }
-        if !levels.isEmpty { swd = SlicedWasserstein.Result(levels: levels.sorted { $0.resolution > $1.resolution }) }
         notes = try container.decodeIfPresent([String].self, forKey: Key("notes")) ?? []
     }
 }

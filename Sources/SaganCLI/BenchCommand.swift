@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench", abstract: "Measure throughput on this machine.",
         subcommands: [
             TrainBench.self, ConvolutionBench.self, AttentionBench.self, InceptionBench.self, LoaderBench.self,
-            AllreduceBench.self,
+            AllreduceBench.self, PrecisionRecallBench.self,
         ],
         defaultSubcommand: TrainBench.self)
 }

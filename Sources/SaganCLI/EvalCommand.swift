@@ -25,7 +25,7 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Use the moving average of G (checkpoints trained with --ema).") var ema = false
     @Option(help: "Fake images instead of a checkpoint: a packed dataset, an image folder or an IDX file.") var fake:
         String?
-    @Option(help: "Metrics, comma-separated: swd, kid, fid.") var metrics = "swd,kid,fid"
+    @Option(help: "Metrics, comma-separated: \(Metric.list).") var metrics = "swd,kid,fid"
     @Option(help: "Images per side (real images: a seeded random subset when the set is larger).") var num = 1000
     @Option(help: "KID subsets.") var kidSubsets = 50
     @Option(help: "KID subset size (default: half of N, at most 1000).") var kidSubsetSize: Int?
@@ -95,19 +95,7 @@ struct EvalCommand: ParsableCommand {
                 return
             }
             print("\(num) real (\(real), seed \(seed)) vs \(num) fake (\(record.fake))")
-            if let kid = record.kid {
-                print(
-                    String(
-                        format: "  KID  %.5f ± %.5f (%d subsets of %d)", kid.mean, kid.standardDeviation, kid.subsets,
-                        kid.subsetSize))
-            }
-            if let fid = record.fid { print(String(format: "  FID  %.3f", fid)) }
-            if let swd = record.swd {
-                print(
-                    "  SWD ×10³ "
-                        + swd.levels.map { String(format: "%d: %.2f", $0.resolution, $0.value) }.joined(separator: ", ")
-                        + String(format: "; average %.2f", swd.average))
-            }
+            for line in record.orderedValues.flatMap(\.value.report) { print(line) }
             if let run = evaluation.runFolder {
                 print(
                     "appended to \(run.appendingPathComponent("metrics.jsonl").path) and the run's TensorBoard events")

@@ -67,7 +67,7 @@ struct TrainCommand: ParsableCommand, StopsOnSignals {
             "Steps between evaluations of G (G-EMA with --ema) while training, as sagan eval computes them; "
                 + "the best keeps checkpoints/best.safetensors."))
     var evalEvery: Int?
-    @Option(help: "Metrics of those evaluations, comma-separated (swd, kid, fid); the first picks the best.")
+    @Option(help: "Metrics of those evaluations, comma-separated (\(Metric.list)); the first picks the best.")
     var evalMetrics = "kid"
     @Option(help: "Images per side in those evaluations.") var evalNum = 2000
     @Option(help: "Real images of those evaluations (default: the training set).") var evalReal: String?
@@ -208,11 +208,7 @@ struct TrainCommand: ParsableCommand, StopsOnSignals {
 
     /// "KID 0.01234 ± 0.00100, FID 45.678, SWD×10³ 3.21": the metrics of one evaluation.
     func summary(_ record: EvaluationRecord) -> String {
-        var parts: [String] = []
-        if let kid = record.kid { parts.append(String(format: "KID %.5f ± %.5f", kid.mean, kid.standardDeviation)) }
-        if let fid = record.fid { parts.append(String(format: "FID %.3f", fid)) }
-        if let swd = record.swd { parts.append(String(format: "SWD×10³ %.2f", swd.average)) }
-        return parts.joined(separator: ", ")
+        record.orderedValues.map(\.value.summary).joined(separator: ", ")
     }
 
     func openDataset() throws -> PackedDataset {
@@ -255,7 +251,7 @@ struct TrainCommand: ParsableCommand, StopsOnSignals {
         case .progress(let state):
             let report = state.report
             let quality = state.lastEvaluation.map {
-                String(format: "  %@ %.4g @%d", $0.metric.rawValue.uppercased(), $0.value, $0.step)
+                String(format: "  %@ %.4g @%d", $0.metric.name.uppercased(), $0.value, $0.step)
             }
             progress.update(
                 "step \(state.step)/\(state.steps)  " + String(format: "%.1f", state.imagesPerSecond)

@@ -1,5 +1,6 @@
 import Autodiff
 import Datasets
+import Evaluation
 import FileFormats
 import Foundation
 import GAN
@@ -31,6 +32,9 @@ struct StudioAPI: Sendable {
                 let checkpoints = catalog.checkpoints(of: id)
             else { throw notFound("run \(id)") }
             return try json(RunDetails(summary: summary, pictures: pictures, checkpoints: checkpoints))
+        }
+        router.get("/api/evaluation-metrics") { _, _ in
+            try json(Metric.all.map { EvaluationMetricChart($0.definition) })
         }
         router.get("/api/metrics") { request, _ in
             let folder = try runFolder(request)
@@ -173,6 +177,17 @@ struct StudioAPI: Sendable {
 }
 
 /// A run's summary, picture steps and checkpoints, for its page.
+/// A chart of an evaluation metric: its title, the JSON key it draws, and which way is better.
+struct EvaluationMetricChart: Codable, Sendable {
+    let title: String
+    let key: String
+    let lowerIsBetter: Bool
+
+    init(_ metric: any MetricDefinition) {
+        (title, key, lowerIsBetter) = (metric.title, metric.headlineKey, metric.lowerIsBetter)
+    }
+}
+
 struct RunDetails: Codable, Sendable {
     let summary: RunSummary
     let pictures: RunPictures

@@ -22,11 +22,12 @@ struct EvaluatorTests {
     }
 
     @Test func metricListsParseInReportOrderAndNameTheFlagWhenWrong() throws {
-        #expect(try Metric.parseList("fid, KID") == [.kid, .fid])
-        #expect(throws: EvaluationError.invalidOption("metrics: unknown metric \"isx\"; choose from swd, kid, fid")) {
+        #expect(try Metric.parseList("KID, fid") == [.fid, .kid])
+        #expect(throws: EvaluationError.invalidOption("metrics: unknown metric \"isx\"; choose from fid, kid, swd, pr"))
+        {
             try Metric.parseList("kid,isx")
         }
-        #expect(throws: EvaluationError.invalidOption("metrics: name at least one of swd, kid, fid")) {
+        #expect(throws: EvaluationError.invalidOption("metrics: name at least one of fid, kid, swd, pr")) {
             try Metric.parseList(" ")
         }
     }

@@ -63,6 +63,29 @@ struct PeriodicEvaluationTests {
             }
     }
 
+    /// A metric where higher is better (recall) picks the best checkpoint the other way round.
+    @Test func aScorePicksTheHighestAsBest() throws {
+        guard weightsArePresent() else { return }
+        let work = try Workspace("periodic-score")
+        defer { work.remove() }
+        var options = evaluation(work, every: 1)
+        options.evaluation.metrics = [.kid, .precisionRecall]
+        options.bestBy = .precisionRecall
+        let folder = try run(work, "score", steps: 3, evaluation: options)
+        let recalls = try String(contentsOf: folder.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+            .split(separator: "\n").compactMap { line -> (step: Int, recall: Double)? in
+                let row = try JSONValue(parsing: String(line))
+                guard row["kind"]?.string == "eval" else { return nil }
+                return (try #require(row["step"]?.int), try #require(row["recall"]?.double))
+            }
+        #expect(recalls.map(\.step) == [1, 2, 3])
+        let recorded = try #require(RunDirectory.bestEvaluation(in: folder))
+        let highest = try #require(recalls.max { $0.recall < $1.recall }?.recall)
+        #expect(recorded.metric == .precisionRecall && recorded.value == highest, "\(recalls) vs \(recorded)")
+        // Ties keep the first step that reached the value.
+        #expect(recalls.first { $0.recall == highest }?.step == recorded.step)
+    }
+
     @Test func evaluatingLeavesTrainingUnchangedAndKeepsTheBest() throws {
         guard weightsArePresent() else { return }
         let work = try Workspace("periodic")

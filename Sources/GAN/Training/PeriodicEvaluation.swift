@@ -29,7 +29,7 @@ public struct PeriodicEvaluationOptions: Sendable {
         guard evaluation.metrics.contains(bestBy) else {
             throw ConfigurationError.invalidArgument(
                 .evaluationMetrics,
-                "\(Setting.evaluationMetrics): the best checkpoint's metric \(bestBy.rawValue) is not among them")
+                "\(Setting.evaluationMetrics): the best checkpoint's metric \(bestBy.name) is not among them")
         }
     }
 }
@@ -82,7 +82,7 @@ final class PeriodicEvaluator {
                     + "(lower \(Setting.evaluationCount))")
         }
         comparableUnder =
-            "\(options.bestBy.rawValue) N=\(count) seed=\(options.evaluation.seed) real=\(try real.contentDigest())"
+            "\(options.bestBy.name) N=\(count) seed=\(options.evaluation.seed) real=\(try real.contentDigest())"
         best = previous?.comparableUnder == comparableUnder ? previous : nil
     }
 
@@ -104,7 +104,8 @@ final class PeriodicEvaluator {
         record.checkpointStep = trainer.step
         record.toolVersion = ProjectInfo.version
         guard let value = record.value(of: options.bestBy), value.isFinite else { return (record, nil) }
-        if let best, best.value <= value { return (record, nil) }
+        let lowerIsBetter = options.bestBy.definition.lowerIsBetter
+        if let best, lowerIsBetter ? best.value <= value : best.value >= value { return (record, nil) }
         let newBest = BestEvaluation(
             step: trainer.step, metric: options.bestBy, value: value, comparableUnder: comparableUnder)
         best = newBest

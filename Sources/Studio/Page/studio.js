@@ -76,6 +76,9 @@ class Metrics {
   }
 }
 
+/** The evaluation metrics' charts, one per metric of sagan's registry (/api/evaluation-metrics). */
+let evaluationCharts = [];
+
 /** The charts of a run: each a title and the tags it draws (those present). */
 function chartPlan(tags) {
   const plan = [
@@ -83,9 +86,7 @@ function chartPlan(tags) {
     { title: "D outputs", tags: ["D/real", "D/fake"] },
     { title: "Attention γ", tags: [...tags].filter((tag) => tag.startsWith("Attn/")).sort() },
     { title: "Seconds per step", tags: ["Time/sec_per_step"] },
-    { title: "KID", tags: ["eval:kid"] },
-    { title: "FID", tags: ["eval:fid"] },
-    { title: "SWD ×10³", tags: ["eval:swd_x1e3_avg"] },
+    ...evaluationCharts.map((metric) => ({ title: metric.title, tags: [`eval:${metric.key}`] })),
   ];
   return plan.map((chart) => ({ ...chart, tags: chart.tags.filter((tag) => tags.has(tag)) }))
     .filter((chart) => chart.tags.length > 0);
@@ -785,7 +786,10 @@ function wire() {
     requestAttention(point);
   });
   window.addEventListener("hashchange", route);
-  route();
+  api("/api/evaluation-metrics")
+    .then((list) => { evaluationCharts = list; })
+    .catch(() => {})
+    .finally(route);
 }
 
 wire();
