@@ -58,6 +58,16 @@ struct EvalCommandTests {
         #expect(second.status == 0 && second.output.contains("real features: cached"), "\(second.output)")
         let fid = try #require(record["fid"]?.double)
         #expect(second.output.contains(String(format: "FID  %.3f", fid)), "\(second.output)")
+
+        // Precision and recall, from the same cached features: the report's lines and the record's keys.
+        let pr = try SaganProcess.sagan(
+            Array(arguments.dropLast()) + ["--metrics", "kid,pr"], environment: cache)
+        #expect(pr.status == 0 && pr.output.contains("precision ") && pr.output.contains("coverage "), "\(pr.output)")
+        let unknown = try SaganProcess.sagan(Array(arguments.dropLast()) + ["--metrics", "is"], environment: cache)
+        #expect(
+            unknown.status == 64
+                && unknown.output.contains("--metrics: unknown metric \"is\"; choose from fid, kid, swd, pr"),
+            "\(unknown.output)")
     }
 
     @Test func badRequestsAreRefusedWithTheReason() throws {
