@@ -5,6 +5,19 @@
 #include "kernels.h"
 
 #include <immintrin.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/// A table of `count` load masks on the heap. Not a variable-length array: beside 64-byte vector
+/// temporaries, a VLA left an unoptimised build's stack misaligned and its aligned spills faulted.
+static __mmask16 *mask_table(long count) {
+    __mmask16 *table = malloc((size_t)(count > 0 ? count : 1) * sizeof(__mmask16));
+    if (!table) {
+        fprintf(stderr, "direct convolution: cannot allocate %ld load masks\n", count);
+        abort();
+    }
+    return table;
+}
 
 // ---- plain C (any CPU) ----
 
@@ -119,7 +132,7 @@ AVX512 static void forward_avx512(const struct sagan_direct_convolution *c, cons
     // The input columns each vector may load, by block of 64 output columns, kernel column and vector:
     // the same for every row and channel, so computed once.
     const long blocks = (c->outputWidth + 63) / 64;
-    __mmask16 loadMasks[blocks * c->kernelWidth * 4];
+    __mmask16 *loadMasks = mask_table(blocks * c->kernelWidth * 4);
     for (long block = 0; block < blocks; block++)
         for (long kx = 0; kx < c->kernelWidth; kx++)
             for (int j = 0; j < 4; j++) {
@@ -142,6 +155,7 @@ AVX512 static void forward_avx512(const struct sagan_direct_convolution *c, cons
             }
         }
     }
+    free(loadMasks);
 }
 
 AVX512 static float sum16(__m512 v) {
@@ -187,7 +201,7 @@ AVX512 static void weight_gradient_avx512(const struct sagan_direct_convolution 
     // By vector of 16 output columns: the input columns each kernel column loads, then the output
     // columns themselves.
     const long vectors = (c->outputWidth + 15) / 16;
-    __mmask16 loadMasks[vectors * (c->kernelWidth + 1)];
+    __mmask16 *loadMasks = mask_table(vectors * (c->kernelWidth + 1));
     for (long vector = 0; vector < vectors; vector++) {
         const long first = vector * 16;
         for (long kx = 0; kx < c->kernelWidth; kx++)
@@ -251,6 +265,7 @@ AVX512 static void weight_gradient_avx512(const struct sagan_direct_convolution 
             }
         }
     }
+    free(loadMasks);
 }
 
 // ---- entry points ----
