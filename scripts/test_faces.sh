@@ -45,4 +45,9 @@ PY
 python3 benchmarks/kid_curve.py "$work/run/metrics.jsonl" "$work/kid.png" --floor 0.001 > "$work/curve.log" 2>&1 \
     || fail "benchmarks/kid_curve.py: $(cat "$work/curve.log")"
 grep -q "3 evaluations" "$work/curve.log" || fail "the KID curve did not draw the 3 evaluations: $(cat "$work/curve.log")"
-echo "ok: make faces packs once, trains, evaluates, and the same command resumes; its KID curve draws"
+SAGAN=${SAGAN:-.build/release/sagan} scripts/faces_pictures.sh "$work/run" "$work/pictures" > "$work/pictures.log" 2>&1 \
+    || fail "scripts/faces_pictures.sh: $(cat "$work/pictures.log")"
+for picture in faces-grid faces-interpolation faces-attention; do
+    [ -s "$work/pictures/$picture.png" ] || fail "scripts/faces_pictures.sh wrote no $picture.png"
+done
+echo "ok: make faces packs once, trains, evaluates, and the same command resumes; its curve and pictures draw"
