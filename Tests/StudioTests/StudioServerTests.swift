@@ -334,7 +334,8 @@ struct StudioServerTests {
         let outside = FileManager.default.temporaryDirectory.appendingPathComponent("outside-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: outside) }
-        try Data("{\"step\":999,\"Loss/D\":1.5}\n".utf8).write(to: outside.appendingPathComponent("metrics.jsonl"))
+        try Data("{\"step\":987654321,\"Loss/D\":1.5}\n".utf8).write(
+            to: outside.appendingPathComponent("metrics.jsonl"))
         try FileManager.default.copyItem(
             at: studio.checkpoint, to: outside.appendingPathComponent("secret.safetensors"))
         try Data(#"{"config": {"preset": "secret-preset"}}"#.utf8).write(to: outside.appendingPathComponent("run.json"))
@@ -355,14 +356,16 @@ struct StudioServerTests {
         }
 
         let runs = try await studio.client.get("/api/runs", timeout: 10)
-        #expect(runs.status == 200 && !runs.text.contains("999") && !runs.text.contains("secret-preset"))
+        #expect(
+            runs.status == 200 && !runs.text.contains("987654321") && !runs.text.contains("secret-preset"),
+            "\(runs.text)")
         for run in ["r2", "r3"] {
             let metrics = try await studio.client.get("/api/metrics?run=\(run)", timeout: 10)
             #expect(try metrics.status == 200 && metrics.json()["rows"] == [], "\(run): \(metrics.text)")
             let details = try await studio.client.get("/api/run?run=\(run)", timeout: 10)
             #expect(try details.status == 200 && details.json()["checkpoints"] == [], "\(run): \(details.text)")
             let events = try await studio.client.get("/api/events?run=\(run)", until: "retry", timeout: 10)
-            #expect(events.status == 200 && !events.text.contains("999"), "\(run)")
+            #expect(events.status == 200 && !events.text.contains("987654321"), "\(run)")
         }
         for target in [
             "/api/file?run=r3&path=metrics.jsonl", "/api/file?run=r3&path=samples.png",
