@@ -75,8 +75,9 @@ public enum PrecisionRecall {
     /// at distance 0, comes first among the k + 1 smallest).
     static func kthNeighbour(_ rows: Tensor, _ norms: [Float], k: Int, block: Int) -> [Float] {
         var radii = [Float](repeating: 0, count: rows.shape[0])
+        var smallest = [Float](repeating: .infinity, count: k + 1)  // ascending; reused row after row
         forEachBlock(of: rows, against: rows, norms, norms, block: block) { row, distances in
-            var smallest = [Float](repeating: .infinity, count: k + 1)  // ascending
+            for slot in 0...k { smallest[slot] = .infinity }
             for distance in distances where distance < smallest[k] {
                 var slot = k
                 while slot > 0 && smallest[slot - 1] > distance {
