@@ -98,6 +98,9 @@ public protocol Backend: AnyObject, Sendable {
     func slice(_ x: Storage, shape: [Int], axis: Int, range: Range<Int>) -> Storage
     /// Joins `parts` (each with its shape, equal but along `axis`) along `axis`.
     func concat(_ parts: [(storage: Storage, shape: [Int])], axis: Int) -> Storage
+    /// The values rounded to bf16 (ties to even), as a storage whose `precision` is `.bf16`; the
+    /// storage itself when it already is. Data movement keeps its input's precision.
+    func roundedToBF16(_ x: Storage) -> Storage
 
     // MARK: Facts for the engine (defaults: none of these apply)
     /// Threads its kernels use, if it runs threads of its own.

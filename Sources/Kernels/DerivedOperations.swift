@@ -139,7 +139,7 @@ extension Backend {
     }
 
     public func permute(_ x: Storage, shape: [Int], permutation: [Int]) -> Storage {
-        let y = Storage(uninitializedCount: x.count)
+        let y = Storage(uninitializedCount: x.count, precision: x.precision)
         withHostOperands([x]) { p in
             ReferenceKernels.permute(y: y.pointer, x: p[0]!, shape: shape, permutation: permutation)
         }
@@ -147,7 +147,7 @@ extension Backend {
     }
 
     public func expand(_ x: Storage, shape: [Int], outputShape: [Int]) -> Storage {
-        let y = Storage(uninitializedCount: ShapeMath.count(outputShape))
+        let y = Storage(uninitializedCount: ShapeMath.count(outputShape), precision: x.precision)
         withHostOperands([x]) { p in
             ReferenceKernels.expand(y: y.pointer, outputShape: outputShape, x: p[0]!, shape: shape)
         }
@@ -157,7 +157,7 @@ extension Backend {
     public func slice(_ x: Storage, shape: [Int], axis: Int, range: Range<Int>) -> Storage {
         var outputShape = shape
         outputShape[axis] = range.count
-        let y = Storage(uninitializedCount: ShapeMath.count(outputShape))
+        let y = Storage(uninitializedCount: ShapeMath.count(outputShape), precision: x.precision)
         withHostOperands([x]) { p in
             ReferenceKernels.slice(y: y.pointer, x: p[0]!, shape: shape, axis: axis, range: range)
         }
@@ -166,9 +166,21 @@ extension Backend {
 
     public func concat(_ parts: [(storage: Storage, shape: [Int])], axis: Int) -> Storage {
         let total = parts.reduce(0) { $0 + $1.storage.count }
-        let y = Storage(uninitializedCount: total)
+        let allBF16 = parts.allSatisfy { $0.storage.precision == .bf16 }
+        let y = Storage(uninitializedCount: total, precision: allBF16 ? .bf16 : .fp32)
         withHostOperands(parts.map { $0.storage }) { p in
             ReferenceKernels.concat(y: y.pointer, parts: zip(p, parts).map { ($0!, $1.shape) }, axis: axis)
+        }
+        return fromHost(y)
+    }
+}
+
+extension Backend {
+    public func roundedToBF16(_ x: Storage) -> Storage {
+        if x.precision == .bf16 { return x }
+        let y = Storage(uninitializedCount: x.count, precision: .bf16)
+        withHostOperands([x]) { p in
+            for index in 0..<x.count { y.pointer[index] = BFloat16.round(p[0]![index]) }
         }
         return fromHost(y)
     }

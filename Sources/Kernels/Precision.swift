@@ -1,11 +1,12 @@
-/// The number format of an operation's multiplications.
+/// The number format of an operation's multiplications, and of the values a tensor holds.
 ///
 /// Under `bf16` the products that dominate a GAN step (convolutions, linear layers, the attention
-/// products) read their operands rounded to bfloat16 and accumulate in Float32; their results are
-/// Float32. Everything else (normalisation statistics, softmax, losses, optimiser state, spectral
-/// norm's power iteration) stays in Float32 whatever the precision. bf16 keeps Float32's 8-bit
-/// exponent, so no loss scaling is needed; it keeps 8 significant bits (7 stored), so one rounding
-/// moves a value by at most 2⁻⁹ of itself. Where exactly values are rounded: docs/model.md §9.
+/// products) read their operands rounded to bfloat16 and accumulate in Float32, and the activations
+/// between layers (and the gradients between them) are bf16 values. Weights, their gradients,
+/// normalisation statistics, softmax, losses, optimiser state and spectral norm's power iteration stay
+/// in Float32 whatever the precision. bf16 keeps Float32's 8-bit exponent, so no loss scaling is
+/// needed; it keeps 8 significant bits (7 stored), so one rounding moves a value by at most 2⁻⁹ of
+/// itself. Where exactly values are rounded: docs/model.md §9.
 public enum Precision: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
     case fp32
     case bf16

@@ -194,6 +194,10 @@ public final class ProfilingBackend: Backend {
         timed("concat") { inner.concat(parts, axis: axis) }
     }
 
+    public func roundedToBF16(_ x: Storage) -> Storage {
+        x.precision == .bf16 ? x : timed("round to bf16") { inner.roundedToBF16(x) }
+    }
+
     static func label(_ op: UnaryOperation) -> String {
         switch op {
         case .leakyRelu: return "leakyRelu"

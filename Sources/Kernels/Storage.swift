@@ -12,8 +12,16 @@ import Synchronization
 public protocol OpaqueLayout: AnyObject, Sendable {
     /// Float slots the layout occupies; blocked formats may pad beyond the logical element count.
     var capacity: Int { get }
+    /// Whether the layout has slots beyond the elements (channels rounded up to a block).
+    var isPadded: Bool { get }
     /// Writes the elements of `source`, stored in this layout, to `destination` in row-major order.
     func reorderToRowMajor(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>)
+    /// The number format of the elements in this layout: bf16 layouts hold 16 bits per element.
+    var precision: Precision { get }
+}
+
+extension OpaqueLayout {
+    public var precision: Precision { .fp32 }
 }
 
 /// The element memory of a tensor: 64-byte aligned Float32 in host memory, or elements in an
@@ -28,6 +36,10 @@ public final class Storage: @unchecked Sendable {
     public let layout: OpaqueLayout?
     /// The elements when they live on an accelerator; nil for host memory.
     public let deviceMemory: (any DeviceMemory)?
+    /// What the values are: under `.bf16` every element is a bfloat16 value, whether the memory
+    /// holds 16 bits per element (a bf16 layout) or Float32 slots (row-major host memory, where the
+    /// reference backend keeps its rounded activations). docs/model.md §9 says which tensors are.
+    public let precision: Precision
     private let hostPointer: UnsafeMutablePointer<Float>?
 
     /// Where the elements live.
@@ -42,12 +54,14 @@ public final class Storage: @unchecked Sendable {
         return hostPointer
     }
 
-    /// Uninitialised row-major storage for `count` elements; the caller must write every element.
-    public init(uninitializedCount count: Int) {
+    /// Uninitialised row-major storage for `count` elements; the caller must write every element
+    /// (under `.bf16`, values it has rounded to bf16).
+    public init(uninitializedCount count: Int, precision: Precision = .fp32) {
         if count < 0 { fatalError("Storage: negative element count \(count)") }
         self.count = count
         self.layout = nil
         self.deviceMemory = nil
+        self.precision = precision
         self.hostPointer = Storage.allocate(count)
     }
 
@@ -59,16 +73,18 @@ public final class Storage: @unchecked Sendable {
         self.count = count
         self.layout = layout
         self.deviceMemory = nil
+        self.precision = layout.precision
         let pointer = Storage.allocate(layout.capacity)
-        if layout.capacity > count { pointer.initialize(repeating: 0, count: layout.capacity) }
+        if layout.isPadded { pointer.initialize(repeating: 0, count: layout.capacity) }
         self.hostPointer = pointer
     }
 
     /// `count` elements that a device backend keeps in `memory`.
-    public init(count: Int, deviceMemory memory: any DeviceMemory) {
+    public init(count: Int, deviceMemory memory: any DeviceMemory, precision: Precision = .fp32) {
         self.count = count
         self.layout = nil
         self.deviceMemory = memory
+        self.precision = precision
         self.hostPointer = nil
     }
 
@@ -94,16 +110,17 @@ public final class Storage: @unchecked Sendable {
         StorageStatistics.released(capacity)
     }
 
-    /// The elements as row-major host memory: this storage when it already is, otherwise a copy
-    /// (from a backend layout, or out of a device's memory). The one way to the host.
+    /// The elements as row-major host memory in Float32 slots: this storage when it already is,
+    /// otherwise a copy (from a backend layout, or out of a device's memory), with the same precision.
+    /// The one way to the host.
     public func onHost() -> Storage {
         if let deviceMemory {
-            let copy = Storage(uninitializedCount: count)
+            let copy = Storage(uninitializedCount: count, precision: precision)
             deviceMemory.copyToHost(copy.pointer, count: count)
             return copy
         }
         guard let layout else { return self }
-        let plain = Storage(uninitializedCount: count)
+        let plain = Storage(uninitializedCount: count, precision: precision)
         layout.reorderToRowMajor(pointer, plain.pointer)
         return plain
     }
@@ -112,7 +129,7 @@ public final class Storage: @unchecked Sendable {
     /// conversion itself when one is needed (no second copy), otherwise a copy.
     public func ownedHostCopy() -> Storage {
         if layout != nil || deviceMemory != nil { return onHost() }
-        let copy = Storage(uninitializedCount: count)
+        let copy = Storage(uninitializedCount: count, precision: precision)
         copy.pointer.update(from: pointer, count: count)
         return copy
     }

@@ -53,6 +53,31 @@ struct BF16ParityTests {
         }
     }
 
+    /// A bf16 result (an activation: docs/model.md §9): bf16 values, each the reference's bf16-mode
+    /// result rounded, but for the few that lie within a Float32 sum-order difference of a rounding
+    /// boundary (then the neighbouring bf16 value). With `distinguishable`, rounding the Float32
+    /// result instead (a path that skipped the operands' rounding) must miss far more often.
+    func expectRoundedBF16(
+        _ actual: Storage, reference expected: Storage, fp32: Storage, _ what: String, distinguishable: Bool = true
+    ) {
+        #expect(actual.precision == .bf16, "\(what): the result is not bf16")
+        let values = actual.elements
+        #expect(values.allSatisfy { BFloat16.round($0) == $0 }, "\(what): values that are not bf16")
+        let (exact, rounded) = (expected.elements, reference.roundedToBF16(expected).elements)
+        let scale = max(1, exact.map { Swift.abs($0) }.max() ?? 0)
+        let misses = zip(values, rounded).filter { $0 != $1 }.count
+        let far = zip(values, exact).filter { a, e in
+            Swift.abs(a - e) > 2 * BFloat16.unitRoundoff * Swift.abs(e) + Self.sameRounding * scale
+        }.count
+        #expect(far == 0, "\(what): \(far) values more than a bf16 step from the reference's")
+        #expect(misses * 50 <= values.count, "\(what): \(misses) of \(values.count) round differently")
+        if distinguishable {
+            let unrounded = reference.roundedToBF16(fp32).elements
+            let skipped = zip(unrounded, rounded).filter { $0 != $1 }.count
+            #expect(skipped * 10 > values.count, "\(what): only \(skipped) values tell a skipped rounding apart")
+        }
+    }
+
     var onednn: OneDNNBackend? { OneDNNBackend.shared }
 
     /// oneDNN's bf16 convolutions and products exist only on CPUs with bf16 instructions.
@@ -113,12 +138,12 @@ struct BF16ParityTests {
         let dy = random(ShapeMath.count(g.outputShape), seed: 4)
         // Sums of a handful of products cannot tell bf16 from Float32 apart reliably.
         let telling = cin * k * k >= 48
-        expectBF16(
+        expectRoundedBF16(
             onednn.conv2dForward(g, input: x, weight: weight, bias: bias),
             reference: reference.conv2dForward(g, input: x, weight: weight, bias: bias),
             fp32: reference.conv2dForward(fp32, input: x, weight: weight, bias: bias), "conv forward \(g)",
             distinguishable: telling)
-        expectBF16(
+        expectRoundedBF16(
             onednn.conv2dBackwardData(g, outputGradient: dy, weight: weight),
             reference: reference.conv2dBackwardData(g, outputGradient: dy, weight: weight),
             fp32: reference.conv2dBackwardData(fp32, outputGradient: dy, weight: weight), "conv backward data \(g)",

@@ -31,7 +31,8 @@ public final class SimulatedDeviceBackend: Backend {
         if storage.device == device { return storage }
         transfers.add(1, ordering: .relaxed)
         let plain = storage.onHost()
-        return Storage(count: plain.count, deviceMemory: ScrambledMemory(plain, device: device))
+        return Storage(
+            count: plain.count, deviceMemory: ScrambledMemory(plain, device: device), precision: plain.precision)
     }
 
     public func conv2dForward(_ g: Conv2DGeometry, input: Storage, weight: Storage, bias: Storage?) -> Storage {

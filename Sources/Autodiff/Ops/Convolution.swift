@@ -38,10 +38,14 @@ extension Tensor {
         let backend = EngineContext.backend
         let x = input.storage
         let w = weight.storage
-        let output = backend.conv2dForward(g, input: x, weight: w, bias: bias?.storage)
+        let output = ResultPrecision.product(
+            backend.conv2dForward(g, input: x, weight: w, bias: bias?.storage), g.precision)
         let inputs = [input, weight] + (bias.map { [$0] } ?? [])
         return record("conv2d", shape: g.outputShape, storage: output, inputs: inputs) { gradient, wanted in
-            let dx = wanted[0] ? backend.conv2dBackwardData(g, outputGradient: gradient.storage, weight: w) : nil
+            let dx =
+                wanted[0]
+                ? ResultPrecision.product(
+                    backend.conv2dBackwardData(g, outputGradient: gradient.storage, weight: w), g.precision) : nil
             let wantsBias = wanted.count > 2 && wanted[2]
             let parameters =
                 wanted[1] || wantsBias
@@ -102,14 +106,16 @@ extension Tensor {
         let w = weight.storage
         var result = record(
             "convTranspose2d", shape: g.inputShape,
-            storage: backend.conv2dBackwardData(g, outputGradient: x, weight: w),
+            storage: ResultPrecision.product(backend.conv2dBackwardData(g, outputGradient: x, weight: w), g.precision),
             inputs: [input, weight]
         ) { gradient, wanted in
             [
                 wanted[0]
                     ? Tensor(
                         shape: g.outputShape,
-                        storage: backend.conv2dForward(g, input: gradient.storage, weight: w, bias: nil)) : nil,
+                        storage: ResultPrecision.product(
+                            backend.conv2dForward(g, input: gradient.storage, weight: w, bias: nil), g.precision)
+                    ) : nil,
                 wanted[1]
                     ? Tensor(
                         shape: g.weightShape,

@@ -7,12 +7,13 @@ extension Tensor {
     func unary(_ op: UnaryOperation, _ name: StaticString) -> Tensor {
         let backend = EngineContext.backend
         let input = storage
-        let output = backend.unary(op, input)
+        let output = ResultPrecision.pointwise(backend.unary(op, input), operands: [input])
         return Tensor.record(name, shape: shape, storage: output, inputs: [self]) { gradient, _ in
-            [
+            let dx = backend.unaryBackward(op, input: input, output: output, outputGradient: gradient.storage)
+            return [
                 Tensor(
                     shape: gradient.shape,
-                    storage: backend.unaryBackward(op, input: input, output: output, outputGradient: gradient.storage))
+                    storage: ResultPrecision.pointwise(dx, operands: [input, gradient.storage]))
             ]
         }
     }
@@ -47,8 +48,9 @@ extension Tensor {
         }
         let backend = EngineContext.backend
         let aligned = { (shape: [Int]) in [Int](repeating: 1, count: outputShape.count - shape.count) + shape }
-        let output = backend.binary(
-            op, a.storage, aligned(a.shape), b.storage, aligned(b.shape), outputShape: outputShape)
+        let output = ResultPrecision.pointwise(
+            backend.binary(op, a.storage, aligned(a.shape), b.storage, aligned(b.shape), outputShape: outputShape),
+            operands: [a.storage, b.storage])
         let aValue = a.detached()
         let bValue = b.detached()
         return record(name, shape: outputShape, storage: output, inputs: [a, b]) { gradient, wanted in

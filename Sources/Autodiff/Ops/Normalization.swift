@@ -28,8 +28,9 @@ extension Tensor {
         checkParameter(shift, "shift", g, "batchNormTraining")
         let backend = EngineContext.backend
         let x = input.storage
-        let (output, mean, variance) = backend.batchNormTraining(
+        let (unrounded, mean, variance) = backend.batchNormTraining(
             g, input: x, scale: scale?.storage, shift: shift?.storage)
+        let output = ResultPrecision.pointwise(unrounded, operands: [x])
         let scaleStorage = scale?.storage
         let hasScale = scale != nil
         let inputs = [input] + (scale.map { [$0] } ?? []) + (shift.map { [$0] } ?? [])
@@ -38,7 +39,8 @@ extension Tensor {
             let result = backend.batchNormBackward(
                 g, input: x, outputGradient: gradient.storage, mean: mean, variance: variance,
                 scale: scaleStorage, withParameters: wantsParameters)
-            var gradients: [Tensor?] = [wanted[0] ? Tensor(shape: gradient.shape, storage: result.input) : nil]
+            let dx = ResultPrecision.pointwise(result.input, operands: [x, gradient.storage])
+            var gradients: [Tensor?] = [wanted[0] ? Tensor(shape: gradient.shape, storage: dx) : nil]
             if hasScale { gradients.append(result.scale.map { Tensor(shape: [g.channels], storage: $0) }) }
             if wanted.count > gradients.count {
                 gradients.append(result.shift.map { Tensor(shape: [g.channels], storage: $0) })
@@ -58,9 +60,11 @@ extension Tensor {
         checkParameter(mean, "mean", g, "batchNormInference")
         checkParameter(variance, "variance", g, "batchNormInference")
         let backend = EngineContext.backend
-        let output = backend.batchNormInference(
-            g, input: input.storage, mean: mean.storage, variance: variance.storage, scale: scale?.storage,
-            shift: shift?.storage)
+        let output = ResultPrecision.pointwise(
+            backend.batchNormInference(
+                g, input: input.storage, mean: mean.storage, variance: variance.storage, scale: scale?.storage,
+                shift: shift?.storage),
+            operands: [input.storage])
         let channelShape = input.rank == 4 ? [1, g.channels, 1, 1] : [1, g.channels]
         let reduceAxes = input.rank == 4 ? [0, 2, 3] : [0]
         let (inputValue, meanValue, varianceValue) = (input.detached(), mean.detached(), variance.detached())

@@ -7,9 +7,17 @@ extension Tensor {
     /// op(a) · op(b) for matrices (m, k)·(k, n) or batches (B, m, k)·(B, k, n); a batch of 1 in one
     /// operand broadcasts over the other's. `transposeA`/`transposeB` read that operand's last two axes swapped.
     /// Float32 unless `precision` says otherwise (layers pass `EngineContext.precision`; metrics and
-    /// spectral norm keep Float32); the gradients use the same precision.
+    /// spectral norm keep Float32); the gradients use the same precision. Under bf16 the result is
+    /// bf16, and so is each operand's gradient when that operand is (an activation's, not a weight's).
     public static func matmul(
         _ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false, precision: Precision = .fp32
+    ) -> Tensor {
+        matmul(a, b, transposeA: transposeA, transposeB: transposeB, precision: precision, result: precision)
+    }
+
+    /// `matmul` with its result in `result`'s format (bf16 only under bf16 `precision`).
+    private static func matmul(
+        _ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool, precision: Precision, result: Precision
     ) -> Tensor {
         require(
             (a.rank == 2 || a.rank == 3) && (b.rank == 2 || b.rank == 3),
@@ -31,23 +39,30 @@ extension Tensor {
         }
         g.precision = precision
         let outputShape = a.rank == 3 || b.rank == 3 ? [g.batch, m, n] : [m, n]
-        let output = EngineContext.backend.matmul(g, a.storage, b.storage)
+        let output = ResultPrecision.product(EngineContext.backend.matmul(g, a.storage, b.storage), result)
         let aValue = a.detached()
         let bValue = b.detached()
+        let (aResult, bResult) = (
+            a.precision == .bf16 ? precision : .fp32, b.precision == .bf16 ? precision : .fp32
+        )
         return record("matmul", shape: outputShape, storage: output, inputs: [a, b]) { dc, wanted in
             var da: Tensor?
             var db: Tensor?
             if wanted[0] {
                 da =
                     transposeA
-                    ? matmul(bValue, dc, transposeA: transposeB, transposeB: true, precision: precision)
-                    : matmul(dc, bValue, transposeB: !transposeB, precision: precision)
+                    ? matmul(
+                        bValue, dc, transposeA: transposeB, transposeB: true, precision: precision, result: aResult)
+                    : matmul(
+                        dc, bValue, transposeA: false, transposeB: !transposeB, precision: precision, result: aResult)
             }
             if wanted[1] {
                 db =
                     transposeB
-                    ? matmul(dc, aValue, transposeA: true, transposeB: transposeA, precision: precision)
-                    : matmul(aValue, dc, transposeA: !transposeA, precision: precision)
+                    ? matmul(
+                        dc, aValue, transposeA: true, transposeB: transposeA, precision: precision, result: bResult)
+                    : matmul(
+                        aValue, dc, transposeA: !transposeA, transposeB: false, precision: precision, result: bResult)
             }
             return [da.map { reduceBatch($0, to: aValue.shape) }, db.map { reduceBatch($0, to: bValue.shape) }]
         }
@@ -149,17 +164,18 @@ extension Tensor {
         g.precision = EngineContext.precision
         let backend = EngineContext.backend
         let (q, k, v) = (queries.storage, keys.storage, values.storage)
-        let output = backend.attention(g, queries: q, keys: k, values: v)
+        let output = ResultPrecision.product(backend.attention(g, queries: q, keys: k, values: v), g.precision)
         let shapes = (queries.shape, keys.shape, values.shape)
         return record(
             "attention", shape: [g.batch, g.valueChannels, g.queries], storage: output, inputs: [queries, keys, values]
         ) { gradient, wanted in
             let (dq, dk, dv) = backend.attentionBackward(
                 g, queries: q, keys: k, values: v, outputGradient: gradient.storage)
+            let rounded = { (storage: Storage) in ResultPrecision.product(storage, g.precision) }
             return [
-                wanted[0] ? Tensor(shape: shapes.0, storage: dq) : nil,
-                wanted[1] ? Tensor(shape: shapes.1, storage: dk) : nil,
-                wanted[2] ? Tensor(shape: shapes.2, storage: dv) : nil,
+                wanted[0] ? Tensor(shape: shapes.0, storage: rounded(dq)) : nil,
+                wanted[1] ? Tensor(shape: shapes.1, storage: rounded(dk)) : nil,
+                wanted[2] ? Tensor(shape: shapes.2, storage: rounded(dv)) : nil,
             ]
         }
     }

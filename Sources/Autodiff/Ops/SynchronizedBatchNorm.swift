@@ -71,7 +71,8 @@ extension Tensor {
                         scale: Tensor(shape: [channels], scalars: correctionScale),
                         shift: Tensor(shape: [channels], scalars: correctionShift), epsilon: epsilon)
                 }  // like input
-                gradients[0] = Tensor(shape: input.shape, storage: local.input) + correction
+                let localInput = ResultPrecision.pointwise(local.input, operands: [x, gradient.storage])
+                gradients[0] = Tensor(shape: input.shape, storage: localInput) + correction
             }
             if hasScale { gradients.append(scaleGradient) }
             if wanted.count > gradients.count { gradients.append(shiftGradient) }

@@ -362,6 +362,16 @@ final class DNNLLayout: OpaqueLayout, @unchecked Sendable {
             from: descriptor, UnsafeMutablePointer(mutating: source), to: MemoryDescriptor.plain(dims), destination)
     }
 
+    /// bf16 when the descriptor's elements are 16-bit bfloat16 (then two per Float slot).
+    var precision: Precision { descriptor.data_type == dnnl_bf16 ? .bf16 : .fp32 }
+
+    /// This layout with `precision` elements: the same blocking, element strides and padding.
+    func with(_ precision: Precision) -> DNNLLayout {
+        var changed = descriptor
+        changed.data_type = precision == .bf16 ? dnnl_bf16 : dnnl_f32
+        return DNNLLayout(changed, dims: dims, runtime: runtime)
+    }
+
     func sameLayout(as other: DNNLLayout) -> Bool { key == other.key }
 
     /// Whether `other` describes the same memory layout as this one's descriptor.
@@ -390,22 +400,33 @@ final class DNNLLayout: OpaqueLayout, @unchecked Sendable {
     }
 
     /// No padding: every slot holds an element (channels fill whole blocks).
-    var isDense: Bool { capacity == ShapeMath.count(dims) }
+    var isDense: Bool { !isPadded }
+
+    var isPadded: Bool {
+        var copy = descriptor
+        return dnnl_memory_desc_get_size(&copy) > ShapeMath.count(dims) * (precision == .bf16 ? 2 : 4)
+    }
 }
 
 /// The layout an op that keeps its input's layout (batch norm, pointwise) runs in: the inputs'
 /// shared dense oneDNN layout, when every input has it and `fits` accepts its dims, else row-major
-/// with `rowMajorDims`. Padded layouts always go row-major: kernels that skip the padding would
-/// leave garbage there for the next convolution.
+/// Float32 with `rowMajorDims`. Padded layouts always go row-major: kernels that skip the padding
+/// would leave garbage there for the next convolution. A shared bf16 layout makes the op read and
+/// write bf16 (docs/model.md §9), unless `bf16` is false.
 struct OperandLayout {
     let dims: [Int]
     let descriptor: dnnl_memory_desc_t
     let layout: DNNLLayout?
     var key: LayoutKey? { layout?.key }
 
-    init(_ storages: [Storage], rowMajorDims: [Int], fits: ([Int]) -> Bool = { _ in true }) {
-        if let first = storages.first?.layout as? DNNLLayout, first.isDense, fits(first.dims),
-            storages.allSatisfy({ ($0.layout as? DNNLLayout)?.sameLayout(as: first) == true })
+    init(_ storages: [Storage], rowMajorDims: [Int], bf16: Bool = true, fits: ([Int]) -> Bool = { _ in true }) {
+        // A layout for other dims may still describe these (row-major bf16 from a product, reshaped).
+        let given = storages.first?.layout as? DNNLLayout
+        if let first = given.flatMap({ fits($0.dims) ? $0 : $0.reshaped(to: rowMajorDims) }), first.isDense,
+            bf16 || first.precision == .fp32,
+            storages.allSatisfy({
+                ($0.layout as? DNNLLayout)?.descriptor(for: first.dims).map(first.describes) == true
+            })
         {
             (dims, descriptor, layout) = (first.dims, first.descriptor, first)
         } else {
@@ -564,7 +585,7 @@ enum PrimitiveKey: Hashable {
     case batchNormBackward(BatchNormGeometry, scale: Bool, shift: Bool, parameters: Bool, layout: LayoutKey?)
     case eltwiseForward(UnaryOperation, count: Int, layout: LayoutKey?)
     case eltwiseBackward(UnaryOperation, count: Int, layout: LayoutKey?)
-    case binary(BinaryOperation, a: [Int], b: [Int])
+    case binary(BinaryOperation, a: [Int], b: [Int], layout: LayoutKey?)
     case reduction(ReductionOperation, shape: [Int], output: [Int])
     case softmaxForward(rows: Int, columns: Int)
     case softmaxBackward(rows: Int, columns: Int)

@@ -90,6 +90,24 @@ public final class OneDNNBackend: Backend {
         return (layout as? DNNLLayout)?.descriptor(for: dims) != nil ? storage : storage.onHost()
     }
 
+    /// A reorder into the same layout with bf16 elements: half the memory, rounded ties to even.
+    public func roundedToBF16(_ x: Storage) -> Storage {
+        if x.precision == .bf16 || x.count == 0 { return x }
+        let from = x.layout as? DNNLLayout
+        guard x.layout == nil || from != nil else { return roundedToBF16(x.onHost()) }
+        let dims = from?.dims ?? [x.count]
+        let source = from?.descriptor ?? MemoryDescriptor.plain(dims)
+        let target = (from ?? DNNLLayout(source, dims: dims, runtime: runtime)).with(.bf16)
+        let y = Storage(count: x.count, layout: target)
+        runtime.convert(from: source, x.pointer, to: target.descriptor, y.pointer)
+        return y
+    }
+
+    /// A convolution's result as an activation in `precision` (bf16 under bf16, as the primitives write it).
+    private func activation(_ storage: Storage, _ precision: Precision) -> Storage {
+        precision == .bf16 ? roundedToBF16(storage) : storage
+    }
+
     // MARK: Convolution
 
     private func convolutionDescriptors(_ g: Conv2DGeometry) -> (strides: [Int64], padding: [Int64]) {
@@ -102,7 +120,7 @@ public final class OneDNNBackend: Backend {
             var source = MemoryDescriptor.any(g.inputShape, operand)
             var weights = MemoryDescriptor.any(g.weightShape, operand)
             var biasDescriptor = MemoryDescriptor.plain([g.outChannels])
-            var destination = MemoryDescriptor.any(g.outputShape)
+            var destination = MemoryDescriptor.any(g.outputShape, operand)
             let (strides, padding) = convolutionDescriptors(g)
             var operation = dnnl_convolution_desc_t()
             dnnlCheck(
@@ -115,9 +133,12 @@ public final class OneDNNBackend: Backend {
         }
     }
 
-    /// The output stays in the layout the convolution chose; inputs in that layout are read as they are.
+    /// The output stays in the layout the convolution chose (in bf16 under bf16: an activation);
+    /// inputs in that layout are read as they are.
     public func conv2dForward(_ g: Conv2DGeometry, input: Storage, weight: Storage, bias: Storage?) -> Storage {
-        if usesDirectConvolution(g) { return directConvolutionForward(g, input: input, weight: weight, bias: bias) }
+        if usesDirectConvolution(g) {
+            return activation(directConvolutionForward(g, input: input, weight: weight, bias: bias), g.precision)
+        }
         let compiled = convolutionForwardPrimitive(g, bias: bias != nil)
         let x = usable(input, g.inputShape)
         let w = usable(weight, g.weightShape)
@@ -134,12 +155,13 @@ public final class OneDNNBackend: Backend {
 
     public func conv2dBackwardData(_ g: Conv2DGeometry, outputGradient: Storage, weight: Storage) -> Storage {
         if usesDirectConvolution(g) {
-            return directConvolutionBackwardData(g, outputGradient: outputGradient, weight: weight)
+            return activation(
+                directConvolutionBackwardData(g, outputGradient: outputGradient, weight: weight), g.precision)
         }
         let hint = convolutionForwardPrimitive(g, bias: false)
         let compiled = runtime.primitive(.convolutionBackwardData(g)) {
             let operand = MemoryDescriptor.operandType(g.precision)
-            var sourceGradient = MemoryDescriptor.any(g.inputShape)
+            var sourceGradient = MemoryDescriptor.any(g.inputShape, operand)
             var weights = MemoryDescriptor.any(g.weightShape, operand)
             var destinationGradient = MemoryDescriptor.any(g.outputShape, operand)
             let (strides, padding) = convolutionDescriptors(g)
@@ -452,10 +474,17 @@ public final class OneDNNBackend: Backend {
                 (layout, dims, bDims) = (aLayout, [count], scalar ? [1] : [count])
             }
         }
-        let compiled = runtime.primitive(.binary(op, a: dims, b: bDims)) {
-            var source0 = MemoryDescriptor.plain(dims)
-            var source1 = MemoryDescriptor.plain(bDims)
-            var destination = MemoryDescriptor.plain(dims)
+        // A bf16 layout's elements are bf16 (the other operand then is too, or a Float32 scalar),
+        // and so is the result.
+        let type = layout?.precision == .bf16 ? dnnl_bf16 : dnnl_f32
+        let bType = bDims == [1] ? dnnl_f32 : type
+        let descriptors = (
+            MemoryDescriptor.strided(dims, ShapeMath.strides(dims), type),
+            MemoryDescriptor.strided(bDims, ShapeMath.strides(bDims), bType)
+        )
+        let compiled = runtime.primitive(.binary(op, a: dims, b: bDims, layout: layout?.key)) {
+            var (source0, source1) = descriptors
+            var destination = descriptors.0
             let algorithm: dnnl_alg_kind_t
             switch op {
             case .add: algorithm = dnnl_binary_add
@@ -476,9 +505,9 @@ public final class OneDNNBackend: Backend {
             runtime.execute(
                 compiled,
                 [
-                    PrimitiveArgument(DNNL_ARG_SRC_0, dims, left.pointer),
-                    PrimitiveArgument(DNNL_ARG_SRC_1, bDims, right.pointer),
-                    PrimitiveArgument(DNNL_ARG_DST, dims, y.pointer),
+                    PrimitiveArgument(DNNL_ARG_SRC_0, dims, left.pointer, layout: descriptors.0),
+                    PrimitiveArgument(DNNL_ARG_SRC_1, bDims, right.pointer, layout: descriptors.1),
+                    PrimitiveArgument(DNNL_ARG_DST, dims, y.pointer, layout: descriptors.0),
                 ])
         }
         return y
@@ -506,7 +535,8 @@ public final class OneDNNBackend: Backend {
             return CompiledPrimitive("reduction", runtime: runtime, operation: &operation)
         }
         // Reducing every axis does not depend on the order of the elements: a dense layout is read as it is.
-        let everything = outputShape.allSatisfy { $0 == 1 } && (x.layout as? DNNLLayout)?.isDense == true
+        let dense = (x.layout as? DNNLLayout).map { $0.isDense && $0.precision == .fp32 } ?? false
+        let everything = outputShape.allSatisfy { $0 == 1 } && dense
         let input = everything ? x : plain(x)
         let y = Storage(uninitializedCount: ShapeMath.count(outputShape))
         withExtendedLifetime(input) {
@@ -659,7 +689,7 @@ public final class OneDNNBackend: Backend {
     /// Pools in the input's dense blocked layout when it has one (a convolution's output), writing
     /// the output in the same layout: no reorder on either side, and oneDNN's blocked pooling kernels.
     public func pool2d(_ op: PoolOperation, _ g: Pool2DGeometry, _ x: Storage) -> Storage {
-        let data = OperandLayout([x], rowMajorDims: g.inputShape) { $0 == g.inputShape }
+        let data = OperandLayout([x], rowMajorDims: g.inputShape, bf16: false) { $0 == g.inputShape }
         let compiled = runtime.primitive(.pooling(op, g, layout: data.key)) {
             var source = data.descriptor
             var destination = MemoryDescriptor.any(g.outputShape)
