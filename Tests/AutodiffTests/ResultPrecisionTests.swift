@@ -28,6 +28,7 @@ struct ResultPrecisionTests {
                 let gamma = tensor([1], seed: 5).trackingGradients()
                 let z = tensor([2, 5], seed: 6)
                 let linearWeight = tensor([16 * 16, 5], seed: 7).trackingGradients()
+                let (keyWeight, valueWeight) = (tensor([2, 16, 1, 1], seed: 10), tensor([16, 16, 1, 1], seed: 11))
                 var seen: [String: Precision] = [:]
                 let (_, gradients) = valueAndGradients(
                     of: {
@@ -37,18 +38,23 @@ struct ResultPrecisionTests {
                         ).output
                         let activated = normalized.leakyRelu(slope: 0.2)
                         let projected = Tensor.linear(z, weight: linearWeight).reshaped(to: [2, 16, 4, 4])
-                        let residual = activated + gamma * projected
+                        let keys = Tensor.conv2d(activated, weight: keyWeight).reshaped(to: [2, 2, 16])
+                        let values = Tensor.conv2d(activated, weight: valueWeight).reshaped(to: [2, 16, 16])
+                        let attended = Tensor.attention(queries: keys, keys: keys, values: values)
+                        let residual = activated + gamma * projected + attended.reshaped(to: [2, 16, 4, 4])
                         let mixed = residual + tensor([2, 16, 4, 4], seed: 8)
                         let loss = (residual * residual).mean() + mixed.mean()
                         seen["conv"] = convolved.precision
                         seen["batch norm"] = normalized.precision
                         seen["leaky relu"] = activated.precision
                         seen["linear"] = projected.precision
+                        seen["attention"] = attended.precision
                         seen["residual"] = residual.precision
                         seen["bf16 + fp32"] = mixed.precision
                         seen["loss"] = loss.precision
                         for (name, value) in [
-                            ("conv", convolved), ("batch norm", normalized), ("residual", residual),
+                            ("conv", convolved), ("batch norm", normalized), ("attention", attended),
+                            ("residual", residual),
                         ] where value.precision == .bf16 {
                             #expect(
                                 value.scalars.allSatisfy { BFloat16.round($0) == $0 },
@@ -71,7 +77,8 @@ struct ResultPrecisionTests {
 
     @Test func bf16RoundsActivationsAndKeepsWeightsInFloat32() {
         let expected: [String: Precision] = [
-            "conv": .bf16, "batch norm": .bf16, "leaky relu": .bf16, "linear": .bf16, "residual": .bf16,
+            "conv": .bf16, "batch norm": .bf16, "leaky relu": .bf16, "linear": .bf16, "attention": .bf16,
+            "residual": .bf16,
             "bf16 + fp32": .fp32, "loss": .fp32, "dW": .fp32, "db": .fp32, "dscale": .fp32, "dgamma": .fp32,
             "dW linear": .fp32, "dx": .bf16,
         ]

@@ -3,17 +3,20 @@ import CKernels
 
 /// A batch operand (B, C, ...) of a kernel that works one image at a time on row-major data (the
 /// fused attention, the direct convolution), in the layout it came in: row-major, or
-/// channel-blocked as a convolution wrote it (nChw16c, or its reshape (B, C, H·W)). Each image
-/// moves to and from planar channels in the worker's scratch (our 16x16 register transposes for
-/// blocks of 16, a oneDNN reorder of the image otherwise), so the layout costs no separate pass
-/// over the batch and no reorders in the convolutions around.
+/// channel-blocked as a convolution wrote it (nChw16c, or its reshape (B, C, H·W)), with Float32 or
+/// bf16 elements. Each image moves to and from planar Float32 channels in the worker's scratch (our
+/// 16x16 register transposes for Float32 blocks of 16, a oneDNN reorder of the image otherwise, which
+/// also converts bf16), so the layout costs no separate pass over the batch and no reorders in the
+/// convolutions around.
 struct ImageOperand {
     let storage: Storage
     let channels: Int
     /// Elements per channel of one image.
     let positions: Int
-    /// Floats from one image to the next.
+    /// Elements from one image to the next.
     let imageStride: Int
+    /// Bytes per element: 4, or 2 in a bf16 layout.
+    let elementBytes: Int
     /// One image's layout; nil when row-major.
     let imageLayout: dnnl_memory_desc_t?
     /// Channels per block of that layout (1 when row-major); blocks of 16 move by our transposes.
@@ -54,6 +57,7 @@ struct ImageOperand {
         (imageLayout, imageStride, block) = (
             image?.layout, image?.stride ?? dims.dropFirst().reduce(1, *), image?.block ?? 1
         )
+        elementBytes = image?.layout.data_type == dnnl_bf16 ? 2 : 4
     }
 
     /// One image's layout and the distance between images, for a (B, C, N) or (B, C, H, W) layout
@@ -74,21 +78,24 @@ struct ImageOperand {
             3: [4: dnnl_aBc4b, 8: dnnl_aBc8b, 16: dnnl_aBc16b],
             4: [4: dnnl_aBcd4b, 8: dnnl_aBcd8b, 16: dnnl_aBcd16b],
         ]
-        guard let tags = tagsByRank[dims.count] else { return nil }
+        guard let tags = tagsByRank[dims.count], [dnnl_f32, dnnl_bf16].contains(descriptor.data_type) else {
+            return nil
+        }
         guard blocking.inner_nblks == 1, element(blocking.inner_idxs, 0) == 1,
             let tag = tags[element(blocking.inner_blks, 0)]
         else { return nil }
         var image = dnnl_memory_desc_t()
         let imageDims = [1] + dims.dropFirst()
         dnnlCheck(
-            dnnl_memory_desc_init_by_tag(&image, Int32(dims.count), imageDims.map(Int64.init), dnnl_f32, tag),
+            dnnl_memory_desc_init_by_tag(
+                &image, Int32(dims.count), imageDims.map(Int64.init), descriptor.data_type, tag),
             "image layout")
         // The whole tensor must be these images back to back.
         var whole = dnnl_memory_desc_t()
         var given = descriptor
         dnnlCheck(
-            dnnl_memory_desc_init_by_tag(&whole, Int32(dims.count), dims.map(Int64.init), dnnl_f32, tag), "batch layout"
-        )
+            dnnl_memory_desc_init_by_tag(&whole, Int32(dims.count), dims.map(Int64.init), descriptor.data_type, tag),
+            "batch layout")
         guard dnnl_memory_desc_equal(&whole, &given) != 0 else { return nil }
         return (image, element(blocking.strides, 0), element(blocking.inner_blks, 0))
     }
@@ -103,16 +110,23 @@ struct ImageOperand {
         return MemoryDescriptor.strided(imageDims, strides)
     }
 
+    /// Where image `b` starts (Float32 pointer type whatever the elements; oneDNN reads the layout).
+    private func image(_ b: Int) -> UnsafeMutablePointer<Float> {
+        (UnsafeMutableRawPointer(storage.pointer) + b * imageStride * elementBytes).assumingMemoryBound(to: Float.self)
+    }
+
     /// Image `b` as planar channels at `destination`, each `positions` floats, `channelStride`
     /// (positions when nil) floats apart.
     func gather(
         image b: Int, into destination: UnsafeMutablePointer<Float>, channelStride: Int? = nil, _ runtime: DNNLRuntime,
         _ stream: dnnl_stream_t
     ) {
-        let source = storage.pointer + b * imageStride
+        let source = image(b)
         let channelStride = channelStride ?? positions
         if let imageLayout {
-            if block == 16 { return sagan_unblock16(source, channels, positions, destination, channelStride) }
+            if block == 16 && elementBytes == 4 {
+                return sagan_unblock16(source, channels, positions, destination, channelStride)
+            }
             return runtime.convert(
                 from: imageLayout, source, to: planarImage(channelStride: channelStride), destination, on: stream)
         }
@@ -127,10 +141,12 @@ struct ImageOperand {
         image b: Int, from source: UnsafeMutablePointer<Float>, channelStride: Int? = nil, _ runtime: DNNLRuntime,
         _ stream: dnnl_stream_t
     ) {
-        let destination = storage.pointer + b * imageStride
+        let destination = image(b)
         let channelStride = channelStride ?? positions
         if let imageLayout {
-            if block == 16 { return sagan_block16(source, channelStride, channels, positions, destination) }
+            if block == 16 && elementBytes == 4 {
+                return sagan_block16(source, channelStride, channels, positions, destination)
+            }
             return runtime.convert(
                 from: planarImage(channelStride: channelStride), source, to: imageLayout, destination, on: stream)
         }
