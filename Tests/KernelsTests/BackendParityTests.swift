@@ -212,6 +212,34 @@ struct BackendParityTests {
         expectClose(dx, reference.conv2dBackwardData(g, outputGradient: dy, weight: weight), "direct backward data")
     }
 
+    /// A transposed convolution's bias and γ·o: a per-channel or scalar operand broadcast over a
+    /// convolution's blocked output, which keeps its layout.
+    @Test(arguments: [(16, 5), (32, 3), (20, 4)])
+    func broadcastOverBlockedLayout(_ shape: (channels: Int, side: Int)) throws {
+        let fast = try #require(OneDNNBackend.shared)
+        let g = try Conv2DGeometry(
+            batch: 2, inChannels: 8, outChannels: shape.channels, inHeight: shape.side, inWidth: shape.side,
+            kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
+        let x = fast.conv2dForward(
+            g, input: random(ShapeMath.count(g.inputShape), seed: 60),
+            weight: random(ShapeMath.count(g.weightShape), seed: 61), bias: nil)
+        let dims = g.outputShape
+        for (operand, operandShape) in [
+            (random(shape.channels, seed: 62), [1, shape.channels, 1, 1]),
+            (random(1, seed: 63), [1, 1, 1, 1]),
+        ] {
+            for op in [BinaryOperation.add, .multiply, .subtract] {
+                let result = fast.binary(op, x, dims, operand, operandShape, outputShape: dims)
+                // Padded layouts (20 channels in blocks of 16) go row-major by design.
+                let dense = x.layout.map { !$0.isPadded } ?? false
+                #expect(result.layout != nil || !dense, "\(op) \(operandShape) left the blocked layout")
+                expectClose(
+                    result, reference.binary(op, x.onHost(), dims, operand, operandShape, outputShape: dims),
+                    "\(op) over \(dims) with \(operandShape)")
+            }
+        }
+    }
+
     @Test(
         arguments: backends,
         [(1, 3, 35, true, true), (3, 4, 1, false, true), (2, 5, 6, true, false), (4, 2, 9, false, false)])

@@ -467,19 +467,23 @@ public final class OneDNNBackend: Backend {
         // Elementwise with a scalar or an identically laid-out operand, the order of the elements
         // does not matter: a dense oneDNN layout (a convolution's output) runs as a flat array and
         // the result keeps it, so residual adds and γ·o do not leave the blocked layout.
+        // A per-channel operand (a transposed convolution's bias) broadcasts over the layout as it is.
         var layout: DNNLLayout?
+        var perChannel = false
         if let aLayout = (a.layout as? DNNLLayout)?.reshaped(to: dims), aLayout.isDense {
             let scalar = bDims.allSatisfy { $0 == 1 }
             if scalar || (b.layout as? DNNLLayout)?.descriptor(for: dims).map({ aLayout.describes($0) }) == true {
                 (layout, dims, bDims) = (aLayout, [count], scalar ? [1] : [count])
+            } else if dims.count == 4 && bDims == [1, dims[1], 1, 1] {
+                (layout, perChannel) = (aLayout, true)
             }
         }
-        // A bf16 layout's elements are bf16 (the other operand then is too, or a Float32 scalar),
-        // and so is the result.
+        // A bf16 layout's elements are bf16 (the other operand then is too, or a Float32 scalar or
+        // per-channel operand), and so is the result.
         let type = layout?.precision == .bf16 ? dnnl_bf16 : dnnl_f32
-        let bType = bDims == [1] ? dnnl_f32 : type
+        let bType = bDims == [1] || perChannel ? dnnl_f32 : type
         let descriptors = (
-            MemoryDescriptor.strided(dims, ShapeMath.strides(dims), type),
+            perChannel ? layout!.descriptor : MemoryDescriptor.strided(dims, ShapeMath.strides(dims), type),
             MemoryDescriptor.strided(bDims, ShapeMath.strides(bDims), bType)
         )
         let compiled = runtime.primitive(.binary(op, a: dims, b: bDims, layout: layout?.key)) {
@@ -499,7 +503,7 @@ public final class OneDNNBackend: Backend {
             return CompiledPrimitive("binary", runtime: runtime, operation: &operation)
         }
         let left = layout == nil ? plain(a) : a
-        let right = layout == nil || bDims == [1] ? plain(b) : b
+        let right = layout == nil || bDims == [1] || perChannel ? plain(b) : b
         let y = layout.map { Storage(count: count, layout: $0) } ?? Storage(uninitializedCount: count)
         withExtendedLifetime((left, right)) {
             runtime.execute(
