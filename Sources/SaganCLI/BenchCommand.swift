@@ -299,7 +299,7 @@ struct InceptionBench: ParsableCommand {
 /// The implementations `backend` chose for the convolutions and products run so far.
 func printImplementations(_ backend: String) {
     let kinds = Engine.kernelImplementations(of: BackendID(rawValue: backend)).filter {
-        $0.key.hasPrefix("convolution") || $0.key == "matmul"
+        $0.key.hasPrefix("convolution") || $0.key.hasPrefix("attention") || $0.key == "matmul"
     }
     for (kind, implementations) in kinds.sorted(by: { $0.key < $1.key }) {
         let chosen = implementations.sorted { $0.value > $1.value }.map { "\($0.key) ×\($0.value)" }

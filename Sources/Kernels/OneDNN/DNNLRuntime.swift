@@ -489,6 +489,19 @@ final class DNNLRuntime: @unchecked Sendable {
     /// The primitives created so far.
     var cachedPrimitives: [CompiledPrimitive] { cache.withLock { Array($0.values) } }
 
+    /// Our own kernels run so far (the fused attention), as kind → implementation → shapes.
+    private let ownKernels = Mutex<[String: [String: Set<String>]]>([:])
+
+    /// Notes that `kind` ran `implementation` for `shape`, for `kernelImplementations`.
+    func noteKernel(_ kind: String, _ implementation: String, shape: String) {
+        ownKernels.withLock { _ = $0[kind, default: [:]][implementation, default: []].insert(shape) }
+    }
+
+    /// How many shapes each of our own kernels ran, by kind.
+    var ownKernelShapes: [String: [String: Int]] {
+        ownKernels.withLock { $0.mapValues { $0.mapValues(\.count) } }
+    }
+
     /// Sets the OpenMP thread count of Debian's oneDNN build. OpenMP reads OMP_NUM_THREADS when the
     /// library loads, so a later setenv has no effect; libgomp's own call, found at run time
     /// (oneDNN has already loaded it), does. Returns false when no OpenMP runtime is loaded.

@@ -26,7 +26,14 @@ extension OneDNNBackend {
             "sgemm \(m)x\(n)x\(k)")
     }
 
+    /// What runs the attention's products in `g`'s precision, as `sagan bench` reports it.
+    private func noteAttention(_ kind: String, _ g: AttentionGeometry) {
+        let products = g.precision == .bf16 ? "sagan_gemm_bf16:avx512_bf16" : "sgemm:\(instructionSet ?? "?")"
+        runtime.noteKernel(kind, products, shape: "\(g)")
+    }
+
     public func attention(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage) -> Storage {
+        noteAttention("attention forward", g)
         if g.precision == .bf16 { return attentionBF16(g, queries: queries, keys: keys, values: values) }
         let (n, m, ck, cv) = (g.queries, g.keys, g.keyChannels, g.valueChannels)
         let (q, k, v) = AttentionOperands.inputs(g, queries: queries, keys: keys, values: values)
@@ -64,6 +71,7 @@ extension OneDNNBackend {
     )
         -> (queries: Storage, keys: Storage, values: Storage)
     {
+        noteAttention("attention backward", g)
         if g.precision == .bf16 {
             return attentionBackwardBF16(
                 g, queries: queries, keys: keys, values: values, outputGradient: outputGradient)

@@ -68,7 +68,8 @@ public final class OneDNNBackend: Backend {
             let kind = String(compiled.what[..<(shape ?? compiled.what.endIndex)])
             result[kind, default: [:]][compiled.implementation, default: 0] += 1
         }
-        return result
+        return result.merging(runtime.ownKernelShapes) { primitives, own in primitives.merging(own, uniquingKeysWith: +)
+        }
     }
 
     func plain(_ storage: Storage) -> Storage { storage.onHost() }
