@@ -2,7 +2,8 @@
 """Trains the same runs in fp32 and in bf16 and compares their image quality: KID and FID at N images.
 
     python3 benchmarks/bf16_quality.py [--presets tiny32,sagan32] [--seeds 1,2,3] [--steps 2000]
-        [--num 10000] [--work runs/bf16-quality] [--sagan .build/release/sagan] [--json results.json]
+        [--num 10000] [--precisions fp32,bf16] [--work runs/bf16-quality] [--sagan .build/release/sagan]
+        [--json results.json]
 
 For each preset, seed and precision: `sagan train` on Fashion-MNIST (the default dataset) for --steps,
 then `sagan eval` of the last checkpoint against the training set (KID and FID; the generator in the
@@ -64,6 +65,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default="tiny32,sagan32")
     parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--precisions", default="fp32,bf16",
+                        help="train and evaluate only these (the table then lists only them)")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--num", type=int, default=10000)
     parser.add_argument("--work", default=os.path.join("runs", "bf16-quality"))
@@ -74,7 +77,7 @@ def main():
     seeds = [int(seed) for seed in args.seeds.split(",")]
     results = []
     for preset in args.presets.split(","):
-        for precision in ("fp32", "bf16"):
+        for precision in args.precisions.split(","):
             for seed in seeds:
                 folder = train(args, preset, seed, precision)
                 record = evaluate(args, folder, args.real, precision)
@@ -86,11 +89,14 @@ def main():
             json.dump(results, file, indent=1)
     print(f"\nKID and FID at N = {args.num} after {args.steps} steps, mean ± std over seeds {args.seeds}:")
     for preset in args.presets.split(","):
-        rows = {p: [r for r in results if r["preset"] == preset and r["precision"] == p] for p in ("fp32", "bf16")}
+        rows = {p: [r for r in results if r["preset"] == preset and r["precision"] == p]
+                for p in args.precisions.split(",")}
         print(f"\n| {preset} | KID | FID |\n|---|---|---|")
         for precision, runs in rows.items():
             kid, fid = spread([r["kid"] for r in runs]), spread([r["fid"] for r in runs])
             print(f"| {precision} | {kid[0]:.4f} ± {kid[1]:.4f} | {fid[0]:.2f} ± {fid[1]:.2f} |")
+        if set(rows) != {"fp32", "bf16"}:
+            continue
         for metric in ("kid", "fid"):
             mean32, std32 = spread([r[metric] for r in rows["fp32"]])
             mean16 = statistics.mean([r[metric] for r in rows["bf16"]])

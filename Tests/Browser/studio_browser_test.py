@@ -58,7 +58,7 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,1900", "--no-proxy-server", "--hide-scrollbars"):
+                     "--window-size=1400,1900", "--no-proxy-server"):
         options.add_argument(argument)
     service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
     return webdriver.Chrome(options=options, service=service)
@@ -103,6 +103,131 @@ def click_pixel(driver, x, y):
     offset_x = (x + 0.5) * size["width"] / side - size["width"] / 2
     offset_y = (y + 0.5) * size["height"] / side - size["height"] / 2
     ActionChains(driver).move_to_element_with_offset(image, offset_x, offset_y).click().perform()
+
+
+def no_horizontal_scroll(driver):
+    return driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def chart_axes_are_clean(driver):
+    """Every chart's y labels are distinct, none is an exponent-sized zero, and no x label is cut."""
+    return driver.execute_script("""
+        const problems = [];
+        for (const svg of document.querySelectorAll('#charts svg')) {
+          const box = svg.getBoundingClientRect();
+          const ys = [...svg.querySelectorAll('.axis text:not(.tick-x):not(.title)')].map(t => t.textContent);
+          if (new Set(ys).size !== ys.length) problems.push('duplicate y labels ' + ys.join(' '));
+          if (ys.some(t => /e-\\d/.test(t))) problems.push('a zero in exponent form ' + ys.join(' '));
+          for (const text of svg.querySelectorAll('.axis text.tick-x')) {
+            const r = text.getBoundingClientRect();
+            if (r.left < box.left - 1 || r.right > box.right + 1) problems.push('cut x label ' + text.textContent);
+          }
+        }
+        return problems;""")
+
+
+def error_beside(driver, error_id, control_id):
+    """The error is shown, and on screen near the control that caused it (not in a corner of the page)."""
+    return driver.execute_script("""
+        const [e, c] = [document.getElementById(arguments[0]), document.getElementById(arguments[1])];
+        if (e.hidden || !e.textContent) return false;
+        const [a, b] = [e.getBoundingClientRect(), c.getBoundingClientRect()];
+        return Math.abs(a.top - b.top) < 120 && a.bottom > 0 && a.top < window.innerHeight;""", error_id, control_id)
+
+
+def state_checks(driver, address, run, check, shots, upload, wide):
+    """The numbered items of the studio's polish: upload mode, seed errors, errors by their buttons,
+    a missing run, chart axes, strip proportions, tooltips and narrow screens."""
+    size = "1440x900" if wide else "390x844"
+    driver.get(address + f"#/run/{run}")
+    wait(driver, lambda d: d.find_element(By.ID, "generated").get_attribute("data-ready") == "true", "an image")
+    check.expect(no_horizontal_scroll(driver), f"{size}: the run page does not scroll sideways")
+    problems = chart_axes_are_clean(driver)
+    check.expect(not problems, f"{size}: chart axes read cleanly {problems[:3]}")
+
+    # A tooltip near a chart's right edge stays inside the chart and the page.
+    chart = driver.find_element(By.CSS_SELECTOR, "#charts svg")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
+    ActionChains(driver).move_to_element_with_offset(chart, chart.size["width"] / 2 - 3, 0).perform()
+    inside = driver.execute_script("""
+        const tip = document.querySelector('#charts .chart .tip');
+        const box = tip.parentElement.getBoundingClientRect();
+        const r = tip.getBoundingClientRect();
+        return !tip.hidden && r.right <= box.right + 1 && r.left >= box.left - 1""")
+    check.expect(bool(inside) and no_horizontal_scroll(driver), f"{size}: the tooltip at a chart's right edge "
+                                                               "stays inside it")
+
+    # Upload mode is a state: a new seed leaves it, and the maps follow the new image.
+    Select(driver.find_element(By.ID, "attention-net")).select_by_value("upload")
+    driver.find_element(By.ID, "upload").send_keys(upload)
+    wait(driver, lambda d: "as D sees it" in d.find_element(By.ID, "generated-caption").text or None, "upload")
+    seed = driver.find_element(By.ID, "seed")
+    seed.clear()
+    seed.send_keys("3\n")
+    drawn = wait(driver, lambda d: d.find_element(By.ID, "generated-caption").text.startswith("seed 3") or None,
+                 "seed 3")
+    mode = driver.find_element(By.ID, "attention-net").get_attribute("value")
+    check.expect(bool(drawn) and mode == "D", f"{size}: a new seed leaves upload mode (attention of {mode})")
+    Select(driver.find_element(By.ID, "attention-net")).select_by_value("G")
+
+    # An empty seed is an error beside the field; the image and maps stay those of seed 3.
+    seed.clear()
+    driver.find_element(By.ID, "seed-b").click()
+    check.expect(error_beside(driver, "seed-error", "seed")
+                 and driver.find_element(By.ID, "generated-caption").text.startswith("seed 3"),
+                 f"{size}: an empty seed says so beside the field and keeps seed 3's image")
+    seed.send_keys("3")
+
+    # A server error lands beside its button, and the old strip goes.
+    driver.find_element(By.ID, "interpolate").click()
+    wait(driver, lambda d: d.execute_script("return !document.getElementById('strip').hidden"), "a strip")
+    count = driver.find_element(By.ID, "strip-count")
+    count.clear()
+    count.send_keys("40")
+    driver.find_element(By.ID, "interpolate").click()
+    wait(driver, lambda d: d.execute_script("return !document.getElementById('strip-error').hidden"), "strip error")
+    check.expect(error_beside(driver, "strip-error", "interpolate")
+                 and driver.execute_script("return document.getElementById('strip').hidden"),
+                 f"{size}: 40 images is an error beside Interpolate, and the old strip is gone")
+
+    # A 16-image strip keeps its proportions.
+    count.clear()
+    count.send_keys("16")
+    driver.find_element(By.ID, "interpolate").click()
+    ratio = wait(driver, lambda d: d.execute_script("""
+        const i = document.getElementById('strip');
+        if (i.hidden || !i.complete || !i.naturalWidth) return null;
+        return [i.clientWidth / i.clientHeight, i.naturalWidth / i.naturalHeight];"""), "a 16-image strip")
+    check.expect(bool(ratio) and abs(ratio[0] / ratio[1] - 1) < 0.03,
+                 f"{size}: the 16-image strip keeps its proportions {ratio}")
+    check.expect(no_horizontal_scroll(driver), f"{size}: the playground does not scroll sideways")
+
+    # Narrow screens overlay the map on the image, aligned with it; wide ones show it beside.
+    overlay = driver.execute_script("""
+        const [o, i] = [document.getElementById('attention-overlay'), document.getElementById('generated')];
+        const [a, b] = [o.getBoundingClientRect(), i.getBoundingClientRect()];
+        const shown = getComputedStyle(o).display !== 'none';
+        return {shown, aligned: !shown || (Math.abs(a.left - b.left) < 1
+                && Math.abs(a.width - b.width) < 1 && Math.abs(a.top - b.top) < 1),
+                maps: getComputedStyle(document.getElementById('attention-maps')).display !== 'none'}""")
+    expected = {"shown": not wide, "aligned": True, "maps": wide}
+    check.expect(overlay == expected, f"{size}: the attention map is {'beside' if wide else 'over'} the image "
+                                      f"({overlay})")
+    driver.execute_script("document.getElementById('generated-stack').scrollIntoView()")
+    driver.save_screenshot(os.path.join(shots, f"studio-playground-{size.split('x')[0]}.png"))
+    top = driver.find_element(By.ID, "colour-scale").get_attribute("data-top")
+    check.expect(top is not None and float(top) >= 2, f"{size}: the maps share a colour bar up to {top}× uniform")
+
+    # A run that does not exist says so and shows nothing of the previous run.
+    driver.get(address + "#/run/nope")
+    gone = wait(driver, lambda d: d.find_element(By.ID, "run-error").is_displayed() or None, "not found")
+    leftovers = driver.execute_script("""
+        return document.querySelectorAll('#charts svg').length
+          + (document.getElementById('run-content').hidden ? 0 : 1)""")
+    check.expect(bool(gone) and leftovers == 0, f"{size}: #/run/nope says so and shows nothing of the last run")
+    driver.get(address)
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#runs-table tbody tr"), "the run list")
+    check.expect(no_horizontal_scroll(driver), f"{size}: the run list does not scroll sideways")
 
 
 def run_checks(driver, address, run, check, shots, upload, live=None):
@@ -196,6 +321,14 @@ def run_checks(driver, address, run, check, shots, upload, live=None):
         trainer.wait(timeout=300)
         check.expect(bool(grown), f"a run that trains gains points without a reload ({before} -> "
                                   f"{sum(chart_points(driver))})")
+        followed = wait(driver, lambda d: "step 40 of 40" in d.find_element(By.ID, "run-summary").text
+                        and d.find_element(By.ID, "checkpoint").get_attribute("value") == "step-000040.safetensors"
+                        or None, "the summary and the playground follow the run", 60)
+        check.expect(bool(followed), "the summary and the playground follow a live run to its last step "
+                                     f"({driver.find_element(By.ID, 'run-summary').text}, "
+                                     f"{driver.find_element(By.ID, 'checkpoint').get_attribute('value')})")
+        ended = wait(driver, lambda d: "finished" in d.find_element(By.ID, "status").text or None, "finished", 30)
+        check.expect(bool(ended), f"the header says the training ended ({driver.find_element(By.ID, 'status').text})")
     errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     check.expect(not errors, f"no errors in the browser console {[e['message'][:120] for e in errors]}")
 
@@ -228,6 +361,12 @@ def main():
         driver = browser()
         upload = os.path.join(runs, run, "samples", sorted(os.listdir(os.path.join(runs, run, "samples")))[-1])
         run_checks(driver, address, run, check, args.screenshots, upload, live)
+        for wide, (width, height) in ((True, (1440, 900)), (False, (390, 844))):
+            driver.set_window_size(width, height)
+            state_checks(driver, address, run, check, args.screenshots, upload, wide)
+            driver.save_screenshot(os.path.join(args.screenshots, f"studio-runs-{width}.png"))
+        errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+        check.expect(not errors, f"no errors in the browser console in any flow {[e['message'][:120] for e in errors]}")
     finally:
         if driver:
             driver.quit()

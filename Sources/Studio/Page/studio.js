@@ -119,15 +119,28 @@ function svgElement(name, attributes, parent) {
   return element;
 }
 
-/** About `count` round tick values covering [low, high]. */
-function ticks(low, high, count) {
-  if (!(high > low)) return [low];
+/**
+ * About `count` round ticks covering [low, high], each {value, text}: values are whole multiples of
+ * the step (so 0 is exactly 0), and every label shows the decimals the step needs, no more, so no two
+ * labels read alike. `whole` keeps steps of at least 1 (training steps).
+ */
+function ticks(low, high, count, whole = false) {
+  if (!(high > low)) return [{ value: low, text: format(low) }];
   const raw = (high - low) / count;
   const power = Math.pow(10, Math.floor(Math.log10(raw)));
-  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw);
-  const values = [];
-  for (let v = Math.ceil(low / step) * step; v <= high + step * 1e-9; v += step) values.push(+v.toPrecision(12));
-  return values;
+  let step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw);
+  if (whole) step = Math.max(1, Math.round(step));
+  const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+  const result = [];
+  for (let k = Math.ceil(low / step - 1e-9); k * step <= high + step * 1e-9; k += 1) {
+    const value = k * step;
+    const large = Math.abs(value) >= 1e5 || (decimals > 5 && value !== 0);
+    const text = large ? value.toExponential(2) : (k === 0 ? 0 : value).toLocaleString("en", {
+      minimumFractionDigits: decimals, maximumFractionDigits: decimals,
+    });
+    result.push({ value, text });
+  }
+  return result;
 }
 
 /** At most about `limit` points: every k-th, always keeping the last. */
@@ -150,15 +163,19 @@ function drawChart(container, title, lines, zoom, onZoom) {
   heading.textContent = title;
   container.appendChild(heading);
   const width = 560;
-  const height = 220;
-  const margin = { left: 52, right: 12, top: 8, bottom: 22 };
+  const height = 230;
+  const margin = { left: 58, right: 16, top: 8, bottom: 34 };
   const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none" }, container);
   const all = lines.flatMap((line) => line.points);
   svg.dataset.points = String(all.length);
   if (all.length === 0) return;
   const xs = all.map((p) => p[0]);
   let [x0, x1] = zoom || [Math.min(...xs), Math.max(...xs)];
-  if (x1 <= x0) x1 = x0 + 1;
+  if (x1 <= x0) {
+    // One step (a single evaluation): centre it in a window of ±5% of its step.
+    const half = Math.max(1, Math.round(Math.abs(x0) * 0.05));
+    [x0, x1] = [x0 - half, x1 + half];
+  }
   svg.dataset.range = `${x0},${x1}`;
   const visible = all.filter(([x]) => x >= x0 && x <= x1).map((p) => p[1]);
   let y0 = Math.min(...(visible.length ? visible : [0]));
@@ -169,13 +186,19 @@ function drawChart(container, title, lines, zoom, onZoom) {
   const px = (x) => margin.left + (x - x0) / (x1 - x0) * (width - margin.left - margin.right);
   const py = (y) => height - margin.bottom - (y - y0) / (y1 - y0) * (height - margin.top - margin.bottom);
   const axis = svgElement("g", { class: "axis" }, svg);
-  for (const y of ticks(y0, y1, 4)) {
-    svgElement("line", { x1: margin.left, x2: width - margin.right, y1: py(y), y2: py(y) }, axis);
-    svgElement("text", { x: margin.left - 4, y: py(y) + 3, "text-anchor": "end" }, axis).textContent = format(y, 3);
+  for (const { value, text } of ticks(y0, y1, 4)) {
+    svgElement("line", { x1: margin.left, x2: width - margin.right, y1: py(value), y2: py(value) }, axis);
+    svgElement("text", { x: margin.left - 4, y: py(value) + 3, "text-anchor": "end" }, axis).textContent = text;
   }
-  for (const x of ticks(x0, x1, 6)) {
-    svgElement("text", { x: px(x), y: height - 6, "text-anchor": "middle" }, axis).textContent = format(x);
+  for (const { value, text } of ticks(x0, x1, 6, true)) {
+    // Labels at the edges are anchored inward, so none is cut.
+    const x = px(value);
+    const anchor = x > width - margin.right - 24 ? "end" : x < margin.left + 24 ? "start" : "middle";
+    svgElement("text", { x, y: height - margin.bottom + 13, "text-anchor": anchor, class: "tick-x" }, axis)
+      .textContent = text;
   }
+  svgElement("text", { x: width - margin.right, y: height - 3, "text-anchor": "end", class: "title" }, axis)
+    .textContent = "step";
   const clip = `clip-${Math.random().toString(36).slice(2)}`;
   const defs = svgElement("defs", {}, svg);
   svgElement("rect", {
@@ -243,7 +266,10 @@ function drawChart(container, title, lines, zoom, onZoom) {
       tip.appendChild(div);
     }
     tip.hidden = rows.length === 0;
-    tip.style.left = `${Math.min(event.offsetX + 14, container.clientWidth - 180)}px`;
+    // Right of the pointer, or left of it where the tip would cross the chart's right edge.
+    const left = event.offsetX + 14;
+    const fits = left + tip.offsetWidth <= container.clientWidth - 4;
+    tip.style.left = `${Math.max(0, fits ? left : event.offsetX - 14 - tip.offsetWidth)}px`;
     tip.style.top = `${event.offsetY + 20}px`;
   });
   svg.addEventListener("mouseleave", () => {
@@ -268,6 +294,7 @@ function drawChart(container, title, lines, zoom, onZoom) {
 let runsTimer = null;
 
 async function showRuns() {
+  page.details = null;
   $("runs-view").hidden = false;
   $("run-view").hidden = true;
   $("where").textContent = "";
@@ -335,28 +362,87 @@ function updateCompareButton() {
 /** The state of the open run page. */
 const page = {
   run: null, details: null, metrics: new Metrics(), overlays: new Map(), zoom: null, events: null,
-  pictures: { samples: [], attention: [] }, followLatest: true,
+  pictures: { samples: [], attention: [] }, followLatest: true, checkpointPinned: false, lastUpdate: 0,
 };
 
-async function showRun(id, overlayIDs) {
-  $("runs-view").hidden = true;
-  $("run-view").hidden = false;
-  Object.assign(page, { run: id, metrics: new Metrics(), overlays: new Map(), zoom: null, followLatest: true });
-  $("where").textContent = id;
-  try {
-    page.details = await api(`/api/run?${query({ run: id })}`);
-  } catch (error) {
-    $("run-title").textContent = id;
-    $("run-summary").textContent = error.message;
-    return;
+/** Empties everything a previous run put on the page, so that nothing of it outlives a navigation. */
+function clearRunPage() {
+  $("charts").innerHTML = "";
+  $("run-title").textContent = "";
+  $("run-summary").textContent = "";
+  $("run-error").hidden = true;
+  for (const id of ["sample-image", "attention-image", "generated", "strip", "grid"]) {
+    $(id).removeAttribute("src");
+    delete $(id).dataset.step;
   }
+  for (const id of ["strip", "grid", "download-strip", "download-grid", "strip-error", "grid-error", "seed-error",
+    "attention-error"]) $(id).hidden = true;
+  $("generated").dataset.ready = "false";
+  $("generated-caption").textContent = "";
+  $("download-generated").removeAttribute("href");
+  $("attention-maps").innerHTML = "";
+  $("checkpoint").innerHTML = "";
+  $("sample-slider").max = "0";
+  $("sample-step").textContent = "";
+  Object.assign(playground, { upload: null, pinned: null, imageSide: 0, shown: null, overlay: null });
+  $("colour-scale").hidden = true;
+  $("overlay-layer").innerHTML = "";
+  $("attention-overlay").getContext("2d").clearRect(0, 0, $("attention-overlay").width, $("attention-overlay").height);
+  $("attention-net").value = "G";
+}
+
+/** The run's one-line summary, kept current as a live run logs steps. */
+function renderSummary() {
   const summary = page.details.summary;
-  $("run-title").textContent = summary.name;
   $("run-summary").textContent = [
     summary.preset, summary.resolution && `${summary.resolution}×${summary.resolution}×${summary.imageChannels}`,
     `step ${format(summary.step ?? 0)} of ${format(summary.steps ?? 0)}`,
     summary.imagesSeen && `${format(summary.imagesSeen)} images seen`,
   ].filter(Boolean).join(" · ");
+}
+
+/** Whether the run is training now, finished, or quiet: the header says which. */
+function renderLiveness() {
+  if (!page.details) return;
+  const { step, steps } = page.details.summary;
+  const quiet = (Date.now() - page.lastUpdate) / 1000;
+  if (steps && step >= steps) {
+    status(`training finished at step ${format(step)}`);
+  } else if (quiet < 60) {
+    status(`live · updated ${new Date(page.lastUpdate).toLocaleTimeString()}`);
+  } else {
+    status(`not training · last update ${ago(quiet)}`);
+  }
+}
+
+async function showRun(id, overlayIDs) {
+  $("runs-view").hidden = true;
+  $("run-view").hidden = false;
+  clearRunPage();
+  Object.assign(page, {
+    run: id, details: null, metrics: new Metrics(), overlays: new Map(), zoom: null, followLatest: true,
+    checkpointPinned: false,
+  });
+  $("where").textContent = id;
+  $("run-content").hidden = true;
+  try {
+    // Asked of the list first: a run that is not there is an answer, not a failed request.
+    const known = (await api("/api/runs")).some((run) => run.id === id);
+    if (!known) throw new Error(`There is no run named “${id}” in this studio's folder.`);
+    page.details = await api(`/api/run?${query({ run: id })}`);
+  } catch (error) {
+    $("run-title").textContent = id;
+    $("run-error").textContent = error.message;
+    $("run-error").hidden = false;
+    status("");
+    return;
+  }
+  $("run-content").hidden = false;
+  const summary = page.details.summary;
+  page.lastUpdate = Date.now() - 1000 * (summary.secondsSinceUpdate ?? 1e9);
+  $("run-title").textContent = summary.name;
+  renderSummary();
+  renderLiveness();
   const metrics = await api(`/api/metrics?${query({ run: id })}`);
   page.metrics.add(metrics.rows);
   await loadOverlayChoices(id, overlayIDs);
@@ -426,9 +512,17 @@ function listen(id, from) {
   const events = new EventSource(`/api/events?${query({ run: id, from })}`);
   page.events = events;
   events.addEventListener("metrics", (event) => {
-    page.metrics.add(JSON.parse(event.data).rows);
+    const rows = JSON.parse(event.data).rows;
+    page.metrics.add(rows);
+    const last = rows.filter((row) => row.kind !== "eval" && typeof row.step === "number").pop();
+    if (last && page.details) {
+      page.details.summary.step = Math.max(page.details.summary.step ?? 0, last.step);
+      if (typeof last.images_seen === "number") page.details.summary.imagesSeen = last.images_seen;
+      renderSummary();
+    }
+    page.lastUpdate = Date.now();
+    renderLiveness();
     drawCharts();
-    status(`live · ${new Date().toLocaleTimeString()}`);
   });
   events.addEventListener("reset", (event) => {
     page.metrics = new Metrics();
@@ -438,9 +532,16 @@ function listen(id, from) {
   events.addEventListener("pictures", (event) => setPictures(JSON.parse(event.data)));
   events.addEventListener("checkpoints", async () => {
     const details = await api(`/api/run?${query({ run: id })}`);
+    if (page.run !== id) return;
+    const step = Math.max(page.details.summary.step ?? 0, details.summary.step ?? 0);
+    page.details.summary = { ...details.summary, step };
+    renderSummary();
+    renderLiveness();
     setCheckpoints(details.checkpoints, details.summary.classCount, true);
   });
 }
+
+setInterval(renderLiveness, 5000);
 
 // ---- Sample grids and attention pictures on a step slider ---------------------------------------
 
@@ -487,10 +588,19 @@ function setCheckpoints(checkpoints, classCount, keepChoice = false) {
     const name = checkpoint.file === "best.safetensors" ? "best" : "step";
     option.textContent = `${name} ${format(checkpoint.step ?? 0)}`;
     option.dataset.ema = String(checkpoint.hasEMA);
+    option.dataset.step = String(checkpoint.step ?? 0);
     option.dataset.discriminator = String(checkpoint.hasDiscriminator);
     select.appendChild(option);
   }
-  if (keepChoice && [...select.options].some((option) => option.value === previous)) select.value = previous;
+  // A live run follows its newest checkpoint, unless the user chose one (pinned it).
+  const newest = [...select.options].filter((option) => option.value !== "best.safetensors")
+    .sort((a, b) => +b.dataset.step - +a.dataset.step)[0];
+  if (keepChoice && page.checkpointPinned && [...select.options].some((option) => option.value === previous)) {
+    select.value = previous;
+  } else if (newest) {
+    select.value = newest.value;
+  }
+  $("checkpoint-follow").textContent = page.checkpointPinned ? "pinned" : "following the newest";
   $("class-label").hidden = !(classCount > 0);
   $("class").innerHTML = "";
   for (let index = 0; index < classCount; index += 1) {
@@ -523,17 +633,44 @@ function modelParameters() {
   };
 }
 
-const playground = { upload: null, pinned: null, imageSide: 0, pending: false, next: null };
+/**
+ * The playground's state: `shown` is what the image on screen was made from (the attention maps
+ * always describe it, whatever the fields say meanwhile); `upload` is set while D judges an upload.
+ */
+const playground = { upload: null, pinned: null, imageSide: 0, pending: false, next: null, shown: null };
+
+/** A seed field's value, or null with the error shown beside it. */
+function seedField(id) {
+  const text = $(id).value.trim();
+  const seed = Number(text);
+  const valid = text !== "" && Number.isInteger(seed) && seed >= 0 && seed <= 2147483647;
+  const error = $(id === "seed" ? "seed-error" : "strip-error");
+  error.textContent = valid ? "" : `${id === "seed" ? "seed" : "interpolate to seed"}: a whole number from 0 `
+    + "to 2147483647, please";
+  error.hidden = valid;
+  if (!valid) error.scrollIntoView({ block: "nearest" });
+  return valid ? seed : null;
+}
 
 async function generate() {
   if (!$("checkpoint").value) {
     $("generated-caption").textContent = "no checkpoints yet";
     return;
   }
-  const seed = +$("seed").value;
+  const seed = seedField("seed");
+  if (seed === null) return;
+  // A new image leaves upload mode: D now judges the generated image.
+  if ($("attention-net").value === "upload") {
+    $("attention-net").value = "D";
+    $("upload").hidden = true;
+  }
+  playground.upload = null;
+  const parameters = { ...modelParameters(), seed };
   const started = performance.now();
+  $("generated-caption").textContent = `drawing seed ${seed}…`;
   try {
-    const url = await apiImage(`/api/generate?${query({ ...modelParameters(), seed })}`);
+    const url = await apiImage(`/api/generate?${query(parameters)}`);
+    playground.shown = parameters;
     setGenerated(url, `seed ${seed} · ${Math.round(performance.now() - started)} ms`, `seed-${seed}.png`);
   } catch (error) {
     $("generated-caption").textContent = error.message;
@@ -554,33 +691,52 @@ function setGenerated(url, caption, fileName) {
   $("download-generated").download = fileName;
 }
 
-async function interpolate() {
-  const parameters = { ...modelParameters(), from: $("seed").value, to: $("seed-b").value,
-    count: $("strip-count").value };
+/**
+ * Shows a picture the playground made (the strip, the grid) at a whole multiple of its size, its
+ * shape kept; on failure the error goes beside the button that asked, and the old picture goes.
+ */
+async function showMade(name, path, fileName, scaleTo) {
+  const [image, link, error] = [$(name), $(`download-${name}`), $(`${name}-error`)];
+  error.hidden = true;
   try {
-    const url = await apiImage(`/api/interpolate?${query(parameters)}`);
-    $("strip").src = url;
-    $("strip").hidden = false;
-    $("download-strip").href = url;
-    $("download-strip").hidden = false;
-    $("download-strip").download = `interpolation-${parameters.from}-${parameters.to}.png`;
-  } catch (error) {
-    status(error.message);
+    const url = await apiImage(path);
+    image.onload = () => {
+      const scale = Math.max(1, Math.floor(scaleTo / image.naturalHeight));
+      image.style.width = `${image.naturalWidth * scale}px`;
+    };
+    image.src = url;
+    image.hidden = false;
+    Object.assign(link, { href: url, hidden: false, download: fileName });
+  } catch (failure) {
+    showMadeError(name, failure.message);
   }
 }
 
-async function makeGrid() {
-  try {
-    const seed = $("seed").value;
-    const url = await apiImage(`/api/grid?${query({ ...modelParameters(), seed, count: 16 })}`);
-    $("grid").src = url;
-    $("grid").hidden = false;
-    $("download-grid").href = url;
-    $("download-grid").hidden = false;
-    $("download-grid").download = `grid-${seed}.png`;
-  } catch (error) {
-    status(error.message);
+/** The error of the strip or the grid, beside its button, in view; the old picture goes. */
+function showMadeError(name, message) {
+  $(name).hidden = true;
+  $(`download-${name}`).hidden = true;
+  const error = $(`${name}-error`);
+  error.textContent = message;
+  error.hidden = false;
+  error.scrollIntoView({ block: "nearest" });
+}
+
+async function interpolate() {
+  const [from, to] = [seedField("seed"), seedField("seed-b")];
+  if (from === null || to === null) return;
+  const count = Number($("strip-count").value);
+  if (!Number.isInteger(count) || count < 2 || count > 16) {
+    return showMadeError("strip", "images: a whole number from 2 to 16, please");
   }
+  const parameters = { ...modelParameters(), from, to, count };
+  await showMade("strip", `/api/interpolate?${query(parameters)}`, `interpolation-${from}-${to}.png`, 128);
+}
+
+async function makeGrid() {
+  const seed = seedField("seed");
+  if (seed === null) return;
+  await showMade("grid", `/api/grid?${query({ ...modelParameters(), seed, count: 16 })}`, `grid-${seed}.png`, 384);
 }
 
 // ---- Attention explorer -------------------------------------------------------------------------
@@ -608,10 +764,14 @@ async function requestAttention(point) {
   playground.pending = true;
   drawMarker(point);
   const net = $("attention-net").value;
-  const parameters = { ...modelParameters(), x: point.x, y: point.y, net: net === "upload" ? "D" : net,
-    seed: $("seed").value, upload: net === "upload" ? playground.upload : null };
+  const upload = net === "upload" ? playground.upload : null;
+  // The maps describe the image on screen: its own parameters, not the fields' current values.
+  const parameters = { ...(playground.shown ?? modelParameters()), x: point.x, y: point.y,
+    net: net === "upload" ? "D" : net, upload };
+  if (upload) delete parameters.seed;
   try {
     if (net === "upload" && !playground.upload) throw new Error("choose an image to upload");
+    if (net !== "upload" && !playground.shown) throw new Error("no generated image yet");
     const answer = await api(`/api/attention?${query(parameters)}`);
     drawMaps(answer);
     $("attention-error").hidden = true;
@@ -645,6 +805,17 @@ function drawMarker(point) {
   context.strokeRect(cx - 10, cy - 10, 20, 20);
 }
 
+/**
+ * The colour scale every map on screen shares: attention in multiples of uniform (1× = every key
+ * weighted alike), on a log scale from 1× (no colour) to `top`×, the largest value shown rounded
+ * up to a power of two. A nearly uniform map therefore stays pale beside a sharp one.
+ */
+function attentionScale(layers) {
+  const largest = Math.max(2, ...layers.map((layer) => Math.max(...layer.map) * layer.map.length));
+  const top = Math.pow(2, Math.ceil(Math.log2(largest)));
+  return { top, weight: (multiple) => (multiple <= 1 ? 0 : Math.min(1, Math.log2(multiple) / Math.log2(top))) };
+}
+
 /** One canvas per layer: the image in grey under the query's map, as SAGAN's figures draw it. */
 function drawMaps(answer) {
   const container = $("attention-maps");
@@ -657,23 +828,27 @@ function drawMaps(answer) {
   const sourceContext = source.getContext("2d");
   sourceContext.drawImage(image, 0, 0, side, side);
   const pixels = sourceContext.getImageData(0, 0, side, side).data;
+  const scale = attentionScale(answer.layers);
+  drawColourBar(scale);
+  const layerChoice = $("overlay-layer");
+  const chosen = layerChoice.value;
+  layerChoice.innerHTML = "";
   for (const layer of answer.layers) {
+    const keys = layer.map.length;
+    const weightAt = (x, y) => scale.weight(keys * layer.map[Math.floor(y * layer.keySide / side) * layer.keySide
+      + Math.floor(x * layer.keySide / side)]);
     const canvas = document.createElement("canvas");
     canvas.width = side;
     canvas.height = side;
     const context = canvas.getContext("2d");
     const output = context.createImageData(side, side);
-    const peak = Math.max(...layer.map) || 1;
     for (let y = 0; y < side; y += 1) {
       for (let x = 0; x < side; x += 1) {
         const at = (y * side + x) * 4;
-        const weight = layer.map[Math.floor(y * layer.keySide / side) * layer.keySide
-          + Math.floor(x * layer.keySide / side)] / peak;
+        const weight = weightAt(x, y);
         const grey = 0.45 * (0.299 * pixels[at] + 0.587 * pixels[at + 1] + 0.114 * pixels[at + 2]);
         const heat = heatColour(weight);
-        output.data[at] = (1 - 0.85 * weight) * grey + 0.85 * weight * heat[0];
-        output.data[at + 1] = (1 - 0.85 * weight) * grey + 0.85 * weight * heat[1];
-        output.data[at + 2] = (1 - 0.85 * weight) * grey + 0.85 * weight * heat[2];
+        for (let c = 0; c < 3; c += 1) output.data[at + c] = (1 - 0.85 * weight) * grey + 0.85 * weight * heat[c];
         output.data[at + 3] = 255;
       }
     }
@@ -686,12 +861,69 @@ function drawMaps(answer) {
     const figure = document.createElement("figure");
     figure.appendChild(canvas);
     const caption = document.createElement("figcaption");
-    const contrast = Math.max(...layer.map) * layer.map.length;
+    const contrast = Math.max(...layer.map) * keys;
     caption.textContent = `${layer.name} · γ ${format(layer.gamma, 3)} · keys ${layer.keySide}×${layer.keySide}`
       + ` · peak ${contrast.toFixed(1)}× uniform`;
     figure.appendChild(caption);
     container.appendChild(figure);
+    const option = document.createElement("option");
+    option.value = layer.name;
+    option.textContent = layer.name;
+    layerChoice.appendChild(option);
+    layer.weightAt = weightAt;
   }
+  if ([...layerChoice.options].some((option) => option.value === chosen)) layerChoice.value = chosen;
+  playground.overlay = { answer, side };
+  drawOverlay();
+}
+
+/** The chosen layer's map alone, over the image itself (narrow screens, where maps beside it do not fit). */
+function drawOverlay() {
+  const canvas = $("attention-overlay");
+  const state = playground.overlay;
+  if (!state) return;
+  const { answer, side } = state;
+  const layer = answer.layers.find((candidate) => candidate.name === $("overlay-layer").value) ?? answer.layers[0];
+  canvas.width = side;
+  canvas.height = side;
+  const context = canvas.getContext("2d");
+  const output = context.createImageData(side, side);
+  for (let y = 0; y < side; y += 1) {
+    for (let x = 0; x < side; x += 1) {
+      const weight = layer ? layer.weightAt(x, y) : 0;
+      const heat = heatColour(weight);
+      const at = (y * side + x) * 4;
+      for (let c = 0; c < 3; c += 1) output.data[at + c] = heat[c];
+      output.data[at + 3] = 255 * Math.min(1, weight * 1.2);
+    }
+  }
+  context.putImageData(output, 0, 0);
+  canvas.style.opacity = String($("overlay-opacity").value);
+  canvas.dataset.layer = layer?.name ?? "";
+}
+
+/** The shared scale's colour bar, labelled at 1×, 2×, 4×, … uniform. */
+function drawColourBar(scale) {
+  const bar = $("colour-bar");
+  const context = bar.getContext("2d");
+  bar.width = 256;
+  bar.height = 10;
+  for (let x = 0; x < bar.width; x += 1) {
+    const heat = heatColour(x / (bar.width - 1));
+    context.fillStyle = `rgb(${heat.map(Math.round).join(",")})`;
+    context.fillRect(x, 0, 1, bar.height);
+  }
+  const labels = $("colour-bar-labels");
+  labels.innerHTML = "";
+  const count = Math.log2(scale.top);
+  for (let power = 0; power <= count; power += Math.max(1, Math.ceil(count / 5))) {
+    const label = document.createElement("span");
+    label.textContent = `${Math.pow(2, power)}×`;
+    label.style.left = `${(power / count) * 100}%`;
+    labels.appendChild(label);
+  }
+  $("colour-scale").hidden = false;
+  $("colour-scale").dataset.top = String(scale.top);
 }
 
 /** Black-body colours: dark red to yellow to white as the weight grows. */
@@ -742,7 +974,13 @@ function wire() {
     drawCharts();
   });
   $("sample-slider").addEventListener("input", showPictures);
-  $("checkpoint").addEventListener("change", checkpointChanged);
+  $("checkpoint").addEventListener("change", () => {
+    const newest = [...$("checkpoint").options].filter((option) => option.value !== "best.safetensors")
+      .sort((a, b) => +b.dataset.step - +a.dataset.step)[0];
+    page.checkpointPinned = $("checkpoint").value !== newest?.value;
+    $("checkpoint-follow").textContent = page.checkpointPinned ? "pinned" : "following the newest";
+    checkpointChanged();
+  });
   for (const choice of document.querySelectorAll('input[name="network"]')) choice.addEventListener("change", generate);
   $("seed").addEventListener("change", generate);
   $("random-seed").addEventListener("click", () => {
@@ -774,7 +1012,24 @@ function wire() {
   $("upload").addEventListener("change", () => {
     if ($("upload").files[0]) uploadImage($("upload").files[0]);
   });
+  // Arrow keys step the seed by one (the field does) and draw at once.
+  $("seed").addEventListener("keyup", (event) => {
+    if (event.key === "ArrowUp" || event.key === "ArrowDown") generate();
+  });
   const stack = $("generated-stack");
+  // Arrow keys move the (pinned) query point by a pixel.
+  stack.addEventListener("keydown", (event) => {
+    const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    const move = moves[event.key];
+    if (!move || !playground.imageSide) return;
+    event.preventDefault();
+    const side = playground.imageSide;
+    const from = playground.pinned || { x: side >> 1, y: side >> 1 };
+    playground.pinned = {
+      x: Math.max(0, Math.min(side - 1, from.x + move[0])), y: Math.max(0, Math.min(side - 1, from.y + move[1])),
+    };
+    requestAttention(playground.pinned);
+  });
   stack.addEventListener("mousemove", (event) => {
     if (!playground.pinned && playground.imageSide) requestAttention(pixelAt(event));
   });
@@ -785,6 +1040,8 @@ function wire() {
     playground.pinned = same ? null : point;
     requestAttention(point);
   });
+  $("overlay-layer").addEventListener("change", drawOverlay);
+  $("overlay-opacity").addEventListener("input", drawOverlay);
   window.addEventListener("hashchange", route);
   api("/api/evaluation-metrics")
     .then((list) => { evaluationCharts = list; })
