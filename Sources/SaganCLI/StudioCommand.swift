@@ -10,7 +10,8 @@ struct StudioCommand: ParsableCommand {
         commandName: "studio",
         abstract: "Serve a web page of the runs in a folder: curves, samples, a generator playground, attention.")
 
-    @Option(help: "The folder of runs to show (runs are found up to three levels down).") var runs = "runs"
+    @Option(help: "The folder of runs to show (runs are found up to three levels down; default: ./runs).")
+    var runs: String?
     @Option(help: "The address to listen on; any but loopback needs --token.") var host = "127.0.0.1"
     @Option(help: "The port to listen on (0: any free port).") var port = 7860
     @Option(help: "A secret every request must carry (in the printed address); required off loopback.")
@@ -18,7 +19,9 @@ struct StudioCommand: ParsableCommand {
     @OptionGroup var engine: EngineOptions
 
     func run() throws {
-        var options = StudioOptions(runs: URL(fileURLWithPath: runs))
+        var options = StudioOptions(runs: URL(fileURLWithPath: runs ?? "runs"))
+        // ./runs may not exist yet: the page then says how to start a run. A folder named by --runs must.
+        options.runsMayBeMissing = runs == nil
         (options.host, options.port, options.token) = (host, port, token)
         options.engine = engine.configuration
         do {

@@ -22,6 +22,9 @@ public struct StudioOptions: Sendable {
     /// nothing must not hold a connection for ever); a response being written keeps it open.
     public var idleTimeout: Duration = .seconds(60)
 
+    /// Serve an empty list when `runs` does not exist yet (the default folder, before the first run).
+    public var runsMayBeMissing = false
+
     public init(runs: URL) { self.runs = runs }
 
     /// The hosts that are only reachable from this machine.
@@ -30,7 +33,8 @@ public struct StudioOptions: Sendable {
     /// Refuses settings that would expose the runs or cannot work, naming the flag.
     public func validate() throws {
         var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: runs.path, isDirectory: &isFolder), isFolder.boolValue else {
+        let exists = FileManager.default.fileExists(atPath: runs.path, isDirectory: &isFolder)
+        guard exists ? isFolder.boolValue : runsMayBeMissing else {
             throw StudioError.invalidOption("--runs", "--runs \(runs.path): no such folder")
         }
         guard (0...65535).contains(port) else {

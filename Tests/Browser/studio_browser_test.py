@@ -38,9 +38,10 @@ def train(sagan, folder, steps, resume=False):
                             stderr=subprocess.PIPE, text=True)
 
 
-def start_studio(sagan, runs):
-    """`sagan studio --port 0` and the address it prints."""
-    process = subprocess.Popen([sagan, "studio", "--runs", runs, "--port", "0", "--threads", "1"],
+def start_studio(sagan, runs, cwd=None):
+    """`sagan studio --port 0` (over ./runs when `runs` is None) and the address it prints."""
+    folder = ["--runs", runs] if runs else []
+    process = subprocess.Popen([sagan, "studio", *folder, "--port", "0", "--threads", "1"], cwd=cwd,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -176,11 +177,16 @@ def state_checks(driver, address, run, check, shots, upload, wide):
     check.expect(error_beside(driver, "seed-error", "seed")
                  and driver.find_element(By.ID, "generated-caption").text.startswith("seed 3"),
                  f"{size}: an empty seed says so beside the field and keeps seed 3's image")
-    seed.send_keys("3")
+    seed.send_keys("3\t")  # committed: the error beside the field goes, and the image is seed 3's again
+    wait(driver, lambda d: not d.find_element(By.ID, "seed-error").is_displayed(), "the seed error to go")
 
     # A server error lands beside its button, and the old strip goes.
     driver.find_element(By.ID, "interpolate").click()
-    wait(driver, lambda d: d.execute_script("return !document.getElementById('strip').hidden"), "a strip")
+    if not wait(driver, lambda d: d.execute_script("return !document.getElementById('strip').hidden"), "a strip"):
+        print("      " + driver.execute_script("return [...document.querySelectorAll('.error')]"
+                                              ".filter(e => !e.hidden).map(e => e.id + ': ' + e.textContent)"
+                                              ".join('; ') + ' / ' + document.getElementById('interpolate')"
+                                              ".textContent"))
     count = driver.find_element(By.ID, "strip-count")
     count.clear()
     count.send_keys("40")
@@ -228,6 +234,76 @@ def state_checks(driver, address, run, check, shots, upload, wide):
     driver.get(address)
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#runs-table tbody tr"), "the run list")
     check.expect(no_horizontal_scroll(driver), f"{size}: the run list does not scroll sideways")
+
+
+def curves_and_empty_checks(driver, address, runs, run, check):
+    """An empty run's page says what will appear and how; overlaid runs have colours of their own and
+    legends that show each line's dash; raw lines under smoothed ones; log scale; KID ± std; CSV."""
+    os.makedirs(os.path.join(runs, "fresh"), exist_ok=True)
+    open(os.path.join(runs, "fresh", "metrics.jsonl"), "w").close()
+    driver.get(address + "#/run/fresh")
+    empty = wait(driver, lambda d: all(d.find_element(By.ID, name).is_displayed()
+                                       for name in ("no-curves", "no-samples", "no-checkpoints")) or None, "empty")
+    broken = driver.execute_script("""
+        return [...document.querySelectorAll('#run-view img, #run-view a[download]')]
+          .filter(e => e.offsetParent !== null).map(e => e.id)""")
+    check.expect(bool(empty) and not broken, f"a run without curves, samples or checkpoints says what will appear "
+                                             f"(nothing broken shown: {broken})")
+
+    other = os.path.join(runs, "copy")
+    os.makedirs(other, exist_ok=True)
+    shutil.copy(os.path.join(runs, run, "metrics.jsonl"), os.path.join(other, "metrics.jsonl"))
+    with open(os.path.join(other, "metrics.jsonl"), "a") as log:
+        log.write('{"kind":"eval","step":20,"kid":0.5,"kid_std":0.05}\n')
+    driver.get(address + f"#/run/{run}?overlay=copy")
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#charts .chart")) >= 4, "overlaid charts")
+    colours = driver.execute_script("""
+        const chart = document.querySelector('#charts .chart');
+        const lines = [...chart.querySelectorAll('polyline.smoothed')];
+        const swatches = [...chart.querySelectorAll('.legend svg line')];
+        return {runs: lines.map(l => l.dataset.name.split(':')[0] + '|' + l.getAttribute('stroke')),
+                dashes: lines.map(l => l.getAttribute('stroke-dasharray') || ''),
+                swatchDashes: swatches.map(s => s.getAttribute('stroke-dasharray') || ''),
+                raw: chart.querySelectorAll('polyline.raw').length}""")
+    by_run = {}
+    for entry in colours["runs"]:
+        name, colour = entry.split("|")
+        by_run.setdefault(name, set()).add(colour)
+    own = len(by_run) == 2 and all(len(c) == 1 for c in by_run.values()) and len(set.union(*by_run.values())) == 2
+    check.expect(own and colours["dashes"] == colours["swatchDashes"] and len(set(colours["dashes"])) > 1,
+                 f"overlaid runs have a colour each and the legend shows each line's dash {colours}")
+    check.expect(colours["raw"] > 0, f"the raw curve lies faint under the smoothed one ({colours['raw']} raw lines)")
+    kid = driver.execute_script("""
+        const chart = [...document.querySelectorAll('#charts .chart')].find(c => c.querySelector('h3').textContent
+          .startsWith('KID'));
+        if (!chart) return null;
+        const svg = chart.querySelector('svg');
+        const width = svg.viewBox.baseVal.width;
+        const circle = chart.querySelector('circle');
+        return {bars: chart.querySelectorAll('.error-bar').length, x: circle ? +circle.getAttribute('cx') / width : -1}""")
+    check.expect(bool(kid) and kid["bars"] == 1 and 0.4 < kid["x"] < 0.6,
+                 f"a single KID evaluation is centred, with its ± std ({kid})")
+    driver.find_element(By.ID, "log-scale").click()
+    logged = driver.execute_script("""
+        return [...document.querySelectorAll('#charts .chart')].filter(c => [...c.querySelectorAll('.axis .title')]
+          .some(t => t.textContent === 'log')).map(c => c.querySelector('h3').textContent)""")
+    check.expect("Seconds per step" in logged and "Loss" not in logged and "D outputs" not in logged,
+                 f"log scale applies to the charts whose values are all positive ({logged})")
+    driver.find_element(By.ID, "log-scale").click()
+    driver.find_element(By.ID, "download-metrics").click()
+    href = driver.find_element(By.ID, "download-metrics").get_attribute("href") or ""
+    csv = driver.execute_script("return metricsCSV(page.metrics)")
+    check.expect(href.startswith("blob:") and csv.startswith("step,") and csv.count("\n") >= 10,
+                 f"Download CSV gives the logged rows ({href[:12]}, {csv[:40]!r}…)")
+    driver.find_element(By.CSS_SELECTOR, "nav.sections button[data-section='playground-heading']").click()
+    shown = wait(driver, lambda d: d.execute_script("""
+        const r = document.getElementById('playground-heading').getBoundingClientRect();
+        return window.scrollY > 0 && r.top >= 0 && r.bottom <= window.innerHeight"""), "the playground section")
+    check.expect(bool(shown), "the Playground tab scrolls to the playground")
+    note = driver.find_element(By.ID, "ema-label").get_attribute("title")
+    check.expect("--ema" in (note or ""), f"a greyed-out G-EMA says why ({note!r})")
+    shutil.rmtree(os.path.join(runs, "fresh"))
+    shutil.rmtree(other)
 
 
 def run_checks(driver, address, run, check, shots, upload, live=None):
@@ -361,10 +437,23 @@ def main():
         driver = browser()
         upload = os.path.join(runs, run, "samples", sorted(os.listdir(os.path.join(runs, run, "samples")))[-1])
         run_checks(driver, address, run, check, args.screenshots, upload, live)
+        curves_and_empty_checks(driver, address, runs, run, check)
         for wide, (width, height) in ((True, (1440, 900)), (False, (390, 844))):
             driver.set_window_size(width, height)
             state_checks(driver, address, run, check, args.screenshots, upload, wide)
             driver.save_screenshot(os.path.join(args.screenshots, f"studio-runs-{width}.png"))
+        # `sagan studio` where no ./runs exists yet: the empty page, saying how to start a run.
+        empty_folder = tempfile.mkdtemp(prefix="studio-empty-")
+        bare, bare_address = start_studio(os.path.abspath(args.sagan), None, cwd=empty_folder)
+        try:
+            driver.get(bare_address)
+            told = wait(driver, lambda d: d.find_element(By.ID, "no-runs").is_displayed() or None, "no runs")
+            text = driver.find_element(By.ID, "no-runs").text if told else ""
+            check.expect("sagan train" in text, f"sagan studio without ./runs shows how to start a run ({text[:60]!r})")
+        finally:
+            bare.terminate()
+            bare.wait(timeout=30)
+            shutil.rmtree(empty_folder, ignore_errors=True)
         errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
         check.expect(not errors, f"no errors in the browser console in any flow {[e['message'][:120] for e in errors]}")
     finally:

@@ -156,7 +156,7 @@ function thin(points, limit) {
  * One chart: `lines` are {name, points, colour, dash}; `zoom` the shared step range or null.
  * Dragging selects a step range (onZoom), double-click resets, hovering shows the values.
  */
-function drawChart(container, title, lines, zoom, onZoom) {
+function drawChart(container, title, lines, zoom, onZoom, log = false) {
   container.innerHTML = "";
   container.className = "chart";
   const heading = document.createElement("h3");
@@ -188,7 +188,11 @@ function drawChart(container, title, lines, zoom, onZoom) {
   const axis = svgElement("g", { class: "axis" }, svg);
   for (const { value, text } of ticks(y0, y1, 4)) {
     svgElement("line", { x1: margin.left, x2: width - margin.right, y1: py(value), y2: py(value) }, axis);
-    svgElement("text", { x: margin.left - 4, y: py(value) + 3, "text-anchor": "end" }, axis).textContent = text;
+    svgElement("text", { x: margin.left - 4, y: py(value) + 3, "text-anchor": "end" }, axis).textContent =
+      log ? format(Math.pow(10, value), 3) : text;
+  }
+  if (log) {
+    svgElement("text", { x: 2, y: margin.top + 8, class: "title" }, axis).textContent = "log";
   }
   for (const { value, text } of ticks(x0, x1, 6, true)) {
     // Labels at the edges are anchored inward, so none is cut.
@@ -210,20 +214,29 @@ function drawChart(container, title, lines, zoom, onZoom) {
     if (points.length === 0) continue;
     const attributes = {
       points: points.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(" "),
-      fill: "none", stroke: line.colour, "stroke-width": 1.6, "stroke-dasharray": line.dash,
-      "clip-path": `url(#${clip})`, "data-name": line.name,
+      fill: "none", stroke: line.colour, "stroke-width": line.raw ? 1 : 1.6, "stroke-dasharray": line.dash,
+      "clip-path": `url(#${clip})`, "data-name": line.name, opacity: line.raw ? 0.25 : 1,
+      class: line.raw ? "raw" : "smoothed",
     };
-    svgElement(points.length === 1 ? "polyline" : "polyline", attributes, svg);
-    if (points.length < 30) {
+    svgElement("polyline", attributes, svg);
+    if (points.length < 30 && !line.raw) {
       for (const [x, y] of points) svgElement("circle", { cx: px(x), cy: py(y), r: 2.5, fill: line.colour }, svg);
+    }
+    // ± one standard deviation (KID's over its subsets), as error bars.
+    for (const [x, low, high] of (line.errors ?? []).filter(([x]) => x >= x0 && x <= x1)) {
+      svgElement("line", { x1: px(x), x2: px(x), y1: py(low), y2: py(high), stroke: line.colour,
+        "stroke-width": 1.2, class: "error-bar", "clip-path": `url(#${clip})` }, svg);
     }
   }
   const legend = document.createElement("div");
   legend.className = "legend";
-  for (const line of lines) {
+  for (const line of lines.filter((candidate) => !candidate.raw)) {
+    // The swatch is the line itself: its colour and its dash.
     const item = document.createElement("span");
-    item.style.setProperty("--swatch", line.colour);
-    item.textContent = line.name;
+    const swatch = svgElement("svg", { width: 26, height: 8, "aria-hidden": "true" }, item);
+    svgElement("line", { x1: 0, x2: 26, y1: 4, y2: 4, stroke: line.colour, "stroke-width": 2,
+      "stroke-dasharray": line.dash }, swatch);
+    item.append(line.name + (line.errors?.length ? " (± std)" : ""));
     legend.appendChild(item);
   }
   container.appendChild(legend);
@@ -254,10 +267,10 @@ function drawChart(container, title, lines, zoom, onZoom) {
       selection.setAttribute("width", Math.abs(sx - dragStart.sx));
       selection.setAttribute("visibility", "visible");
     }
-    const rows = lines.map((line) => {
+    const rows = lines.filter((line) => !line.raw).map((line) => {
       let best = null;
       for (const point of line.points) if (!best || Math.abs(point[0] - step) < Math.abs(best[0] - step)) best = point;
-      return best ? `${line.name}: ${format(best[1])} @ ${format(best[0])}` : null;
+      return best ? `${line.name}: ${format(best[2] ?? best[1])} @ ${format(best[0])}` : null;
     }).filter(Boolean);
     tip.textContent = "";
     for (const row of rows) {
@@ -443,7 +456,9 @@ async function showRun(id, overlayIDs) {
   $("run-title").textContent = summary.name;
   renderSummary();
   renderLiveness();
+  $("curves-loading").hidden = false;
   const metrics = await api(`/api/metrics?${query({ run: id })}`);
+  $("curves-loading").hidden = true;
   page.metrics.add(metrics.rows);
   await loadOverlayChoices(id, overlayIDs);
   drawCharts();
@@ -487,23 +502,59 @@ function drawCharts() {
   for (const [, metrics] of runs) for (const tag of metrics.tags()) tags.add(tag);
   const container = $("charts");
   container.innerHTML = "";
-  for (const chart of chartPlan(tags)) {
-    const lines = [];
+  const plan = chartPlan(tags);
+  $("no-curves").hidden = plan.length > 0;
+  $("download-metrics").hidden = plan.length === 0;
+  const overlaid = runs.length > 1;
+  for (const chart of plan) {
+    let lines = [];
     runs.forEach(([id, metrics], runIndex) => {
       chart.tags.forEach((tag, tagIndex) => {
         const points = metrics.series(tag);
         if (points.length === 0) return;
-        const smoothed = tag.startsWith("eval:") ? points : smooth(points, weight);
-        lines.push({
-          name: runs.length > 1 ? `${id}: ${label(tag)}` : label(tag), points: smoothed,
-          colour: colours[tagIndex % colours.length], dash: dashes[runIndex % dashes.length],
-        });
+        // One run: a colour per curve. Overlaid runs: a colour per run, a dash per curve.
+        const colour = colours[(overlaid ? runIndex : tagIndex) % colours.length];
+        const dash = dashes[(overlaid ? tagIndex : 0) % dashes.length];
+        const name = overlaid ? `${id}: ${label(tag)}` : label(tag);
+        if (tag.startsWith("eval:")) {
+          const spread = metrics.series(`${tag}_std`);
+          const errors = spread.map(([x, std]) => {
+            const y = points.find(([step]) => step === x)?.[1];
+            return y === undefined ? null : [x, y - std, y + std];
+          }).filter(Boolean);
+          lines.push({ name, points, colour, dash, errors });
+        } else {
+          if (weight > 0) lines.push({ name, points, colour, dash, raw: true });
+          lines.push({ name, points: smooth(points, weight), colour, dash });
+        }
       });
     });
+    // Log scale where every value is positive (losses and D outputs can be negative: left linear).
+    const log = $("log-scale").checked && lines.every((line) => line.points.every(([, y]) => y > 0)
+      && (line.errors ?? []).every(([, low]) => low > 0));
+    if (log) {
+      lines = lines.map((line) => ({
+        ...line, points: line.points.map(([x, y]) => [x, Math.log10(y), y]),
+        errors: line.errors?.map(([x, low, high]) => [x, Math.log10(low), Math.log10(high)]),
+      }));
+    }
     const box = document.createElement("div");
     container.appendChild(box);
-    drawChart(box, chart.title, lines, page.zoom, (zoom) => { page.zoom = zoom; drawCharts(); });
+    drawChart(box, chart.title, lines, page.zoom, (zoom) => { page.zoom = zoom; drawCharts(); }, log);
   }
+}
+
+/** The run's logged rows as CSV: one column per key, training and evaluation rows in step order. */
+function metricsCSV(metrics) {
+  const rows = [...metrics.training, ...metrics.evaluations].sort((a, b) => (a.step ?? 0) - (b.step ?? 0));
+  const keys = [...new Set(rows.flatMap((row) => Object.keys(row)))].sort((a, b) =>
+    a === "step" ? -1 : b === "step" ? 1 : a.localeCompare(b));
+  const cell = (value) => {
+    if (value === undefined || value === null) return "";
+    const text = String(value);
+    return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  };
+  return [keys.join(","), ...rows.map((row) => keys.map((key) => cell(row[key])).join(","))].join("\n") + "\n";
 }
 
 /** Live updates of the open run: new rows, pictures and checkpoints, without reloading. */
@@ -558,10 +609,10 @@ function showPictures() {
   const { samples, attention } = page.pictures;
   const index = +$("sample-slider").value;
   page.followLatest = index >= samples.length - 1;
-  if (samples.length === 0) {
-    $("sample-step").textContent = "no sample grids yet";
-    return;
-  }
+  $("no-samples").hidden = samples.length > 0;
+  $("sample-controls").hidden = samples.length === 0;
+  $("sample-pictures").hidden = samples.length === 0;
+  if (samples.length === 0) return;
   const step = samples[Math.min(index, samples.length - 1)];
   $("sample-step").textContent = `step ${format(step)}`;
   const file = (name) => `/api/file?${query({ run: page.run, path: name })}`;
@@ -579,6 +630,8 @@ function showPictures() {
 // ---- Generator playground -----------------------------------------------------------------------
 
 function setCheckpoints(checkpoints, classCount, keepChoice = false) {
+  $("no-checkpoints").hidden = checkpoints.length > 0;
+  $("playground-body").hidden = checkpoints.length === 0;
   const select = $("checkpoint");
   const previous = select.value;
   select.innerHTML = "";
@@ -616,6 +669,8 @@ function checkpointChanged() {
   const option = $("checkpoint").selectedOptions[0];
   const hasEMA = option?.dataset.ema === "true";
   $("ema-choice").disabled = !hasEMA;
+  $("ema-label").title = hasEMA ? "the moving average of G's weights" : "this checkpoint has no G-EMA: train with --ema";
+  $("ema-label").classList.toggle("disabled-note", !hasEMA);
   if (!hasEMA) document.querySelector('input[name="network"][value="0"]').checked = true;
   const hasD = option?.dataset.discriminator === "true";
   for (const choice of $("attention-net").options) choice.disabled = choice.value !== "G" && !hasD;
@@ -689,6 +744,7 @@ function setGenerated(url, caption, fileName) {
   $("generated-caption").textContent = caption;
   $("download-generated").href = url;
   $("download-generated").download = fileName;
+  $("download-generated").hidden = false;
 }
 
 /**
@@ -697,7 +753,11 @@ function setGenerated(url, caption, fileName) {
  */
 async function showMade(name, path, fileName, scaleTo) {
   const [image, link, error] = [$(name), $(`download-${name}`), $(`${name}-error`)];
+  const button = $(name === "strip" ? "interpolate" : "make-grid");
   error.hidden = true;
+  button.disabled = true;
+  button.dataset.label ??= button.textContent;
+  button.textContent = "drawing…";
   try {
     const url = await apiImage(path);
     image.onload = () => {
@@ -709,6 +769,9 @@ async function showMade(name, path, fileName, scaleTo) {
     Object.assign(link, { href: url, hidden: false, download: fileName });
   } catch (failure) {
     showMadeError(name, failure.message);
+  } finally {
+    button.disabled = false;
+    button.textContent = button.dataset.label;
   }
 }
 
@@ -762,6 +825,7 @@ async function requestAttention(point) {
     return;
   }
   playground.pending = true;
+  $("attention-loading").hidden = false;
   drawMarker(point);
   const net = $("attention-net").value;
   const upload = net === "upload" ? playground.upload : null;
@@ -780,6 +844,7 @@ async function requestAttention(point) {
     $("attention-error").hidden = false;
   }
   playground.pending = false;
+  $("attention-loading").hidden = true;
   if (playground.next) {
     const next = playground.next;
     playground.next = null;
@@ -1041,6 +1106,16 @@ function wire() {
     requestAttention(point);
   });
   $("overlay-layer").addEventListener("change", drawOverlay);
+  $("log-scale").addEventListener("change", drawCharts);
+  $("download-metrics").addEventListener("click", () => {
+    const link = $("download-metrics");
+    if (link.href) URL.revokeObjectURL(link.href);
+    link.href = URL.createObjectURL(new Blob([metricsCSV(page.metrics)], { type: "text/csv" }));
+    link.download = `${page.details?.summary.name ?? "run"}-metrics.csv`;
+  });
+  for (const button of document.querySelectorAll("nav.sections button")) {
+    button.addEventListener("click", () => $(button.dataset.section).scrollIntoView({ behavior: "smooth" }));
+  }
   $("overlay-opacity").addEventListener("input", drawOverlay);
   window.addEventListener("hashchange", route);
   api("/api/evaluation-metrics")
