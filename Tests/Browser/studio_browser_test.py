@@ -25,6 +25,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -179,6 +180,22 @@ def state_checks(driver, address, run, check, shots, upload, wide):
                  f"{size}: an empty seed says so beside the field and keeps seed 3's image")
     seed.send_keys("3\t")  # committed: the error beside the field goes, and the image is seed 3's again
     wait(driver, lambda d: not d.find_element(By.ID, "seed-error").is_displayed(), "the seed error to go")
+
+    # Keyboard: the seed field steps by one with the arrow keys; the image's arrow keys move the query point.
+    seed.send_keys(Keys.ARROW_UP)
+    stepped = wait(driver, lambda d: d.find_element(By.ID, "generated-caption").text.startswith("seed 4") or None,
+                   "seed 4")
+    stack = driver.find_element(By.ID, "generated-stack")
+    driver.execute_script("arguments[0].focus()", stack)
+    before = driver.execute_script("return document.querySelector('#attention-maps canvas')?.dataset.query")
+    stack.send_keys(Keys.ARROW_RIGHT)
+    moved = wait(driver, lambda d: d.execute_script(
+        "return document.querySelector('#attention-maps canvas')?.dataset.query") != before or None, "a moved point")
+    after = driver.execute_script("return document.querySelector('#attention-maps canvas')?.dataset.query")
+    check.expect(bool(stepped) and bool(moved), f"{size}: arrow keys step the seed (to 4) and move the query point "
+                                                f"({before} -> {after})")
+    seed.send_keys(Keys.ARROW_DOWN)
+    wait(driver, lambda d: d.find_element(By.ID, "generated-caption").text.startswith("seed 3") or None, "seed 3")
 
     # A server error lands beside its button, and the old strip goes.
     driver.find_element(By.ID, "interpolate").click()
