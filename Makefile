@@ -78,6 +78,7 @@ test: test-deps
 	.build/release/sagan-examples "$$(mktemp -d)"
 	python3 Tests/Browser/studio_browser_test.py
 	scripts/test_faces.sh
+	scripts/test_trainer_comparison.sh
 
 ## The studio's page in headless chromium: a run trains, `sagan studio` serves it, Selenium clicks through.
 test-browser: test-deps

@@ -9,9 +9,10 @@ with the resolved settings of a `sagan train` run (its run.json's "config"): Glo
 and zero biases, SN with one power iteration per training forward, Adam (beta1, beta2, epsilon,
 lr D and G) and the hinge loss, alternating updates exactly as sagan's Trainer does them: per D
 step a real batch and a detached fake batch from G in training mode, then a G step with fresh z.
-What differs: the random streams (z, initial weights, SN's initial u) are PyTorch's, and so is the
-order of the images (a fresh permutation each epoch from torch.Generator(seed + epoch) where sagan
-draws its own) - the same distributions, not the same numbers.
+The images come in sagan's order: the batches `sagan train` draws with the same seed and batch size
+(benchmarks/sagan_order.py, checked against the Swift loader by DatasetsTests), so data order is not
+a difference. What differs: the random streams of z, the initial weights and SN's initial u are
+PyTorch's - the same distributions, not the same numbers.
 
 Writes DIR/step-NNNNNN.safetensors at each --save-at step, model checkpoints (`kind` checkpoint,
 G.* and D.*) that `sagan eval --checkpoint` reads, and DIR/log.jsonl: one line per step with the
@@ -24,9 +25,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "Reference"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
+from sagan_order import batch_indices  # noqa: E402
 from sagan_reference import Discriminator, Generator, hinge_d, hinge_g, load_safetensors, save_safetensors  # noqa: E402
 
 
@@ -42,15 +45,9 @@ def glorot(module):
 
 
 def batches(images, batch, seed):
-    """Batches of `batch` images in [-1, 1] (x / 127.5 - 1, NCHW), epoch after epoch."""
-    epoch, order, position = 0, None, 0
-    while True:
-        if order is None or position + batch > len(order):
-            generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-            order, position, epoch = torch.randperm(images.shape[0], generator=generator), 0, epoch + 1
-        chosen = images[order[position:position + batch]]
-        position += batch
-        yield chosen.permute(0, 3, 1, 2).float() / 127.5 - 1
+    """The batches `sagan train` draws with this seed, in [-1, 1] (x / 127.5 - 1, NCHW)."""
+    for indices in batch_indices(images.shape[0], batch, seed):
+        yield images[torch.tensor(indices)].permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
 def main():

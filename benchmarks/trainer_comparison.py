@@ -1,44 +1,74 @@
 #!/usr/bin/env python3
 """Trains the same runs with `sagan train` and with the PyTorch trainer and compares their quality.
 
-    python3 benchmarks/trainer_comparison.py [--presets tiny32,sagan32] [--seeds 1,2,3] [--steps 2000]
-        [--eval-at 500,1000,2000] [--num 10000] [--threads 2] [--work runs/trainer-comparison]
+    python3 benchmarks/trainer_comparison.py [--presets tiny32,sagan32] [--seeds 1,2,3] [--steps N]
+        [--eval-at 500,1000,2000] [--num 2000] [--data sagan32=faces32.safetensors] [--work DIR]
         [--sagan .build/release/sagan] [--torch-python /usr/bin/python3] [--json results.json]
 
-For each preset and seed: `sagan train` on Fashion-MNIST (the default dataset), then
-benchmarks/torch_trainer.py with that run's resolved settings (run.json), both saving checkpoints at
---eval-at; then `sagan eval` of every checkpoint against the training set (KID and FID at N = --num,
-the same Inception for both). Prints, per preset and step, KID and FID as mean ± sample standard
-deviation over the seeds for each trainer, whether our mean lies within PyTorch's seed-to-seed
-spread (mean ± 2 std), each trainer's images per second (training steps alone), and the comparison
-at equal CPU time: the step sagan reaches in the time PyTorch takes for its last step, and its KID
-there. All runs train before any evaluation, and the last step is evaluated first. Trained runs and
-finished evaluations are kept in --work, so an interrupted study continues where it stopped.
-Not a test: at N = 10,000 each evaluation is an hour on a 40 GFLOP/s machine.
+The study sized for 2 cores in under three hours: tiny32 on Fashion-MNIST, seeds 1-3, 2,000 steps,
+evaluated at 500, 1,000 and 2,000; sagan32 (on the 32x32 faces when --data gives them, else on
+Fashion-MNIST), seed 1, 1,000 steps, evaluated at 500 and 1,000. --seeds, --steps and --eval-at
+override every preset's plan. For each run: `sagan train` and benchmarks/torch_trainer.py with that
+run's resolved settings (run.json), both reading the same batches (sagan's image order), trained at
+the same time on one thread each, which halves the wall time on two cores and gives both the same
+machine; then `sagan eval` of every checkpoint against the training set (KID and FID at N = --num,
+the same Inception for both). KID is unbiased, so N = 2,000 with its standard deviation answers the
+question; FID is biased in N, so compare it only at equal N. Prints, per preset and step, KID and
+FID as mean ± sample standard deviation over the seeds for each trainer, each run's own KID ± from
+its subsets, whether our mean lies within PyTorch's seed-to-seed spread (mean ± 2 std), each
+trainer's images per second (training steps alone, one thread each, side by side), and the
+comparison at equal CPU time: the step PyTorch reaches in the time sagan takes for its last step.
+All runs train before any evaluation, and the last step is evaluated first. Trained runs and
+finished evaluations are kept in --work, so an interrupted study continues where it stopped: run it
+in the background at low priority (`nice -n 19`) and run it again after an interruption.
 """
 import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bf16_quality import run, spread  # noqa: E402
 
 
-def sagan_run(args, preset, seed):
-    """A sagan run with checkpoints at every --eval-at step; its folder."""
+# Each preset's plan on 2 cores: seeds, steps, the steps evaluated.
+PLANS = {
+    "tiny32": {"seeds": [1, 2, 3], "steps": 2000, "eval_at": [500, 1000, 2000]},
+    "sagan32": {"seeds": [1], "steps": 1000, "eval_at": [500, 1000]},
+}
+
+
+def plan(args, preset):
+    """The preset's seeds, steps and evaluated steps, with the command line's overrides."""
+    chosen = dict(PLANS.get(preset, PLANS["sagan32"]))
+    if args.seeds:
+        chosen["seeds"] = [int(seed) for seed in args.seeds.split(",")]
+    if args.steps:
+        chosen["steps"] = args.steps
+        chosen["eval_at"] = [step for step in chosen["eval_at"] if step < args.steps]
+    if args.eval_at:
+        chosen["eval_at"] = [int(step) for step in args.eval_at.split(",")]
+    chosen["eval_at"] = sorted(set(chosen["eval_at"]) | {chosen["steps"]})
+    if chosen["eval_at"][-1] > chosen["steps"]:
+        sys.exit(f"error: --eval-at {chosen['eval_at'][-1]} is after --steps {chosen['steps']}")
+    return chosen
+
+
+def sagan_command(args, preset, seed, steps, eval_at, data):
+    """`sagan train` with checkpoints at every evaluated step, on one thread; its folder and command."""
     folder = os.path.join(args.work, f"{preset}-sagan-seed{seed}")
-    last = os.path.join(folder, "checkpoints", f"step-{args.steps:06d}.safetensors")
-    if not os.path.exists(last):
-        resume = ["--resume", "auto"] if os.path.exists(os.path.join(folder, "run.json")) else []
-        every = args.eval_at[0]
-        for step in args.eval_at:
-            every = gcd(every, step)
-        run([args.sagan, "train", "--preset", preset, "--seed", str(seed), "--steps", str(args.steps),
-             "--run-dir", folder, "--checkpoint-every", str(every), "--keep", "1000", "--sample-every",
-             str(args.steps), "--log-every", "10", "--threads", str(args.threads)] + resume)
-    return folder
+    if os.path.exists(os.path.join(folder, "checkpoints", f"step-{steps:06d}.safetensors")):
+        return folder, None
+    resume = ["--resume", "auto"] if os.path.exists(os.path.join(folder, "run.json")) else []
+    every = eval_at[0]
+    for step in eval_at:
+        every = gcd(every, step)
+    return folder, [args.sagan, "train", "--preset", preset, "--seed", str(seed), "--steps", str(steps),
+                    "--run-dir", folder, "--checkpoint-every", str(every), "--keep", "1000", "--sample-every",
+                    str(steps), "--log-every", "10", "--threads", "1", "--data", data] + resume
 
 
 def gcd(a, b):
@@ -47,15 +77,37 @@ def gcd(a, b):
     return a
 
 
-def torch_run(args, preset, seed, sagan_folder):
-    """The PyTorch trainer with the sagan run's settings; its folder."""
+def torch_command(args, preset, seed, steps, eval_at, data, sagan_folder):
+    """The PyTorch trainer with the sagan run's settings (its run.json), on one thread; folder and command."""
     folder = os.path.join(args.work, f"{preset}-torch-seed{seed}")
-    if not os.path.exists(os.path.join(folder, f"step-{args.steps:06d}.safetensors")):
-        run([args.torch_python, os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_trainer.py"),
-             "--run-json", os.path.join(sagan_folder, "run.json"), "--data", args.real, "--steps", str(args.steps),
-             "--save-at", ",".join(map(str, args.eval_at)), "--out", folder, "--seed", str(seed),
-             "--threads", str(args.threads)])
-    return folder
+    if os.path.exists(os.path.join(folder, f"step-{steps:06d}.safetensors")):
+        return folder, None
+    return folder, [args.torch_python, os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_trainer.py"),
+                    "--run-json", os.path.join(sagan_folder, "run.json"), "--data", data, "--steps", str(steps),
+                    "--save-at", ",".join(map(str, eval_at)), "--out", folder, "--seed", str(seed), "--threads", "1"]
+
+
+def train_side_by_side(args, preset, seed, steps, eval_at, data):
+    """Both trainers of one seed at the same time, one thread each (the PyTorch one reads the sagan
+    run's run.json, so sagan starts first and PyTorch once that file exists)."""
+    # Both read the same packed file, so the same indices are the same images.
+    sagan_folder, sagan = sagan_command(args, preset, seed, steps, eval_at, data)
+    processes = []
+    if sagan:
+        print("+", " ".join(sagan), flush=True)
+        processes.append(subprocess.Popen(sagan, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        settings = os.path.join(sagan_folder, "run.json")
+        while not os.path.exists(settings) and processes[0].poll() is None:
+            time.sleep(0.2)
+    torch_folder, pytorch = torch_command(args, preset, seed, steps, eval_at, data, sagan_folder)
+    if pytorch:
+        print("+", " ".join(pytorch), flush=True)
+        processes.append(subprocess.Popen(pytorch, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    for process in processes:
+        _, errors = process.communicate()
+        if process.returncode != 0:
+            sys.exit(f"error: {' '.join(process.args[:3])}… failed:\n{errors}")
+    return {"sagan": sagan_folder, "torch": torch_folder}
 
 
 def seconds_per_step(trainer, folder):
@@ -68,14 +120,14 @@ def seconds_per_step(trainer, folder):
     return statistics.mean(values[1:] or values)
 
 
-def evaluate(args, cache, checkpoint):
-    """KID and FID of a checkpoint, remembered in `cache` (a dict saved after each evaluation)."""
+def evaluate(args, cache, checkpoint, real):
+    """KID (± its subsets' std) and FID of a checkpoint, remembered in `cache` (saved after each)."""
     key = f"{checkpoint} N={args.num}"
     if key not in cache:
-        output = run([args.sagan, "eval", "--checkpoint", checkpoint, "--real", args.real, "--metrics", "kid,fid",
-                      "--num", str(args.num), "--json", "--threads", str(args.threads)])
+        output = run([args.sagan, "eval", "--checkpoint", checkpoint, "--real", real, "--metrics", "kid,fid",
+                      "--num", str(args.num), "--json", "--threads", str(os.cpu_count())])
         record = json.loads(output.strip().splitlines()[-1])
-        cache[key] = {"kid": record["kid"], "fid": record["fid"]}
+        cache[key] = {"kid": record["kid"], "kid_std": record.get("kid_std"), "fid": record["fid"]}
         with open(os.path.join(args.work, "evaluations.json"), "w") as file:
             json.dump(cache, file, indent=1)
     return cache[key]
@@ -84,54 +136,61 @@ def evaluate(args, cache, checkpoint):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default="tiny32,sagan32")
-    parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--eval-at", default="500,1000,2000")
-    parser.add_argument("--num", type=int, default=10000)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--seeds", help="override every preset's seeds (default: tiny32 1,2,3; sagan32 1)")
+    parser.add_argument("--steps", type=int, help="override every preset's steps (tiny32 2000, sagan32 1000)")
+    parser.add_argument("--eval-at", help="override the evaluated steps (the last step always is)")
+    parser.add_argument("--num", type=int, default=2000)
+    parser.add_argument("--data", action="append", default=[], metavar="PRESET=PACK",
+                        help="a packed set for a preset (default: Fashion-MNIST, the training set evaluated against)")
     parser.add_argument("--work", default=os.path.join("runs", "trainer-comparison"))
     parser.add_argument("--real", default=os.path.expanduser("~/.cache/sagan/fashion-mnist-train-32x32.safetensors"))
     parser.add_argument("--sagan", default=os.path.join(os.path.dirname(__file__), "..", ".build", "release", "sagan"))
     parser.add_argument("--torch-python", default="/usr/bin/python3")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
-    args.eval_at = sorted({int(step) for step in args.eval_at.split(",")} | {args.steps})
-    if args.eval_at[-1] > args.steps:
-        sys.exit(f"error: --eval-at {args.eval_at[-1]} is after --steps {args.steps}")
+    datasets = dict(entry.split("=", 1) for entry in args.data)
+    plans = {preset: plan(args, preset) for preset in args.presets.split(",")}
     os.makedirs(args.work, exist_ok=True)
     cache_file = os.path.join(args.work, "evaluations.json")
     cache = json.load(open(cache_file)) if os.path.exists(cache_file) else {}
-    seeds = [int(seed) for seed in args.seeds.split(",")]
     # Every run trains first, then the evaluations go last step first: an interrupted study has
     # the comparison at the final step before the curves.
     runs = []
-    for preset in args.presets.split(","):
-        for seed in seeds:
-            folders = {"sagan": sagan_run(args, preset, seed)}
-            folders["torch"] = torch_run(args, preset, seed, folders["sagan"])
+    for preset, chosen in plans.items():
+        data = datasets.get(preset, args.real)
+        for seed in chosen["seeds"]:
+            folders = train_side_by_side(args, preset, seed, chosen["steps"], chosen["eval_at"], data)
             batch = json.load(open(os.path.join(folders["sagan"], "run.json")))["config"]["batchSize"]
-            runs += [(preset, seed, trainer, folder, batch) for trainer, folder in folders.items()]
+            runs += [(preset, seed, trainer, folder, batch, data) for trainer, folder in folders.items()]
     results = []
-    for step in reversed(args.eval_at):
-        for preset, seed, trainer, folder, batch in runs:
+    for step in sorted({step for chosen in plans.values() for step in chosen["eval_at"]}, reverse=True):
+        for preset, seed, trainer, folder, batch, data in runs:
+            if step not in plans[preset]["eval_at"]:
+                continue
             checkpoints = os.path.join(folder, "checkpoints") if trainer == "sagan" else folder
             checkpoint = os.path.join(checkpoints, f"step-{step:06d}.safetensors")
             results.append({"preset": preset, "trainer": trainer, "seed": seed, "step": step, "batch": batch,
-                            "seconds_per_step": seconds_per_step(trainer, folder), **evaluate(args, cache, checkpoint)})
+                            "seconds_per_step": seconds_per_step(trainer, folder),
+                            **evaluate(args, cache, checkpoint, data)})
             print(json.dumps(results[-1]), flush=True)
     if args.json:
         with open(args.json, "w") as file:
             json.dump(results, file, indent=1)
-    report(args, results)
+    report(args, plans, results)
     return 0
 
 
-def report(args, results):
-    print(f"\nKID and FID at N = {args.num} against the training set, mean ± std over seeds {args.seeds}:")
-    for preset in args.presets.split(","):
+def report(args, plans, results):
+    print(f"\nKID and FID at N = {args.num} against the training set, mean ± std over seeds:")
+    for preset, chosen in plans.items():
         mine = [r for r in results if r["preset"] == preset]
+        steps = chosen["steps"]
+        print(f"\n{preset}, seeds {chosen['seeds']}; each run's KID ± its subsets' std:")
+        for r in sorted(mine, key=lambda r: (r["step"], r["trainer"], r["seed"])):
+            print(f"  step {r['step']} {r['trainer']} seed {r['seed']}: KID {r['kid']:.4f} ± {r['kid_std'] or 0:.4f}, "
+                  f"FID {r['fid']:.2f}")
         print(f"\n| {preset} step | sagan KID | PyTorch KID | sagan FID | PyTorch FID |\n|---|---|---|---|---|")
-        for step in args.eval_at:
+        for step in chosen["eval_at"]:
             cells = []
             for metric in ("kid", "fid"):
                 for trainer in ("sagan", "torch"):
@@ -139,25 +198,26 @@ def report(args, results):
                     cells.append(f"{mean:.4f} ± {std:.4f}" if metric == "kid" else f"{mean:.2f} ± {std:.2f}")
             print(f"| {step} | " + " | ".join(cells) + " |")
         for metric in ("kid", "fid"):
-            ours = statistics.mean([r[metric] for r in mine if r["trainer"] == "sagan" and r["step"] == args.steps])
-            theirs, std = spread([r[metric] for r in mine if r["trainer"] == "torch" and r["step"] == args.steps])
+            ours = statistics.mean([r[metric] for r in mine if r["trainer"] == "sagan" and r["step"] == steps])
+            theirs, std = spread([r[metric] for r in mine if r["trainer"] == "torch" and r["step"] == steps])
             inside = abs(ours - theirs) <= 2 * std
-            print(f"{preset} {metric} at step {args.steps}: sagan {ours:.4f} {'within' if inside else 'OUTSIDE'} "
+            print(f"{preset} {metric} at step {steps}: sagan {ours:.4f} {'within' if inside else 'OUTSIDE'} "
                   f"PyTorch's {theirs:.4f} ± 2·{std:.4f}")
         speeds = {trainer: statistics.mean([r["seconds_per_step"] for r in mine if r["trainer"] == trainer])
                   for trainer in ("sagan", "torch")}
         batch = mine[0]["batch"]
-        print(f"{preset} images/s (training steps alone, batch {batch}): sagan {batch / speeds['sagan']:.1f}, "
+        print(f"{preset} images/s (training steps alone, one thread each, side by side, batch {batch}): "
+              f"sagan {batch / speeds['sagan']:.1f}, "
               f"PyTorch {batch / speeds['torch']:.1f} ({speeds['torch'] / speeds['sagan']:.2f}x)")
         # Equal CPU time: in the time sagan takes for its last step, PyTorch reaches `reached` steps.
-        reached = args.steps * speeds["sagan"] / speeds["torch"]
-        earlier = [step for step in args.eval_at if step <= reached]
+        reached = steps * speeds["sagan"] / speeds["torch"]
+        earlier = [step for step in chosen["eval_at"] if step <= reached]
         if earlier:
             step = earlier[-1]
             theirs = spread([r["kid"] for r in mine if r["trainer"] == "torch" and r["step"] == step])
-            ours = spread([r["kid"] for r in mine if r["trainer"] == "sagan" and r["step"] == args.steps])
-            print(f"{preset} at equal time: sagan's {args.steps} steps take as long as {reached:.0f} of PyTorch's; "
-                  f"KID sagan {ours[0]:.4f} ± {ours[1]:.4f} (step {args.steps}) vs PyTorch {theirs[0]:.4f} ± "
+            ours = spread([r["kid"] for r in mine if r["trainer"] == "sagan" and r["step"] == steps])
+            print(f"{preset} at equal time: sagan's {steps} steps take as long as {reached:.0f} of PyTorch's; "
+                  f"KID sagan {ours[0]:.4f} ± {ours[1]:.4f} (step {steps}) vs PyTorch {theirs[0]:.4f} ± "
                   f"{theirs[1]:.4f} (step {step})")
         else:
             print(f"{preset} at equal time: PyTorch reaches {reached:.0f} steps, before the first --eval-at")

@@ -41,6 +41,40 @@ struct LoaderTests {
         #expect(try indices(other.next()) + indices(other.next()) != epoch0)
     }
 
+    /// benchmarks/sagan_order.py (the PyTorch trainer's image order) draws the same permutations and
+    /// the same batches as the loader: a 60,000-image epoch, a later epoch, and batches across epochs.
+    @Test func thePythonOrderOfTheTrainerComparisonIsTheLoaders() throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../benchmarks/sagan_order.py"
+        ).standardizedFileURL
+        func python(_ arguments: [String]) throws -> Data {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", script.path] + arguments
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "sagan_order.py \(arguments) failed")
+            return data
+        }
+        for (count, seed, epoch) in [(60_000, UInt64(1), 0), (1_000, 123_456_789, 5), (10, 3, 2)] {
+            let printed = try JSONDecoder().decode(
+                [Int].self, from: python(["--count", "\(count)", "--seed", "\(seed)", "--epoch", "\(epoch)"]))
+            #expect(
+                printed == BatchLoader.permutation(count: count, seed: seed, epoch: epoch),
+                "count \(count), seed \(seed), epoch \(epoch)")
+        }
+        let folder = try TestImages.temporaryFolder("order")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let loader = try BatchLoader(dataset: try makePack(folder), options: .init(batchSize: 4, seed: 7))
+        let drawn = try (0..<6).map { _ in try indices(loader.next()) }
+        let printed = try JSONDecoder().decode(
+            [[Int]].self, from: python(["--count", "10", "--seed", "7", "--batch", "4", "--batches", "6"]))
+        #expect(printed == drawn, "batches across epochs (the last two images of each epoch are dropped)")
+    }
+
     @Test func resumingFromACursorContinuesExactly() throws {
         let folder = try TestImages.temporaryFolder("resume")
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# benchmarks/trainer_comparison.py on a tiny plan (tiny32, one seed, 2 steps, N = 20): both trainers
+# train side by side on the same batches, every checkpoint is evaluated, the report prints, and a
+# second run of the same command trains nothing and evaluates nothing again. Run by `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+study=(python3 benchmarks/trainer_comparison.py --presets tiny32 --seeds 1 --steps 2 --num 20
+    --work "$work/study" --sagan .build/release/sagan --torch-python /usr/bin/python3 --json "$work/results.json")
+"${study[@]}" > "$work/first.log" 2>&1 || fail "the study: $(tail -20 "$work/first.log")"
+grep -q "| tiny32 step | sagan KID | PyTorch KID" "$work/first.log" || fail "no table: $(tail -20 "$work/first.log")"
+grep -q "images/s (training steps alone, one thread each" "$work/first.log" || fail "no speeds"
+python3 - "$work/results.json" << 'PY' || fail "results.json"
+import json, sys
+results = json.load(open(sys.argv[1]))
+assert sorted(r["trainer"] for r in results) == ["sagan", "torch"], results
+assert all(r["step"] == 2 and r["kid"] == r["kid"] and r["fid"] > 0 and r["kid_std"] is not None for r in results), results
+PY
+"${study[@]}" > "$work/second.log" 2>&1 || fail "the second run: $(tail -20 "$work/second.log")"
+if grep -q "^+ " "$work/second.log"; then fail "the second run trained or evaluated again: $(grep '^+ ' "$work/second.log")"; fi
+echo "trainer comparison: tiny plan trained, evaluated and reported; a second run resumed with nothing to do"
