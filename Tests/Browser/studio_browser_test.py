@@ -9,8 +9,14 @@ and checks what a user does: the run list shows the run; its page draws curves w
 slider changes the picture; the playground generates an image; a click on a pixel shows G's attention
 maps, and a click elsewhere shows different ones; D's maps show for that image and for an uploaded one;
 the interpolation strip and the grid appear; a run that trains while the page is open gains points
-without a reload. Saves screenshots of the run list, the run page and the attention explorer, and of
-the curves and the playground alone. Exits 0 when every check passed; stops the server and the browser.
+without a reload, and its summary, checkpoint and header follow it to the end. Then, at 1440x900 and
+390x844: no sideways scrolling, clean chart axes, tooltips inside their charts, upload mode left by a
+new seed, errors beside the field or button at fault, strip proportions, the attention map beside or
+over the image with one colour bar, arrow keys, a run that does not exist, and (at 390) a live run
+again; an empty run, overlaid runs, raw lines, log scale, KID ± std and the CSV; a studio started
+where no ./runs exists; and no console error in any flow. Saves screenshots of the run list, the run
+page and the attention explorer, of the curves and the playground alone, and of the playground and
+run list at both sizes. Exits 0 when every check passed; stops the servers and the browser.
 """
 import argparse
 import os
@@ -323,6 +329,26 @@ def curves_and_empty_checks(driver, address, runs, run, check):
     shutil.rmtree(other)
 
 
+def live_checks(driver, check, live, steps, size):
+    """A run that trains while its page is open: curves gain points, the summary and the playground
+    follow it to its last step and checkpoint, and the header says when the training ended."""
+    before = sum(chart_points(driver))
+    trainer = live(steps)
+    grown = wait(driver, lambda d: sum(chart_points(d)) > before or None, "new points while training", 120)
+    trainer.wait(timeout=300)
+    check.expect(bool(grown), f"{size}: a run that trains gains points without a reload ({before} -> "
+                              f"{sum(chart_points(driver))})")
+    followed = wait(driver, lambda d: f"step {steps} of {steps}" in d.find_element(By.ID, "run-summary").text
+                    and d.find_element(By.ID, "checkpoint").get_attribute("value") == f"step-{steps:06d}.safetensors"
+                    or None, "the summary and the playground follow the run", 60)
+    check.expect(bool(followed), f"{size}: the summary and the playground follow a live run to its last step "
+                                 f"({driver.find_element(By.ID, 'run-summary').text}, "
+                                 f"{driver.find_element(By.ID, 'checkpoint').get_attribute('value')})")
+    ended = wait(driver, lambda d: "finished" in d.find_element(By.ID, "status").text or None, "finished", 30)
+    check.expect(bool(ended), f"{size}: the header says the training ended "
+                              f"({driver.find_element(By.ID, 'status').text})")
+
+
 def run_checks(driver, address, run, check, shots, upload, live=None):
     driver.get(address)
     rows = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#runs-table tbody tr"), "the run list")
@@ -408,20 +434,7 @@ def run_checks(driver, address, run, check, shots, upload, live=None):
     driver.find_element(By.ID, "charts").screenshot(os.path.join(shots, "studio-curves.png"))
 
     if live:
-        before = sum(chart_points(driver))
-        trainer = live()
-        grown = wait(driver, lambda d: sum(chart_points(d)) > before or None, "new points while training", 120)
-        trainer.wait(timeout=300)
-        check.expect(bool(grown), f"a run that trains gains points without a reload ({before} -> "
-                                  f"{sum(chart_points(driver))})")
-        followed = wait(driver, lambda d: "step 40 of 40" in d.find_element(By.ID, "run-summary").text
-                        and d.find_element(By.ID, "checkpoint").get_attribute("value") == "step-000040.safetensors"
-                        or None, "the summary and the playground follow the run", 60)
-        check.expect(bool(followed), "the summary and the playground follow a live run to its last step "
-                                     f"({driver.find_element(By.ID, 'run-summary').text}, "
-                                     f"{driver.find_element(By.ID, 'checkpoint').get_attribute('value')})")
-        ended = wait(driver, lambda d: "finished" in d.find_element(By.ID, "status").text or None, "finished", 30)
-        check.expect(bool(ended), f"the header says the training ended ({driver.find_element(By.ID, 'status').text})")
+        live_checks(driver, check, live, 40, "1400x1900")
     errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     check.expect(not errors, f"no errors in the browser console {[e['message'][:120] for e in errors]}")
 
@@ -447,7 +460,7 @@ def main():
         _, errors = trainer.communicate()
         if trainer.returncode != 0:
             raise SystemExit(f"sagan train failed: {errors}")
-        live = lambda: train(args.sagan, folder, 40, resume=True)  # noqa: E731
+        live = lambda steps: train(args.sagan, folder, steps, resume=True)  # noqa: E731
     studio, address = start_studio(args.sagan, runs)
     driver = None
     try:
@@ -458,6 +471,10 @@ def main():
         for wide, (width, height) in ((True, (1440, 900)), (False, (390, 844))):
             driver.set_window_size(width, height)
             state_checks(driver, address, run, check, args.screenshots, upload, wide)
+            if live and not wide:
+                driver.get(address + f"#/run/{run}")
+                wait(driver, lambda d: [p for p in chart_points(d) if p > 0] or None, "curves")
+                live_checks(driver, check, live, 60, "390x844")
             driver.save_screenshot(os.path.join(args.screenshots, f"studio-runs-{width}.png"))
         # `sagan studio` where no ./runs exists yet: the empty page, saying how to start a run.
         empty_folder = tempfile.mkdtemp(prefix="studio-empty-")
