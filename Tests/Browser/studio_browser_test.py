@@ -94,7 +94,7 @@ def wait(driver, condition, what, timeout=30):
 
 def chart_points(driver):
     return driver.execute_script(
-        "return [...document.querySelectorAll('#charts svg')].map(s => +(s.dataset.points || 0))")
+        "return [...document.querySelectorAll('#charts .chart > svg')].map(s => +(s.dataset.points || 0))")
 
 
 def maps(driver):
@@ -118,10 +118,15 @@ def no_horizontal_scroll(driver):
 
 
 def chart_axes_are_clean(driver):
-    """Every chart's y labels are distinct, none is an exponent-sized zero, and no x label is cut."""
+    """Every chart's y labels are distinct, none is an exponent-sized zero, no x label is cut, and the
+    legend's swatches are swatch-sized."""
     return driver.execute_script("""
         const problems = [];
-        for (const svg of document.querySelectorAll('#charts svg')) {
+        for (const swatch of document.querySelectorAll('#charts .legend svg')) {
+          const r = swatch.getBoundingClientRect();
+          if (r.height > 16 || r.width > 40) problems.push('a legend swatch of ' + r.width + 'x' + r.height);
+        }
+        for (const svg of document.querySelectorAll('#charts .chart > svg')) {
           const box = svg.getBoundingClientRect();
           const ys = [...svg.querySelectorAll('.axis text:not(.tick-x):not(.title)')].map(t => t.textContent);
           if (new Set(ys).size !== ys.length) problems.push('duplicate y labels ' + ys.join(' '));
@@ -154,7 +159,7 @@ def state_checks(driver, address, run, check, shots, upload, wide):
     check.expect(not problems, f"{size}: chart axes read cleanly {problems[:3]}")
 
     # A tooltip near a chart's right edge stays inside the chart and the page.
-    chart = driver.find_element(By.CSS_SELECTOR, "#charts svg")
+    chart = driver.find_element(By.CSS_SELECTOR, "#charts .chart > svg")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
     ActionChains(driver).move_to_element_with_offset(chart, chart.size["width"] / 2 - 3, 0).perform()
     inside = driver.execute_script("""
@@ -251,7 +256,7 @@ def state_checks(driver, address, run, check, shots, upload, wide):
     driver.get(address + "#/run/nope")
     gone = wait(driver, lambda d: d.find_element(By.ID, "run-error").is_displayed() or None, "not found")
     leftovers = driver.execute_script("""
-        return document.querySelectorAll('#charts svg').length
+        return document.querySelectorAll('#charts .chart > svg').length
           + (document.getElementById('run-content').hidden ? 0 : 1)""")
     check.expect(bool(gone) and leftovers == 0, f"{size}: #/run/nope says so and shows nothing of the last run")
     driver.get(address)
@@ -349,7 +354,7 @@ def live_checks(driver, check, live, steps, size):
                               f"({driver.find_element(By.ID, 'status').text})")
 
 
-def run_checks(driver, address, run, check, shots, upload, live=None):
+def run_checks(driver, address, run, check, shots, upload, live=None, query=None):
     driver.get(address)
     rows = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#runs-table tbody tr"), "the run list")
     names = [row.text for row in rows or []]
@@ -363,16 +368,16 @@ def run_checks(driver, address, run, check, shots, upload, live=None):
     check.expect(len(lines) >= 4, f"the charts have lines ({len(lines)} polylines)")
 
     # Drag across the first chart to zoom into its middle steps (every chart follows); double-click resets.
-    chart = driver.find_element(By.CSS_SELECTOR, "#charts svg")
+    chart = driver.find_element(By.CSS_SELECTOR, "#charts .chart > svg")
     full = chart.get_attribute("data-range")
     width = chart.size["width"]
     ActionChains(driver).move_to_element_with_offset(chart, -width * 0.2, 0).click_and_hold() \
         .move_by_offset(width * 0.3, 0).release().perform()
-    zoomed = driver.find_element(By.CSS_SELECTOR, "#charts svg").get_attribute("data-range")
+    zoomed = driver.find_element(By.CSS_SELECTOR, "#charts .chart > svg").get_attribute("data-range")
     (a, b), (c, d) = (map(float, full.split(",")), map(float, zoomed.split(",")))
     check.expect(a < c < d < b, f"dragging across a chart zooms into steps {zoomed} of {full}")
-    ActionChains(driver).double_click(driver.find_element(By.CSS_SELECTOR, "#charts svg")).perform()
-    reset = driver.find_element(By.CSS_SELECTOR, "#charts svg").get_attribute("data-range")
+    ActionChains(driver).double_click(driver.find_element(By.CSS_SELECTOR, "#charts .chart > svg")).perform()
+    reset = driver.find_element(By.CSS_SELECTOR, "#charts .chart > svg").get_attribute("data-range")
     check.expect(reset == full, f"a double-click shows all steps again ({reset})")
 
     slider = driver.find_element(By.ID, "sample-slider")
@@ -405,6 +410,10 @@ def run_checks(driver, address, run, check, shots, upload, live=None):
     second = wait(driver, lambda d: [m for m in maps(d) if m["query"] == query_b] or None, "maps for the second pixel")
     check.expect(bool(first) and bool(second) and first[0]["pixels"] != second[0]["pixels"],
                  f"another pixel ({query_b}) shows a different map")
+    if query:
+        # The point the docs' screenshots show (a face's eye): pinned last.
+        click_pixel(driver, *query)
+        wait(driver, lambda d: [m for m in maps(d) if m["query"] == f"{query[0]},{query[1]}"] or None, "the query")
     driver.save_screenshot(os.path.join(shots, "studio-attention.png"))
     driver.find_element(By.CSS_SELECTOR, ".playground").screenshot(os.path.join(shots, "studio-playground.png"))
 
@@ -446,6 +455,7 @@ def main():
     parser.add_argument("--runs", help="show this folder of runs instead of training one")
     parser.add_argument("--run", help="with --runs: the run to open (default: the first)")
     parser.add_argument("--screenshots", default=os.path.join(ROOT, ".build", "browser-test"))
+    parser.add_argument("--query", help="X,Y: a pixel to pin last in the attention explorer (for screenshots)")
     args = parser.parse_args()
     os.makedirs(args.screenshots, exist_ok=True)
     work = args.work or tempfile.mkdtemp(prefix="studio-browser-")
@@ -466,7 +476,8 @@ def main():
     try:
         driver = browser()
         upload = os.path.join(runs, run, "samples", sorted(os.listdir(os.path.join(runs, run, "samples")))[-1])
-        run_checks(driver, address, run, check, args.screenshots, upload, live)
+        query = tuple(int(value) for value in args.query.split(",")) if args.query else None
+        run_checks(driver, address, run, check, args.screenshots, upload, live, query)
         curves_and_empty_checks(driver, address, runs, run, check)
         for wide, (width, height) in ((True, (1440, 900)), (False, (390, 844))):
             driver.set_window_size(width, height)

@@ -164,7 +164,7 @@ function drawChart(container, title, lines, zoom, onZoom, log = false) {
   container.appendChild(heading);
   const width = 560;
   const height = 230;
-  const margin = { left: 58, right: 16, top: 8, bottom: 34 };
+  const margin = { left: 68, right: 16, top: 8, bottom: 34 };
   const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none" }, container);
   const all = lines.flatMap((line) => line.points);
   svg.dataset.points = String(all.length);
@@ -203,6 +203,9 @@ function drawChart(container, title, lines, zoom, onZoom, log = false) {
   }
   svgElement("text", { x: width - margin.right, y: height - 3, "text-anchor": "end", class: "title" }, axis)
     .textContent = "step";
+  const middle = (margin.top + height - margin.bottom) / 2;
+  svgElement("text", { x: 10, y: middle, "text-anchor": "middle", class: "title y-title",
+    transform: `rotate(-90 10 ${middle})` }, axis).textContent = title;
   const clip = `clip-${Math.random().toString(36).slice(2)}`;
   const defs = svgElement("defs", {}, svg);
   svgElement("rect", {
