@@ -54,7 +54,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             resources: [
-                .embedInCode("Page/index.html"), .embedInCode("Page/studio.css"), .embedInCode("Page/studio.js"),
+                .embedInCode("Page/index.html"), .embedInCode("Page/studio.css"), .embedInCode("Page/common.js"),
+                .embedInCode("Page/charts.js"), .embedInCode("Page/runs.js"), .embedInCode("Page/run.js"),
+                .embedInCode("Page/playground.js"), .embedInCode("Page/attention.js"), .embedInCode("Page/studio.js"),
             ]),
         .target(
             name: "Evaluation", dependencies: ["FileFormats", "Autodiff", "NeuralNet", "Datasets"],

@@ -77,7 +77,15 @@ struct StudioServerTests {
         let page = try await client.get("/")
         #expect(page.status == 200 && page.text.contains("<title>sagan studio</title>"))
         #expect(page.headers["content-security-policy"]?.contains("default-src 'self'") == true)
-        #expect(try await client.get("/studio.js").text.contains("drawChart"))
+        // Every script the page names is served, as JavaScript.
+        let scripts = page.text.matches(of: /<script src="([^"]+)"/).map { String($0.1) }
+        #expect(scripts.count == 7 && scripts.last == "/studio.js", "\(scripts)")
+        for script in scripts {
+            let file = try await client.get(script)
+            #expect(
+                file.status == 200 && file.headers["content-type"]?.hasPrefix("text/javascript") == true, "\(script)")
+        }
+        #expect(try await client.get("/charts.js").text.contains("function drawChart"))
 
         let runs = try #require(try await client.get("/api/runs").json().array)
         #expect(runs.count == 1 && runs[0]["id"]?.string == "blobs" && runs[0]["step"]?.int == 4)
