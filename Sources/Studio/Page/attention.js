@@ -102,21 +102,11 @@ function drawMaps(answer) {
     const weightAt = (x, y) => scale.weight(keys * layer.map[Math.floor(y * layer.keySide / side) * layer.keySide
       + Math.floor(x * layer.keySide / side)]);
     const canvas = document.createElement("canvas");
-    canvas.width = side;
-    canvas.height = side;
-    const context = canvas.getContext("2d");
-    const output = context.createImageData(side, side);
-    for (let y = 0; y < side; y += 1) {
-      for (let x = 0; x < side; x += 1) {
-        const at = (y * side + x) * 4;
-        const weight = weightAt(x, y);
-        const grey = 0.45 * (0.299 * pixels[at] + 0.587 * pixels[at + 1] + 0.114 * pixels[at + 2]);
-        const heat = heatColour(weight);
-        for (let c = 0; c < 3; c += 1) output.data[at + c] = (1 - 0.85 * weight) * grey + 0.85 * weight * heat[c];
-        output.data[at + 3] = 255;
-      }
-    }
-    context.putImageData(output, 0, 0);
+    // The image in grey under the map's heat colour.
+    const context = paint(canvas, side, weightAt, (at, weight, heat) => {
+      const grey = 0.45 * (0.299 * pixels[at] + 0.587 * pixels[at + 1] + 0.114 * pixels[at + 2]);
+      return [...heat.map((value) => (1 - 0.85 * weight) * grey + 0.85 * weight * value), 255];
+    });
     context.fillStyle = "#00e5ff";
     context.fillRect(answer.x, answer.y, 1, 1);
     canvas.dataset.layer = layer.name;
@@ -141,6 +131,26 @@ function drawMaps(answer) {
   drawOverlay();
 }
 
+/**
+ * Fills `canvas` (side × side) pixel by pixel: `colour(at, weight, heat)` gives the RGBA of the pixel at
+ * byte offset `at` from its map weight and that weight's heat colour. Returns the canvas's context.
+ */
+function paint(canvas, side, weightAt, colour) {
+  canvas.width = side;
+  canvas.height = side;
+  const context = canvas.getContext("2d");
+  const output = context.createImageData(side, side);
+  for (let y = 0; y < side; y += 1) {
+    for (let x = 0; x < side; x += 1) {
+      const at = (y * side + x) * 4;
+      const weight = weightAt(x, y);
+      output.data.set(colour(at, weight, heatColour(weight)), at);
+    }
+  }
+  context.putImageData(output, 0, 0);
+  return context;
+}
+
 /** The chosen layer's map alone, over the image itself (narrow screens, where maps beside it do not fit). */
 function drawOverlay() {
   const canvas = $("attention-overlay");
@@ -148,20 +158,9 @@ function drawOverlay() {
   if (!state) return;
   const { answer, side } = state;
   const layer = answer.layers.find((candidate) => candidate.name === $("overlay-layer").value) ?? answer.layers[0];
-  canvas.width = side;
-  canvas.height = side;
-  const context = canvas.getContext("2d");
-  const output = context.createImageData(side, side);
-  for (let y = 0; y < side; y += 1) {
-    for (let x = 0; x < side; x += 1) {
-      const weight = layer ? layer.weightAt(x, y) : 0;
-      const heat = heatColour(weight);
-      const at = (y * side + x) * 4;
-      for (let c = 0; c < 3; c += 1) output.data[at + c] = heat[c];
-      output.data[at + 3] = 255 * Math.min(1, weight * 1.2);
-    }
-  }
-  context.putImageData(output, 0, 0);
+  // The heat colour alone, as opaque as the weight is strong.
+  paint(canvas, side, (x, y) => (layer ? layer.weightAt(x, y) : 0),
+    (at, weight, heat) => [...heat, 255 * Math.min(1, weight * 1.2)]);
   canvas.style.opacity = String($("overlay-opacity").value);
   canvas.dataset.layer = layer?.name ?? "";
 }
