@@ -177,12 +177,7 @@ extension Backend {
 
 extension Backend {
     public func roundedToBF16(_ x: Storage) -> Storage {
-        if x.precision == .bf16 { return x }
-        let y = Storage(uninitializedCount: x.count, precision: .bf16)
-        withHostOperands([x]) { p in
-            for index in 0..<x.count { y.pointer[index] = BFloat16.round(p[0]![index]) }
-        }
-        return fromHost(y)
+        x.precision == .bf16 ? x : fromHost(hostCopyRoundedToBF16(x))
     }
 }
 
@@ -201,11 +196,14 @@ func withHostOperands<R>(
     }
 }
 
-/// A host row-major copy of `storage` with every element rounded to bf16.
+/// A host row-major copy of `storage` with every element rounded to bf16 (a `.bf16` storage),
+/// written in one pass.
 func hostCopyRoundedToBF16(_ storage: Storage) -> Storage {
-    let copy = storage.ownedHostCopy()
-    BFloat16.round(copy.pointer, count: storage.count)
-    return copy
+    let rounded = Storage(uninitializedCount: storage.count, precision: .bf16)
+    withHostOperands([storage]) { p in
+        for index in 0..<storage.count { rounded.pointer[index] = BFloat16.round(p[0]![index]) }
+    }
+    return rounded
 }
 
 /// How the attention kernels read the operands they compute inside (P, dS) in `precision`.

@@ -29,8 +29,4 @@ public enum BFloat16 {
         return Float(bitPattern: rounded & 0xFFFF_0000)
     }
 
-    /// Rounds `count` elements at `pointer` in place.
-    public static func round(_ pointer: UnsafeMutablePointer<Float>, count: Int) {
-        for index in 0..<count { pointer[index] = round(pointer[index]) }
-    }
 }

@@ -345,6 +345,8 @@ final class DNNLLayout: OpaqueLayout, @unchecked Sendable {
     let descriptor: dnnl_memory_desc_t
     let dims: [Int]
     let capacity: Int
+    /// Whether the layout has slots beyond the elements (channels rounded up to a block).
+    let isPadded: Bool
     let key: LayoutKey
     private unowned let runtime: DNNLRuntime
 
@@ -352,7 +354,9 @@ final class DNNLLayout: OpaqueLayout, @unchecked Sendable {
         var copy = descriptor
         self.descriptor = descriptor
         self.dims = dims
-        capacity = (dnnl_memory_desc_get_size(&copy) + 3) / 4
+        let bytes = dnnl_memory_desc_get_size(&copy)
+        capacity = (bytes + 3) / 4
+        isPadded = bytes > ShapeMath.count(dims) * (descriptor.data_type == dnnl_bf16 ? 2 : 4)
         key = LayoutKey(descriptor)
         self.runtime = runtime
     }
@@ -401,11 +405,6 @@ final class DNNLLayout: OpaqueLayout, @unchecked Sendable {
 
     /// No padding: every slot holds an element (channels fill whole blocks).
     var isDense: Bool { !isPadded }
-
-    var isPadded: Bool {
-        var copy = descriptor
-        return dnnl_memory_desc_get_size(&copy) > ShapeMath.count(dims) * (precision == .bf16 ? 2 : 4)
-    }
 }
 
 /// The layout an op that keeps its input's layout (batch norm, pointwise) runs in: the inputs'

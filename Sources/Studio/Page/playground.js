@@ -20,8 +20,7 @@ function setCheckpoints(checkpoints, classCount, keepChoice = false) {
     select.appendChild(option);
   }
   // A live run follows its newest checkpoint, unless the user chose one (pinned it).
-  const newest = [...select.options].filter((option) => option.value !== "best.safetensors")
-    .sort((a, b) => +b.dataset.step - +a.dataset.step)[0];
+  const newest = newestCheckpoint();
   if (keepChoice && page.checkpointPinned && [...select.options].some((option) => option.value === previous)) {
     select.value = previous;
   } else if (newest) {
@@ -37,6 +36,12 @@ function setCheckpoints(checkpoints, classCount, keepChoice = false) {
     $("class").appendChild(option);
   }
   if (!keepChoice || previous !== select.value) checkpointChanged();
+}
+
+/** The option of the latest step's checkpoint ("best" is not a step). */
+function newestCheckpoint() {
+  return [...$("checkpoint").options].filter((option) => option.value !== "best.safetensors")
+    .sort((a, b) => +b.dataset.step - +a.dataset.step)[0];
 }
 
 function checkpointChanged() {

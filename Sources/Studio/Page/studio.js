@@ -30,9 +30,7 @@ function wire() {
   });
   $("sample-slider").addEventListener("input", showPictures);
   $("checkpoint").addEventListener("change", () => {
-    const newest = [...$("checkpoint").options].filter((option) => option.value !== "best.safetensors")
-      .sort((a, b) => +b.dataset.step - +a.dataset.step)[0];
-    page.checkpointPinned = $("checkpoint").value !== newest?.value;
+    page.checkpointPinned = $("checkpoint").value !== newestCheckpoint()?.value;
     $("checkpoint-follow").textContent = page.checkpointPinned ? "pinned" : "following the newest";
     checkpointChanged();
   });
