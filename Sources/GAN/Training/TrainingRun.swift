@@ -151,7 +151,7 @@ public struct TrainingProgress: Sendable {
     public let steps: Int
     /// Images per second since this process started training.
     public let imagesPerSecond: Double
-    /// Seconds left at the mean time of the last 20 steps.
+    /// Seconds left at the median time of the last 20 steps, plus the evaluations still due.
     public let secondsLeft: Double
     public let report: StepReport
     /// The latest evaluation's deciding metric and value, and its step (`--eval-every`).
@@ -485,7 +485,8 @@ public final class TrainingRun {
                 skippedInARow = 0
             }
             recent = Array((recent + [report.seconds]).suffix(20))
-            let secondsPerStep = recent.reduce(0, +) / Double(recent.count)
+            // The median: one stalled step (a paused process, a busy disk) does not swing the ETA.
+            let secondsPerStep = recent.sorted()[recent.count / 2]
             let step = trainer.step
             let isLast = step == config.steps
             if step % config.logEvery == 0 || isLast {
