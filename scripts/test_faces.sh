@@ -45,9 +45,22 @@ PY
 python3 benchmarks/kid_curve.py "$work/run/metrics.jsonl" "$work/kid.png" --floor 0.001 > "$work/curve.log" 2>&1 \
     || fail "benchmarks/kid_curve.py: $(cat "$work/curve.log")"
 grep -q "3 evaluations" "$work/curve.log" || fail "the KID curve did not draw the 3 evaluations: $(cat "$work/curve.log")"
+python3 benchmarks/sample_progress.py "$work/run" "$work/progress.png" --steps 3,4 --tiles 2 > "$work/progress.log" 2>&1 \
+    || fail "benchmarks/sample_progress.py: $(cat "$work/progress.log")"
+python3 - "$work/progress.png" << 'PY' || fail "the progress picture is not two corners of 2x2 tiles side by side"
+import sys
+from PIL import Image
+width, height = Image.open(sys.argv[1]).size
+side = 2 + 2 * (64 + 2)  # sagan's grids: 64-pixel tiles with 2-pixel gaps around them
+assert (width, height) == (2 * side + 12, side + 22), (width, height)
+PY
+status=0
+python3 benchmarks/sample_progress.py "$work/run" "$work/none.png" --steps 5 > "$work/none.log" 2>&1 || status=$?
+[ "$status" = 64 ] && grep -q "step-000005.png: no sample grid" "$work/none.log" && [ ! -e "$work/none.png" ] \
+    || fail "a step without a grid: status $status, $(cat "$work/none.log")"
 SAGAN=${SAGAN:-.build/release/sagan} scripts/faces_pictures.sh "$work/run" "$work/pictures" > "$work/pictures.log" 2>&1 \
     || fail "scripts/faces_pictures.sh: $(cat "$work/pictures.log")"
 for picture in faces-grid faces-interpolation faces-attention; do
     [ -s "$work/pictures/$picture.png" ] || fail "scripts/faces_pictures.sh wrote no $picture.png"
 done
-echo "ok: make faces packs once, trains, evaluates, and the same command resumes; its curve and pictures draw"
+echo "ok: make faces packs once, trains, evaluates, and the same command resumes; its curve, progress and pictures draw"
