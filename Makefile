@@ -13,7 +13,8 @@ TEST_APT_PACKAGES := $(APT_PACKAGES) python3-torch chromium chromium-driver
 SAGAN_CACHE_DIR := $(or $(SAGAN_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/sagan,$(HOME)/.cache/sagan))
 INCEPTION_FILES := $(SAGAN_CACHE_DIR)/inception-fid.safetensors $(SAGAN_CACHE_DIR)/fid-helper-default_1.pt
 
-.PHONY: faces demo test test-browser test-fast test-faults test-multihost deps test-deps inception-weights lint-deps build release bench format lint fuzz clean
+.PHONY: faces demo test test-browser test-fast test-faults test-multihost deps test-deps inception-weights lint-deps \
+	build release bench format lint fuzz clean
 
 # Installs the Debian packages named in $(1) that are not installed yet.
 define apt_install
@@ -33,9 +34,10 @@ lint-deps:
 
 test-deps: inception-weights
 	$(call apt_install,$(TEST_APT_PACKAGES))
-	@python3 -c "import tensorboard" 2>/dev/null || { echo "Installing: tensorboard (pip)"; python3 -m pip install --quiet --root-user-action=ignore tensorboard; }
-	@python3 -c "import selenium" 2>/dev/null || { echo "Installing: selenium (pip)"; python3 -m pip install --quiet --root-user-action=ignore selenium; }
-	@python3 -c "import matplotlib" 2>/dev/null || { echo "Installing: matplotlib (pip)"; python3 -m pip install --quiet --root-user-action=ignore matplotlib; }
+	@for module in tensorboard selenium matplotlib; do \
+	  python3 -c "import $$module" 2>/dev/null || { echo "Installing: $$module (pip)"; \
+	    python3 -m pip install --quiet --root-user-action=ignore $$module || exit 1; }; \
+	done
 
 # The FID Inception weights, for KID and FID (the demo prints its KID), converted once without PyTorch;
 # the TorchScript file stays beside them for the parity test.
@@ -118,7 +120,8 @@ lint: lint-deps
 	@flags=$$(grep -rn '"--' Sources/GAN Sources/Evaluation Sources/Datasets Sources/NeuralNet Sources/Optimizers \
 		Sources/Autodiff); if [ -n "$$flags" ]; then echo "$$flags"; \
 		echo "flag names in library code (above): name a Setting instead (docs/contributing.md)"; exit 1; fi
-	@long=$$(LC_ALL=C.UTF-8 grep -nP '^.{121,}' $$(git ls-files '*.swift' '*.c' '*.h')); \
+	@long=$$(LC_ALL=C.UTF-8 grep -nP '^.{121,}' $$(git ls-files '*.swift' '*.c' '*.h' '*.py' '*.sh' '*.js' \
+		'*.css' '*.html' Makefile .ci/run)); \
 	if [ -n "$$long" ]; then echo "$$long"; echo "lines over 120 characters (above)"; exit 1; fi
 
 ## Training-iteration throughput on this machine (not a test: numbers depend on the machine).

@@ -7,10 +7,11 @@
 
 For each preset, seed and precision: `sagan train` on Fashion-MNIST (the default dataset) for --steps,
 then `sagan eval` of the last checkpoint against the training set (KID and FID; the generator in the
-run's precision, Inception in fp32 for both). Prints a table per preset with the mean and the sample standard deviation over seeds, and says
-whether bf16's mean lies within fp32's seed-to-seed spread (mean ± 2 std). A run whose checkpoint
-exists is not trained again, and an evaluation already in the run's metrics.jsonl is not repeated, so
-an interrupted study continues where it stopped. Not a test: it takes hours on two cores.
+run's precision, Inception in fp32 for both). Prints a table per preset with the mean and the sample
+standard deviation over seeds, and says whether bf16's mean lies within fp32's seed-to-seed spread (mean
+± 2 std). A run whose checkpoint exists is not trained again, and an evaluation already in the run's
+metrics.jsonl is not repeated, so an interrupted study continues where it stopped. Not a test: it takes
+hours on two cores.
 """
 import argparse
 import json

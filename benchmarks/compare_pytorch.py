@@ -10,12 +10,12 @@ hinge loss, Adam (0, 0.9), lr D 4e-4 / G 1e-4, a D step on real and detached fak
 step with fresh z, synthetic data; its bf16 run puts the forward passes under
 `torch.autocast("cpu", dtype=torch.bfloat16)`. The TensorFlow side is benchmarks/tf_sagan.py, the same
 model in TF 2 with tf.function, fp32 and with the casts of Keras's mixed_bfloat16 policy; it runs in
-the interpreter --tf-python names (pip install "tensorflow-cpu==2.21.*" in a virtual environment) and
-is left out when that has no TensorFlow. PyTorch comes from --torch-python (Debian's python3-torch
-1.13 by default, or an interpreter with a PyTorch 2.x CPU wheel). Every framework runs in its own child process, so its threads and memory
-are its own. bf16 rows are left out where the CPU has no bf16 instructions. Prints ms per iteration,
-% of the fp32 peak, peak memory, and how much faster sagan in the same precision is; --json prints
-one object.
+the interpreter --tf-python names (pip install "tensorflow-cpu==2.21.*" in a virtual environment) and is
+left out when that has no TensorFlow. PyTorch comes from --torch-python (Debian's python3-torch 1.13 by
+default, or an interpreter with a PyTorch 2.x CPU wheel). Every framework runs in its own child process,
+so its threads and memory are its own. bf16 rows are left out where the CPU has no bf16 instructions.
+Prints ms per iteration, % of the fp32 peak, peak memory, and how much faster sagan in the same
+precision is; --json prints one object.
 """
 import argparse
 import json
@@ -34,7 +34,7 @@ def model_config(preset, channels):
     resolution = {"sagan32": 32, "tiny32": 32, "sagan64": 64, "blog128": 128, "sagan256": 256}[preset]
     base = 512 if preset == "tiny32" else 2048
     g_sides = [s for s in (8, 16, 32, 64, 128, 256) if s <= resolution]
-    d_sides = [s for s in (resolution // 2, resolution // 4, resolution // 8, resolution // 16, resolution // 32, resolution // 64) if s >= 4]
+    d_sides = [resolution // 2**k for k in range(1, 7) if resolution // 2**k >= 4]
     g_attention = [16] if preset == "tiny32" else [max(s for s in g_sides if s <= 32)]
     d_attention = [16] if preset == "tiny32" else [max(s for s in d_sides if s <= 32)]
     return {
@@ -80,7 +80,8 @@ def time_pytorch(config, batch, iterations, warmup, precision="fp32"):
         if iteration >= warmup:
             times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"version": torch.__version__, "ms_median": 1e3 * statistics.median(times), "ms_min": 1e3 * min(times), "peak_rss_mib": peak}
+    return {"version": torch.__version__, "ms_median": 1e3 * statistics.median(times), "ms_min": 1e3 * min(times),
+            "peak_rss_mib": peak}
 
 
 def time_tensorflow(config, batch, iterations, warmup, threads, precision):
@@ -88,7 +89,8 @@ def time_tensorflow(config, batch, iterations, warmup, threads, precision):
 
     times, version = time_training(config, batch, iterations, warmup, threads, precision)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"version": version, "ms_median": 1e3 * statistics.median(times), "ms_min": 1e3 * min(times), "peak_rss_mib": peak}
+    return {"version": version, "ms_median": 1e3 * statistics.median(times), "ms_min": 1e3 * min(times),
+            "peak_rss_mib": peak}
 
 
 def child(python, function, args, precision):

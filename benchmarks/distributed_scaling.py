@@ -17,11 +17,12 @@ Then models a ring allreduce of S bytes on N ranks over a link of bandwidth B an
 and a small collective (batch norm's) as ⌈log₂ N⌉·a (recursive doubling, what Open MPI picks for
 small messages). The latency a is the one-float allreduce on 2 ranks over TCP loopback, measured here
 (a floor: a NIC and a switch add to it; --latency-us replaces it, e.g. 50 for TCP over 10 GbE); B is
-the line rate of 10 and 100 Gb/s Ethernet at 90% efficiency. Weak scaling: every rank is a machine like this one with the per-rank batch, so the
-global batch grows with N. Without overlap a step is compute + communication; with the gradient
-allreduces overlapped with the backward pass (buckets sent while it runs) only what exceeds the
-backward's time shows, and batch norm's small collectives never overlap (they sit on the forward and
-backward path). Efficiency = one machine's step time / the step time at N ranks.
+the line rate of 10 and 100 Gb/s Ethernet at 90% efficiency. Weak scaling: every rank is a machine like
+this one with the per-rank batch, so the global batch grows with N. Without overlap a step is compute +
+communication; with the gradient allreduces overlapped with the backward pass (buckets sent while it
+runs) only what exceeds the backward's time shows, and batch norm's small collectives never overlap
+(they sit on the forward and backward path). Efficiency = one machine's step time / the step time at N
+ranks.
 """
 import argparse
 import json
@@ -85,7 +86,8 @@ def main():
     result = {
         "preset": args.preset, "batch_per_rank": args.batch, "threads": args.threads,
         "compute_ms": compute["ms_median"], "two_ranks": two_ranks, "gradient_bytes": gradients,
-        "latency_seconds": latency, "measured_latency_seconds": measured_latency, "small_collectives": small_collectives,
+        "latency_seconds": latency, "measured_latency_seconds": measured_latency,
+        "small_collectives": small_collectives,
         "allreduce": {name: timings for name, timings in links.items()}, "veth_ms": args.veth_ms,
         "projection": rows}
     if args.json:

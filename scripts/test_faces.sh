@@ -35,7 +35,8 @@ ls "$work/cache"/celeba-*-64.safetensors > /dev/null || fail "no cached pack"
 [ -f "$work/run/checkpoints/best.safetensors" ] || fail "no best checkpoint"
 make --no-print-directory faces "${settings[@]}" STEPS=4 > "$work/second.log" 2>&1 \
     || fail "make faces again: $(tail -5 "$work/second.log")"
-grep -q "resuming from .*step-000003.safetensors at step 3" "$work/second.log" || fail "did not resume: $(cat "$work/second.log")"
+grep -q "resuming from .*step-000003.safetensors at step 3" "$work/second.log" \
+    || fail "did not resume: $(cat "$work/second.log")"
 grep -q "dataset check" "$work/second.log" && fail "packed again instead of using the cached pack"
 python3 - "$work/run/metrics.jsonl" << 'PY' || fail "metrics of the two parts"
 import json, sys
@@ -44,8 +45,10 @@ assert [r["step"] for r in rows if r.get("kind") == "eval"] == [2, 3, 4], rows
 PY
 python3 benchmarks/kid_curve.py "$work/run/metrics.jsonl" "$work/kid.png" --floor 0.001 > "$work/curve.log" 2>&1 \
     || fail "benchmarks/kid_curve.py: $(cat "$work/curve.log")"
-grep -q "3 evaluations" "$work/curve.log" || fail "the KID curve did not draw the 3 evaluations: $(cat "$work/curve.log")"
-python3 benchmarks/sample_progress.py "$work/run" "$work/progress.png" --steps 3,4 --tiles 2 > "$work/progress.log" 2>&1 \
+grep -q "3 evaluations" "$work/curve.log" \
+    || fail "the KID curve did not draw the 3 evaluations: $(cat "$work/curve.log")"
+python3 benchmarks/sample_progress.py "$work/run" "$work/progress.png" --steps 3,4 --tiles 2 \
+    > "$work/progress.log" 2>&1 \
     || fail "benchmarks/sample_progress.py: $(cat "$work/progress.log")"
 python3 - "$work/progress.png" << 'PY' || fail "the progress picture is not two corners of 2x2 tiles side by side"
 import sys
@@ -58,7 +61,8 @@ status=0
 python3 benchmarks/sample_progress.py "$work/run" "$work/none.png" --steps 5 > "$work/none.log" 2>&1 || status=$?
 [ "$status" = 64 ] && grep -q "step-000005.png: no sample grid" "$work/none.log" && [ ! -e "$work/none.png" ] \
     || fail "a step without a grid: status $status, $(cat "$work/none.log")"
-SAGAN=${SAGAN:-.build/release/sagan} scripts/faces_pictures.sh "$work/run" "$work/pictures" > "$work/pictures.log" 2>&1 \
+SAGAN=${SAGAN:-.build/release/sagan} scripts/faces_pictures.sh "$work/run" "$work/pictures" \
+    > "$work/pictures.log" 2>&1 \
     || fail "scripts/faces_pictures.sh: $(cat "$work/pictures.log")"
 for picture in faces-grid faces-interpolation faces-attention; do
     [ -s "$work/pictures/$picture.png" ] || fail "scripts/faces_pictures.sh wrote no $picture.png"

@@ -46,7 +46,11 @@ for name in sorted(header):
     print(name, hashlib.sha256(data[8 + size + begin:8 + size + end]).hexdigest())
 PY
 }
-steps_logged() { python3 -c 'import json,sys; print(" ".join(str(json.loads(l)["step"]) for l in open(sys.argv[1]) if "kind" not in json.loads(l)))' "$1"; }
+steps_logged() {
+    python3 -c 'import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+print(" ".join(str(row["step"]) for row in rows if "kind" not in row))' "$1"
+}
 
 source=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 pack=$work/fm.safetensors
@@ -201,9 +205,14 @@ for run in straight cut; do
     fi
     $sagan "${train[@]}" "${evaluated[@]}" --run-dir "$folder" --resume auto > /dev/null
 done
-rows() { python3 -c 'import json,sys; print(" ".join("%d:%s" % (r["step"], r["kid"]) for r in map(json.loads, open(sys.argv[1])) if r.get("kind") == "eval"))' "$1"; }
+rows() {
+    python3 -c 'import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+print(" ".join("%d:%s" % (row["step"], row["kid"]) for row in rows if row.get("kind") == "eval"))' "$1"
+}
 [ "$(rows "$work/eval-cut/metrics.jsonl")" = "$(rows "$work/eval-straight/metrics.jsonl")" ] \
-    || fail "evaluations after kills: $(rows "$work/eval-cut/metrics.jsonl") instead of $(rows "$work/eval-straight/metrics.jsonl")"
+    || fail "evaluations after kills: $(rows "$work/eval-cut/metrics.jsonl")" \
+        "instead of $(rows "$work/eval-straight/metrics.jsonl")"
 best() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["best"]["step"])' "$1"; }
 [ "$(best "$work/eval-cut/run.json")" = "$(best "$work/eval-straight/run.json")" ] || fail "another best after kills"
 echo "ok: kill -9 while evaluating, 3 times: the resumed run has every evaluation once and the same best"
@@ -212,8 +221,9 @@ echo "ok: kill -9 while evaluating, 3 times: the resumed run has every evaluatio
 "$sagan" "${train[@]}" --steps 400 --checkpoint-every 20 --keep 100 --run-dir "$work/busy" > /dev/null 2>&1 &
 pid=$!
 for index in 1 2 3; do
-    for _ in $(seq 600); do [ -e "$work/busy/checkpoints/step-$(printf %06d $((index * 20))).safetensors" ] && break; sleep 0.1; done
-    $sagan eval --checkpoint "$work/busy/checkpoints/step-$(printf %06d $((index * 20))).safetensors" --real "$pack" \
+    checkpoint=$work/busy/checkpoints/step-$(printf %06d $((index * 20))).safetensors
+    for _ in $(seq 600); do [ -e "$checkpoint" ] && break; sleep 0.1; done
+    $sagan eval --checkpoint "$checkpoint" --real "$pack" \
         --num 20 --metrics kid > /dev/null || { kill "$pid"; fail "sagan eval $index during training"; }
 done
 wait "$pid" || fail "the training run with evaluations beside it failed"

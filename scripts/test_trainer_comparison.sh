@@ -16,8 +16,11 @@ python3 - "$work/results.json" << 'PY' || fail "results.json"
 import json, sys
 results = json.load(open(sys.argv[1]))
 assert sorted(r["trainer"] for r in results) == ["sagan", "torch"], results
-assert all(r["step"] == 2 and r["kid"] == r["kid"] and r["fid"] > 0 and r["kid_std"] is not None for r in results), results
+finite = lambda r: r["kid"] == r["kid"] and r["fid"] > 0 and r["kid_std"] is not None
+assert all(r["step"] == 2 and finite(r) for r in results), results
 PY
 "${study[@]}" > "$work/second.log" 2>&1 || fail "the second run: $(tail -20 "$work/second.log")"
-if grep -q "^+ " "$work/second.log"; then fail "the second run trained or evaluated again: $(grep '^+ ' "$work/second.log")"; fi
+if grep -q "^+ " "$work/second.log"; then
+    fail "the second run trained or evaluated again: $(grep '^+ ' "$work/second.log")"
+fi
 echo "trainer comparison: tiny plan trained, evaluated and reported; a second run resumed with nothing to do"

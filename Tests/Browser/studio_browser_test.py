@@ -308,7 +308,8 @@ def curves_and_empty_checks(driver, address, runs, run, check):
         const svg = chart.querySelector('svg');
         const width = svg.viewBox.baseVal.width;
         const circle = chart.querySelector('circle');
-        return {bars: chart.querySelectorAll('.error-bar').length, x: circle ? +circle.getAttribute('cx') / width : -1}""")
+        return {bars: chart.querySelectorAll('.error-bar').length,
+                x: circle ? +circle.getAttribute('cx') / width : -1}""")
     evaluated = any('"kind":"eval"' in line for line in open(os.path.join(runs, run, "metrics.jsonl")))
     if evaluated:  # a run of --runs with evaluations of its own: KID is not a single point there
         check.expect(bool(kid) and kid["bars"] >= 1, f"KID is drawn with its ± std ({kid})")

@@ -28,7 +28,8 @@ def main():
     d, n = a.shape[1], len(b)
     x = a[:n]
     k_xx, k_bb, k_xb = ((p @ q.T / d + 1) ** 3 for p, q in ((x, x), (b, b), (x, b)))
-    mmd = (k_xx.sum() - np.trace(k_xx)) / (n * (n - 1)) + (k_bb.sum() - np.trace(k_bb)) / (n * (n - 1)) - 2 * k_xb.mean()
+    within = (k_xx.sum() - np.trace(k_xx)) / (n * (n - 1)) + (k_bb.sum() - np.trace(k_bb)) / (n * (n - 1))
+    mmd = within - 2 * k_xb.mean()
     print(f"fid {fid!r}")
     print(f"mmd {mmd!r}")
 

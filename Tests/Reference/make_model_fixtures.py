@@ -16,8 +16,8 @@ runs the protocol the Swift test repeats:
   4. every buffer afterwards (u, v, BN running statistics).
 
 The state rules (positive BN shifts) and a discriminator slope of 1 keep every ReLU input at least
-1e-4 from zero, and every logit that far from the hinge's kinks at ±1 (checked here): two float32 implementations disagree on a mask only within about
-1e-6 of a kink, and one flipped mask moves gradients by percents.
+1e-4 from zero, and every logit that far from the hinge's kinks at ±1 (checked here): two float32
+implementations disagree on a mask only within about 1e-6 of a kink, and one flipped mask moves gradients by percents.
 
 Gradients are stored as projections on four named random directions plus norms (every element
 contributes), and in full for tensors of at most 4096 elements. A fourth file holds a narrow model
@@ -31,14 +31,16 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from model_fixtures_common import fill, gradient_summary, set_deterministic_state  # noqa: E402
-from sagan_reference import BatchNorm2d, Discriminator, DownBlock, Generator, hinge_d, hinge_g, save_safetensors  # noqa: E402
+from sagan_reference import (  # noqa: E402
+    BatchNorm2d, Discriminator, DownBlock, Generator, hinge_d, hinge_g, save_safetensors)
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "GANTests", "Fixtures")
 
 
 def sagan_config(resolution, g_sides, d_sides, base_width=2048, variant="paper", channels=3, slope=0.02):
     return {
-        "family": "sagan", "resolution": resolution, "imageChannels": channels, "latentSize": 128, "baseWidth": base_width,
+        "family": "sagan", "resolution": resolution, "imageChannels": channels, "latentSize": 128,
+        "baseWidth": base_width,
         "generatorAttentionSides": g_sides, "discriminatorAttentionSides": d_sides, "attentionVariant": variant,
         "leakySlope": slope, "spectralNorm": True, "generatorNormalization": "shiftOnly", "batchNormMomentum": 0.01,
         "batchNormEpsilon": 0.001, "initializer": {"glorotUniform": {}},
@@ -156,7 +158,8 @@ def main():
     # fixtures (0.02 and 0.2) and everything else here is the presets' architecture.
     parity_fixture("blog128", sagan_config(128, [32], [32], slope=1.0), batch=2)
     parity_fixture("sagan32", sagan_config(32, [32], [16], slope=1.0), batch=4)
-    parity_fixture("sagan32_biggan_narrow", sagan_config(32, [16], [8], base_width=256, variant="biggan", channels=1, slope=1.0), batch=4)
+    parity_fixture("sagan32_biggan_narrow",
+                   sagan_config(32, [16], [8], base_width=256, variant="biggan", channels=1, slope=1.0), batch=4)
     pytorch_checkpoint("torch_saved_sagan32_narrow", sagan_config(32, [32], [16], base_width=256), batch=3)
 
 

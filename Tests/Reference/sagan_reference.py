@@ -144,14 +144,17 @@ class BigGANSelfAttention(nn.Module):
 
 def attention(config, channels):
     sn = config["spectralNorm"]
-    return PaperSelfAttention(channels, sn) if config["attentionVariant"] == "paper" else BigGANSelfAttention(channels, sn)
+    if config["attentionVariant"] == "paper":
+        return PaperSelfAttention(channels, sn)
+    return BigGANSelfAttention(channels, sn)
 
 
 class UpBlock(nn.Module):
     def __init__(self, inputs, outputs, config):
         super().__init__()
         self.conv = ConvTranspose2d(inputs, outputs, 4, 2, 1, bias=False, spectral_norm=config["spectralNorm"])
-        self.norm = BatchNorm2d(outputs, config["generatorNormalization"], config["batchNormMomentum"], config["batchNormEpsilon"])
+        self.norm = BatchNorm2d(
+            outputs, config["generatorNormalization"], config["batchNormMomentum"], config["batchNormEpsilon"])
 
     def forward(self, x):
         return F.relu(self.norm(self.conv(x)))
@@ -161,7 +164,8 @@ class DownBlock(nn.Module):
     def __init__(self, inputs, outputs, normalized, config):
         super().__init__()
         self.conv = Conv2d(inputs, outputs, 4, 2, 1, bias=not normalized, spectral_norm=config["spectralNorm"])
-        self.norm = BatchNorm2d(outputs, "scaleAndShift", config["batchNormMomentum"], config["batchNormEpsilon"]) if normalized else None
+        self.norm = BatchNorm2d(
+            outputs, "scaleAndShift", config["batchNormMomentum"], config["batchNormEpsilon"]) if normalized else None
         self.slope = config["leakySlope"]
 
     def forward(self, x):
@@ -198,7 +202,8 @@ class Generator(nn.Module):
         first = channels(config, 4)
         self.project = Linear(config["latentSize"], first * 16, sn)
         if config["family"] == "dcgan":
-            self.project_norm = BatchNorm2d(first, "scaleAndShift", config["batchNormMomentum"], config["batchNormEpsilon"])
+            self.project_norm = BatchNorm2d(
+                first, "scaleAndShift", config["batchNormMomentum"], config["batchNormEpsilon"])
         blocks = []
         for side in generator_sides(config):
             blocks.append(UpBlock(channels(config, side // 2), channels(config, side), config))
@@ -255,7 +260,8 @@ def save_safetensors(path, tensors, metadata):
     header, offset, blobs = {"__metadata__": metadata} if metadata else {}, 0, []
     for name in names:
         data = tensors[name].detach().contiguous().to(torch.float32).numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
+        header[name] = {
+            "dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
         offset += len(data)
         blobs.append(data)
     encoded = json.dumps(header, separators=(",", ":")).encode()

@@ -48,7 +48,8 @@ function checkpointChanged() {
   const option = $("checkpoint").selectedOptions[0];
   const hasEMA = option?.dataset.ema === "true";
   $("ema-choice").disabled = !hasEMA;
-  $("ema-label").title = hasEMA ? "the moving average of G's weights" : "this checkpoint has no G-EMA: train with --ema";
+  $("ema-label").title = hasEMA
+    ? "the moving average of G's weights" : "this checkpoint has no G-EMA: train with --ema";
   $("ema-label").classList.toggle("disabled-note", !hasEMA);
   if (!hasEMA) document.querySelector('input[name="network"][value="0"]').checked = true;
   const hasD = option?.dataset.discriminator === "true";
