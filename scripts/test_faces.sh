@@ -61,6 +61,13 @@ status=0
 python3 benchmarks/sample_progress.py "$work/run" "$work/none.png" --steps 5 > "$work/none.log" 2>&1 || status=$?
 [ "$status" = 64 ] && grep -q "step-000005.png: no sample grid" "$work/none.log" && [ ! -e "$work/none.png" ] \
     || fail "a step without a grid: status $status, $(cat "$work/none.log")"
+/usr/bin/python3 benchmarks/attention_lattice.py "$work/run/checkpoints/best.safetensors" --count 2 \
+    > "$work/lattice.log" 2>&1 || fail "benchmarks/attention_lattice.py: $(cat "$work/lattice.log")"
+python3 - "$work/lattice.log" << 'PY' || fail "the attention's parity shares: $(cat "$work/lattice.log")"
+import sys
+rows = [line.split() for line in open(sys.argv[1]) if line[:1] in "01"]
+assert len(rows) == 4 and abs(sum(float(row[2]) for row in rows) - 1) < 1e-3, rows
+PY
 SAGAN=${SAGAN:-.build/release/sagan} scripts/faces_pictures.sh "$work/run" "$work/pictures" \
     > "$work/pictures.log" 2>&1 \
     || fail "scripts/faces_pictures.sh: $(cat "$work/pictures.log")"
