@@ -28,5 +28,4 @@ public enum BFloat16 {
         let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
         return Float(bitPattern: rounded & 0xFFFF_0000)
     }
-
 }
