@@ -59,8 +59,8 @@ def main():
             axes.plot([], [], color="grey", linestyle="--", linewidth=1, label=label + ", below the axis")
         else:
             axes.axhline(args.floor, color="grey", linestyle="--", linewidth=1, label=label)
-    if logarithmic:
-        axes.set_ylim(bottom=min(bottom, args.goal / 2) if args.goal is not None else bottom)
+    if logarithmic and args.goal is not None:
+        axes.set_ylim(bottom=min(bottom, args.goal / 2))
     axes.set_xlabel("step")
     axes.set_ylabel("KID" + (" (log scale)" if logarithmic else ""))
     axes.set_title(args.title)
