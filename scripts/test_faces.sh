@@ -68,6 +68,25 @@ import sys
 rows = [line.split() for line in open(sys.argv[1]) if line[:1] in "01"]
 assert len(rows) == 4 and abs(sum(float(row[2]) for row in rows) - 1) < 1e-3, rows
 PY
+pack=$(ls "$work/cache"/celeba-*-64.safetensors)
+python3 benchmarks/metric_spread.py "$work/run/checkpoints/step-000004.safetensors" --real "$pack" \
+    --num 20 --repeats 2 --sagan "${SAGAN:-.build/release/sagan}" --work "$work/spread" --json "$work/spread.json" \
+    > "$work/spread.log" 2>&1 || fail "benchmarks/metric_spread.py: $(cat "$work/spread.log")"
+python3 - "$work/run/metrics.jsonl" "$work/spread.json" << 'PY' || fail "the draws: $(cat "$work/spread.log")"
+import json, sys
+training = [json.loads(line) for line in open(sys.argv[1])]
+kid = [row["kid"] for row in training if row.get("kind") == "eval" and row["step"] == 4][-1]
+spread = json.load(open(sys.argv[2]))
+draws = spread["draws"]
+# Draw 0 is the training run's own evaluation of step 4, through PNG files instead of the live G.
+assert abs(draws[0]["kid"] - kid) < 1e-9, (draws[0], kid)
+assert draws[1]["seeds"] == "20-39" and draws[0]["fid"] != draws[1]["fid"], draws
+assert spread["fid_std"] > 0 and abs(spread["kid_mean"] - (draws[0]["kid"] + draws[1]["kid"]) / 2) < 1e-12
+PY
+status=0
+python3 benchmarks/metric_spread.py "$work/none.safetensors" --real "$pack" > "$work/none.log" 2>&1 || status=$?
+[ "$status" = 64 ] && grep -q "none.safetensors: no such checkpoint" "$work/none.log" \
+    || fail "a missing checkpoint: status $status, $(cat "$work/none.log")"
 SAGAN=${SAGAN:-.build/release/sagan} scripts/faces_pictures.sh "$work/run" "$work/pictures" \
     > "$work/pictures.log" 2>&1 \
     || fail "scripts/faces_pictures.sh: $(cat "$work/pictures.log")"
