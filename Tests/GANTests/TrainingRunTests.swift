@@ -85,8 +85,11 @@ struct TrainingRunTests {
         options.overrides.keepCheckpoints = 2
         let run = try TrainingRun(options, dataset: work.dataset)
         var progressSteps: [Int] = []
+        var imagesPerSecond: [Int: Double] = [:]
         let outcome = try run.train(commandLine: ["test"]) { event in
-            if case .progress(let progress) = event { progressSteps.append(progress.step) }
+            guard case .progress(let progress) = event else { return }
+            progressSteps.append(progress.step)
+            imagesPerSecond[progress.step] = progress.imagesPerSecond
         }
         guard case .finished(steps: 5, _) = outcome else {
             Issue.record("outcome \(outcome)")
@@ -94,8 +97,14 @@ struct TrainingRunTests {
         }
         #expect(progressSteps == [1, 2, 3, 4, 5])
         let metrics = try String(contentsOf: run.folder.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
-        let steps = metrics.split(separator: "\n").map { (try? JSONValue(parsing: String($0)))?["step"]?.int }
-        #expect(steps == [2, 4, 5])
+        let rows = try metrics.split(separator: "\n").map { try JSONValue(parsing: String($0)) }
+        #expect(rows.map { $0["step"]?.int } == [2, 4, 5])
+        // The printed speed is the logged one: the batch over the median of the recent steps.
+        for row in rows {
+            let (step, seconds) = (row["step"]?.int ?? 0, row["Time/sec_per_step"]?.double ?? 0)
+            let expected = Double(run.trainer.config.batchSize) / seconds
+            #expect(abs((imagesPerSecond[step] ?? 0) - expected) <= 1e-5 * expected, "step \(step)")
+        }
         let samples = try FileManager.default.contentsOfDirectory(
             atPath: run.folder.appendingPathComponent("samples").path)
         #expect(samples.filter { $0.hasPrefix("step-") }.sorted() == ["step-000003.png", "step-000005.png"])

@@ -149,7 +149,8 @@ public enum TrainingRunEvent: Sendable {
 public struct TrainingProgress: Sendable {
     public let step: Int
     public let steps: Int
-    /// Images per second since this process started training.
+    /// Images per second at the median time of the last 20 steps: the speed now, as the ETA uses it
+    /// (an average since the start would carry a slow spell, such as a test run beside it, for hours).
     public let imagesPerSecond: Double
     /// Seconds left at the median time of the last 20 steps, plus the evaluations still due.
     public let secondsLeft: Double
@@ -443,10 +444,9 @@ public final class TrainingRun {
         let loader = try batches()
         let clock = ContinuousClock()
         let start = clock.now
-        let firstStep = trainer.step
         var recent: [Double] = []
         var skippedInARow = 0
-        var (evaluationSeconds, lastEvaluationSeconds) = (0.0, 0.0)
+        var lastEvaluationSeconds = 0.0
         var lastEvaluation: (step: Int, metric: Metric, value: Double)?
         try checkReplicas()
         if let (tag, step, reason) = bestToSetAside {
@@ -464,7 +464,7 @@ public final class TrainingRun {
         {
             let began = clock.now
             lastEvaluation = try evaluate(with: evaluator, in: run, commandLine: joinedCommandLine, notify)
-            evaluationSeconds += (clock.now - began).seconds
+            lastEvaluationSeconds = (clock.now - began).seconds
         }
         while trainer.step < config.steps && !shouldStop() {
             let report: StepReport
@@ -501,15 +501,13 @@ public final class TrainingRun {
                 let began = clock.now
                 lastEvaluation = try evaluate(with: evaluator, in: run, commandLine: joinedCommandLine, notify)
                 lastEvaluationSeconds = (clock.now - began).seconds
-                evaluationSeconds += lastEvaluationSeconds
             }
-            let trainingSeconds = (clock.now - start).seconds - evaluationSeconds
             let evaluationsLeft = periodicEvaluator?.evaluations(after: step, lastStep: config.steps) ?? 0
             notify(
                 .progress(
                     TrainingProgress(
                         step: step, steps: config.steps,
-                        imagesPerSecond: Double((step - firstStep) * config.batchSize) / max(trainingSeconds, 1e-6),
+                        imagesPerSecond: Double(config.batchSize) / max(secondsPerStep, 1e-9),
                         secondsLeft: Double(config.steps - step) * secondsPerStep
                             + Double(evaluationsLeft) * lastEvaluationSeconds, report: report,
                         lastEvaluation: lastEvaluation)))
