@@ -11,9 +11,12 @@ own images are) against the real subset of `sagan eval --seed r`: disjoint fakes
 drawn reals. Draw 0 is the same evaluation as `sagan eval --checkpoint --seed 0`. Prints each draw
 and the mean ± sample standard deviation of KID and FID over the draws. Generated images and each
 draw's result stay in --work (default: a folder beside the checkpoint), so an interrupted run
-continues where it stopped; the images are deleted once their draw is evaluated.
+continues where it stopped; the images are deleted once their draw is evaluated. A kept draw counts
+only for the same checkpoint file (by SHA-256: best.safetensors changes as a run goes on), real set
+and N; any other is drawn again.
 """
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -36,25 +39,36 @@ def run(command):
     return done.stdout
 
 
+def file_digest(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def draw(args, index):
     """KID, its subset std and FID of draw `index`, evaluated once and kept in --work."""
     result_path = os.path.join(args.work, f"draw-{index}.json")
     if os.path.exists(result_path):
         with open(result_path) as handle:
-            return json.load(handle)
+            kept = json.load(handle)
+        if kept.get("key") == args.key:
+            return kept
     images = os.path.join(args.work, f"fakes-{index}")
     generated = images + ".complete"  # beside the folder: sagan eval reads every file in it
-    if not os.path.exists(generated):
+    if not os.path.exists(generated) or open(generated).read() != args.key["checkpoint_sha256"]:
         shutil.rmtree(images, ignore_errors=True)
         first = index * args.num
         run([args.sagan, "generate", "--checkpoint", args.checkpoint, "--seeds", f"{first}-{first + args.num - 1}",
              "--outdir", images])
-        open(generated, "w").close()
+        with open(generated, "w") as handle:
+            handle.write(args.key["checkpoint_sha256"])
     output = run([args.sagan, "eval", "--real", args.real, "--fake", images, "--num", str(args.num),
                   "--seed", str(index), "--metrics", "fid,kid", "--json"])
     record = json.loads(output.strip().splitlines()[-1])
     result = {"draw": index, "seeds": f"{index * args.num}-{(index + 1) * args.num - 1}", "real_seed": index,
-              "kid": record["kid"], "kid_std": record["kid_std"], "fid": record["fid"]}
+              "kid": record["kid"], "kid_std": record["kid_std"], "fid": record["fid"], "key": args.key}
     with open(result_path + ".partial", "w") as handle:
         json.dump(result, handle)
     os.replace(result_path + ".partial", result_path)
@@ -83,6 +97,7 @@ def main():
     args.work = args.work or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)),
                                           f"spread-{stem}-{args.num}")
     os.makedirs(args.work, exist_ok=True)
+    args.key = {"checkpoint_sha256": file_digest(args.checkpoint), "real": os.path.abspath(args.real), "num": args.num}
     draws = []
     for index in range(args.repeats):
         draws.append(draw(args, index))

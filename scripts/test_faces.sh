@@ -83,6 +83,20 @@ assert abs(draws[0]["kid"] - kid) < 1e-9, (draws[0], kid)
 assert draws[1]["seeds"] == "20-39" and draws[0]["fid"] != draws[1]["fid"], draws
 assert spread["fid_std"] > 0 and abs(spread["kid_mean"] - (draws[0]["kid"] + draws[1]["kid"]) / 2) < 1e-12
 PY
+# The same --work for another checkpoint: its kept draws are not reused.
+python3 benchmarks/metric_spread.py "$work/run/checkpoints/step-000003.safetensors" --real "$pack" \
+    --num 20 --repeats 2 --sagan "${SAGAN:-.build/release/sagan}" --work "$work/spread" --json "$work/spread3.json" \
+    > "$work/spread3.log" 2>&1 || fail "benchmarks/metric_spread.py again: $(cat "$work/spread3.log")"
+python3 - "$work/run/metrics.jsonl" "$work/spread3.json" << 'PY' || fail "kept draws reused: $(cat "$work/spread3.log")"
+import json, sys
+training = [json.loads(line) for line in open(sys.argv[1])]
+kid = [row["kid"] for row in training if row.get("kind") == "eval" and row["step"] == 3][-1]
+assert abs(json.load(open(sys.argv[2]))["draws"][0]["kid"] - kid) < 1e-9, kid
+PY
+# The same checkpoint again: every draw is kept, so sagan is not run at all.
+python3 benchmarks/metric_spread.py "$work/run/checkpoints/step-000003.safetensors" --real "$pack" \
+    --num 20 --repeats 2 --sagan /bin/false --work "$work/spread" > "$work/spread4.log" 2>&1 \
+    || fail "kept draws not reused: $(cat "$work/spread4.log")"
 status=0
 python3 benchmarks/metric_spread.py "$work/none.safetensors" --real "$pack" > "$work/none.log" 2>&1 || status=$?
 [ "$status" = 64 ] && grep -q "none.safetensors: no such checkpoint" "$work/none.log" \
@@ -93,4 +107,5 @@ SAGAN=${SAGAN:-.build/release/sagan} scripts/faces_pictures.sh "$work/run" "$wor
 for picture in faces-grid faces-interpolation faces-attention; do
     [ -s "$work/pictures/$picture.png" ] || fail "scripts/faces_pictures.sh wrote no $picture.png"
 done
-echo "ok: make faces packs once, trains, evaluates, and the same command resumes; its curve, progress and pictures draw"
+echo "ok: make faces packs once, trains, evaluates, and the same command resumes; its curve, progress, metric"\
+    "spread and pictures draw"
