@@ -69,34 +69,27 @@ rows = [line.split() for line in open(sys.argv[1]) if line[:1] in "01"]
 assert len(rows) == 4 and abs(sum(float(row[2]) for row in rows) - 1) < 1e-3, rows
 PY
 pack=$(ls "$work/cache"/celeba-*-64.safetensors)
-python3 benchmarks/metric_spread.py "$work/run/checkpoints/step-000004.safetensors" --real "$pack" \
-    --num 20 --repeats 2 --sagan "${SAGAN:-.build/release/sagan}" --work "$work/spread" --json "$work/spread.json" \
-    > "$work/spread.log" 2>&1 || fail "benchmarks/metric_spread.py: $(cat "$work/spread.log")"
-python3 - "$work/run/metrics.jsonl" "$work/spread.json" << 'PY' || fail "the draws: $(cat "$work/spread.log")"
+# spread STEP [SAGAN]: metric_spread.py on that step's checkpoint, 2 draws of 20, kept in one --work;
+# then draw 0 must be the training run's own evaluation of the step (through PNG files, not the live G).
+spread() {
+    python3 benchmarks/metric_spread.py "$work/run/checkpoints/step-00000$1.safetensors" --real "$pack" \
+        --num 20 --repeats 2 --sagan "${2:-${SAGAN:-.build/release/sagan}}" --work "$work/spread" \
+        --json "$work/spread$1.json" > "$work/spread$1.log" 2>&1 \
+        || fail "benchmarks/metric_spread.py, step $1: $(cat "$work/spread$1.log")"
+    python3 - "$work/run/metrics.jsonl" "$work/spread$1.json" "$1" << 'PY' || fail "draws: $(cat "$work/spread$1.log")"
 import json, sys
-training = [json.loads(line) for line in open(sys.argv[1])]
-kid = [row["kid"] for row in training if row.get("kind") == "eval" and row["step"] == 4][-1]
+step = int(sys.argv[3])
+kid = [row["kid"] for row in map(json.loads, open(sys.argv[1])) if row.get("kind") == "eval" and row["step"] == step]
 spread = json.load(open(sys.argv[2]))
 draws = spread["draws"]
-# Draw 0 is the training run's own evaluation of step 4, through PNG files instead of the live G.
-assert abs(draws[0]["kid"] - kid) < 1e-9, (draws[0], kid)
+assert abs(draws[0]["kid"] - kid[-1]) < 1e-9, (draws[0], kid)
 assert draws[1]["seeds"] == "20-39" and draws[0]["fid"] != draws[1]["fid"], draws
 assert spread["fid_std"] > 0 and abs(spread["kid_mean"] - (draws[0]["kid"] + draws[1]["kid"]) / 2) < 1e-12
 PY
-# The same --work for another checkpoint: its kept draws are not reused.
-python3 benchmarks/metric_spread.py "$work/run/checkpoints/step-000003.safetensors" --real "$pack" \
-    --num 20 --repeats 2 --sagan "${SAGAN:-.build/release/sagan}" --work "$work/spread" --json "$work/spread3.json" \
-    > "$work/spread3.log" 2>&1 || fail "benchmarks/metric_spread.py again: $(cat "$work/spread3.log")"
-python3 - "$work/run/metrics.jsonl" "$work/spread3.json" << 'PY' || fail "kept draws reused: $(cat "$work/spread3.log")"
-import json, sys
-training = [json.loads(line) for line in open(sys.argv[1])]
-kid = [row["kid"] for row in training if row.get("kind") == "eval" and row["step"] == 3][-1]
-assert abs(json.load(open(sys.argv[2]))["draws"][0]["kid"] - kid) < 1e-9, kid
-PY
-# The same checkpoint again: every draw is kept, so sagan is not run at all.
-python3 benchmarks/metric_spread.py "$work/run/checkpoints/step-000003.safetensors" --real "$pack" \
-    --num 20 --repeats 2 --sagan /bin/false --work "$work/spread" > "$work/spread4.log" 2>&1 \
-    || fail "kept draws not reused: $(cat "$work/spread4.log")"
+}
+spread 4
+spread 3            # the same --work for another checkpoint: step 4's kept draws are not reused
+spread 3 /bin/false # the same checkpoint again: every draw is kept, so sagan is not run at all
 status=0
 python3 benchmarks/metric_spread.py "$work/none.safetensors" --real "$pack" > "$work/none.log" 2>&1 || status=$?
 [ "$status" = 64 ] && grep -q "none.safetensors: no such checkpoint" "$work/none.log" \
