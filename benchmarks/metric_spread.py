@@ -20,9 +20,11 @@ import hashlib
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bf16_quality import spread  # noqa: E402  (mean and sample std, as the other studies report)
 
 
 def fail(message):
@@ -104,10 +106,10 @@ def main():
         row = draws[-1]
         print(f"draw {index}: fake seeds {row['seeds']}, real seed {index}: "
               f"KID {row['kid']:.4f} ± {row['kid_std']:.4f} (subsets), FID {row['fid']:.2f}", flush=True)
-    kids, fids = [row["kid"] for row in draws], [row["fid"] for row in draws]
+    kid_mean, kid_std = spread([row["kid"] for row in draws])
+    fid_mean, fid_std = spread([row["fid"] for row in draws])
     summary = {"checkpoint": args.checkpoint, "real": args.real, "num": args.num, "repeats": args.repeats,
-               "kid_mean": statistics.mean(kids), "kid_std": statistics.stdev(kids),
-               "fid_mean": statistics.mean(fids), "fid_std": statistics.stdev(fids), "draws": draws}
+               "kid_mean": kid_mean, "kid_std": kid_std, "fid_mean": fid_mean, "fid_std": fid_std, "draws": draws}
     print(f"N = {args.num}, {args.repeats} draws: KID {summary['kid_mean']:.4f} ± {summary['kid_std']:.4f}, "
           f"FID {summary['fid_mean']:.2f} ± {summary['fid_std']:.2f} (mean ± sample std over draws)")
     if args.json:
