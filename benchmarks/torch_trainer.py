@@ -77,7 +77,8 @@ def main():
     G, D = Generator(model), Discriminator(model)
     glorot(G), glorot(D)
     G.train(), D.train()
-    betas = (config["beta1"], config["beta2"])
+    # JSON writes beta1 = 0 as an integer, and PyTorch 2 refuses betas of mixed types.
+    betas = (float(config["beta1"]), float(config["beta2"]))
     optimizer_g = torch.optim.Adam(G.parameters(), lr=config["learningRateG"], betas=betas, eps=config["adamEpsilon"])
     optimizer_d = torch.optim.Adam(D.parameters(), lr=config["learningRateD"], betas=betas, eps=config["adamEpsilon"])
     batch, latent = config["batchSize"], model["latentSize"]
