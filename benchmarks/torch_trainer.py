@@ -16,9 +16,12 @@ PyTorch's - the same distributions, not the same numbers.
 
 Writes DIR/step-NNNNNN.safetensors at each --save-at step, model checkpoints (`kind` checkpoint,
 G.* and D.*) that `sagan eval --checkpoint` reads, and DIR/log.jsonl: one line per step with the
-losses and the seconds the step took.
+losses and the seconds the step took. At each of those steps DIR/resume.pt also keeps what training
+needs to go on (both models with SN's vectors, both Adams, the random state, the step): with
+--resume, an interrupted or shorter run continues from it exactly as if it had not stopped.
 """
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -59,6 +62,7 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, help="default: the run's seed")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--resume", action="store_true", help="continue from DIR/resume.pt when it exists")
     args = parser.parse_args()
 
     config = json.load(open(args.run_json))["config"]
@@ -82,11 +86,20 @@ def main():
     optimizer_g = torch.optim.Adam(G.parameters(), lr=config["learningRateG"], betas=betas, eps=config["adamEpsilon"])
     optimizer_d = torch.optim.Adam(D.parameters(), lr=config["learningRateD"], betas=betas, eps=config["adamEpsilon"])
     batch, latent = config["batchSize"], model["latentSize"]
-    loader = batches(images, batch, seed)
     save_at = {int(s) for s in args.save_at.split(",") if s} | {args.steps}
     os.makedirs(args.out, exist_ok=True)
-    log = open(os.path.join(args.out, "log.jsonl"), "w")
-    for step in range(1, args.steps + 1):
+    resume_file = os.path.join(args.out, "resume.pt")
+    done = 0
+    if args.resume and os.path.exists(resume_file):
+        done = restore(resume_file, G, D, optimizer_g, optimizer_d)
+        if done > args.steps:
+            sys.exit(f"error: {resume_file}: step {done} is past --steps {args.steps}")
+    log_file = os.path.join(args.out, "log.jsonl")
+    kept = [line for line in open(log_file) if json.loads(line)["step"] <= done] if done else []
+    log = open(log_file, "w")
+    log.writelines(kept)
+    loader = itertools.islice(batches(images, batch, seed), done * config["discriminatorSteps"], None)
+    for step in range(done + 1, args.steps + 1):
         began = time.perf_counter()
         for _ in range(config["discriminatorSteps"]):
             real = next(loader)
@@ -115,7 +128,25 @@ def main():
             path = os.path.join(args.out, f"step-{step:06d}.safetensors")
             save_safetensors(path + ".partial", state, metadata)
             os.replace(path + ".partial", path)
+            keep(resume_file, step, G, D, optimizer_g, optimizer_d)
     log.close()
+
+
+def keep(path, step, G, D, optimizer_g, optimizer_d):
+    """What training needs to go on from `step`, replacing the file whole."""
+    state = {"step": step, "G": G.state_dict(), "D": D.state_dict(), "optimizer_g": optimizer_g.state_dict(),
+             "optimizer_d": optimizer_d.state_dict(), "random": torch.get_rng_state()}
+    torch.save(state, path + ".partial")
+    os.replace(path + ".partial", path)
+
+
+def restore(path, G, D, optimizer_g, optimizer_d):
+    """Loads what `keep` wrote into the models and optimizers; returns the step it was kept at."""
+    state = torch.load(path)
+    G.load_state_dict(state["G"]), D.load_state_dict(state["D"])
+    optimizer_g.load_state_dict(state["optimizer_g"]), optimizer_d.load_state_dict(state["optimizer_d"])
+    torch.set_rng_state(state["random"])
+    return state["step"]
 
 
 if __name__ == "__main__":

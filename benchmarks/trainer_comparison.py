@@ -18,7 +18,8 @@ FID as mean ± sample standard deviation over the seeds for each trainer, each r
 its subsets, whether our mean lies within PyTorch's seed-to-seed spread (mean ± 2 std), each
 trainer's images per second (training steps alone, one thread each, side by side), and the
 comparison at equal CPU time: the step PyTorch reaches in the time sagan takes for its last step.
-All runs train before any evaluation, and the last step is evaluated first. Trained runs and
+While one trainer runs alone, the freed core evaluates the checkpoints of the runs trained so far
+(one thread); the rest are evaluated after training, the last step first. Trained runs and
 finished evaluations are kept in --work, so an interrupted study continues where it stopped: run it
 in the background at low priority (`nice -n 19`) and run it again after an interruption.
 """
@@ -84,30 +85,66 @@ def torch_command(args, preset, seed, steps, eval_at, data, sagan_folder):
         return folder, None
     return folder, [args.torch_python, os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_trainer.py"),
                     "--run-json", os.path.join(sagan_folder, "run.json"), "--data", data, "--steps", str(steps),
-                    "--save-at", ",".join(map(str, eval_at)), "--out", folder, "--seed", str(seed), "--threads", "1"]
+                    "--save-at", ",".join(map(str, eval_at)), "--out", folder, "--seed", str(seed), "--threads", "1",
+                    "--resume"]
 
 
-def train_side_by_side(args, preset, seed, steps, eval_at, data):
+def train_side_by_side(args, cache, plans, trained, preset, seed, data):
     """Both trainers of one seed at the same time, one thread each (the PyTorch one reads the sagan
-    run's run.json, so sagan starts first and PyTorch once that file exists)."""
+    run's run.json, so sagan starts first and PyTorch once that file exists). When one trainer runs
+    alone, the core it leaves free evaluates the trained runs' checkpoints on one thread. Each
+    trainer's output goes to WORK/<run>.log."""
     # Both read the same packed file, so the same indices are the same images.
-    sagan_folder, sagan = sagan_command(args, preset, seed, steps, eval_at, data)
-    processes = []
+    chosen = plans[preset]
+    sagan_folder, sagan = sagan_command(args, preset, seed, chosen["steps"], chosen["eval_at"], data)
+    launched = []
     if sagan:
-        print("+", " ".join(sagan), flush=True)
-        processes.append(subprocess.Popen(sagan, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        launched.append(("sagan", sagan_folder, launch(sagan, sagan_folder)))
         settings = os.path.join(sagan_folder, "run.json")
-        while not os.path.exists(settings) and processes[0].poll() is None:
+        while not os.path.exists(settings) and launched[0][2].poll() is None:
             time.sleep(0.2)
-    torch_folder, pytorch = torch_command(args, preset, seed, steps, eval_at, data, sagan_folder)
+    torch_folder, pytorch = torch_command(args, preset, seed, chosen["steps"], chosen["eval_at"], data, sagan_folder)
     if pytorch:
-        print("+", " ".join(pytorch), flush=True)
-        processes.append(subprocess.Popen(pytorch, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
-    for process in processes:
-        _, errors = process.communicate()
+        launched.append(("torch", torch_folder, launch(pytorch, torch_folder)))
+    folders = {"sagan": sagan_folder, "torch": torch_folder}
+    while running := [process for _, _, process in launched if process.poll() is None]:
+        # Trained: the trainers that finished here, and those that had before this run.
+        done = {trainer for trainer, _, process in launched if process.poll() == 0}
+        done |= set(folders) - {trainer for trainer, _, _ in launched}
+        waiting = unevaluated(args, cache, plans, trained + [(preset, seed, trainer, folders[trainer], data)
+                                                             for trainer in done])
+        if len(running) == 1 and waiting:
+            evaluate(args, cache, waiting[0][0], waiting[0][1], threads=1)
+        else:
+            time.sleep(1)
+    for trainer, folder, process in launched:
         if process.returncode != 0:
-            sys.exit(f"error: {' '.join(process.args[:3])}… failed:\n{errors}")
-    return {"sagan": sagan_folder, "torch": torch_folder}
+            with open(folder + ".log") as log:
+                sys.exit(f"error: {' '.join(process.args[:3])}… failed:\n{log.read()[-3000:]}")
+    return folders
+
+
+def launch(command, folder):
+    """Starts a trainer (at the study's own priority), its output in FOLDER.log."""
+    print("+", " ".join(command), flush=True)
+    os.makedirs(os.path.dirname(folder), exist_ok=True)
+    with open(folder + ".log", "a") as log:
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+
+def checkpoint_file(trainer, folder, step):
+    """Where each trainer writes its checkpoint of a step."""
+    checkpoints = os.path.join(folder, "checkpoints") if trainer == "sagan" else folder
+    return os.path.join(checkpoints, f"step-{step:06d}.safetensors")
+
+
+def unevaluated(args, cache, plans, trained):
+    """The trained runs' checkpoints (and the set each is evaluated against) still to evaluate,
+    the last step first."""
+    waiting = [(step, checkpoint_file(trainer, folder, step), data) for preset, _, trainer, folder, data in trained
+               for step in plans[preset]["eval_at"]]
+    return [(checkpoint, data) for _, checkpoint, data in sorted(waiting, key=lambda entry: -entry[0])
+            if cache_key(args, checkpoint) not in cache]
 
 
 def seconds_per_step(trainer, folder):
@@ -120,12 +157,16 @@ def seconds_per_step(trainer, folder):
     return statistics.mean(values[1:] or values)
 
 
-def evaluate(args, cache, checkpoint, real):
+def cache_key(args, checkpoint):
+    return f"{checkpoint} N={args.num}"
+
+
+def evaluate(args, cache, checkpoint, real, threads=os.cpu_count()):
     """KID (± its subsets' std) and FID of a checkpoint, remembered in `cache` (saved after each)."""
-    key = f"{checkpoint} N={args.num}"
+    key = cache_key(args, checkpoint)
     if key not in cache:
         output = run([args.sagan, "eval", "--checkpoint", checkpoint, "--real", real, "--metrics", "kid,fid",
-                      "--num", str(args.num), "--json", "--threads", str(os.cpu_count())])
+                      "--num", str(args.num), "--json", "--threads", str(threads)])
         record = json.loads(output.strip().splitlines()[-1])
         cache[key] = {"kid": record["kid"], "kid_std": record.get("kid_std"), "fid": record["fid"]}
         with open(os.path.join(args.work, "evaluations.json"), "w") as file:
@@ -153,25 +194,26 @@ def main():
     os.makedirs(args.work, exist_ok=True)
     cache_file = os.path.join(args.work, "evaluations.json")
     cache = json.load(open(cache_file)) if os.path.exists(cache_file) else {}
-    # Every run trains first, then the evaluations go last step first: an interrupted study has
-    # the comparison at the final step before the curves.
-    runs = []
+    # Runs train one seed after another (evaluating on a freed core meanwhile), then the remaining
+    # evaluations go last step first: an interrupted study has the final step before the curves.
+    trained = []
     for preset, chosen in plans.items():
         data = datasets.get(preset, args.real)
         for seed in chosen["seeds"]:
-            folders = train_side_by_side(args, preset, seed, chosen["steps"], chosen["eval_at"], data)
-            batch = json.load(open(os.path.join(folders["sagan"], "run.json")))["config"]["batchSize"]
-            runs += [(preset, seed, trainer, folder, batch, data) for trainer, folder in folders.items()]
+            folders = train_side_by_side(args, cache, plans, trained, preset, seed, data)
+            trained += [(preset, seed, trainer, folder, data) for trainer, folder in folders.items()]
+    for checkpoint, data in unevaluated(args, cache, plans, trained):
+        evaluate(args, cache, checkpoint, data)
     results = []
     for step in sorted({step for chosen in plans.values() for step in chosen["eval_at"]}, reverse=True):
-        for preset, seed, trainer, folder, batch, data in runs:
+        for preset, seed, trainer, folder, data in trained:
             if step not in plans[preset]["eval_at"]:
                 continue
-            checkpoints = os.path.join(folder, "checkpoints") if trainer == "sagan" else folder
-            checkpoint = os.path.join(checkpoints, f"step-{step:06d}.safetensors")
-            results.append({"preset": preset, "trainer": trainer, "seed": seed, "step": step, "batch": batch,
+            settings = json.load(open(os.path.join(args.work, f"{preset}-sagan-seed{seed}", "run.json")))
+            results.append({"preset": preset, "trainer": trainer, "seed": seed, "step": step,
+                            "batch": settings["config"]["batchSize"],
                             "seconds_per_step": seconds_per_step(trainer, folder),
-                            **evaluate(args, cache, checkpoint, data)})
+                            **evaluate(args, cache, checkpoint_file(trainer, folder, step), data)})
             print(json.dumps(results[-1]), flush=True)
     if args.json:
         with open(args.json, "w") as file:
