@@ -17,7 +17,8 @@ question; FID is biased in N, so compare it only at equal N. Prints, per preset 
 FID as mean ± sample standard deviation over the seeds for each trainer, each run's own KID ± from
 its subsets, whether our mean lies within PyTorch's seed-to-seed spread (mean ± 2 std), each
 trainer's images per second (training steps alone, one thread each, side by side), and the
-comparison at equal CPU time: the step PyTorch reaches in the time sagan takes for its last step.
+comparison at equal CPU time: for each PyTorch step evaluated, sagan's last evaluated step reached in
+no more time.
 While one trainer runs alone, the freed core evaluates the checkpoints of the runs trained so far
 (one thread); the rest are evaluated after training, the last step first. Trained runs and
 finished evaluations are kept in --work, so an interrupted study continues where it stopped: run it
@@ -34,6 +35,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bf16_quality import run, spread  # noqa: E402
 
+
+# sagan logs its mean seconds per step over blocks of this many steps.
+LOG_EVERY = 10
 
 # Each preset's plan on 2 cores: seeds, steps, the steps evaluated.
 PLANS = {
@@ -69,7 +73,7 @@ def sagan_command(args, preset, seed, steps, eval_at, data):
         every = gcd(every, step)
     return folder, [args.sagan, "train", "--preset", preset, "--seed", str(seed), "--steps", str(steps),
                     "--run-dir", folder, "--checkpoint-every", str(every), "--keep", "1000", "--sample-every",
-                    str(steps), "--log-every", "10", "--threads", "1", "--data", data] + resume
+                    str(steps), "--log-every", str(LOG_EVERY), "--threads", "1", "--data", data] + resume
 
 
 def gcd(a, b):
@@ -148,13 +152,16 @@ def unevaluated(args, cache, plans, trained):
 
 
 def seconds_per_step(trainer, folder):
-    """Mean seconds per training step: sagan's metrics.jsonl, or the PyTorch trainer's log.jsonl."""
+    """Seconds per training step: the median over blocks of LOG_EVERY steps (sagan's metrics.jsonl
+    logs each block's mean; the PyTorch trainer's log.jsonl each step, averaged here in the same
+    blocks). The median, so that a minute of other work on the machine does not count."""
     if trainer == "sagan":
         rows = [json.loads(line) for line in open(os.path.join(folder, "metrics.jsonl"))]
-        values = [row["Time/sec_per_step"] for row in rows if "Time/sec_per_step" in row]
+        blocks = [row["Time/sec_per_step"] for row in rows if "Time/sec_per_step" in row]
     else:
-        values = [json.loads(line)["seconds"] for line in open(os.path.join(folder, "log.jsonl"))]
-    return statistics.mean(values[1:] or values)
+        steps = [json.loads(line)["seconds"] for line in open(os.path.join(folder, "log.jsonl"))]
+        blocks = [statistics.mean(steps[i:i + LOG_EVERY]) for i in range(0, len(steps), LOG_EVERY)]
+    return statistics.median(blocks)
 
 
 def cache_key(args, checkpoint):
@@ -251,18 +258,20 @@ def report(args, plans, results):
         print(f"{preset} images/s (training steps alone, one thread each, side by side, batch {batch}): "
               f"sagan {batch / speeds['sagan']:.1f}, "
               f"PyTorch {batch / speeds['torch']:.1f} ({speeds['torch'] / speeds['sagan']:.2f}x)")
-        # Equal CPU time: in the time sagan takes for its last step, PyTorch reaches `reached` steps.
-        reached = steps * speeds["sagan"] / speeds["torch"]
-        earlier = [step for step in chosen["eval_at"] if step <= reached]
-        if earlier:
-            step = earlier[-1]
+        # Equal CPU time: for each PyTorch step evaluated, sagan's last evaluated step reached in no
+        # more time (one thread each, seconds per step as measured).
+        print(f"\n| {preset}, minutes of one thread | PyTorch step | PyTorch KID | sagan step (its minutes) "
+              "| sagan KID |\n|---|---|---|---|---|")
+        for step in chosen["eval_at"]:
+            minutes = step * speeds["torch"] / 60
+            reached = [ours for ours in chosen["eval_at"] if ours * speeds["sagan"] / 60 <= minutes]
+            if not reached:
+                continue
             theirs = spread([r["kid"] for r in mine if r["trainer"] == "torch" and r["step"] == step])
-            ours = spread([r["kid"] for r in mine if r["trainer"] == "sagan" and r["step"] == steps])
-            print(f"{preset} at equal time: sagan's {steps} steps take as long as {reached:.0f} of PyTorch's; "
-                  f"KID sagan {ours[0]:.4f} ± {ours[1]:.4f} (step {steps}) vs PyTorch {theirs[0]:.4f} ± "
-                  f"{theirs[1]:.4f} (step {step})")
-        else:
-            print(f"{preset} at equal time: PyTorch reaches {reached:.0f} steps, before the first --eval-at")
+            ours = spread([r["kid"] for r in mine if r["trainer"] == "sagan" and r["step"] == reached[-1]])
+            print(f"| {minutes:.1f} | {step} | {theirs[0]:.4f} ± {theirs[1]:.4f} | "
+                  f"{reached[-1]} ({reached[-1] * speeds['sagan'] / 60:.1f}) | {ours[0]:.4f} ± {ours[1]:.4f} |")
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,6 +13,7 @@ study=(python3 benchmarks/trainer_comparison.py --presets tiny32 --seeds 1 --ste
 "${study[@]}" > "$work/first.log" 2>&1 || fail "the study: $(tail -20 "$work/first.log")"
 grep -q "| tiny32 step | sagan KID | PyTorch KID" "$work/first.log" || fail "no table: $(tail -20 "$work/first.log")"
 grep -q "images/s (training steps alone, one thread each" "$work/first.log" || fail "no speeds"
+grep -q "| tiny32, minutes of one thread | PyTorch step" "$work/first.log" || fail "no table at equal CPU time"
 python3 - "$work/results.json" << 'PY' || fail "results.json"
 import json, sys
 results = json.load(open(sys.argv[1]))
