@@ -25,6 +25,7 @@ finished evaluations are kept in --work, so an interrupted study continues where
 in the background at low priority (`nice -n 19`) and run it again after an interruption.
 """
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -151,17 +152,25 @@ def unevaluated(args, cache, plans, trained):
             if cache_key(args, checkpoint) not in cache]
 
 
-def seconds_per_step(trainer, folder):
-    """Seconds per training step: the median over blocks of LOG_EVERY steps (sagan's metrics.jsonl
-    logs each block's mean; the PyTorch trainer's log.jsonl each step, averaged here in the same
-    blocks). The median, so that a minute of other work on the machine does not count."""
-    if trainer == "sagan":
-        rows = [json.loads(line) for line in open(os.path.join(folder, "metrics.jsonl"))]
-        blocks = [row["Time/sec_per_step"] for row in rows if "Time/sec_per_step" in row]
-    else:
-        steps = [json.loads(line)["seconds"] for line in open(os.path.join(folder, "log.jsonl"))]
-        blocks = [statistics.mean(steps[i:i + LOG_EVERY]) for i in range(0, len(steps), LOG_EVERY)]
-    return statistics.median(blocks)
+def seconds_per_step(folders):
+    """Each trainer's seconds per training step while both trained side by side: the median over
+    blocks of LOG_EVERY steps (sagan's metrics.jsonl logs each block's mean; the PyTorch trainer's
+    log.jsonl each step, averaged here in the same blocks), counting only the blocks that ended
+    before the first trainer finished. The median, so that a minute of other work on the machine
+    does not count; side by side only, so that the neighbour (the other trainer, then an evaluation
+    or nothing) is the same for both."""
+    rows = [json.loads(line) for line in open(os.path.join(folders["sagan"], "metrics.jsonl"))]
+    blocks = {"sagan": [row["Time/sec_per_step"] for row in rows if "Time/sec_per_step" in row]}
+    steps = [json.loads(line)["seconds"] for line in open(os.path.join(folders["torch"], "log.jsonl"))]
+    blocks["torch"] = [statistics.mean(steps[i:i + LOG_EVERY]) for i in range(0, len(steps), LOG_EVERY)]
+    together = min(LOG_EVERY * sum(times) for times in blocks.values())
+    speeds = {}
+    for trainer, times in blocks.items():
+        ends = itertools.accumulate(LOG_EVERY * seconds for seconds in times)
+        # (A run shorter than one block has only its first.)
+        inside = [seconds for seconds, end in zip(times, ends) if end <= together] or times[:1]
+        speeds[trainer] = statistics.median(inside)
+    return speeds
 
 
 def cache_key(args, checkpoint):
@@ -203,12 +212,12 @@ def main():
     cache = json.load(open(cache_file)) if os.path.exists(cache_file) else {}
     # Runs train one seed after another (evaluating on a freed core meanwhile), then the remaining
     # evaluations go last step first: an interrupted study has the final step before the curves.
-    trained = []
+    trained, runs = [], {}
     for preset, chosen in plans.items():
         data = datasets.get(preset, args.real)
         for seed in chosen["seeds"]:
-            folders = train_side_by_side(args, cache, plans, trained, preset, seed, data)
-            trained += [(preset, seed, trainer, folder, data) for trainer, folder in folders.items()]
+            runs[preset, seed] = train_side_by_side(args, cache, plans, trained, preset, seed, data)
+            trained += [(preset, seed, trainer, folder, data) for trainer, folder in runs[preset, seed].items()]
     for checkpoint, data in unevaluated(args, cache, plans, trained):
         evaluate(args, cache, checkpoint, data)
     results = []
@@ -219,7 +228,7 @@ def main():
             settings = json.load(open(os.path.join(args.work, f"{preset}-sagan-seed{seed}", "run.json")))
             results.append({"preset": preset, "trainer": trainer, "seed": seed, "step": step,
                             "batch": settings["config"]["batchSize"],
-                            "seconds_per_step": seconds_per_step(trainer, folder),
+                            "seconds_per_step": seconds_per_step(runs[preset, seed])[trainer],
                             **evaluate(args, cache, checkpoint_file(trainer, folder, step), data)})
             print(json.dumps(results[-1]), flush=True)
     if args.json:
