@@ -18,11 +18,12 @@ FID as mean ± sample standard deviation over the seeds for each trainer, each r
 its subsets, whether our mean lies within PyTorch's seed-to-seed spread (mean ± 2 std), each
 trainer's images per second (training steps alone, one thread each, side by side), and the
 comparison at equal CPU time: for each PyTorch step evaluated, sagan's last evaluated step reached in
-no more time.
-While one trainer runs alone, the freed core evaluates the checkpoints of the runs trained so far
-(one thread); the rest are evaluated after training, the last step first. Trained runs and
-finished evaluations are kept in --work, so an interrupted study continues where it stopped: run it
-in the background at low priority (`nice -n 19`) and run it again after an interruption.
+no more time. While one trainer runs alone, the freed core evaluates the checkpoints of the runs
+trained so far (one thread); the rest are evaluated after training, the last step first. Trained
+runs (and the PyTorch trainer's resume.pt) and finished evaluations are kept in --work, so an
+interrupted study continues where it stopped: run it in the background at low priority (`nice -n
+19`) and run it again after an interruption. A second sagan32 seed where time allows: `--presets
+sagan32 --seeds 1,2` (about 80 more minutes).
 """
 import argparse
 import itertools
