@@ -221,15 +221,17 @@ def main():
             trained += [(preset, seed, trainer, folder, data) for trainer, folder in runs[preset, seed].items()]
     for checkpoint, data in unevaluated(args, cache, plans, trained):
         evaluate(args, cache, checkpoint, data)
+    # Each run's logs and settings are read once, not once per evaluated step.
+    speeds = {run: seconds_per_step(folders) for run, folders in runs.items()}
+    batches = {run: json.load(open(os.path.join(folders["sagan"], "run.json")))["config"]["batchSize"]
+               for run, folders in runs.items()}
     results = []
     for step in sorted({step for chosen in plans.values() for step in chosen["eval_at"]}, reverse=True):
         for preset, seed, trainer, folder, data in trained:
             if step not in plans[preset]["eval_at"]:
                 continue
-            settings = json.load(open(os.path.join(args.work, f"{preset}-sagan-seed{seed}", "run.json")))
             results.append({"preset": preset, "trainer": trainer, "seed": seed, "step": step,
-                            "batch": settings["config"]["batchSize"],
-                            "seconds_per_step": seconds_per_step(runs[preset, seed])[trainer],
+                            "batch": batches[preset, seed], "seconds_per_step": speeds[preset, seed][trainer],
                             **evaluate(args, cache, checkpoint_file(trainer, folder, step), data)})
             print(json.dumps(results[-1]), flush=True)
     if args.json:
