@@ -22,10 +22,11 @@ struct PrecisionRecallBench: ParsableCommand {
         let timing = try engine.run {
             try PrecisionRecallBenchmark.run(count: num, featuresFile: featuresOut.map(URL.init(fileURLWithPath:)))
         }
+        let threads = Engine.threadCount ?? 1
         print(
             String(
-                format: "precision and recall, N = %d per side, %d threads: %.2f s; peak tensor memory %.0f MiB; "
-                    + "precision %.4f, recall %.4f", timing.count, Engine.threadCount ?? 1, timing.seconds,
+                format: "precision and recall, N = %d per side, %d thread%@: %.2f s; peak tensor memory %.0f MiB; "
+                    + "precision %.4f, recall %.4f", timing.count, threads, threads == 1 ? "" : "s", timing.seconds,
                 Double(timing.peakTensorBytes) / 1_048_576, timing.precision, timing.recall))
     }
 }
