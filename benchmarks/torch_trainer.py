@@ -96,7 +96,7 @@ def main():
             sys.exit(f"error: {resume_file}: step {done} is past --steps {args.steps}")
     log_file = os.path.join(args.out, "log.jsonl")
     kept = [line for line in open(log_file) if json.loads(line)["step"] <= done] if done else []
-    log = open(log_file, "w")
+    log = open(log_file, "w", buffering=1)  # a line per step, readable while it trains
     log.writelines(kept)
     loader = itertools.islice(batches(images, batch, seed), done * config["discriminatorSteps"], None)
     for step in range(done + 1, args.steps + 1):
@@ -120,7 +120,6 @@ def main():
         row = {"step": step, "loss_d": loss_d.item(), "loss_g": loss_g.item(), "seconds": seconds}
         log.write(json.dumps(row) + "\n")
         if step in save_at:
-            log.flush()
             state = {f"G.{k}": v for k, v in G.state_dict().items()}
             state.update({f"D.{k}": v for k, v in D.state_dict().items()})
             metadata = {"format": "pt", "kind": "checkpoint", "model_config": json.dumps(model), "step": str(step),
