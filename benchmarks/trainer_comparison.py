@@ -18,8 +18,8 @@ FID as mean ± sample standard deviation over the seeds for each trainer, each r
 its subsets, whether our mean lies within PyTorch's seed-to-seed spread (mean ± 2 std), each
 trainer's images per second (training steps alone, one thread each, side by side), and the
 comparison at equal CPU time: for each PyTorch step evaluated, sagan's last evaluated step reached in
-no more time. While one trainer runs alone, the freed core evaluates the checkpoints of the runs
-trained so far (one thread); the rest are evaluated after training, the last step first. Trained
+no more time. While one trainer runs alone, the freed core evaluates the checkpoints written so far
+(one thread); the rest are evaluated after training, the last step first. Trained
 runs (and the PyTorch trainer's resume.pt) and finished evaluations are kept in --work, so an
 interrupted study continues where it stopped: run it in the background at low priority (`nice -n
 19`) and run it again after an interruption. A second sagan32 seed where time allows: `--presets
@@ -98,8 +98,8 @@ def torch_command(args, preset, seed, steps, eval_at, data, sagan_folder):
 def train_side_by_side(args, cache, plans, trained, preset, seed, data):
     """Both trainers of one seed at the same time, one thread each (the PyTorch one reads the sagan
     run's run.json, so sagan starts first and PyTorch once that file exists). When one trainer runs
-    alone, the core it leaves free evaluates the trained runs' checkpoints on one thread. Each
-    trainer's output goes to WORK/<run>.log."""
+    alone, the core it leaves free evaluates the trained runs' checkpoints on one thread, then those
+    the other trainer has written so far. Each trainer's output goes to WORK/<run>.log."""
     # Both read the same packed file, so the same indices are the same images.
     chosen = plans[preset]
     sagan_folder, sagan = sagan_command(args, preset, seed, chosen["steps"], chosen["eval_at"], data)
@@ -119,6 +119,10 @@ def train_side_by_side(args, cache, plans, trained, preset, seed, data):
         done |= set(folders) - {trainer for trainer, _, _ in launched}
         waiting = unevaluated(args, cache, plans, trained + [(preset, seed, trainer, folders[trainer], data)
                                                              for trainer in done])
+        # And the checkpoints the trainer still running has written (both write them whole, by a rename).
+        waiting += [entry for entry in unevaluated(args, cache, plans, [(preset, seed, trainer, folders[trainer], data)
+                                                                        for trainer in set(folders) - done])
+                    if os.path.exists(entry[0])]
         if len(running) == 1 and waiting:
             evaluate(args, cache, waiting[0][0], waiting[0][1], threads=1)
         else:
