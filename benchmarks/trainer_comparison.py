@@ -17,13 +17,13 @@ question; FID is biased in N, so compare it only at equal N. Prints, per preset 
 FID as mean ± sample standard deviation over the seeds for each trainer, each run's own KID ± from
 its subsets, whether our mean lies within PyTorch's seed-to-seed spread (mean ± 2 std), each
 trainer's images per second (training steps alone, one thread each, side by side), and the
-comparison at equal CPU time: for each PyTorch step evaluated, sagan's last evaluated step reached in
-no more time. While one trainer runs alone, the freed core evaluates the checkpoints written so far
-(one thread); the rest are evaluated after training, the last step first. Trained
-runs (and the PyTorch trainer's resume.pt) and finished evaluations are kept in --work, so an
-interrupted study continues where it stopped: run it in the background at low priority (`nice -n
-19`) and run it again after an interruption. A second sagan32 seed where time allows: `--presets
-sagan32 --seeds 1,2` (about 80 more minutes).
+comparison at equal CPU time: for each PyTorch step evaluated, sagan's last evaluated step reached
+in no more time. While one trainer runs alone, the freed core evaluates the checkpoints written so
+far (one thread); the rest are evaluated after training, the last step first. Trained runs (and the
+PyTorch trainer's resume.pt) and finished evaluations are kept in --work, so an interrupted study
+continues where it stopped: run it in the background at low priority (`nice -n 19`) and run it again
+after an interruption. A second sagan32 seed where time allows: `--presets sagan32 --seeds 1,2`
+(about 80 more minutes).
 """
 import argparse
 import itertools
@@ -98,8 +98,8 @@ def torch_command(args, preset, seed, steps, eval_at, data, sagan_folder):
 def train_side_by_side(args, cache, plans, trained, preset, seed, data):
     """Both trainers of one seed at the same time, one thread each (the PyTorch one reads the sagan
     run's run.json, so sagan starts first and PyTorch once that file exists). When one trainer runs
-    alone, the core it leaves free evaluates the trained runs' checkpoints on one thread, then those
-    the other trainer has written so far. Each trainer's output goes to WORK/<run>.log."""
+    alone, the core it leaves free evaluates, on one thread, every checkpoint written so far. Each
+    trainer's output goes to WORK/<run>.log."""
     # Both read the same packed file, so the same indices are the same images.
     chosen = plans[preset]
     sagan_folder, sagan = sagan_command(args, preset, seed, chosen["steps"], chosen["eval_at"], data)
@@ -113,16 +113,10 @@ def train_side_by_side(args, cache, plans, trained, preset, seed, data):
     if pytorch:
         launched.append(("torch", torch_folder, launch(pytorch, torch_folder)))
     folders = {"sagan": sagan_folder, "torch": torch_folder}
+    these = [(preset, seed, trainer, folder, data) for trainer, folder in folders.items()]
     while running := [process for _, _, process in launched if process.poll() is None]:
-        # Trained: the trainers that finished here, and those that had before this run.
-        done = {trainer for trainer, _, process in launched if process.poll() == 0}
-        done |= set(folders) - {trainer for trainer, _, _ in launched}
-        waiting = unevaluated(args, cache, plans, trained + [(preset, seed, trainer, folders[trainer], data)
-                                                             for trainer in done])
-        # And the checkpoints the trainer still running has written (both write them whole, by a rename).
-        waiting += [entry for entry in unevaluated(args, cache, plans, [(preset, seed, trainer, folders[trainer], data)
-                                                                        for trainer in set(folders) - done])
-                    if os.path.exists(entry[0])]
+        # Every checkpoint written so far, also by the trainer still running (both write them whole, by a rename).
+        waiting = [entry for entry in unevaluated(args, cache, plans, trained + these) if os.path.exists(entry[0])]
         if len(running) == 1 and waiting:
             evaluate(args, cache, waiting[0][0], waiting[0][1], threads=1)
         else:
