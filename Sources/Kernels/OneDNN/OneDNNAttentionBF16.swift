@@ -1,10 +1,12 @@
 import CKernels
 
 /// The fused attention in bf16: the same tiles as the Float32 kernel (OneDNNAttention.swift), with
-/// the large products on `sagan_gemm_bf16` (vdpbf16ps) over operands rounded to bf16 as the
-/// reference backend defines them: q, k, v and dO as they are gathered, Pᵀ normalised and dSᵀ as
-/// they are formed. The scores kᵀq (depth C/8, a small share of the work) stay on sgemm over the
-/// rounded q and k, which computes the same exact products. Softmax statistics stay Float32.
+/// the products on `sagan_gemm_bf16` (vdpbf16ps) over operands rounded to bf16 as the reference
+/// backend defines them: q, k, v and dO as they are gathered, Pᵀ normalised and dSᵀ as they are
+/// formed. The scores kᵀq and dq = k · dSᵀ run there too although their depth or height is only C/8:
+/// oneDNN's sgemm ran those shapes at a fraction of its speed (blog128's 32x32 map, batch 16, on a
+/// Zen 4: forward 10.6 → 8.4 ms). dk = q · dS stays on sgemm over the rounded operands, which
+/// computes the same exact products. Softmax statistics stay Float32.
 extension OneDNNBackend {
     private func pairs(_ pointer: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt32> {
         UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt32.self)
@@ -18,31 +20,34 @@ extension OneDNNBackend {
         let (n, m, ck, cv) = (g.queries, g.keys, g.keyChannels, g.valueChannels)
         let (q, k, v) = AttentionOperands.inputs(g, queries: queries, keys: keys, values: values)
         let o = ImageOperand(output: [g.batch, cv, n], like: values)
-        // Per worker: Eᵀ, its column scales and Pᵀ packed; then q, k, v and o of one image as
-        // row-major Float32 matrices, and v in bf16 (rows of m rounded up to even).
-        let mPairs = (m + 1) / 2
-        let block = g.tile * m + g.tile + mPairs * g.tile
-        let image = ck * n + ck * m + cv * m + cv * n + cv * mPairs
+        // Per worker: Eᵀ, its column scales, Pᵀ packed and the tile's q packed; then q, k, v and o of
+        // one image as row-major Float32 matrices, v in bf16 (rows of m rounded up to even) and k packed.
+        let (mPairs, ckPairs) = ((m + 1) / 2, (ck + 1) / 2)
+        let block = g.tile * m + g.tile + mPairs * g.tile + ckPairs * g.tile
+        let image = ck * n + ck * m + cv * m + cv * n + cv * mPairs + ckPairs * m
         let work = Storage(uninitializedCount: min(g.batch, threadCount ?? 1) * (block + image))
         withExtendedLifetime((q, k, v, o, work)) {
             runtime.forEachItemInParallel(g.batch) { b, worker, stream in
                 let et = work.pointer + worker * (block + image)
                 let inverseSums = et + g.tile * m
                 let packedP = pairs(inverseSums + g.tile)  // (m/2, tile) pairs
+                let qpk = packedP + mPairs * g.tile  // (C/8 / 2, tile) pairs
                 let qb = et + block
                 let kb = qb + ck * n
                 let vb = kb + ck * m
                 let ob = vb + cv * m
                 let vbf = ob + cv * n  // (Cv, m/2) pairs
+                let kpk = pairs(vbf + cv * mPairs)  // (C/8 / 2, m) pairs
                 q.gather(image: b, into: qb, runtime, stream)
                 k.gather(image: b, into: kb, runtime, stream)
                 v.gather(image: b, into: vb, runtime, stream)
-                sagan_round_bf16(qb, ck * n + ck * m)
+                sagan_pack_bf16_rows(kb, ck, m, m, nil, kpk)
                 sagan_convert_bf16(vb, cv, m, m, nil, halves(vbf), 2 * mPairs)
                 for t0 in stride(from: 0, to: n, by: g.tile) {
                     let rows = min(g.tile, n - t0)
                     // Eᵀ = exp(kᵀ q − column max); Pᵀ = Eᵀ scaled by column, rounded; o[:, tile] = v · Pᵀ.
-                    gemm(true, false, m: m, n: rows, k: ck, kb, m, qb + t0, n, et, rows)
+                    sagan_pack_bf16_rows(qb + t0, ck, rows, n, nil, qpk)
+                    sagan_gemm_bf16(m, rows, ckPairs, kpk, 1, m, qpk, et, rows, 0)
                     sagan_softmax_columns_unnormalized(et, Int32(m), Int32(rows), Int32(rows), inverseSums)
                     sagan_pack_bf16_rows(et, m, rows, rows, inverseSums, packedP)
                     sagan_gemm_bf16(cv, rows, mPairs, pairs(vbf), mPairs, 1, packedP, ob + t0, n, 0)
@@ -53,8 +58,8 @@ extension OneDNNBackend {
         return o.storage
     }
 
-    /// dPᵀ = vᵀ · dO and dvᵀ = Pᵀ · dOᵀ (the large products) run in bf16; dq = k · dSᵀ and dk = q · dS
-    /// (depth C/8) on sgemm over rounded operands.
+    /// dPᵀ = vᵀ · dO, dvᵀ = Pᵀ · dOᵀ and dq = k · dSᵀ run in bf16; dk = q · dS on sgemm over rounded
+    /// operands (its B would be dSᵀ transposed pair by pair).
     func attentionBackwardBF16(
         _ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage, outputGradient: Storage
     ) -> (queries: Storage, keys: Storage, values: Storage) {
@@ -63,10 +68,13 @@ extension OneDNNBackend {
         let dO = ImageOperand(outputGradient, [g.batch, cv, n])
         let (dq, dk, dv) = AttentionOperands.gradients(g, queries: queries, keys: keys, values: values)
         let (nPairs, cvPairs, tilePairs) = ((n + 1) / 2, (cv + 1) / 2, (g.tile + 1) / 2)
+        let ckPairs = (ck + 1) / 2
         // Per worker: Eᵀ, dPᵀ then dSᵀ, E's column scales, a packed operand and Pᵀ in bf16; then q, k,
-        // v, dO, dq, dk, dvᵀ, dv of one image as row-major Float32 matrices, v packed and dO in bf16.
-        let block = 2 * g.tile * m + g.tile + max(cvPairs * g.tile, tilePairs * cv) + m * tilePairs
-        let image = 2 * (ck * n + ck * m) + cv * n + 3 * cv * m + cvPairs * m + cv * nPairs
+        // v, dO, dq, dk, dvᵀ, dv of one image as row-major Float32 matrices, v and k packed, dO in bf16.
+        let (mPairs, operandSize) = ((m + 1) / 2, max(cvPairs * g.tile, tilePairs * cv, ckPairs * g.tile))
+        let block = 2 * g.tile * m + g.tile + operandSize + m * tilePairs + mPairs * g.tile
+        let packed = cvPairs * m + cv * nPairs + ckPairs * m + ck * mPairs
+        let image = 2 * (ck * n + ck * m) + cv * n + 3 * cv * m + packed
         let work = Storage(uninitializedCount: min(g.batch, threadCount ?? 1) * (block + image))
         withExtendedLifetime((q, k, v, dO, dq, dk, dv, work)) {
             runtime.forEachItemInParallel(g.batch) { b, worker, stream in
@@ -74,7 +82,8 @@ extension OneDNNBackend {
                 let dst = et + g.tile * m
                 let inverseSums = dst + g.tile * m
                 let operand = pairs(inverseSums + g.tile)
-                let ptbf = inverseSums + g.tile + max(cvPairs * g.tile, tilePairs * cv)  // (m, tile/2) pairs
+                let ptbf = inverseSums + g.tile + operandSize  // (m, tile/2) pairs
+                let dspk = pairs(ptbf + m * tilePairs)  // (m/2, tile) pairs
                 let qb = et + block
                 let kb = qb + ck * n
                 let vb = kb + ck * m
@@ -85,27 +94,33 @@ extension OneDNNBackend {
                 let dvb = dvt + m * cv
                 let vpk = pairs(dvb + cv * m)  // (Cv/2, m) pairs
                 let dObf = vpk + cvPairs * m  // (Cv, n/2) pairs
+                let kpk = dObf + cv * nPairs  // (C/8 / 2, m) pairs
+                let kbf = kpk + ckPairs * m  // (C/8, m/2) pairs
                 q.gather(image: b, into: qb, runtime, stream)
                 k.gather(image: b, into: kb, runtime, stream)
                 v.gather(image: b, into: vb, runtime, stream)
                 dO.gather(image: b, into: dOb, runtime, stream)
                 sagan_round_bf16(qb, ck * n + ck * m)
+                sagan_pack_bf16_rows(kb, ck, m, m, nil, kpk)
+                sagan_convert_bf16(kb, ck, m, m, nil, halves(kbf), 2 * mPairs)
                 sagan_pack_bf16_rows(vb, cv, m, m, nil, vpk)
                 sagan_convert_bf16(dOb, cv, n, n, nil, halves(dObf), 2 * nPairs)
                 for t0 in stride(from: 0, to: n, by: g.tile) {
                     let (rows, first) = (min(g.tile, n - t0), t0 == 0)
                     let rowPairs = (rows + 1) / 2
                     // The forward's tile again: Eᵀ = exp(kᵀ q − column max).
-                    gemm(true, false, m: m, n: rows, k: ck, kb, m, qb + t0, n, et, rows)
+                    sagan_pack_bf16_rows(qb + t0, ck, rows, n, nil, operand)
+                    sagan_gemm_bf16(m, rows, ckPairs, kpk, 1, m, operand, et, rows, 0)
                     sagan_softmax_columns_unnormalized(et, Int32(m), Int32(rows), Int32(rows), inverseSums)
                     // dPᵀ = vᵀ · dO_tile;  dSᵀ = Pᵀ ⊙ (dPᵀ − colsum(dPᵀ ⊙ Pᵀ)) in Float32, then rounded.
                     sagan_pack_bf16_rows(dOb + t0, cv, rows, n, nil, operand)
                     sagan_gemm_bf16(m, rows, cvPairs, vpk, 1, m, operand, dst, rows, 0)
                     sagan_softmax_columns_backward_unnormalized(
                         et, dst, Int32(m), Int32(rows), Int32(rows), inverseSums)
+                    sagan_pack_bf16_rows(dst, m, rows, rows, nil, dspk)
                     sagan_round_bf16(dst, m * rows)
                     // dq_tile = k · dSᵀ;  dk += q_tile · dS.
-                    gemm(false, false, m: ck, n: rows, k: m, kb, m, dst, rows, dqb + t0, n)
+                    sagan_gemm_bf16(ck, rows, mPairs, kbf, mPairs, 1, dspk, dqb + t0, n, 0)
                     gemm(false, true, m: ck, n: m, k: rows, qb + t0, n, dst, rows, dkb, m, accumulate: !first)
                     // dvᵀ += Pᵀ · dO_tileᵀ, with Pᵀ normalised and rounded.
                     sagan_convert_bf16(et, m, rows, rows, inverseSums, halves(ptbf), 2 * rowPairs)
