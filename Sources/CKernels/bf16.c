@@ -187,8 +187,80 @@ block_bf16(int rows, long n, long pairs, const uint32_t *a, long rowStride, long
 #define BLOCK(R)                                                                                                       \
     block_bf16(R, n, pairs, a + i0 * rowStride, rowStride, pairStride, b, c + i0 * ldc + j0, ldc, accumulate, masks)
 
+/* C of at most 8 columns from rows of A whose pairs are contiguous (pairStride 1): a 16-lane
+   accumulator holds column j's sums of even pairs in lane 2j and of odd pairs in lane 2j + 1, so one
+   vdpbf16ps takes two pairs of a row (a 64-bit broadcast) against `b`, B's pairs interleaved to
+   match; the lanes are added at the end. The 64-column block below would leave 15/16 of every
+   product unused on such a C (the attention's dk, C/8 = 8 columns). */
+AVX512_BF16 __attribute__((always_inline)) static inline void narrow_block_bf16(int rows, long quads, long pairs,
+                                                                                const uint32_t *a, long rowStride,
+                                                                                const __m512i *b, float *c, long ldc,
+                                                                                int accumulate, __mmask16 columns) {
+    __m512 acc[6];
+    for (int r = 0; r < rows; r++) acc[r] = _mm512_setzero_ps();
+    for (long u = 0; u < quads; u++) {
+        for (int r = 0; r < rows; r++) {
+            const uint32_t *row = a + r * rowStride + 2 * u;
+            uint64_t two = row[0];
+            if (2 * u + 1 < pairs) memcpy(&two, row, sizeof two);
+            acc[r] = _mm512_dpbf16_ps(acc[r], (__m512bh)_mm512_set1_epi64((long long)two), (__m512bh)b[u]);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        __m512 sums = _mm512_add_ps(acc[r], _mm512_permute_ps(acc[r], 0xB1));
+        __m512 result = _mm512_maskz_compress_ps(0x5555, sums);
+        if (accumulate) result = _mm512_add_ps(result, _mm512_maskz_loadu_ps(columns, c + r * ldc));
+        _mm512_mask_storeu_ps(c + r * ldc, columns, result);
+    }
+}
+
+#define NARROW(R)                                                                                                      \
+    narrow_block_bf16(R, quads, chunk, a + i0 * rowStride + p0, rowStride, b, c + i0 * ldc, ldc, accumulate || p0 > 0, \
+                      columns)
+
+AVX512_BF16 static void gemm_bf16_narrow(long m, long n, long pairs, const uint32_t *a, long rowStride,
+                                         const uint32_t *packedB, float *c, long ldc, int accumulate) {
+    enum { CHUNK = 64 }; /* interleaved B vectors per pass over A's rows: 128 pairs */
+    __m512i b[CHUNK];
+    const __mmask16 columns = (__mmask16)((1u << n) - 1);
+    for (long p0 = 0; p0 < pairs; p0 += 2 * CHUNK) {
+        long chunk = pairs - p0 < 2 * CHUNK ? pairs - p0 : 2 * CHUNK, quads = (chunk + 1) / 2;
+        for (long u = 0; u < quads; u++) {
+            uint32_t lanes[16] = {0};
+            for (long parity = 0; parity < 2 && 2 * u + parity < chunk; parity++)
+                for (long j = 0; j < n; j++) lanes[2 * j + parity] = packedB[(p0 + 2 * u + parity) * n + j];
+            b[u] = _mm512_loadu_si512(lanes);
+        }
+        long i0 = 0;
+        for (; i0 + 6 <= m; i0 += 6) NARROW(6);
+        switch (m - i0) {
+        case 5:
+            NARROW(5);
+            break;
+        case 4:
+            NARROW(4);
+            break;
+        case 3:
+            NARROW(3);
+            break;
+        case 2:
+            NARROW(2);
+            break;
+        case 1:
+            NARROW(1);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
 AVX512_BF16 static void gemm_bf16_avx512(long m, long n, long pairs, const uint32_t *a, long rowStride, long pairStride,
                                          const uint32_t *packedB, float *c, long ldc, int accumulate) {
+    if (n <= 8 && pairStride == 1 && pairs > 0) {
+        gemm_bf16_narrow(m, n, pairs, a, rowStride, packedB, c, ldc, accumulate);
+        return;
+    }
     for (long j0 = 0; j0 < n; j0 += 64) {
         __mmask16 masks[4];
         for (int v = 0; v < 4; v++) {

@@ -17,9 +17,12 @@ struct BF16KernelTests {
         return (0..<count).map { values[2 * $0] | values[2 * $0 + 1] << 16 }
     }
 
-    /// (m, n, pairs, A read transposed): register-block tails in rows (6) and columns (64), odd depths.
+    /// (m, n, pairs, A read transposed): register-block tails in rows (6) and columns (64), odd depths;
+    /// at most 8 columns from contiguous pairs (the two-pairs-per-product path), over one and two
+    /// chunks of 128 pairs, and transposed (the general path).
     @Test(arguments: [
         (1, 1, 1, false), (6, 64, 8, false), (7, 65, 5, true), (13, 130, 33, false), (64, 128, 512, true),
+        (7, 8, 5, false), (13, 3, 131, false), (1030, 8, 64, false), (5, 8, 6, true),
     ])
     func matrixProductMatchesPlainC(_ shape: (Int, Int, Int, Bool)) {
         let (m, n, depthPairs, transposed) = shape

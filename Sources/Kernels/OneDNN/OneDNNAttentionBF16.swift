@@ -3,10 +3,9 @@ import CKernels
 /// The fused attention in bf16: the same tiles as the Float32 kernel (OneDNNAttention.swift), with
 /// the products on `sagan_gemm_bf16` (vdpbf16ps) over operands rounded to bf16 as the reference
 /// backend defines them: q, k, v and dO as they are gathered, Pᵀ normalised and dSᵀ as they are
-/// formed. The scores kᵀq and dq = k · dSᵀ run there too although their depth or height is only C/8:
+/// formed. The thin products (the scores kᵀq, dq and dk, of depth or size C/8) run there too:
 /// oneDNN's sgemm ran those shapes at a fraction of its speed (blog128's 32x32 map, batch 16, on a
-/// Zen 4: forward 10.6 → 8.4 ms). dk = q · dS stays on sgemm over the rounded operands, which
-/// computes the same exact products. Softmax statistics stay Float32.
+/// Zen 4: forward 10.6 → 8.4 ms). Softmax statistics stay Float32.
 extension OneDNNBackend {
     private func pairs(_ pointer: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt32> {
         UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt32.self)
@@ -58,8 +57,7 @@ extension OneDNNBackend {
         return o.storage
     }
 
-    /// dPᵀ = vᵀ · dO, dvᵀ = Pᵀ · dOᵀ and dq = k · dSᵀ run in bf16; dk = q · dS on sgemm over rounded
-    /// operands (its B would be dSᵀ transposed pair by pair).
+    /// dPᵀ = vᵀ · dO, dvᵀ = Pᵀ · dOᵀ, dq = k · dSᵀ and dkᵀ = dSᵀ · qᵀ, all in bf16.
     func attentionBackwardBF16(
         _ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage, outputGradient: Storage
     ) -> (queries: Storage, keys: Storage, values: Storage) {
@@ -69,12 +67,14 @@ extension OneDNNBackend {
         let (dq, dk, dv) = AttentionOperands.gradients(g, queries: queries, keys: keys, values: values)
         let (nPairs, cvPairs, tilePairs) = ((n + 1) / 2, (cv + 1) / 2, (g.tile + 1) / 2)
         let ckPairs = (ck + 1) / 2
-        // Per worker: Eᵀ, dPᵀ then dSᵀ, E's column scales, a packed operand and Pᵀ in bf16; then q, k,
-        // v, dO, dq, dk, dvᵀ, dv of one image as row-major Float32 matrices, v and k packed, dO in bf16.
-        let (mPairs, operandSize) = ((m + 1) / 2, max(cvPairs * g.tile, tilePairs * cv, ckPairs * g.tile))
+        // Per worker: Eᵀ, dPᵀ then dSᵀ, E's column scales, a packed operand, dSᵀ then Pᵀ in bf16 and dSᵀ
+        // packed; then q, k, v, dO, dq, dk, dvᵀ, dv, dkᵀ of one image as row-major Float32 matrices, v and
+        // k packed, dO, k and q in bf16.
+        let mPairs = (m + 1) / 2
+        let operandSize = max(cvPairs * g.tile, tilePairs * cv, ckPairs * g.tile, tilePairs * ck)
         let block = 2 * g.tile * m + g.tile + operandSize + m * tilePairs + mPairs * g.tile
-        let packed = cvPairs * m + cv * nPairs + ckPairs * m + ck * mPairs
-        let image = 2 * (ck * n + ck * m) + cv * n + 3 * cv * m + packed
+        let packed = cvPairs * m + cv * nPairs + ckPairs * m + ck * mPairs + ck * nPairs
+        let image = 2 * (ck * n + ck * m) + cv * n + 3 * cv * m + m * ck + packed
         let work = Storage(uninitializedCount: min(g.batch, threadCount ?? 1) * (block + image))
         withExtendedLifetime((q, k, v, dO, dq, dk, dv, work)) {
             runtime.forEachItemInParallel(g.batch) { b, worker, stream in
@@ -82,7 +82,7 @@ extension OneDNNBackend {
                 let dst = et + g.tile * m
                 let inverseSums = dst + g.tile * m
                 let operand = pairs(inverseSums + g.tile)
-                let ptbf = inverseSums + g.tile + operandSize  // (m, tile/2) pairs
+                let ptbf = inverseSums + g.tile + operandSize  // (m, tile/2) pairs: dSᵀ, then Pᵀ
                 let dspk = pairs(ptbf + m * tilePairs)  // (m/2, tile) pairs
                 let qb = et + block
                 let kb = qb + ck * n
@@ -92,17 +92,19 @@ extension OneDNNBackend {
                 let dkb = dqb + ck * n
                 let dvt = dkb + ck * m  // dvᵀ (m, Cv)
                 let dvb = dvt + m * cv
-                let vpk = pairs(dvb + cv * m)  // (Cv/2, m) pairs
+                let dkt = dvb + cv * m  // dkᵀ (m, C/8)
+                let vpk = pairs(dkt + m * ck)  // (Cv/2, m) pairs
                 let dObf = vpk + cvPairs * m  // (Cv, n/2) pairs
                 let kpk = dObf + cv * nPairs  // (C/8 / 2, m) pairs
                 let kbf = kpk + ckPairs * m  // (C/8, m/2) pairs
+                let qbf = kbf + ck * mPairs  // (C/8, n/2) pairs
                 q.gather(image: b, into: qb, runtime, stream)
                 k.gather(image: b, into: kb, runtime, stream)
                 v.gather(image: b, into: vb, runtime, stream)
                 dO.gather(image: b, into: dOb, runtime, stream)
-                sagan_round_bf16(qb, ck * n + ck * m)
                 sagan_pack_bf16_rows(kb, ck, m, m, nil, kpk)
                 sagan_convert_bf16(kb, ck, m, m, nil, halves(kbf), 2 * mPairs)
+                sagan_convert_bf16(qb, ck, n, n, nil, halves(qbf), 2 * nPairs)
                 sagan_pack_bf16_rows(vb, cv, m, m, nil, vpk)
                 sagan_convert_bf16(dOb, cv, n, n, nil, halves(dObf), 2 * nPairs)
                 for t0 in stride(from: 0, to: n, by: g.tile) {
@@ -112,22 +114,25 @@ extension OneDNNBackend {
                     sagan_pack_bf16_rows(qb + t0, ck, rows, n, nil, operand)
                     sagan_gemm_bf16(m, rows, ckPairs, kpk, 1, m, operand, et, rows, 0)
                     sagan_softmax_columns_unnormalized(et, Int32(m), Int32(rows), Int32(rows), inverseSums)
-                    // dPᵀ = vᵀ · dO_tile;  dSᵀ = Pᵀ ⊙ (dPᵀ − colsum(dPᵀ ⊙ Pᵀ)) in Float32, then rounded.
+                    // dPᵀ = vᵀ · dO_tile;  dSᵀ = Pᵀ ⊙ (dPᵀ − colsum(dPᵀ ⊙ Pᵀ)) in Float32, rounded as it
+                    // is packed by key pairs (for dq) and written in bf16 rows (for dk).
                     sagan_pack_bf16_rows(dOb + t0, cv, rows, n, nil, operand)
                     sagan_gemm_bf16(m, rows, cvPairs, vpk, 1, m, operand, dst, rows, 0)
                     sagan_softmax_columns_backward_unnormalized(
                         et, dst, Int32(m), Int32(rows), Int32(rows), inverseSums)
                     sagan_pack_bf16_rows(dst, m, rows, rows, nil, dspk)
-                    sagan_round_bf16(dst, m * rows)
-                    // dq_tile = k · dSᵀ;  dk += q_tile · dS.
+                    sagan_convert_bf16(dst, m, rows, rows, nil, halves(ptbf), 2 * rowPairs)
+                    // dq_tile = k · dSᵀ;  dkᵀ += dSᵀ · q_tileᵀ.
                     sagan_gemm_bf16(ck, rows, mPairs, kbf, mPairs, 1, dspk, dqb + t0, n, 0)
-                    gemm(false, true, m: ck, n: m, k: rows, qb + t0, n, dst, rows, dkb, m, accumulate: !first)
+                    sagan_transpose_pairs(qbf + t0 / 2, ck, rowPairs, nPairs, operand, ck)
+                    sagan_gemm_bf16(m, ck, rowPairs, pairs(ptbf), rowPairs, 1, operand, dkt, ck, first ? 0 : 1)
                     // dvᵀ += Pᵀ · dO_tileᵀ, with Pᵀ normalised and rounded.
                     sagan_convert_bf16(et, m, rows, rows, inverseSums, halves(ptbf), 2 * rowPairs)
                     sagan_transpose_pairs(dObf + t0 / 2, cv, rowPairs, nPairs, operand, cv)
                     sagan_gemm_bf16(m, cv, rowPairs, pairs(ptbf), rowPairs, 1, operand, dvt, cv, first ? 0 : 1)
                 }
                 sagan_transpose(dvt, m, cv, cv, dvb, m)
+                sagan_transpose(dkt, m, ck, ck, dkb, m)
                 dq.scatter(image: b, from: dqb, runtime, stream)
                 dk.scatter(image: b, from: dkb, runtime, stream)
                 dv.scatter(image: b, from: dvb, runtime, stream)
