@@ -1,42 +1,26 @@
 // bf16 helpers: rounding Float32 values to bf16, packing operands, and a matrix product on
 // AVX512_BF16's dot products (vdpbf16ps) with a plain C fallback.
+#include "bf16_rounding.h"
 #include "kernels.h"
 
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
 
-/* The bits of x rounded to bf16 (to nearest, ties to even), in the upper half of a Float32; a NaN
-   stays a (quiet) NaN. Plain integer arithmetic, which the compiler vectorises. */
-static inline uint32_t rounded_bits(float x) {
-    uint32_t bits;
-    memcpy(&bits, &x, sizeof bits);
-    uint32_t isNaN = (bits & 0x7FFFFFFFu) > 0x7F800000u;
-    uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;
-    return isNaN ? (bits | 0x00400000u) & 0xFFFF0000u : rounded;
-}
-
 void sagan_round_bf16_portable(float *data, long count) {
     for (long i = 0; i < count; i++) {
-        uint32_t result = rounded_bits(data[i]);
+        uint32_t result = sagan_bf16_rounded_bits(data[i]);
         memcpy(&data[i], &result, sizeof result);
     }
 }
 
-/* rounded_bits on 16 lanes: the same integer arithmetic, so subnormals round as they do there
-   (vcvtneps2bf16 would flush them). The attention rounds each dSᵀ tile with it. */
+/* The rounding on 16 lanes: the same integer arithmetic, so subnormals round as they do there
+   (vcvtne2ps2bf16 would flush them). */
 __attribute__((target("avx512f"))) static void round_bf16_avx512(float *data, long count) {
-    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7FFF);
-    const __m512i upper = _mm512_set1_epi32((int)0xFFFF0000u), quiet = _mm512_set1_epi32(0x00400000);
-    const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF), infinity = _mm512_set1_epi32(0x7F800000);
     for (long i = 0; i < count; i += 16) {
         __mmask16 mask = count - i >= 16 ? 0xFFFF : (__mmask16)((1u << (count - i)) - 1);
         __m512i bits = _mm512_maskz_loadu_epi32(mask, data + i);
-        __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), one);
-        __m512i rounded = _mm512_and_si512(_mm512_add_epi32(_mm512_add_epi32(bits, bias), lsb), upper);
-        __mmask16 isNaN = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, magnitude), infinity);
-        rounded = _mm512_mask_mov_epi32(rounded, isNaN, _mm512_and_si512(_mm512_or_si512(bits, quiet), upper));
-        _mm512_mask_storeu_epi32(data + i, mask, rounded);
+        _mm512_mask_storeu_epi32(data + i, mask, sagan_bf16_rounded_bits16(bits));
     }
 }
 
@@ -54,7 +38,8 @@ static void convert_bf16_portable(const float *source, long rows, long columns, 
     for (long i = 0; i < rows; i++) {
         const float *from = source + i * sourceStride;
         uint16_t *to = destination + i * destinationStride;
-        for (long j = 0; j < columns; j++) to[j] = (uint16_t)(rounded_bits(from[j] * (scales ? scales[j] : 1)) >> 16);
+        for (long j = 0; j < columns; j++)
+            to[j] = (uint16_t)(sagan_bf16_rounded_bits(from[j] * (scales ? scales[j] : 1)) >> 16);
         for (long j = columns; j < destinationStride; j++) to[j] = 0;
     }
 }
@@ -98,8 +83,8 @@ void sagan_pack_bf16_rows_portable(const float *source, long depth, long columns
         uint32_t *to = packed + p * columns;
         for (long j = 0; j < columns; j++) {
             float scale = scales ? scales[j] : 1.0f;
-            uint32_t first = rounded_bits(low[j] * scale) >> 16;
-            uint32_t second = high ? rounded_bits(high[j] * scale) : 0;
+            uint32_t first = sagan_bf16_rounded_bits(low[j] * scale) >> 16;
+            uint32_t second = high ? sagan_bf16_rounded_bits(high[j] * scale) : 0;
             to[j] = first | second;
         }
     }

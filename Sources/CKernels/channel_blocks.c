@@ -2,6 +2,7 @@
 // (channels, positions) with a chosen distance between channels: 16x16 squares transposed in
 // registers with AVX-512 (64 shuffles per square), plain loops otherwise. Planar channels a multiple
 // of 4 KiB apart would share cache sets (16 rows of one square in one set), so callers pad them.
+#include "bf16_rounding.h"
 #include "kernels.h"
 
 #include <immintrin.h>
@@ -110,6 +111,106 @@ void sagan_unblock16_portable(const float *blocked, long channels, long position
 
 void sagan_block16_portable(const float *planar, long planarStride, long channels, long positions, float *blocked) {
     block_plain(planar, planarStride, channels, positions, blocked);
+}
+
+// ---- the same with bf16 elements in the blocked layout ----
+//
+// A bf16 value is the upper half of a Float32, so unblocking widens each element (a shift) before
+// the transpose; blocking rounds each Float32 (sagan_bf16_rounded_bits16) after it and keeps the
+// upper halves. They replace oneDNN reorders of one image (the attention's and the RGB layer's
+// operands under bf16).
+
+static inline float widened(uint16_t half) {
+    uint32_t bits = (uint32_t)half << 16;
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+static void unblock_bf16_plain(const uint16_t *blocked, long channels, long positions, float *planar,
+                               long planarStride) {
+    for (long c = 0; c < channels; c++) {
+        const uint16_t *source = blocked + c / 16 * positions * 16 + c % 16;
+        for (long p = 0; p < positions; p++) planar[c * planarStride + p] = widened(source[p * 16]);
+    }
+}
+
+static void block_bf16_plain(const float *planar, long planarStride, long channels, long positions, uint16_t *blocked) {
+    const long padded = (channels + 15) / 16 * 16;
+    for (long c = 0; c < padded; c++) {
+        uint16_t *destination = blocked + c / 16 * positions * 16 + c % 16;
+        for (long p = 0; p < positions; p++)
+            destination[p * 16] =
+                c < channels ? (uint16_t)(sagan_bf16_rounded_bits(planar[c * planarStride + p]) >> 16) : 0;
+    }
+}
+
+AVX512 static void unblock_bf16_avx512(const uint16_t *blocked, long channels, long positions, float *planar,
+                                       long planarStride) {
+    const long whole = positions / 16 * 16;
+    for (long c0 = 0; c0 < channels; c0 += 16) {
+        const long width = channels - c0 < 16 ? channels - c0 : 16;
+        const uint16_t *block = blocked + c0 * positions;
+        for (long p0 = 0; p0 < whole; p0 += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) {
+                __m512i halves = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(block + (p0 + i) * 16)));
+                r[i] = _mm512_castsi512_ps(_mm512_slli_epi32(halves, 16));
+            }
+            transpose16(r);
+            for (long c = 0; c < width; c++) _mm512_storeu_ps(planar + (c0 + c) * planarStride + p0, r[c]);
+        }
+        for (long c = 0; c < width; c++)
+            for (long p = whole; p < positions; p++) planar[(c0 + c) * planarStride + p] = widened(block[p * 16 + c]);
+    }
+}
+
+AVX512 static void block_bf16_avx512(const float *planar, long planarStride, long channels, long positions,
+                                     uint16_t *blocked) {
+    const long whole = positions / 16 * 16;
+    for (long c0 = 0; c0 < channels; c0 += 16) {
+        const long width = channels - c0 < 16 ? channels - c0 : 16;
+        uint16_t *block = blocked + c0 * positions;
+        for (long p0 = 0; p0 < whole; p0 += 16) {
+            __m512 r[16];
+            for (int c = 0; c < 16; c++)
+                r[c] = c < width ? _mm512_loadu_ps(planar + (c0 + c) * planarStride + p0) : _mm512_setzero_ps();
+            transpose16(r);
+            for (int i = 0; i < 16; i++) {
+                __m512i bits = sagan_bf16_rounded_bits16(_mm512_castps_si512(r[i]));
+                _mm256_storeu_si256((__m256i *)(block + (p0 + i) * 16),
+                                    _mm512_cvtepi32_epi16(_mm512_srli_epi32(bits, 16)));
+            }
+        }
+        for (long p = whole; p < positions; p++)
+            for (long c = 0; c < 16; c++)
+                block[p * 16 + c] =
+                    c < width ? (uint16_t)(sagan_bf16_rounded_bits(planar[(c0 + c) * planarStride + p]) >> 16) : 0;
+    }
+}
+
+void sagan_unblock16_bf16(const uint16_t *blocked, long channels, long positions, float *planar, long planarStride) {
+    if (sagan_kernels_use_avx512())
+        unblock_bf16_avx512(blocked, channels, positions, planar, planarStride);
+    else
+        unblock_bf16_plain(blocked, channels, positions, planar, planarStride);
+}
+
+void sagan_block16_bf16(const float *planar, long planarStride, long channels, long positions, uint16_t *blocked) {
+    if (sagan_kernels_use_avx512())
+        block_bf16_avx512(planar, planarStride, channels, positions, blocked);
+    else
+        block_bf16_plain(planar, planarStride, channels, positions, blocked);
+}
+
+void sagan_unblock16_bf16_portable(const uint16_t *blocked, long channels, long positions, float *planar,
+                                   long planarStride) {
+    unblock_bf16_plain(blocked, channels, positions, planar, planarStride);
+}
+
+void sagan_block16_bf16_portable(const float *planar, long planarStride, long channels, long positions,
+                                 uint16_t *blocked) {
+    block_bf16_plain(planar, planarStride, channels, positions, blocked);
 }
 
 // ---- convolution weights with 4x4 kernels ----

@@ -72,9 +72,18 @@ void sagan_unblock16(const float *blocked, long channels, long positions, float 
 /// written as zeros.
 void sagan_block16(const float *planar, long planarStride, long channels, long positions, float *blocked);
 
+/// sagan_unblock16 and sagan_block16 for a blocked layout of bf16 elements: unblocking widens each
+/// to Float32, blocking rounds each to bf16 (to nearest even, subnormals kept, as sagan_round_bf16).
+void sagan_unblock16_bf16(const uint16_t *blocked, long channels, long positions, float *planar, long planarStride);
+void sagan_block16_bf16(const float *planar, long planarStride, long channels, long positions, uint16_t *blocked);
+
 /// The plain C versions, whatever the CPU (the tests compare both).
 void sagan_unblock16_portable(const float *blocked, long channels, long positions, float *planar, long planarStride);
 void sagan_block16_portable(const float *planar, long planarStride, long channels, long positions, float *blocked);
+void sagan_unblock16_bf16_portable(const uint16_t *blocked, long channels, long positions, float *planar,
+                                   long planarStride);
+void sagan_block16_bf16_portable(const float *planar, long planarStride, long channels, long positions,
+                                 uint16_t *blocked);
 
 /// OIHW convolution weights with 4x4 kernels (outputs and inputs multiples of 16) to oneDNN's
 /// OIhw16i16o (outputFastest = 1, "ABcd16b16a") or OIhw16o16i (outputFastest = 0, "ABcd16a16b"),

@@ -5,8 +5,8 @@ import CKernels
 /// fused attention, the direct convolution), in the layout it came in: row-major, or
 /// channel-blocked as a convolution wrote it (nChw16c, or its reshape (B, C, H·W)), with Float32 or
 /// bf16 elements. Each image moves to and from planar Float32 channels in the worker's scratch (our
-/// 16x16 register transposes for Float32 blocks of 16, a oneDNN reorder of the image otherwise, which
-/// also converts bf16), so the layout costs no separate pass over the batch and no reorders in the
+/// 16x16 register transposes for blocks of 16, which also widen or round bf16; a oneDNN reorder of
+/// the image otherwise), so the layout costs no separate pass over the batch and no reorders in the
 /// convolutions around.
 struct ImageOperand {
     let storage: Storage
@@ -115,6 +115,10 @@ struct ImageOperand {
         (UnsafeMutableRawPointer(storage.pointer) + b * imageStride * elementBytes).assumingMemoryBound(to: Float.self)
     }
 
+    private func halves(_ pointer: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt16> {
+        UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt16.self)
+    }
+
     /// Image `b` as planar channels at `destination`, each `positions` floats, `channelStride`
     /// (positions when nil) floats apart.
     func gather(
@@ -124,8 +128,10 @@ struct ImageOperand {
         let source = image(b)
         let channelStride = channelStride ?? positions
         if let imageLayout {
-            if block == 16 && elementBytes == 4 {
-                return sagan_unblock16(source, channels, positions, destination, channelStride)
+            if block == 16 {
+                return elementBytes == 4
+                    ? sagan_unblock16(source, channels, positions, destination, channelStride)
+                    : sagan_unblock16_bf16(halves(source), channels, positions, destination, channelStride)
             }
             return runtime.convert(
                 from: imageLayout, source, to: planarImage(channelStride: channelStride), destination, on: stream)
@@ -144,8 +150,10 @@ struct ImageOperand {
         let destination = image(b)
         let channelStride = channelStride ?? positions
         if let imageLayout {
-            if block == 16 && elementBytes == 4 {
-                return sagan_block16(source, channelStride, channels, positions, destination)
+            if block == 16 {
+                return elementBytes == 4
+                    ? sagan_block16(source, channelStride, channels, positions, destination)
+                    : sagan_block16_bf16(source, channelStride, channels, positions, halves(destination))
             }
             return runtime.convert(
                 from: planarImage(channelStride: channelStride), source, to: imageLayout, destination, on: stream)

@@ -1,0 +1,32 @@
+// Rounding Float32 to bf16 the way the reference backend defines it (to nearest, ties to even;
+// subnormals rounded like any value, where vcvtne2ps2bf16 would flush them; a NaN stays a quiet
+// NaN), for the C files that write bf16. Private to CKernels.
+#ifndef SAGAN_BF16_ROUNDING_H
+#define SAGAN_BF16_ROUNDING_H
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+/* The bits of x rounded to bf16, in the upper half of a Float32. Plain integer arithmetic, which
+   the compiler vectorises. */
+static inline uint32_t sagan_bf16_rounded_bits(float x) {
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    uint32_t isNaN = (bits & 0x7FFFFFFFu) > 0x7F800000u;
+    uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;
+    return isNaN ? (bits | 0x00400000u) & 0xFFFF0000u : rounded;
+}
+
+/* sagan_bf16_rounded_bits on 16 lanes. */
+__attribute__((target("avx512f"))) static inline __m512i sagan_bf16_rounded_bits16(__m512i bits) {
+    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7FFF);
+    const __m512i upper = _mm512_set1_epi32((int)0xFFFF0000u), quiet = _mm512_set1_epi32(0x00400000);
+    const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF), infinity = _mm512_set1_epi32(0x7F800000);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), one);
+    __m512i rounded = _mm512_and_si512(_mm512_add_epi32(_mm512_add_epi32(bits, bias), lsb), upper);
+    __mmask16 isNaN = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, magnitude), infinity);
+    return _mm512_mask_mov_epi32(rounded, isNaN, _mm512_and_si512(_mm512_or_si512(bits, quiet), upper));
+}
+
+#endif
