@@ -5,7 +5,7 @@ import CKernels
 /// backend defines them: q, k, v and dO as they are gathered, Pᵀ normalised and dSᵀ as they are
 /// formed. The thin products (the scores kᵀq, dq and dk, of depth or size C/8) run there too:
 /// oneDNN's sgemm ran those shapes at a fraction of its speed (blog128's 32x32 map, batch 16, on a
-/// Zen 4: forward 10.6 → 8.4 ms). Softmax statistics stay Float32.
+/// Zen 4: forward 10.3 → 9.4 ms, alternating builds). Softmax statistics stay Float32.
 extension OneDNNBackend {
     private func pairs(_ pointer: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt32> {
         UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt32.self)

@@ -24,6 +24,12 @@ extension OneDNNBackend {
             padWidth: g.paddingWidth)
     }
 
+    /// Whether a bf16 convolution must round its input: not when it holds bf16 values already (an
+    /// activation), which rounding would leave as they are.
+    private func needsRounding(_ input: Storage, _ precision: Precision) -> Bool {
+        precision == .bf16 && input.precision != .bf16
+    }
+
     /// Scratch of `floats` per worker.
     private func workerScratch(_ g: Conv2DGeometry, floats: Int) -> Storage {
         Storage(uninitializedCount: min(g.batch, threadCount ?? 1) * floats)
@@ -40,11 +46,12 @@ extension OneDNNBackend {
             g.inChannels * convolution.inputChannelStride, g.outChannels * g.outHeight * g.outWidth
         )
         let work = workerScratch(g, floats: imageFloats)
+        let roundsInput = needsRounding(input, g.precision)
         withExtendedLifetime((x, w, b, work)) {
             runtime.forEachItemInParallel(g.batch) { n, worker, stream in
                 let image = work.pointer + worker * imageFloats
                 x.gather(image: n, into: image, channelStride: convolution.inputChannelStride, runtime, stream)
-                if g.precision == .bf16 { sagan_round_bf16(image, imageFloats) }
+                if roundsInput { sagan_round_bf16(image, imageFloats) }
                 sagan_direct_convolution_forward(
                     &convolution, image, w.pointer, b?.pointer, y.pointer + n * outputFloats)
             }
@@ -110,11 +117,12 @@ extension OneDNNBackend {
             g.inChannels * convolution.inputChannelStride, g.outChannels * g.outHeight * g.outWidth
         )
         let work = workerScratch(g, floats: imageFloats)
+        let roundsInput = needsRounding(input, g.precision)
         withExtendedLifetime((x, dy, work)) {
             runtime.forEachItemInParallel(g.batch) { n, worker, stream in
                 let image = work.pointer + worker * imageFloats
                 x.gather(image: n, into: image, channelStride: convolution.inputChannelStride, runtime, stream)
-                if g.precision == .bf16 { sagan_round_bf16(image, imageFloats) }
+                if roundsInput { sagan_round_bf16(image, imageFloats) }
                 let weightPartial = partials.pointer + n * (weightCount + g.outChannels)
                 sagan_direct_convolution_weight_gradient(
                     &convolution, image, dy.pointer + n * gradientFloats, weightPartial,
