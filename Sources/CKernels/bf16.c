@@ -169,6 +169,33 @@ block_bf16(int rows, long n, long pairs, const uint32_t *a, long rowStride, long
         for (int v = 0; v < 4; v++) _mm512_mask_storeu_ps(c + r * ldc + 16 * v, masks[v], acc[r][v]);
 }
 
+/* CALL(R) over rows i0 of A in blocks of R = 6, then once for the rest, R a constant each time so
+   that a block's accumulators stay in registers. */
+#define EACH_ROW_BLOCK(CALL)                                                                                           \
+    do {                                                                                                               \
+        long i0 = 0;                                                                                                   \
+        for (; i0 + 6 <= m; i0 += 6) CALL(6);                                                                          \
+        switch (m - i0) {                                                                                              \
+        case 5:                                                                                                        \
+            CALL(5);                                                                                                   \
+            break;                                                                                                     \
+        case 4:                                                                                                        \
+            CALL(4);                                                                                                   \
+            break;                                                                                                     \
+        case 3:                                                                                                        \
+            CALL(3);                                                                                                   \
+            break;                                                                                                     \
+        case 2:                                                                                                        \
+            CALL(2);                                                                                                   \
+            break;                                                                                                     \
+        case 1:                                                                                                        \
+            CALL(1);                                                                                                   \
+            break;                                                                                                     \
+        default:                                                                                                       \
+            break;                                                                                                     \
+        }                                                                                                              \
+    } while (0)
+
 #define BLOCK(R)                                                                                                       \
     block_bf16(R, n, pairs, a + i0 * rowStride, rowStride, pairStride, b, c + i0 * ldc + j0, ldc, accumulate, masks)
 
@@ -216,27 +243,7 @@ AVX512_BF16 static void gemm_bf16_narrow(long m, long n, long pairs, const uint3
                 for (long j = 0; j < n; j++) lanes[2 * j + parity] = packedB[(p0 + 2 * u + parity) * n + j];
             b[u] = _mm512_loadu_si512(lanes);
         }
-        long i0 = 0;
-        for (; i0 + 6 <= m; i0 += 6) NARROW(6);
-        switch (m - i0) {
-        case 5:
-            NARROW(5);
-            break;
-        case 4:
-            NARROW(4);
-            break;
-        case 3:
-            NARROW(3);
-            break;
-        case 2:
-            NARROW(2);
-            break;
-        case 1:
-            NARROW(1);
-            break;
-        default:
-            break;
-        }
+        EACH_ROW_BLOCK(NARROW);
     }
 }
 
@@ -253,27 +260,7 @@ AVX512_BF16 static void gemm_bf16_avx512(long m, long n, long pairs, const uint3
             masks[v] = left >= 16 ? (__mmask16)0xFFFF : (left > 0 ? (__mmask16)((1u << left) - 1) : 0);
         }
         const uint32_t *b = packedB + j0;
-        long i0 = 0;
-        for (; i0 + 6 <= m; i0 += 6) BLOCK(6);
-        switch (m - i0) {
-        case 5:
-            BLOCK(5);
-            break;
-        case 4:
-            BLOCK(4);
-            break;
-        case 3:
-            BLOCK(3);
-            break;
-        case 2:
-            BLOCK(2);
-            break;
-        case 1:
-            BLOCK(1);
-            break;
-        default:
-            break;
-        }
+        EACH_ROW_BLOCK(BLOCK);
     }
 }
 

@@ -7,18 +7,41 @@
 
 #include <immintrin.h>
 
-static void unblock_plain(const float *blocked, long channels, long positions, float *planar, long planarStride) {
+// The blocked image's elements are Float32 or bf16 (`bf16`, a constant in each caller, so each
+// element type gets its own loops). A bf16 value is the upper half of a Float32: unblocking widens
+// it, blocking rounds the Float32 as the reference backend does (sagan_bf16_rounded_bits).
+
+static inline float blocked_element(const void *blocked, long index, int bf16) {
+    if (!bf16) return ((const float *)blocked)[index];
+    uint32_t bits = (uint32_t)((const uint16_t *)blocked)[index] << 16;
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+static inline void set_blocked_element(void *blocked, long index, float value, int bf16) {
+    if (bf16)
+        ((uint16_t *)blocked)[index] = (uint16_t)(sagan_bf16_rounded_bits(value) >> 16);
+    else
+        ((float *)blocked)[index] = value;
+}
+
+static inline void unblock_plain(const void *blocked, int bf16, long channels, long positions, float *planar,
+                                 long planarStride) {
     for (long c = 0; c < channels; c++) {
-        const float *source = blocked + c / 16 * positions * 16 + c % 16;
-        for (long p = 0; p < positions; p++) planar[c * planarStride + p] = source[p * 16];
+        const long source = c / 16 * positions * 16 + c % 16;
+        for (long p = 0; p < positions; p++)
+            planar[c * planarStride + p] = blocked_element(blocked, source + p * 16, bf16);
     }
 }
 
-static void block_plain(const float *planar, long planarStride, long channels, long positions, float *blocked) {
+static inline void block_plain(const float *planar, long planarStride, long channels, long positions, void *blocked,
+                               int bf16) {
     const long padded = (channels + 15) / 16 * 16;
     for (long c = 0; c < padded; c++) {
-        float *destination = blocked + c / 16 * positions * 16 + c % 16;
-        for (long p = 0; p < positions; p++) destination[p * 16] = c < channels ? planar[c * planarStride + p] : 0;
+        const long destination = c / 16 * positions * 16 + c % 16;
+        for (long p = 0; p < positions; p++)
+            set_blocked_element(blocked, destination + p * 16, c < channels ? planar[c * planarStride + p] : 0, bf16);
     }
 }
 
@@ -51,166 +74,110 @@ AVX512 static inline void transpose16(__m512 r[16]) {
     }
 }
 
-AVX512 static void unblock_avx512(const float *blocked, long channels, long positions, float *planar,
-                                  long planarStride) {
+/* The 16 channels of blocked position `index` as Float32. */
+AVX512 static inline __m512 load_position(const void *blocked, long index, int bf16) {
+    if (!bf16) return _mm512_loadu_ps((const float *)blocked + index * 16);
+    __m256i halves = _mm256_loadu_si256((const __m256i *)((const uint16_t *)blocked + index * 16));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
+}
+
+/* Position `index` of the blocked image from 16 channels; a Float32 image in 64-byte-aligned memory
+   takes streaming stores (it is a fresh output: they do not read its lines first). */
+AVX512 static inline void store_position(void *blocked, long index, __m512 value, int bf16, int aligned) {
+    if (bf16) {
+        __m512i bits = _mm512_srli_epi32(sagan_bf16_rounded_bits16(_mm512_castps_si512(value)), 16);
+        _mm256_storeu_si256((__m256i *)((uint16_t *)blocked + index * 16), _mm512_cvtepi32_epi16(bits));
+    } else if (aligned) {
+        _mm512_stream_ps((float *)blocked + index * 16, value);
+    } else {
+        _mm512_storeu_ps((float *)blocked + index * 16, value);
+    }
+}
+
+AVX512 static inline void unblock_avx512(const void *blocked, int bf16, long channels, long positions, float *planar,
+                                         long planarStride) {
     const long whole = positions / 16 * 16;
     for (long c0 = 0; c0 < channels; c0 += 16) {
         const long width = channels - c0 < 16 ? channels - c0 : 16;
-        const float *block = blocked + c0 * positions;
+        const long block = c0 * positions;
         for (long p0 = 0; p0 < whole; p0 += 16) {
             __m512 r[16];
-            for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(block + (p0 + i) * 16);
+            for (int i = 0; i < 16; i++) r[i] = load_position(blocked, block / 16 + p0 + i, bf16);
             transpose16(r);
             for (long c = 0; c < width; c++) _mm512_storeu_ps(planar + (c0 + c) * planarStride + p0, r[c]);
         }
         for (long c = 0; c < width; c++)
-            for (long p = whole; p < positions; p++) planar[(c0 + c) * planarStride + p] = block[p * 16 + c];
+            for (long p = whole; p < positions; p++)
+                planar[(c0 + c) * planarStride + p] = blocked_element(blocked, block + p * 16 + c, bf16);
     }
 }
 
-AVX512 static void block_avx512(const float *planar, long planarStride, long channels, long positions, float *blocked) {
+AVX512 static inline void block_avx512(const float *planar, long planarStride, long channels, long positions,
+                                       void *blocked, int bf16) {
     const long whole = positions / 16 * 16;
     const int aligned = (unsigned long)blocked % 64 == 0;
     for (long c0 = 0; c0 < channels; c0 += 16) {
         const long width = channels - c0 < 16 ? channels - c0 : 16;
-        float *block = blocked + c0 * positions;
+        const long block = c0 * positions;
         for (long p0 = 0; p0 < whole; p0 += 16) {
             __m512 r[16];
             for (int c = 0; c < 16; c++)
                 r[c] = c < width ? _mm512_loadu_ps(planar + (c0 + c) * planarStride + p0) : _mm512_setzero_ps();
             transpose16(r);
-            // The blocked image is a fresh output: streaming stores do not read its lines first.
-            if (aligned)
-                for (int i = 0; i < 16; i++) _mm512_stream_ps(block + (p0 + i) * 16, r[i]);
-            else
-                for (int i = 0; i < 16; i++) _mm512_storeu_ps(block + (p0 + i) * 16, r[i]);
+            for (int i = 0; i < 16; i++) store_position(blocked, block / 16 + p0 + i, r[i], bf16, aligned);
         }
         for (long p = whole; p < positions; p++)
-            for (long c = 0; c < 16; c++) block[p * 16 + c] = c < width ? planar[(c0 + c) * planarStride + p] : 0;
+            for (long c = 0; c < 16; c++)
+                set_blocked_element(blocked, block + p * 16 + c, c < width ? planar[(c0 + c) * planarStride + p] : 0,
+                                    bf16);
     }
     _mm_sfence();
 }
 
 void sagan_unblock16(const float *blocked, long channels, long positions, float *planar, long planarStride) {
     if (sagan_kernels_use_avx512())
-        unblock_avx512(blocked, channels, positions, planar, planarStride);
+        unblock_avx512(blocked, 0, channels, positions, planar, planarStride);
     else
-        unblock_plain(blocked, channels, positions, planar, planarStride);
+        unblock_plain(blocked, 0, channels, positions, planar, planarStride);
 }
 
 void sagan_block16(const float *planar, long planarStride, long channels, long positions, float *blocked) {
     if (sagan_kernels_use_avx512())
-        block_avx512(planar, planarStride, channels, positions, blocked);
+        block_avx512(planar, planarStride, channels, positions, blocked, 0);
     else
-        block_plain(planar, planarStride, channels, positions, blocked);
-}
-
-void sagan_unblock16_portable(const float *blocked, long channels, long positions, float *planar, long planarStride) {
-    unblock_plain(blocked, channels, positions, planar, planarStride);
-}
-
-void sagan_block16_portable(const float *planar, long planarStride, long channels, long positions, float *blocked) {
-    block_plain(planar, planarStride, channels, positions, blocked);
-}
-
-// ---- the same with bf16 elements in the blocked layout ----
-//
-// A bf16 value is the upper half of a Float32, so unblocking widens each element (a shift) before
-// the transpose; blocking rounds each Float32 (sagan_bf16_rounded_bits16) after it and keeps the
-// upper halves. They replace oneDNN reorders of one image (the attention's and the RGB layer's
-// operands under bf16).
-
-static inline float widened(uint16_t half) {
-    uint32_t bits = (uint32_t)half << 16;
-    float value;
-    memcpy(&value, &bits, sizeof value);
-    return value;
-}
-
-static void unblock_bf16_plain(const uint16_t *blocked, long channels, long positions, float *planar,
-                               long planarStride) {
-    for (long c = 0; c < channels; c++) {
-        const uint16_t *source = blocked + c / 16 * positions * 16 + c % 16;
-        for (long p = 0; p < positions; p++) planar[c * planarStride + p] = widened(source[p * 16]);
-    }
-}
-
-static void block_bf16_plain(const float *planar, long planarStride, long channels, long positions, uint16_t *blocked) {
-    const long padded = (channels + 15) / 16 * 16;
-    for (long c = 0; c < padded; c++) {
-        uint16_t *destination = blocked + c / 16 * positions * 16 + c % 16;
-        for (long p = 0; p < positions; p++)
-            destination[p * 16] =
-                c < channels ? (uint16_t)(sagan_bf16_rounded_bits(planar[c * planarStride + p]) >> 16) : 0;
-    }
-}
-
-AVX512 static void unblock_bf16_avx512(const uint16_t *blocked, long channels, long positions, float *planar,
-                                       long planarStride) {
-    const long whole = positions / 16 * 16;
-    for (long c0 = 0; c0 < channels; c0 += 16) {
-        const long width = channels - c0 < 16 ? channels - c0 : 16;
-        const uint16_t *block = blocked + c0 * positions;
-        for (long p0 = 0; p0 < whole; p0 += 16) {
-            __m512 r[16];
-            for (int i = 0; i < 16; i++) {
-                __m512i halves = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(block + (p0 + i) * 16)));
-                r[i] = _mm512_castsi512_ps(_mm512_slli_epi32(halves, 16));
-            }
-            transpose16(r);
-            for (long c = 0; c < width; c++) _mm512_storeu_ps(planar + (c0 + c) * planarStride + p0, r[c]);
-        }
-        for (long c = 0; c < width; c++)
-            for (long p = whole; p < positions; p++) planar[(c0 + c) * planarStride + p] = widened(block[p * 16 + c]);
-    }
-}
-
-AVX512 static void block_bf16_avx512(const float *planar, long planarStride, long channels, long positions,
-                                     uint16_t *blocked) {
-    const long whole = positions / 16 * 16;
-    for (long c0 = 0; c0 < channels; c0 += 16) {
-        const long width = channels - c0 < 16 ? channels - c0 : 16;
-        uint16_t *block = blocked + c0 * positions;
-        for (long p0 = 0; p0 < whole; p0 += 16) {
-            __m512 r[16];
-            for (int c = 0; c < 16; c++)
-                r[c] = c < width ? _mm512_loadu_ps(planar + (c0 + c) * planarStride + p0) : _mm512_setzero_ps();
-            transpose16(r);
-            for (int i = 0; i < 16; i++) {
-                __m512i bits = sagan_bf16_rounded_bits16(_mm512_castps_si512(r[i]));
-                _mm256_storeu_si256((__m256i *)(block + (p0 + i) * 16),
-                                    _mm512_cvtepi32_epi16(_mm512_srli_epi32(bits, 16)));
-            }
-        }
-        for (long p = whole; p < positions; p++)
-            for (long c = 0; c < 16; c++)
-                block[p * 16 + c] =
-                    c < width ? (uint16_t)(sagan_bf16_rounded_bits(planar[(c0 + c) * planarStride + p]) >> 16) : 0;
-    }
+        block_plain(planar, planarStride, channels, positions, blocked, 0);
 }
 
 void sagan_unblock16_bf16(const uint16_t *blocked, long channels, long positions, float *planar, long planarStride) {
     if (sagan_kernels_use_avx512())
-        unblock_bf16_avx512(blocked, channels, positions, planar, planarStride);
+        unblock_avx512(blocked, 1, channels, positions, planar, planarStride);
     else
-        unblock_bf16_plain(blocked, channels, positions, planar, planarStride);
+        unblock_plain(blocked, 1, channels, positions, planar, planarStride);
 }
 
 void sagan_block16_bf16(const float *planar, long planarStride, long channels, long positions, uint16_t *blocked) {
     if (sagan_kernels_use_avx512())
-        block_bf16_avx512(planar, planarStride, channels, positions, blocked);
+        block_avx512(planar, planarStride, channels, positions, blocked, 1);
     else
-        block_bf16_plain(planar, planarStride, channels, positions, blocked);
+        block_plain(planar, planarStride, channels, positions, blocked, 1);
+}
+
+void sagan_unblock16_portable(const float *blocked, long channels, long positions, float *planar, long planarStride) {
+    unblock_plain(blocked, 0, channels, positions, planar, planarStride);
+}
+
+void sagan_block16_portable(const float *planar, long planarStride, long channels, long positions, float *blocked) {
+    block_plain(planar, planarStride, channels, positions, blocked, 0);
 }
 
 void sagan_unblock16_bf16_portable(const uint16_t *blocked, long channels, long positions, float *planar,
                                    long planarStride) {
-    unblock_bf16_plain(blocked, channels, positions, planar, planarStride);
+    unblock_plain(blocked, 1, channels, positions, planar, planarStride);
 }
 
 void sagan_block16_bf16_portable(const float *planar, long planarStride, long channels, long positions,
                                  uint16_t *blocked) {
-    block_bf16_plain(planar, planarStride, channels, positions, blocked);
+    block_plain(planar, planarStride, channels, positions, blocked, 1);
 }
 
 // ---- convolution weights with 4x4 kernels ----

@@ -115,10 +115,6 @@ struct ImageOperand {
         (UnsafeMutableRawPointer(storage.pointer) + b * imageStride * elementBytes).assumingMemoryBound(to: Float.self)
     }
 
-    private func halves(_ pointer: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt16> {
-        UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt16.self)
-    }
-
     /// Image `b` as planar channels at `destination`, each `positions` floats, `channelStride`
     /// (positions when nil) floats apart.
     func gather(
@@ -131,7 +127,7 @@ struct ImageOperand {
             if block == 16 {
                 return elementBytes == 4
                     ? sagan_unblock16(source, channels, positions, destination, channelStride)
-                    : sagan_unblock16_bf16(halves(source), channels, positions, destination, channelStride)
+                    : sagan_unblock16_bf16(bf16Halves(source), channels, positions, destination, channelStride)
             }
             return runtime.convert(
                 from: imageLayout, source, to: planarImage(channelStride: channelStride), destination, on: stream)
@@ -153,7 +149,7 @@ struct ImageOperand {
             if block == 16 {
                 return elementBytes == 4
                     ? sagan_block16(source, channelStride, channels, positions, destination)
-                    : sagan_block16_bf16(source, channelStride, channels, positions, halves(destination))
+                    : sagan_block16_bf16(source, channelStride, channels, positions, bf16Halves(destination))
             }
             return runtime.convert(
                 from: planarImage(channelStride: channelStride), source, to: imageLayout, destination, on: stream)
@@ -163,4 +159,9 @@ struct ImageOperand {
             (destination + c * positions).update(from: source + c * channelStride, count: positions)
         }
     }
+}
+
+/// Memory of bf16 elements (a bf16 layout's image, a packed operand) as the C kernels take it.
+func bf16Halves(_ pointer: UnsafeMutableRawPointer) -> UnsafeMutablePointer<UInt16> {
+    pointer.assumingMemoryBound(to: UInt16.self)
 }

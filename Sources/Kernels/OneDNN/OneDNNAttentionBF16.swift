@@ -11,10 +11,6 @@ extension OneDNNBackend {
         UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt32.self)
     }
 
-    private func halves(_ pointer: UnsafeMutableRawPointer) -> UnsafeMutablePointer<UInt16> {
-        pointer.assumingMemoryBound(to: UInt16.self)
-    }
-
     func attentionBF16(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage) -> Storage {
         let (n, m, ck, cv) = (g.queries, g.keys, g.keyChannels, g.valueChannels)
         let (q, k, v) = AttentionOperands.inputs(g, queries: queries, keys: keys, values: values)
@@ -41,7 +37,7 @@ extension OneDNNBackend {
                 k.gather(image: b, into: kb, runtime, stream)
                 v.gather(image: b, into: vb, runtime, stream)
                 sagan_pack_bf16_rows(kb, ck, m, m, nil, kpk)
-                sagan_convert_bf16(vb, cv, m, m, nil, halves(vbf), 2 * mPairs)
+                sagan_convert_bf16(vb, cv, m, m, nil, bf16Halves(vbf), 2 * mPairs)
                 for t0 in stride(from: 0, to: n, by: g.tile) {
                     let rows = min(g.tile, n - t0)
                     // Eᵀ = exp(kᵀ q − column max); Pᵀ = Eᵀ scaled by column, rounded; o[:, tile] = v · Pᵀ.
@@ -103,10 +99,10 @@ extension OneDNNBackend {
                 v.gather(image: b, into: vb, runtime, stream)
                 dO.gather(image: b, into: dOb, runtime, stream)
                 sagan_pack_bf16_rows(kb, ck, m, m, nil, kpk)
-                sagan_convert_bf16(kb, ck, m, m, nil, halves(kbf), 2 * mPairs)
-                sagan_convert_bf16(qb, ck, n, n, nil, halves(qbf), 2 * nPairs)
+                sagan_convert_bf16(kb, ck, m, m, nil, bf16Halves(kbf), 2 * mPairs)
+                sagan_convert_bf16(qb, ck, n, n, nil, bf16Halves(qbf), 2 * nPairs)
                 sagan_pack_bf16_rows(vb, cv, m, m, nil, vpk)
-                sagan_convert_bf16(dOb, cv, n, n, nil, halves(dObf), 2 * nPairs)
+                sagan_convert_bf16(dOb, cv, n, n, nil, bf16Halves(dObf), 2 * nPairs)
                 for t0 in stride(from: 0, to: n, by: g.tile) {
                     let (rows, first) = (min(g.tile, n - t0), t0 == 0)
                     let rowPairs = (rows + 1) / 2
@@ -121,13 +117,13 @@ extension OneDNNBackend {
                     sagan_softmax_columns_backward_unnormalized(
                         et, dst, Int32(m), Int32(rows), Int32(rows), inverseSums)
                     sagan_pack_bf16_rows(dst, m, rows, rows, nil, dspk)
-                    sagan_convert_bf16(dst, m, rows, rows, nil, halves(ptbf), 2 * rowPairs)
+                    sagan_convert_bf16(dst, m, rows, rows, nil, bf16Halves(ptbf), 2 * rowPairs)
                     // dq_tile = k · dSᵀ;  dkᵀ += dSᵀ · q_tileᵀ.
                     sagan_gemm_bf16(ck, rows, mPairs, kbf, mPairs, 1, dspk, dqb + t0, n, 0)
                     sagan_transpose_pairs(qbf + t0 / 2, ck, rowPairs, nPairs, operand, ck)
                     sagan_gemm_bf16(m, ck, rowPairs, pairs(ptbf), rowPairs, 1, operand, dkt, ck, first ? 0 : 1)
                     // dvᵀ += Pᵀ · dO_tileᵀ, with Pᵀ normalised and rounded.
-                    sagan_convert_bf16(et, m, rows, rows, inverseSums, halves(ptbf), 2 * rowPairs)
+                    sagan_convert_bf16(et, m, rows, rows, inverseSums, bf16Halves(ptbf), 2 * rowPairs)
                     sagan_transpose_pairs(dObf + t0 / 2, cv, rowPairs, nPairs, operand, cv)
                     sagan_gemm_bf16(m, cv, rowPairs, pairs(ptbf), rowPairs, 1, operand, dvt, cv, first ? 0 : 1)
                 }
