@@ -259,3 +259,81 @@ AVX512 void sagan_weights_from_blocked16(const float *blocked, long outputs, lon
     }
     if (streaming) _mm_sfence();
 }
+
+// The same weights in bf16, in the layouts oneDNN's bf16 convolutions read: OIhw8i16o2i
+// ("ABcd8b16a2b", forward) and OIhw8o16i2o ("ABcd8a16b2a", backward data). Each tap's 16x16 square
+// is 8 rows of 16 32-bit words; word (p, l) holds channels 2p and 2p + 1 of the paired axis (low
+// half first) for lane l of the other: inputs paired and outputs in lanes for the forward layout
+// (outputFastest = 1), the other way round for the backward-data one.
+
+/* Words from two rows of Float32 values: `low`'s bf16 in the low halves, `high`'s in the high. */
+AVX512 static inline __m512i bf16_pair_words(__m512 low, __m512 high) {
+    const __m512i upper = _mm512_set1_epi32((int)0xFFFF0000u);
+    return _mm512_or_si512(_mm512_srli_epi32(sagan_bf16_rounded_bits16(_mm512_castps_si512(low)), 16),
+                           _mm512_and_si512(sagan_bf16_rounded_bits16(_mm512_castps_si512(high)), upper));
+}
+
+AVX512 static inline void store16_words(uint32_t *destination, __m512i words, int streaming) {
+    if (streaming)
+        _mm512_stream_si512((void *)destination, words);
+    else
+        _mm512_storeu_si512(destination, words);
+}
+
+AVX512 void sagan_weights_to_blocked16_bf16(const float *plain, long outputs, long inputs, int outputFastest,
+                                            float divisor, uint32_t *blocked, long firstBlock, long endBlock) {
+    (void)outputs;
+    const int streaming = (unsigned long)blocked % 64 == 0;
+    const __m512 scale = _mm512_set1_ps(divisor);
+    const long inputBlocks = inputs / 16;
+    for (long ob = firstBlock; ob < endBlock; ob++) {
+        for (long ib = 0; ib < inputBlocks; ib++) {
+            uint32_t *block = blocked + (ob * inputBlocks + ib) * 16 * 128;
+            for (int pair = 0; pair < 8; pair++) {
+                __m512 r[2][16]; // r[half][tap], lanes: the unpaired axis, for paired channel 2·pair + half
+                for (int half = 0; half < 2; half++) {
+                    const int lane = 2 * pair + half;
+                    for (int row = 0; row < 16; row++) {
+                        const long o = ob * 16 + (outputFastest ? row : lane),
+                                   i = ib * 16 + (outputFastest ? lane : row);
+                        r[half][row] = _mm512_loadu_ps(plain + (o * inputs + i) * 16);
+                    }
+                    transpose16(r[half]);
+                }
+                for (int tap = 0; tap < 16; tap++)
+                    store16_words(block + tap * 128 + pair * 16,
+                                  bf16_pair_words(_mm512_div_ps(r[0][tap], scale), _mm512_div_ps(r[1][tap], scale)),
+                                  streaming);
+            }
+        }
+    }
+    if (streaming) _mm_sfence();
+}
+
+AVX512 void sagan_weights_swap_blocked16_bf16(const uint32_t *source, long outputs, long inputs, uint32_t *destination,
+                                              long firstBlock, long endBlock) {
+    (void)outputs;
+    const int streaming = (unsigned long)destination % 64 == 0;
+    const __m512i upper = _mm512_set1_epi32((int)0xFFFF0000u);
+    const long inputBlocks = inputs / 16;
+    for (long ob = firstBlock; ob < endBlock; ob++) {
+        for (long ib = 0; ib < inputBlocks; ib++) {
+            const long offset = (ob * inputBlocks + ib) * 16 * 128;
+            for (int tap = 0; tap < 16; tap++) {
+                __m512 r[16]; // the square widened to Float32 (exact), one paired channel per row
+                for (int pair = 0; pair < 8; pair++) {
+                    const __m512i words = _mm512_loadu_si512(source + offset + tap * 128 + pair * 16);
+                    r[2 * pair] = _mm512_castsi512_ps(_mm512_slli_epi32(words, 16));
+                    r[2 * pair + 1] = _mm512_castsi512_ps(_mm512_and_si512(words, upper));
+                }
+                transpose16(r);
+                for (int pair = 0; pair < 8; pair++) {
+                    const __m512i low = _mm512_srli_epi32(_mm512_castps_si512(r[2 * pair]), 16);
+                    const __m512i high = _mm512_and_si512(_mm512_castps_si512(r[2 * pair + 1]), upper);
+                    store16_words(destination + offset + tap * 128 + pair * 16, _mm512_or_si512(low, high), streaming);
+                }
+            }
+        }
+    }
+    if (streaming) _mm_sfence();
+}

@@ -269,6 +269,9 @@ public struct SpectralNormGeometry: Hashable, Sendable {
     /// The weight's own shape when known: a backend may hand W/σ over in the layout the weight's
     /// consumer reads (a convolution's blocked weight layout) instead of row-major.
     public let weightShape: [Int]?
+    /// The precision of the products that read W/σ. Under bf16 they read it rounded, so W/σ is
+    /// rounded as it is written (docs/model.md §9), and a backend may store it in bf16.
+    public var precision = Precision.fp32
 
     public init(blocks: Int, outputs: Int, inner: Int, epsilon: Float, weightShape: [Int]? = nil) throws(ShapeError) {
         guard blocks > 0, outputs > 0, inner > 0 else {

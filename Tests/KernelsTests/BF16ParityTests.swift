@@ -174,6 +174,48 @@ struct BF16ParityTests {
         }
     }
 
+    /// Under bf16, W/σ comes out rounded (4x4 convolution weights in oneDNN's bf16 forward layout,
+    /// the rest row-major); the bf16 convolutions read it as it is, forward and (in the other bf16
+    /// layout) backward data, and match the reference backend's bf16 mode reading its W/σ.
+    /// (blocks, first, second): a Conv2d weight (out, in, 4, 4), a transposed convolution's (in,
+    /// out, 4, 4) with one block per input channel, and a linear (out, in) weight.
+    @Test(nativeBF16, arguments: [(1, 64, 32), (32, 48, 64), (0, 24, 40)])
+    func spectrallyNormalisedWeights(_ shape: (Int, Int, Int)) throws {
+        let onednn = try #require(onednn)
+        let (blocks, first, second) = shape
+        let convolution = blocks > 0
+        let outputs = blocks > 1 ? second : first
+        var g = try SpectralNormGeometry(
+            blocks: blocks > 1 ? first : 1, outputs: outputs, inner: blocks > 1 ? 16 : second * (convolution ? 16 : 1),
+            epsilon: 1e-12, weightShape: convolution ? [first, second, 4, 4] : [first, second])
+        g.precision = .bf16
+        let weight = random(g.count, seed: 44, scale: 0.05)
+        let (u, v) = (random(outputs, seed: 45), random(g.rightCount, seed: 46))
+        let f = onednn.spectralNorm(g, weight: weight, u: u, v: v, powerIteration: true)
+        let r = reference.spectralNorm(g, weight: weight, u: u, v: v, powerIteration: true)
+        #expect(
+            (f.weight.layout != nil) == (convolution && sagan_kernels_use_avx512() != 0),
+            "W/σ's layout: \(f.weight.layout as Any)")
+        expectRoundedBF16(f.weight, reference: r.weight, fp32: r.weight, "W/σ \(shape)", distinguishable: false)
+        guard convolution else { return }
+        let fp32 = try Conv2DGeometry(
+            batch: 2, inChannels: second, outChannels: first, inHeight: 8, inWidth: 8,
+            kernelHeight: 4, kernelWidth: 4, stride: 2, padding: 1)
+        var conv = fp32
+        conv.precision = .bf16
+        let x = random(ShapeMath.count(conv.inputShape), seed: 47)
+        let dy = random(ShapeMath.count(conv.outputShape), seed: 48)
+        expectRoundedBF16(
+            onednn.conv2dForward(conv, input: x, weight: f.weight, bias: nil),
+            reference: reference.conv2dForward(conv, input: x, weight: r.weight, bias: nil),
+            fp32: reference.conv2dForward(fp32, input: x, weight: r.weight, bias: nil), "forward with W/σ \(shape)")
+        expectRoundedBF16(
+            onednn.conv2dBackwardData(conv, outputGradient: dy, weight: f.weight),
+            reference: reference.conv2dBackwardData(conv, outputGradient: dy, weight: r.weight),
+            fp32: reference.conv2dBackwardData(fp32, outputGradient: dy, weight: r.weight),
+            "backward data with W/σ \(shape)")
+    }
+
     /// (batch, key channels, value channels, queries, keys), as in the Float32 parity tests.
     @Test(arguments: [(1, 2, 3, 5, 4), (2, 8, 64, 300, 300), (2, 8, 32, 256, 64), (5, 4, 16, 130, 70)])
     func fusedAttention(_ shape: (Int, Int, Int, Int, Int)) throws {

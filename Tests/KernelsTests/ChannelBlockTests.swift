@@ -74,4 +74,47 @@ struct ChannelBlockTests {
             #expect(same, "\(name) \(shape): unblocking does not give the rounded image back")
         }
     }
+
+    /// 4x4 weights (O, I, 4, 4) into oneDNN's bf16 pair-blocked layouts: in square (o / 16, i / 16),
+    /// tap t, the 32-bit word (p, l) holds channels 2p and 2p + 1 of the paired axis (inputs for the
+    /// forward layout, outputs for the backward-data one) in its low and high halves, each W/σ
+    /// rounded as BFloat16.round; and swapping layouts moves every bf16 value exactly.
+    @Test(
+        .enabled(if: sagan_kernels_use_avx512() != 0, "the weight transposes are AVX-512 kernels"),
+        arguments: [(16, 16), (32, 48), (64, 16)])
+    func weightsToBF16Blocks(_ shape: (Int, Int)) {
+        let (outputs, inputs) = shape
+        let sigma: Float = 2  // exact, so the ties and subnormals stay ties and subnormals
+        let specials: [Float] = [
+            Float(bitPattern: 0x4040_C000), Float(bitPattern: 0x4041_C000), .leastNormalMagnitude / 5, -.infinity,
+        ]
+        let plain = (0..<outputs * inputs * 16).map { index -> Float in
+            index % 97 < specials.count ? specials[index % 97] : Float(index % 251) * 0.013 - 1.6
+        }
+        let words = outputs * inputs * 8
+        func expected(_ outputFastest: Bool, _ word: Int) -> UInt32 {
+            let (square, inside) = (word / (16 * 128), word % (16 * 128))
+            let (ob, ib) = (square / (inputs / 16), square % (inputs / 16))
+            let (tap, pair, lane) = (inside / 128, inside % 128 / 16, inside % 16)
+            let halves = (0..<2).map { half -> UInt32 in
+                let (o, i) = outputFastest ? (lane, 2 * pair + half) : (2 * pair + half, lane)
+                return BFloat16.round(plain[((ob * 16 + o) * inputs + ib * 16 + i) * 16 + tap] / sigma).bitPattern >> 16
+            }
+            return halves[0] | halves[1] << 16
+        }
+        var layouts: [[UInt32]] = []
+        for outputFastest in [true, false] {
+            var blocked = [UInt32](repeating: 0xDEAD_BEEF, count: words)
+            sagan_weights_to_blocked16_bf16(
+                plain, outputs, inputs, outputFastest ? 1 : 0, sigma, &blocked, 0, outputs / 16)
+            let wrong = (0..<words).filter { blocked[$0] != expected(outputFastest, $0) }.count
+            #expect(wrong == 0, "\(shape) outputFastest \(outputFastest): \(wrong) of \(words) words wrong")
+            layouts.append(blocked)
+        }
+        for (from, to) in [(0, 1), (1, 0)] {
+            var swapped = [UInt32](repeating: 0, count: words)
+            sagan_weights_swap_blocked16_bf16(layouts[from], outputs, inputs, &swapped, 0, outputs / 16)
+            #expect(swapped == layouts[to], "\(shape): swapping layout \(from) does not give layout \(to)")
+        }
+    }
 }

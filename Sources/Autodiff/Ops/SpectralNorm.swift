@@ -15,11 +15,12 @@ extension Tensor {
         require(
             blocks > 0 && outputs > 0 && weight.count % (blocks * outputs) == 0,
             "spectralNormalized: weight \(weight.shape) is not \(blocks) block(s) of \(outputs) rows (the length of u)")
-        let g = validated {
+        var g = validated {
             try SpectralNormGeometry(
                 blocks: blocks, outputs: outputs, inner: weight.count / (blocks * outputs), epsilon: epsilon,
                 weightShape: weight.shape)
         }
+        g.precision = EngineContext.precision
         require(
             v.count == g.rightCount,
             "spectralNormalized: v has \(v.count) elements, the weight \(weight.shape) needs \(g.rightCount)")
@@ -27,7 +28,9 @@ extension Tensor {
         let result = backend.spectralNorm(
             g, weight: weight.storage, u: u.storage, v: v.storage, powerIteration: powerIteration)
         let (shape, raw) = (weight.shape, weight.storage)
-        let normalized = record("spectralNormalized", shape: shape, storage: result.weight, inputs: [weight]) {
+        // Only products read W/σ, and under bf16 they read it rounded: rounded here, it moves in half the bytes.
+        let value = ResultPrecision.product(result.weight, g.precision)
+        let normalized = record("spectralNormalized", shape: shape, storage: value, inputs: [weight]) {
             gradient, _ in
             [
                 Tensor(

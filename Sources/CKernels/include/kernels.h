@@ -97,6 +97,17 @@ void sagan_weights_to_blocked16(const float *plain, long outputs, long inputs, i
 void sagan_weights_swap_blocked16(const float *source, long outputs, long inputs, float *destination, long firstBlock,
                                   long endBlock);
 
+/// sagan_weights_to_blocked16 into the bf16 layouts of oneDNN's bf16 convolutions: OIhw8i16o2i
+/// (outputFastest = 1, "ABcd8b16a2b", forward) or OIhw8o16i2o (outputFastest = 0, "ABcd8a16b2a",
+/// backward data), each element divided by `divisor` and rounded as sagan_round_bf16 does; a
+/// 32-bit word holds two channels of the paired axis. AVX-512 only.
+void sagan_weights_to_blocked16_bf16(const float *plain, long outputs, long inputs, int outputFastest, float divisor,
+                                     uint32_t *blocked, long firstBlock, long endBlock);
+
+/// Between OIhw8i16o2i and OIhw8o16i2o in bf16 (either way), exactly. AVX-512 only.
+void sagan_weights_swap_blocked16_bf16(const uint32_t *source, long outputs, long inputs, uint32_t *destination,
+                                       long firstBlock, long endBlock);
+
 /// The inverse of sagan_weights_to_blocked16 (a weight gradient back to OIHW).
 void sagan_weights_from_blocked16(const float *blocked, long outputs, long inputs, int outputFastest, float *plain,
                                   long firstBlock, long endBlock);

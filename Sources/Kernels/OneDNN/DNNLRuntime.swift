@@ -252,16 +252,32 @@ final class Reorder: @unchecked Sendable {
 }
 
 /// Convolution weights with 4x4 kernels and channels in whole blocks of 16, moved between
-/// row-major and the two blocked layouts oneDNN's AVX-512 convolutions use (or between those two)
-/// by our register transposes with streaming stores, which take about half the time of a oneDNN
-/// reorder here: spectral norm hands every convolution a fresh weight each step.
+/// row-major and the blocked layouts oneDNN's AVX-512 convolutions use (or between those) by our
+/// register transposes with streaming stores, which take about half the time of a oneDNN reorder
+/// here: spectral norm hands every convolution a fresh weight each step.
 struct WeightBlocks {
-    enum Layout: Equatable {
+    enum Layout: Equatable, CaseIterable {
         case rowMajor
         /// OIhw16i16o ("ABcd16b16a"): output channel fastest, what forward convolutions read.
         case outputFastest
         /// OIhw16o16i ("ABcd16a16b"): input channel fastest, what backward-data convolutions read.
         case inputFastest
+        /// bf16 OIhw8i16o2i ("ABcd8b16a2b"): what bf16 forward convolutions read.
+        case outputFastestBF16
+        /// bf16 OIhw8o16i2o ("ABcd8a16b2a"): what bf16 backward-data convolutions read.
+        case inputFastestBF16
+
+        var tag: dnnl_format_tag_t {
+            switch self {
+            case .rowMajor: dnnl_abcd
+            case .outputFastest: dnnl_ABcd16b16a
+            case .inputFastest: dnnl_ABcd16a16b
+            case .outputFastestBF16: dnnl_ABcd8b16a2b
+            case .inputFastestBF16: dnnl_ABcd8a16b2a
+            }
+        }
+        var isBF16: Bool { self == .outputFastestBF16 || self == .inputFastestBF16 }
+        var isOutputFastest: Bool { self == .outputFastest || self == .outputFastestBF16 }
     }
     let outputs: Int
     let inputs: Int
@@ -275,43 +291,54 @@ struct WeightBlocks {
             && sagan_kernels_use_avx512() != 0
     }
 
-    /// The layout of `descriptor` for `dims`, if it is one of the three and our transposes handle these dims.
+    /// The layout of `descriptor` for `dims`, if it is one of ours and our transposes handle these dims.
     static func layout(_ descriptor: dnnl_memory_desc_t, _ dims: [Int]) -> Layout? {
         guard handles(dims) else { return nil }
         var given = descriptor
-        for (layout, candidate) in [
-            (Layout.rowMajor, MemoryDescriptor.plain(dims)), (.outputFastest, blockedDescriptor(dims, dnnl_ABcd16b16a)),
-            (.inputFastest, blockedDescriptor(dims, dnnl_ABcd16a16b)),
-        ] {
-            var candidate = candidate
-            if dnnl_memory_desc_equal(&given, &candidate) != 0 { return layout }
+        return Layout.allCases.first { layout in
+            var candidate = blockedDescriptor(dims, layout)
+            return dnnl_memory_desc_equal(&given, &candidate) != 0
         }
-        return nil
     }
 
-    static func blockedDescriptor(_ dims: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
+    static func blockedDescriptor(_ dims: [Int], _ layout: Layout) -> dnnl_memory_desc_t {
+        if layout == .rowMajor { return MemoryDescriptor.plain(dims) }
         var descriptor = dnnl_memory_desc_t()
         dnnlCheck(
-            dnnl_memory_desc_init_by_tag(&descriptor, Int32(dims.count), dims.map(Int64.init), dnnl_f32, tag),
+            dnnl_memory_desc_init_by_tag(
+                &descriptor, Int32(dims.count), dims.map(Int64.init), layout.isBF16 ? dnnl_bf16 : dnnl_f32, layout.tag),
             "weight layout")
         return descriptor
     }
 
+    /// A move our kernels make: from row-major Float32 to any, from a Float32 blocked layout back to
+    /// row-major, and between the two blocked layouts of one element type.
     init?(from: dnnl_memory_desc_t, to: dnnl_memory_desc_t, dims: [Int]) {
-        guard let source = Self.layout(from, dims), let destination = Self.layout(to, dims), source != destination
+        guard let source = Self.layout(from, dims), let destination = Self.layout(to, dims), source != destination,
+            source == .rowMajor || (destination == .rowMajor ? !source.isBF16 : source.isBF16 == destination.isBF16)
         else { return nil }
         (self.from, self.to, outputs, inputs) = (source, destination, dims[0], dims[1])
     }
 
-    /// Output-channel block `block` (16 output channels) from `source` to `destination`.
+    /// Output-channel block `block` (16 output channels) from `source` to `destination` (bf16
+    /// layouts hold two elements per Float slot).
     func move(_ source: UnsafePointer<Float>, to destination: UnsafeMutablePointer<Float>, block: Int) {
+        func words<T>(_ pointer: UnsafePointer<T>) -> UnsafePointer<UInt32> {
+            UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt32.self)
+        }
+        let destinationWords = UnsafeMutableRawPointer(destination).assumingMemoryBound(to: UInt32.self)
         switch (from, to) {
+        case (.rowMajor, _) where to.isBF16:
+            sagan_weights_to_blocked16_bf16(
+                source, outputs, inputs, to.isOutputFastest ? 1 : 0, 1, destinationWords, block, block + 1)
         case (.rowMajor, _):
             sagan_weights_to_blocked16(
-                source, outputs, inputs, to == .outputFastest ? 1 : 0, 1, destination, block, block + 1)
+                source, outputs, inputs, to.isOutputFastest ? 1 : 0, 1, destination, block, block + 1)
         case (_, .rowMajor):
             sagan_weights_from_blocked16(
-                source, outputs, inputs, from == .outputFastest ? 1 : 0, destination, block, block + 1)
+                source, outputs, inputs, from.isOutputFastest ? 1 : 0, destination, block, block + 1)
+        case _ where from.isBF16:
+            sagan_weights_swap_blocked16_bf16(words(source), outputs, inputs, destinationWords, block, block + 1)
         default:
             sagan_weights_swap_blocked16(source, outputs, inputs, destination, block, block + 1)
         }

@@ -5,18 +5,23 @@ import CKernels
 /// (the inner product ⟨Ḡ, W⟩, the gradient) instead of a dozen separate kernels with their
 /// temporaries. Every pass is split into fixed chunks, so results do not depend on threads. A
 /// 4x4 convolution weight comes out in the blocked layout oneDNN's forward convolutions read
-/// (the division done on the way), which saves its consumers a reorder.
+/// (the division, and under bf16 the rounding, done on the way), which saves its consumers a
+/// reorder: under bf16 one from Float32 per convolution per step (blog128, batch 16: 17 of them).
 extension OneDNNBackend {
     public func spectralNorm(_ g: SpectralNormGeometry, weight: Storage, u: Storage, v: Storage, powerIteration: Bool)
         -> (weight: Storage, sigma: Float, u: Storage, v: Storage)
     {
         let (w, uIn, vIn) = (plain(weight), plain(u), plain(v))
+        let bf16 = g.precision == .bf16
         // A 4x4 convolution weight goes straight into the layout forward convolutions read.
         let blocked = g.weightShape.flatMap { shape in
             WeightBlocks.handles(shape)
-                ? runtime.layout(shape, WeightBlocks.blockedDescriptor(shape, dnnl_ABcd16b16a)) : nil
+                ? runtime.layout(
+                    shape, WeightBlocks.blockedDescriptor(shape, bf16 ? .outputFastestBF16 : .outputFastest)) : nil
         }
-        let normalized = blocked.map { Storage(count: g.count, layout: $0) } ?? Storage(uninitializedCount: g.count)
+        let normalized =
+            blocked.map { Storage(count: g.count, layout: $0) }
+            ?? Storage(uninitializedCount: g.count, precision: g.precision)
         return withExtendedLifetime((w, uIn, vIn)) {
             var (newU, newV) = (uIn, vIn)
             if powerIteration {
@@ -26,15 +31,22 @@ extension OneDNNBackend {
             if powerIteration { newU = l2Normalized(forward, epsilon: g.epsilon) }
             let sigma = sagan_dot(newU.pointer, forward.pointer, g.outputs)
             if let shape = g.weightShape, blocked != nil {
+                let words = UnsafeMutableRawPointer(normalized.pointer).assumingMemoryBound(to: UInt32.self)
                 runtime.forEachItemInParallel(shape[0] / 16) { block, _, _ in
-                    sagan_weights_to_blocked16(
-                        w.pointer, shape[0], shape[1], 1, sigma, normalized.pointer, block, block + 1)
+                    if bf16 {
+                        sagan_weights_to_blocked16_bf16(
+                            w.pointer, shape[0], shape[1], 1, sigma, words, block, block + 1)
+                    } else {
+                        sagan_weights_to_blocked16(
+                            w.pointer, shape[0], shape[1], 1, sigma, normalized.pointer, block, block + 1)
+                    }
                 }
             } else {
                 let chunk = 1 << 16
                 runtime.forEachItemInParallel((g.count + chunk - 1) / chunk) { item, _, _ in
-                    let start = item * chunk
-                    sagan_divide(w.pointer + start, sigma, normalized.pointer + start, min(chunk, g.count - start))
+                    let (start, count) = (item * chunk, min(chunk, g.count - item * chunk))
+                    sagan_divide(w.pointer + start, sigma, normalized.pointer + start, count)
+                    if bf16 { sagan_round_bf16(normalized.pointer + start, count) }
                 }
             }
             return (normalized, sigma, newU, newV)
