@@ -217,6 +217,26 @@ struct BF16ParityTests {
             "backward data with W/σ \(shape)")
     }
 
+    /// A reduction over every axis reads a bf16 activation in its blocked layout as it is (γ's gradient
+    /// in the attention), with the result of reducing its values row-major.
+    @Test(nativeBF16) func fullReductionOfABlockedActivation() throws {
+        let onednn = try #require(onednn)
+        var g = try Conv2DGeometry(
+            batch: 2, inChannels: 16, outChannels: 64, inHeight: 16, inWidth: 16, kernelHeight: 4, kernelWidth: 4,
+            stride: 2, padding: 1)
+        g.precision = .bf16
+        let y = onednn.conv2dForward(
+            g, input: random(ShapeMath.count(g.inputShape), seed: 30),
+            weight: random(ShapeMath.count(g.weightShape), seed: 31), bias: nil)
+        #expect(y.precision == .bf16 && y.layout != nil, "the activation is not bf16 in a blocked layout")
+        for op in [ReductionOperation.sum, .mean, .max] {
+            let fast = onednn.reduce(op, y, shape: g.outputShape, outputShape: [1, 1, 1, 1]).elements[0]
+            let expected = reference.reduce(op, Storage(y.elements), shape: g.outputShape, outputShape: [1, 1, 1, 1])
+                .elements[0]
+            #expect(Swift.abs(fast - expected) <= 1e-5 * max(1, Swift.abs(expected)), "\(op): \(fast) vs \(expected)")
+        }
+    }
+
     /// (batch, key channels, value channels, queries, keys), as in the Float32 parity tests.
     @Test(arguments: [(1, 2, 3, 5, 4), (2, 8, 64, 300, 300), (2, 8, 32, 256, 64), (5, 4, 16, 130, 70)])
     func fusedAttention(_ shape: (Int, Int, Int, Int, Int)) throws {

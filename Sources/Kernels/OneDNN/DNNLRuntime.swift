@@ -625,7 +625,7 @@ enum PrimitiveKey: Hashable {
     case eltwiseForward(UnaryOperation, count: Int, layout: LayoutKey?)
     case eltwiseBackward(UnaryOperation, count: Int, layout: LayoutKey?)
     case binary(BinaryOperation, a: [Int], b: [Int], layout: LayoutKey?)
-    case reduction(ReductionOperation, shape: [Int], output: [Int])
+    case reduction(ReductionOperation, shape: [Int], output: [Int], bf16Source: Bool)
     case softmaxForward(rows: Int, columns: Int)
     case softmaxBackward(rows: Int, columns: Int)
     case matmul(MatmulGeometry)

@@ -524,8 +524,18 @@ public final class OneDNNBackend: Backend {
         guard shape != outputShape, x.count > 0 else {
             return BackendRegistry.reference.reduce(op, x, shape: shape, outputShape: outputShape)
         }
-        let compiled = runtime.primitive(.reduction(op, shape: shape, output: outputShape)) {
-            var source = MemoryDescriptor.plain(shape)
+        if shape.count > 1, outputShape.first == 1, outputShape.dropFirst() == shape.dropFirst() {
+            return reduceRows(op, plain(x), rows: shape[0])
+        }
+        // Reducing every axis does not depend on the order of the elements: a dense layout is read as
+        // it is, in bf16 too (blog128's dγ sums, 12 per step: no bf16 → Float32 reorder before each).
+        let layout = x.layout as? DNNLLayout
+        let everything = outputShape.allSatisfy { $0 == 1 } && layout?.isDense == true
+        let bf16Source = everything && x.precision == .bf16
+        let sourceDescriptor = MemoryDescriptor.strided(
+            shape, ShapeMath.strides(shape), bf16Source ? dnnl_bf16 : dnnl_f32)
+        let compiled = runtime.primitive(.reduction(op, shape: shape, output: outputShape, bf16Source: bf16Source)) {
+            var source = sourceDescriptor
             var destination = MemoryDescriptor.plain(outputShape)
             let algorithm: dnnl_alg_kind_t
             switch op {
@@ -539,18 +549,32 @@ public final class OneDNNBackend: Backend {
                 "reduction \(op) \(shape)→\(outputShape)")
             return CompiledPrimitive("reduction", runtime: runtime, operation: &operation)
         }
-        // Reducing every axis does not depend on the order of the elements: a dense layout is read as it is.
-        let dense = (x.layout as? DNNLLayout).map { $0.isDense && $0.precision == .fp32 } ?? false
-        let everything = outputShape.allSatisfy { $0 == 1 } && dense
         let input = everything ? x : plain(x)
         let y = Storage(uninitializedCount: ShapeMath.count(outputShape))
         withExtendedLifetime(input) {
             runtime.execute(
                 compiled,
                 [
-                    PrimitiveArgument(DNNL_ARG_SRC, shape, input.pointer),
+                    PrimitiveArgument(DNNL_ARG_SRC, shape, input.pointer, layout: sourceDescriptor),
                     PrimitiveArgument(DNNL_ARG_DST, outputShape, y.pointer),
                 ])
+        }
+        return y
+    }
+
+    /// Over the first axis only (a bias gradient over the batch), where oneDNN 2.6 has only its
+    /// reference reduction (16x8192 → 8192: 0.24 ms): rows combined in order, one vectorised pass each.
+    private func reduceRows(_ op: ReductionOperation, _ x: Storage, rows: Int) -> Storage {
+        let columns = x.count / rows
+        let y = Storage(uninitializedCount: columns)
+        withExtendedLifetime(x) {
+            let (source, result) = (x.pointer, y.pointer)
+            result.update(from: source, count: columns)
+            for row in 1..<max(rows, 1) {
+                let next = source + row * columns
+                for j in 0..<columns { result[j] = op == .max ? Swift.max(result[j], next[j]) : result[j] + next[j] }
+            }
+            if op == .mean { for j in 0..<columns { result[j] /= Float(rows) } }
         }
         return y
     }
