@@ -218,3 +218,92 @@ void sagan_softmax_columns_backward_unnormalized_portable(const float *e, float 
                                                           int stride, const float *inverseSums) {
     softmax_columns_backward_plain(e, gradient, keys, queries, stride, inverseSums);
 }
+
+// ---- the bf16 attention's softmax backward, fused with the rounding of its results ----
+
+#define AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
+
+/* One group of columns, as softmax_column_group_backward, writing bf16 instead of Float32: P's rows
+   in the first pass (which reads E anyway), dS's rows and key pairs in the second, two rows at a time. */
+AVX512_BF16 __attribute__((always_inline)) static inline void
+column_group_backward_bf16(const float *e, const float *dP, int keys, int stride, int j0, int width, const int vectors,
+                           const float *scales, uint16_t *pRows, long pRowStride, uint32_t *dsPairs, long pairStride,
+                           uint16_t *dsRows, long dsRowStride) {
+    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
+                                                6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    __mmask16 masks[GROUP];
+    __m512 dot[GROUP], scale[GROUP];
+    for (int v = 0; v < vectors; v++) {
+        int left = width - 16 * v;
+        masks[v] = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        dot[v] = _mm512_setzero_ps();
+        scale[v] = _mm512_maskz_loadu_ps(masks[v], scales + j0 + 16 * v);
+    }
+    for (int i = 0; i < keys; i++) {
+        const float *erow = e + (long)i * stride + j0, *grow = dP + (long)i * stride + j0;
+        for (int v = 0; v < vectors; v++) {
+            const __m512 exponential = _mm512_maskz_loadu_ps(masks[v], erow + 16 * v);
+            dot[v] = _mm512_fmadd_ps(exponential, _mm512_maskz_loadu_ps(masks[v], grow + 16 * v), dot[v]);
+            const __m256bh p = _mm512_cvtneps_pbh(_mm512_mul_ps(exponential, scale[v]));
+            _mm512_mask_storeu_epi16(pRows + i * pRowStride + j0 + 16 * v, masks[v],
+                                     _mm512_castsi256_si512((__m256i)p));
+        }
+    }
+    for (int v = 0; v < vectors; v++) dot[v] = _mm512_mul_ps(dot[v], scale[v]);
+    for (int i = 0; i < keys; i += 2) {
+        const int second = i + 1 < keys;
+        const float *erow = e + (long)i * stride + j0, *grow = dP + (long)i * stride + j0;
+        for (int v = 0; v < vectors; v++) {
+            __m512 ds[2];
+            for (int k = 0; k < 2; k++) {
+                if (k == 1 && !second) {
+                    ds[1] = _mm512_setzero_ps();
+                    break;
+                }
+                const __m512 g = _mm512_sub_ps(_mm512_maskz_loadu_ps(masks[v], grow + k * stride + 16 * v), dot[v]);
+                const __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(masks[v], erow + k * stride + 16 * v), scale[v]);
+                ds[k] = _mm512_mul_ps(p, g);
+            }
+            const __m512i halves = (__m512i)_mm512_cvtne2ps_pbh(ds[1], ds[0]);
+            _mm512_mask_storeu_epi32(dsPairs + (i / 2) * pairStride + j0 + 16 * v, masks[v],
+                                     _mm512_permutexvar_epi16(interleave, halves));
+            _mm512_mask_storeu_epi16(dsRows + i * dsRowStride + j0 + 16 * v, masks[v], halves);
+            if (second)
+                _mm512_mask_storeu_epi16(dsRows + (i + 1) * dsRowStride + j0 + 16 * v, masks[v],
+                                         _mm512_shuffle_i64x2(halves, halves, 0xEE));
+        }
+    }
+}
+
+AVX512_BF16 static void softmax_columns_backward_bf16_avx512(const float *e, const float *dP, int keys, int queries,
+                                                             int stride, const float *scales, uint16_t *pRows,
+                                                             long pRowStride, uint32_t *dsPairs, uint16_t *dsRows,
+                                                             long dsRowStride) {
+    for (int j0 = 0; j0 < queries; j0 += 16 * GROUP) {
+        const int width = queries - j0 < 16 * GROUP ? queries - j0 : 16 * GROUP;
+        if (width == 16 * GROUP)
+            column_group_backward_bf16(e, dP, keys, stride, j0, width, GROUP, scales, pRows, pRowStride, dsPairs,
+                                       queries, dsRows, dsRowStride);
+        else
+            column_group_backward_bf16(e, dP, keys, stride, j0, width, (width + 15) / 16, scales, pRows, pRowStride,
+                                       dsPairs, queries, dsRows, dsRowStride);
+    }
+    for (int i = 0; i < keys; i++) {
+        for (long j = queries; j < pRowStride; j++) pRows[i * pRowStride + j] = 0;
+        for (long j = queries; j < dsRowStride; j++) dsRows[i * dsRowStride + j] = 0;
+    }
+}
+
+void sagan_softmax_columns_backward_bf16(const float *e, float *dP, int keys, int queries, int stride,
+                                         const float *inverseSums, uint16_t *pRows, long pRowStride, uint32_t *dsPairs,
+                                         uint16_t *dsRows, long dsRowStride) {
+    if (sagan_kernels_use_avx512_bf16()) {
+        softmax_columns_backward_bf16_avx512(e, dP, keys, queries, stride, inverseSums, pRows, pRowStride, dsPairs,
+                                             dsRows, dsRowStride);
+        return;
+    }
+    sagan_convert_bf16(e, keys, queries, stride, inverseSums, pRows, pRowStride);
+    sagan_softmax_columns_backward_unnormalized(e, dP, keys, queries, stride, inverseSums);
+    sagan_pack_bf16_rows(dP, keys, queries, stride, 0, dsPairs);
+    sagan_convert_bf16(dP, keys, queries, stride, 0, dsRows, dsRowStride);
+}

@@ -105,6 +105,40 @@ struct BF16KernelTests {
         }
     }
 
+    /// The fused softmax backward of the bf16 attention writes, bit for bit, what the unfused kernels
+    /// write in turn: P's bf16 rows, dS by key pairs and dS's bf16 rows (rows zero-padded). Shapes with
+    /// an odd key count, a partial vector, and more than one group of 128 columns.
+    @Test(arguments: [(37, 130), (64, 128), (1, 5), (1024, 16), (6, 257)])
+    func fusedSoftmaxBackwardMatchesTheSteps(_ shape: (Int, Int)) {
+        let (keys, queries) = shape
+        let (stride, rowStride) = (queries + 2, (queries + 1) / 2 * 2)
+        var e = floats(keys * stride, seed: 9).map { Swift.abs($0) }
+        let dP = floats(keys * stride, seed: 10)
+        let inverseSums = floats(queries, seed: 11).map { 1 / (Swift.abs($0) + 1) }
+        let pairCount = (keys + 1) / 2 * queries
+        var (pRows, dsRows) = (
+            [UInt16](repeating: 0xFFFF, count: keys * rowStride), [UInt16](repeating: 0xFFFF, count: keys * rowStride)
+        )
+        var dsPairs = [UInt32](repeating: 7, count: pairCount)
+        var scratch = dP
+        sagan_softmax_columns_backward_bf16(
+            &e, &scratch, Int32(keys), Int32(queries), Int32(stride), inverseSums, &pRows, rowStride, &dsPairs,
+            &dsRows, rowStride)
+        var (expectedP, expectedRows) = (
+            [UInt16](repeating: 0xFFFF, count: keys * rowStride), [UInt16](repeating: 0xFFFF, count: keys * rowStride)
+        )
+        var expectedPairs = [UInt32](repeating: 7, count: pairCount)
+        var ds = dP
+        sagan_convert_bf16(e, keys, queries, stride, inverseSums, &expectedP, rowStride)
+        sagan_softmax_columns_backward_unnormalized(e, &ds, Int32(keys), Int32(queries), Int32(stride), inverseSums)
+        sagan_pack_bf16_rows(ds, keys, queries, stride, nil, &expectedPairs)
+        sagan_convert_bf16(ds, keys, queries, stride, nil, &expectedRows, rowStride)
+        func mismatches<T: Equatable>(_ a: [T], _ b: [T]) -> Int { zip(a, b).filter { $0 != $1 }.count }
+        #expect(mismatches(pRows, expectedP) == 0, "\(shape): P's rows")
+        #expect(mismatches(dsPairs, expectedPairs) == 0, "\(shape): dS by key pairs")
+        #expect(mismatches(dsRows, expectedRows) == 0, "\(shape): dS's rows")
+    }
+
     @Test func transposes() {
         let (rows, columns) = (19, 37)
         let source = floats(rows * columns, seed: 8)

@@ -26,6 +26,16 @@ void sagan_softmax_columns_backward(const float *p, float *gradient, int keys, i
 void sagan_softmax_columns_backward_unnormalized(const float *e, float *gradient, int keys, int queries, int stride,
                                                  const float *inverseSums);
 
+/// The bf16 attention's softmax backward with its results rounded as its products read them: from
+/// the unnormalised forward's tile `e` and dP (keys x queries, row stride `stride`), P = e · inverseSums[j]
+/// as bf16 rows (pRows, row stride pRowStride ≥ queries, zero-padded), and dS = P ⊙ (dP − colsum(P ⊙ dP))
+/// both as key pairs (dsPairs, as sagan_pack_bf16_rows packs a (keys, queries) matrix) and as bf16 rows
+/// (dsRows). Bit for bit what sagan_convert_bf16, sagan_softmax_columns_backward_unnormalized,
+/// sagan_pack_bf16_rows and sagan_convert_bf16 give in turn (which the fallback runs); dP is scratch.
+void sagan_softmax_columns_backward_bf16(const float *e, float *dP, int keys, int queries, int stride,
+                                         const float *inverseSums, uint16_t *pRows, long pRowStride, uint32_t *dsPairs,
+                                         uint16_t *dsRows, long dsRowStride);
+
 /// Whether this CPU runs the AVX-512 versions (otherwise plain C with expf).
 int sagan_kernels_use_avx512(void);
 

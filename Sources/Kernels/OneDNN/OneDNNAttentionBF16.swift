@@ -63,12 +63,12 @@ extension OneDNNBackend {
         let (dq, dk, dv) = AttentionOperands.gradients(g, queries: queries, keys: keys, values: values)
         let (nPairs, cvPairs, tilePairs) = ((n + 1) / 2, (cv + 1) / 2, (g.tile + 1) / 2)
         let ckPairs = (ck + 1) / 2
-        // Per worker: Eᵀ, dPᵀ then dSᵀ, E's column scales, a packed operand, dSᵀ then Pᵀ in bf16 and dSᵀ
-        // packed; then q, k, v, dO, dq, dk, dvᵀ, dv, dkᵀ of one image as row-major Float32 matrices, v and
-        // k packed, dO, k and q in bf16.
+        // Per worker: Eᵀ, dPᵀ, E's column scales, a packed operand, dSᵀ and Pᵀ in bf16 rows and dSᵀ packed;
+        // then q, k, v, dO, dq, dk, dvᵀ, dv, dkᵀ of one image as row-major Float32 matrices, v and k
+        // packed, dO, k and q in bf16.
         let mPairs = (m + 1) / 2
         let operandSize = max(cvPairs * g.tile, tilePairs * cv, ckPairs * g.tile, tilePairs * ck)
-        let block = 2 * g.tile * m + g.tile + operandSize + m * tilePairs + mPairs * g.tile
+        let block = 2 * g.tile * m + g.tile + operandSize + 2 * m * tilePairs + mPairs * g.tile
         let packed = cvPairs * m + cv * nPairs + ckPairs * m + ck * mPairs + ck * nPairs
         let image = 2 * (ck * n + ck * m) + cv * n + 3 * cv * m + m * ck + packed
         let work = Storage(uninitializedCount: min(g.batch, threadCount ?? 1) * (block + image))
@@ -78,7 +78,8 @@ extension OneDNNBackend {
                 let dst = et + g.tile * m
                 let inverseSums = dst + g.tile * m
                 let operand = pairs(inverseSums + g.tile)
-                let ptbf = inverseSums + g.tile + operandSize  // (m, tile/2) pairs: dSᵀ, then Pᵀ
+                let dstbf = inverseSums + g.tile + operandSize  // dSᵀ (m, tile/2) pairs
+                let ptbf = dstbf + m * tilePairs  // Pᵀ (m, tile/2) pairs
                 let dspk = pairs(ptbf + m * tilePairs)  // (m/2, tile) pairs
                 let qb = et + block
                 let kb = qb + ck * n
@@ -110,20 +111,19 @@ extension OneDNNBackend {
                     sagan_pack_bf16_rows(qb + t0, ck, rows, n, nil, operand)
                     sagan_gemm_bf16(m, rows, ckPairs, kpk, 1, m, operand, et, rows, 0)
                     sagan_softmax_columns_unnormalized(et, Int32(m), Int32(rows), Int32(rows), inverseSums)
-                    // dPᵀ = vᵀ · dO_tile;  dSᵀ = Pᵀ ⊙ (dPᵀ − colsum(dPᵀ ⊙ Pᵀ)) in Float32, rounded as it
-                    // is packed by key pairs (for dq) and written in bf16 rows (for dk).
+                    // dPᵀ = vᵀ · dO_tile;  dSᵀ = Pᵀ ⊙ (dPᵀ − colsum(dPᵀ ⊙ Pᵀ)) in Float32, rounded as it is
+                    // written by key pairs (for dq) and in bf16 rows (for dk), and Pᵀ normalised and
+                    // rounded in bf16 rows (for dv), all in the softmax backward's two passes.
                     sagan_pack_bf16_rows(dOb + t0, cv, rows, n, nil, operand)
                     sagan_gemm_bf16(m, rows, cvPairs, vpk, 1, m, operand, dst, rows, 0)
-                    sagan_softmax_columns_backward_unnormalized(
-                        et, dst, Int32(m), Int32(rows), Int32(rows), inverseSums)
-                    sagan_pack_bf16_rows(dst, m, rows, rows, nil, dspk)
-                    sagan_convert_bf16(dst, m, rows, rows, nil, bf16Halves(ptbf), 2 * rowPairs)
+                    sagan_softmax_columns_backward_bf16(
+                        et, dst, Int32(m), Int32(rows), Int32(rows), inverseSums, bf16Halves(ptbf), 2 * rowPairs,
+                        dspk, bf16Halves(dstbf), 2 * rowPairs)
                     // dq_tile = k · dSᵀ;  dkᵀ += dSᵀ · q_tileᵀ.
                     sagan_gemm_bf16(ck, rows, mPairs, kbf, mPairs, 1, dspk, dqb + t0, n, 0)
                     sagan_transpose_pairs(qbf + t0 / 2, ck, rowPairs, nPairs, operand, ck)
-                    sagan_gemm_bf16(m, ck, rowPairs, pairs(ptbf), rowPairs, 1, operand, dkt, ck, first ? 0 : 1)
-                    // dvᵀ += Pᵀ · dO_tileᵀ, with Pᵀ normalised and rounded.
-                    sagan_convert_bf16(et, m, rows, rows, inverseSums, bf16Halves(ptbf), 2 * rowPairs)
+                    sagan_gemm_bf16(m, ck, rowPairs, pairs(dstbf), rowPairs, 1, operand, dkt, ck, first ? 0 : 1)
+                    // dvᵀ += Pᵀ · dO_tileᵀ.
                     sagan_transpose_pairs(dObf + t0 / 2, cv, rowPairs, nPairs, operand, cv)
                     sagan_gemm_bf16(m, cv, rowPairs, pairs(ptbf), rowPairs, 1, operand, dvt, cv, first ? 0 : 1)
                 }
