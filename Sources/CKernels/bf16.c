@@ -290,3 +290,43 @@ void sagan_transpose(const float *source, long rows, long columns, long sourceSt
             for (long i = i0; i < rows && i < i0 + 16; i++)
                 destination[j * destinationStride + i] = source[i * sourceStride + j];
 }
+
+void sagan_bf16_halves(const float *values, long count, uint16_t *halves) {
+    for (long i = 0; i < count; i++) {
+        uint32_t bits;
+        memcpy(&bits, &values[i], sizeof bits);
+        halves[i] = (uint16_t)(bits >> 16);
+    }
+}
+
+static void pair_channels_plain(const float *low, const float *high, long positions, uint32_t *to) {
+    for (long j = 0; j < positions; j++) {
+        uint32_t lowBits, highBits = 0;
+        memcpy(&lowBits, &low[j], sizeof lowBits);
+        if (high) memcpy(&highBits, &high[j], sizeof highBits);
+        to[j] = lowBits >> 16 | (highBits & 0xFFFF0000u);
+    }
+}
+
+__attribute__((target("avx512f"))) static void pair_channels_avx512(const float *low, const float *high, long positions,
+                                                                    uint32_t *to) {
+    const __m512i upper = _mm512_set1_epi32((int)0xFFFF0000u);
+    for (long j = 0; j < positions; j += 16) {
+        const __mmask16 mask = positions - j >= 16 ? 0xFFFF : (__mmask16)((1u << (positions - j)) - 1);
+        const __m512i lowHalves = _mm512_srli_epi32(_mm512_maskz_loadu_epi32(mask, low + j), 16);
+        const __m512i highHalves =
+            high ? _mm512_and_si512(_mm512_maskz_loadu_epi32(mask, high + j), upper) : _mm512_setzero_si512();
+        _mm512_mask_storeu_epi32(to + j, mask, _mm512_or_si512(lowHalves, highHalves));
+    }
+}
+
+void sagan_pair_bf16_channels(const float *planar, long channels, long positions, long planarStride, uint32_t *pairs,
+                              long pairStride) {
+    for (long p = 0; p < (channels + 1) / 2; p++) {
+        const float *low = planar + 2 * p * planarStride, *high = 2 * p + 1 < channels ? low + planarStride : 0;
+        if (sagan_kernels_use_avx512())
+            pair_channels_avx512(low, high, positions, pairs + p * pairStride);
+        else
+            pair_channels_plain(low, high, positions, pairs + p * pairStride);
+    }
+}

@@ -134,6 +134,50 @@ AVX512 static inline void block_avx512(const float *planar, long planarStride, l
     _mm_sfence();
 }
 
+// A bf16 block's position holds its 16 channels as 8 pairs already (channels 2p, 2p + 1 in one 32-bit
+// word), so pair planes are the 32-bit transpose of (positions, 8 words): 16 positions' words
+// loaded as the low halves of 16 rows, transposed, the first 8 rows stored.
+static inline void unblock_pairs_plain(const uint16_t *blocked, long channels, long positions, uint32_t *pairs,
+                                       long pairStride) {
+    const uint32_t *words = (const uint32_t *)blocked;
+    for (long p = 0; p < (channels + 1) / 2; p++)
+        for (long j = 0; j < positions; j++) pairs[p * pairStride + j] = words[(p / 8 * positions + j) * 8 + p % 8];
+}
+
+AVX512 static inline void unblock_pairs_avx512(const uint16_t *blocked, long channels, long positions, uint32_t *pairs,
+                                               long pairStride) {
+    const long whole = positions / 16 * 16;
+    const uint32_t *words = (const uint32_t *)blocked;
+    for (long c0 = 0; c0 < channels; c0 += 16) {
+        const long blockPairs = ((channels - c0 < 16 ? channels - c0 : 16) + 1) / 2;
+        const uint32_t *block = words + c0 / 16 * positions * 8;
+        uint32_t *to = pairs + c0 / 2 * pairStride;
+        for (long p0 = 0; p0 < whole; p0 += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = _mm512_castsi512_ps(
+                    _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(block + (p0 + i) * 8))));
+            transpose16(r);
+            for (long k = 0; k < blockPairs; k++) _mm512_storeu_ps((float *)(to + k * pairStride + p0), r[k]);
+        }
+        for (long k = 0; k < blockPairs; k++)
+            for (long j = whole; j < positions; j++) to[k * pairStride + j] = block[j * 8 + k];
+    }
+}
+
+void sagan_unblock16_bf16_pairs(const uint16_t *blocked, long channels, long positions, uint32_t *pairs,
+                                long pairStride) {
+    if (sagan_kernels_use_avx512())
+        unblock_pairs_avx512(blocked, channels, positions, pairs, pairStride);
+    else
+        unblock_pairs_plain(blocked, channels, positions, pairs, pairStride);
+}
+
+void sagan_unblock16_bf16_pairs_portable(const uint16_t *blocked, long channels, long positions, uint32_t *pairs,
+                                         long pairStride) {
+    unblock_pairs_plain(blocked, channels, positions, pairs, pairStride);
+}
+
 void sagan_unblock16(const float *blocked, long channels, long positions, float *planar, long planarStride) {
     if (sagan_kernels_use_avx512())
         unblock_avx512(blocked, 0, channels, positions, planar, planarStride);

@@ -10,8 +10,8 @@
 
 /// A table of `count` load masks on the heap. Not a variable-length array: beside 64-byte vector
 /// temporaries, a VLA left an unoptimised build's stack misaligned and its aligned spills faulted.
-static __mmask16 *mask_table(long count) {
-    __mmask16 *table = malloc((size_t)(count > 0 ? count : 1) * sizeof(__mmask16));
+static uint32_t *mask_table(long count) {
+    uint32_t *table = malloc((size_t)(count > 0 ? count : 1) * sizeof(uint32_t));
     if (!table) {
         fprintf(stderr, "direct convolution: cannot allocate %ld load masks\n", count);
         abort();
@@ -76,43 +76,63 @@ static void weight_gradient_plain(const struct sagan_direct_convolution *c, cons
 }
 
 // ---- AVX-512 ----
+//
+// One body per kernel for both element types: Float32 (an FMA per input channel) and bf16, where a
+// step of the depth is a pair of input channels (forward) or of positions (weight gradient) and one
+// vdpbf16ps takes both, twice the work of an FMA at the same rate.
 
 #define AVX512        __attribute__((target("avx512f")))
+#define AVX512_BF16   __attribute__((target("avx512f,avx512bw,avx512bf16")))
 #define ALWAYS_INLINE __attribute__((always_inline)) inline
 
-// Lanes l of a 16-wide vector starting at column `start` with 0 <= start + l < limit, and
-// start + l < end (the last output column the vector covers).
-static ALWAYS_INLINE __mmask16 columns(long start, long limit, long vectorStart, long end) {
+// Lanes l of a `lanes`-wide vector (16 or 32) starting at column `start` with 0 <= start + l < limit,
+// and start + l < end (the last output column the vector covers).
+static ALWAYS_INLINE uint32_t columns(long start, long limit, long vectorStart, long end, int lanes) {
     long low = -start, high = limit - start;
     if (end - vectorStart < high) high = end - vectorStart;
     if (low < 0) low = 0;
-    if (high > 16) high = 16;
+    if (high > lanes) high = lanes;
     if (high <= low) return 0;
-    return (__mmask16)(((1u << high) - 1) & ~((1u << low) - 1));
+    const uint32_t below = high >= 32 ? 0xFFFFFFFFu : (1u << high) - 1;
+    return below & ~((1u << low) - 1);
 }
 
-// Output channels o0..o0+GROUP-1 of one output row, 64 columns (four vectors) at a time.
-#define FORWARD_ROW(GROUP)                                                                                             \
+AVX512 static ALWAYS_INLINE __m512 fma_step(__m512 sum, __m512 a, __m512 b) {
+    return _mm512_fmadd_ps(a, b, sum);
+}
+
+AVX512_BF16 static ALWAYS_INLINE __m512 bf16_step(__m512 sum, __m512i a, __m512i b) {
+    return _mm512_dpbf16_ps(sum, (__m512bh)a, (__m512bh)b);
+}
+
+AVX512_BF16 static ALWAYS_INLINE __m512i broadcast_word(uint32_t word) {
+    return _mm512_set1_epi32((int)word);
+}
+
+// Output channels o0..o0+GROUP-1 of one output row, 64 columns (four vectors of 16) at a time. Each
+// step of the depth LOADs 16 inputs (a channel's, or a channel pair's words), BROADCASTs a weight
+// and STEP adds their products.
+#define FORWARD_ROW(GROUP, VECTOR, ELEMENT, LOAD, BROADCAST, STEP)                                                     \
     for (long x0 = 0; x0 < c->outputWidth; x0 += 64) {                                                                 \
-        const __mmask16 *masks = loadMasks + x0 / 64 * 4 * c->kernelWidth;                                             \
+        const uint32_t *masks = loadMasks + x0 / 64 * 4 * c->kernelWidth;                                              \
         __m512 acc[GROUP][4];                                                                                          \
         for (int g = 0; g < GROUP; g++)                                                                                \
             for (int j = 0; j < 4; j++) acc[g][j] = _mm512_set1_ps(bias ? bias[o0 + g] : 0.0f);                        \
-        for (long i = 0; i < c->inputChannels; i++) {                                                                  \
+        for (long i = 0; i < depth; i++) {                                                                             \
             for (long ky = 0; ky < c->kernelHeight; ky++) {                                                            \
                 const long yi = yo + ky - c->padHeight;                                                                \
                 if (yi < 0 || yi >= c->height) continue;                                                               \
-                const float *row = input + i * c->inputChannelStride + yi * c->width;                                  \
-                const float *taps = weight + (i * c->kernelHeight + ky) * c->kernelWidth;                              \
+                const ELEMENT *row = input + i * c->inputChannelStride + yi * c->width;                                \
+                const ELEMENT *taps = weight + (i * c->kernelHeight + ky) * c->kernelWidth;                            \
                 for (long kx = 0; kx < c->kernelWidth; kx++) {                                                         \
-                    __m512 v[4];                                                                                       \
+                    VECTOR v[4];                                                                                       \
                     for (int j = 0; j < 4; j++) {                                                                      \
                         const long start = x0 + 16 * j + kx - c->padWidth;                                             \
-                        v[j] = _mm512_maskz_loadu_ps(masks[kx * 4 + j], row + start);                                  \
+                        v[j] = LOAD((__mmask16)masks[kx * 4 + j], row + start);                                        \
                     }                                                                                                  \
                     for (int g = 0; g < GROUP; g++) {                                                                  \
-                        const __m512 w = _mm512_set1_ps(taps[(o0 + g) * weightStride + kx]);                           \
-                        for (int j = 0; j < 4; j++) acc[g][j] = _mm512_fmadd_ps(w, v[j], acc[g][j]);                   \
+                        const VECTOR w = BROADCAST(taps[(o0 + g) * weightStride + kx]);                                \
+                        for (int j = 0; j < 4; j++) acc[g][j] = STEP(acc[g][j], w, v[j]);                              \
                     }                                                                                                  \
                 }                                                                                                      \
             }                                                                                                          \
@@ -121,42 +141,50 @@ static ALWAYS_INLINE __mmask16 columns(long start, long limit, long vectorStart,
             float *out = output + (o0 + g) * c->outputChannelStride + yo * c->outputWidth;                             \
             for (int j = 0; j < 4; j++) {                                                                              \
                 const long start = x0 + 16 * j;                                                                        \
-                _mm512_mask_storeu_ps(out + start, columns(start, c->outputWidth, start, c->outputWidth), acc[g][j]);  \
+                _mm512_mask_storeu_ps(                                                                                 \
+                    out + start, (__mmask16)columns(start, c->outputWidth, start, c->outputWidth, 16), acc[g][j]);     \
             }                                                                                                          \
         }                                                                                                              \
     }
 
-AVX512 static void forward_avx512(const struct sagan_direct_convolution *c, const float *input, const float *weight,
-                                  const float *bias, float *output) {
-    const long weightStride = c->inputChannels * c->kernelHeight * c->kernelWidth;
-    // The input columns each vector may load, by block of 64 output columns, kernel column and vector:
-    // the same for every row and channel, so computed once.
-    const long blocks = (c->outputWidth + 63) / 64;
-    __mmask16 *loadMasks = mask_table(blocks * c->kernelWidth * 4);
-    for (long block = 0; block < blocks; block++)
-        for (long kx = 0; kx < c->kernelWidth; kx++)
-            for (int j = 0; j < 4; j++) {
-                const long first = block * 64 + 16 * j;
-                loadMasks[(block * c->kernelWidth + kx) * 4 + j] =
-                    columns(first + kx - c->padWidth, c->width, first, c->outputWidth);
-            }
-    for (long o0 = 0; o0 < c->outputChannels; o0 += 4) {
-        const long group = c->outputChannels - o0 < 4 ? c->outputChannels - o0 : 4;
-        for (long yo = 0; yo < c->outputHeight; yo++) {
-            switch (group) {
-            case 1:
-                FORWARD_ROW(1) break;
-            case 2:
-                FORWARD_ROW(2) break;
-            case 3:
-                FORWARD_ROW(3) break;
-            default:
-                FORWARD_ROW(4) break;
-            }
-        }
-    }
+// A whole image: `depth` steps (channels or channel pairs) of weights per output channel and tap.
+// The input columns each vector may load, by block of 64 output columns, kernel column and vector,
+// are the same for every row and channel, so computed once.
+#define FORWARD_IMAGE(DEPTH, ...)                                                                                      \
+    const long depth = DEPTH, weightStride = depth * c->kernelHeight * c->kernelWidth;                                 \
+    const long blocks = (c->outputWidth + 63) / 64;                                                                    \
+    uint32_t *loadMasks = mask_table(blocks * c->kernelWidth * 4);                                                     \
+    for (long block = 0; block < blocks; block++)                                                                      \
+        for (long kx = 0; kx < c->kernelWidth; kx++)                                                                   \
+            for (int j = 0; j < 4; j++) {                                                                              \
+                const long first = block * 64 + 16 * j;                                                                \
+                loadMasks[(block * c->kernelWidth + kx) * 4 + j] =                                                     \
+                    columns(first + kx - c->padWidth, c->width, first, c->outputWidth, 16);                            \
+            }                                                                                                          \
+    for (long o0 = 0; o0 < c->outputChannels; o0 += 4) {                                                               \
+        const long group = c->outputChannels - o0 < 4 ? c->outputChannels - o0 : 4;                                    \
+        for (long yo = 0; yo < c->outputHeight; yo++) {                                                                \
+            switch (group) {                                                                                           \
+            case 1:                                                                                                    \
+                FORWARD_ROW(1, __VA_ARGS__) break;                                                                     \
+            case 2:                                                                                                    \
+                FORWARD_ROW(2, __VA_ARGS__) break;                                                                     \
+            case 3:                                                                                                    \
+                FORWARD_ROW(3, __VA_ARGS__) break;                                                                     \
+            default:                                                                                                   \
+                FORWARD_ROW(4, __VA_ARGS__) break;                                                                     \
+            }                                                                                                          \
+        }                                                                                                              \
+    }                                                                                                                  \
     free(loadMasks);
-}
+
+AVX512 static void forward_avx512(const struct sagan_direct_convolution *c, const float *input, const float *weight,
+                                  const float *bias, float *output){
+    FORWARD_IMAGE(c->inputChannels, __m512, float, _mm512_maskz_loadu_ps, _mm512_set1_ps, fma_step)}
+
+AVX512_BF16 static void forward_bf16_avx512(const struct sagan_direct_convolution *c, const uint32_t *input,
+                                            const uint32_t *weight, const float *bias, float *output){
+    FORWARD_IMAGE((c->inputChannels + 1) / 2, __m512i, uint32_t, _mm512_maskz_loadu_epi32, broadcast_word, bf16_step)}
 
 AVX512 static float sum16(__m512 v) {
     return _mm512_reduce_add_ps(v);
@@ -164,8 +192,9 @@ AVX512 static float sum16(__m512 v) {
 
 // Weight gradients of output channels o0..o0+GROUP-1 for one input channel and kernel row,
 // columns kx0..kx0+TAPS-1 of the kernel: GROUP x TAPS accumulators over the whole image (both
-// compile-time constants, so the accumulators stay in registers).
-#define WEIGHT_GRADIENT_TAPS(GROUP, TAPS)                                                                              \
+// compile-time constants, so the accumulators stay in registers). A vector holds LANES columns
+// (16 Float32, or 32 bf16 whose neighbours pair up).
+#define WEIGHT_GRADIENT_TAPS(GROUP, TAPS, LANES, VECTOR, ELEMENT, LOAD, STEP)                                          \
     {                                                                                                                  \
         const int taps = TAPS;                                                                                         \
         __m512 acc[GROUP][TAPS];                                                                                       \
@@ -174,18 +203,18 @@ AVX512 static float sum16(__m512 v) {
         for (long yo = 0; yo < c->outputHeight; yo++) {                                                                \
             const long yi = yo + ky - c->padHeight;                                                                    \
             if (yi < 0 || yi >= c->height) continue;                                                                   \
-            const float *row = input + i * c->inputChannelStride + yi * c->width;                                      \
-            for (long x0 = 0; x0 < c->outputWidth; x0 += 16) {                                                         \
-                const __mmask16 *masks = loadMasks + x0 / 16 * (c->kernelWidth + 1);                                   \
-                const __mmask16 inside = masks[c->kernelWidth];                                                        \
-                __m512 dy[GROUP];                                                                                      \
+            const ELEMENT *row = input + i * c->inputChannelStride + yi * c->width;                                    \
+            for (long x0 = 0; x0 < c->outputWidth; x0 += LANES) {                                                      \
+                const uint32_t *masks = loadMasks + x0 / LANES * (c->kernelWidth + 1);                                 \
+                const uint32_t inside = masks[c->kernelWidth];                                                         \
+                VECTOR dy[GROUP];                                                                                      \
                 for (int g = 0; g < GROUP; g++)                                                                        \
-                    dy[g] = _mm512_maskz_loadu_ps(inside, outputGradient + (o0 + g) * c->outputChannelStride           \
-                                                              + yo * c->outputWidth + x0);                             \
+                    dy[g] =                                                                                            \
+                        LOAD(inside, outputGradient + (o0 + g) * c->outputChannelStride + yo * c->outputWidth + x0);   \
                 for (int k = 0; k < taps; k++) {                                                                       \
                     const long start = x0 + kx0 + k - c->padWidth;                                                     \
-                    const __m512 v = _mm512_maskz_loadu_ps(masks[kx0 + k], row + start);                               \
-                    for (int g = 0; g < GROUP; g++) acc[g][k] = _mm512_fmadd_ps(dy[g], v, acc[g][k]);                  \
+                    const VECTOR v = LOAD(masks[kx0 + k], row + start);                                                \
+                    for (int g = 0; g < GROUP; g++) acc[g][k] = STEP(acc[g][k], dy[g], v);                             \
                 }                                                                                                      \
             }                                                                                                          \
         }                                                                                                              \
@@ -195,77 +224,80 @@ AVX512 static float sum16(__m512 v) {
                                + k] = sum16(acc[g][k]);                                                                \
     }
 
-AVX512 static void weight_gradient_avx512(const struct sagan_direct_convolution *c, const float *input,
-                                          const float *outputGradient, float *weightGradient, float *biasGradient) {
-    const long plane = c->outputHeight * c->outputWidth;
-    // By vector of 16 output columns: the input columns each kernel column loads, then the output
-    // columns themselves.
-    const long vectors = (c->outputWidth + 15) / 16;
-    __mmask16 *loadMasks = mask_table(vectors * (c->kernelWidth + 1));
-    for (long vector = 0; vector < vectors; vector++) {
-        const long first = vector * 16;
-        for (long kx = 0; kx < c->kernelWidth; kx++)
-            loadMasks[vector * (c->kernelWidth + 1) + kx] =
-                columns(first + kx - c->padWidth, c->width, first, c->outputWidth);
-        loadMasks[vector * (c->kernelWidth + 1) + c->kernelWidth] =
-            columns(first, c->outputWidth, first, c->outputWidth);
-    }
-    if (biasGradient) {
-        for (long o = 0; o < c->outputChannels; o++) {
-            __m512 acc = _mm512_setzero_ps();
-            for (long p = 0; p < plane; p += 16) {
-                const __mmask16 inside = columns(p, plane, p, plane);
-                acc =
-                    _mm512_add_ps(acc, _mm512_maskz_loadu_ps(inside, outputGradient + o * c->outputChannelStride + p));
-            }
-            biasGradient[o] = sum16(acc);
-        }
-    }
-    for (long o0 = 0; o0 < c->outputChannels; o0 += 4) {
-        const long group = c->outputChannels - o0 < 4 ? c->outputChannels - o0 : 4;
-        for (long i = 0; i < c->inputChannels; i++) {
-            for (long ky = 0; ky < c->kernelHeight; ky++) {
-                for (long kx0 = 0; kx0 < c->kernelWidth; kx0 += 4) {
-                    const long taps = c->kernelWidth - kx0 < 4 ? c->kernelWidth - kx0 : 4;
-                    switch (group * 4 + taps) {
-                    case 5:
-                        WEIGHT_GRADIENT_TAPS(1, 1) break;
-                    case 6:
-                        WEIGHT_GRADIENT_TAPS(1, 2) break;
-                    case 7:
-                        WEIGHT_GRADIENT_TAPS(1, 3) break;
-                    case 8:
-                        WEIGHT_GRADIENT_TAPS(1, 4) break;
-                    case 9:
-                        WEIGHT_GRADIENT_TAPS(2, 1) break;
-                    case 10:
-                        WEIGHT_GRADIENT_TAPS(2, 2) break;
-                    case 11:
-                        WEIGHT_GRADIENT_TAPS(2, 3) break;
-                    case 12:
-                        WEIGHT_GRADIENT_TAPS(2, 4) break;
-                    case 13:
-                        WEIGHT_GRADIENT_TAPS(3, 1) break;
-                    case 14:
-                        WEIGHT_GRADIENT_TAPS(3, 2) break;
-                    case 15:
-                        WEIGHT_GRADIENT_TAPS(3, 3) break;
-                    case 16:
-                        WEIGHT_GRADIENT_TAPS(3, 4) break;
-                    case 17:
-                        WEIGHT_GRADIENT_TAPS(4, 1) break;
-                    case 18:
-                        WEIGHT_GRADIENT_TAPS(4, 2) break;
-                    case 19:
-                        WEIGHT_GRADIENT_TAPS(4, 3) break;
-                    default:
-                        WEIGHT_GRADIENT_TAPS(4, 4) break;
-                    }
-                }
-            }
-        }
-    }
+#define WEIGHT_GRADIENT_CASE(GROUP, TAPS, ...)                                                                         \
+    case GROUP * 4 + TAPS:                                                                                             \
+        WEIGHT_GRADIENT_TAPS(GROUP, TAPS, __VA_ARGS__) break;
+
+// A whole image. By vector of LANES output columns: the input columns each kernel column loads,
+// then the output columns themselves. The bias gradient adds each output gradient times ONE.
+#define WEIGHT_GRADIENT_IMAGE(LANES, VECTOR, ELEMENT, LOAD, STEP, ONE)                                                 \
+    const long plane = c->outputHeight * c->outputWidth;                                                               \
+    const long vectors = (c->outputWidth + LANES - 1) / LANES;                                                         \
+    uint32_t *loadMasks = mask_table(vectors * (c->kernelWidth + 1));                                                  \
+    for (long vector = 0; vector < vectors; vector++) {                                                                \
+        const long first = vector * LANES;                                                                             \
+        for (long kx = 0; kx < c->kernelWidth; kx++)                                                                   \
+            loadMasks[vector * (c->kernelWidth + 1) + kx] =                                                            \
+                columns(first + kx - c->padWidth, c->width, first, c->outputWidth, LANES);                             \
+        loadMasks[vector * (c->kernelWidth + 1) + c->kernelWidth] =                                                    \
+            columns(first, c->outputWidth, first, c->outputWidth, LANES);                                              \
+    }                                                                                                                  \
+    if (biasGradient) {                                                                                                \
+        for (long o = 0; o < c->outputChannels; o++) {                                                                 \
+            __m512 acc = _mm512_setzero_ps();                                                                          \
+            for (long p = 0; p < plane; p += LANES)                                                                    \
+                acc = STEP(acc,                                                                                        \
+                           LOAD(columns(p, plane, p, plane, LANES), outputGradient + o * c->outputChannelStride + p),  \
+                           ONE);                                                                                       \
+            biasGradient[o] = sum16(acc);                                                                              \
+        }                                                                                                              \
+    }                                                                                                                  \
+    for (long o0 = 0; o0 < c->outputChannels; o0 += 4) {                                                               \
+        const long group = c->outputChannels - o0 < 4 ? c->outputChannels - o0 : 4;                                    \
+        for (long i = 0; i < c->inputChannels; i++) {                                                                  \
+            for (long ky = 0; ky < c->kernelHeight; ky++) {                                                            \
+                for (long kx0 = 0; kx0 < c->kernelWidth; kx0 += 4) {                                                   \
+                    const long taps = c->kernelWidth - kx0 < 4 ? c->kernelWidth - kx0 : 4;                             \
+                    switch (group * 4 + taps) {                                                                        \
+                        WEIGHT_GRADIENT_CASE(1, 1, LANES, VECTOR, ELEMENT, LOAD, STEP)                                 \
+                        WEIGHT_GRADIENT_CASE(1, 2, LANES, VECTOR, ELEMENT, LOAD, STEP)                                 \
+                        WEIGHT_GRADIENT_CASE(1, 3, LANES, VECTOR, ELEMENT, LOAD, STEP)                                 \
+                        WEIGHT_GRADIENT_CASE(1, 4, LANES, VECTOR, ELEMENT, LOAD, STEP)                                 \
+                        WEIGHT_GRADIENT_CASE(2, 1, LANES, VECTOR, ELEMENT, LOAD, STEP)                                 \
+                        WEIGHT_GRADIENT_CASE(2, 2, LANES, VECTOR, ELEMENT, LOAD, STEP)                                 \
+                        WEIGHT_GRADIENT_CASE(2, 3, LANES, VECTOR, ELEMENT, LOAD, STEP)                                 \
+                        WEIGHT_GRADIENT_CASE(2, 4, LANES, VECTOR, ELEMENT, LOAD, STEP)                                 \
+                        WEIGHT_GRADIENT_CASE(3, 1, LANES, VECTOR, ELEMENT, LOAD, STEP)                                 \
+                        WEIGHT_GRADIENT_CASE(3, 2, LANES, VECTOR, ELEMENT, LOAD, STEP)                                 \
+                        WEIGHT_GRADIENT_CASE(3, 3, LANES, VECTOR, ELEMENT, LOAD, STEP)                                 \
+                        WEIGHT_GRADIENT_CASE(3, 4, LANES, VECTOR, ELEMENT, LOAD, STEP)                                 \
+                        WEIGHT_GRADIENT_CASE(4, 1, LANES, VECTOR, ELEMENT, LOAD, STEP)                                 \
+                        WEIGHT_GRADIENT_CASE(4, 2, LANES, VECTOR, ELEMENT, LOAD, STEP)                                 \
+                        WEIGHT_GRADIENT_CASE(4, 3, LANES, VECTOR, ELEMENT, LOAD, STEP)                                 \
+                        WEIGHT_GRADIENT_CASE(4, 4, LANES, VECTOR, ELEMENT, LOAD, STEP)                                 \
+                    }                                                                                                  \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+    }                                                                                                                  \
     free(loadMasks);
+
+AVX512 static ALWAYS_INLINE __m512 load16(uint32_t mask, const float *from) {
+    return _mm512_maskz_loadu_ps((__mmask16)mask, from);
+}
+
+AVX512_BF16 static ALWAYS_INLINE __m512i load32_bf16(uint32_t mask, const uint16_t *from) {
+    return _mm512_maskz_loadu_epi16((__mmask32)mask, from);
+}
+
+AVX512 static void weight_gradient_avx512(const struct sagan_direct_convolution *c, const float *input,
+                                          const float *outputGradient, float *weightGradient, float *biasGradient){
+    WEIGHT_GRADIENT_IMAGE(16, __m512, float, load16, fma_step, _mm512_set1_ps(1.0f))}
+
+AVX512_BF16 static void weight_gradient_bf16_avx512(const struct sagan_direct_convolution *c, const uint16_t *input,
+                                                    const uint16_t *outputGradient, float *weightGradient,
+                                                    float *biasGradient) {
+    WEIGHT_GRADIENT_IMAGE(32, __m512i, uint16_t, load32_bf16, bf16_step, _mm512_set1_epi16(0x3F80))
 }
 
 // ---- entry points ----
@@ -284,6 +316,17 @@ void sagan_direct_convolution_weight_gradient(const struct sagan_direct_convolut
         weight_gradient_avx512(c, input, outputGradient, weightGradient, biasGradient);
     else
         weight_gradient_plain(c, input, outputGradient, weightGradient, biasGradient);
+}
+
+void sagan_direct_convolution_forward_bf16(const struct sagan_direct_convolution *c, const uint32_t *input,
+                                           const uint32_t *weight, const float *bias, float *output) {
+    forward_bf16_avx512(c, input, weight, bias, output);
+}
+
+void sagan_direct_convolution_weight_gradient_bf16(const struct sagan_direct_convolution *c, const uint16_t *input,
+                                                   const uint16_t *outputGradient, float *weightGradient,
+                                                   float *biasGradient) {
+    weight_gradient_bf16_avx512(c, input, outputGradient, weightGradient, biasGradient);
 }
 
 void sagan_direct_convolution_forward_portable(const struct sagan_direct_convolution *c, const float *input,

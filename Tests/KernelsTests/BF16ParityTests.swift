@@ -217,6 +217,45 @@ struct BF16ParityTests {
             "backward data with W/σ \(shape)")
     }
 
+    /// The generator's RGB layer under bf16 as training runs it: its input a bf16 activation in 16-channel
+    /// blocks (which the direct kernels read as channel pairs without widening), 37x70 images so rows end
+    /// mid-vector; dx leaves as a bf16 activation.
+    @Test(nativeBF16) func directConvolutionOnABF16Activation() throws {
+        let onednn = try #require(onednn)
+        var stem = try Conv2DGeometry(
+            batch: 3, inChannels: 5, outChannels: 16, inHeight: 37, inWidth: 70,
+            kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
+        stem.precision = .bf16
+        let x = onednn.conv2dForward(
+            stem, input: random(ShapeMath.count(stem.inputShape), seed: 50),
+            weight: random(ShapeMath.count(stem.weightShape), seed: 51), bias: nil)
+        #expect(x.precision == .bf16 && x.layout != nil, "the stem should hand over a blocked bf16 activation")
+        let fp32 = try Conv2DGeometry(
+            batch: 3, inChannels: 16, outChannels: 3, inHeight: 37, inWidth: 70,
+            kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
+        var g = fp32
+        g.precision = .bf16
+        let plainX = Storage(x.elements)
+        let weight = random(ShapeMath.count(g.weightShape), seed: 52)
+        let bias = random(3, seed: 53)
+        let dy = random(ShapeMath.count(g.outputShape), seed: 54)
+        expectRoundedBF16(
+            onednn.conv2dForward(g, input: x, weight: weight, bias: bias),
+            reference: reference.conv2dForward(g, input: plainX, weight: weight, bias: bias),
+            fp32: reference.conv2dForward(fp32, input: plainX, weight: weight, bias: bias), "forward")
+        let weights = onednn.conv2dBackwardWeights(g, outputGradient: dy, input: x, withBias: true)
+        let expected = reference.conv2dBackwardWeights(g, outputGradient: dy, input: plainX, withBias: true)
+        let float32 = reference.conv2dBackwardWeights(fp32, outputGradient: dy, input: plainX, withBias: true)
+        expectBF16(weights.weight, reference: expected.weight, fp32: float32.weight, "backward weights")
+        expectBF16(weights.bias, reference: expected.bias, fp32: float32.bias, "bias", distinguishable: false)
+        let dx = onednn.conv2dBackwardData(g, outputGradient: dy, weight: weight)
+        #expect(dx.layout != nil, "dx should come back in the layout the convolution reads x in")
+        expectRoundedBF16(
+            dx, reference: reference.conv2dBackwardData(g, outputGradient: dy, weight: weight),
+            fp32: reference.conv2dBackwardData(fp32, outputGradient: dy, weight: weight), "backward data",
+            distinguishable: false)
+    }
+
     /// A reduction over every axis reads a bf16 activation in its blocked layout as it is (γ's gradient
     /// in the attention), with the result of reducing its values row-major.
     @Test(nativeBF16) func fullReductionOfABlockedActivation() throws {

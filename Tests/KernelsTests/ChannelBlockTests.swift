@@ -75,6 +75,33 @@ struct ChannelBlockTests {
         }
     }
 
+    /// A bf16 blocked image's channels in pairs: word j of pair plane p holds channels 2p and 2p + 1 at
+    /// position j (0 for the channel past an odd count), from both versions.
+    @Test(arguments: [(16, 1024), (8, 37), (20, 5), (3, 16), (32, 33)])
+    func unblockBF16Pairs(_ shape: (Int, Int)) {
+        let (channels, positions) = shape
+        let padded = (channels + 15) / 16 * 16
+        let planar = (0..<channels * positions).map { BFloat16.round(Float($0 % 509) * 0.25 - 60) }
+        var blocked = [UInt16](repeating: 0xFFFF, count: padded * positions)
+        sagan_block16_bf16_portable(planar, positions, channels, positions, &blocked)
+        let (pairCount, pairStride) = ((channels + 1) / 2, positions + 3)
+        for (name, unblock) in [
+            ("dispatched", sagan_unblock16_bf16_pairs), ("portable", sagan_unblock16_bf16_pairs_portable),
+        ] {
+            var pairs = [UInt32](repeating: 0xDEAD_BEEF, count: pairCount * pairStride)
+            unblock(blocked, channels, positions, &pairs, pairStride)
+            var wrong = 0
+            for p in 0..<pairCount {
+                for j in 0..<positions {
+                    let low = planar[2 * p * positions + j].bitPattern >> 16
+                    let high = 2 * p + 1 < channels ? planar[(2 * p + 1) * positions + j].bitPattern & 0xFFFF_0000 : 0
+                    if pairs[p * pairStride + j] != low | high { wrong += 1 }
+                }
+            }
+            #expect(wrong == 0, "\(name) \(shape): \(wrong) words wrong")
+        }
+    }
+
     /// 4x4 weights (O, I, 4, 4) into oneDNN's bf16 pair-blocked layouts: in square (o / 16, i / 16),
     /// tap t, the 32-bit word (p, l) holds channels 2p and 2p + 1 of the paired axis (inputs for the
     /// forward layout, outputs for the backward-data one) in its low and high halves, each W/σ

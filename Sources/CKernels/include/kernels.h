@@ -95,6 +95,14 @@ void sagan_unblock16_bf16_portable(const uint16_t *blocked, long channels, long 
 void sagan_block16_bf16_portable(const float *planar, long planarStride, long channels, long positions,
                                  uint16_t *blocked);
 
+/// A bf16 blocked image's channels in pairs, without widening: pairs[p·pairStride + j] holds channels
+/// 2p and 2p + 1 at position j (low half first; a padded block's zeros past an odd count), the
+/// operand layout of sagan_direct_convolution_forward_bf16.
+void sagan_unblock16_bf16_pairs(const uint16_t *blocked, long channels, long positions, uint32_t *pairs,
+                                long pairStride);
+void sagan_unblock16_bf16_pairs_portable(const uint16_t *blocked, long channels, long positions, uint32_t *pairs,
+                                         long pairStride);
+
 /// OIHW convolution weights with 4x4 kernels (outputs and inputs multiples of 16) to oneDNN's
 /// OIhw16i16o (outputFastest = 1, "ABcd16b16a") or OIhw16o16i (outputFastest = 0, "ABcd16a16b"),
 /// output-channel blocks [firstBlock, endBlock) of 16. AVX-512 only: call when
@@ -142,6 +150,20 @@ void sagan_direct_convolution_forward(const struct sagan_direct_convolution *con
 void sagan_direct_convolution_weight_gradient(const struct sagan_direct_convolution *convolution, const float *input,
                                               const float *outputGradient, float *weightGradient, float *biasGradient);
 
+/// The forward on bf16 operands: input channels in pairs, pair p's plane of 32-bit words (channel
+/// 2p in the low half, 2p + 1 in the high; 0 past an odd count) at input + p·inputChannelStride
+/// words, and weights (outputChannels, pairs, kernelHeight, kernelWidth) in words paired the same
+/// way. Products on vdpbf16ps, Float32 sums: AVX512_BF16 only (sagan_kernels_use_avx512_bf16).
+void sagan_direct_convolution_forward_bf16(const struct sagan_direct_convolution *convolution, const uint32_t *input,
+                                           const uint32_t *weight, const float *bias, float *output);
+
+/// The weight gradient from bf16 planes (input channels inputChannelStride elements apart, output
+/// gradient channels outputChannelStride apart): neighbouring columns' products pair up on
+/// vdpbf16ps, Float32 sums. AVX512_BF16 only.
+void sagan_direct_convolution_weight_gradient_bf16(const struct sagan_direct_convolution *convolution,
+                                                   const uint16_t *input, const uint16_t *outputGradient,
+                                                   float *weightGradient, float *biasGradient);
+
 /// The plain C versions, whatever the CPU (the tests compare both).
 void sagan_direct_convolution_forward_portable(const struct sagan_direct_convolution *convolution, const float *input,
                                                const float *weight, const float *bias, float *output);
@@ -161,6 +183,15 @@ void sagan_round_bf16_portable(float *data, long count);
 /// stride: an A operand of sagan_gemm_bf16.
 void sagan_convert_bf16(const float *source, long rows, long columns, long sourceStride, const float *scales,
                         uint16_t *destination, long destinationStride);
+
+/// Float32 values that are bf16 values already (low 16 bits zero) as 16-bit bf16, exactly.
+void sagan_bf16_halves(const float *values, long count, uint16_t *halves);
+
+/// Planar channels of bf16 values (as Float32, planarStride apart) in pairs of channels, exactly:
+/// pairs[p·pairStride + j] holds channel 2p's value at j in its low half and 2p + 1's in its high
+/// half (0 past the last channel). The operand layout of sagan_direct_convolution_forward_bf16.
+void sagan_pair_bf16_channels(const float *planar, long channels, long positions, long planarStride, uint32_t *pairs,
+                              long pairStride);
 
 /// A B operand of sagan_gemm_bf16 from row-major Float32 (depth, columns) with row stride
 /// `sourceStride`, each column j scaled by scales[j] (unless NULL) and rounded: packed (⌈depth/2⌉,

@@ -138,6 +138,14 @@ struct ImageOperand {
         }
     }
 
+    /// Image `b`'s channels in pairs (the operand of our bf16 direct convolution) straight from a bf16
+    /// layout in blocks of 16, whose positions hold them so: false for other layouts (then `gather`).
+    func gatherPairs(image b: Int, into destination: UnsafeMutablePointer<UInt32>, pairStride: Int) -> Bool {
+        guard imageLayout != nil, block == 16, elementBytes == 2 else { return false }
+        sagan_unblock16_bf16_pairs(bf16Halves(image(b)), channels, positions, destination, pairStride)
+        return true
+    }
+
     /// Image `b` from planar channels laid out as `gather` writes them.
     func scatter(
         image b: Int, from source: UnsafeMutablePointer<Float>, channelStride: Int? = nil, _ runtime: DNNLRuntime,

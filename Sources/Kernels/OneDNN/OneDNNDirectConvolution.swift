@@ -35,8 +35,38 @@ extension OneDNNBackend {
         Storage(uninitializedCount: min(g.batch, threadCount ?? 1) * floats)
     }
 
+    /// Whether bf16 convolutions run on our bf16 kernels (vdpbf16ps); without AVX512_BF16 the Float32
+    /// kernels compute the same products from rounded operands.
+    private func usesBF16Kernels(_ g: Conv2DGeometry) -> Bool {
+        g.precision == .bf16 && sagan_kernels_use_avx512_bf16() != 0
+    }
+
+    /// `weight` (outputs, inputs, taps) rounded to bf16 (as every bf16 convolution reads it), its
+    /// inputs in pairs: the weight operand of sagan_direct_convolution_forward_bf16.
+    private func pairedWeights(_ weight: Storage, outputs: Int, inputs: Int, taps: Int) -> Storage {
+        pairedChannels(operand(weight, .bf16), outputs: outputs, inputs: inputs, taps: taps)
+    }
+
+    /// Weights (outputs, inputs, taps) that hold bf16 values, their inputs in pairs.
+    private func pairedChannels(_ w: Storage, outputs: Int, inputs: Int, taps: Int) -> Storage {
+        let pairs = (inputs + 1) / 2
+        let paired = Storage(uninitializedCount: outputs * pairs * taps)
+        withExtendedLifetime(w) {
+            for o in 0..<outputs {
+                sagan_pair_bf16_channels(
+                    w.pointer + o * inputs * taps, inputs, taps, taps, words(paired.pointer + o * pairs * taps), taps)
+            }
+        }
+        return paired
+    }
+
+    private func words(_ pointer: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt32> {
+        UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt32.self)
+    }
+
     /// The output is row-major (B, Cout, Ho, Wo).
     func directConvolutionForward(_ g: Conv2DGeometry, input: Storage, weight: Storage, bias: Storage?) -> Storage {
+        if usesBF16Kernels(g) { return directConvolutionForwardBF16(g, input: input, weight: weight, bias: bias) }
         var convolution = description(g)
         let x = ImageOperand(input, g.inputShape)
         let w = operand(weight, g.precision)
@@ -59,6 +89,38 @@ extension OneDNNBackend {
         return y
     }
 
+    /// The forward on bf16 kernels: each image's channels in pairs, straight from a bf16 activation's
+    /// blocks (otherwise gathered planar, rounded unless bf16 already, and paired).
+    private func directConvolutionForwardBF16(_ g: Conv2DGeometry, input: Storage, weight: Storage, bias: Storage?)
+        -> Storage
+    {
+        var convolution = description(g)
+        let plane = convolution.inputChannelStride
+        let x = ImageOperand(input, g.inputShape)
+        let w = pairedWeights(
+            weight, outputs: g.outChannels, inputs: g.inChannels, taps: g.kernelHeight * g.kernelWidth)
+        let b = bias.map(plain)
+        let y = Storage(uninitializedCount: ShapeMath.count(g.outputShape))
+        let (imageFloats, pairFloats) = (g.inChannels * plane, (g.inChannels + 1) / 2 * plane)
+        let outputFloats = g.outChannels * g.outHeight * g.outWidth
+        let work = workerScratch(g, floats: imageFloats + pairFloats)
+        let roundsInput = needsRounding(input, g.precision)
+        withExtendedLifetime((x, w, b, work)) {
+            runtime.forEachItemInParallel(g.batch) { n, worker, stream in
+                let image = work.pointer + worker * (imageFloats + pairFloats)
+                let pairs = words(image + imageFloats)
+                if !x.gatherPairs(image: n, into: pairs, pairStride: plane) {
+                    x.gather(image: n, into: image, channelStride: plane, runtime, stream)
+                    if roundsInput { sagan_round_bf16(image, imageFloats) }
+                    sagan_pair_bf16_channels(image, g.inChannels, g.inHeight * g.inWidth, plane, pairs, plane)
+                }
+                sagan_direct_convolution_forward_bf16(
+                    &convolution, pairs, words(w.pointer), b?.pointer, y.pointer + n * outputFloats)
+            }
+        }
+        return y
+    }
+
     /// dx is the forward of dy with the kernel flipped and its channel axes swapped, padded by
     /// k − 1 − padding; it comes out in the layout oneDNN's convolution would read x in.
     func directConvolutionBackwardData(_ g: Conv2DGeometry, outputGradient: Storage, weight: Storage) -> Storage {
@@ -71,6 +133,7 @@ extension OneDNNBackend {
             padHeight: g.kernelHeight - 1 - g.paddingHeight, padWidth: g.kernelWidth - 1 - g.paddingWidth)
         let w = operand(weight, g.precision)
         let flipped = Storage(uninitializedCount: w.count)  // (Cin, Cout, kh, kw)
+        let bf16 = usesBF16Kernels(g)
         let (kh, kw) = (g.kernelHeight, g.kernelWidth)
         for o in 0..<g.outChannels {
             for i in 0..<g.inChannels {
@@ -83,21 +146,36 @@ extension OneDNNBackend {
             }
         }
         let dy = operand(outputGradient, g.precision)
-        var float32 = g  // dx is Float32, in the layout a Float32 convolution would read x in
-        float32.precision = .fp32
+        // dx in the layout a convolution of this precision would read x in: bf16 under the bf16
+        // kernels (rounded as it is scattered), otherwise Float32 (rounded by the caller under bf16).
+        var reader = g
+        reader.precision = bf16 ? .bf16 : .fp32
         let dx = ImageOperand(
             output: g.inputShape,
             layout: runtime.layout(
-                g.inputShape, convolutionForwardPrimitive(float32, bias: false).layout(of: DNNL_ARG_SRC)))
-        let (gradientFloats, resultFloats) = (
-            g.outChannels * g.outHeight * g.outWidth, g.inChannels * convolution.outputChannelStride
+                g.inputShape, convolutionForwardPrimitive(reader, bias: false).layout(of: DNNL_ARG_SRC)))
+        let taps = kh * kw
+        let pairedFlipped =
+            bf16 ? pairedChannels(flipped, outputs: g.inChannels, inputs: g.outChannels, taps: taps) : nil
+        let gradientFloats = g.outChannels * g.outHeight * g.outWidth
+        let (resultFloats, pairFloats) = (
+            g.inChannels * convolution.outputChannelStride,
+            bf16 ? (g.outChannels + 1) / 2 * g.outHeight * g.outWidth : 0
         )
-        let work = workerScratch(g, floats: resultFloats)
-        withExtendedLifetime((dy, dx, flipped, work)) {
+        let work = workerScratch(g, floats: resultFloats + pairFloats)
+        withExtendedLifetime((dy, dx, flipped, pairedFlipped, work)) {
             runtime.forEachItemInParallel(g.batch) { n, worker, stream in
-                let result = work.pointer + worker * resultFloats
-                sagan_direct_convolution_forward(
-                    &convolution, dy.pointer + n * gradientFloats, flipped.pointer, nil, result)
+                let result = work.pointer + worker * (resultFloats + pairFloats)
+                if let pairedFlipped {
+                    let pairs = words(result + resultFloats)
+                    let plane = g.outHeight * g.outWidth
+                    sagan_pair_bf16_channels(dy.pointer + n * gradientFloats, g.outChannels, plane, plane, pairs, plane)
+                    sagan_direct_convolution_forward_bf16(
+                        &convolution, pairs, words(pairedFlipped.pointer), nil, result)
+                } else {
+                    sagan_direct_convolution_forward(
+                        &convolution, dy.pointer + n * gradientFloats, flipped.pointer, nil, result)
+                }
                 dx.scatter(image: n, from: result, channelStride: convolution.outputChannelStride, runtime, stream)
             }
         }
@@ -116,17 +194,30 @@ extension OneDNNBackend {
         let (imageFloats, gradientFloats) = (
             g.inChannels * convolution.inputChannelStride, g.outChannels * g.outHeight * g.outWidth
         )
-        let work = workerScratch(g, floats: imageFloats)
+        // Under the bf16 kernels: x and dy as 16-bit bf16 (x in each worker's scratch after its Float32).
+        let bf16 = usesBF16Kernels(g)
+        let halfFloats = bf16 ? (imageFloats + 1) / 2 : 0
+        let dyHalves = bf16 ? Storage(uninitializedCount: (dy.count + 1) / 2) : nil
+        if let dyHalves { sagan_bf16_halves(dy.pointer, dy.count, bf16Halves(dyHalves.pointer)) }
+        let work = workerScratch(g, floats: imageFloats + halfFloats)
         let roundsInput = needsRounding(input, g.precision)
-        withExtendedLifetime((x, dy, work)) {
+        withExtendedLifetime((x, dy, dyHalves, work)) {
             runtime.forEachItemInParallel(g.batch) { n, worker, stream in
-                let image = work.pointer + worker * imageFloats
+                let image = work.pointer + worker * (imageFloats + halfFloats)
                 x.gather(image: n, into: image, channelStride: convolution.inputChannelStride, runtime, stream)
                 if roundsInput { sagan_round_bf16(image, imageFloats) }
                 let weightPartial = partials.pointer + n * (weightCount + g.outChannels)
-                sagan_direct_convolution_weight_gradient(
-                    &convolution, image, dy.pointer + n * gradientFloats, weightPartial,
-                    withBias ? weightPartial + weightCount : nil)
+                let biasPartial = withBias ? weightPartial + weightCount : nil
+                if let dyHalves {
+                    let halves = bf16Halves(image + imageFloats)
+                    sagan_bf16_halves(image, imageFloats, halves)
+                    sagan_direct_convolution_weight_gradient_bf16(
+                        &convolution, halves, bf16Halves(dyHalves.pointer) + n * gradientFloats, weightPartial,
+                        biasPartial)
+                } else {
+                    sagan_direct_convolution_weight_gradient(
+                        &convolution, image, dy.pointer + n * gradientFloats, weightPartial, biasPartial)
+                }
             }
         }
         let dw = Storage(zeros: weightCount)
