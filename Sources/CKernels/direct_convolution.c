@@ -339,3 +339,14 @@ void sagan_direct_convolution_weight_gradient_portable(const struct sagan_direct
                                                        float *biasGradient) {
     weight_gradient_plain(c, input, outputGradient, weightGradient, biasGradient);
 }
+
+void sagan_interleave_phase(const float *phase, long channels, long rows, long columns, long phaseRowStride,
+                            long phaseChannelStride, float *destination, long destinationRowStride,
+                            long destinationChannelStride) {
+    for (long c = 0; c < channels; c++)
+        for (long a = 0; a < rows; a++) {
+            const float *from = phase + c * phaseChannelStride + a * phaseRowStride;
+            float *to = destination + c * destinationChannelStride + 2 * a * destinationRowStride;
+            for (long b = 0; b < columns; b++) to[2 * b] = from[b];
+        }
+}

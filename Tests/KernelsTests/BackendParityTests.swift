@@ -68,6 +68,10 @@ struct BackendParityTests {
         try! Conv2DGeometry(
             batch: 1, inChannels: 5, outChannels: 3, inHeight: 5, inWidth: 7, kernelHeight: 1, kernelWidth: 1,
             stride: 2, padding: 0),
+        // A non-square one whose input gradient takes the sub-pixel path (four 2x2 phases).
+        try! Conv2DGeometry(
+            batch: 3, inChannels: 1, outChannels: 5, inHeight: 6, inWidth: 34, kernelHeight: 4, kernelWidth: 4,
+            stride: 2, padding: 1),
         // The blog128 discriminator's layers at batch 2.
         try! Conv2DGeometry(
             batch: 2, inChannels: 3, outChannels: 32, inHeight: 128, inWidth: 128, kernelHeight: 4, kernelWidth: 4,

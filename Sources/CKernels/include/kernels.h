@@ -171,6 +171,12 @@ void sagan_direct_convolution_weight_gradient_portable(const struct sagan_direct
                                                        const float *input, const float *outputGradient,
                                                        float *weightGradient, float *biasGradient);
 
+/// One phase of a stride-2 image: destination[c][2a][2b] = phase[c][a][b] for a < rows, b < columns
+/// (the caller offsets destination by the phase's row and column parity). Strides in floats.
+void sagan_interleave_phase(const float *phase, long channels, long rows, long columns, long phaseRowStride,
+                            long phaseChannelStride, float *destination, long destinationRowStride,
+                            long destinationChannelStride);
+
 /// Rounds each element to the nearest bf16 value (ties to even), in place and still as Float32:
 /// a Float32 product of two such values is exact, so Float32 kernels on rounded operands compute
 /// what bf16 dot products with Float32 accumulation compute.

@@ -159,6 +159,9 @@ public final class OneDNNBackend: Backend {
             return activation(
                 directConvolutionBackwardData(g, outputGradient: outputGradient, weight: weight), g.precision)
         }
+        if usesSubpixelBackwardData(g) {
+            return activation(subpixelBackwardData(g, outputGradient: outputGradient, weight: weight), g.precision)
+        }
         let hint = convolutionForwardPrimitive(g, bias: false)
         let compiled = runtime.primitive(.convolutionBackwardData(g)) {
             let operand = MemoryDescriptor.operandType(g.precision)

@@ -13,7 +13,7 @@ extension OneDNNBackend {
 
     /// Floats from one channel of a planar scratch image to the next: a 64-byte step off any
     /// multiple of 4 KiB.
-    private func paddedPlane(_ height: Int, _ width: Int) -> Int { height * width + 16 }
+    func paddedPlane(_ height: Int, _ width: Int) -> Int { height * width + 16 }
 
     private func description(_ g: Conv2DGeometry) -> sagan_direct_convolution {
         sagan_direct_convolution(
@@ -26,18 +26,18 @@ extension OneDNNBackend {
 
     /// Whether a bf16 convolution must round its input: not when it holds bf16 values already (an
     /// activation), which rounding would leave as they are.
-    private func needsRounding(_ input: Storage, _ precision: Precision) -> Bool {
+    func needsRounding(_ input: Storage, _ precision: Precision) -> Bool {
         precision == .bf16 && input.precision != .bf16
     }
 
     /// Scratch of `floats` per worker.
-    private func workerScratch(_ g: Conv2DGeometry, floats: Int) -> Storage {
+    func workerScratch(_ g: Conv2DGeometry, floats: Int) -> Storage {
         Storage(uninitializedCount: min(g.batch, threadCount ?? 1) * floats)
     }
 
     /// Whether bf16 convolutions run on our bf16 kernels (vdpbf16ps); without AVX512_BF16 the Float32
     /// kernels compute the same products from rounded operands.
-    private func usesBF16Kernels(_ g: Conv2DGeometry) -> Bool {
+    func usesBF16Kernels(_ g: Conv2DGeometry) -> Bool {
         g.precision == .bf16 && sagan_kernels_use_avx512_bf16() != 0
     }
 
@@ -48,7 +48,7 @@ extension OneDNNBackend {
     }
 
     /// Weights (outputs, inputs, taps) that hold bf16 values, their inputs in pairs.
-    private func pairedChannels(_ w: Storage, outputs: Int, inputs: Int, taps: Int) -> Storage {
+    func pairedChannels(_ w: Storage, outputs: Int, inputs: Int, taps: Int) -> Storage {
         let pairs = (inputs + 1) / 2
         let paired = Storage(uninitializedCount: outputs * pairs * taps)
         withExtendedLifetime(w) {
@@ -60,7 +60,7 @@ extension OneDNNBackend {
         return paired
     }
 
-    private func words(_ pointer: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt32> {
+    func words(_ pointer: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt32> {
         UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt32.self)
     }
 
