@@ -59,11 +59,18 @@ public struct Tensor: @unchecked Sendable {
         return withExtendedLifetime(plain) { plain.pointer[0] }
     }
 
-    /// True when no element is NaN or infinite (read in place, without copying the elements).
+    /// True when no element is NaN or infinite (read in place, without copying the elements). The
+    /// largest exponent field is all ones exactly then: a reduction without an early exit, which the
+    /// compiler vectorises (the trainer checks every gradient each step: blog128's took 4.5 ms).
     public var isFinite: Bool {
         let plain = storage.onHost()
         return withExtendedLifetime(plain) {
-            UnsafeBufferPointer(start: plain.pointer, count: count).allSatisfy { $0.isFinite }
+            plain.pointer.withMemoryRebound(to: UInt32.self, capacity: count) { words in
+                let exponent: UInt32 = 0x7F80_0000
+                var largest: UInt32 = 0
+                for index in 0..<count { largest = Swift.max(largest, words[index] & exponent) }
+                return largest != exponent
+            }
         }
     }
 

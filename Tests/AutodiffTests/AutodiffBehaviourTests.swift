@@ -6,6 +6,22 @@ import Testing
 
 @Suite("Tape semantics")
 struct AutodiffBehaviourTests {
+    /// isFinite is false exactly when some element is NaN or ±infinity, wherever it lies (the largest
+    /// finite values and subnormals are finite).
+    @Test func finitenessFindsEveryNonFiniteElement() {
+        let finite: [Float] = [0, -0, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude, 1]
+        let values = (0..<1000).map { finite[$0 % finite.count] }
+        #expect(Tensor(shape: [1000], scalars: values).isFinite)
+        #expect(Tensor(shape: [0], scalars: []).isFinite)
+        for bad in [Float.nan, .infinity, -.infinity, Float(bitPattern: 0x7FC0_0001)] {
+            for position in [0, 17, 999] {
+                var changed = values
+                changed[position] = bad
+                #expect(!Tensor(shape: [1000], scalars: changed).isFinite, "\(bad) at \(position)")
+            }
+        }
+    }
+
     @Test func gradientsAccumulateWhenATensorFeedsSeveralOperations() {
         let x = Tensor(shape: [3], scalars: [1, -2, 0.5]).trackingGradients()
         // x feeds the product twice and the sum once: d/dx (x·x + x) = 2x + 1.
