@@ -323,10 +323,9 @@ struct WeightBlocks {
     /// Output-channel block `block` (16 output channels) from `source` to `destination` (bf16
     /// layouts hold two elements per Float slot).
     func move(_ source: UnsafePointer<Float>, to destination: UnsafeMutablePointer<Float>, block: Int) {
-        func words<T>(_ pointer: UnsafePointer<T>) -> UnsafePointer<UInt32> {
-            UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt32.self)
-        }
-        let destinationWords = UnsafeMutableRawPointer(destination).assumingMemoryBound(to: UInt32.self)
+        let (sourceWords, destinationWords) = (
+            bf16Pairs(UnsafeMutableRawPointer(mutating: source)), bf16Pairs(destination)
+        )
         switch (from, to) {
         case (.rowMajor, _) where to.isBF16:
             sagan_weights_to_blocked16_bf16(
@@ -338,7 +337,7 @@ struct WeightBlocks {
             sagan_weights_from_blocked16(
                 source, outputs, inputs, from.isOutputFastest ? 1 : 0, destination, block, block + 1)
         case _ where from.isBF16:
-            sagan_weights_swap_blocked16_bf16(words(source), outputs, inputs, destinationWords, block, block + 1)
+            sagan_weights_swap_blocked16_bf16(sourceWords, outputs, inputs, destinationWords, block, block + 1)
         default:
             sagan_weights_swap_blocked16(source, outputs, inputs, destination, block, block + 1)
         }

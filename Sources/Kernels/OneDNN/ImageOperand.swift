@@ -173,3 +173,9 @@ struct ImageOperand {
 func bf16Halves(_ pointer: UnsafeMutableRawPointer) -> UnsafeMutablePointer<UInt16> {
     pointer.assumingMemoryBound(to: UInt16.self)
 }
+
+/// Memory of bf16 pairs, two in each 32-bit word (a packed operand, channel pairs, a pair-blocked
+/// weight), as the C kernels take it.
+func bf16Pairs(_ pointer: UnsafeMutableRawPointer) -> UnsafeMutablePointer<UInt32> {
+    pointer.assumingMemoryBound(to: UInt32.self)
+}

@@ -7,10 +7,6 @@ import CKernels
 /// oneDNN's sgemm ran those shapes at a fraction of its speed (blog128's 32x32 map, batch 16, on a
 /// Zen 4: forward 10.3 → 9.4 ms, alternating builds). Softmax statistics stay Float32.
 extension OneDNNBackend {
-    private func pairs(_ pointer: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt32> {
-        UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt32.self)
-    }
-
     func attentionBF16(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage) -> Storage {
         let (n, m, ck, cv) = (g.queries, g.keys, g.keyChannels, g.valueChannels)
         let (q, k, v) = AttentionOperands.inputs(g, queries: queries, keys: keys, values: values)
@@ -25,14 +21,14 @@ extension OneDNNBackend {
             runtime.forEachItemInParallel(g.batch) { b, worker, stream in
                 let et = work.pointer + worker * (block + image)
                 let inverseSums = et + g.tile * m
-                let packedP = pairs(inverseSums + g.tile)  // (m/2, tile) pairs
+                let packedP = bf16Pairs(inverseSums + g.tile)  // (m/2, tile) pairs
                 let qpk = packedP + mPairs * g.tile  // (C/8 / 2, tile) pairs
                 let qb = et + block
                 let kb = qb + ck * n
                 let vb = kb + ck * m
                 let ob = vb + cv * m
                 let vbf = ob + cv * n  // (Cv, m/2) pairs
-                let kpk = pairs(vbf + cv * mPairs)  // (C/8 / 2, m) pairs
+                let kpk = bf16Pairs(vbf + cv * mPairs)  // (C/8 / 2, m) pairs
                 q.gather(image: b, into: qb, runtime, stream)
                 k.gather(image: b, into: kb, runtime, stream)
                 v.gather(image: b, into: vb, runtime, stream)
@@ -45,7 +41,7 @@ extension OneDNNBackend {
                     sagan_gemm_bf16(m, rows, ckPairs, kpk, 1, m, qpk, et, rows, 0)
                     sagan_softmax_columns_unnormalized(et, Int32(m), Int32(rows), Int32(rows), inverseSums)
                     sagan_pack_bf16_rows(et, m, rows, rows, inverseSums, packedP)
-                    sagan_gemm_bf16(cv, rows, mPairs, pairs(vbf), mPairs, 1, packedP, ob + t0, n, 0)
+                    sagan_gemm_bf16(cv, rows, mPairs, bf16Pairs(vbf), mPairs, 1, packedP, ob + t0, n, 0)
                 }
                 o.scatter(image: b, from: ob, runtime, stream)
             }
@@ -77,10 +73,10 @@ extension OneDNNBackend {
                 let et = work.pointer + worker * (block + image)
                 let dst = et + g.tile * m
                 let inverseSums = dst + g.tile * m
-                let operand = pairs(inverseSums + g.tile)
+                let operand = bf16Pairs(inverseSums + g.tile)
                 let dstbf = inverseSums + g.tile + operandSize  // dSᵀ (m, tile/2) pairs
                 let ptbf = dstbf + m * tilePairs  // Pᵀ (m, tile/2) pairs
-                let dspk = pairs(ptbf + m * tilePairs)  // (m/2, tile) pairs
+                let dspk = bf16Pairs(ptbf + m * tilePairs)  // (m/2, tile) pairs
                 let qb = et + block
                 let kb = qb + ck * n
                 let vb = kb + ck * m
@@ -90,7 +86,7 @@ extension OneDNNBackend {
                 let dvt = dkb + ck * m  // dvᵀ (m, Cv)
                 let dvb = dvt + m * cv
                 let dkt = dvb + cv * m  // dkᵀ (m, C/8)
-                let vpk = pairs(dkt + m * ck)  // (Cv/2, m) pairs
+                let vpk = bf16Pairs(dkt + m * ck)  // (Cv/2, m) pairs
                 let dObf = vpk + cvPairs * m  // (Cv, n/2) pairs
                 let kpk = dObf + cv * nPairs  // (C/8 / 2, m) pairs
                 let kbf = kpk + ckPairs * m  // (C/8, m/2) pairs
@@ -122,10 +118,10 @@ extension OneDNNBackend {
                     // dq_tile = k · dSᵀ;  dkᵀ += dSᵀ · q_tileᵀ.
                     sagan_gemm_bf16(ck, rows, mPairs, kbf, mPairs, 1, dspk, dqb + t0, n, 0)
                     sagan_transpose_pairs(qbf + t0 / 2, ck, rowPairs, nPairs, operand, ck)
-                    sagan_gemm_bf16(m, ck, rowPairs, pairs(dstbf), rowPairs, 1, operand, dkt, ck, first ? 0 : 1)
+                    sagan_gemm_bf16(m, ck, rowPairs, bf16Pairs(dstbf), rowPairs, 1, operand, dkt, ck, first ? 0 : 1)
                     // dvᵀ += Pᵀ · dO_tileᵀ.
                     sagan_transpose_pairs(dObf + t0 / 2, cv, rowPairs, nPairs, operand, cv)
-                    sagan_gemm_bf16(m, cv, rowPairs, pairs(ptbf), rowPairs, 1, operand, dvt, cv, first ? 0 : 1)
+                    sagan_gemm_bf16(m, cv, rowPairs, bf16Pairs(ptbf), rowPairs, 1, operand, dvt, cv, first ? 0 : 1)
                 }
                 sagan_transpose(dvt, m, cv, cv, dvb, m)
                 sagan_transpose(dkt, m, ck, ck, dkb, m)

@@ -56,14 +56,11 @@ extension OneDNNBackend {
         withExtendedLifetime(w) {
             for o in 0..<outputs {
                 sagan_pair_bf16_channels(
-                    w.pointer + o * inputs * taps, inputs, taps, taps, words(paired.pointer + o * pairs * taps), taps)
+                    w.pointer + o * inputs * taps, inputs, taps, taps, bf16Pairs(paired.pointer + o * pairs * taps),
+                    taps)
             }
         }
         return paired
-    }
-
-    func words(_ pointer: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt32> {
-        UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt32.self)
     }
 
     /// The output is row-major (B, Cout, Ho, Wo).
@@ -110,14 +107,14 @@ extension OneDNNBackend {
         withExtendedLifetime((x, w, b, work)) {
             runtime.forEachItemInParallel(g.batch) { n, worker, stream in
                 let image = work.pointer + worker * (imageFloats + pairFloats)
-                let pairs = words(image + imageFloats)
+                let pairs = bf16Pairs(image + imageFloats)
                 if !x.gatherPairs(image: n, into: pairs, pairStride: plane) {
                     x.gather(image: n, into: image, channelStride: plane, runtime, stream)
                     if roundsInput { sagan_round_bf16(image, imageFloats) }
                     sagan_pair_bf16_channels(image, g.inChannels, g.inHeight * g.inWidth, plane, pairs, plane)
                 }
                 sagan_direct_convolution_forward_bf16(
-                    &convolution, pairs, words(w.pointer), b?.pointer, y.pointer + n * outputFloats)
+                    &convolution, pairs, bf16Pairs(w.pointer), b?.pointer, y.pointer + n * outputFloats)
             }
         }
         return y
@@ -169,11 +166,11 @@ extension OneDNNBackend {
             runtime.forEachItemInParallel(g.batch) { n, worker, stream in
                 let result = work.pointer + worker * (resultFloats + pairFloats)
                 if let pairedFlipped {
-                    let pairs = words(result + resultFloats)
+                    let pairs = bf16Pairs(result + resultFloats)
                     let plane = g.outHeight * g.outWidth
                     sagan_pair_bf16_channels(dy.pointer + n * gradientFloats, g.outChannels, plane, plane, pairs, plane)
                     sagan_direct_convolution_forward_bf16(
-                        &convolution, pairs, words(pairedFlipped.pointer), nil, result)
+                        &convolution, pairs, bf16Pairs(pairedFlipped.pointer), nil, result)
                 } else {
                     sagan_direct_convolution_forward(
                         &convolution, dy.pointer + n * gradientFloats, flipped.pointer, nil, result)

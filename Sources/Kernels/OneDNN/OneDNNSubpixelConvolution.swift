@@ -54,7 +54,7 @@ extension OneDNNBackend {
         withExtendedLifetime((dy, phases, work)) {
             runtime.forEachItemInParallel(g.batch) { n, worker, stream in
                 let image = work.pointer + worker * scratch
-                let (pairs, result) = (words(image + imageFloats), image + imageFloats + pairFloats)
+                let (pairs, result) = (bf16Pairs(image + imageFloats), image + imageFloats + pairFloats)
                 if !bf16 || !dy.gatherPairs(image: n, into: pairs, pairStride: plane) {
                     dy.gather(image: n, into: image, channelStride: plane, runtime, stream)
                     if roundsInput { sagan_round_bf16(image, imageFloats) }
@@ -63,7 +63,8 @@ extension OneDNNBackend {
                 for (phase, kernel) in phases.enumerated() {
                     var convolution = convolutions[phase]
                     if bf16 {
-                        sagan_direct_convolution_forward_bf16(&convolution, pairs, words(kernel.pointer), nil, result)
+                        sagan_direct_convolution_forward_bf16(
+                            &convolution, pairs, bf16Pairs(kernel.pointer), nil, result)
                     } else {
                         sagan_direct_convolution_forward(&convolution, image, kernel.pointer, nil, result)
                     }
