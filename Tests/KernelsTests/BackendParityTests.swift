@@ -186,8 +186,9 @@ struct BackendParityTests {
             reference.conv2dBackwardData(g, outputGradient: dy, weight: weight), "conv backward data \(g)")
     }
 
-    /// The generator's RGB output layer (16 → 3, 3x3, padding 1) runs on the direct kernels. Its
-    /// input arrives in oneDNN's blocked layout from the convolution before it, and dx leaves in one.
+    /// The generator's RGB output layer (16 → 3, 3x3, padding 1) runs on the direct kernels (on AVX-512;
+    /// elsewhere on oneDNN, which this then checks the same way). Its input arrives in oneDNN's blocked
+    /// layout from the convolution before it, and dx leaves in one.
     @Test func directConvolutionOnBlockedInput() throws {
         let fast = try #require(OneDNNBackend.shared)
         let stem = try Conv2DGeometry(

@@ -9,8 +9,12 @@ import CKernels
 /// Under bf16 with AVX512_BF16 the kernels take bf16 operands, two channels (or columns) per
 /// vdpbf16ps: the RGB layer's forward 112 → 215 GFLOP/s in training on a Zen 4.
 extension OneDNNBackend {
+    /// On AVX-512 only: the plain C fallback runs at about 1 GFLOP/s, far below oneDNN's AVX2 kernels
+    /// even for these shapes (the sub-pixel 3 → 32 input gradient: oneDNN's AVX2 kernel 48 GFLOP/s on
+    /// a Zen 4 limited to AVX2, the plain direct kernels 1).
     func usesDirectConvolution(_ g: Conv2DGeometry) -> Bool {
         g.stride == 1 && g.outChannels <= 4 && g.paddingHeight < g.kernelHeight && g.paddingWidth < g.kernelWidth
+            && sagan_kernels_use_avx512() != 0
     }
 
     /// Floats from one channel of a planar scratch image to the next: a 64-byte step off any

@@ -11,9 +11,11 @@ import CKernels
 /// for the columns: a 2x2 correlation of dy padded by 1 − py above and 1 − px on the left, with
 /// dy's own size (the direct kernels take what lies past dy's edge as zero).
 extension OneDNNBackend {
+    /// On AVX-512 only, as `usesDirectConvolution`.
     func usesSubpixelBackwardData(_ g: Conv2DGeometry) -> Bool {
         g.stride == 2 && g.kernelHeight == 4 && g.kernelWidth == 4 && g.paddingHeight == 1 && g.paddingWidth == 1
             && g.inChannels <= 4 && g.inHeight == 2 * g.outHeight && g.inWidth == 2 * g.outWidth
+            && sagan_kernels_use_avx512() != 0
     }
 
     /// dx row-major (B, C, H, W), Float32 (the caller rounds it under bf16).
