@@ -93,8 +93,6 @@ void sagan_pack_bf16_rows_portable(const float *source, long depth, long columns
 /* Two rows rounded together (vcvtne2ps2bf16), then their bf16 halves interleaved into pairs (vpermw). */
 AVX512_BF16 static void pack_bf16_rows_avx512(const float *source, long depth, long columns, long sourceStride,
                                               const float *scales, uint32_t *packed) {
-    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
-                                                6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     for (long p = 0; p < (depth + 1) / 2; p++) {
         const float *low = source + 2 * p * sourceStride;
         const float *high = low + sourceStride;
@@ -110,7 +108,7 @@ AVX512_BF16 static void pack_bf16_rows_avx512(const float *source, long depth, l
                 if (hasHigh) second = _mm512_mul_ps(second, scale); /* past the depth: +0, not 0·(−s) */
             }
             __m512i halves = (__m512i)_mm512_cvtne2ps_pbh(second, first);
-            _mm512_mask_storeu_epi32(to + j, mask, _mm512_permutexvar_epi16(interleave, halves));
+            _mm512_mask_storeu_epi32(to + j, mask, sagan_bf16_interleave_pairs(halves));
         }
     }
 }

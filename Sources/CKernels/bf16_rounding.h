@@ -1,6 +1,7 @@
 // Rounding Float32 to bf16 the way the reference backend defines it (to nearest, ties to even;
 // subnormals rounded like any value, where vcvtne2ps2bf16 would flush them; a NaN stays a quiet
-// NaN), for the C files that write bf16. Private to CKernels.
+// NaN), and the interleaving of two rows' bf16 into pairs, for the C files that write bf16. Private
+// to CKernels.
 #ifndef SAGAN_BF16_ROUNDING_H
 #define SAGAN_BF16_ROUNDING_H
 
@@ -27,6 +28,14 @@ __attribute__((target("avx512f"))) static inline __m512i sagan_bf16_rounded_bits
     __m512i rounded = _mm512_and_si512(_mm512_add_epi32(_mm512_add_epi32(bits, bias), lsb), upper);
     __mmask16 isNaN = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, magnitude), infinity);
     return _mm512_mask_mov_epi32(rounded, isNaN, _mm512_and_si512(_mm512_or_si512(bits, quiet), upper));
+}
+
+/* 32 bf16 halves, row a's 16 then row b's 16 (as vcvtne2ps2bf16(b, a) leaves them), as 16 pairs:
+   word j holds a[j] in its low half and b[j] in its high half (vpermw). */
+__attribute__((target("avx512f,avx512bw"))) static inline __m512i sagan_bf16_interleave_pairs(__m512i halves) {
+    const __m512i order = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                           21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_permutexvar_epi16(order, halves);
 }
 
 #endif

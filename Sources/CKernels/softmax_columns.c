@@ -1,4 +1,5 @@
 // Column softmax for the attention kernel: an AVX-512 version (chosen at run time) and a plain one.
+#include "bf16_rounding.h"
 #include "kernels.h"
 
 #include <immintrin.h>
@@ -63,6 +64,23 @@ __attribute__((target("avx512f"))) static inline __m512 exp_shifted_avx512(__m51
 // stay in registers while the rows stream past.
 #define GROUP 8
 
+// The lanes of vector v of a group `width` columns wide.
+static inline __mmask16 column_mask(int width, int v) {
+    const int left = width - 16 * v;
+    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+}
+
+// CALL(VECTORS) for each group of columns j0 .. j0 + width − 1: VECTORS a constant for whole groups,
+// so that a group's per-column registers stay registers.
+#define EACH_COLUMN_GROUP(QUERIES, CALL)                                                                               \
+    for (int j0 = 0; j0 < (QUERIES); j0 += 16 * GROUP) {                                                               \
+        const int width = (QUERIES)-j0 < 16 * GROUP ? (QUERIES)-j0 : 16 * GROUP;                                       \
+        if (width == 16 * GROUP)                                                                                       \
+            CALL(GROUP);                                                                                               \
+        else                                                                                                           \
+            CALL((width + 15) / 16);                                                                                   \
+    }
+
 // One group of columns; inlined with a constant `vectors` for whole groups, so that the per-column
 // maxima and sums live in registers rather than on the stack.
 __attribute__((target("avx512f"), always_inline)) static inline void
@@ -71,8 +89,7 @@ softmax_column_group(float *tile, int keys, int stride, int j0, int width, const
         __mmask16 masks[GROUP];
         __m512 maximum[GROUP], sum[GROUP];
         for (int v = 0; v < vectors; v++) {
-            int left = width - 16 * v;
-            masks[v] = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+            masks[v] = column_mask(width, v);
             maximum[v] = _mm512_set1_ps(-INFINITY);
             sum[v] = _mm512_setzero_ps();
         }
@@ -111,13 +128,9 @@ softmax_column_group(float *tile, int keys, int stride, int j0, int width, const
 
 __attribute__((target("avx512f"))) static void softmax_columns_avx512(float *tile, int keys, int queries, int stride,
                                                                       float *inverseSums) {
-    for (int j0 = 0; j0 < queries; j0 += 16 * GROUP) {
-        const int width = queries - j0 < 16 * GROUP ? queries - j0 : 16 * GROUP;
-        if (width == 16 * GROUP)
-            softmax_column_group(tile, keys, stride, j0, width, GROUP, inverseSums);
-        else
-            softmax_column_group(tile, keys, stride, j0, width, (width + 15) / 16, inverseSums);
-    }
+#define FORWARD_GROUP(VECTORS) softmax_column_group(tile, keys, stride, j0, width, VECTORS, inverseSums)
+    EACH_COLUMN_GROUP(queries, FORWARD_GROUP)
+#undef FORWARD_GROUP
 }
 
 __attribute__((target("avx512f"), always_inline)) static inline void
@@ -127,8 +140,7 @@ softmax_column_group_backward(const float *p, float *gradient, int keys, int str
         __mmask16 masks[GROUP];
         __m512 dot[GROUP], scale[GROUP];
         for (int v = 0; v < vectors; v++) {
-            int left = width - 16 * v;
-            masks[v] = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+            masks[v] = column_mask(width, v);
             dot[v] = _mm512_setzero_ps();
             scale[v] = scales ? _mm512_maskz_loadu_ps(masks[v], scales + j0 + 16 * v) : _mm512_set1_ps(1.0f);
         }
@@ -154,13 +166,9 @@ softmax_column_group_backward(const float *p, float *gradient, int keys, int str
 __attribute__((target("avx512f"))) static void softmax_columns_backward_avx512(const float *p, float *gradient,
                                                                                int keys, int queries, int stride,
                                                                                const float *scales) {
-    for (int j0 = 0; j0 < queries; j0 += 16 * GROUP) {
-        const int width = queries - j0 < 16 * GROUP ? queries - j0 : 16 * GROUP;
-        if (width == 16 * GROUP)
-            softmax_column_group_backward(p, gradient, keys, stride, j0, width, GROUP, scales);
-        else
-            softmax_column_group_backward(p, gradient, keys, stride, j0, width, (width + 15) / 16, scales);
-    }
+#define BACKWARD_GROUP(VECTORS) softmax_column_group_backward(p, gradient, keys, stride, j0, width, VECTORS, scales)
+    EACH_COLUMN_GROUP(queries, BACKWARD_GROUP)
+#undef BACKWARD_GROUP
 }
 
 void sagan_scale_row(float *restrict row, const float *restrict scales, int count) {
@@ -229,13 +237,10 @@ AVX512_BF16 __attribute__((always_inline)) static inline void
 column_group_backward_bf16(const float *e, const float *dP, int keys, int stride, int j0, int width, const int vectors,
                            const float *scales, uint16_t *pRows, long pRowStride, uint32_t *dsPairs, long pairStride,
                            uint16_t *dsRows, long dsRowStride) {
-    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
-                                                6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     __mmask16 masks[GROUP];
     __m512 dot[GROUP], scale[GROUP];
     for (int v = 0; v < vectors; v++) {
-        int left = width - 16 * v;
-        masks[v] = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        masks[v] = column_mask(width, v);
         dot[v] = _mm512_setzero_ps();
         scale[v] = _mm512_maskz_loadu_ps(masks[v], scales + j0 + 16 * v);
     }
@@ -266,7 +271,7 @@ column_group_backward_bf16(const float *e, const float *dP, int keys, int stride
             }
             const __m512i halves = (__m512i)_mm512_cvtne2ps_pbh(ds[1], ds[0]);
             _mm512_mask_storeu_epi32(dsPairs + (i / 2) * pairStride + j0 + 16 * v, masks[v],
-                                     _mm512_permutexvar_epi16(interleave, halves));
+                                     sagan_bf16_interleave_pairs(halves));
             _mm512_mask_storeu_epi16(dsRows + i * dsRowStride + j0 + 16 * v, masks[v], halves);
             if (second)
                 _mm512_mask_storeu_epi16(dsRows + (i + 1) * dsRowStride + j0 + 16 * v, masks[v],
@@ -279,15 +284,11 @@ AVX512_BF16 static void softmax_columns_backward_bf16_avx512(const float *e, con
                                                              int stride, const float *scales, uint16_t *pRows,
                                                              long pRowStride, uint32_t *dsPairs, uint16_t *dsRows,
                                                              long dsRowStride) {
-    for (int j0 = 0; j0 < queries; j0 += 16 * GROUP) {
-        const int width = queries - j0 < 16 * GROUP ? queries - j0 : 16 * GROUP;
-        if (width == 16 * GROUP)
-            column_group_backward_bf16(e, dP, keys, stride, j0, width, GROUP, scales, pRows, pRowStride, dsPairs,
-                                       queries, dsRows, dsRowStride);
-        else
-            column_group_backward_bf16(e, dP, keys, stride, j0, width, (width + 15) / 16, scales, pRows, pRowStride,
-                                       dsPairs, queries, dsRows, dsRowStride);
-    }
+#define BF16_GROUP(VECTORS)                                                                                            \
+    column_group_backward_bf16(e, dP, keys, stride, j0, width, VECTORS, scales, pRows, pRowStride, dsPairs, queries,   \
+                               dsRows, dsRowStride)
+    EACH_COLUMN_GROUP(queries, BF16_GROUP)
+#undef BF16_GROUP
     for (int i = 0; i < keys; i++) {
         for (long j = queries; j < pRowStride; j++) pRows[i * pRowStride + j] = 0;
         for (long j = queries; j < dsRowStride; j++) dsRows[i * dsRowStride + j] = 0;

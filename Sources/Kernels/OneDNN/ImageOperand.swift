@@ -138,12 +138,20 @@ struct ImageOperand {
         }
     }
 
-    /// Image `b`'s channels in pairs (the operand of our bf16 direct convolution) straight from a bf16
-    /// layout in blocks of 16, whose positions hold them so: false for other layouts (then `gather`).
-    func gatherPairs(image b: Int, into destination: UnsafeMutablePointer<UInt32>, pairStride: Int) -> Bool {
-        guard imageLayout != nil, block == 16, elementBytes == 2 else { return false }
-        sagan_unblock16_bf16_pairs(bf16Halves(image(b)), channels, positions, destination, pairStride)
-        return true
+    /// Image `b`'s channels in pairs, planes `pairStride` words apart (the operand of our bf16 direct
+    /// convolution): straight from a bf16 layout in blocks of 16, whose positions hold them so;
+    /// otherwise gathered planar into `scratch` (channels × pairStride floats), rounded to bf16 when
+    /// `rounding` (values not bf16 yet), and paired.
+    func gatherPairs(
+        image b: Int, into destination: UnsafeMutablePointer<UInt32>, pairStride: Int,
+        scratch: UnsafeMutablePointer<Float>, rounding: Bool, _ runtime: DNNLRuntime, _ stream: dnnl_stream_t
+    ) {
+        if imageLayout != nil, block == 16, elementBytes == 2 {
+            return sagan_unblock16_bf16_pairs(bf16Halves(image(b)), channels, positions, destination, pairStride)
+        }
+        gather(image: b, into: scratch, channelStride: pairStride, runtime, stream)
+        if rounding { sagan_round_bf16(scratch, channels * pairStride) }
+        sagan_pair_bf16_channels(scratch, channels, positions, pairStride, destination, pairStride)
     }
 
     /// Image `b` from planar channels laid out as `gather` writes them.

@@ -112,11 +112,8 @@ extension OneDNNBackend {
             runtime.forEachItemInParallel(g.batch) { n, worker, stream in
                 let image = work.pointer + worker * (imageFloats + pairFloats)
                 let pairs = bf16Pairs(image + imageFloats)
-                if !x.gatherPairs(image: n, into: pairs, pairStride: plane) {
-                    x.gather(image: n, into: image, channelStride: plane, runtime, stream)
-                    if roundsInput { sagan_round_bf16(image, imageFloats) }
-                    sagan_pair_bf16_channels(image, g.inChannels, g.inHeight * g.inWidth, plane, pairs, plane)
-                }
+                x.gatherPairs(
+                    image: n, into: pairs, pairStride: plane, scratch: image, rounding: roundsInput, runtime, stream)
                 sagan_direct_convolution_forward_bf16(
                     &convolution, pairs, bf16Pairs(w.pointer), b?.pointer, y.pointer + n * outputFloats)
             }

@@ -57,10 +57,13 @@ extension OneDNNBackend {
             runtime.forEachItemInParallel(g.batch) { n, worker, stream in
                 let image = work.pointer + worker * scratch
                 let (pairs, result) = (bf16Pairs(image + imageFloats), image + imageFloats + pairFloats)
-                if !bf16 || !dy.gatherPairs(image: n, into: pairs, pairStride: plane) {
+                if bf16 {
+                    dy.gatherPairs(
+                        image: n, into: pairs, pairStride: plane, scratch: image, rounding: roundsInput, runtime,
+                        stream)
+                } else {  // Float32 kernels, on rounded values under bf16 without AVX512_BF16
                     dy.gather(image: n, into: image, channelStride: plane, runtime, stream)
                     if roundsInput { sagan_round_bf16(image, imageFloats) }
-                    if bf16 { sagan_pair_bf16_channels(image, outputs, g.outHeight * g.outWidth, plane, pairs, plane) }
                 }
                 for (phase, kernel) in phases.enumerated() {
                     var convolution = convolutions[phase]
