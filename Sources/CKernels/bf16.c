@@ -31,8 +31,6 @@ void sagan_round_bf16(float *data, long count) {
         sagan_round_bf16_portable(data, count);
 }
 
-#define AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
-
 static void convert_bf16_portable(const float *source, long rows, long columns, long sourceStride, const float *scales,
                                   uint16_t *destination, long destinationStride) {
     for (long i = 0; i < rows; i++) {

@@ -1,7 +1,7 @@
 // Rounding Float32 to bf16 the way the reference backend defines it (to nearest, ties to even;
 // subnormals rounded like any value, where vcvtne2ps2bf16 would flush them; a NaN stays a quiet
-// NaN), and the interleaving of two rows' bf16 into pairs, for the C files that write bf16. Private
-// to CKernels.
+// NaN), the interleaving of two rows' bf16 into pairs and the AVX512_BF16 target, for the C files
+// that write bf16. Private to CKernels.
 #ifndef SAGAN_BF16_ROUNDING_H
 #define SAGAN_BF16_ROUNDING_H
 
@@ -29,6 +29,10 @@ __attribute__((target("avx512f"))) static inline __m512i sagan_bf16_rounded_bits
     __mmask16 isNaN = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, magnitude), infinity);
     return _mm512_mask_mov_epi32(rounded, isNaN, _mm512_and_si512(_mm512_or_si512(bits, quiet), upper));
 }
+
+/* Functions that use AVX512_BF16 (vcvtne2ps2bf16, vdpbf16ps); call them where
+   sagan_kernels_use_avx512_bf16() says so. */
+#define AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
 
 /* 32 bf16 halves, row a's 16 then row b's 16 (as vcvtne2ps2bf16(b, a) leaves them), as 16 pairs:
    word j holds a[j] in its low half and b[j] in its high half (vpermw). */

@@ -2,6 +2,7 @@
 // output channels (a generator's RGB output): oneDNN pads such outputs to a block of 16 channels and
 // computes all 16. These vectorise along the width instead, four output channels at a time.
 // An AVX-512 version (chosen at run time) and a plain one with the same results up to rounding.
+#include "bf16_rounding.h"
 #include "kernels.h"
 
 #include <immintrin.h>
@@ -82,7 +83,6 @@ static void weight_gradient_plain(const struct sagan_direct_convolution *c, cons
 // vdpbf16ps takes both, twice the work of an FMA at the same rate.
 
 #define AVX512        __attribute__((target("avx512f")))
-#define AVX512_BF16   __attribute__((target("avx512f,avx512bw,avx512bf16")))
 #define ALWAYS_INLINE __attribute__((always_inline)) inline
 
 // Lanes l of a `lanes`-wide vector (16 or 32) starting at column `start` with 0 <= start + l < limit,

@@ -229,8 +229,6 @@ void sagan_softmax_columns_backward_unnormalized_portable(const float *e, float 
 
 // ---- the bf16 attention's softmax backward, fused with the rounding of its results ----
 
-#define AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
-
 /* One group of columns, as softmax_column_group_backward, writing bf16 instead of Float32: P's rows
    in the first pass (which reads E anyway), dS's rows and key pairs in the second, two rows at a time. */
 AVX512_BF16 __attribute__((always_inline)) static inline void

@@ -194,26 +194,25 @@ extension OneDNNBackend {
         let (imageFloats, gradientFloats) = (
             g.inChannels * convolution.inputChannelStride, g.outChannels * g.outHeight * g.outWidth
         )
-        // Under the bf16 kernels: x and dy as 16-bit bf16 (x in each worker's scratch after its Float32).
+        // Under the bf16 kernels: the image's x and dy as 16-bit bf16 in each worker's scratch, after x's Float32.
         let bf16 = usesBF16Kernels(g)
-        let halfFloats = bf16 ? (imageFloats + 1) / 2 : 0
-        let dyHalves = bf16 ? Storage(uninitializedCount: (dy.count + 1) / 2) : nil
-        if let dyHalves { sagan_bf16_halves(dy.pointer, dy.count, bf16Halves(dyHalves.pointer)) }
+        let halfFloats = bf16 ? (imageFloats + 1) / 2 + (gradientFloats + 1) / 2 : 0
         let work = workerScratch(g, floats: imageFloats + halfFloats)
         let roundsInput = needsRounding(input, g.precision)
-        withExtendedLifetime((x, dy, dyHalves, work)) {
+        withExtendedLifetime((x, dy, work)) {
             runtime.forEachItemInParallel(g.batch) { n, worker, stream in
                 let image = work.pointer + worker * (imageFloats + halfFloats)
                 x.gather(image: n, into: image, channelStride: convolution.inputChannelStride, runtime, stream)
                 if roundsInput { sagan_round_bf16(image, imageFloats) }
                 let weightPartial = partials.pointer + n * (weightCount + g.outChannels)
                 let biasPartial = withBias ? weightPartial + weightCount : nil
-                if let dyHalves {
+                if bf16 {
                     let halves = bf16Halves(image + imageFloats)
+                    let gradientHalves = halves + imageFloats
                     sagan_bf16_halves(image, imageFloats, halves)
+                    sagan_bf16_halves(dy.pointer + n * gradientFloats, gradientFloats, gradientHalves)
                     sagan_direct_convolution_weight_gradient_bf16(
-                        &convolution, halves, bf16Halves(dyHalves.pointer) + n * gradientFloats, weightPartial,
-                        biasPartial)
+                        &convolution, halves, gradientHalves, weightPartial, biasPartial)
                 } else {
                     sagan_direct_convolution_weight_gradient(
                         &convolution, image, dy.pointer + n * gradientFloats, weightPartial, biasPartial)

@@ -31,7 +31,7 @@ extension OneDNNBackend {
             if powerIteration { newU = l2Normalized(forward, epsilon: g.epsilon) }
             let sigma = sagan_dot(newU.pointer, forward.pointer, g.outputs)
             if let shape = g.weightShape, blocked != nil {
-                let words = UnsafeMutableRawPointer(normalized.pointer).assumingMemoryBound(to: UInt32.self)
+                let words = bf16Pairs(normalized.pointer)
                 runtime.forEachItemInParallel(shape[0] / 16) { block, _, _ in
                     if bf16 {
                         sagan_weights_to_blocked16_bf16(
