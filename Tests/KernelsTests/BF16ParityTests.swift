@@ -117,11 +117,13 @@ struct BF16ParityTests {
     }
 
     /// The blog128 discriminator's 4x4 stride-2 layers and attention projections at batch 2,
-    /// awkward small shapes, and the generator's RGB layer (16 → 3, 3x3), which runs on our direct kernels.
+    /// awkward small shapes, the generator's RGB layer (16 → 3, 3x3), which runs on our direct kernels, and
+    /// outputs of at most 16 positions (256 → 512 at 8x8, 3x4 with a 3x3 kernel, 3x2 with a 2x2 one), whose
+    /// weight gradients are one matrix product over patch rows.
     static let convolutions: [(Int, Int, Int, Int, Int, Int, Int, Int)] = [
         (1, 3, 4, 5, 7, 3, 1, 1), (3, 4, 2, 8, 8, 4, 2, 1), (2, 16, 32, 8, 8, 4, 2, 1), (2, 3, 32, 64, 64, 4, 2, 1),
         (2, 32, 64, 32, 32, 4, 2, 1), (2, 256, 512, 8, 8, 4, 2, 1), (2, 64, 8, 32, 32, 1, 1, 0),
-        (2, 16, 3, 32, 32, 3, 1, 1),
+        (2, 16, 3, 32, 32, 3, 1, 1), (3, 5, 6, 3, 4, 3, 1, 1), (2, 7, 9, 6, 5, 2, 2, 0),
     ]
 
     @Test(nativeBF16, arguments: convolutions)
@@ -254,6 +256,42 @@ struct BF16ParityTests {
             dx, reference: reference.conv2dBackwardData(g, outputGradient: dy, weight: weight),
             fp32: reference.conv2dBackwardData(fp32, outputGradient: dy, weight: weight), "backward data",
             distinguishable: false)
+    }
+
+    /// The weight gradient as a matrix product over patch rows (outputs of at most 16 positions) from bf16
+    /// activations in 16-channel blocks, x as the layer before writes it and dy as a backward-data
+    /// convolution writes it, and from Float32 row-major operands, which it rounds.
+    @Test(nativeBF16) func patchProductWeightGradientOnBF16Activations() throws {
+        let onednn = try #require(onednn)
+        func convolution(_ n: Int, _ cin: Int, _ cout: Int, _ size: Int, _ k: Int, _ stride: Int, _ padding: Int)
+            throws -> Conv2DGeometry
+        {
+            var g = try Conv2DGeometry(
+                batch: n, inChannels: cin, outChannels: cout, inHeight: size, inWidth: size,
+                kernelHeight: k, kernelWidth: k, stride: stride, padding: padding)
+            g.precision = .bf16
+            return g
+        }
+        let stem = try convolution(3, 5, 32, 8, 3, 1, 1)
+        let x = onednn.conv2dForward(
+            stem, input: random(ShapeMath.count(stem.inputShape), seed: 60),
+            weight: random(ShapeMath.count(stem.weightShape), seed: 61), bias: nil)
+        let next = try convolution(3, 48, 40, 4, 1, 1, 0)
+        let dy = onednn.conv2dBackwardData(
+            next, outputGradient: random(ShapeMath.count(next.outputShape), seed: 62),
+            weight: random(ShapeMath.count(next.weightShape), seed: 63))
+        #expect(x.precision == .bf16 && dy.precision == .bf16, "both operands should be bf16 activations")
+        let g = try convolution(3, 32, 48, 8, 4, 2, 1)
+        let (plainX, plainDY) = (Storage(x.elements), Storage(dy.elements))
+        for (input, outputGradient, what) in [(x, dy, "bf16 activations"), (plainX, plainDY, "Float32 operands")] {
+            let weights = onednn.conv2dBackwardWeights(g, outputGradient: outputGradient, input: input, withBias: true)
+            let expected = reference.conv2dBackwardWeights(g, outputGradient: plainDY, input: plainX, withBias: true)
+            // Operands that hold bf16 values already: Float32 products of them are the bf16 ones.
+            expectBF16(
+                weights.weight, reference: expected.weight, fp32: expected.weight, "dW from \(what)",
+                distinguishable: false)
+            expectBF16(weights.bias, reference: expected.bias, fp32: expected.bias, "db", distinguishable: false)
+        }
     }
 
     /// A reduction over every axis reads a bf16 activation in its blocked layout as it is (γ's gradient

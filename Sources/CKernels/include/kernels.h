@@ -214,6 +214,18 @@ void sagan_pack_bf16_rows(const float *source, long depth, long columns, long so
 void sagan_gemm_bf16(long m, long n, long pairs, const uint32_t *a, long rowStride, long pairStride,
                      const uint32_t *packedB, float *c, long ldc, int accumulate);
 
+/// One image's patch rows, for a convolution's weight gradient as one matrix product: row
+/// oy·outputWidth + ox of `rows` (rowStride elements apart) holds the bf16 input values output
+/// position (oy, ox) reads, in the weight's order (channel, kernel row, kernel column). `padded` is
+/// the planar image (channels, paddedHeight, paddedWidth) with the convolution's padding as zeros
+/// around it, so that each window starts at (oy·stride, ox·stride).
+void sagan_patch_rows_bf16(const uint16_t *padded, long channels, long paddedHeight, long paddedWidth,
+                           long kernelHeight, long kernelWidth, long stride, long outputHeight, long outputWidth,
+                           uint16_t *rows, long rowStride);
+
+/// sums[i] = the Float32 sum of row i of a row-major bf16 matrix.
+void sagan_bf16_row_sums(const uint16_t *matrix, long rows, long columns, float *sums);
+
 /// destination[j][i] = source[i][j] for 32-bit elements (bf16 pairs) or Float32s.
 void sagan_transpose_pairs(const uint32_t *source, long rows, long columns, long sourceStride, uint32_t *destination,
                            long destinationStride);

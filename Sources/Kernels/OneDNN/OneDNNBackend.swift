@@ -199,6 +199,9 @@ public final class OneDNNBackend: Backend {
         if usesDirectConvolution(g) {
             return directConvolutionBackwardWeights(g, outputGradient: outputGradient, input: input, withBias: withBias)
         }
+        if usesPatchProductWeightGradient(g) {
+            return patchProductWeightGradient(g, outputGradient: outputGradient, input: input, withBias: withBias)
+        }
         let hint = convolutionForwardPrimitive(g, bias: withBias)
         let compiled = runtime.primitive(.convolutionBackwardWeights(g, bias: withBias)) {
             let operand = MemoryDescriptor.operandType(g.precision)
@@ -657,37 +660,36 @@ public final class OneDNNBackend: Backend {
             }
             return c
         }
-        let aDims = [g.batchA, g.m, g.k]
-        let bDims = [g.batchB, g.k, g.n]
-        let cDims = [g.batch, g.m, g.n]
-        // Transposed operands are described by strides over their stored layout; under bf16 the
-        // primitive reads them converted (the execution makes bf16 copies with the same strides).
-        let (aStrides, bStrides) = (
-            g.transposeA ? [g.m * g.k, 1, g.m] : [g.m * g.k, g.k, 1],
-            g.transposeB ? [g.k * g.n, 1, g.k] : [g.k * g.n, g.n, 1]
-        )
-        let aLayout = MemoryDescriptor.strided(aDims, aStrides)
-        let bLayout = MemoryDescriptor.strided(bDims, bStrides)
-        let compiled = runtime.primitive(.matmul(g)) {
+        let operands = MatmulOperands(g)
+        let compiled = matmulPrimitive(g)
+        let c = Storage(uninitializedCount: ShapeMath.count(operands.c))
+        withExtendedLifetime((left, right)) {
+            // Under bf16 the primitive reads these Float32 operands converted (the execution makes
+            // bf16 copies with the same strides).
+            runtime.execute(
+                compiled,
+                [
+                    PrimitiveArgument(DNNL_ARG_SRC, operands.a, left.pointer, layout: operands.aLayout()),
+                    PrimitiveArgument(DNNL_ARG_WEIGHTS, operands.b, right.pointer, layout: operands.bLayout()),
+                    PrimitiveArgument(DNNL_ARG_DST, operands.c, c.pointer),
+                ])
+        }
+        return c
+    }
+
+    /// The matmul primitive of `g`: operands in `g.precision` with `MatmulOperands`' strides, a
+    /// row-major Float32 result.
+    func matmulPrimitive(_ g: MatmulGeometry) -> CompiledPrimitive {
+        runtime.primitive(.matmul(g)) {
+            let operands = MatmulOperands(g)
             let operand = MemoryDescriptor.operandType(g.precision)
-            var source = MemoryDescriptor.strided(aDims, aStrides, operand)
-            var weights = MemoryDescriptor.strided(bDims, bStrides, operand)
-            var destination = MemoryDescriptor.plain(cDims)
+            var source = operands.aLayout(operand)
+            var weights = operands.bLayout(operand)
+            var destination = MemoryDescriptor.plain(operands.c)
             var operation = dnnl_matmul_desc_t()
             dnnlCheck(dnnl_matmul_desc_init(&operation, &source, &weights, nil, &destination), "matmul \(g)")
             return CompiledPrimitive("matmul", runtime: runtime, operation: &operation)
         }
-        let c = Storage(uninitializedCount: ShapeMath.count(cDims))
-        withExtendedLifetime((left, right)) {
-            runtime.execute(
-                compiled,
-                [
-                    PrimitiveArgument(DNNL_ARG_SRC, aDims, left.pointer, layout: aLayout),
-                    PrimitiveArgument(DNNL_ARG_WEIGHTS, bDims, right.pointer, layout: bLayout),
-                    PrimitiveArgument(DNNL_ARG_DST, cDims, c.pointer),
-                ])
-        }
-        return c
     }
 
     // MARK: Optimisers (one pass over each parameter, in chunks over the threads)
@@ -750,5 +752,26 @@ public final class OneDNNBackend: Backend {
                 ])
         }
         return y
+    }
+}
+
+/// A matmul's operand dims (batch, rows, columns); transposed operands are described by strides
+/// over their stored row-major layout.
+struct MatmulOperands {
+    let a: [Int], b: [Int], c: [Int]
+    private let aStrides: [Int], bStrides: [Int]
+
+    init(_ g: MatmulGeometry) {
+        (a, b, c) = ([g.batchA, g.m, g.k], [g.batchB, g.k, g.n], [g.batch, g.m, g.n])
+        aStrides = g.transposeA ? [g.m * g.k, 1, g.m] : [g.m * g.k, g.k, 1]
+        bStrides = g.transposeB ? [g.k * g.n, 1, g.k] : [g.k * g.n, g.n, 1]
+    }
+
+    func aLayout(_ type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
+        MemoryDescriptor.strided(a, aStrides, type)
+    }
+
+    func bLayout(_ type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
+        MemoryDescriptor.strided(b, bStrides, type)
     }
 }
