@@ -258,10 +258,12 @@ struct BF16ParityTests {
             distinguishable: false)
     }
 
-    /// The weight gradient as a matrix product over patch rows (outputs of at most 16 positions) from bf16
-    /// activations in 16-channel blocks, x as the layer before writes it and dy as a backward-data
-    /// convolution writes it, and from Float32 row-major operands, which it rounds.
-    @Test(nativeBF16) func patchProductWeightGradientOnBF16Activations() throws {
+    /// Weight gradients on bf16 activations in 16-channel blocks (x as the layer before writes it, dy as a
+    /// backward-data convolution writes it) and on Float32 row-major operands, which they round: as a matrix
+    /// product over patch rows (a 4x4 output), and with the batch split over the threads (a 16x16 output,
+    /// two images per share on two threads).
+    @Test(nativeBF16, arguments: [(3, 8, 32, 48), (4, 32, 16, 24)])
+    func weightGradientOnBF16Activations(_ shape: (Int, Int, Int, Int)) throws {
         let onednn = try #require(onednn)
         func convolution(_ n: Int, _ cin: Int, _ cout: Int, _ size: Int, _ k: Int, _ stride: Int, _ padding: Int)
             throws -> Conv2DGeometry
@@ -272,16 +274,17 @@ struct BF16ParityTests {
             g.precision = .bf16
             return g
         }
-        let stem = try convolution(3, 5, 32, 8, 3, 1, 1)
+        let (n, size, cin, cout) = shape
+        let stem = try convolution(n, 5, cin, size, 3, 1, 1)
         let x = onednn.conv2dForward(
             stem, input: random(ShapeMath.count(stem.inputShape), seed: 60),
             weight: random(ShapeMath.count(stem.weightShape), seed: 61), bias: nil)
-        let next = try convolution(3, 48, 40, 4, 1, 1, 0)
+        let next = try convolution(n, cout, 40, size / 2, 1, 1, 0)
         let dy = onednn.conv2dBackwardData(
             next, outputGradient: random(ShapeMath.count(next.outputShape), seed: 62),
             weight: random(ShapeMath.count(next.weightShape), seed: 63))
         #expect(x.precision == .bf16 && dy.precision == .bf16, "both operands should be bf16 activations")
-        let g = try convolution(3, 32, 48, 8, 4, 2, 1)
+        let g = try convolution(n, cin, cout, size, 4, 2, 1)
         let (plainX, plainDY) = (Storage(x.elements), Storage(dy.elements))
         for (input, outputGradient, what) in [(x, dy, "bf16 activations"), (plainX, plainDY, "Float32 operands")] {
             let weights = onednn.conv2dBackwardWeights(g, outputGradient: outputGradient, input: input, withBias: true)

@@ -537,6 +537,17 @@ final class DNNLRuntime: @unchecked Sendable {
         return true
     }
 
+    /// `body`'s result with oneDNN's thread count at one. A primitive created so sizes its work for one
+    /// thread; some of oneDNN's kernels (backward-weights convolutions) wait at barriers for the threads
+    /// they were created for, so inside `forEachItemInParallel`, where each call runs on its calling
+    /// thread alone, only such a primitive may run.
+    static func withOneThread<Result>(_ body: () -> Result) -> Result {
+        let previous = threadCount
+        guard let previous, previous > 1, setThreadCount(1) else { return body() }
+        defer { setThreadCount(previous) }
+        return body()
+    }
+
     /// The OpenMP thread count oneDNN will use, if an OpenMP runtime is loaded.
     static var threadCount: Int? {
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "omp_get_max_threads") else { return nil }
@@ -618,7 +629,8 @@ final class DNNLRuntime: @unchecked Sendable {
 enum PrimitiveKey: Hashable {
     case convolutionForward(Conv2DGeometry, bias: Bool)
     case convolutionBackwardData(Conv2DGeometry)
-    case convolutionBackwardWeights(Conv2DGeometry, bias: Bool)
+    /// `singleThreaded`: created for one thread, to run inside `forEachItemInParallel`.
+    case convolutionBackwardWeights(Conv2DGeometry, bias: Bool, singleThreaded: Bool = false)
     case batchNormForward(BatchNormGeometry, training: Bool, scale: Bool, shift: Bool, layout: LayoutKey?)
     case batchNormBackward(BatchNormGeometry, scale: Bool, shift: Bool, parameters: Bool, layout: LayoutKey?)
     case eltwiseForward(UnaryOperation, count: Int, layout: LayoutKey?)
@@ -644,6 +656,15 @@ extension DNNLRuntime {
         _ count: Int, _ body: (_ item: Int, _ worker: Int, _ stream: dnnl_stream_t) -> Void
     ) {
         do {
+            if OpenMP.inParallel?() ?? 0 != 0 {
+                // Called from a worker (a primitive run by `forEachItemInParallel`): a nested region
+                // would have one thread, so run every item here, on a stream of this thread's own.
+                var stream: dnnl_stream_t?
+                dnnlCheck(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "nested stream")
+                defer { dnnl_stream_destroy(stream) }
+                for item in 0..<count { body(item, 0, stream!) }
+                return
+            }
             let workers = min(count, Self.threadCount ?? 1)
             guard workers > 1, let parallel = OpenMP.parallel, let threadNumber = OpenMP.threadNumber else {
                 for item in 0..<count { body(item, 0, stream) }
@@ -696,6 +717,10 @@ enum OpenMP {
     }
     static let threadNumber: (@convention(c) () -> Int32)? = dlsym(
         UnsafeMutableRawPointer(bitPattern: 0), "omp_get_thread_num"
+    )
+    .map { unsafeBitCast($0, to: (@convention(c) () -> Int32).self) }
+    static let inParallel: (@convention(c) () -> Int32)? = dlsym(
+        UnsafeMutableRawPointer(bitPattern: 0), "omp_in_parallel"
     )
     .map { unsafeBitCast($0, to: (@convention(c) () -> Int32).self) }
 }

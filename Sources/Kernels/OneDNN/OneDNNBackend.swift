@@ -202,8 +202,32 @@ public final class OneDNNBackend: Backend {
         if usesPatchProductWeightGradient(g) {
             return patchProductWeightGradient(g, outputGradient: outputGradient, input: input, withBias: withBias)
         }
+        if usesBatchSplitWeightGradient(g),
+            let split = batchSplitWeightGradient(g, outputGradient: outputGradient, input: input, withBias: withBias)
+        {
+            return split
+        }
+        let compiled = weightGradientPrimitive(g, bias: withBias)
+        // Weight gradients go to the optimiser, which reads row-major.
+        let dw = Storage(uninitializedCount: ShapeMath.count(g.weightShape))
+        let db = withBias ? Storage(uninitializedCount: g.outChannels) : nil
+        let x = usable(input, g.inputShape)
+        let dy = usable(outputGradient, g.outputShape)
+        var arguments = [
+            PrimitiveArgument(DNNL_ARG_SRC, g.inputShape, x), PrimitiveArgument(DNNL_ARG_DIFF_DST, g.outputShape, dy),
+            PrimitiveArgument(DNNL_ARG_DIFF_WEIGHTS, g.weightShape, dw),
+        ]
+        if let db { arguments.append(PrimitiveArgument(DNNL_ARG_DIFF_BIAS, [g.outChannels], db)) }
+        withExtendedLifetime((x, dy)) { runtime.execute(compiled, arguments) }
+        return (dw, db)
+    }
+
+    /// `singleThreaded`: for one thread, to run inside `forEachItemInParallel` (see `DNNLRuntime.withOneThread`).
+    func weightGradientPrimitive(_ g: Conv2DGeometry, bias withBias: Bool, singleThreaded: Bool = false)
+        -> CompiledPrimitive
+    {
         let hint = convolutionForwardPrimitive(g, bias: withBias)
-        let compiled = runtime.primitive(.convolutionBackwardWeights(g, bias: withBias)) {
+        return runtime.primitive(.convolutionBackwardWeights(g, bias: withBias, singleThreaded: singleThreaded)) {
             let operand = MemoryDescriptor.operandType(g.precision)
             var source = MemoryDescriptor.any(g.inputShape, operand)
             var weightsGradient = MemoryDescriptor.any(g.weightShape)
@@ -217,21 +241,13 @@ public final class OneDNNBackend: Backend {
                         &operation, dnnl_convolution_direct, &source, &weightsGradient,
                         withBias ? biasPointer : nil, &destinationGradient, strides, padding, padding)
                 }, "convolution backward weights \(g)")
-            return CompiledPrimitive(
-                "convolution backward weights \(g)", runtime: runtime, operation: &operation, hint: hint.descriptor)
+            let create = {
+                CompiledPrimitive(
+                    "convolution backward weights \(g)", runtime: self.runtime, operation: &operation,
+                    hint: hint.descriptor)
+            }
+            return singleThreaded ? DNNLRuntime.withOneThread(create) : create()
         }
-        // Weight gradients go to the optimiser, which reads row-major.
-        let dw = Storage(uninitializedCount: ShapeMath.count(g.weightShape))
-        let db = withBias ? Storage(uninitializedCount: g.outChannels) : nil
-        let x = usable(input, g.inputShape)
-        let dy = usable(outputGradient, g.outputShape)
-        var arguments = [
-            PrimitiveArgument(DNNL_ARG_SRC, g.inputShape, x), PrimitiveArgument(DNNL_ARG_DIFF_DST, g.outputShape, dy),
-            PrimitiveArgument(DNNL_ARG_DIFF_WEIGHTS, g.weightShape, dw),
-        ]
-        if let db { arguments.append(PrimitiveArgument(DNNL_ARG_DIFF_BIAS, [g.outChannels], db)) }
-        withExtendedLifetime((x, dy)) { runtime.execute(compiled, arguments) }
-        return (dw, db)
     }
 
     // MARK: Batch normalisation
