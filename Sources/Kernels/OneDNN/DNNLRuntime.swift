@@ -544,7 +544,7 @@ final class DNNLRuntime: @unchecked Sendable {
     static func withOneThread<Result>(_ body: () -> Result) -> Result {
         let previous = threadCount
         guard let previous, previous > 1, setThreadCount(1) else { return body() }
-        defer { setThreadCount(previous) }
+        defer { _ = setThreadCount(previous) }
         return body()
     }
 
