@@ -260,9 +260,9 @@ struct BF16ParityTests {
 
     /// Weight gradients on bf16 activations in 16-channel blocks (x as the layer before writes it, dy as a
     /// backward-data convolution writes it) and on Float32 row-major operands, which they round: as a matrix
-    /// product over patch rows (a 4x4 output), and with the batch split over the threads (a 16x16 output,
+    /// product over patch rows (a 4x4 output), and with the batch split over the threads (a 32x32 output,
     /// two images per share on two threads).
-    @Test(nativeBF16, arguments: [(3, 8, 32, 48), (4, 32, 16, 24)])
+    @Test(nativeBF16, arguments: [(3, 8, 32, 48), (4, 64, 16, 24)])
     func weightGradientOnBF16Activations(_ shape: (Int, Int, Int, Int)) throws {
         let onednn = try #require(onednn)
         func convolution(_ n: Int, _ cin: Int, _ cout: Int, _ size: Int, _ k: Int, _ stride: Int, _ padding: Int)
