@@ -17,7 +17,8 @@ public enum ShapeError: Error, CustomStringConvertible, Equatable {
 /// Transposed convolutions reuse this type: a transposed convolution is the data gradient of the
 /// convolution that maps its output back to its input.
 public struct Conv2DGeometry: Hashable, Sendable, CustomStringConvertible {
-    public let batch: Int
+    /// Settable inside Kernels only: a backend may run the same convolution on a share of the batch.
+    public internal(set) var batch: Int
     public let inChannels: Int
     public let outChannels: Int
     public let inHeight: Int

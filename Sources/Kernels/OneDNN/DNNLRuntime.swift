@@ -32,6 +32,12 @@ enum MemoryDescriptor {
         return md
     }
 
+    /// The layout `storage` has as `dims`: its oneDNN layout's, or row-major Float32 without one (as
+    /// `OneDNNBackend.usable` hands storages over).
+    static func of(_ storage: Storage, as dims: [Int]) -> dnnl_memory_desc_t {
+        (storage.layout as? DNNLLayout)?.descriptor(for: dims) ?? plain(dims)
+    }
+
     /// A descriptor that lets the primitive choose its preferred (usually blocked) layout.
     static func any(_ dims: [Int], _ type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()

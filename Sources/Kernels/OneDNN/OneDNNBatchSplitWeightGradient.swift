@@ -22,11 +22,8 @@ extension OneDNNBackend {
         -> (weight: Storage, bias: Storage?)?
     {
         let shares = threadCount ?? 1
-        var share = try! Conv2DGeometry(
-            batch: g.batch / shares, inChannels: g.inChannels, outChannels: g.outChannels, inHeight: g.inHeight,
-            inWidth: g.inWidth, kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth, stride: g.stride,
-            paddingHeight: g.paddingHeight, paddingWidth: g.paddingWidth)
-        share.precision = g.precision
+        var share = g
+        share.batch = g.batch / shares
         let x = usable(input, g.inputShape)
         let dy = usable(outputGradient, g.outputShape)
         guard let xShares = ImageShares(x, g.inputShape, count: shares),
@@ -73,7 +70,7 @@ private struct ImageShares {
     let shareBytes: Int
 
     init?(_ storage: Storage, _ dims: [Int], count: Int) {
-        var whole = (storage.layout as? DNNLLayout)?.descriptor(for: dims) ?? MemoryDescriptor.plain(dims)
+        var whole = MemoryDescriptor.of(storage, as: dims)
         let elementBytes = whole.data_type == dnnl_bf16 ? 2 : 4
         let blocking = whole.format_desc.blocking
         let imageStride = withUnsafeBytes(of: blocking.strides) { $0.load(as: Int64.self) }

@@ -27,7 +27,7 @@ extension OneDNNBackend {
         let dyRows = bf16Matrix(depth * g.outChannels)
         let dy = usable(outputGradient, g.outputShape)
         runtime.convert(
-            from: descriptor(dy, g.outputShape), dy.pointer,
+            from: MemoryDescriptor.of(dy, as: g.outputShape), dy.pointer,
             to: MemoryDescriptor.strided(g.outputShape, [positions, depth, g.outWidth, 1], dnnl_bf16), dyRows.pointer)
         // x planar in bf16 with its padding as zeros around each channel, then each image's patch rows.
         let (paddedHeight, paddedWidth) = (g.inHeight + 2 * g.paddingHeight, g.inWidth + 2 * g.paddingWidth)
@@ -37,7 +37,7 @@ extension OneDNNBackend {
             g.inputShape, [paddedImage, paddedHeight * paddedWidth, paddedWidth, 1], dnnl_bf16)
         interior.offset0 = Int64(g.paddingHeight * paddedWidth + g.paddingWidth)
         let x = usable(input, g.inputShape)
-        runtime.convert(from: descriptor(x, g.inputShape), x.pointer, to: interior, padded.pointer)
+        runtime.convert(from: MemoryDescriptor.of(x, as: g.inputShape), x.pointer, to: interior, padded.pointer)
         let patches = bf16Matrix(depth * taps)
         runtime.forEachItemInParallel(g.batch) { n, _, _ in
             sagan_patch_rows_bf16(
@@ -63,9 +63,4 @@ extension OneDNNBackend {
 
     /// Room for `count` bf16 elements.
     private func bf16Matrix(_ count: Int) -> Storage { Storage(uninitializedCount: (count + 1) / 2) }
-
-    /// The layout `storage` (as `usable` returns it) has for `dims`.
-    private func descriptor(_ storage: Storage, _ dims: [Int]) -> dnnl_memory_desc_t {
-        (storage.layout as? DNNLLayout)?.descriptor(for: dims) ?? MemoryDescriptor.plain(dims)
-    }
 }
