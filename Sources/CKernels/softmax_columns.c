@@ -7,10 +7,14 @@
 
 // ---- plain C (any CPU) ----
 
-static void softmax_columns_plain(float *tile, int keys, int queries, int stride, float *inverseSums) {
+static void softmax_columns_plain(float *tile, int keys, int queries, int stride, const float *maxima,
+                                  float *inverseSums) {
     for (int j = 0; j < queries; j++) {
         float maximum = -INFINITY, sum = 0;
-        for (int i = 0; i < keys; i++) maximum = fmaxf(maximum, tile[i * stride + j]);
+        if (maxima)
+            maximum = maxima[j];
+        else
+            for (int i = 0; i < keys; i++) maximum = fmaxf(maximum, tile[i * stride + j]);
         for (int i = 0; i < keys; i++) {
             float e = expf(tile[i * stride + j] - maximum);
             tile[i * stride + j] = e;
@@ -84,16 +88,17 @@ static inline __mmask16 column_mask(int width, int v) {
 // One group of columns; inlined with a constant `vectors` for whole groups, so that the per-column
 // maxima and sums live in registers rather than on the stack.
 __attribute__((target("avx512f"), always_inline)) static inline void
-softmax_column_group(float *tile, int keys, int stride, int j0, int width, const int vectors, float *inverseSums) {
+softmax_column_group(float *tile, int keys, int stride, int j0, int width, const int vectors, const float *maxima,
+                     float *inverseSums) {
     {
         __mmask16 masks[GROUP];
         __m512 maximum[GROUP], sum[GROUP];
         for (int v = 0; v < vectors; v++) {
             masks[v] = column_mask(width, v);
-            maximum[v] = _mm512_set1_ps(-INFINITY);
+            maximum[v] = maxima ? _mm512_maskz_loadu_ps(masks[v], maxima + j0 + 16 * v) : _mm512_set1_ps(-INFINITY);
             sum[v] = _mm512_setzero_ps();
         }
-        for (int i = 0; i < keys; i++) {
+        for (int i = 0; i < keys && !maxima; i++) {
             const float *row = tile + (long)i * stride + j0;
             for (int v = 0; v < vectors; v++)
                 maximum[v] =
@@ -127,8 +132,8 @@ softmax_column_group(float *tile, int keys, int stride, int j0, int width, const
 }
 
 __attribute__((target("avx512f"))) static void softmax_columns_avx512(float *tile, int keys, int queries, int stride,
-                                                                      float *inverseSums) {
-#define FORWARD_GROUP(VECTORS) softmax_column_group(tile, keys, stride, j0, width, VECTORS, inverseSums)
+                                                                      const float *maxima, float *inverseSums) {
+#define FORWARD_GROUP(VECTORS) softmax_column_group(tile, keys, stride, j0, width, VECTORS, maxima, inverseSums)
     EACH_COLUMN_GROUP(queries, FORWARD_GROUP)
 #undef FORWARD_GROUP
 }
@@ -183,16 +188,24 @@ int sagan_kernels_use_avx512(void) {
 
 void sagan_softmax_columns(float *tile, int keys, int queries, int stride) {
     if (sagan_kernels_use_avx512())
-        softmax_columns_avx512(tile, keys, queries, stride, 0);
+        softmax_columns_avx512(tile, keys, queries, stride, 0, 0);
     else
-        softmax_columns_plain(tile, keys, queries, stride, 0);
+        softmax_columns_plain(tile, keys, queries, stride, 0, 0);
 }
 
 void sagan_softmax_columns_unnormalized(float *tile, int keys, int queries, int stride, float *inverseSums) {
     if (sagan_kernels_use_avx512())
-        softmax_columns_avx512(tile, keys, queries, stride, inverseSums);
+        softmax_columns_avx512(tile, keys, queries, stride, 0, inverseSums);
     else
-        softmax_columns_plain(tile, keys, queries, stride, inverseSums);
+        softmax_columns_plain(tile, keys, queries, stride, 0, inverseSums);
+}
+
+void sagan_softmax_columns_exponentials(float *tile, int keys, int queries, int stride, const float *maxima,
+                                        float *inverseSums) {
+    if (sagan_kernels_use_avx512())
+        softmax_columns_avx512(tile, keys, queries, stride, maxima, inverseSums);
+    else
+        softmax_columns_plain(tile, keys, queries, stride, maxima, inverseSums);
 }
 
 void sagan_softmax_columns_backward(const float *p, float *gradient, int keys, int queries, int stride) {
@@ -211,11 +224,11 @@ void sagan_softmax_columns_backward_unnormalized(const float *e, float *gradient
 }
 
 void sagan_softmax_columns_portable(float *tile, int keys, int queries, int stride) {
-    softmax_columns_plain(tile, keys, queries, stride, 0);
+    softmax_columns_plain(tile, keys, queries, stride, 0, 0);
 }
 
 void sagan_softmax_columns_unnormalized_portable(float *tile, int keys, int queries, int stride, float *inverseSums) {
-    softmax_columns_plain(tile, keys, queries, stride, inverseSums);
+    softmax_columns_plain(tile, keys, queries, stride, 0, inverseSums);
 }
 
 void sagan_softmax_columns_backward_portable(const float *p, float *gradient, int keys, int queries, int stride) {

@@ -42,6 +42,49 @@ struct BF16KernelTests {
         }
     }
 
+    /// The attention's scores with their column maxima: (m, n, pairs) over the register kernel's row and
+    /// column tails and every depth it takes (1–4 pairs), and deeper ones (the product and a maxima pass).
+    /// A is read transposed, as the attention packs k, where sagan_gemm_bf16 sums in the same order.
+    @Test(arguments: [(1030, 128, 4), (7, 65, 3), (37, 130, 1), (5, 200, 2), (1, 1, 4), (64, 100, 5), (9, 17, 33)])
+    func scoresMatchTheProductAndItsMaxima(_ shape: (Int, Int, Int)) {
+        let (m, n, depthPairs) = shape
+        let a = pairs(m * depthPairs, seed: 12)
+        let b = pairs(depthPairs * n, seed: 13)
+        let ldc = n + 3
+        var scores = [Float](repeating: .nan, count: m * ldc)
+        var product = scores
+        var plain = scores
+        var maxima = [Float](repeating: .nan, count: n)
+        var plainMaxima = maxima
+        sagan_scores_bf16(m, n, depthPairs, a, 1, m, b, &scores, ldc, &maxima)
+        sagan_gemm_bf16(m, n, depthPairs, a, 1, m, b, &product, ldc, 0)
+        sagan_scores_bf16_portable(m, n, depthPairs, a, 1, m, b, &plain, ldc, &plainMaxima)
+        let written = (0..<m).flatMap { i in (0..<n).map { i * ldc + $0 } }
+        #expect(written.allSatisfy { scores[$0] == product[$0] }, "\(shape): summed as sagan_gemm_bf16 sums")
+        #expect(written.allSatisfy { Swift.abs(scores[$0] - plain[$0]) <= 1e-5 * 9 * Float(depthPairs) }, "\(shape)")
+        let columnMaxima = (0..<n).map { j in (0..<m).map { scores[$0 * ldc + j] }.max()! }
+        #expect(maxima == columnMaxima, "\(shape): each column's maximum")
+        #expect(plainMaxima == (0..<n).map { j in (0..<m).map { plain[$0 * ldc + j] }.max()! }, "\(shape): plain")
+        #expect((0..<m).allSatisfy { i in (n..<ldc).allSatisfy { scores[i * ldc + $0].isNaN } }, "past the columns")
+    }
+
+    /// The unnormalised softmax from given column maxima (as sagan_scores_bf16 finds them) is, bit for bit,
+    /// the one that finds them itself. Shapes with an odd key count, a partial vector, and more than one
+    /// group of 128 columns.
+    @Test(arguments: [(37, 130), (64, 128), (1, 5), (1024, 16), (6, 257)])
+    func exponentialsFromGivenMaximaMatchTheSoftmax(_ shape: (Int, Int)) {
+        let (keys, queries) = shape
+        let stride = queries + 2
+        let scores = floats(keys * stride, seed: 14).map { $0 * 4 }
+        let maxima = (0..<queries).map { j in (0..<keys).map { scores[$0 * stride + j] }.max()! }
+        var (givenSums, ownSums) = ([Float](repeating: 0, count: queries), [Float](repeating: 0, count: queries))
+        var (given, own) = (scores, scores)
+        sagan_softmax_columns_exponentials(&given, Int32(keys), Int32(queries), Int32(stride), maxima, &givenSums)
+        sagan_softmax_columns_unnormalized(&own, Int32(keys), Int32(queries), Int32(stride), &ownSums)
+        #expect(given.map(\.bitPattern) == own.map(\.bitPattern), "\(shape): the exponentials")
+        #expect(givenSums.map(\.bitPattern) == ownSums.map(\.bitPattern), "\(shape): the inverse sums")
+    }
+
     /// In-place rounding: random values, ties both ways, subnormals (kept, not flushed), infinities
     /// and NaNs, over lengths with and without a ragged last vector.
     @Test(arguments: [6, 22, 37, 1000])

@@ -14,6 +14,11 @@ void sagan_softmax_columns(float *tile, int keys, int queries, int stride);
 /// attention's output columns), which is cheaper than scaling the tile.
 void sagan_softmax_columns_unnormalized(float *tile, int keys, int queries, int stride, float *inverseSums);
 
+/// sagan_softmax_columns_unnormalized with each column's maximum given (as sagan_scores_bf16 finds it),
+/// which skips its first pass; the same results when maxima[j] is column j's maximum.
+void sagan_softmax_columns_exponentials(float *tile, int keys, int queries, int stride, const float *maxima,
+                                        float *inverseSums);
+
 /// row[j] *= scales[j]: the attention output's columns by the inverse sums above.
 void sagan_scale_row(float *row, const float *scales, int count);
 
@@ -214,6 +219,14 @@ void sagan_pack_bf16_rows(const float *source, long depth, long columns, long so
 void sagan_gemm_bf16(long m, long n, long pairs, const uint32_t *a, long rowStride, long pairStride,
                      const uint32_t *packedB, float *c, long ldc, int accumulate);
 
+/// The attention's scores tile: C (m, n; row stride ldc) = A · B as sagan_gemm_bf16 computes it (A
+/// and B as there, no accumulation) and maxima[j] = max_i C[i, j], the softmax's first pass taken
+/// from the registers. Depths of at most 4 pairs (C/8 ≤ 8) keep B's block in registers, where
+/// sagan_gemm_bf16 reloads it for every block of rows (a 1024 x 128 tile of depth 4 on a Zen 4 core:
+/// 12–13 us for sagan_gemm_bf16 and 5 for a maxima pass; 9.5–11.5 us here).
+void sagan_scores_bf16(long m, long n, long pairs, const uint32_t *a, long rowStride, long pairStride,
+                       const uint32_t *packedB, float *c, long ldc, float *maxima);
+
 /// One image's patch rows, for a convolution's weight gradient as one matrix product: row
 /// oy·outputWidth + ox of `rows` (rowStride elements apart) holds the bf16 input values output
 /// position (oy, ox) reads, in the weight's order (channel, kernel row, kernel column). `padded` is
@@ -233,6 +246,8 @@ void sagan_transpose(const float *source, long rows, long columns, long sourceSt
                      long destinationStride);
 
 /// The plain C versions, whatever the CPU (the tests compare both), and whether the CPU runs the others.
+void sagan_scores_bf16_portable(long m, long n, long pairs, const uint32_t *a, long rowStride, long pairStride,
+                                const uint32_t *packedB, float *c, long ldc, float *maxima);
 void sagan_pack_bf16_rows_portable(const float *source, long depth, long columns, long sourceStride,
                                    const float *scales, uint32_t *packed);
 void sagan_gemm_bf16_portable(long m, long n, long pairs, const uint32_t *a, long rowStride, long pairStride,

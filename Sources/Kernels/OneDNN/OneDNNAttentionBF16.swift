@@ -5,22 +5,24 @@ import CKernels
 /// backend defines them: q, k, v and dO as they are gathered, Pᵀ normalised and dSᵀ as they are
 /// formed. The thin products (the scores kᵀq, dq and dk, of depth or size C/8) run there too:
 /// oneDNN's sgemm ran those shapes at a fraction of its speed (blog128's 32x32 map, batch 16, on a
-/// Zen 4: forward 10.3 → 9.4 ms, alternating builds). Softmax statistics stay Float32.
+/// Zen 4: forward 10.3 → 9.4 ms, alternating builds). The scores come with their column maxima
+/// (`sagan_scores_bf16`), so the softmax makes one pass fewer. Softmax statistics stay Float32.
 extension OneDNNBackend {
     func attentionBF16(_ g: AttentionGeometry, queries: Storage, keys: Storage, values: Storage) -> Storage {
         let (n, m, ck, cv) = (g.queries, g.keys, g.keyChannels, g.valueChannels)
         let (q, k, v) = AttentionOperands.inputs(g, queries: queries, keys: keys, values: values)
         let o = ImageOperand(output: [g.batch, cv, n], like: values)
-        // Per worker: Eᵀ, its column scales, Pᵀ packed and the tile's q packed; then q, k, v and o of
-        // one image as row-major Float32 matrices, v in bf16 (rows of m rounded up to even) and k packed.
+        // Per worker: Eᵀ, its column maxima and scales, Pᵀ packed and the tile's q packed; then q, k, v and o
+        // of one image as row-major Float32 matrices, v in bf16 (rows of m rounded up to even) and k packed.
         let (mPairs, ckPairs) = ((m + 1) / 2, (ck + 1) / 2)
-        let block = g.tile * m + g.tile + mPairs * g.tile + ckPairs * g.tile
+        let block = g.tile * m + 2 * g.tile + mPairs * g.tile + ckPairs * g.tile
         let image = ck * n + ck * m + cv * m + cv * n + cv * mPairs + ckPairs * m
         let work = Storage(uninitializedCount: min(g.batch, threadCount ?? 1) * (block + image))
         withExtendedLifetime((q, k, v, o, work)) {
             runtime.forEachItemInParallel(g.batch) { b, worker, stream in
                 let et = work.pointer + worker * (block + image)
-                let inverseSums = et + g.tile * m
+                let maxima = et + g.tile * m
+                let inverseSums = maxima + g.tile
                 let packedP = bf16Pairs(inverseSums + g.tile)  // (m/2, tile) pairs
                 let qpk = packedP + mPairs * g.tile  // (C/8 / 2, tile) pairs
                 let qb = et + block
@@ -36,10 +38,11 @@ extension OneDNNBackend {
                 sagan_convert_bf16(vb, cv, m, m, nil, bf16Halves(vbf), 2 * mPairs)
                 for t0 in stride(from: 0, to: n, by: g.tile) {
                     let rows = min(g.tile, n - t0)
-                    // Eᵀ = exp(kᵀ q − column max); Pᵀ = Eᵀ scaled by column, rounded; o[:, tile] = v · Pᵀ.
+                    // kᵀ q with its column maxima; Eᵀ = exp(kᵀ q − column max); Pᵀ = Eᵀ scaled by column,
+                    // rounded; o[:, tile] = v · Pᵀ.
                     sagan_pack_bf16_rows(qb + t0, ck, rows, n, nil, qpk)
-                    sagan_gemm_bf16(m, rows, ckPairs, kpk, 1, m, qpk, et, rows, 0)
-                    sagan_softmax_columns_unnormalized(et, Int32(m), Int32(rows), Int32(rows), inverseSums)
+                    sagan_scores_bf16(m, rows, ckPairs, kpk, 1, m, qpk, et, rows, maxima)
+                    sagan_softmax_columns_exponentials(et, Int32(m), Int32(rows), Int32(rows), maxima, inverseSums)
                     sagan_pack_bf16_rows(et, m, rows, rows, inverseSums, packedP)
                     sagan_gemm_bf16(cv, rows, mPairs, bf16Pairs(vbf), mPairs, 1, packedP, ob + t0, n, 0)
                 }
@@ -64,7 +67,7 @@ extension OneDNNBackend {
         // packed, dO, k and q in bf16.
         let mPairs = (m + 1) / 2
         let operandSize = max(cvPairs * g.tile, tilePairs * cv, ckPairs * g.tile, tilePairs * ck)
-        let block = 2 * g.tile * m + g.tile + operandSize + 2 * m * tilePairs + mPairs * g.tile
+        let block = 2 * g.tile * m + 2 * g.tile + operandSize + 2 * m * tilePairs + mPairs * g.tile
         let packed = cvPairs * m + cv * nPairs + ckPairs * m + ck * mPairs + ck * nPairs
         let image = 2 * (ck * n + ck * m) + cv * n + 3 * cv * m + m * ck + packed
         let work = Storage(uninitializedCount: min(g.batch, threadCount ?? 1) * (block + image))
@@ -72,7 +75,8 @@ extension OneDNNBackend {
             runtime.forEachItemInParallel(g.batch) { b, worker, stream in
                 let et = work.pointer + worker * (block + image)
                 let dst = et + g.tile * m
-                let inverseSums = dst + g.tile * m
+                let maxima = dst + g.tile * m
+                let inverseSums = maxima + g.tile
                 let operand = bf16Pairs(inverseSums + g.tile)
                 let dstbf = inverseSums + g.tile + operandSize  // dSᵀ (m, tile/2) pairs
                 let ptbf = dstbf + m * tilePairs  // Pᵀ (m, tile/2) pairs
@@ -103,10 +107,10 @@ extension OneDNNBackend {
                 for t0 in stride(from: 0, to: n, by: g.tile) {
                     let (rows, first) = (min(g.tile, n - t0), t0 == 0)
                     let rowPairs = (rows + 1) / 2
-                    // The forward's tile again: Eᵀ = exp(kᵀ q − column max).
+                    // The forward's tile again, in Float32: Eᵀ = exp(kᵀ q − column max).
                     sagan_pack_bf16_rows(qb + t0, ck, rows, n, nil, operand)
-                    sagan_gemm_bf16(m, rows, ckPairs, kpk, 1, m, operand, et, rows, 0)
-                    sagan_softmax_columns_unnormalized(et, Int32(m), Int32(rows), Int32(rows), inverseSums)
+                    sagan_scores_bf16(m, rows, ckPairs, kpk, 1, m, operand, et, rows, maxima)
+                    sagan_softmax_columns_exponentials(et, Int32(m), Int32(rows), Int32(rows), maxima, inverseSums)
                     // dPᵀ = vᵀ · dO_tile;  dSᵀ = Pᵀ ⊙ (dPᵀ − colsum(dPᵀ ⊙ Pᵀ)) in Float32, rounded as it is
                     // written by key pairs (for dq) and in bf16 rows (for dk), and Pᵀ normalised and
                     // rounded in bf16 rows (for dv), all in the softmax backward's two passes.
