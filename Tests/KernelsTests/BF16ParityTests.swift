@@ -221,11 +221,15 @@ struct BF16ParityTests {
 
     /// The generator's RGB layer under bf16 as training runs it: its input a bf16 activation in 16-channel
     /// blocks (which the direct kernels read as channel pairs without widening), 37x70 images so rows end
-    /// mid-vector; dx leaves as a bf16 activation.
-    @Test(nativeBF16) func directConvolutionOnABF16Activation() throws {
+    /// mid-vector; dx leaves as a bf16 activation. (input channels, output channels, kernel, padding): the
+    /// RGB layer; a partial second block with two full output pairs and a 5x5 kernel; one output channel
+    /// and no padding.
+    @Test(nativeBF16, arguments: [(16, 3, 3, 1), (20, 4, 5, 2), (33, 1, 3, 0)])
+    func directConvolutionOnABF16Activation(_ shape: (Int, Int, Int, Int)) throws {
         let onednn = try #require(onednn)
+        let (channels, outputs, kernel, padding) = shape
         var stem = try Conv2DGeometry(
-            batch: 3, inChannels: 5, outChannels: 16, inHeight: 37, inWidth: 70,
+            batch: 3, inChannels: 5, outChannels: channels, inHeight: 37, inWidth: 70,
             kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
         stem.precision = .bf16
         let x = onednn.conv2dForward(
@@ -233,13 +237,13 @@ struct BF16ParityTests {
             weight: random(ShapeMath.count(stem.weightShape), seed: 51), bias: nil)
         #expect(x.precision == .bf16 && x.layout != nil, "the stem should hand over a blocked bf16 activation")
         let fp32 = try Conv2DGeometry(
-            batch: 3, inChannels: 16, outChannels: 3, inHeight: 37, inWidth: 70,
-            kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
+            batch: 3, inChannels: channels, outChannels: outputs, inHeight: 37, inWidth: 70,
+            kernelHeight: kernel, kernelWidth: kernel, stride: 1, padding: padding)
         var g = fp32
         g.precision = .bf16
         let plainX = Storage(x.elements)
         let weight = random(ShapeMath.count(g.weightShape), seed: 52)
-        let bias = random(3, seed: 53)
+        let bias = random(outputs, seed: 53)
         let dy = random(ShapeMath.count(g.outputShape), seed: 54)
         expectRoundedBF16(
             onednn.conv2dForward(g, input: x, weight: weight, bias: bias),
