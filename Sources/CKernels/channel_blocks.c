@@ -354,30 +354,57 @@ AVX512 void sagan_weights_to_blocked16_bf16(const float *plain, long outputs, lo
     if (streaming) _mm_sfence();
 }
 
+/* One 16x16 square of bf16 pairs (128 words) from OIhw8i16o2i's order to OIhw8o16i2o's or back. */
+AVX512 static inline void swap_square_bf16(const uint32_t *source, uint32_t *destination, int streaming) {
+    const __m512i upper = _mm512_set1_epi32((int)0xFFFF0000u);
+    __m512 r[16]; // the square widened to Float32 (exact), one paired channel per row
+    for (int pair = 0; pair < 8; pair++) {
+        const __m512i words = _mm512_loadu_si512(source + pair * 16);
+        r[2 * pair] = _mm512_castsi512_ps(_mm512_slli_epi32(words, 16));
+        r[2 * pair + 1] = _mm512_castsi512_ps(_mm512_and_si512(words, upper));
+    }
+    transpose16(r);
+    for (int pair = 0; pair < 8; pair++) {
+        const __m512i low = _mm512_srli_epi32(_mm512_castps_si512(r[2 * pair]), 16);
+        const __m512i high = _mm512_and_si512(_mm512_castps_si512(r[2 * pair + 1]), upper);
+        store16_words(destination + pair * 16, _mm512_or_si512(low, high), streaming);
+    }
+}
+
 AVX512 void sagan_weights_swap_blocked16_bf16(const uint32_t *source, long outputs, long inputs, uint32_t *destination,
                                               long firstBlock, long endBlock) {
     (void)outputs;
     const int streaming = (unsigned long)destination % 64 == 0;
-    const __m512i upper = _mm512_set1_epi32((int)0xFFFF0000u);
     const long inputBlocks = inputs / 16;
     for (long ob = firstBlock; ob < endBlock; ob++) {
         for (long ib = 0; ib < inputBlocks; ib++) {
             const long offset = (ob * inputBlocks + ib) * 16 * 128;
-            for (int tap = 0; tap < 16; tap++) {
-                __m512 r[16]; // the square widened to Float32 (exact), one paired channel per row
-                for (int pair = 0; pair < 8; pair++) {
-                    const __m512i words = _mm512_loadu_si512(source + offset + tap * 128 + pair * 16);
-                    r[2 * pair] = _mm512_castsi512_ps(_mm512_slli_epi32(words, 16));
-                    r[2 * pair + 1] = _mm512_castsi512_ps(_mm512_and_si512(words, upper));
-                }
-                transpose16(r);
-                for (int pair = 0; pair < 8; pair++) {
-                    const __m512i low = _mm512_srli_epi32(_mm512_castps_si512(r[2 * pair]), 16);
-                    const __m512i high = _mm512_and_si512(_mm512_castps_si512(r[2 * pair + 1]), upper);
-                    store16_words(destination + offset + tap * 128 + pair * 16, _mm512_or_si512(low, high), streaming);
-                }
-            }
+            for (int tap = 0; tap < 16; tap++)
+                swap_square_bf16(source + offset + tap * 128, destination + offset + tap * 128, streaming);
         }
     }
     if (streaming) _mm_sfence();
+}
+
+AVX512 void sagan_phase_weights_bf16(const uint32_t *weight, long outputs, long inputs, int py, int px,
+                                     uint32_t *kernel, long firstBlock, long endBlock) {
+    const int streaming = (unsigned long)kernel % 64 == 0;
+    const long outputBlocks = outputs / 16, inputBlocks = inputs / 16;
+    for (long ib = firstBlock; ib < endBlock; ib++)
+        for (long ob = 0; ob < outputBlocks; ob++)
+            for (int t = 0; t < 4; t++) {
+                const long ky = 3 - py - 2 * (t / 2), kx = 3 - px - 2 * (t % 2);
+                swap_square_bf16(weight + ((ob * inputBlocks + ib) * 16 + ky * 4 + kx) * 128,
+                                 kernel + ((ib * outputBlocks + ob) * 4 + t) * 128, streaming);
+            }
+    if (streaming) _mm_sfence();
+}
+
+void sagan_interleave_phase_blocked16_bf16(const uint16_t *phase, long planes, long height, long width, int py, int px,
+                                           uint16_t *destination) {
+    for (long plane = 0; plane < planes; plane++)
+        for (long i = 0; i < height; i++)
+            for (long j = 0; j < width; j++)
+                memcpy(destination + ((plane * 2 * height + 2 * i + py) * 2 * width + 2 * j + px) * 16,
+                       phase + ((plane * height + i) * width + j) * 16, 32);
 }

@@ -131,6 +131,19 @@ void sagan_weights_to_blocked16_bf16(const float *plain, long outputs, long inpu
 void sagan_weights_swap_blocked16_bf16(const uint32_t *source, long outputs, long inputs, uint32_t *destination,
                                        long firstBlock, long endBlock);
 
+/// One phase (py, px) of a 4x4 stride-2 convolution's input gradient as a 2x2 stride-1 convolution
+/// of dy: from W (outputs, inputs, 4, 4) in OIhw8i16o2i to its kernel K (inputs, outputs, 2, 2) in
+/// the same layout (K's outputs are W's inputs), K[i][o][ty][tx] = W[o][i][3 − py − 2ty][3 − px − 2tx],
+/// each 16x16 square transposed as sagan_weights_swap_blocked16_bf16 does; K's output blocks
+/// [firstBlock, endBlock). AVX-512 only.
+void sagan_phase_weights_bf16(const uint32_t *weight, long outputs, long inputs, int py, int px, uint32_t *kernel,
+                              long firstBlock, long endBlock);
+
+/// Phase (py, px) of dx into dx, both bf16 in 16-channel blocks: (planes, height, width, 16) to rows
+/// 2i + py and columns 2j + px of (planes, 2·height, 2·width, 16), planes = images × channel blocks.
+void sagan_interleave_phase_blocked16_bf16(const uint16_t *phase, long planes, long height, long width, int py, int px,
+                                           uint16_t *destination);
+
 /// The inverse of sagan_weights_to_blocked16 (a weight gradient back to OIHW).
 void sagan_weights_from_blocked16(const float *blocked, long outputs, long inputs, int outputFastest, float *plain,
                                   long firstBlock, long endBlock);

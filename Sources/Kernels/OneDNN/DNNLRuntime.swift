@@ -635,6 +635,8 @@ final class DNNLRuntime: @unchecked Sendable {
 enum PrimitiveKey: Hashable {
     case convolutionForward(Conv2DGeometry, bias: Bool)
     case convolutionBackwardData(Conv2DGeometry)
+    /// One of the four stride-1 convolutions a backward-data convolution splits into (OneDNNPhaseBackwardData).
+    case convolutionPhase(Conv2DGeometry, phase: Int)
     /// `singleThreaded`: created for one thread, to run inside `forEachItemInParallel`.
     case convolutionBackwardWeights(Conv2DGeometry, bias: Bool, singleThreaded: Bool = false)
     case batchNormForward(BatchNormGeometry, training: Bool, scale: Bool, shift: Bool, layout: LayoutKey?)

@@ -162,6 +162,7 @@ public final class OneDNNBackend: Backend {
         if usesSubpixelBackwardData(g) {
             return activation(subpixelBackwardData(g, outputGradient: outputGradient, weight: weight), g.precision)
         }
+        if usesPhaseBackwardData(g) { return phaseBackwardData(g, outputGradient: outputGradient, weight: weight) }
         let hint = convolutionForwardPrimitive(g, bias: false)
         let compiled = runtime.primitive(.convolutionBackwardData(g)) {
             let operand = MemoryDescriptor.operandType(g.precision)
