@@ -98,7 +98,7 @@ softmax_column_group(float *tile, int keys, int stride, int j0, int width, const
             maximum[v] = maxima ? _mm512_maskz_loadu_ps(masks[v], maxima + j0 + 16 * v) : _mm512_set1_ps(-INFINITY);
             sum[v] = _mm512_setzero_ps();
         }
-        for (int i = 0; i < keys && !maxima; i++) {
+        for (int i = 0; i < (maxima ? 0 : keys); i++) { // the maxima pass, unless they are given
             const float *row = tile + (long)i * stride + j0;
             for (int v = 0; v < vectors; v++)
                 maximum[v] =

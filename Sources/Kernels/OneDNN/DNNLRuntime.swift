@@ -40,10 +40,15 @@ enum MemoryDescriptor {
 
     /// A descriptor that lets the primitive choose its preferred (usually blocked) layout.
     static func any(_ dims: [Int], _ type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
+        tagged(dims, type, dnnl_format_tag_any)
+    }
+
+    /// `dims` in the layout oneDNN names `tag` (nChw16c is `dnnl_aBcd16b`, …).
+    static func tagged(_ dims: [Int], _ type: dnnl_data_type_t, _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
         dnnlCheck(
-            dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims.map(Int64.init), type, dnnl_format_tag_any),
-            "memory descriptor \(dims) (any layout)")
+            dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims.map(Int64.init), type, tag),
+            "memory descriptor \(dims) (format tag \(tag.rawValue))")
         return md
     }
 
@@ -309,12 +314,7 @@ struct WeightBlocks {
 
     static func blockedDescriptor(_ dims: [Int], _ layout: Layout) -> dnnl_memory_desc_t {
         if layout == .rowMajor { return MemoryDescriptor.plain(dims) }
-        var descriptor = dnnl_memory_desc_t()
-        dnnlCheck(
-            dnnl_memory_desc_init_by_tag(
-                &descriptor, Int32(dims.count), dims.map(Int64.init), layout.isBF16 ? dnnl_bf16 : dnnl_f32, layout.tag),
-            "weight layout")
-        return descriptor
+        return MemoryDescriptor.tagged(dims, layout.isBF16 ? dnnl_bf16 : dnnl_f32, layout.tag)
     }
 
     /// A move our kernels make: from row-major Float32 to any, from a Float32 blocked layout back to

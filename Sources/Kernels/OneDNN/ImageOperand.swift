@@ -84,18 +84,10 @@ struct ImageOperand {
         guard blocking.inner_nblks == 1, element(blocking.inner_idxs, 0) == 1,
             let tag = tags[element(blocking.inner_blks, 0)]
         else { return nil }
-        var image = dnnl_memory_desc_t()
-        let imageDims = [1] + dims.dropFirst()
-        dnnlCheck(
-            dnnl_memory_desc_init_by_tag(
-                &image, Int32(dims.count), imageDims.map(Int64.init), descriptor.data_type, tag),
-            "image layout")
+        let image = MemoryDescriptor.tagged([1] + dims.dropFirst(), descriptor.data_type, tag)
         // The whole tensor must be these images back to back.
-        var whole = dnnl_memory_desc_t()
+        var whole = MemoryDescriptor.tagged(dims, descriptor.data_type, tag)
         var given = descriptor
-        dnnlCheck(
-            dnnl_memory_desc_init_by_tag(&whole, Int32(dims.count), dims.map(Int64.init), descriptor.data_type, tag),
-            "batch layout")
         guard dnnl_memory_desc_equal(&whole, &given) != 0 else { return nil }
         return (image, element(blocking.strides, 0), element(blocking.inner_blks, 0))
     }

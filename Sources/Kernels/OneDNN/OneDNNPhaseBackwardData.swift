@@ -19,16 +19,15 @@ extension OneDNNBackend {
 
     /// dx (B, C, H, W) as a bf16 activation in 16-channel blocks.
     func phaseBackwardData(_ g: Conv2DGeometry, outputGradient: Storage, weight: Storage) -> Storage {
-        let (kernelDims, phaseDims) = (
-            [g.inChannels, g.outChannels, 2, 2], [g.batch, g.inChannels, g.outHeight, g.outWidth]
-        )
+        let (kernelDims, phaseDims) = Self.phaseShapes(g)
         // W/σ in the bf16 forward layout (as spectral norm writes it; anything else is reordered there).
-        let forwardLayout = WeightBlocks.blockedDescriptor(g.weightShape, .outputFastestBF16)
         var w = usable(weight, g.weightShape)
-        if WeightBlocks.layout(MemoryDescriptor.of(w, as: g.weightShape), g.weightShape) != .outputFastestBF16 {
+        let weightLayout = MemoryDescriptor.of(w, as: g.weightShape)
+        if WeightBlocks.layout(weightLayout, g.weightShape) != .outputFastestBF16 {
             let converted = Storage(uninitializedCount: ShapeMath.count(g.weightShape) / 2)
             runtime.convert(
-                from: MemoryDescriptor.of(w, as: g.weightShape), w.pointer, to: forwardLayout, converted.pointer)
+                from: weightLayout, w.pointer, to: WeightBlocks.blockedDescriptor(g.weightShape, .outputFastestBF16),
+                converted.pointer)
             w = converted
         }
         // The four phase kernels (C, O, 2, 2), bf16 in the same layout: pairs of O, 16 C, then the taps.
@@ -44,7 +43,7 @@ extension OneDNNBackend {
             }
         }
         let kernelLayout = WeightBlocks.blockedDescriptor(kernelDims, .outputFastestBF16)
-        let phaseLayout = Self.channelBlocksBF16(phaseDims)
+        let phaseLayout = MemoryDescriptor.tagged(phaseDims, dnnl_bf16, dnnl_aBcd16b)
         let phaseWords = ShapeMath.count(phaseDims) / 2
         let phases = Storage(uninitializedCount: 4 * phaseWords)
         // dy once in the layout the phases read (a linear layer's gradient comes row-major).
@@ -72,7 +71,7 @@ extension OneDNNBackend {
         }
         let dx = Storage(
             count: ShapeMath.count(g.inputShape),
-            layout: runtime.layout(g.inputShape, Self.channelBlocksBF16(g.inputShape))!)
+            layout: runtime.layout(g.inputShape, MemoryDescriptor.tagged(g.inputShape, dnnl_bf16, dnnl_aBcd16b))!)
         let planes = g.batch * g.inChannels / 16
         withExtendedLifetime(phases) {
             runtime.forEachItemInParallel(4) { phase, _, _ in
@@ -88,9 +87,10 @@ extension OneDNNBackend {
     /// 2), dy padded by 1 − py rows above and py below, 1 − px columns on the left and px on the right.
     private func phasePrimitive(_ g: Conv2DGeometry, phase: Int) -> CompiledPrimitive {
         runtime.primitive(.convolutionPhase(g, phase: phase)) {
+            let (kernelDims, phaseDims) = Self.phaseShapes(g)
             var source = MemoryDescriptor.any(g.outputShape, dnnl_bf16)
-            var weights = MemoryDescriptor.any([g.inChannels, g.outChannels, 2, 2], dnnl_bf16)
-            var destination = MemoryDescriptor.any([g.batch, g.inChannels, g.outHeight, g.outWidth], dnnl_bf16)
+            var weights = MemoryDescriptor.any(kernelDims, dnnl_bf16)
+            var destination = MemoryDescriptor.any(phaseDims, dnnl_bf16)
             let (py, px) = (Int64(phase / 2), Int64(phase % 2))
             var operation = dnnl_convolution_desc_t()
             dnnlCheck(
@@ -103,12 +103,8 @@ extension OneDNNBackend {
         }
     }
 
-    /// bf16 (B, C, H, W) in blocks of 16 channels (nChw16c).
-    private static func channelBlocksBF16(_ dims: [Int]) -> dnnl_memory_desc_t {
-        var descriptor = dnnl_memory_desc_t()
-        dnnlCheck(
-            dnnl_memory_desc_init_by_tag(&descriptor, 4, dims.map(Int64.init), dnnl_bf16, dnnl_aBcd16b),
-            "bf16 channel blocks")
-        return descriptor
+    /// A phase's kernel (C, O, 2, 2) and output (B, C, Ho, Wo).
+    private static func phaseShapes(_ g: Conv2DGeometry) -> (kernel: [Int], phase: [Int]) {
+        ([g.inChannels, g.outChannels, 2, 2], [g.batch, g.inChannels, g.outHeight, g.outWidth])
     }
 }
