@@ -2,7 +2,7 @@
 """Times the same SAGAN training iteration in sagan, PyTorch and TensorFlow, in fp32 and bf16, in one invocation.
 
     python3 benchmarks/compare_pytorch.py --preset blog128 --batch 16 --threads 2 [--iters 5]
-        [--sagan .build/release/sagan] [--tf-python /opt/bench-venv/bin/python] [--json]
+        [--rounds 1] [--sagan .build/release/sagan] [--tf-python /opt/bench-venv/bin/python] [--json]
 
 The PyTorch side is Tests/Reference/sagan_reference.py (the parity-tested reference model: SN on
 every layer, paper attention, BN shift-only in G, leaky ReLU 0.02 in D) trained as `sagan train` does:
@@ -15,7 +15,8 @@ left out when that has no TensorFlow. PyTorch comes from --torch-python (Debian'
 default, or an interpreter with a PyTorch 2.x CPU wheel). Every framework runs in its own child process,
 so its threads and memory are its own. bf16 rows are left out where the CPU has no bf16 instructions.
 Prints ms per iteration, % of the fp32 peak, peak memory, and how much faster sagan in the same
-precision is; --json prints one object.
+precision is; --json prints one object. A shared virtual machine drifts by 10% over minutes: --rounds N
+times every framework and precision N times in rotating order and reports medians over the rounds.
 """
 import argparse
 import json
@@ -127,6 +128,8 @@ def main():
     parser.add_argument("--tf-python", default="/opt/bench-venv/bin/python", help="an interpreter with TensorFlow")
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--frameworks", default="pytorch,tensorflow", help="the others to time beside sagan")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="runs of every framework and precision, in rotating order; rows give medians over them")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     config = model_config(args.preset, args.channels)
@@ -146,39 +149,63 @@ def main():
     tensorflow = "tensorflow" in frameworks and has_module(args.tf_python, "tensorflow")
     if "tensorflow" in frameworks and not tensorflow:
         notes.append(f"TensorFlow: not importable by {args.tf_python}; left out")
-    peak, gflop = None, None
+    arguments = f"json.loads({json.dumps(json.dumps(config))}), {args.batch}, {args.iters}, {args.warmup}"
+    runs = []  # (framework, precision, a function timing one run)
     for precision in args.precisions.split(","):
-        ours = sagan(precision)
-        if ours is None:
-            continue
-        peak, gflop = peak or ours["peak_gflops"], gflop or ours["gflop_per_iteration"]
-        rows.append({"framework": "sagan", "precision": precision, "version": "", "ms_median": ours["ms_median"],
-                     "ms_min": ours["ms_min"], "peak_rss_mib": ours["peak_rss_mib"],
-                     "percent_of_bf16_peak": ours.get("percent_of_bf16_peak")})
-        arguments = f"json.loads({json.dumps(json.dumps(config))}), {args.batch}, {args.iters}, {args.warmup}"
+        runs.append(("sagan", precision, lambda precision=precision: sagan(precision)))
         if "pytorch" in frameworks:
-            theirs = child(args.torch_python, f"time_pytorch({arguments}, {precision!r})", args, precision)
-            rows.append({"framework": "PyTorch", "precision": precision, **theirs})
+            runs.append(("PyTorch", precision, lambda precision=precision: child(
+                args.torch_python, f"time_pytorch({arguments}, {precision!r})", args, precision)))
         if tensorflow:
-            theirs = child(args.tf_python, f"time_tensorflow({arguments}, {args.threads}, {precision!r})", args,
-                           precision)
-            rows.append({"framework": "TensorFlow", "precision": precision, **theirs})
+            runs.append(("TensorFlow", precision, lambda precision=precision: child(
+                args.tf_python, f"time_tensorflow({arguments}, {args.threads}, {precision!r})", args, precision)))
+    # Round r starts at run r, so a machine that drifts over minutes shifts no run against the others.
+    results = {(framework, precision): [] for framework, precision, _ in runs}
+    for round_index in range(args.rounds):
+        start = round_index % len(runs)
+        for framework, precision, run in runs[start:] + runs[:start]:
+            result = run()
+            if result is not None:
+                results[(framework, precision)].append(result)
+    peak, gflop = None, None
+    for framework, precision, _ in runs:
+        timed = results[(framework, precision)]
+        if not timed:
+            continue
+        medians = [run["ms_median"] for run in timed]
+        row = {"framework": framework, "precision": precision, "version": timed[0].get("version", ""),
+               "ms_median": statistics.median(medians), "ms_min": min(run["ms_min"] for run in timed),
+               "ms_rounds": medians, "peak_rss_mib": max(run["peak_rss_mib"] for run in timed)}
+        if framework == "sagan":
+            peak, gflop = peak or timed[0]["peak_gflops"], gflop or timed[0]["gflop_per_iteration"]
+            row["percent_of_bf16_peak"] = statistics.median(run.get("percent_of_bf16_peak") or 0 for run in timed)
+        rows.append(row)
     fastest = min((row["ms_median"] for row in rows if row["framework"] == "sagan"), default=None)
     for row in rows:
         # The same FLOP model for everyone: sagan's count of one iteration's multiply-adds.
         row["percent_of_fp32_peak"] = 100 * gflop / (row["ms_median"] / 1e3) / peak if peak else None
         row["sagan_speedup"] = row["ms_median"] / fastest if fastest else None
-    result = {"preset": args.preset, "batch": args.batch, "threads": args.threads, "peak_gflops": peak, "rows": rows,
-              "notes": notes}
+    result = {"preset": args.preset, "batch": args.batch, "threads": args.threads, "rounds": args.rounds,
+              "peak_gflops": peak, "rows": rows, "notes": notes}
     if args.json:
         print(json.dumps(result, sort_keys=True))
         return
-    print(f"{args.preset} batch {args.batch}, {args.threads} threads (fp32 peak {peak or 0:.0f} GFLOP/s)")
-    print("  framework            precision  ms/iteration  % of fp32 peak  peak MiB  sagan's fastest is faster by")
+    rounds = f", medians of {args.rounds} rounds" if args.rounds > 1 else ""
+    print(f"{args.preset} batch {args.batch}, {args.threads} threads (fp32 peak {peak or 0:.0f} GFLOP/s){rounds}")
+    print("  framework            precision  ms/iteration  % of fp32 peak  peak MiB  sagan's fastest is faster by"
+          + ("  rounds (ms)" if args.rounds > 1 else ""))
     for row in rows:
         name = f"{row['framework']} {row['version']}".strip()
+        spread = "  " + " ".join(f"{ms:.0f}" for ms in row["ms_rounds"]) if args.rounds > 1 else ""
         print(f"  {name:<21}{row['precision']:<11}{row['ms_median']:>12.1f}{row['percent_of_fp32_peak'] or 0:>15.1f}"
-              f"{row['peak_rss_mib']:>10.0f}  {row['sagan_speedup'] or 0:.2f}x")
+              f"{row['peak_rss_mib']:>10.0f}  {row['sagan_speedup'] or 0:>27.2f}x{spread}")
+    ours = {row["precision"]: row for row in rows if row["framework"] == "sagan"}
+    if "fp32" in ours and "bf16" in ours:
+        fp32, bf16 = ours["fp32"], ours["bf16"]
+        each = [f / b for f, b in zip(fp32["ms_rounds"], bf16["ms_rounds"])]
+        print(f"  sagan bf16 is {fp32['ms_median'] / bf16['ms_median']:.2f}x sagan fp32"
+              + (f" (by round {min(each):.2f}–{max(each):.2f}x)" if args.rounds > 1 else "")
+              + f", {bf16['percent_of_bf16_peak'] or 0:.1f}% of the bf16 peak")
     for note in notes:
         print(f"  note: {note}")
 
