@@ -159,26 +159,29 @@ def main():
         if tensorflow:
             runs.append(("TensorFlow", precision, lambda precision=precision: child(
                 args.tf_python, f"time_tensorflow({arguments}, {args.threads}, {precision!r})", args, precision)))
-    # Round r starts at run r, so a machine that drifts over minutes shifts no run against the others.
-    results = {(framework, precision): [] for framework, precision, _ in runs}
+    # Round r starts at run r, so a drift of the machine over minutes falls on every run alike, not on the last.
+    results = {(framework, precision): {} for framework, precision, _ in runs}  # round → result
     for round_index in range(args.rounds):
         start = round_index % len(runs)
         for framework, precision, run in runs[start:] + runs[:start]:
             result = run()
             if result is not None:
-                results[(framework, precision)].append(result)
+                results[(framework, precision)][round_index] = result
     peak, gflop = None, None
     for framework, precision, _ in runs:
-        timed = results[(framework, precision)]
-        if not timed:
+        by_round = results[(framework, precision)]
+        if not by_round:
             continue
+        timed = list(by_round.values())
         medians = [run["ms_median"] for run in timed]
         row = {"framework": framework, "precision": precision, "version": timed[0].get("version", ""),
                "ms_median": statistics.median(medians), "ms_min": min(run["ms_min"] for run in timed),
-               "ms_rounds": medians, "peak_rss_mib": max(run["peak_rss_mib"] for run in timed)}
+               "ms_rounds": {str(r): run["ms_median"] for r, run in by_round.items()},
+               "peak_rss_mib": max(run["peak_rss_mib"] for run in timed)}
         if framework == "sagan":
             peak, gflop = peak or timed[0]["peak_gflops"], gflop or timed[0]["gflop_per_iteration"]
-            row["percent_of_bf16_peak"] = statistics.median(run.get("percent_of_bf16_peak") or 0 for run in timed)
+            shares = [run["percent_of_bf16_peak"] for run in timed if run.get("percent_of_bf16_peak") is not None]
+            row["percent_of_bf16_peak"] = statistics.median(shares) if shares else None
         rows.append(row)
     fastest = min((row["ms_median"] for row in rows if row["framework"] == "sagan"), default=None)
     for row in rows:
@@ -196,15 +199,15 @@ def main():
           + ("  rounds (ms)" if args.rounds > 1 else ""))
     for row in rows:
         name = f"{row['framework']} {row['version']}".strip()
-        spread = "  " + " ".join(f"{ms:.0f}" for ms in row["ms_rounds"]) if args.rounds > 1 else ""
+        spread = "  " + " ".join(f"{ms:.0f}" for ms in row["ms_rounds"].values()) if args.rounds > 1 else ""
         print(f"  {name:<21}{row['precision']:<11}{row['ms_median']:>12.1f}{row['percent_of_fp32_peak'] or 0:>15.1f}"
               f"{row['peak_rss_mib']:>10.0f}  {row['sagan_speedup'] or 0:>27.2f}x{spread}")
     ours = {row["precision"]: row for row in rows if row["framework"] == "sagan"}
     if "fp32" in ours and "bf16" in ours:
         fp32, bf16 = ours["fp32"], ours["bf16"]
-        each = [f / b for f, b in zip(fp32["ms_rounds"], bf16["ms_rounds"])]
+        each = [fp32["ms_rounds"][r] / bf16["ms_rounds"][r] for r in fp32["ms_rounds"] if r in bf16["ms_rounds"]]
         print(f"  sagan bf16 is {fp32['ms_median'] / bf16['ms_median']:.2f}x sagan fp32"
-              + (f" (by round {min(each):.2f}–{max(each):.2f}x)" if args.rounds > 1 else "")
+              + (f" (by round {min(each):.2f}–{max(each):.2f}x)" if len(each) > 1 else "")
               + f", {bf16['percent_of_bf16_peak'] or 0:.1f}% of the bf16 peak")
     for note in notes:
         print(f"  note: {note}")
