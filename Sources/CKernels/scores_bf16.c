@@ -5,36 +5,10 @@
 
 #include <math.h>
 
-/* Column maxima of a row-major (m, n) matrix with row stride ldc. */
-static void column_maxima(const float *restrict c, long m, long n, long ldc, float *restrict maxima) {
-    for (long j = 0; j < n; j++) maxima[j] = -INFINITY;
-    for (long i = 0; i < m; i++)
-        for (long j = 0; j < n; j++) maxima[j] = c[i * ldc + j] > maxima[j] ? c[i * ldc + j] : maxima[j];
-}
-
-/* column_maxima on AVX-512, 128 columns at a time. */
-__attribute__((target("avx512f"))) static void column_maxima_avx512(const float *c, long m, long n, long ldc,
-                                                                    float *maxima) {
-    for (long j0 = 0; j0 < n; j0 += 128) {
-        __mmask16 masks[8];
-        __m512 maximum[8];
-        for (int v = 0; v < 8; v++) {
-            const long left = n - j0 - 16 * v;
-            masks[v] = left >= 16 ? (__mmask16)0xFFFF : (left > 0 ? (__mmask16)((1u << left) - 1) : 0);
-            maximum[v] = _mm512_set1_ps(-INFINITY);
-        }
-        for (long i = 0; i < m; i++)
-            for (int v = 0; v < 8; v++)
-                maximum[v] = _mm512_mask_max_ps(maximum[v], masks[v], maximum[v],
-                                                _mm512_maskz_loadu_ps(masks[v], c + i * ldc + j0 + 16 * v));
-        for (int v = 0; v < 8; v++) _mm512_mask_storeu_ps(maxima + j0 + 16 * v, masks[v], maximum[v]);
-    }
-}
-
 void sagan_scores_bf16_portable(long m, long n, long pairs, const uint32_t *a, long rowStride, long pairStride,
                                 const uint32_t *packedB, float *c, long ldc, float *maxima) {
     sagan_gemm_bf16_portable(m, n, pairs, a, rowStride, pairStride, packedB, c, ldc, 0);
-    column_maxima(c, m, n, ldc, maxima);
+    sagan_column_maxima(c, (int)m, (int)n, ldc, maxima);
 }
 
 /* Columns j0 .. j0 + 63 (masked past n) of C for all m rows, for a depth of PAIRS ≤ 4: B's PAIRS × 4
@@ -102,8 +76,5 @@ void sagan_scores_bf16(long m, long n, long pairs, const uint32_t *a, long rowSt
         return;
     }
     sagan_gemm_bf16(m, n, pairs, a, rowStride, pairStride, packedB, c, ldc, 0);
-    if (sagan_kernels_use_avx512())
-        column_maxima_avx512(c, m, n, ldc, maxima);
-    else
-        column_maxima(c, m, n, ldc, maxima);
+    sagan_column_maxima(c, (int)m, (int)n, ldc, maxima);
 }

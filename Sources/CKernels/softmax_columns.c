@@ -85,6 +85,19 @@ static inline __mmask16 column_mask(int width, int v) {
             CALL((width + 15) / 16);                                                                                   \
     }
 
+// The maxima of one group's columns into `maximum` (registers when inlined with a constant `vectors`).
+__attribute__((target("avx512f"), always_inline)) static inline void
+column_group_maxima(const float *tile, int keys, long stride, int j0, const int vectors, const __mmask16 masks[],
+                    __m512 maximum[]) {
+    for (int v = 0; v < vectors; v++) maximum[v] = _mm512_set1_ps(-INFINITY);
+    for (int i = 0; i < keys; i++) {
+        const float *row = tile + i * stride + j0;
+        for (int v = 0; v < vectors; v++)
+            maximum[v] =
+                _mm512_mask_max_ps(maximum[v], masks[v], maximum[v], _mm512_maskz_loadu_ps(masks[v], row + 16 * v));
+    }
+}
+
 // One group of columns; inlined with a constant `vectors` for whole groups, so that the per-column
 // maxima and sums live in registers rather than on the stack.
 __attribute__((target("avx512f"), always_inline)) static inline void
@@ -95,15 +108,12 @@ softmax_column_group(float *tile, int keys, int stride, int j0, int width, const
         __m512 maximum[GROUP], sum[GROUP];
         for (int v = 0; v < vectors; v++) {
             masks[v] = column_mask(width, v);
-            maximum[v] = maxima ? _mm512_maskz_loadu_ps(masks[v], maxima + j0 + 16 * v) : _mm512_set1_ps(-INFINITY);
             sum[v] = _mm512_setzero_ps();
         }
-        for (int i = 0; i < (maxima ? 0 : keys); i++) { // the maxima pass, unless they are given
-            const float *row = tile + (long)i * stride + j0;
-            for (int v = 0; v < vectors; v++)
-                maximum[v] =
-                    _mm512_mask_max_ps(maximum[v], masks[v], maximum[v], _mm512_maskz_loadu_ps(masks[v], row + 16 * v));
-        }
+        if (maxima)
+            for (int v = 0; v < vectors; v++) maximum[v] = _mm512_maskz_loadu_ps(masks[v], maxima + j0 + 16 * v);
+        else
+            column_group_maxima(tile, keys, stride, j0, vectors, masks, maximum);
         // From here on, each maximum times log2(e).
         for (int v = 0; v < vectors; v++) maximum[v] = _mm512_mul_ps(maximum[v], _mm512_set1_ps(1.44269504088896341f));
         for (int i = 0; i < keys; i++) {
@@ -136,6 +146,24 @@ __attribute__((target("avx512f"))) static void softmax_columns_avx512(float *til
 #define FORWARD_GROUP(VECTORS) softmax_column_group(tile, keys, stride, j0, width, VECTORS, maxima, inverseSums)
     EACH_COLUMN_GROUP(queries, FORWARD_GROUP)
 #undef FORWARD_GROUP
+}
+
+// One group's maxima, stored.
+__attribute__((target("avx512f"), always_inline)) static inline void
+store_column_group_maxima(const float *tile, int keys, long stride, int j0, int width, const int vectors,
+                          float *maxima) {
+    __mmask16 masks[GROUP];
+    __m512 maximum[GROUP];
+    for (int v = 0; v < vectors; v++) masks[v] = column_mask(width, v);
+    column_group_maxima(tile, keys, stride, j0, vectors, masks, maximum);
+    for (int v = 0; v < vectors; v++) _mm512_mask_storeu_ps(maxima + j0 + 16 * v, masks[v], maximum[v]);
+}
+
+__attribute__((target("avx512f"))) static void column_maxima_avx512(const float *tile, int keys, int columns,
+                                                                    long stride, float *maxima) {
+#define MAXIMA_GROUP(VECTORS) store_column_group_maxima(tile, keys, stride, j0, width, VECTORS, maxima)
+    EACH_COLUMN_GROUP(columns, MAXIMA_GROUP)
+#undef MAXIMA_GROUP
 }
 
 __attribute__((target("avx512f"), always_inline)) static inline void
@@ -184,6 +212,16 @@ void sagan_scale_row(float *restrict row, const float *restrict scales, int coun
 
 int sagan_kernels_use_avx512(void) {
     return __builtin_cpu_supports("avx512f");
+}
+
+void sagan_column_maxima(const float *tile, int rows, int columns, long stride, float *maxima) {
+    if (sagan_kernels_use_avx512()) {
+        column_maxima_avx512(tile, rows, columns, stride, maxima);
+        return;
+    }
+    for (int j = 0; j < columns; j++) maxima[j] = -INFINITY;
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < columns; j++) maxima[j] = fmaxf(maxima[j], tile[i * stride + j]);
 }
 
 void sagan_softmax_columns(float *tile, int keys, int queries, int stride) {

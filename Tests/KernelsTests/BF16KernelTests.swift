@@ -43,9 +43,12 @@ struct BF16KernelTests {
     }
 
     /// The attention's scores with their column maxima: (m, n, pairs) over the register kernel's row and
-    /// column tails and every depth it takes (1–4 pairs), and deeper ones (the product and a maxima pass).
+    /// column tails and every depth it takes (1–4 pairs), and deeper ones (the product and a maxima pass,
+    /// over more than one group of 128 columns in the last).
     /// A is read transposed, as the attention packs k, where sagan_gemm_bf16 sums in the same order.
-    @Test(arguments: [(1030, 128, 4), (7, 65, 3), (37, 130, 1), (5, 200, 2), (1, 1, 4), (64, 100, 5), (9, 17, 33)])
+    @Test(arguments: [
+        (1030, 128, 4), (7, 65, 3), (37, 130, 1), (5, 200, 2), (1, 1, 4), (64, 100, 5), (9, 17, 33), (20, 300, 6),
+    ])
     func scoresMatchTheProductAndItsMaxima(_ shape: (Int, Int, Int)) {
         let (m, n, depthPairs) = shape
         let a = pairs(m * depthPairs, seed: 12)

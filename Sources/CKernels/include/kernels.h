@@ -19,6 +19,10 @@ void sagan_softmax_columns_unnormalized(float *tile, int keys, int queries, int 
 void sagan_softmax_columns_exponentials(float *tile, int keys, int queries, int stride, const float *maxima,
                                         float *inverseSums);
 
+/// maxima[j] = the largest of column j of a row-major (rows x columns) matrix with row stride `stride`:
+/// the column softmax's first pass on its own, for sagan_scores_bf16's deeper products.
+void sagan_column_maxima(const float *tile, int rows, int columns, long stride, float *maxima);
+
 /// row[j] *= scales[j]: the attention output's columns by the inverse sums above.
 void sagan_scale_row(float *row, const float *scales, int count);
 
