@@ -8,7 +8,7 @@
 void sagan_scores_bf16_portable(long m, long n, long pairs, const uint32_t *a, long rowStride, long pairStride,
                                 const uint32_t *packedB, float *c, long ldc, float *maxima) {
     sagan_gemm_bf16_portable(m, n, pairs, a, rowStride, pairStride, packedB, c, ldc, 0);
-    sagan_column_maxima(c, (int)m, (int)n, ldc, maxima);
+    sagan_column_maxima_portable(c, (int)m, (int)n, ldc, maxima);
 }
 
 /* Columns j0 .. j0 + 63 (masked past n) of C for all m rows, for a depth of PAIRS ≤ 4: B's PAIRS × 4

@@ -214,14 +214,17 @@ int sagan_kernels_use_avx512(void) {
     return __builtin_cpu_supports("avx512f");
 }
 
-void sagan_column_maxima(const float *tile, int rows, int columns, long stride, float *maxima) {
-    if (sagan_kernels_use_avx512()) {
-        column_maxima_avx512(tile, rows, columns, stride, maxima);
-        return;
-    }
+void sagan_column_maxima_portable(const float *tile, int rows, int columns, long stride, float *maxima) {
     for (int j = 0; j < columns; j++) maxima[j] = -INFINITY;
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < columns; j++) maxima[j] = fmaxf(maxima[j], tile[i * stride + j]);
+}
+
+void sagan_column_maxima(const float *tile, int rows, int columns, long stride, float *maxima) {
+    if (sagan_kernels_use_avx512())
+        column_maxima_avx512(tile, rows, columns, stride, maxima);
+    else
+        sagan_column_maxima_portable(tile, rows, columns, stride, maxima);
 }
 
 void sagan_softmax_columns(float *tile, int keys, int queries, int stride) {

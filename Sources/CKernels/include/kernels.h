@@ -265,6 +265,7 @@ void sagan_transpose(const float *source, long rows, long columns, long sourceSt
 /// The plain C versions, whatever the CPU (the tests compare both), and whether the CPU runs the others.
 void sagan_scores_bf16_portable(long m, long n, long pairs, const uint32_t *a, long rowStride, long pairStride,
                                 const uint32_t *packedB, float *c, long ldc, float *maxima);
+void sagan_column_maxima_portable(const float *tile, int rows, int columns, long stride, float *maxima);
 void sagan_pack_bf16_rows_portable(const float *source, long depth, long columns, long sourceStride,
                                    const float *scales, uint32_t *packed);
 void sagan_gemm_bf16_portable(long m, long n, long pairs, const uint32_t *a, long rowStride, long pairStride,
